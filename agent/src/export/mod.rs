@@ -1,0 +1,3 @@
+//! Transports that carry encoded metrics to monitoring systems.
+
+pub mod scrape;

@@ -1,0 +1,5 @@
+//! The `tidemark` command; everything lives in [`tidemark::cli`].
+
+fn main() {
+    std::process::exit(tidemark::cli::main());
+}

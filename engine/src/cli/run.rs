@@ -1,0 +1,200 @@
+//! `tidemark run JOB`: everything that can be wrong with the input is checked
+//! before any task starts and before anything stored is touched.
+
+use super::{status, EXIT_FAILED, EXIT_USAGE};
+use crate::checkpoint::restore::{load_explicit, scan, select_latest, LoadedCheckpoint};
+use crate::config::Config;
+use crate::error::{Error, Result};
+use crate::jobfile::JobFile;
+use crate::pipelines;
+use crate::runtime::deploy::RuntimeKnobs;
+use crate::runtime::{JobMaster, JobOptions, JobOutcome};
+use clap::Args;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tidemark_agent::export::scrape::ScrapeServer;
+use tidemark_agent::Registry;
+
+/// Arguments of `tidemark run`.
+#[derive(Args, Debug)]
+pub struct RunArgs {
+    /// The job file (YAML): pipeline, params and config.
+    pub job: PathBuf,
+    /// Restore from `latest` (newest valid checkpoint of this job under
+    /// execution.checkpointing.dir; starts fresh when there is none) or from a
+    /// chk-<id> directory.
+    #[arg(long)]
+    pub restore: Option<String>,
+    /// Override any configuration key: --set key=value (repeatable).
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    pub set: Vec<String>,
+    /// On Ctrl-C, take a checkpoint before stopping (it is kept, like a savepoint).
+    #[arg(long)]
+    pub checkpoint_on_stop: bool,
+    /// Seconds between status lines (0 = none).
+    #[arg(long, default_value_t = 5.0)]
+    pub status_interval: f64,
+}
+
+/// Runs and returns the exit code.
+pub fn run(args: RunArgs) -> i32 {
+    match prepare(&args) {
+        Err(e) => {
+            eprintln!("error: {e}");
+            EXIT_USAGE
+        }
+        Ok(p) => execute(p, &args),
+    }
+}
+
+struct Prepared {
+    jm: JobMaster,
+    restore: Option<LoadedCheckpoint>,
+    servers: Vec<ScrapeServer>,
+    total_events: Option<u64>,
+}
+
+fn prepare(args: &RunArgs) -> Result<Prepared> {
+    let job = JobFile::load(&args.job)?;
+    let mut pairs = job.config.clone();
+    for s in &args.set {
+        let (k, v) = s.split_once('=').ok_or_else(|| {
+            Error::Config(format!("--set '{s}': expected KEY=VALUE, e.g. --set execution.checkpointing.interval=2s"))
+        })?;
+        pairs.push((k.trim().to_string(), v.trim().to_string()));
+    }
+    let config = Config::from_pairs(&pairs)?;
+    for w in &config.warnings {
+        log::warn!("{w}");
+    }
+    let graph = pipelines::build(&job, &config)?;
+    // Resolve the restore before creating anything on disk.
+    let restore = match args.restore.as_deref() {
+        None => None,
+        Some("latest") => {
+            let dir = config.checkpoint_dir.clone().ok_or_else(|| {
+                Error::Config("--restore latest needs execution.checkpointing.dir (where to look for checkpoints)".into())
+            })?;
+            let sel = select_latest(&job.name, scan(&dir));
+            for (d, why) in &sel.skipped {
+                log::warn!("skipping damaged checkpoint {}: {why}", d.display());
+            }
+            match sel.chosen {
+                Some((d, m)) => {
+                    log::info!("restoring job '{}' from checkpoint {} ({})", job.name, m.checkpoint_id, d.display());
+                    Some(LoadedCheckpoint::load(d, m)?)
+                }
+                None => {
+                    log::info!("no checkpoint of job '{}' under {}: starting fresh", job.name, dir.display());
+                    None
+                }
+            }
+        }
+        Some(path) => {
+            let (d, m) = load_explicit(std::path::Path::new(path), &job.name, &graph.pipeline)?;
+            log::info!("restoring from checkpoint {} ({})", m.checkpoint_id, d.display());
+            Some(LoadedCheckpoint::load(d, m)?)
+        }
+    };
+    let registry = Registry::new();
+    let opts = JobOptions {
+        checkpoint: config.checkpoint.clone(),
+        checkpoint_dir: config.checkpoint_dir.clone(),
+        retention: config.retention,
+        restart: config.restart.clone(),
+        knobs: RuntimeKnobs {
+            channel_capacity: config.channel_capacity,
+            batch_size: config.batch_size,
+            buffer_timeout: config.buffer_timeout,
+            watermark_interval: config.watermark_interval,
+            backend: config.backend,
+            exactly_once: config.exactly_once,
+        },
+    };
+    let job_id = new_job_id();
+    if let Some(r) = &restore {
+        crate::runtime::job_master::check_compatible(&graph, &r.meta)?;
+    }
+    let mut servers = Vec::new();
+    for r in &config.reporters {
+        let s = ScrapeServer::start(registry.clone(), &r.name, r.host, &r.port).map_err(|e| Error::Config(e.to_string()))?;
+        servers.push(s);
+    }
+    let total_events = job.params.get("events").and_then(|e| e.parse().ok()).filter(|n: &u64| *n > 0);
+    let mut jm = JobMaster::new(graph, opts, registry, job_id)?;
+    jm.checkpoint_on_stop(args.checkpoint_on_stop);
+    Ok(Prepared {
+        jm,
+        restore,
+        servers,
+        total_events,
+    })
+}
+
+/// 32 random hex characters, like Flink's JobID.
+pub fn new_job_id() -> String {
+    use std::hash::{BuildHasher, Hasher};
+    let mut out = String::new();
+    for i in 0..2u64 {
+        let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+        h.write_u64(i ^ std::process::id() as u64);
+        h.write_u128(std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0));
+        out.push_str(&format!("{:016x}", h.finish()));
+    }
+    out
+}
+
+fn execute(p: Prepared, args: &RunArgs) -> i32 {
+    let Prepared {
+        jm,
+        restore,
+        servers,
+        total_events,
+    } = p;
+    eprintln!("job '{}' ({} subtasks):\n{}", jm.graph().name, jm.graph().subtasks(), jm.graph().describe().trim_end());
+    for s in &servers {
+        eprintln!("metrics: http://{}/metrics", s.addr());
+    }
+    if let Some(d) = jm.checkpoint_job_dir() {
+        eprintln!("checkpoints: {}", d.display());
+    }
+    let stop = jm.stop_handle();
+    let stop2 = stop.clone();
+    let _ = ctrlc::set_handler(move || {
+        if stop2.swap(true, Ordering::SeqCst) {
+            eprintln!("second interrupt: exiting now");
+            std::process::exit(130);
+        }
+        eprintln!("stopping (press Ctrl-C again to exit immediately)");
+    });
+    let done = Arc::new(AtomicBool::new(false));
+    let printer = (args.status_interval > 0.0).then(|| {
+        status::spawn(jm.status(), Duration::from_secs_f64(args.status_interval), total_events, done.clone())
+    });
+    let started = Instant::now();
+    let result = jm.run(restore);
+    done.store(true, Ordering::Relaxed);
+    if let Some(t) = printer {
+        let _ = t.join();
+    }
+    drop(servers);
+    match result {
+        Ok(JobOutcome::Finished) => {
+            eprintln!("job finished in {:.1}s", started.elapsed().as_secs_f64());
+            0
+        }
+        Ok(JobOutcome::Stopped { checkpoint }) => {
+            match checkpoint {
+                Some(c) => eprintln!("job stopped; checkpoint kept at {} (resume with --restore {})", c.display(), c.display()),
+                None => eprintln!("job stopped"),
+            }
+            0
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            EXIT_FAILED
+        }
+    }
+}

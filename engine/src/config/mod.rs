@@ -1,0 +1,13 @@
+//! Configuration with Apache Flink's keys (2.x names, 1.x names as aliases).
+//!
+//! | file | owns |
+//! |---|---|
+//! | [`keys`] | every key: aliases, default, allowed values, documentation |
+//! | [`value`] | parsing durations, numbers, booleans and enums with clear errors |
+//! | [`typed`] | the typed configuration a job runs with, and validation |
+
+pub mod keys;
+pub mod typed;
+pub mod value;
+
+pub use typed::{Config, ReporterConfig};

@@ -1,0 +1,271 @@
+//! The typed configuration: built from (key, value) pairs in order (job file
+//! first, then `--set`), validated all at once.
+
+use super::keys::{self, Kind, REPORTER_OPTIONS};
+use super::value::*;
+use crate::checkpoint::coordinator::CheckpointSettings;
+use crate::error::{Error, Result};
+use crate::runtime::job_master::Retention;
+use crate::runtime::restart::RestartStrategy;
+use crate::state::StateBackendKind;
+use std::collections::BTreeMap;
+use std::net::IpAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// A metrics reporter to start.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ReporterConfig {
+    /// Its name (`prom` by default).
+    pub name: String,
+    /// Bind address.
+    pub host: IpAddr,
+    /// Port specification.
+    pub port: String,
+}
+
+/// Everything a job runs with.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// `parallelism.default`.
+    pub parallelism: usize,
+    /// `pipeline.max-parallelism`, if set.
+    pub max_parallelism: Option<u32>,
+    /// `pipeline.auto-watermark-interval`.
+    pub watermark_interval: Duration,
+    /// `execution.buffer-timeout.interval`.
+    pub buffer_timeout: Duration,
+    /// Checkpoint coordinator settings.
+    pub checkpoint: CheckpointSettings,
+    /// `execution.checkpointing.dir`.
+    pub checkpoint_dir: Option<PathBuf>,
+    /// `execution.checkpointing.mode == EXACTLY_ONCE`.
+    pub exactly_once: bool,
+    /// Retention on cancel.
+    pub retention: Retention,
+    /// `state.backend.type`.
+    pub backend: StateBackendKind,
+    /// Restart strategy.
+    pub restart: RestartStrategy,
+    /// `tidemark.runtime.batch-size`.
+    pub batch_size: usize,
+    /// `tidemark.runtime.channel-capacity`.
+    pub channel_capacity: usize,
+    /// Reporters to start.
+    pub reporters: Vec<ReporterConfig>,
+    /// Deprecation notes (old key names used).
+    pub warnings: Vec<String>,
+    /// The effective values by canonical key (for display).
+    pub values: BTreeMap<String, String>,
+}
+
+impl Config {
+    /// Validates `pairs` (later pairs override earlier ones) and reports every
+    /// problem at once.
+    pub fn from_pairs(pairs: &[(String, String)]) -> Result<Config> {
+        let mut errors = Vec::new();
+        let mut warnings = Vec::new();
+        let mut values: BTreeMap<String, String> = BTreeMap::new();
+        let mut reporter_opts: BTreeMap<(String, String), String> = BTreeMap::new();
+        for (k, v) in pairs {
+            if let Some((spec, alias)) = keys::find(k) {
+                if alias {
+                    warnings.push(format!("'{k}' is deprecated; use '{}'", spec.key));
+                }
+                values.insert(spec.key.to_string(), v.clone());
+            } else if let Some(rest) = k.strip_prefix("metrics.reporter.") {
+                match rest.split_once('.') {
+                    Some((name, opt)) if REPORTER_OPTIONS.iter().any(|(o, _)| *o == opt) && !name.is_empty() => {
+                        reporter_opts.insert((name.to_string(), opt.to_string()), v.clone());
+                        values.insert(k.clone(), v.clone());
+                    }
+                    _ => {
+                        let opts: Vec<&str> = REPORTER_OPTIONS.iter().map(|(o, _)| *o).collect();
+                        errors.push(format!(
+                            "unknown key '{k}': reporter keys are metrics.reporter.<name>.<option> with option one of {}",
+                            opts.join(", ")
+                        ))
+                    }
+                }
+            } else {
+                let hint = closest(k, keys::all_names())
+                    .map(|c| format!(" (did you mean '{c}'?)"))
+                    .unwrap_or_default();
+                errors.push(format!("unknown key '{k}'{hint}"));
+            }
+        }
+        for spec in keys::KEYS {
+            let Some(v) = values.get(spec.key) else { continue };
+            let check = match spec.kind {
+                Kind::Duration => parse_duration(v).map(|_| ()),
+                Kind::Int(lo, hi) => parse_int(v, lo, hi).map(|_| ()),
+                Kind::Float => parse_f64(v).map(|_| ()),
+                Kind::Enum(allowed) => parse_enum(v, allowed).map(|_| ()),
+                Kind::Path | Kind::Text | Kind::List => {
+                    if v.trim().is_empty() && !matches!(spec.kind, Kind::List) {
+                        Err("a non-empty value".into())
+                    } else {
+                        Ok(())
+                    }
+                }
+            };
+            if let Err(allowed) = check {
+                errors.push(format!("{}: '{v}' is not valid: expected {allowed}", spec.key));
+            }
+        }
+        let get = |k: &str| -> String {
+            values
+                .get(k)
+                .cloned()
+                .or_else(|| keys::find(k).and_then(|(s, _)| s.default.map(str::to_string)))
+                .unwrap_or_default()
+        };
+        let dur = |k: &str| parse_duration(&get(k)).unwrap_or_default();
+        let int = |k: &str| parse_int(&get(k), i64::MIN, i64::MAX).unwrap_or(0);
+        let interval = values.get("execution.checkpointing.interval").map(|v| parse_duration(v).unwrap_or_default());
+        if let Some(i) = interval {
+            if i < Duration::from_millis(10) {
+                errors.push(format!(
+                    "execution.checkpointing.interval: '{}' is too short: expected at least 10 ms",
+                    get("execution.checkpointing.interval")
+                ));
+            }
+        }
+        // Reporters.
+        let names: Vec<String> = get("metrics.reporters")
+            .split([',', ';'])
+            .map(|s| s.trim().to_string())
+            .filter(|s| !s.is_empty())
+            .collect();
+        let mut reporters = Vec::new();
+        for name in &names {
+            let opt = |o: &str| reporter_opts.get(&(name.clone(), o.to_string())).cloned();
+            let factory = opt("factory.class").unwrap_or_else(|| if name == "prom" { "prometheus".into() } else { String::new() });
+            let is_prom = factory == "prometheus" || factory == "org.apache.flink.metrics.prometheus.PrometheusReporterFactory";
+            if !is_prom {
+                errors.push(format!(
+                    "metrics.reporter.{name}.factory.class: '{factory}' is not valid: expected prometheus or org.apache.flink.metrics.prometheus.PrometheusReporterFactory (push, InfluxDB and OTLP reporters arrive with the agent)"
+                ));
+                continue;
+            }
+            let port = opt("port").unwrap_or_else(|| "9249".into());
+            if tidemark_agent::export::scrape::parse_ports(&port).is_none() {
+                errors.push(format!(
+                    "metrics.reporter.{name}.port: '{port}' is not valid: expected a port, a range like 9249-9259 or a list like 9249,9250"
+                ));
+            }
+            let host_s = opt("host").unwrap_or_else(|| "127.0.0.1".into());
+            let host = match host_s.parse::<IpAddr>() {
+                Ok(h) => h,
+                Err(_) => {
+                    errors.push(format!("metrics.reporter.{name}.host: '{host_s}' is not valid: expected an IP address such as 127.0.0.1 or 0.0.0.0"));
+                    continue;
+                }
+            };
+            reporters.push(ReporterConfig {
+                name: name.clone(),
+                host,
+                port,
+            });
+        }
+        for (name, _) in reporter_opts.keys() {
+            if !names.contains(name) {
+                warnings.push(format!(
+                    "metrics.reporter.{name}.* is set but '{name}' is not in metrics.reporters; it is not started"
+                ));
+            }
+        }
+        if !errors.is_empty() {
+            return Err(Error::Config(format!("invalid configuration:\n  {}", errors.join("\n  "))));
+        }
+        let restart_type = values.get("restart-strategy.type").cloned().unwrap_or_else(|| {
+            if interval.is_some() { "exponential-delay".into() } else { "none".into() }
+        });
+        let restart = match parse_enum(&restart_type, keys::RESTART_TYPES).unwrap_or("none") {
+            "fixed-delay" => RestartStrategy::FixedDelay {
+                attempts: int("restart-strategy.fixed-delay.attempts") as u32,
+                delay: dur("restart-strategy.fixed-delay.delay"),
+            },
+            "exponential-delay" => RestartStrategy::ExponentialDelay {
+                initial: dur("restart-strategy.exponential-delay.initial-backoff"),
+                max: dur("restart-strategy.exponential-delay.max-backoff"),
+                multiplier: parse_f64(&get("restart-strategy.exponential-delay.backoff-multiplier")).unwrap_or(1.5),
+            },
+            _ => RestartStrategy::None,
+        };
+        let retention = match get("execution.checkpointing.externalized-checkpoint-retention").to_ascii_uppercase().as_str() {
+            "DELETE_ON_CANCELLATION" => Retention::DeleteOnCancellation,
+            "RETAIN_ON_CANCELLATION" => Retention::RetainOnCancellation,
+            _ => Retention::NoExternalized,
+        };
+        Ok(Config {
+            parallelism: int("parallelism.default") as usize,
+            max_parallelism: values.get("pipeline.max-parallelism").map(|v| parse_int(v, 1, 32768).unwrap_or(128) as u32),
+            watermark_interval: dur("pipeline.auto-watermark-interval"),
+            buffer_timeout: dur("execution.buffer-timeout.interval"),
+            checkpoint: CheckpointSettings {
+                interval,
+                timeout: dur("execution.checkpointing.timeout"),
+                min_pause: dur("execution.checkpointing.min-pause"),
+                max_concurrent: int("execution.checkpointing.max-concurrent-checkpoints") as usize,
+                tolerable_failed: int("execution.checkpointing.tolerable-failed-checkpoints") as u32,
+                num_retained: int("execution.checkpointing.num-retained") as usize,
+            },
+            checkpoint_dir: values.get("execution.checkpointing.dir").map(|v| PathBuf::from(v.trim().trim_start_matches("file://"))),
+            exactly_once: get("execution.checkpointing.mode").eq_ignore_ascii_case("EXACTLY_ONCE"),
+            retention,
+            backend: StateBackendKind::Heap,
+            restart,
+            batch_size: int("tidemark.runtime.batch-size") as usize,
+            channel_capacity: int("tidemark.runtime.channel-capacity") as usize,
+            reporters,
+            warnings,
+            values,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cfg(p: &[(&str, &str)]) -> Result<Config> {
+        Config::from_pairs(&p.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect::<Vec<_>>())
+    }
+
+    #[test]
+    fn defaults_aliases_and_overrides() {
+        let c = cfg(&[
+            ("state.checkpoints.dir", "/tmp/x"),
+            ("execution.checkpointing.interval", "2s"),
+            ("execution.checkpointing.interval", "3s"),
+            ("metrics.reporter.prom.port", "9300"),
+        ])
+        .unwrap();
+        assert_eq!(c.checkpoint.interval, Some(Duration::from_secs(3)), "later pairs win");
+        assert_eq!(c.checkpoint_dir, Some(PathBuf::from("/tmp/x")));
+        assert!(c.warnings[0].contains("deprecated"));
+        assert_eq!(c.reporters[0].port, "9300");
+        assert_eq!(c.checkpoint.timeout, Duration::from_secs(600));
+        assert!(matches!(c.restart, RestartStrategy::ExponentialDelay { .. }));
+        assert!(c.exactly_once);
+    }
+
+    #[test]
+    fn every_problem_is_reported_with_key_value_and_allowed() {
+        let e = cfg(&[
+            ("execution.checkpointing.intervall", "1s"),
+            ("execution.checkpointing.timeout", "soon"),
+            ("parallelism.default", "0"),
+            ("state.backend.type", "cassandra"),
+            ("metrics.reporter.prom.port", "http"),
+        ])
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("unknown key 'execution.checkpointing.intervall' (did you mean 'execution.checkpointing.interval'?)"), "{e}");
+        assert!(e.contains("execution.checkpointing.timeout: 'soon' is not valid: expected a duration"), "{e}");
+        assert!(e.contains("parallelism.default: '0' is not valid: expected an integer from 1 to 32768"), "{e}");
+        assert!(e.contains("state.backend.type: 'cassandra' is not valid: expected one of hashmap"), "{e}");
+        assert!(e.contains("metrics.reporter.prom.port: 'http'"), "{e}");
+    }
+}

@@ -1,0 +1,49 @@
+//! Tidemark's runtime. Three flows, each one visible way:
+//!
+//! ```text
+//! records : source ──► channel ──► operator ──► channel ──► sink
+//!           source/     channel.rs  task/operator_task.rs    sink/
+//! barriers: coordinator ─trigger─► source ─(in-band)─► operator (align, snapshot) ─► sink (pre-commit)
+//!           checkpoint/coordinator.rs (decisions) · runtime/job_master.rs (I/O edge)
+//!           task/source_task.rs · checkpoint/align.rs · task/snapshot.rs (async phase)
+//!           ─ack─► coordinator ─► checkpoint/storage.rs (metadata last) ─► notify ─► sink/file.rs (commit)
+//! metrics : task-local counts (metrics.rs LocalCounts) ─publish per batch─► agent registry ─► /metrics
+//! ```
+//!
+//! | module | owns |
+//! |---|---|
+//! | [`api`] | the DataStream-style builder and the logical graph |
+//! | [`message`] | what travels on an edge |
+//! | [`channel`] | bounded edges, partitioners, output buffering and backpressure timing |
+//! | [`task`] | one subtask's loop (operator or source) and the asynchronous snapshot |
+//! | [`operator`] | operators: map/filter/flat_map, keyed process, reduce, windows |
+//! | [`source`], [`sink`] | connectors: datagen, files, blackhole, print, exactly-once files |
+//! | [`state`] | keyed state, key groups, timers, the state file format |
+//! | [`checkpoint`] | alignment, the coordinator, metadata, storage, restore selection |
+//! | [`watermark`] | watermark generation and combination |
+//! | [`runtime`] | deployment, the job master, restarts, status |
+//! | [`config`], [`jobfile`], [`pipelines`] | Flink-keyed configuration, job files, built-in pipelines |
+//! | [`metrics`] | the engine's half of the metric flow |
+//! | [`cli`] | the `tidemark` command |
+
+pub mod api;
+pub mod channel;
+pub mod checkpoint;
+pub mod cli;
+pub mod config;
+pub mod data;
+pub mod error;
+pub mod jobfile;
+pub mod message;
+pub mod metrics;
+pub mod operator;
+pub mod pipelines;
+pub mod runtime;
+pub mod sink;
+pub mod source;
+pub mod state;
+pub mod task;
+pub mod watermark;
+
+pub use data::{Data, JavaHash, Key};
+pub use error::{Error, Result};

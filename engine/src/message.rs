@@ -1,0 +1,34 @@
+//! What travels on an edge between two subtasks. Records, watermarks, barriers
+//! and end-of-input share one FIFO channel, so a barrier can never overtake the
+//! records sent before it (aligned checkpoints depend on that).
+
+/// One element of a channel.
+#[derive(Debug)]
+pub enum Message<T> {
+    /// A batch of records: the unit of transfer, counting and timing.
+    Batch(Vec<T>),
+    /// Event time has advanced to this many milliseconds on this channel.
+    Watermark(i64),
+    /// The sender has had no data for a while; exclude it from the watermark
+    /// minimum until it sends a record or watermark again.
+    Idle,
+    /// A checkpoint barrier.
+    Barrier(Barrier),
+    /// The sender will send nothing more.
+    EndOfInput,
+}
+
+/// A checkpoint barrier, injected by sources and forwarded by every task.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Barrier {
+    /// Checkpoint id, increasing within a job and across restores.
+    pub id: u64,
+    /// When the coordinator triggered it (ms since the Unix epoch).
+    pub trigger_ms: i64,
+    /// The checkpoint taken after all sources finished; tasks wait for its
+    /// completion before they exit, so sinks can commit their last output.
+    pub is_final: bool,
+}
+
+/// Event time meaning "no more records": fires every event-time timer.
+pub const MAX_WATERMARK: i64 = i64::MAX;

@@ -1,0 +1,234 @@
+//! Keyed processing: a user function called per record with its key's state and
+//! timers, as Flink's `KeyedProcessFunction`.
+
+use super::{now_ms, OpenContext, Operator};
+use crate::channel::Collector;
+use crate::data::{Data, Key};
+use crate::error::{Error, Result};
+use crate::state::key_group::key_group_range_for_subtask;
+use crate::state::snapshot::OperatorSnapshot;
+use crate::state::timers::TIMER_TABLE;
+use crate::state::*;
+use std::sync::Arc;
+
+/// The user's keyed logic.
+pub trait KeyedProcessFunction<K, I, O>: Send + 'static {
+    /// Registers state (called after restore, so registered state is filled).
+    fn open(&mut self, _state: &mut KeyedStateBackend<K>) -> Result<()> {
+        Ok(())
+    }
+    /// Processes one record of `ctx.key()`.
+    fn process(&mut self, record: I, ctx: &mut KeyedContext<'_, K, O>) -> Result<()>;
+    /// A timer registered for `ctx.key()` fired.
+    fn on_timer(&mut self, _time: i64, _domain: TimeDomain, _ctx: &mut KeyedContext<'_, K, O>) -> Result<()> {
+        Ok(())
+    }
+}
+
+/// What a keyed function sees: the current key, its state, timers and output.
+pub struct KeyedContext<'a, K, O> {
+    key: &'a K,
+    state: &'a mut KeyedStateBackend<K>,
+    timers: &'a mut TimerService<K>,
+    out: &'a mut Collector<O>,
+    watermark: i64,
+}
+
+impl<K: Key, O: Data> KeyedContext<'_, K, O> {
+    /// The key of the record or timer being processed.
+    pub fn key(&self) -> &K {
+        self.key
+    }
+    /// The current event time (last watermark).
+    pub fn current_watermark(&self) -> i64 {
+        self.watermark
+    }
+    /// Emits a record.
+    pub fn emit(&mut self, o: O) -> Result<()> {
+        self.out.emit(o)
+    }
+    /// Value state of the current key.
+    pub fn value<V: Data>(&mut self, d: &ValueStateDesc<V>) -> ValueState<'_, K, V> {
+        ValueState {
+            store: self.state.store(d.0),
+            key: self.key,
+        }
+    }
+    /// List state of the current key.
+    pub fn list<V: Data>(&mut self, d: &ListStateDesc<V>) -> ListState<'_, K, V> {
+        ListState {
+            store: self.state.store(d.0),
+            key: self.key,
+        }
+    }
+    /// Map state of the current key.
+    pub fn map<UK: Data + Ord, UV: Data>(&mut self, d: &MapStateDesc<UK, UV>) -> MapState<'_, K, UK, UV> {
+        MapState {
+            store: self.state.store(d.0),
+            key: self.key,
+        }
+    }
+    /// Reducing state of the current key.
+    pub fn reducing<'s, V: Data>(&'s mut self, d: &'s ReducingStateDesc<V>) -> ReducingState<'s, K, V> {
+        ReducingState {
+            store: self.state.store(d.id),
+            key: self.key,
+            reduce: d.reduce.as_ref(),
+        }
+    }
+    /// Aggregating state of the current key.
+    pub fn aggregating<'s, I, A: Data, R>(
+        &'s mut self,
+        d: &'s AggregatingStateDesc<I, A, R>,
+    ) -> AggregatingState<'s, K, I, A, R> {
+        AggregatingState {
+            store: self.state.store(d.id),
+            key: self.key,
+            agg: d.agg.as_ref(),
+        }
+    }
+    /// Fires `on_timer` once the watermark reaches `time`.
+    pub fn register_event_time_timer(&mut self, time: i64) {
+        self.timers.register(TimeDomain::EventTime, time, self.key.clone())
+    }
+    /// Fires `on_timer` once the wall clock reaches `time` (ms since epoch).
+    pub fn register_processing_time_timer(&mut self, time: i64) {
+        self.timers
+            .register(TimeDomain::ProcessingTime, time, self.key.clone())
+    }
+    /// Deletes an event-time timer of the current key.
+    pub fn delete_event_time_timer(&mut self, time: i64) {
+        self.timers.delete(TimeDomain::EventTime, time, self.key.clone())
+    }
+}
+
+/// Runs a [`KeyedProcessFunction`] over a keyed stream.
+pub struct KeyedProcessOperator<K, I, O> {
+    key_of: Arc<dyn Fn(&I) -> K + Send + Sync>,
+    func: Box<dyn KeyedProcessFunction<K, I, O>>,
+    state: Option<KeyedStateBackend<K>>,
+    timers: TimerService<K>,
+    watermark: i64,
+}
+
+impl<K: Key, I: Data, O: Data> KeyedProcessOperator<K, I, O> {
+    /// Wraps `func`, keying records with `key_of`.
+    pub fn new(key_of: Arc<dyn Fn(&I) -> K + Send + Sync>, func: Box<dyn KeyedProcessFunction<K, I, O>>) -> Self {
+        Self {
+            key_of,
+            func,
+            state: None,
+            timers: TimerService::default(),
+            watermark: i64::MIN,
+        }
+    }
+
+    fn fire(&mut self, domain: TimeDomain, now: i64, out: &mut Collector<O>) -> Result<()> {
+        let state = self.state.as_mut().expect("opened");
+        while let Some((t, key)) = self.timers.pop_due(domain, now) {
+            let mut ctx = KeyedContext {
+                key: &key,
+                state,
+                timers: &mut self.timers,
+                out,
+                watermark: self.watermark,
+            };
+            self.func.on_timer(t, domain, &mut ctx)?;
+        }
+        Ok(())
+    }
+}
+
+impl<K: Key, I: Data, O: Data> Operator<I, O> for KeyedProcessOperator<K, I, O> {
+    fn open(&mut self, ctx: &OpenContext<'_>) -> Result<()> {
+        let info = ctx.info;
+        let range = key_group_range_for_subtask(info.max_parallelism, info.parallelism as u32, info.index as u32);
+        let mut backend = KeyedStateBackend::new(info.backend, info.max_parallelism, range);
+        if let Some(r) = ctx.restored {
+            backend.restore_from(&r.files);
+            self.timers.restore(backend.take_restored(TIMER_TABLE))?;
+        }
+        self.func.open(&mut backend)?;
+        let unclaimed = backend.unclaimed();
+        if !unclaimed.is_empty() {
+            return Err(Error::Checkpoint(format!(
+                "operator '{}' restored state {:?} that its function no longer registers; \
+                 keep the state names, or start without --restore",
+                info.uid, unclaimed
+            )));
+        }
+        self.state = Some(backend);
+        Ok(())
+    }
+
+    fn process_batch(&mut self, batch: Vec<I>, out: &mut Collector<O>) -> Result<()> {
+        let state = self.state.as_mut().expect("opened");
+        for r in batch {
+            let key = (self.key_of)(&r);
+            let mut ctx = KeyedContext {
+                key: &key,
+                state,
+                timers: &mut self.timers,
+                out,
+                watermark: self.watermark,
+            };
+            self.func.process(r, &mut ctx)?;
+        }
+        Ok(())
+    }
+
+    fn on_watermark(&mut self, watermark: i64, out: &mut Collector<O>) -> Result<()> {
+        self.watermark = watermark;
+        self.fire(TimeDomain::EventTime, watermark, out)
+    }
+
+    fn on_processing_time(&mut self, now: i64, out: &mut Collector<O>) -> Result<()> {
+        self.fire(TimeDomain::ProcessingTime, now.max(now_ms()), out)
+    }
+
+    fn next_processing_time(&self) -> Option<i64> {
+        self.timers.next_processing_time()
+    }
+
+    fn snapshot(&mut self, _id: u64) -> Result<OperatorSnapshot> {
+        let mut keyed = self.state.as_ref().expect("opened").snapshot();
+        if !self.timers.is_empty() {
+            keyed.push(self.timers.snapshot());
+        }
+        Ok(OperatorSnapshot {
+            keyed,
+            operator_state: Vec::new(),
+        })
+    }
+}
+
+/// Flink's `reduce` on a keyed stream: folds each record into the key's value
+/// and emits the new value.
+pub struct ReduceFunction<T> {
+    f: Arc<dyn Fn(&T, T) -> T + Send + Sync>,
+    state: Option<ValueStateDesc<T>>,
+}
+
+impl<T> ReduceFunction<T> {
+    /// Folds with `f(current, new)`.
+    pub fn new(f: Arc<dyn Fn(&T, T) -> T + Send + Sync>) -> Self {
+        Self { f, state: None }
+    }
+}
+
+impl<K: Key, T: Data> KeyedProcessFunction<K, T, T> for ReduceFunction<T> {
+    fn open(&mut self, state: &mut KeyedStateBackend<K>) -> Result<()> {
+        self.state = Some(state.value_state("reduce")?);
+        Ok(())
+    }
+    fn process(&mut self, record: T, ctx: &mut KeyedContext<'_, K, T>) -> Result<()> {
+        let d = self.state.as_ref().expect("opened");
+        let mut v = ctx.value(d);
+        let next = match v.get() {
+            Some(cur) => (self.f)(cur, record),
+            None => record,
+        };
+        v.set(next.clone());
+        ctx.emit(next)
+    }
+}

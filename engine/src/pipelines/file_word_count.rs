@@ -1,0 +1,65 @@
+//! `file-word-count`: line files → words (lower-cased, split on anything not
+//! alphanumeric) → running count per word → sink, emitting `word,count`.
+
+use super::keyed_count::{max_parallelism, RunningCount};
+use super::{line_sink, ParamSpec, Params, PipelineSpec, SINK_PARAMS};
+use crate::api::{JobGraph, StreamEnv};
+use crate::config::keys::Kind;
+use crate::config::Config;
+use crate::error::Result;
+use crate::source::file::FileSource;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+static OWN: &[ParamSpec] = &[
+    ParamSpec { name: "input", default: None, kind: Kind::Path, doc: "A file, or a directory of files, read line by line (required)." },
+    ParamSpec { name: "source-parallelism", default: None, kind: Kind::Int(1, 32768), doc: "Parallelism of the source." },
+    ParamSpec { name: "count-parallelism", default: None, kind: Kind::Int(1, 32768), doc: "Parallelism of the count." },
+];
+
+pub(super) const SPEC: PipelineSpec = PipelineSpec {
+    name: "file-word-count",
+    doc: "line files → words → running count per word → sink (word,count per word)",
+    params: &[OWN, SINK_PARAMS],
+    build,
+};
+
+fn build(name: &str, p: &Params, config: &Config) -> Result<JobGraph> {
+    let input = PathBuf::from(p.opt_text("input").ok_or_else(|| {
+        crate::Error::Config("params.input: required (a file or a directory of text files)".into())
+    })?);
+    FileSource::list(&input)?;
+    let env = StreamEnv::new(name, SPEC.name);
+    let sink = line_sink::<(String, u64)>(
+        p,
+        Arc::new(|(w, c): &(String, u64), s: &mut String| {
+            s.push_str(w);
+            s.push(',');
+            s.push_str(&c.to_string());
+        }),
+    )?;
+    let (sp, cp, kp) = (p.opt_usize("source-parallelism"), p.opt_usize("count-parallelism"), p.opt_usize("sink-parallelism"));
+    let mut src = env.source::<String>("lines", "lines", move || Box::new(FileSource::new(input.clone())));
+    if let Some(sp) = sp {
+        src = src.parallelism(sp);
+    }
+    let words = src.flat_map("words", "words", |line: String, out: &mut Vec<String>| {
+        out.extend(
+            line.split(|c: char| !c.is_alphanumeric())
+                .filter(|w| !w.is_empty())
+                .map(str::to_lowercase),
+        )
+    });
+    let mut counts = words
+        .key_by(|w: &String| w.clone())
+        .process("count", "count", RunningCount::<String, String>::default);
+    if let Some(cp) = cp {
+        counts = counts.parallelism(cp);
+    }
+    let mut out = counts.sink(&format!("sink: {}", p.text("sink")), "sink", move || sink());
+    if let Some(kp) = kp {
+        out = out.parallelism(kp);
+    }
+    let _ = out;
+    env.build(config.parallelism, max_parallelism(config, &[sp, cp, kp]))
+}

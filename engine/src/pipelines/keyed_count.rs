@@ -1,0 +1,106 @@
+//! `keyed-count`: the main job. Datagen → key_by(key) → running count per key
+//! (value state) → sink, emitting `key,count` for every record.
+
+use super::{datagen, line_sink, ParamSpec, Params, PipelineSpec, DATAGEN_PARAMS, SINK_PARAMS};
+use crate::api::{JobGraph, StreamEnv};
+use crate::config::keys::Kind;
+use crate::config::Config;
+use crate::data::{Data, Key};
+use crate::error::Result;
+use crate::operator::{KeyedContext, KeyedProcessFunction};
+use crate::source::datagen::{DatagenSource, Event};
+use crate::state::{KeyedStateBackend, ValueStateDesc};
+use crate::state::key_group::default_max_parallelism;
+use std::marker::PhantomData;
+use std::sync::Arc;
+
+static OWN: &[ParamSpec] = &[ParamSpec {
+    name: "count-parallelism",
+    default: None,
+    kind: Kind::Int(1, 32768),
+    doc: "Parallelism of the keyed count (default parallelism.default).",
+}];
+
+pub(super) const SPEC: PipelineSpec = PipelineSpec {
+    name: "keyed-count",
+    doc: "datagen → key_by(key) → running count per key → sink (key,count per record)",
+    params: &[DATAGEN_PARAMS, OWN, SINK_PARAMS],
+    build,
+};
+
+/// Counts records per key in value state and emits `(key, count)` per record.
+pub struct RunningCount<K, I> {
+    state: Option<ValueStateDesc<u64>>,
+    _p: PhantomData<fn(K, I)>,
+}
+
+impl<K, I> Default for RunningCount<K, I> {
+    fn default() -> Self {
+        Self {
+            state: None,
+            _p: PhantomData,
+        }
+    }
+}
+
+impl<K: Key, I: Data> KeyedProcessFunction<K, I, (K, u64)> for RunningCount<K, I> {
+    fn open(&mut self, state: &mut KeyedStateBackend<K>) -> Result<()> {
+        self.state = Some(state.value_state("count")?);
+        Ok(())
+    }
+    fn process(&mut self, _r: I, ctx: &mut KeyedContext<'_, K, (K, u64)>) -> Result<()> {
+        let d = self.state.as_ref().expect("opened");
+        let count = {
+            let mut v = ctx.value(d);
+            match v.get_mut() {
+                Some(c) => {
+                    *c += 1;
+                    *c
+                }
+                None => {
+                    v.set(1);
+                    1
+                }
+            }
+        };
+        let key = ctx.key().clone();
+        ctx.emit((key, count))
+    }
+}
+
+/// Largest explicit or default parallelism among the given operators.
+pub(super) fn max_parallelism(config: &Config, ps: &[Option<usize>]) -> u32 {
+    config.max_parallelism.unwrap_or_else(|| {
+        let p = ps.iter().map(|p| p.unwrap_or(config.parallelism)).max().unwrap_or(1);
+        default_max_parallelism(p as u32)
+    })
+}
+
+fn build(name: &str, p: &Params, config: &Config) -> Result<JobGraph> {
+    let (cfg, cdf) = datagen(p, None);
+    let env = StreamEnv::new(name, SPEC.name);
+    let sink = line_sink::<(u64, u64)>(
+        p,
+        Arc::new(|(k, c): &(u64, u64), s: &mut String| {
+            use std::fmt::Write;
+            let _ = write!(s, "{k},{c}");
+        }),
+    )?;
+    let (sp, cp, kp) = (p.opt_usize("source-parallelism"), p.opt_usize("count-parallelism"), p.opt_usize("sink-parallelism"));
+    let mut src = env.source::<Event>("datagen", "datagen", move || Box::new(DatagenSource::new(cfg.clone(), cdf.clone())));
+    if let Some(sp) = sp {
+        src = src.parallelism(sp);
+    }
+    let mut counts = src
+        .key_by(|e: &Event| e.key)
+        .process("count", "count", RunningCount::<u64, Event>::default);
+    if let Some(cp) = cp {
+        counts = counts.parallelism(cp);
+    }
+    let mut out = counts.sink(&format!("sink: {}", p.text("sink")), "sink", move || sink());
+    if let Some(kp) = kp {
+        out = out.parallelism(kp);
+    }
+    let _ = out;
+    env.build(config.parallelism, max_parallelism(config, &[sp, cp, kp]))
+}

@@ -1,0 +1,140 @@
+//! Built-in pipelines a job file can name, with their parameters.
+//!
+//! | pipeline | what it does |
+//! |---|---|
+//! | `keyed-count` | datagen → key_by(key) → running count per key → sink |
+//! | `windowed-aggregation` | datagen with event time → key_by → tumbling/sliding window aggregate → sink |
+//! | `file-word-count` | line files → words → running count per word → sink |
+
+mod file_word_count;
+mod keyed_count;
+mod params;
+mod windowed;
+
+pub use params::Params;
+
+use crate::api::JobGraph;
+use crate::config::keys::Kind;
+use crate::config::value::closest;
+use crate::config::Config;
+use crate::error::{Error, Result};
+use crate::jobfile::JobFile;
+
+/// One parameter of a pipeline.
+#[derive(Debug)]
+pub struct ParamSpec {
+    /// Name under `params:`.
+    pub name: &'static str,
+    /// Default; `None` = required.
+    pub default: Option<&'static str>,
+    /// Allowed values.
+    pub kind: Kind,
+    /// One line of documentation.
+    pub doc: &'static str,
+}
+
+/// A built-in pipeline.
+pub struct PipelineSpec {
+    /// Name under `pipeline:`.
+    pub name: &'static str,
+    /// What it does.
+    pub doc: &'static str,
+    /// Its parameters, in groups (shared groups such as the generator's first).
+    pub params: &'static [&'static [ParamSpec]],
+    /// Builds the graph.
+    pub build: fn(&str, &Params, &Config) -> Result<JobGraph>,
+}
+
+impl PipelineSpec {
+    /// Every parameter.
+    pub fn all_params(&self) -> impl Iterator<Item = &'static ParamSpec> {
+        self.params.iter().flat_map(|g| g.iter())
+    }
+}
+
+/// The generator's parameters, shared by the datagen pipelines.
+pub(crate) static DATAGEN_PARAMS: &[ParamSpec] = &[
+    ParamSpec { name: "keys", default: Some("100000"), kind: Kind::Int(1, i64::MAX), doc: "Distinct keys." },
+    ParamSpec { name: "events", default: Some("0"), kind: Kind::Int(0, i64::MAX), doc: "Records to generate; 0 = unbounded." },
+    ParamSpec { name: "rate", default: Some("0"), kind: Kind::Int(0, i64::MAX), doc: "Records per second for the whole job; 0 = as fast as possible." },
+    ParamSpec { name: "distribution", default: Some("uniform"), kind: Kind::Enum(&["uniform", "zipf"]), doc: "Key distribution." },
+    ParamSpec { name: "zipf-exponent", default: Some("1.0"), kind: Kind::Float, doc: "Skew of the zipf distribution." },
+    ParamSpec { name: "seed", default: Some("42"), kind: Kind::Int(0, i64::MAX), doc: "Generator seed: the same seed gives the same records." },
+    ParamSpec { name: "source-parallelism", default: None, kind: Kind::Int(1, 32768), doc: "Parallelism of the source (default parallelism.default)." },
+];
+
+/// The sink parameters, shared by every pipeline.
+pub(crate) static SINK_PARAMS: &[ParamSpec] = &[
+    ParamSpec { name: "sink", default: Some("blackhole"), kind: Kind::Enum(SINKS), doc: "Where results go: blackhole, print, or file (exactly-once part files)." },
+    ParamSpec { name: "output", default: None, kind: Kind::Path, doc: "Directory of the file sink." },
+    ParamSpec { name: "sink-parallelism", default: None, kind: Kind::Int(1, 32768), doc: "Parallelism of the sink (default parallelism.default)." },
+];
+
+/// The datagen source described by the shared parameters.
+pub(crate) fn datagen(p: &Params, event_time: Option<(u64, i64)>) -> (crate::source::datagen::DatagenConfig, Option<std::sync::Arc<Vec<f64>>>) {
+    use crate::source::datagen::{zipf_cdf, DatagenConfig, KeyDistribution};
+    let keys = p.int("keys") as u64;
+    let distribution = if p.text("distribution") == "zipf" {
+        KeyDistribution::Zipf(p.float("zipf-exponent"))
+    } else {
+        KeyDistribution::Uniform
+    };
+    let cdf = match distribution {
+        KeyDistribution::Zipf(s) => Some(zipf_cdf(keys, s)),
+        KeyDistribution::Uniform => None,
+    };
+    let (event_time_rate, ooo) = event_time.unwrap_or((1000, 0));
+    let cfg = DatagenConfig {
+        keys,
+        distribution,
+        rate: p.int("rate") as u64,
+        events: Some(p.int("events") as u64).filter(|n| *n > 0),
+        seed: p.int("seed") as u64,
+        event_time_start_ms: 0,
+        event_time_rate,
+        out_of_orderness_ms: ooo,
+    };
+    (cfg, cdf)
+}
+
+/// Every built-in pipeline.
+pub static PIPELINES: &[PipelineSpec] = &[keyed_count::SPEC, windowed::SPEC, file_word_count::SPEC];
+
+/// Builds the graph a job file names, checking its parameters.
+pub fn build(job: &JobFile, config: &Config) -> Result<JobGraph> {
+    let Some(spec) = PIPELINES.iter().find(|p| p.name == job.pipeline) else {
+        let names: Vec<&str> = PIPELINES.iter().map(|p| p.name).collect();
+        let hint = closest(&job.pipeline, names.iter().copied())
+            .map(|c| format!(" (did you mean '{c}'?)"))
+            .unwrap_or_default();
+        return Err(Error::Config(format!(
+            "pipeline: '{}' is not a built-in pipeline{hint}: expected one of {}",
+            job.pipeline,
+            names.join(", ")
+        )));
+    };
+    let params = Params::check(spec, &job.params)?;
+    (spec.build)(&job.name, &params, config)
+}
+
+/// Sink parameter values shared by the pipelines.
+pub const SINKS: &[&str] = &["blackhole", "print", "file"];
+
+/// The `sink` / `output` parameters as a sink for lines formatted by `format`.
+pub(crate) fn line_sink<T: crate::Data>(
+    p: &Params,
+    format: std::sync::Arc<dyn Fn(&T, &mut String) + Send + Sync>,
+) -> Result<std::sync::Arc<dyn Fn() -> Box<dyn crate::sink::Sink<T>> + Send + Sync>> {
+    use crate::sink::{blackhole::BlackholeSink, file::FileSink, print::PrintSink};
+    Ok(match p.text("sink").as_str() {
+        "print" => std::sync::Arc::new(move || Box::new(PrintSink::new(format.clone()))),
+        "file" => {
+            let out = p.opt_text("output").ok_or_else(|| {
+                Error::Config("params.output: required when params.sink is 'file' (the directory for part files)".into())
+            })?;
+            let dir = std::path::PathBuf::from(out);
+            std::sync::Arc::new(move || Box::new(FileSink::new(dir.clone(), format.clone())))
+        }
+        _ => std::sync::Arc::new(|| Box::new(BlackholeSink)),
+    })
+}

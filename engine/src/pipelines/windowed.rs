@@ -1,0 +1,96 @@
+//! `windowed-aggregation`: datagen with event time and bounded out-of-orderness
+//! → key_by(key) → tumbling or sliding event-time windows aggregating `value`
+//! (count/sum/min/max/avg) → sink, emitting `key,start,end,value` per window.
+
+use super::keyed_count::max_parallelism;
+use super::{datagen, line_sink, ParamSpec, Params, PipelineSpec, DATAGEN_PARAMS, SINK_PARAMS};
+use crate::api::{JobGraph, StreamEnv};
+use crate::config::keys::Kind;
+use crate::config::Config;
+use crate::error::{Error, Result};
+use crate::operator::window::{AggKind, Aggregation, WindowAssigner, WindowResult};
+use crate::source::datagen::{DatagenSource, Event};
+use crate::watermark::WatermarkStrategy;
+use std::sync::Arc;
+
+static OWN: &[ParamSpec] = &[
+    ParamSpec { name: "window", default: Some("tumbling"), kind: Kind::Enum(&["tumbling", "sliding"]), doc: "Window kind." },
+    ParamSpec { name: "size", default: Some("1 s"), kind: Kind::Duration, doc: "Window length (event time)." },
+    ParamSpec { name: "slide", default: Some("500 ms"), kind: Kind::Duration, doc: "Distance between sliding windows." },
+    ParamSpec { name: "aggregate", default: Some("count"), kind: Kind::Enum(&["count", "sum", "min", "max", "avg"]), doc: "Aggregate over the record's value." },
+    ParamSpec { name: "event-time-rate", default: Some("10000"), kind: Kind::Int(1, i64::MAX), doc: "Records per second of event time." },
+    ParamSpec { name: "out-of-orderness", default: Some("200 ms"), kind: Kind::Duration, doc: "Maximum lateness of generated records; the watermark lags by as much." },
+    ParamSpec { name: "idle-timeout", default: Some("0 ms"), kind: Kind::Duration, doc: "Declare a source idle after this long without records (0 = never)." },
+    ParamSpec { name: "window-parallelism", default: None, kind: Kind::Int(1, 32768), doc: "Parallelism of the window operator." },
+];
+
+pub(super) const SPEC: PipelineSpec = PipelineSpec {
+    name: "windowed-aggregation",
+    doc: "datagen (event time) → key_by(key) → tumbling/sliding window aggregate → sink (key,start,end,value)",
+    params: &[DATAGEN_PARAMS, OWN, SINK_PARAMS],
+    build,
+};
+
+fn build(name: &str, p: &Params, config: &Config) -> Result<JobGraph> {
+    let ooo = p.duration("out-of-orderness").as_millis() as i64;
+    let (cfg, cdf) = datagen(p, Some((p.int("event-time-rate") as u64, ooo)));
+    let size = p.duration("size").as_millis() as i64;
+    let assigner = if p.text("window") == "sliding" {
+        let slide = p.duration("slide").as_millis() as i64;
+        if slide <= 0 || slide > size {
+            return Err(Error::Config(format!(
+                "params.slide: '{}' is not valid: expected more than 0 and at most params.size ({})",
+                p.text("slide"),
+                p.text("size")
+            )));
+        }
+        WindowAssigner::Sliding { size_ms: size, slide_ms: slide }
+    } else {
+        WindowAssigner::Tumbling { size_ms: size }
+    };
+    if size <= 0 {
+        return Err(Error::Config(format!("params.size: '{}' is not valid: expected at least 1 ms", p.text("size"))));
+    }
+    let kind: AggKind = p.text("aggregate").parse().map_err(|_| Error::Config("params.aggregate".into()))?;
+    let idle = p.duration("idle-timeout");
+    let wm = WatermarkStrategy {
+        timestamp: Arc::new(|e: &Event| e.ts),
+        out_of_orderness_ms: ooo,
+        idle_timeout: (!idle.is_zero()).then_some(idle),
+    };
+    let env = StreamEnv::new(name, SPEC.name);
+    let sink = line_sink::<WindowResult<u64, f64>>(
+        p,
+        Arc::new(|r: &WindowResult<u64, f64>, s: &mut String| {
+            use std::fmt::Write;
+            let _ = write!(s, "{},{},{},{}", r.key, r.start, r.end, r.value);
+        }),
+    )?;
+    let (sp, wp, kp) = (p.opt_usize("source-parallelism"), p.opt_usize("window-parallelism"), p.opt_usize("sink-parallelism"));
+    let mut src = env.source_with_watermarks::<Event>(
+        "datagen",
+        "datagen",
+        move || Box::new(DatagenSource::new(cfg.clone(), cdf.clone())),
+        Some(wm),
+    );
+    if let Some(sp) = sp {
+        src = src.parallelism(sp);
+    }
+    let mut win = src.key_by(|e: &Event| e.key).window(assigner, |e: &Event| e.ts).aggregate(
+        &format!("window {} {}", p.text("window"), p.text("aggregate")),
+        "window",
+        Aggregation {
+            kind,
+            field: Arc::new(|e: &Event| e.value as f64),
+        },
+    );
+    if let Some(wp) = wp {
+        win = win.parallelism(wp);
+    }
+    let mut out = win.sink(&format!("sink: {}", p.text("sink")), "sink", move || sink());
+    if let Some(kp) = kp {
+        out = out.parallelism(kp);
+    }
+    let _ = out;
+    env.build(config.parallelism, max_parallelism(config, &[sp, wp, kp]))
+}

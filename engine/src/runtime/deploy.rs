@@ -1,0 +1,208 @@
+//! Turns the logical graph into one attempt's running tasks: typed channels per
+//! edge, one thread per subtask, restored state handed to each.
+
+use crate::api::graph::{Erased, JobGraph, WireParams};
+use crate::channel::CancelFlag;
+use crate::checkpoint::coordinator::TaskId;
+use crate::checkpoint::restore::LoadedCheckpoint;
+use crate::checkpoint::storage::CheckpointStorage;
+use crate::error::{Error, Result};
+use crate::metrics::{TaskLabels, TaskMetrics};
+use crate::operator::{RestoredState, SubtaskInfo};
+use crate::state::StateBackendKind;
+use crate::task::{TaskControl, TaskEvent, TaskSetup};
+use crossbeam_channel::{Receiver, Sender};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::Duration;
+use tidemark_agent::Registry;
+
+/// Runtime knobs that shape an attempt.
+#[derive(Debug, Clone)]
+pub struct RuntimeKnobs {
+    /// Channel capacity, in batches.
+    pub channel_capacity: usize,
+    /// Records per batch.
+    pub batch_size: usize,
+    /// Longest a record waits in an output buffer.
+    pub buffer_timeout: Duration,
+    /// Source watermark interval.
+    pub watermark_interval: Duration,
+    /// State backend.
+    pub backend: StateBackendKind,
+    /// Block channels during alignment (EXACTLY_ONCE) or not (AT_LEAST_ONCE).
+    pub exactly_once: bool,
+}
+
+/// One running attempt.
+pub struct Deployment {
+    /// Control channel of every subtask.
+    pub controls: Vec<(TaskId, Sender<TaskControl>)>,
+    /// Source subtasks.
+    pub sources: Vec<TaskId>,
+    /// Threads to join.
+    pub threads: Vec<JoinHandle<()>>,
+    /// Reports from tasks.
+    pub events: Receiver<TaskEvent>,
+    /// Shared cancel flag.
+    pub cancel: CancelFlag,
+    /// (is source, is sink, handles) per subtask.
+    pub task_metrics: Vec<(bool, bool, TaskMetrics)>,
+}
+
+impl Deployment {
+    /// Sends `c` to every source.
+    pub fn to_sources(&self, c: TaskControl) {
+        for (id, tx) in &self.controls {
+            if self.sources.contains(id) {
+                let _ = tx.send(c.clone());
+            }
+        }
+    }
+
+    /// Sends `c` to every task.
+    pub fn to_all(&self, c: TaskControl) {
+        for (_, tx) in &self.controls {
+            let _ = tx.send(c.clone());
+        }
+    }
+
+    /// Stops every task and waits for its thread.
+    pub fn shutdown(self) {
+        self.to_all(TaskControl::Cancel);
+        self.cancel.cancel();
+        for t in self.threads {
+            let _ = t.join();
+        }
+    }
+}
+
+/// Who the job is, for labels and state.
+pub struct JobIdentity<'a> {
+    /// Job name.
+    pub name: &'a str,
+    /// Job id.
+    pub id: &'a str,
+}
+
+/// Starts every subtask of `graph`.
+pub fn deploy(
+    graph: &JobGraph,
+    job: &JobIdentity<'_>,
+    attempt: u32,
+    registry: &Registry,
+    storage: Option<Arc<CheckpointStorage>>,
+    restore: Option<&LoadedCheckpoint>,
+    knobs: &RuntimeKnobs,
+) -> Result<Deployment> {
+    let n = graph.nodes.len();
+    let mut inputs: Vec<Vec<Vec<Erased>>> = graph.nodes.iter().map(|nd| (0..nd.parallelism).map(|_| Vec::new()).collect()).collect();
+    let mut outputs: Vec<Vec<Vec<Erased>>> = graph.nodes.iter().map(|nd| (0..nd.parallelism).map(|_| Vec::new()).collect()).collect();
+    // Inputs in each node's edge order, so channel indices are stable.
+    for node in 0..n {
+        for &e in &graph.nodes[node].inputs {
+            let edge = &graph.edges[e];
+            let (outs, ins) = edge.factory.wire(WireParams {
+                up: graph.nodes[edge.from].parallelism,
+                down: graph.nodes[edge.to].parallelism,
+                capacity: knobs.channel_capacity,
+                batch: knobs.batch_size,
+                max_parallelism: graph.max_parallelism,
+            });
+            for (i, o) in outs.into_iter().enumerate() {
+                outputs[edge.from][i].push(o);
+            }
+            for (j, rs) in ins.into_iter().enumerate() {
+                inputs[node][j].extend(rs);
+            }
+        }
+    }
+    let (ev_tx, ev_rx) = crossbeam_channel::unbounded();
+    let cancel = CancelFlag::default();
+    let mut dep = Deployment {
+        controls: Vec::new(),
+        sources: Vec::new(),
+        threads: Vec::new(),
+        events: ev_rx,
+        cancel: cancel.clone(),
+        task_metrics: Vec::new(),
+    };
+    for (ni, node) in graph.nodes.iter().enumerate() {
+        let restored_files = restore.and_then(|r| r.files.get(&node.uid).map(|f| (r.meta.checkpoint_id, f)));
+        for (i, (ins, outs)) in std::mem::take(&mut inputs[ni])
+            .into_iter()
+            .zip(std::mem::take(&mut outputs[ni]))
+            .enumerate()
+        {
+            let info = SubtaskInfo {
+                job_name: job.name.to_string(),
+                job_id: job.id.to_string(),
+                vertex: node.name.clone(),
+                uid: node.uid.clone(),
+                index: i,
+                parallelism: node.parallelism,
+                max_parallelism: graph.max_parallelism,
+                attempt,
+                backend: knobs.backend,
+            };
+            let metrics = TaskMetrics::new(
+                registry,
+                &TaskLabels {
+                    job_name: info.job_name.clone(),
+                    job_id: info.job_id.clone(),
+                    vertex: info.vertex.clone(),
+                    subtask: i,
+                },
+            );
+            let restored = restored_files.map(|(cid, files)| RestoredState {
+                checkpoint_id: cid,
+                files: files.iter().flatten().cloned().collect(),
+                own: files.get(i).cloned().flatten(),
+            });
+            let id = TaskId { node: ni, subtask: i };
+            let (ctl_tx, ctl_rx) = crossbeam_channel::unbounded();
+            dep.controls.push((id, ctl_tx));
+            if node.is_source {
+                dep.sources.push(id);
+            }
+            dep.task_metrics.push((node.is_source, node.is_sink, metrics.clone()));
+            let setup = TaskSetup {
+                info,
+                id,
+                control: ctl_rx,
+                events: ev_tx.clone(),
+                metrics,
+                storage: storage.clone(),
+                restored,
+                cancel: cancel.clone(),
+                buffer_timeout: knobs.buffer_timeout,
+                watermark_interval: knobs.watermark_interval,
+                exactly_once: knobs.exactly_once,
+            };
+            let run = node.factory.build(setup, ins, outs, cancel.clone(), knobs.batch_size)?;
+            let events = ev_tx.clone();
+            let label = format!("{}#{}", node.name, i);
+            let t = std::thread::Builder::new()
+                .name(label.clone())
+                .spawn(move || {
+                    let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(run));
+                    let error = match r {
+                        Ok(Ok(())) | Ok(Err(Error::Cancelled)) => return,
+                        Ok(Err(e)) => e.to_string(),
+                        Err(p) => p
+                            .downcast_ref::<String>()
+                            .cloned()
+                            .or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string()))
+                            .unwrap_or_else(|| "panic".into()),
+                    };
+                    let _ = events.send(TaskEvent::Failed {
+                        task: id,
+                        error: format!("{label}: {error}"),
+                    });
+                })
+                .map_err(|e| Error::Task(format!("could not start thread for {}: {e}", node.name)))?;
+            dep.threads.push(t);
+        }
+    }
+    Ok(dep)
+}

@@ -1,0 +1,444 @@
+//! The job master: runs attempts of a job, carries out the checkpoint
+//! coordinator's decisions (the I/O edge of the barrier flow), writes the
+//! metadata last, notifies tasks, and restarts from the latest completed
+//! checkpoint after a failure.
+
+use super::deploy::{deploy, Deployment, JobIdentity, RuntimeKnobs};
+use super::restart::RestartStrategy;
+use super::status::{CompletedInfo, JobStatus};
+use crate::api::JobGraph;
+use crate::checkpoint::coordinator::{AbortReason, CheckpointSettings, Coordinator, Decision};
+use crate::checkpoint::metadata::{CheckpointMetadata, OperatorState, FORMAT_VERSION};
+use crate::checkpoint::restore::LoadedCheckpoint;
+use crate::checkpoint::storage::CheckpointStorage;
+use crate::error::{Error, Result};
+use crate::message::Barrier;
+use crate::metrics::JobMetrics;
+use crate::operator::now_ms;
+use crate::task::{TaskControl, TaskEvent};
+use crossbeam_channel::RecvTimeoutError;
+use std::collections::{HashSet, VecDeque};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tidemark_agent::Registry;
+
+/// What happens to retained checkpoints when the job ends
+/// (`execution.checkpointing.externalized-checkpoint-retention`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Retention {
+    /// Deleted when the job finishes or is cancelled (Flink's default).
+    NoExternalized,
+    /// Deleted when cancelled, and when finished.
+    DeleteOnCancellation,
+    /// Kept when cancelled.
+    RetainOnCancellation,
+}
+
+/// Everything that shapes how a job runs.
+#[derive(Debug, Clone)]
+pub struct JobOptions {
+    /// Checkpoint coordinator settings.
+    pub checkpoint: CheckpointSettings,
+    /// `execution.checkpointing.dir`.
+    pub checkpoint_dir: Option<PathBuf>,
+    /// Retention on cancel/finish.
+    pub retention: Retention,
+    /// Restart strategy.
+    pub restart: RestartStrategy,
+    /// Runtime knobs.
+    pub knobs: RuntimeKnobs,
+}
+
+/// How a job ended, if it did not fail.
+#[derive(Debug)]
+pub enum JobOutcome {
+    /// Every source finished and every task ended.
+    Finished,
+    /// Stopped on request; the checkpoint taken at stop, if one was asked for.
+    Stopped {
+        /// The stop checkpoint's directory.
+        checkpoint: Option<PathBuf>,
+    },
+}
+
+enum AttemptEnd {
+    Finished,
+    Stopped(Option<PathBuf>),
+    Failed(String),
+}
+
+/// Runs one job to its end.
+pub struct JobMaster {
+    graph: JobGraph,
+    opts: JobOptions,
+    job_id: String,
+    registry: Registry,
+    metrics: JobMetrics,
+    status: Arc<JobStatus>,
+    stop: Arc<AtomicBool>,
+    checkpoint_on_stop: bool,
+    storage: Option<Arc<CheckpointStorage>>,
+    latest: Option<(PathBuf, CheckpointMetadata)>,
+    next_id: u64,
+    retained: Vec<u64>,
+}
+
+impl JobMaster {
+    /// Prepares a job; fails early if the checkpoint directory is unusable.
+    pub fn new(graph: JobGraph, opts: JobOptions, registry: Registry, job_id: String) -> Result<Self> {
+        let storage = match (&opts.checkpoint_dir, opts.checkpoint.interval) {
+            (Some(dir), _) => Some(Arc::new(CheckpointStorage::create(dir, &job_id)?)),
+            (None, Some(_)) => {
+                return Err(Error::Config(
+                    "execution.checkpointing.interval is set but execution.checkpointing.dir is not: \
+                     set execution.checkpointing.dir to a writable directory"
+                        .into(),
+                ))
+            }
+            (None, None) => None,
+        };
+        let metrics = JobMetrics::new(&registry, &graph.name, &job_id);
+        Ok(Self {
+            graph,
+            opts,
+            job_id,
+            registry,
+            metrics,
+            status: Arc::default(),
+            stop: Arc::default(),
+            checkpoint_on_stop: false,
+            storage,
+            latest: None,
+            next_id: 1,
+            retained: Vec::new(),
+        })
+    }
+
+    /// The job's graph.
+    pub fn graph(&self) -> &JobGraph {
+        &self.graph
+    }
+
+    /// Shared progress, for a status line.
+    pub fn status(&self) -> Arc<JobStatus> {
+        self.status.clone()
+    }
+
+    /// Setting this flag stops the job (Ctrl-C).
+    pub fn stop_handle(&self) -> Arc<AtomicBool> {
+        self.stop.clone()
+    }
+
+    /// Take a checkpoint before stopping on request.
+    pub fn checkpoint_on_stop(&mut self, yes: bool) {
+        self.checkpoint_on_stop = yes;
+    }
+
+    /// Where this run's checkpoints go.
+    pub fn checkpoint_job_dir(&self) -> Option<PathBuf> {
+        self.storage.as_ref().map(|s| s.job_dir().to_path_buf())
+    }
+
+    /// Runs the job, restoring from `restore` first, until it finishes, is
+    /// stopped, or fails beyond what the restart strategy allows.
+    pub fn run(mut self, restore: Option<LoadedCheckpoint>) -> Result<JobOutcome> {
+        if let Some(r) = &restore {
+            check_compatible(&self.graph, &r.meta)?;
+            self.next_id = r.meta.checkpoint_id + 1;
+            self.latest = Some((r.dir.clone(), r.meta.clone()));
+        }
+        let mut restore = restore;
+        let mut attempt = 0u32;
+        let mut failures = 0u32;
+        loop {
+            let dep = deploy(
+                &self.graph,
+                &JobIdentity {
+                    name: &self.graph.name,
+                    id: &self.job_id,
+                },
+                attempt,
+                &self.registry,
+                self.storage.clone(),
+                restore.as_ref(),
+                &self.opts.knobs,
+            )?;
+            *self.status.tasks.lock().unwrap_or_else(|e| e.into_inner()) = dep.task_metrics.clone();
+            let end = self.drive(&dep);
+            dep.shutdown();
+            match end {
+                AttemptEnd::Finished => {
+                    self.on_terminal(false);
+                    return Ok(JobOutcome::Finished);
+                }
+                AttemptEnd::Stopped(p) => {
+                    self.on_terminal(true);
+                    return Ok(JobOutcome::Stopped { checkpoint: p });
+                }
+                AttemptEnd::Failed(reason) => {
+                    failures += 1;
+                    let Some(delay) = self.opts.restart.delay(failures) else {
+                        return Err(Error::Task(format!(
+                            "job failed and the restart strategy allows no more restarts ({failures} failure(s)): {reason}"
+                        )));
+                    };
+                    log::warn!("job failed: {reason}; restarting in {delay:?} from {}", self.describe_latest());
+                    let until = Instant::now() + delay;
+                    while Instant::now() < until {
+                        if self.stop.load(Ordering::Relaxed) {
+                            return Ok(JobOutcome::Stopped { checkpoint: None });
+                        }
+                        std::thread::sleep(Duration::from_millis(10).min(until - Instant::now()));
+                    }
+                    restore = match &self.latest {
+                        Some((dir, meta)) => Some(LoadedCheckpoint::load(dir.clone(), meta.clone())?),
+                        None => None,
+                    };
+                    attempt += 1;
+                    self.metrics.restarts.add(1);
+                    self.status.restarts.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+        }
+    }
+
+    fn describe_latest(&self) -> String {
+        match &self.latest {
+            Some((d, m)) => format!("checkpoint {} ({})", m.checkpoint_id, d.display()),
+            None => "the beginning (no checkpoint completed yet)".into(),
+        }
+    }
+
+    /// Applies the retention setting when the job ends normally.
+    fn on_terminal(&mut self, cancelled: bool) {
+        let Some(storage) = &self.storage else { return };
+        let keep = cancelled && self.opts.retention == Retention::RetainOnCancellation;
+        if keep {
+            return;
+        }
+        let stop_checkpoint = if cancelled && self.checkpoint_on_stop {
+            self.retained.last().copied()
+        } else {
+            None
+        };
+        for id in std::mem::take(&mut self.retained) {
+            if Some(id) != stop_checkpoint {
+                storage.discard(id);
+            }
+        }
+        let _ = std::fs::remove_dir(storage.job_dir()); // only if empty
+    }
+
+    fn drive(&mut self, dep: &Deployment) -> AttemptEnd {
+        let total = self.graph.subtasks();
+        let mut coord = Coordinator::new(
+            self.opts.checkpoint.clone(),
+            total,
+            self.next_id,
+            now_ms(),
+            self.retained.clone(),
+        );
+        let checkpointing = self.storage.is_some() && self.opts.checkpoint.interval.is_some();
+        let mut finished = 0usize;
+        let mut exhausted: HashSet<_> = HashSet::new();
+        let mut stopping: Option<Option<u64>> = None;
+        let mut queue: VecDeque<Decision> = VecDeque::new();
+        let end = loop {
+            if stopping.is_none() && self.stop.load(Ordering::Relaxed) {
+                if self.checkpoint_on_stop && checkpointing {
+                    let ds = coord.trigger_now(now_ms());
+                    let id = ds.iter().find_map(|d| match d {
+                        Decision::Trigger { id, .. } => Some(*id),
+                        _ => None,
+                    });
+                    queue.extend(ds);
+                    stopping = Some(id);
+                } else {
+                    break AttemptEnd::Stopped(None);
+                }
+            }
+            match dep.events.recv_timeout(Duration::from_millis(10)) {
+                Ok(TaskEvent::Ack { id, ack }) => queue.extend(coord.on_ack(id, ack)),
+                Ok(TaskEvent::Decline { id, reason }) => queue.extend(coord.on_decline(id, reason)),
+                Ok(TaskEvent::SourceExhausted(t)) => {
+                    exhausted.insert(t);
+                    if exhausted.len() == dep.sources.len() {
+                        if checkpointing {
+                            queue.extend(coord.trigger_final(now_ms()));
+                        } else {
+                            dep.to_sources(TaskControl::EndInput);
+                        }
+                    }
+                }
+                Ok(TaskEvent::Finished(_)) => {
+                    finished += 1;
+                    if finished == total {
+                        break AttemptEnd::Finished;
+                    }
+                }
+                Ok(TaskEvent::Failed { error, .. }) => break AttemptEnd::Failed(error),
+                Err(RecvTimeoutError::Timeout) => {}
+                Err(RecvTimeoutError::Disconnected) => {
+                    break AttemptEnd::Failed("every task exited without finishing".into())
+                }
+            }
+            if stopping.is_none() {
+                queue.extend(coord.tick(now_ms()));
+            }
+            let mut failed = None;
+            while let Some(d) = queue.pop_front() {
+                match self.apply(d, dep, &mut coord) {
+                    Ok(more) => queue.extend(more),
+                    Err(reason) => {
+                        failed = Some(reason);
+                        break;
+                    }
+                }
+            }
+            if let Some(r) = failed {
+                break AttemptEnd::Failed(r);
+            }
+            if let Some(target) = stopping {
+                match target {
+                    None => break AttemptEnd::Stopped(None),
+                    Some(id) if self.retained.contains(&id) => {
+                        break AttemptEnd::Stopped(self.storage.as_ref().map(|s| s.chk_dir(id)))
+                    }
+                    Some(id) if coord.in_flight() == 0 => {
+                        log::warn!("the stop checkpoint {id} did not complete");
+                        break AttemptEnd::Stopped(None);
+                    }
+                    Some(_) => {}
+                }
+            }
+        };
+        self.next_id = coord.next_id();
+        end
+    }
+
+    /// Carries out one decision; returns follow-up decisions, or a reason to fail over.
+    fn apply(&mut self, d: Decision, dep: &Deployment, coord: &mut Coordinator) -> std::result::Result<Vec<Decision>, String> {
+        match d {
+            Decision::Trigger { id, trigger_ms, is_final } => {
+                dep.to_sources(TaskControl::TriggerCheckpoint(Barrier { id, trigger_ms, is_final }));
+                Ok(vec![])
+            }
+            Decision::Complete {
+                id,
+                trigger_ms,
+                is_final,
+                acks,
+            } => {
+                let storage = self.storage.as_ref().expect("checkpoints need storage");
+                let mut operators: Vec<OperatorState> = self
+                    .graph
+                    .nodes
+                    .iter()
+                    .map(|n| OperatorState {
+                        uid: n.uid.clone(),
+                        vertex: n.name.clone(),
+                        parallelism: n.parallelism,
+                        max_parallelism: self.graph.max_parallelism,
+                        subtasks: vec![None; n.parallelism],
+                    })
+                    .collect();
+                for a in acks {
+                    operators[a.task.node].subtasks[a.task.subtask] = a.handle;
+                }
+                let completed_ms = now_ms();
+                let meta = CheckpointMetadata {
+                    version: FORMAT_VERSION,
+                    job_name: self.graph.name.clone(),
+                    job_id: self.job_id.clone(),
+                    pipeline: self.graph.pipeline.clone(),
+                    checkpoint_id: id,
+                    trigger_ms,
+                    completed_ms,
+                    is_final,
+                    operators,
+                };
+                match storage.commit_metadata(&meta) {
+                    Ok(dir) => {
+                        let size = meta.state_size();
+                        let duration_ms = completed_ms - trigger_ms;
+                        self.metrics.completed.add(1);
+                        self.metrics.last_id.set(id as i64);
+                        self.metrics.last_duration_ns.set(duration_ms * 1_000_000);
+                        self.metrics.last_size.set(size as i64);
+                        *self.status.last_checkpoint.lock().unwrap_or_else(|e| e.into_inner()) = Some(CompletedInfo {
+                            id,
+                            duration_ms,
+                            size,
+                            path: dir.clone(),
+                        });
+                        self.latest = Some((dir, meta));
+                        let follow = coord.on_completed(id, completed_ms);
+                        self.retained = coord.retained().collect();
+                        Ok(follow)
+                    }
+                    Err(e) => Ok(coord.on_metadata_failed(id, e.to_string())),
+                }
+            }
+            Decision::NotifyComplete { id } => {
+                dep.to_all(TaskControl::NotifyComplete(id));
+                Ok(vec![])
+            }
+            Decision::Abort { id, reason } => {
+                if reason != AbortReason::Subsumed {
+                    log::warn!("checkpoint {id} failed: {reason}");
+                    self.metrics.failed.add(1);
+                    self.status.failed_checkpoints.fetch_add(1, Ordering::Relaxed);
+                }
+                dep.to_all(TaskControl::Abort(id));
+                if let Some(s) = &self.storage {
+                    s.discard(id);
+                }
+                Ok(vec![])
+            }
+            Decision::Discard { id } => {
+                if let Some(s) = &self.storage {
+                    s.discard(id);
+                }
+                Ok(vec![])
+            }
+            Decision::FailJob { reason } => Err(reason),
+        }
+    }
+}
+
+/// Checks that `meta` can be restored into this graph: every operator with
+/// state still exists, and keyed state keeps its number of key groups.
+pub fn check_compatible(graph: &JobGraph, meta: &CheckpointMetadata) -> Result<()> {
+    let mut problems = Vec::new();
+    for op in &meta.operators {
+        if op.subtasks.iter().all(Option::is_none) {
+            continue;
+        }
+        let Some(node) = graph.nodes.iter().find(|n| n.uid == op.uid) else {
+            problems.push(format!(
+                "the checkpoint has state for operator uid '{}' ({}) which this job does not have",
+                op.uid, op.vertex
+            ));
+            continue;
+        };
+        if node.keyed && op.max_parallelism != graph.max_parallelism {
+            problems.push(format!(
+                "operator '{}' was checkpointed with pipeline.max-parallelism={}, this job uses {}: keyed state cannot move between key-group counts; set pipeline.max-parallelism={}",
+                op.uid, op.max_parallelism, graph.max_parallelism, op.max_parallelism
+            ));
+        }
+        if !node.keyed && node.parallelism != op.parallelism {
+            problems.push(format!(
+                "operator '{}' has non-keyed state from parallelism {} but now runs with {}; keep its parallelism",
+                op.uid, op.parallelism, node.parallelism
+            ));
+        }
+    }
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        Err(Error::Config(format!("--restore: {}", problems.join("; "))))
+    }
+}

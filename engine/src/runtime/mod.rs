@@ -1,0 +1,16 @@
+//! Running a job: deploying its tasks, driving checkpoints, restarting after
+//! failures.
+//!
+//! | file | owns |
+//! |---|---|
+//! | [`deploy`] | graph → channels and task threads for one attempt |
+//! | [`job_master`] | the attempt loop, the coordinator's I/O edge, stop and restart |
+//! | [`restart`] | restart strategies (pure) |
+//! | [`status`] | what the CLI's status line reads |
+
+pub mod deploy;
+pub mod job_master;
+pub mod restart;
+pub mod status;
+
+pub use job_master::{JobMaster, JobOptions, JobOutcome};

@@ -1,0 +1,60 @@
+//! Sinks: where records leave a job. A sink takes part in checkpoints in two
+//! phases: `pre_commit` at the barrier makes its output durable but invisible,
+//! `commit` after the checkpoint completes makes it visible.
+
+pub mod blackhole;
+pub mod file;
+pub mod print;
+
+use crate::channel::Collector;
+use crate::error::Result;
+use crate::operator::{OpenContext, Operator, SubtaskInfo};
+use crate::state::snapshot::OperatorSnapshot;
+
+/// A parallel sink instance.
+pub trait Sink<T>: Send + 'static {
+    /// Called once; `restored` is the state `pre_commit` returned in the
+    /// checkpoint restored from (commit what it names, discard the rest).
+    fn open(&mut self, info: &SubtaskInfo, restored: Option<&[u8]>) -> Result<()>;
+    /// Writes records.
+    fn write(&mut self, batch: Vec<T>) -> Result<()>;
+    /// At a barrier: make everything written so far durable and return the
+    /// state needed to commit it.
+    fn pre_commit(&mut self, _checkpoint_id: u64) -> Result<Vec<u8>> {
+        Ok(Vec::new())
+    }
+    /// Checkpoint `id` completed: make its output visible.
+    fn commit(&mut self, _checkpoint_id: u64) -> Result<()> {
+        Ok(())
+    }
+    /// End of input with no checkpoint after the last record (checkpointing
+    /// off): make the rest visible.
+    fn finish(&mut self) -> Result<()> {
+        Ok(())
+    }
+}
+
+/// Runs a [`Sink`] as the last operator of a pipeline.
+pub struct SinkOperator<T>(pub Box<dyn Sink<T>>);
+
+impl<T: crate::Data> Operator<T, ()> for SinkOperator<T> {
+    fn open(&mut self, ctx: &OpenContext<'_>) -> Result<()> {
+        let restored = ctx.restored.and_then(|r| r.own.as_ref()).map(|f| f.operator_state());
+        self.0.open(ctx.info, restored)
+    }
+    fn process_batch(&mut self, batch: Vec<T>, _out: &mut Collector<()>) -> Result<()> {
+        self.0.write(batch)
+    }
+    fn snapshot(&mut self, id: u64) -> Result<OperatorSnapshot> {
+        Ok(OperatorSnapshot {
+            keyed: Vec::new(),
+            operator_state: self.0.pre_commit(id)?,
+        })
+    }
+    fn notify_checkpoint_complete(&mut self, id: u64) -> Result<()> {
+        self.0.commit(id)
+    }
+    fn end_input(&mut self, _out: &mut Collector<()>) -> Result<()> {
+        self.0.finish()
+    }
+}

@@ -1,0 +1,272 @@
+//! State types as a keyed function sees them: a descriptor registered once in
+//! `open`, and an accessor scoped to the key of the record being processed.
+
+use crate::data::{Data, Key};
+use crate::state::backend::{KeyedStateBackend, TableId};
+use crate::state::store::KvStore;
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+/// Registered single-value state.
+#[derive(Debug)]
+pub struct ValueStateDesc<V>(pub(crate) TableId<V>);
+impl<V> Clone for ValueStateDesc<V> {
+    fn clone(&self) -> Self {
+        Self(self.0)
+    }
+}
+
+/// Registered list state.
+#[derive(Debug)]
+pub struct ListStateDesc<V>(pub(crate) TableId<Vec<V>>);
+impl<V> Clone for ListStateDesc<V> {
+    fn clone(&self) -> Self {
+        Self(self.0)
+    }
+}
+
+/// Registered map state (sorted by user key).
+#[derive(Debug)]
+pub struct MapStateDesc<UK, UV>(pub(crate) TableId<BTreeMap<UK, UV>>);
+impl<UK, UV> Clone for MapStateDesc<UK, UV> {
+    fn clone(&self) -> Self {
+        Self(self.0)
+    }
+}
+
+/// Registered reducing state: values are folded with `reduce` as they are added.
+pub struct ReducingStateDesc<V> {
+    pub(crate) id: TableId<V>,
+    pub(crate) reduce: Arc<dyn Fn(&V, V) -> V + Send + Sync>,
+}
+impl<V> Clone for ReducingStateDesc<V> {
+    fn clone(&self) -> Self {
+        Self {
+            id: self.id,
+            reduce: self.reduce.clone(),
+        }
+    }
+}
+
+/// Incremental aggregation: an accumulator per key, as Flink's `AggregateFunction`.
+pub trait AggregateFunction<I, A, O>: Send + Sync + 'static {
+    /// A fresh accumulator.
+    fn create(&self) -> A;
+    /// Folds one input into the accumulator.
+    fn add(&self, acc: &mut A, input: I);
+    /// The result for an accumulator.
+    fn result(&self, acc: &A) -> O;
+}
+
+/// Registered aggregating state.
+pub struct AggregatingStateDesc<I, A, O> {
+    pub(crate) id: TableId<A>,
+    pub(crate) agg: Arc<dyn AggregateFunction<I, A, O>>,
+}
+impl<I, A, O> Clone for AggregatingStateDesc<I, A, O> {
+    fn clone(&self) -> Self {
+        Self {
+            id: self.id,
+            agg: self.agg.clone(),
+        }
+    }
+}
+
+impl<K: Key> KeyedStateBackend<K> {
+    /// Registers value state `name`.
+    pub fn value_state<V: Data>(&mut self, name: &str) -> crate::Result<ValueStateDesc<V>> {
+        Ok(ValueStateDesc(self.register(name)?))
+    }
+    /// Registers list state `name`.
+    pub fn list_state<V: Data>(&mut self, name: &str) -> crate::Result<ListStateDesc<V>> {
+        Ok(ListStateDesc(self.register(name)?))
+    }
+    /// Registers map state `name`.
+    pub fn map_state<UK: Data + Ord, UV: Data>(&mut self, name: &str) -> crate::Result<MapStateDesc<UK, UV>> {
+        Ok(MapStateDesc(self.register(name)?))
+    }
+    /// Registers reducing state `name`.
+    pub fn reducing_state<V: Data>(
+        &mut self,
+        name: &str,
+        reduce: impl Fn(&V, V) -> V + Send + Sync + 'static,
+    ) -> crate::Result<ReducingStateDesc<V>> {
+        Ok(ReducingStateDesc {
+            id: self.register(name)?,
+            reduce: Arc::new(reduce),
+        })
+    }
+    /// Registers aggregating state `name`.
+    pub fn aggregating_state<I, A: Data, O>(
+        &mut self,
+        name: &str,
+        agg: impl AggregateFunction<I, A, O>,
+    ) -> crate::Result<AggregatingStateDesc<I, A, O>> {
+        Ok(AggregatingStateDesc {
+            id: self.register(name)?,
+            agg: Arc::new(agg),
+        })
+    }
+}
+
+/// Value state of the current key.
+pub struct ValueState<'a, K, V> {
+    pub(crate) store: &'a mut dyn KvStore<K, V>,
+    pub(crate) key: &'a K,
+}
+
+impl<K: Key, V: Data> ValueState<'_, K, V> {
+    /// The value, if set.
+    pub fn get(&mut self) -> Option<&V> {
+        self.store.get(self.key)
+    }
+    /// Mutable access to the value, if set.
+    pub fn get_mut(&mut self) -> Option<&mut V> {
+        self.store.get_mut(self.key)
+    }
+    /// Sets the value.
+    pub fn set(&mut self, v: V) {
+        self.store.insert(self.key.clone(), v)
+    }
+    /// Removes the value.
+    pub fn clear(&mut self) {
+        self.store.remove(self.key);
+    }
+}
+
+/// List state of the current key.
+pub struct ListState<'a, K, V> {
+    pub(crate) store: &'a mut dyn KvStore<K, Vec<V>>,
+    pub(crate) key: &'a K,
+}
+
+impl<K: Key, V: Data> ListState<'_, K, V> {
+    /// Appends a value.
+    pub fn add(&mut self, v: V) {
+        match self.store.get_mut(self.key) {
+            Some(l) => l.push(v),
+            None => self.store.insert(self.key.clone(), vec![v]),
+        }
+    }
+    /// The values (empty when unset).
+    pub fn get(&mut self) -> &[V] {
+        self.store.get(self.key).map(Vec::as_slice).unwrap_or(&[])
+    }
+    /// Replaces the values.
+    pub fn update(&mut self, v: Vec<V>) {
+        if v.is_empty() {
+            self.clear()
+        } else {
+            self.store.insert(self.key.clone(), v)
+        }
+    }
+    /// Removes all values.
+    pub fn clear(&mut self) {
+        self.store.remove(self.key);
+    }
+}
+
+/// Map state of the current key.
+pub struct MapState<'a, K, UK, UV> {
+    pub(crate) store: &'a mut dyn KvStore<K, BTreeMap<UK, UV>>,
+    pub(crate) key: &'a K,
+}
+
+impl<K: Key, UK: Data + Ord, UV: Data> MapState<'_, K, UK, UV> {
+    /// The value under `uk`.
+    pub fn get(&mut self, uk: &UK) -> Option<&UV> {
+        self.store.get(self.key).and_then(|m| m.get(uk))
+    }
+    /// Sets `uk` to `uv`.
+    pub fn put(&mut self, uk: UK, uv: UV) {
+        match self.store.get_mut(self.key) {
+            Some(m) => {
+                m.insert(uk, uv);
+            }
+            None => self.store.insert(self.key.clone(), BTreeMap::from([(uk, uv)])),
+        }
+    }
+    /// Mutable access to the value under `uk`, inserting `init()` when absent.
+    pub fn entry(&mut self, uk: UK, init: impl FnOnce() -> UV) -> &mut UV {
+        if self.store.get(self.key).is_none() {
+            self.store.insert(self.key.clone(), BTreeMap::new());
+        }
+        self.store
+            .get_mut(self.key)
+            .expect("inserted above")
+            .entry(uk)
+            .or_insert_with(init)
+    }
+    /// Removes `uk`; the key's state disappears with its last entry.
+    pub fn remove(&mut self, uk: &UK) -> Option<UV> {
+        let m = self.store.get_mut(self.key)?;
+        let v = m.remove(uk);
+        if m.is_empty() {
+            self.store.remove(self.key);
+        }
+        v
+    }
+    /// All entries, in user-key order.
+    pub fn entries(&mut self) -> Vec<(UK, UV)> {
+        self.store
+            .get(self.key)
+            .map(|m| m.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
+            .unwrap_or_default()
+    }
+    /// Whether the key has no entries.
+    pub fn is_empty(&mut self) -> bool {
+        self.store.get(self.key).is_none()
+    }
+}
+
+/// Reducing state of the current key.
+pub struct ReducingState<'a, K, V> {
+    pub(crate) store: &'a mut dyn KvStore<K, V>,
+    pub(crate) key: &'a K,
+    pub(crate) reduce: &'a (dyn Fn(&V, V) -> V + Send + Sync),
+}
+
+impl<K: Key, V: Data> ReducingState<'_, K, V> {
+    /// Folds `v` into the state.
+    pub fn add(&mut self, v: V) {
+        match self.store.get_mut(self.key) {
+            Some(cur) => *cur = (self.reduce)(cur, v),
+            None => self.store.insert(self.key.clone(), v),
+        }
+    }
+    /// The folded value.
+    pub fn get(&mut self) -> Option<&V> {
+        self.store.get(self.key)
+    }
+    /// Removes the value.
+    pub fn clear(&mut self) {
+        self.store.remove(self.key);
+    }
+}
+
+/// Aggregating state of the current key.
+pub struct AggregatingState<'a, K, I, A, O> {
+    pub(crate) store: &'a mut dyn KvStore<K, A>,
+    pub(crate) key: &'a K,
+    pub(crate) agg: &'a dyn AggregateFunction<I, A, O>,
+}
+
+impl<K: Key, I: 'static, A: Data, O: 'static> AggregatingState<'_, K, I, A, O> {
+    /// Adds one input.
+    pub fn add(&mut self, input: I) {
+        if self.store.get(self.key).is_none() {
+            self.store.insert(self.key.clone(), self.agg.create());
+        }
+        let acc = self.store.get_mut(self.key).expect("inserted above");
+        self.agg.add(acc, input);
+    }
+    /// The current result, if any input was added.
+    pub fn get(&mut self) -> Option<O> {
+        let agg = self.agg;
+        self.store.get(self.key).map(|a| agg.result(a))
+    }
+    /// Removes the accumulator.
+    pub fn clear(&mut self) {
+        self.store.remove(self.key);
+    }
+}

@@ -1,0 +1,25 @@
+//! Keyed state: what a keyed function reads and writes for its current key, and
+//! how it is snapshotted and restored per key group.
+//!
+//! | file | owns |
+//! |---|---|
+//! | [`key_group`] | Flink-exact key-group assignment and ranges |
+//! | [`store`] | the storage trait of one state table, and the heap implementation |
+//! | [`backend`] | the keyed backend: registered tables, restore hand-off, snapshot |
+//! | [`handles`] | Value/List/Map/Reducing/Aggregating state, scoped to the current key |
+//! | [`timers`] | event- and processing-time timers, snapshotted with the keyed state |
+//! | [`snapshot`] | the state file format: one chunk per (table, key group), a footer index |
+
+pub mod backend;
+pub mod handles;
+pub mod key_group;
+pub mod snapshot;
+pub mod store;
+pub mod timers;
+
+pub use backend::{KeyedStateBackend, StateBackendKind, TableId};
+pub use handles::{
+    AggregateFunction, AggregatingState, AggregatingStateDesc, ListState, ListStateDesc, MapState, MapStateDesc,
+    ReducingState, ReducingStateDesc, ValueState, ValueStateDesc,
+};
+pub use timers::{TimeDomain, TimerService};

@@ -1,0 +1,99 @@
+//! One subtask's loop. A task runs on its own thread, owns one operator (or
+//! source), reads its input channels and control channel, and reports to the
+//! job master through one event channel.
+//!
+//! | file | owns |
+//! |---|---|
+//! | [`operator_task`] | the input loop: batches, watermarks, barrier alignment, snapshots |
+//! | [`source_task`] | polling a source, generating watermarks, injecting barriers |
+//! | [`snapshot`] | the asynchronous snapshot phase and the acknowledgement |
+
+pub mod operator_task;
+pub mod snapshot;
+pub mod source_task;
+
+use crate::channel::CancelFlag;
+use crate::checkpoint::coordinator::{SubtaskAck, TaskId};
+use crate::checkpoint::storage::CheckpointStorage;
+use crate::message::Barrier;
+use crate::metrics::TaskMetrics;
+use crate::operator::{RestoredState, SubtaskInfo};
+use crossbeam_channel::{Receiver, Sender};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// From the job master to one task (FIFO, so a notification sent before a
+/// cancel is seen first).
+#[derive(Debug, Clone)]
+pub enum TaskControl {
+    /// Sources only: inject this barrier now.
+    TriggerCheckpoint(Barrier),
+    /// Checkpoint complete: commit.
+    NotifyComplete(u64),
+    /// Checkpoint aborted: stop aligning it.
+    Abort(u64),
+    /// Sources only, without checkpointing: send end-of-input now.
+    EndInput,
+    /// Stop now.
+    Cancel,
+}
+
+/// From a task to the job master.
+#[derive(Debug)]
+pub enum TaskEvent {
+    /// State for a checkpoint is durable.
+    Ack {
+        /// Checkpoint id.
+        id: u64,
+        /// The acknowledgement.
+        ack: SubtaskAck,
+    },
+    /// State for a checkpoint could not be written.
+    Decline {
+        /// Checkpoint id.
+        id: u64,
+        /// Why.
+        reason: String,
+    },
+    /// A source read all its input.
+    SourceExhausted(TaskId),
+    /// The task ended normally.
+    Finished(TaskId),
+    /// The task failed; the job fails over.
+    Failed {
+        /// Which.
+        task: TaskId,
+        /// Error text, naming the operator.
+        error: String,
+    },
+}
+
+/// Everything a task needs besides its operator and channels.
+pub struct TaskSetup {
+    /// Who it is.
+    pub info: SubtaskInfo,
+    /// Its id in the graph.
+    pub id: TaskId,
+    /// Commands from the job master.
+    pub control: Receiver<TaskControl>,
+    /// Reports to the job master.
+    pub events: Sender<TaskEvent>,
+    /// Metric handles.
+    pub metrics: TaskMetrics,
+    /// Where state files go (None without checkpointing).
+    pub storage: Option<Arc<CheckpointStorage>>,
+    /// State to start from.
+    pub restored: Option<RestoredState>,
+    /// Shared by the attempt's tasks.
+    pub cancel: CancelFlag,
+    /// Longest time a record waits in an output buffer.
+    pub buffer_timeout: Duration,
+    /// Auto-watermark interval (sources).
+    pub watermark_interval: Duration,
+    /// Whether alignment blocks channels (EXACTLY_ONCE) or lets records of
+    /// channels that delivered the barrier through (AT_LEAST_ONCE).
+    pub exactly_once: bool,
+}
+
+/// How often a task publishes its counters when nothing arrives, so idle time shows.
+pub const PUBLISH_INTERVAL: Duration = Duration::from_millis(200);

@@ -1,0 +1,238 @@
+//! The loop of a source subtask: poll, emit, generate watermarks, and on a
+//! trigger inject a barrier in-band after the records read so far.
+
+use super::snapshot::{spawn_async, SyncTimings};
+use super::{TaskControl, TaskEvent, TaskSetup, PUBLISH_INTERVAL};
+use crate::channel::Collector;
+use crate::data::Data;
+use crate::error::{Error, Result};
+use crate::message::{Message, MAX_WATERMARK};
+use crate::metrics::LocalCounts;
+use crate::operator::now_ms;
+use crate::source::{Poll, Source};
+use crate::state::snapshot::OperatorSnapshot;
+use crate::watermark::WatermarkStrategy;
+use crossbeam_channel::{RecvTimeoutError, TryRecvError};
+use std::time::{Duration, Instant};
+
+/// Whether the loop goes on after a control message.
+enum Flow {
+    Continue,
+    Exit,
+}
+
+/// A subtask running one source.
+pub struct SourceTask<T> {
+    setup: TaskSetup,
+    source: Box<dyn Source<T>>,
+    out: Collector<T>,
+    watermarks: Option<WatermarkStrategy<T>>,
+    batch_size: usize,
+    local: LocalCounts,
+    last_publish: Instant,
+    last_flush: Instant,
+    max_ts: i64,
+    emitted_wm: i64,
+    last_wm: Instant,
+    last_data: Instant,
+    idle_sent: bool,
+    final_id: Option<u64>,
+    /// Set when a control message ended the task while waiting for input.
+    exit: bool,
+}
+
+impl<T: Data> SourceTask<T> {
+    /// A task polling `source` in batches of `batch_size`.
+    pub fn new(
+        setup: TaskSetup,
+        source: Box<dyn Source<T>>,
+        out: Collector<T>,
+        watermarks: Option<WatermarkStrategy<T>>,
+        batch_size: usize,
+    ) -> Self {
+        let now = Instant::now();
+        Self {
+            setup,
+            source,
+            out,
+            watermarks,
+            batch_size,
+            local: LocalCounts::default(),
+            last_publish: now,
+            last_flush: now,
+            max_ts: i64::MIN,
+            emitted_wm: i64::MIN,
+            last_wm: now,
+            last_data: now,
+            idle_sent: false,
+            final_id: None,
+            exit: false,
+        }
+    }
+
+    /// Runs until the input is read and the job master lets the source end.
+    pub fn run(mut self) -> Result<()> {
+        self.source.open(&self.setup.info)?;
+        if let Some(own) = self.setup.restored.as_ref().and_then(|r| r.own.clone()) {
+            self.source.restore(own.operator_state())?;
+        }
+        let mut exhausted = false;
+        let mut buf = Vec::with_capacity(self.batch_size);
+        loop {
+            loop {
+                match self.setup.control.try_recv() {
+                    Ok(c) => {
+                        if let Flow::Exit = self.on_control(c)? {
+                            return Ok(());
+                        }
+                    }
+                    Err(TryRecvError::Empty) => break,
+                    Err(TryRecvError::Disconnected) => return Err(Error::Cancelled),
+                }
+            }
+            if exhausted {
+                if let Flow::Exit = self.wait_control(PUBLISH_INTERVAL)? {
+                    return Ok(());
+                }
+                self.publish(Instant::now());
+                continue;
+            }
+            match self.source.poll(&mut buf, self.batch_size)? {
+                Poll::Data if !buf.is_empty() => {
+                    if let Some(w) = &self.watermarks {
+                        for r in &buf {
+                            self.max_ts = self.max_ts.max((w.timestamp)(r));
+                        }
+                    }
+                    for r in buf.drain(..) {
+                        self.out.emit(r)?;
+                    }
+                    self.last_data = Instant::now();
+                    if self.idle_sent {
+                        self.idle_sent = false;
+                        let w = self.emitted_wm;
+                        self.out.broadcast(|| Message::Watermark(w))?;
+                    }
+                }
+                Poll::Data | Poll::Pending(None) => self.wait_for_input(Duration::from_millis(10))?,
+                Poll::Pending(Some(hint)) => self.wait_for_input(hint.min(PUBLISH_INTERVAL))?,
+                Poll::Finished => {
+
+                    self.out.broadcast(|| Message::Watermark(MAX_WATERMARK))?;
+                    let _ = self.setup.events.send(TaskEvent::SourceExhausted(self.setup.id));
+                    exhausted = true;
+                }
+            }
+            if self.exit {
+                return Ok(());
+            }
+            let now = Instant::now();
+            self.maybe_watermark(now)?;
+            if self.out.has_buffered() && now >= self.last_flush + self.setup.buffer_timeout {
+                self.out.flush()?;
+                self.last_flush = now;
+            }
+            self.publish(now);
+        }
+    }
+
+    /// Nothing to read now: flush, maybe declare idleness, and wait for
+    /// control messages (triggers) until the source may have more.
+    fn wait_for_input(&mut self, wait: Duration) -> Result<()> {
+        self.out.flush()?;
+        self.last_flush = Instant::now();
+        self.maybe_idle()?;
+        let t = Instant::now();
+        let flow = self.wait_control(wait)?;
+        self.local.idle_ns += t.elapsed().as_nanos() as u64;
+        if let Flow::Exit = flow {
+            self.exit = true;
+        }
+        Ok(())
+    }
+
+    fn maybe_watermark(&mut self, now: Instant) -> Result<()> {
+        let Some(w) = &self.watermarks else { return Ok(()) };
+        if now < self.last_wm + self.setup.watermark_interval || self.max_ts == i64::MIN {
+            return Ok(());
+        }
+        self.last_wm = now;
+        let wm = self.max_ts.saturating_sub(w.out_of_orderness_ms).saturating_sub(1);
+        if wm > self.emitted_wm {
+            self.emitted_wm = wm;
+            self.out.broadcast(|| Message::Watermark(wm))?;
+        }
+        Ok(())
+    }
+
+    fn maybe_idle(&mut self) -> Result<()> {
+        let Some(timeout) = self.watermarks.as_ref().and_then(|w| w.idle_timeout) else {
+            return Ok(());
+        };
+        if !self.idle_sent && self.last_data.elapsed() >= timeout {
+            self.idle_sent = true;
+            self.out.broadcast(|| Message::Idle)?;
+        }
+        Ok(())
+    }
+
+    fn wait_control(&mut self, wait: Duration) -> Result<Flow> {
+        match self.setup.control.recv_timeout(wait) {
+            Ok(c) => self.on_control(c),
+            Err(RecvTimeoutError::Timeout) => Ok(Flow::Continue),
+            Err(RecvTimeoutError::Disconnected) => Err(Error::Cancelled),
+        }
+    }
+
+    fn on_control(&mut self, c: TaskControl) -> Result<Flow> {
+        match c {
+            TaskControl::TriggerCheckpoint(b) => {
+                let start_delay_ns = ((now_ms() - b.trigger_ms).max(0) as u64) * 1_000_000;
+                self.out.broadcast(|| Message::Barrier(b))?;
+                let t0 = Instant::now();
+                let position = self.source.position()?;
+                let sync_ns = t0.elapsed().as_nanos() as u64;
+                spawn_async(
+                    &self.setup,
+                    b,
+                    OperatorSnapshot {
+                        keyed: Vec::new(),
+                        operator_state: position,
+                    },
+                    SyncTimings {
+                        sync_ns,
+                        alignment_ns: 0,
+                        start_delay_ns,
+                    },
+                );
+                if b.is_final {
+                    self.final_id = Some(b.id);
+                    self.out.broadcast(|| Message::EndOfInput)?;
+                }
+                Ok(Flow::Continue)
+            }
+            TaskControl::NotifyComplete(id) => {
+                if self.final_id.is_some_and(|f| id >= f) {
+                    let _ = self.setup.events.send(TaskEvent::Finished(self.setup.id));
+                    return Ok(Flow::Exit);
+                }
+                Ok(Flow::Continue)
+            }
+            TaskControl::EndInput => {
+                self.out.broadcast(|| Message::EndOfInput)?;
+                let _ = self.setup.events.send(TaskEvent::Finished(self.setup.id));
+                Ok(Flow::Exit)
+            }
+            TaskControl::Abort(_) => Ok(Flow::Continue),
+            TaskControl::Cancel => Err(Error::Cancelled),
+        }
+    }
+
+    fn publish(&mut self, now: Instant) {
+        self.local.records_out += std::mem::take(&mut self.out.emitted);
+        self.local.backpressured_ns += std::mem::take(&mut self.out.io.backpressured_ns);
+        self.local.elapsed_ns = (now - self.last_publish).as_nanos() as u64;
+        self.last_publish = now;
+        self.setup.metrics.publish(&mut self.local);
+    }
+}
