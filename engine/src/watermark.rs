@@ -133,6 +133,6 @@ mod tests {
         assert_eq!(t.on_idle(0), None);
         assert_eq!(t.on_idle(1), Some(Idle));
         assert_eq!(t.on_watermark(1, 30), Some(Advanced(30)));
-        assert_eq!(t.on_end(1), None);
+        assert_eq!(t.on_end(1), Some(Idle), "the only live channel left is idle");
     }
 }

@@ -1,1 +1,186 @@
+//! Helpers for the integration tests: find the `tidemark` binary, run it, wait
+//! for conditions with a deadline (never a bare sleep), kill it hard.
 
+use std::io::{BufRead, BufReader, Read, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// The `tidemark` binary built beside this test binary (same profile).
+pub fn bin() -> PathBuf {
+    let exe = std::env::current_exe().expect("test binary path");
+    let dir = exe.parent().and_then(Path::parent).expect("target/<profile>/deps/..");
+    let b = dir.join("tidemark");
+    assert!(
+        b.exists(),
+        "{} is missing: build it first with `cargo build --release --bins` (scripts/test.sh does)",
+        b.display()
+    );
+    b
+}
+
+/// Polls `cond` every 20 ms until it returns `Some`, or panics after `timeout`
+/// saying what was awaited.
+pub fn wait_for<T>(what: &str, timeout: Duration, mut cond: impl FnMut() -> Option<T>) -> T {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(v) = cond() {
+            return v;
+        }
+        assert!(Instant::now() < deadline, "timed out after {timeout:?} waiting for {what}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// A random number in `[0, n)` (different in every call and run).
+pub fn random_below(n: u64) -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u128(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or(0),
+    );
+    h.finish() % n.max(1)
+}
+
+/// A running `tidemark` process whose stderr is collected.
+pub struct Running {
+    /// The process.
+    pub child: Child,
+    /// Everything it wrote to stderr so far.
+    pub stderr: Arc<Mutex<String>>,
+}
+
+impl Running {
+    /// Starts `tidemark <args>` in `cwd`.
+    pub fn start(cwd: &Path, args: &[&str]) -> Self {
+        let mut child = Command::new(bin())
+            .args(args)
+            .current_dir(cwd)
+            .env("RUST_LOG", "info")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn tidemark");
+        let stderr = Arc::new(Mutex::new(String::new()));
+        let pipe = child.stderr.take().expect("piped");
+        let sink = stderr.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(pipe).lines().map_while(Result::ok) {
+                let mut s = sink.lock().unwrap();
+                s.push_str(&line);
+                s.push('\n');
+            }
+        });
+        Self { child, stderr }
+    }
+
+    /// What it printed on stderr so far.
+    pub fn stderr(&self) -> String {
+        self.stderr.lock().unwrap().clone()
+    }
+
+    /// Waits until stderr contains `needle`.
+    pub fn wait_stderr(&self, needle: &str, timeout: Duration) -> String {
+        wait_for(&format!("'{needle}' on stderr"), timeout, || {
+            let s = self.stderr();
+            s.contains(needle).then_some(s)
+        })
+    }
+
+    /// SIGKILL, then reap.
+    pub fn kill(mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// Waits for the exit (with a deadline) and returns (code, stderr).
+    pub fn wait(mut self, timeout: Duration) -> (i32, String) {
+        let status = wait_for("tidemark to exit", timeout, || self.child.try_wait().ok().flatten());
+        // Give the reader thread the last lines: it ends when the pipe closes.
+        let s = wait_for("stderr to close", Duration::from_secs(10), || {
+            (Arc::strong_count(&self.stderr) == 1).then(|| self.stderr())
+        });
+        (status.code().unwrap_or(-1), s)
+    }
+}
+
+/// Runs `tidemark <args>` to completion and returns (exit code, stderr).
+pub fn run(cwd: &Path, args: &[&str]) -> (i32, String) {
+    Running::start(cwd, args).wait(Duration::from_secs(120))
+}
+
+/// Writes `text` to `dir/name` and returns the path as a string.
+pub fn write_file(dir: &Path, name: &str, text: &str) -> String {
+    let p = dir.join(name);
+    std::fs::File::create(&p)
+        .and_then(|mut f| f.write_all(text.as_bytes()))
+        .expect("write test file");
+    p.to_string_lossy().into_owned()
+}
+
+/// Every completed checkpoint directory (holding `_metadata`) under `ck`.
+pub fn completed_checkpoints(ck: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for job in std::fs::read_dir(ck).into_iter().flatten().flatten() {
+        for chk in std::fs::read_dir(job.path()).into_iter().flatten().flatten() {
+            if chk.path().join("_metadata").exists() {
+                out.push(chk.path());
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+/// Checkpoint directories that exist but have no `_metadata` yet (being written).
+pub fn in_progress_checkpoints(ck: &Path) -> usize {
+    let mut n = 0;
+    for job in std::fs::read_dir(ck).into_iter().flatten().flatten() {
+        for chk in std::fs::read_dir(job.path()).into_iter().flatten().flatten() {
+            let name = chk.file_name().to_string_lossy().into_owned();
+            if name.starts_with("chk-") && !chk.path().join("_metadata").exists() {
+                n += 1;
+            }
+        }
+    }
+    n
+}
+
+/// Every committed line of the file sink's part files under `dir` (dot-files,
+/// i.e. uncommitted in-progress files, are what a reader must ignore).
+pub fn committed_lines(dir: &Path) -> Vec<String> {
+    let mut lines = Vec::new();
+    for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let name = e.file_name().to_string_lossy().into_owned();
+        if name.starts_with("part-") {
+            let mut s = String::new();
+            std::fs::File::open(e.path())
+                .and_then(|mut f| f.read_to_string(&mut s))
+                .expect("read part file");
+            lines.extend(s.lines().map(str::to_string));
+        }
+    }
+    lines
+}
+
+/// A snapshot of every file under `dir`: path → bytes.
+pub fn tree(dir: &Path) -> std::collections::BTreeMap<PathBuf, Vec<u8>> {
+    let mut out = std::collections::BTreeMap::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).into_iter().flatten().flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                stack.push(p);
+            } else {
+                out.insert(p.clone(), std::fs::read(&p).unwrap_or_default());
+            }
+        }
+    }
+    out
+}

@@ -408,7 +408,7 @@ mod tests {
         assert_eq!(triggered(&c.tick(650)), vec![8]);
         let ds = c.trigger_final(660);
         assert!(matches!(ds[..], [Decision::Trigger { id: 9, is_final: true, .. }]));
-        assert!(triggered(&c.tick(5000)).is_empty(), "nothing after the final checkpoint");
+        assert!(triggered(&c.tick(1500)).is_empty(), "nothing after the final checkpoint");
         let ds = c.on_decline(9, "x".into());
         assert!(ds.iter().any(|d| matches!(d, Decision::FailJob { .. })), "a failed final checkpoint fails the job");
     }
