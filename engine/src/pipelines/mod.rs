@@ -11,6 +11,7 @@ mod keyed_count;
 mod params;
 mod windowed;
 
+pub use keyed_count::RunningCount;
 pub use params::Params;
 
 use crate::api::JobGraph;
