@@ -93,7 +93,8 @@ pub static TASK_BACKPRESSURED: MetricDef = MetricDef {
     name: "tidemark_task_backpressured_seconds_total",
     kind: MetricKind::Counter,
     unit: "seconds",
-    help: "Time a subtask spent blocked on a full output channel; rate() is the backpressured ratio.",
+    help:
+        "Time a subtask spent blocked on a full output channel; rate() is the backpressured ratio.",
     labels: TASK,
     flink: "backPressuredTimeMsPerSecond",
     scale: 1e-9,
@@ -212,7 +213,12 @@ mod tests {
             );
             if !d.unit.is_empty() {
                 let stem = d.name.trim_end_matches("_total");
-                assert!(stem.ends_with(d.unit), "{} must end in its unit {}", d.name, d.unit);
+                assert!(
+                    stem.ends_with(d.unit),
+                    "{} must end in its unit {}",
+                    d.name,
+                    d.unit
+                );
             }
             assert!(d
                 .name

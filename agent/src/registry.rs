@@ -149,7 +149,11 @@ impl Registry {
     }
 
     /// The counter for `def` with these label values (created at 0 on first use).
-    pub fn counter(&self, def: &'static MetricDef, values: &[&str]) -> Result<Counter, RegistryError> {
+    pub fn counter(
+        &self,
+        def: &'static MetricDef,
+        values: &[&str],
+    ) -> Result<Counter, RegistryError> {
         match self.cell(def, values, MetricKind::Counter)? {
             Cell::Counter(c) => Ok(c),
             Cell::Gauge(_) => unreachable!("kind checked"),

@@ -39,7 +39,10 @@ impl<T> Clone for Partitioner<T> {
             Partitioner::Forward => Partitioner::Forward,
             Partitioner::Rebalance => Partitioner::Rebalance,
             Partitioner::Broadcast => Partitioner::Broadcast,
-            Partitioner::KeyGroup { hash, max_parallelism } => Partitioner::KeyGroup {
+            Partitioner::KeyGroup {
+                hash,
+                max_parallelism,
+            } => Partitioner::KeyGroup {
                 hash: hash.clone(),
                 max_parallelism: *max_parallelism,
             },
@@ -91,8 +94,16 @@ pub struct OutputEdge<T> {
 
 impl<T: Data> OutputEdge<T> {
     /// An edge sending to `senders` (one per downstream subtask, or just one for forward).
-    pub fn new(senders: Vec<Sender<Message<T>>>, partitioner: Partitioner<T>, subtask: usize, batch_size: usize) -> Self {
-        let buffers = senders.iter().map(|_| Vec::with_capacity(batch_size)).collect();
+    pub fn new(
+        senders: Vec<Sender<Message<T>>>,
+        partitioner: Partitioner<T>,
+        subtask: usize,
+        batch_size: usize,
+    ) -> Self {
+        let buffers = senders
+            .iter()
+            .map(|_| Vec::with_capacity(batch_size))
+            .collect();
         Self {
             senders,
             buffers,
@@ -111,9 +122,13 @@ impl<T: Data> OutputEdge<T> {
                 self.next_rr = (self.next_rr + 1) % self.senders.len();
                 self.next_rr
             }
-            Partitioner::KeyGroup { hash, max_parallelism } => {
+            Partitioner::KeyGroup {
+                hash,
+                max_parallelism,
+            } => {
                 let kg = key_group_for_hash(hash(record), *max_parallelism);
-                operator_index_for_key_group(*max_parallelism, self.senders.len() as u32, kg) as usize
+                operator_index_for_key_group(*max_parallelism, self.senders.len() as u32, kg)
+                    as usize
             }
             Partitioner::Broadcast => usize::MAX,
         }
@@ -156,7 +171,11 @@ impl<T: Data> OutputEdge<T> {
     }
 
     /// Flushes, then sends a control message (watermark, barrier, end) to every channel.
-    pub fn broadcast(&mut self, make: impl Fn() -> Message<T>, io: &mut SendStats) -> Result<(), crate::Error> {
+    pub fn broadcast(
+        &mut self,
+        make: impl Fn() -> Message<T>,
+        io: &mut SendStats,
+    ) -> Result<(), crate::Error> {
         self.flush(io)?;
         for s in &self.senders {
             send(s, make(), io)?;
@@ -185,7 +204,11 @@ pub struct SendStats {
 }
 
 /// Sends one message, blocking (and timing the block) when the channel is full.
-fn send<T>(s: &Sender<Message<T>>, msg: Message<T>, io: &mut SendStats) -> Result<(), crate::Error> {
+fn send<T>(
+    s: &Sender<Message<T>>,
+    msg: Message<T>,
+    io: &mut SendStats,
+) -> Result<(), crate::Error> {
     let msg = match s.try_send(msg) {
         Ok(()) => return Ok(()),
         Err(TrySendError::Disconnected(_)) => return Err(crate::Error::Cancelled),
@@ -306,7 +329,10 @@ mod tests {
         let hash: Arc<dyn Fn(&i32) -> i32 + Send + Sync> = Arc::new(|k: &i32| *k);
         let mut edge = OutputEdge::new(
             senders.into_iter().next().unwrap(),
-            Partitioner::KeyGroup { hash, max_parallelism: 128 },
+            Partitioner::KeyGroup {
+                hash,
+                max_parallelism: 128,
+            },
             0,
             8,
         );
@@ -329,7 +355,12 @@ mod tests {
     #[test]
     fn full_channel_blocks_and_is_timed_until_cancelled() {
         let (senders, _receivers) = wire::<u8>(1, 1, true, 1);
-        let mut edge = OutputEdge::new(senders.into_iter().next().unwrap(), Partitioner::Forward, 0, 1);
+        let mut edge = OutputEdge::new(
+            senders.into_iter().next().unwrap(),
+            Partitioner::Forward,
+            0,
+            1,
+        );
         let mut io = SendStats::default();
         edge.push(1, &mut io).unwrap(); // fills the channel
         let cancel = io.cancel.clone();

@@ -67,6 +67,9 @@ impl JavaHash for str {
 impl<A: JavaHash, B: JavaHash> JavaHash for (A, B) {
     /// As Flink's `Tuple2.hashCode`: `31 * f0.hashCode() + f1.hashCode()`.
     fn java_hash(&self) -> i32 {
-        self.0.java_hash().wrapping_mul(31).wrapping_add(self.1.java_hash())
+        self.0
+            .java_hash()
+            .wrapping_mul(31)
+            .wrapping_add(self.1.java_hash())
     }
 }

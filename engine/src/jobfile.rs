@@ -38,7 +38,11 @@ fn scalar(v: &Value) -> Option<String> {
         Value::String(s) => Some(s.clone()),
         Value::Number(n) => Some(n.to_string()),
         Value::Bool(b) => Some(b.to_string()),
-        Value::Sequence(items) => items.iter().map(scalar).collect::<Option<Vec<_>>>().map(|v| v.join(";")),
+        Value::Sequence(items) => items
+            .iter()
+            .map(scalar)
+            .collect::<Option<Vec<_>>>()
+            .map(|v| v.join(";")),
         _ => None,
     }
 }
@@ -48,7 +52,11 @@ fn flatten(prefix: &str, v: &Value, out: &mut Vec<(String, String)>, errors: &mu
         Value::Mapping(m) => {
             for (k, v) in m {
                 let k = scalar(k).unwrap_or_default();
-                let key = if prefix.is_empty() { k } else { format!("{prefix}.{k}") };
+                let key = if prefix.is_empty() {
+                    k
+                } else {
+                    format!("{prefix}.{k}")
+                };
                 flatten(&key, v, out, errors);
             }
         }
@@ -103,7 +111,9 @@ impl JobFile {
                                 Some(s) => {
                                     params.insert(pk, s);
                                 }
-                                None => errors.push(format!("params.{pk}: expected a scalar value")),
+                                None => {
+                                    errors.push(format!("params.{pk}: expected a scalar value"))
+                                }
                             }
                         }
                     }
@@ -129,12 +139,19 @@ impl JobFile {
         let pipeline = match pipeline {
             Some(p) => p,
             None => {
-                errors.push("missing 'pipeline:' (the built-in pipeline to run; see `tidemark pipelines`)".into());
+                errors.push(
+                    "missing 'pipeline:' (the built-in pipeline to run; see `tidemark pipelines`)"
+                        .into(),
+                );
                 String::new()
             }
         };
         if !errors.is_empty() {
-            return Err(Error::Config(format!("{}:\n  {}", path.display(), errors.join("\n  "))));
+            return Err(Error::Config(format!(
+                "{}:\n  {}",
+                path.display(),
+                errors.join("\n  ")
+            )));
         }
         Ok(Self {
             path: path.to_path_buf(),
@@ -160,14 +177,27 @@ mod tests {
         assert_eq!(
             j.config,
             vec![
-                ("execution.checkpointing.interval".to_string(), "1s".to_string()),
+                (
+                    "execution.checkpointing.interval".to_string(),
+                    "1s".to_string()
+                ),
                 ("parallelism.default".to_string(), "2".to_string())
             ]
         );
         assert_eq!(j.params["keys"], "5");
-        let e = JobFile::parse("pipeline: x\nconfig: [\n", Path::new("j.yaml")).unwrap_err().to_string();
-        assert!(e.starts_with("j.yaml:3:1: malformed YAML") || e.contains("j.yaml:2:"), "{e}");
-        let e = JobFile::parse("pipeline: x\nparms: {}\n", Path::new("j.yaml")).unwrap_err().to_string();
-        assert!(e.contains("unknown top-level key 'parms' (did you mean 'params'?)"), "{e}");
+        let e = JobFile::parse("pipeline: x\nconfig: [\n", Path::new("j.yaml"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.starts_with("j.yaml:3:1: malformed YAML") || e.contains("j.yaml:2:"),
+            "{e}"
+        );
+        let e = JobFile::parse("pipeline: x\nparms: {}\n", Path::new("j.yaml"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("unknown top-level key 'parms' (did you mean 'params'?)"),
+            "{e}"
+        );
     }
 }

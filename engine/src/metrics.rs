@@ -62,8 +62,17 @@ impl TaskMetrics {
     /// Registers (or finds) the series of one subtask.
     pub fn new(registry: &Registry, l: &TaskLabels) -> Self {
         let sub = l.subtask.to_string();
-        let v = [l.job_name.as_str(), l.job_id.as_str(), l.vertex.as_str(), sub.as_str()];
-        let c = |d| registry.counter(d, &v).expect("task metrics match the catalogue");
+        let v = [
+            l.job_name.as_str(),
+            l.job_id.as_str(),
+            l.vertex.as_str(),
+            sub.as_str(),
+        ];
+        let c = |d| {
+            registry
+                .counter(d, &v)
+                .expect("task metrics match the catalogue")
+        };
         Self {
             records_in: c(&cat::TASK_RECORDS_IN),
             records_out: c(&cat::TASK_RECORDS_OUT),
@@ -118,8 +127,16 @@ impl JobMetrics {
     /// Registers the job-level series.
     pub fn new(registry: &Registry, job_name: &str, job_id: &str) -> Self {
         let v = [job_name, job_id];
-        let c = |d| registry.counter(d, &v).expect("job metrics match the catalogue");
-        let g = |d| registry.gauge(d, &v).expect("job metrics match the catalogue");
+        let c = |d| {
+            registry
+                .counter(d, &v)
+                .expect("job metrics match the catalogue")
+        };
+        let g = |d| {
+            registry
+                .gauge(d, &v)
+                .expect("job metrics match the catalogue")
+        };
         Self {
             completed: c(&cat::CHECKPOINTS_COMPLETED),
             failed: c(&cat::CHECKPOINTS_FAILED),

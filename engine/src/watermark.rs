@@ -125,14 +125,30 @@ mod tests {
     #[test]
     fn min_over_active_channels_and_idleness() {
         let mut t = WatermarkTracker::new(2);
-        assert_eq!(t.on_watermark(0, 10), None, "channel 1 has no watermark yet");
+        assert_eq!(
+            t.on_watermark(0, 10),
+            None,
+            "channel 1 has no watermark yet"
+        );
         assert_eq!(t.on_watermark(1, 5), Some(Advanced(5)));
         assert_eq!(t.on_watermark(1, 20), Some(Advanced(10)));
-        assert_eq!(t.on_idle(0), Some(Advanced(20)), "an idle channel no longer holds time back");
-        assert_eq!(t.on_watermark(0, 15), None, "reactivated channel cannot move time backwards");
+        assert_eq!(
+            t.on_idle(0),
+            Some(Advanced(20)),
+            "an idle channel no longer holds time back"
+        );
+        assert_eq!(
+            t.on_watermark(0, 15),
+            None,
+            "reactivated channel cannot move time backwards"
+        );
         assert_eq!(t.on_idle(0), None);
         assert_eq!(t.on_idle(1), Some(Idle));
         assert_eq!(t.on_watermark(1, 30), Some(Advanced(30)));
-        assert_eq!(t.on_end(1), Some(Idle), "the only live channel left is idle");
+        assert_eq!(
+            t.on_end(1),
+            Some(Idle),
+            "the only live channel left is idle"
+        );
     }
 }

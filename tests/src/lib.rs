@@ -10,7 +10,10 @@ use std::time::{Duration, Instant};
 /// The `tidemark` binary built beside this test binary (same profile).
 pub fn bin() -> PathBuf {
     let exe = std::env::current_exe().expect("test binary path");
-    let dir = exe.parent().and_then(Path::parent).expect("target/<profile>/deps/..");
+    let dir = exe
+        .parent()
+        .and_then(Path::parent)
+        .expect("target/<profile>/deps/..");
     let b = dir.join("tidemark");
     assert!(
         b.exists(),
@@ -28,7 +31,10 @@ pub fn wait_for<T>(what: &str, timeout: Duration, mut cond: impl FnMut() -> Opti
         if let Some(v) = cond() {
             return v;
         }
-        assert!(Instant::now() < deadline, "timed out after {timeout:?} waiting for {what}");
+        assert!(
+            Instant::now() < deadline,
+            "timed out after {timeout:?} waiting for {what}"
+        );
         std::thread::sleep(Duration::from_millis(20));
     }
 }
@@ -100,7 +106,9 @@ impl Running {
 
     /// Waits for the exit (with a deadline) and returns (code, stderr).
     pub fn wait(mut self, timeout: Duration) -> (i32, String) {
-        let status = wait_for("tidemark to exit", timeout, || self.child.try_wait().ok().flatten());
+        let status = wait_for("tidemark to exit", timeout, || {
+            self.child.try_wait().ok().flatten()
+        });
         // Give the reader thread the last lines: it ends when the pipe closes.
         let s = wait_for("stderr to close", Duration::from_secs(10), || {
             (Arc::strong_count(&self.stderr) == 1).then(|| self.stderr())
@@ -127,7 +135,11 @@ pub fn write_file(dir: &Path, name: &str, text: &str) -> String {
 pub fn completed_checkpoints(ck: &Path) -> Vec<PathBuf> {
     let mut out = Vec::new();
     for job in std::fs::read_dir(ck).into_iter().flatten().flatten() {
-        for chk in std::fs::read_dir(job.path()).into_iter().flatten().flatten() {
+        for chk in std::fs::read_dir(job.path())
+            .into_iter()
+            .flatten()
+            .flatten()
+        {
             if chk.path().join("_metadata").exists() {
                 out.push(chk.path());
             }
@@ -141,7 +153,11 @@ pub fn completed_checkpoints(ck: &Path) -> Vec<PathBuf> {
 pub fn in_progress_checkpoints(ck: &Path) -> usize {
     let mut n = 0;
     for job in std::fs::read_dir(ck).into_iter().flatten().flatten() {
-        for chk in std::fs::read_dir(job.path()).into_iter().flatten().flatten() {
+        for chk in std::fs::read_dir(job.path())
+            .into_iter()
+            .flatten()
+            .flatten()
+        {
             let name = chk.file_name().to_string_lossy().into_owned();
             if name.starts_with("chk-") && !chk.path().join("_metadata").exists() {
                 n += 1;

@@ -17,11 +17,17 @@ fn job(d: &Path, name: &str, extra_config: &str) -> String {
 
 fn expect_usage_error(d: &Path, args: &[&str], needles: &[&str]) {
     let (code, err) = run(d, args);
-    assert_eq!(code, 2, "expected a usage error for {args:?}, got {code}:\n{err}");
+    assert_eq!(
+        code, 2,
+        "expected a usage error for {args:?}, got {code}:\n{err}"
+    );
     for n in needles {
         assert!(err.contains(n), "stderr of {args:?} lacks {n:?}:\n{err}");
     }
-    assert!(!err.contains("subtasks):"), "nothing may start on bad input:\n{err}");
+    assert!(
+        !err.contains("subtasks):"),
+        "nothing may start on bad input:\n{err}"
+    );
 }
 
 /// Runs a job until it has completed `n` checkpoints, then kills it.
@@ -36,16 +42,27 @@ fn make_checkpoints(d: &Path, job: &str, n: usize) {
 #[test]
 fn malformed_yaml_names_line_and_column() {
     let dir = tempfile::tempdir().unwrap();
-    let p = write_file(dir.path(), "bad.yaml", "name: x\npipeline: keyed-count\nparams: {keys: 5\n");
+    let p = write_file(
+        dir.path(),
+        "bad.yaml",
+        "name: x\npipeline: keyed-count\nparams: {keys: 5\n",
+    );
     expect_usage_error(dir.path(), &["run", &p], &["bad.yaml:", "malformed YAML"]);
     let (_, err) = run(dir.path(), &["run", &p]);
-    assert!(err.contains("bad.yaml:4:1") || err.contains("bad.yaml:3:"), "location: {err}");
+    assert!(
+        err.contains("bad.yaml:4:1") || err.contains("bad.yaml:3:"),
+        "location: {err}"
+    );
 }
 
 #[test]
 fn unknown_keys_suggest_the_closest_valid_one() {
     let dir = tempfile::tempdir().unwrap();
-    let p = job(dir.path(), "j", "  execution.checkpointing.intervall: 1 s\n");
+    let p = job(
+        dir.path(),
+        "j",
+        "  execution.checkpointing.intervall: 1 s\n",
+    );
     expect_usage_error(
         dir.path(),
         &["run", &p],
@@ -53,13 +70,30 @@ fn unknown_keys_suggest_the_closest_valid_one() {
     );
     expect_usage_error(
         dir.path(),
-        &["run", &p.replace("intervall", "interval"), "--set", "parralelism.default=2"],
+        &[
+            "run",
+            &p.replace("intervall", "interval"),
+            "--set",
+            "parralelism.default=2",
+        ],
         &["unknown key 'parralelism.default' (did you mean 'parallelism.default'?)"],
     );
-    let p2 = write_file(dir.path(), "p.yaml", "pipeline: keyed-count\nparams:\n  kyes: 5\n");
-    expect_usage_error(dir.path(), &["run", &p2], &["params.kyes: unknown parameter", "(did you mean 'keys'?)"]);
+    let p2 = write_file(
+        dir.path(),
+        "p.yaml",
+        "pipeline: keyed-count\nparams:\n  kyes: 5\n",
+    );
+    expect_usage_error(
+        dir.path(),
+        &["run", &p2],
+        &["params.kyes: unknown parameter", "(did you mean 'keys'?)"],
+    );
     let p3 = write_file(dir.path(), "q.yaml", "pipeline: keyed-cuont\n");
-    expect_usage_error(dir.path(), &["run", &p3], &["'keyed-cuont' is not a built-in pipeline (did you mean 'keyed-count'?)"]);
+    expect_usage_error(
+        dir.path(),
+        &["run", &p3],
+        &["'keyed-cuont' is not a built-in pipeline (did you mean 'keyed-count'?)"],
+    );
 }
 
 #[test]
@@ -84,7 +118,11 @@ fn invalid_values_name_key_value_and_what_is_allowed() {
             "metrics.reporter.prom.port: 'http' is not valid",
         ],
     );
-    expect_usage_error(dir.path(), &["run", &p, "--set", "keys"], &["--set 'keys': expected KEY=VALUE"]);
+    expect_usage_error(
+        dir.path(),
+        &["run", &p, "--set", "keys"],
+        &["--set 'keys': expected KEY=VALUE"],
+    );
 }
 
 #[test]
@@ -105,13 +143,21 @@ fn missing_foreign_and_corrupted_restore_paths_are_refused_and_nothing_changes()
     let d = dir.path();
     let a = job(d, "alpha", "");
     let b = job(d, "beta", "");
-    expect_usage_error(d, &["run", &a, "--restore", "ck/nope/chk-1"], &["--restore: 'ck/nope/chk-1' does not exist"]);
+    expect_usage_error(
+        d,
+        &["run", &a, "--restore", "ck/nope/chk-1"],
+        &["--restore: 'ck/nope/chk-1' does not exist"],
+    );
     make_checkpoints(d, &a, 2);
     let chks = completed_checkpoints(&d.join("ck"));
     let newest = chks.last().unwrap().clone();
     let newest_s = newest.to_string_lossy().into_owned();
     let before = tree(&d.join("ck"));
-    expect_usage_error(d, &["run", &b, "--restore", &newest_s], &["belongs to job 'alpha'", "not to this job 'beta'"]);
+    expect_usage_error(
+        d,
+        &["run", &b, "--restore", &newest_s],
+        &["belongs to job 'alpha'", "not to this job 'beta'"],
+    );
     // Corrupt one byte of a state file of the newest checkpoint.
     let state = std::fs::read_dir(&newest)
         .unwrap()
@@ -123,8 +169,16 @@ fn missing_foreign_and_corrupted_restore_paths_are_refused_and_nothing_changes()
     bytes[0] ^= 0xff;
     std::fs::write(&state, &bytes).unwrap();
     let before_corrupt = tree(&d.join("ck"));
-    expect_usage_error(d, &["run", &a, "--restore", &newest_s], &["--restore:", "corrupted"]);
-    assert_eq!(tree(&d.join("ck")), before_corrupt, "a refused restore modifies nothing stored");
+    expect_usage_error(
+        d,
+        &["run", &a, "--restore", &newest_s],
+        &["--restore:", "corrupted"],
+    );
+    assert_eq!(
+        tree(&d.join("ck")),
+        before_corrupt,
+        "a refused restore modifies nothing stored"
+    );
     assert_eq!(before.len(), before_corrupt.len());
 }
 
@@ -141,9 +195,20 @@ fn restore_latest_skips_a_damaged_checkpoint_and_uses_the_previous_one() {
     let last = bytes.len() - 2;
     bytes[last] ^= 0x01;
     std::fs::write(&meta, &bytes).unwrap();
-    let older_id = older.file_name().unwrap().to_string_lossy().trim_start_matches("chk-").to_string();
-    let r = Running::start(d, &["run", &a, "--restore", "latest", "--status-interval", "0"]);
-    let err = r.wait_stderr(&format!("from checkpoint {older_id} ("), Duration::from_secs(60));
+    let older_id = older
+        .file_name()
+        .unwrap()
+        .to_string_lossy()
+        .trim_start_matches("chk-")
+        .to_string();
+    let r = Running::start(
+        d,
+        &["run", &a, "--restore", "latest", "--status-interval", "0"],
+    );
+    let err = r.wait_stderr(
+        &format!("from checkpoint {older_id} ("),
+        Duration::from_secs(60),
+    );
     r.kill();
     assert!(err.contains("skipping damaged checkpoint"), "{err}");
     assert!(err.contains("corrupted"), "the reason is given: {err}");
@@ -157,7 +222,10 @@ fn restore_latest_without_checkpoints_starts_fresh() {
         "b.yaml",
         "pipeline: keyed-count\nparams:\n  events: 1000\nconfig:\n  execution.checkpointing.interval: 100 ms\n  execution.checkpointing.dir: ck\n  metrics.reporter.prom.port: 0\n",
     );
-    let (code, err) = run(dir.path(), &["run", &p, "--restore", "latest", "--status-interval", "0"]);
+    let (code, err) = run(
+        dir.path(),
+        &["run", &p, "--restore", "latest", "--status-interval", "0"],
+    );
     assert_eq!(code, 0, "{err}");
     assert!(err.contains("starting fresh"), "{err}");
     assert!(err.contains("job finished"), "{err}");

@@ -7,7 +7,11 @@ use tidemark_tests::*;
 
 fn scrape(addr: &str) -> String {
     let mut s = std::net::TcpStream::connect(addr).expect("connect to metrics");
-    write!(s, "GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").unwrap();
+    write!(
+        s,
+        "GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
     let mut out = String::new();
     s.read_to_string(&mut out).unwrap();
     out
@@ -24,11 +28,31 @@ fn value(body: &str, prefix: &str) -> f64 {
 fn counters_move_and_checkpoints_are_written() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
-    let examples = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/keyed-count.yaml");
+    let examples =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/keyed-count.yaml");
     let job = examples.to_string_lossy().into_owned();
-    let r = Running::start(d, &["run", &job, "--set", "metrics.reporter.prom.port=0", "--set", "execution.checkpointing.interval=200ms", "--status-interval", "0"]);
+    let r = Running::start(
+        d,
+        &[
+            "run",
+            &job,
+            "--set",
+            "metrics.reporter.prom.port=0",
+            "--set",
+            "execution.checkpointing.interval=200ms",
+            "--status-interval",
+            "0",
+        ],
+    );
     let err = r.wait_stderr("metrics: http://", Duration::from_secs(30));
-    let addr = err.split("metrics: http://").nth(1).unwrap().split('/').next().unwrap().to_string();
+    let addr = err
+        .split("metrics: http://")
+        .nth(1)
+        .unwrap()
+        .split('/')
+        .next()
+        .unwrap()
+        .to_string();
     let first = wait_for("records counted", Duration::from_secs(30), || {
         let b = scrape(&addr);
         (value(&b, "tidemark_task_records_in_total{") > 0.0).then_some(b)
@@ -36,13 +60,22 @@ fn counters_move_and_checkpoints_are_written() {
     assert!(first.contains("200 OK"));
     assert!(first.contains("# TYPE tidemark_task_records_in_total counter"));
     let r0 = value(&first, "tidemark_task_records_in_total{");
-    let later = wait_for("counters to move and a checkpoint to complete", Duration::from_secs(30), || {
-        let b = scrape(&addr);
-        (value(&b, "tidemark_task_records_in_total{") > r0 && value(&b, "tidemark_checkpoint_completed_total{") >= 1.0).then_some(b)
-    });
+    let later = wait_for(
+        "counters to move and a checkpoint to complete",
+        Duration::from_secs(30),
+        || {
+            let b = scrape(&addr);
+            (value(&b, "tidemark_task_records_in_total{") > r0
+                && value(&b, "tidemark_checkpoint_completed_total{") >= 1.0)
+                .then_some(b)
+        },
+    );
     assert!(value(&later, "tidemark_checkpoint_last_size_bytes{") > 0.0);
     assert!(later.contains("vertex=\"count\",subtask=\"0\""));
     let chk = completed_checkpoints(&d.join("ck"));
-    assert!(!chk.is_empty(), "checkpoints appear in the checkpoint directory");
+    assert!(
+        !chk.is_empty(),
+        "checkpoints appear in the checkpoint directory"
+    );
     r.kill();
 }

@@ -38,22 +38,24 @@ fn a_failing_task_restarts_from_the_checkpoint_without_loss_or_duplicates() {
     let env = StreamEnv::new("restart-test", "custom");
     let g2 = gen.clone();
     let sink_dir = out.clone();
-    env.source::<Event>("datagen", "datagen", move || Box::new(DatagenSource::new(g2.clone(), None)))
-        .map("fail once", "fail-once", |e: Event| {
-            // The first attempt dies two thirds of the way through.
-            if e.seq == 100_000 && !FAILED.swap(true, Ordering::SeqCst) {
-                panic!("injected failure at record {}", e.seq);
-            }
-            e
-        })
-        .key_by(|e: &Event| e.key)
-        .process("count", "count", RunningCount::<u64, Event>::default)
-        .sink("file", "sink", move || {
-            Box::new(FileSink::new(
-                sink_dir.clone(),
-                Arc::new(|(k, c): &(u64, u64), s: &mut String| s.push_str(&format!("{k},{c}"))),
-            ))
-        });
+    env.source::<Event>("datagen", "datagen", move || {
+        Box::new(DatagenSource::new(g2.clone(), None))
+    })
+    .map("fail once", "fail-once", |e: Event| {
+        // The first attempt dies two thirds of the way through.
+        if e.seq == 100_000 && !FAILED.swap(true, Ordering::SeqCst) {
+            panic!("injected failure at record {}", e.seq);
+        }
+        e
+    })
+    .key_by(|e: &Event| e.key)
+    .process("count", "count", RunningCount::<u64, Event>::default)
+    .sink("file", "sink", move || {
+        Box::new(FileSink::new(
+            sink_dir.clone(),
+            Arc::new(|(k, c): &(u64, u64), s: &mut String| s.push_str(&format!("{k},{c}"))),
+        ))
+    });
     let graph = env.build(2, 128).unwrap();
     let opts = JobOptions {
         checkpoint: CheckpointSettings {
@@ -79,7 +81,13 @@ fn a_failing_task_restarts_from_the_checkpoint_without_loss_or_duplicates() {
             exactly_once: true,
         },
     };
-    let jm = JobMaster::new(graph, opts, Registry::new(), "0123456789abcdef0123456789abcdef".into()).unwrap();
+    let jm = JobMaster::new(
+        graph,
+        opts,
+        Registry::new(),
+        "0123456789abcdef0123456789abcdef".into(),
+    )
+    .unwrap();
     let status = jm.status();
     let outcome = jm.run(None).unwrap();
     assert!(matches!(outcome, JobOutcome::Finished));
@@ -97,6 +105,9 @@ fn a_failing_task_restarts_from_the_checkpoint_without_loss_or_duplicates() {
         assert!(seen.insert(l.clone()), "duplicate line {l}");
     }
     for (k, total) in n {
-        assert!(seen.contains(&format!("{k},{total}")), "key {k} must end at {total}");
+        assert!(
+            seen.contains(&format!("{k},{total}")),
+            "key {k} must end at {total}"
+        );
     }
 }

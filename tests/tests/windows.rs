@@ -33,14 +33,24 @@ fn tumbling_window_counts_are_exact_with_out_of_order_records() {
     let mut expected: HashMap<(u64, i64), u64> = HashMap::new();
     for i in 0..events {
         let e = gen.record(i, None);
-        *expected.entry((e.key, e.ts.div_euclid(1000) * 1000)).or_default() += 1;
+        *expected
+            .entry((e.key, e.ts.div_euclid(1000) * 1000))
+            .or_default() += 1;
     }
     let mut got: HashMap<(u64, i64), u64> = HashMap::new();
     for l in committed_lines(&d.join("out")) {
         let f: Vec<&str> = l.split(',').collect();
-        let (k, start, end, v): (u64, i64, i64, f64) = (f[0].parse().unwrap(), f[1].parse().unwrap(), f[2].parse().unwrap(), f[3].parse().unwrap());
+        let (k, start, end, v): (u64, i64, i64, f64) = (
+            f[0].parse().unwrap(),
+            f[1].parse().unwrap(),
+            f[2].parse().unwrap(),
+            f[3].parse().unwrap(),
+        );
         assert_eq!(end - start, 1000);
-        assert!(got.insert((k, start), v as u64).is_none(), "window ({k},{start}) emitted twice");
+        assert!(
+            got.insert((k, start), v as u64).is_none(),
+            "window ({k},{start}) emitted twice"
+        );
     }
     assert_eq!(got.len(), expected.len(), "one result per key and window");
     assert_eq!(got, expected);

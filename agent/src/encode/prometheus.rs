@@ -76,12 +76,16 @@ mod tests {
         r.counter(&TASK_RECORDS_IN, &["a\"b", "x\\y", "map\nline", "0"])
             .unwrap()
             .add(5);
-        r.gauge(&CHECKPOINT_LAST_DURATION, &["j", "i"]).unwrap().set(250_000_000);
+        r.gauge(&CHECKPOINT_LAST_DURATION, &["j", "i"])
+            .unwrap()
+            .set(250_000_000);
         let text = encode(&r.snapshot());
         assert!(text.contains("# TYPE tidemark_task_records_in_total counter\n"));
         assert!(text.contains(
             "tidemark_task_records_in_total{job_name=\"a\\\"b\",job_id=\"x\\\\y\",vertex=\"map\\nline\",subtask=\"0\"} 5\n"
         ));
-        assert!(text.contains("tidemark_checkpoint_last_duration_seconds{job_name=\"j\",job_id=\"i\"} 0.25\n"));
+        assert!(text.contains(
+            "tidemark_checkpoint_last_duration_seconds{job_name=\"j\",job_id=\"i\"} 0.25\n"
+        ));
     }
 }

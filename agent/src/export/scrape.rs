@@ -133,7 +133,10 @@ fn serve(
     mut stop: tokio::sync::oneshot::Receiver<()>,
     ready: mpsc::Sender<std::io::Result<()>>,
 ) {
-    let rt = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+    let rt = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             let _ = ready.send(Err(e));
@@ -199,7 +202,11 @@ mod tests {
 
     fn get(addr: SocketAddr, path: &str) -> String {
         let mut s = std::net::TcpStream::connect(addr).unwrap();
-        write!(s, "GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").unwrap();
+        write!(
+            s,
+            "GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+        )
+        .unwrap();
         let mut out = String::new();
         s.read_to_string(&mut out).unwrap();
         out
@@ -217,7 +224,9 @@ mod tests {
     #[test]
     fn serves_metrics_and_skips_taken_ports() {
         let r = Registry::new();
-        r.counter(&TASK_RECORDS_IN, &["j", "i", "v", "0"]).unwrap().add(42);
+        r.counter(&TASK_RECORDS_IN, &["j", "i", "v", "0"])
+            .unwrap()
+            .add(42);
         let blocker = TcpListener::bind("127.0.0.1:0").unwrap();
         let taken = blocker.local_addr().unwrap().port();
         let server = ScrapeServer::start(

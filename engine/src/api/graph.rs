@@ -26,7 +26,14 @@ pub type Runnable = Box<dyn FnOnce() -> Result<()> + Send>;
 pub trait NodeFactory: Send + Sync {
     /// `inputs` are `Receiver<Message<I>>` in channel order; `outputs` are
     /// `OutputEdge<O>`, one per outgoing edge.
-    fn build(&self, setup: TaskSetup, inputs: Vec<Erased>, outputs: Vec<Erased>, cancel: CancelFlag, batch: usize) -> Result<Runnable>;
+    fn build(
+        &self,
+        setup: TaskSetup,
+        inputs: Vec<Erased>,
+        outputs: Vec<Erased>,
+        cancel: CancelFlag,
+        batch: usize,
+    ) -> Result<Runnable>;
 }
 
 /// Builds one edge's channels.
@@ -90,14 +97,20 @@ impl<T: Data> EdgeFactory for TypedEdge<T> {
 fn downcast_inputs<I: Data>(inputs: Vec<Erased>) -> Vec<Receiver<Message<I>>> {
     inputs
         .into_iter()
-        .map(|b| *b.downcast::<Receiver<Message<I>>>().expect("edge type checked when the graph was built"))
+        .map(|b| {
+            *b.downcast::<Receiver<Message<I>>>()
+                .expect("edge type checked when the graph was built")
+        })
         .collect()
 }
 
 fn downcast_outputs<O: Data>(outputs: Vec<Erased>, cancel: CancelFlag) -> Collector<O> {
     let edges = outputs
         .into_iter()
-        .map(|b| *b.downcast::<OutputEdge<O>>().expect("edge type checked when the graph was built"))
+        .map(|b| {
+            *b.downcast::<OutputEdge<O>>()
+                .expect("edge type checked when the graph was built")
+        })
         .collect();
     Collector::new(edges, cancel)
 }
@@ -108,8 +121,20 @@ pub type OperatorMaker<I, O> = Arc<dyn Fn() -> Box<dyn Operator<I, O>> + Send + 
 pub(crate) struct OperatorNode<I, O>(pub OperatorMaker<I, O>);
 
 impl<I: Data, O: Data> NodeFactory for OperatorNode<I, O> {
-    fn build(&self, setup: TaskSetup, inputs: Vec<Erased>, outputs: Vec<Erased>, cancel: CancelFlag, _batch: usize) -> Result<Runnable> {
-        let task = OperatorTask::new(setup, (self.0)(), downcast_inputs::<I>(inputs), downcast_outputs::<O>(outputs, cancel));
+    fn build(
+        &self,
+        setup: TaskSetup,
+        inputs: Vec<Erased>,
+        outputs: Vec<Erased>,
+        cancel: CancelFlag,
+        _batch: usize,
+    ) -> Result<Runnable> {
+        let task = OperatorTask::new(
+            setup,
+            (self.0)(),
+            downcast_inputs::<I>(inputs),
+            downcast_outputs::<O>(outputs, cancel),
+        );
         Ok(Box::new(move || task.run()))
     }
 }
@@ -123,8 +148,21 @@ pub(crate) struct SourceNode<T> {
 }
 
 impl<T: Data> NodeFactory for SourceNode<T> {
-    fn build(&self, setup: TaskSetup, _inputs: Vec<Erased>, outputs: Vec<Erased>, cancel: CancelFlag, batch: usize) -> Result<Runnable> {
-        let task = SourceTask::new(setup, (self.make)(), downcast_outputs::<T>(outputs, cancel), self.watermarks.clone(), batch);
+    fn build(
+        &self,
+        setup: TaskSetup,
+        _inputs: Vec<Erased>,
+        outputs: Vec<Erased>,
+        cancel: CancelFlag,
+        batch: usize,
+    ) -> Result<Runnable> {
+        let task = SourceTask::new(
+            setup,
+            (self.make)(),
+            downcast_outputs::<T>(outputs, cancel),
+            self.watermarks.clone(),
+            batch,
+        );
         Ok(Box::new(move || task.run()))
     }
 }
@@ -190,7 +228,12 @@ impl JobGraph {
             let ins: Vec<String> = n
                 .inputs
                 .iter()
-                .map(|e| format!("{} ({})", self.nodes[self.edges[*e].from].name, self.edges[*e].partitioner))
+                .map(|e| {
+                    format!(
+                        "{} ({})",
+                        self.nodes[self.edges[*e].from].name, self.edges[*e].partitioner
+                    )
+                })
                 .collect();
             s.push_str(&format!(
                 "  {} [uid={}, parallelism={}{}]{}\n",
@@ -198,7 +241,11 @@ impl JobGraph {
                 n.uid,
                 n.parallelism,
                 if n.keyed { ", keyed" } else { "" },
-                if ins.is_empty() { String::new() } else { format!(" <- {}", ins.join(", ")) }
+                if ins.is_empty() {
+                    String::new()
+                } else {
+                    format!(" <- {}", ins.join(", "))
+                }
             ));
         }
         s
@@ -210,7 +257,10 @@ impl JobGraph {
         for n in &mut self.nodes {
             n.parallelism = n.explicit_parallelism.unwrap_or(default_parallelism);
             if n.parallelism == 0 {
-                problems.push(format!("operator '{}': parallelism must be at least 1", n.name));
+                problems.push(format!(
+                    "operator '{}': parallelism must be at least 1",
+                    n.name
+                ));
             }
             if n.keyed && n.parallelism as u32 > self.max_parallelism {
                 problems.push(format!(
@@ -218,7 +268,12 @@ impl JobGraph {
                     n.name, n.parallelism, self.max_parallelism
                 ));
             }
-            if n.uid.is_empty() || !n.uid.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c)) {
+            if n.uid.is_empty()
+                || !n
+                    .uid
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
+            {
                 problems.push(format!(
                     "operator '{}': uid '{}' must be non-empty and use only letters, digits, '-', '_' and '.'",
                     n.name, n.uid
@@ -229,7 +284,10 @@ impl JobGraph {
         uids.sort();
         for w in uids.windows(2) {
             if w[0] == w[1] {
-                problems.push(format!("uid '{}' is used by two operators; uids must be unique", w[0]));
+                problems.push(format!(
+                    "uid '{}' is used by two operators; uids must be unique",
+                    w[0]
+                ));
             }
         }
         if problems.is_empty() {

@@ -64,7 +64,12 @@ impl StreamEnv {
     }
 
     /// Adds a source; `make` creates one instance per subtask.
-    pub fn source<T: Data>(&self, name: &str, uid: &str, make: impl Fn() -> Box<dyn Source<T>> + Send + Sync + 'static) -> DataStream<T> {
+    pub fn source<T: Data>(
+        &self,
+        name: &str,
+        uid: &str,
+        make: impl Fn() -> Box<dyn Source<T>> + Send + Sync + 'static,
+    ) -> DataStream<T> {
         self.source_with_watermarks(name, uid, make, None)
     }
 
@@ -151,8 +156,23 @@ impl<T: Data> DataStream<T> {
         b.nodes[to].inputs.push(e);
     }
 
-    fn then<O: Data>(&self, name: &str, uid: &str, keyed: bool, part: Option<Partitioner<T>>, make: OperatorMaker<T, O>) -> DataStream<O> {
-        let node = push_node(&self.b, name, uid, false, false, keyed, Arc::new(OperatorNode(make)));
+    fn then<O: Data>(
+        &self,
+        name: &str,
+        uid: &str,
+        keyed: bool,
+        part: Option<Partitioner<T>>,
+        make: OperatorMaker<T, O>,
+    ) -> DataStream<O> {
+        let node = push_node(
+            &self.b,
+            name,
+            uid,
+            false,
+            false,
+            keyed,
+            Arc::new(OperatorNode(make)),
+        );
         self.connect(node, part);
         DataStream {
             b: self.b.clone(),
@@ -181,30 +201,71 @@ impl<T: Data> DataStream<T> {
     }
 
     /// `f` applied to every record.
-    pub fn map<O: Data>(&self, name: &str, uid: &str, f: impl Fn(T) -> O + Send + Sync + 'static) -> DataStream<O> {
+    pub fn map<O: Data>(
+        &self,
+        name: &str,
+        uid: &str,
+        f: impl Fn(T) -> O + Send + Sync + 'static,
+    ) -> DataStream<O> {
         let f: Arc<dyn Fn(T) -> O + Send + Sync> = Arc::new(f);
-        self.then(name, uid, false, None, Arc::new(move || Box::new(Map(f.clone()))))
+        self.then(
+            name,
+            uid,
+            false,
+            None,
+            Arc::new(move || Box::new(Map(f.clone()))),
+        )
     }
 
     /// The records for which `f` holds.
-    pub fn filter(&self, name: &str, uid: &str, f: impl Fn(&T) -> bool + Send + Sync + 'static) -> DataStream<T> {
+    pub fn filter(
+        &self,
+        name: &str,
+        uid: &str,
+        f: impl Fn(&T) -> bool + Send + Sync + 'static,
+    ) -> DataStream<T> {
         let f: Arc<dyn Fn(&T) -> bool + Send + Sync> = Arc::new(f);
-        self.then(name, uid, false, None, Arc::new(move || Box::new(Filter(f.clone()))))
+        self.then(
+            name,
+            uid,
+            false,
+            None,
+            Arc::new(move || Box::new(Filter(f.clone()))),
+        )
     }
 
     /// Zero or more records per record: `f` pushes into the vector.
-    pub fn flat_map<O: Data>(&self, name: &str, uid: &str, f: impl Fn(T, &mut Vec<O>) + Send + Sync + 'static) -> DataStream<O> {
+    pub fn flat_map<O: Data>(
+        &self,
+        name: &str,
+        uid: &str,
+        f: impl Fn(T, &mut Vec<O>) + Send + Sync + 'static,
+    ) -> DataStream<O> {
         let f: Arc<dyn Fn(T, &mut Vec<O>) + Send + Sync> = Arc::new(f);
-        self.then(name, uid, false, None, Arc::new(move || Box::new(FlatMap(f.clone()))))
+        self.then(
+            name,
+            uid,
+            false,
+            None,
+            Arc::new(move || Box::new(FlatMap(f.clone()))),
+        )
     }
 
     /// Any custom operator.
-    pub fn transform<O: Data>(&self, name: &str, uid: &str, make: impl Fn() -> Box<dyn Operator<T, O>> + Send + Sync + 'static) -> DataStream<O> {
+    pub fn transform<O: Data>(
+        &self,
+        name: &str,
+        uid: &str,
+        make: impl Fn() -> Box<dyn Operator<T, O>> + Send + Sync + 'static,
+    ) -> DataStream<O> {
         self.then(name, uid, false, None, Arc::new(make))
     }
 
     /// Partitions by key group of `key(record)`; the next operator is keyed.
-    pub fn key_by<K: Key>(&self, key: impl Fn(&T) -> K + Send + Sync + 'static) -> KeyedStream<K, T> {
+    pub fn key_by<K: Key>(
+        &self,
+        key: impl Fn(&T) -> K + Send + Sync + 'static,
+    ) -> KeyedStream<K, T> {
         KeyedStream {
             s: DataStream {
                 b: self.b.clone(),
@@ -217,9 +278,20 @@ impl<T: Data> DataStream<T> {
     }
 
     /// Ends the stream in a sink.
-    pub fn sink(&self, name: &str, uid: &str, make: impl Fn() -> Box<dyn Sink<T>> + Send + Sync + 'static) -> DataStream<()> {
+    pub fn sink(
+        &self,
+        name: &str,
+        uid: &str,
+        make: impl Fn() -> Box<dyn Sink<T>> + Send + Sync + 'static,
+    ) -> DataStream<()> {
         let make = Arc::new(make);
-        let s = self.then::<()>(name, uid, false, None, Arc::new(move || Box::new(SinkOperator(make()))));
+        let s = self.then::<()>(
+            name,
+            uid,
+            false,
+            None,
+            Arc::new(move || Box::new(SinkOperator(make()))),
+        );
         s.b.borrow_mut().nodes[s.node].is_sink = true;
         s
     }
@@ -242,20 +314,35 @@ impl<K: Key, T: Data> KeyedStream<K, T> {
     }
 
     /// Runs a keyed process function; `make` creates one per subtask.
-    pub fn process<O: Data, F: KeyedProcessFunction<K, T, O>>(&self, name: &str, uid: &str, make: impl Fn() -> F + Send + Sync + 'static) -> DataStream<O> {
+    pub fn process<O: Data, F: KeyedProcessFunction<K, T, O>>(
+        &self,
+        name: &str,
+        uid: &str,
+        make: impl Fn() -> F + Send + Sync + 'static,
+    ) -> DataStream<O> {
         let key = self.key.clone();
-        let op: OperatorMaker<T, O> = Arc::new(move || Box::new(KeyedProcessOperator::new(key.clone(), Box::new(make()))));
+        let op: OperatorMaker<T, O> =
+            Arc::new(move || Box::new(KeyedProcessOperator::new(key.clone(), Box::new(make()))));
         self.s.then(name, uid, true, Some(self.partitioner()), op)
     }
 
     /// Folds records per key with `f(current, new)` and emits each new value.
-    pub fn reduce(&self, name: &str, uid: &str, f: impl Fn(&T, T) -> T + Send + Sync + 'static) -> DataStream<T> {
+    pub fn reduce(
+        &self,
+        name: &str,
+        uid: &str,
+        f: impl Fn(&T, T) -> T + Send + Sync + 'static,
+    ) -> DataStream<T> {
         let f: Arc<dyn Fn(&T, T) -> T + Send + Sync> = Arc::new(f);
         self.process(name, uid, move || ReduceFunction::new(f.clone()))
     }
 
     /// Groups records into event-time windows by `timestamp(record)`.
-    pub fn window(self, assigner: WindowAssigner, timestamp: impl Fn(&T) -> i64 + Send + Sync + 'static) -> WindowedStream<K, T> {
+    pub fn window(
+        self,
+        assigner: WindowAssigner,
+        timestamp: impl Fn(&T) -> i64 + Send + Sync + 'static,
+    ) -> WindowedStream<K, T> {
         WindowedStream {
             k: self,
             assigner,
@@ -273,10 +360,16 @@ pub struct WindowedStream<K, T> {
 
 impl<K: Key, T: Data> WindowedStream<K, T> {
     /// Aggregates each window incrementally and emits one result per key and window.
-    pub fn aggregate<A: Data, R: Data>(&self, name: &str, uid: &str, agg: impl AggregateFunction<T, A, R>) -> DataStream<WindowResult<K, R>> {
+    pub fn aggregate<A: Data, R: Data>(
+        &self,
+        name: &str,
+        uid: &str,
+        agg: impl AggregateFunction<T, A, R>,
+    ) -> DataStream<WindowResult<K, R>> {
         let agg: Arc<dyn AggregateFunction<T, A, R>> = Arc::new(agg);
         let (assigner, ts) = (self.assigner, self.timestamp.clone());
-        self.k
-            .process(name, uid, move || WindowFunction::new(assigner, ts.clone(), agg.clone()))
+        self.k.process(name, uid, move || {
+            WindowFunction::new(assigner, ts.clone(), agg.clone())
+        })
     }
 }

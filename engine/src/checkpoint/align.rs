@@ -146,9 +146,16 @@ mod tests {
         a.on_barrier(0, b(1));
         assert_eq!(
             a.on_barrier(1, b(2)),
-            vec![AlignAction::Abandon(1), AlignAction::UnblockAll, AlignAction::Block(1)]
+            vec![
+                AlignAction::Abandon(1),
+                AlignAction::UnblockAll,
+                AlignAction::Block(1)
+            ]
         );
-        assert_eq!(a.on_abort(2), vec![AlignAction::Abandon(2), AlignAction::UnblockAll]);
+        assert_eq!(
+            a.on_abort(2),
+            vec![AlignAction::Abandon(2), AlignAction::UnblockAll]
+        );
     }
 
     /// One channel's messages: barriers 1..=k in order, possibly ending early.

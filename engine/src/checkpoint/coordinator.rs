@@ -66,7 +66,10 @@ pub enum AbortReason {
 impl std::fmt::Display for AbortReason {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            AbortReason::Expired => write!(f, "expired before completing (execution.checkpointing.timeout)"),
+            AbortReason::Expired => write!(
+                f,
+                "expired before completing (execution.checkpointing.timeout)"
+            ),
             AbortReason::Declined(r) => write!(f, "declined by a task: {r}"),
             AbortReason::MetadataWriteFailed(r) => write!(f, "metadata could not be written: {r}"),
             AbortReason::Subsumed => write!(f, "subsumed by a newer completed checkpoint"),
@@ -149,7 +152,13 @@ impl Coordinator {
     /// A coordinator expecting `expected_acks` acknowledgements per checkpoint,
     /// whose first checkpoint gets `first_id`. `retained` lists completed
     /// checkpoints this job owns already (oldest first).
-    pub fn new(cfg: CheckpointSettings, expected_acks: usize, first_id: u64, now_ms: i64, retained: Vec<u64>) -> Self {
+    pub fn new(
+        cfg: CheckpointSettings,
+        expected_acks: usize,
+        first_id: u64,
+        now_ms: i64,
+        retained: Vec<u64>,
+    ) -> Self {
         Self {
             cfg,
             expected_acks,
@@ -235,7 +244,8 @@ impl Coordinator {
             let paused = self
                 .last_completion_ms
                 .is_some_and(|c| now_ms - c < self.cfg.min_pause.as_millis() as i64);
-            if due && !paused && !self.final_triggered && self.in_flight() < self.cfg.max_concurrent {
+            if due && !paused && !self.final_triggered && self.in_flight() < self.cfg.max_concurrent
+            {
                 out.push(self.trigger(now_ms, false));
             }
         }
@@ -317,7 +327,12 @@ impl Coordinator {
     pub fn on_metadata_failed(&mut self, id: u64, reason: String) -> Vec<Decision> {
         let is_final = self.completing.remove(&id).unwrap_or(false);
         let mut out = Vec::new();
-        self.failure(id, AbortReason::MetadataWriteFailed(reason), is_final, &mut out);
+        self.failure(
+            id,
+            AbortReason::MetadataWriteFailed(reason),
+            is_final,
+            &mut out,
+        );
         out
     }
 }
@@ -363,10 +378,19 @@ mod tests {
         let mut c = Coordinator::new(cfg(), 2, 1, 0, vec![]);
         assert!(triggered(&c.tick(99)).is_empty());
         assert_eq!(triggered(&c.tick(100)), vec![1]);
-        assert!(triggered(&c.tick(250)).is_empty(), "max concurrent 1 holds the next trigger");
+        assert!(
+            triggered(&c.tick(250)).is_empty(),
+            "max concurrent 1 holds the next trigger"
+        );
         assert!(c.on_ack(1, ack(0)).is_empty());
-        assert!(c.on_ack(1, ack(0)).is_empty(), "a duplicate ack does not count twice");
-        assert!(matches!(c.on_ack(1, ack(1))[..], [Decision::Complete { id: 1, .. }]));
+        assert!(
+            c.on_ack(1, ack(0)).is_empty(),
+            "a duplicate ack does not count twice"
+        );
+        assert!(matches!(
+            c.on_ack(1, ack(1))[..],
+            [Decision::Complete { id: 1, .. }]
+        ));
         let ds = c.on_completed(1, 260);
         assert!(matches!(ds[..], [Decision::NotifyComplete { id: 1 }]));
         for id in 2..=3 {
@@ -388,29 +412,79 @@ mod tests {
 
     #[test]
     fn timeout_aborts_and_exceeding_tolerance_fails_the_job() {
-        let mut c = Coordinator::new(CheckpointSettings { tolerable_failed: 1, ..cfg() }, 1, 1, 0, vec![]);
+        let mut c = Coordinator::new(
+            CheckpointSettings {
+                tolerable_failed: 1,
+                ..cfg()
+            },
+            1,
+            1,
+            0,
+            vec![],
+        );
         c.tick(100);
         let ds = c.tick(1100);
-        assert!(matches!(&ds[0], Decision::Abort { id: 1, reason: AbortReason::Expired }));
-        assert!(!ds.iter().any(|d| matches!(d, Decision::FailJob { .. })), "one failure is tolerated");
-        assert_eq!(triggered(&ds), vec![2], "the next checkpoint starts once the slot is free");
+        assert!(matches!(
+            &ds[0],
+            Decision::Abort {
+                id: 1,
+                reason: AbortReason::Expired
+            }
+        ));
+        assert!(
+            !ds.iter().any(|d| matches!(d, Decision::FailJob { .. })),
+            "one failure is tolerated"
+        );
+        assert_eq!(
+            triggered(&ds),
+            vec![2],
+            "the next checkpoint starts once the slot is free"
+        );
         let ds = c.on_decline(2, "disk full".into());
-        assert!(ds.iter().any(|d| matches!(d, Decision::FailJob { .. })), "{ds:?}");
+        assert!(
+            ds.iter().any(|d| matches!(d, Decision::FailJob { .. })),
+            "{ds:?}"
+        );
     }
 
     #[test]
     fn min_pause_delays_the_next_trigger_and_final_ignores_interval() {
-        let mut c = Coordinator::new(CheckpointSettings { min_pause: Duration::from_millis(500), ..cfg() }, 1, 7, 0, vec![]);
+        let mut c = Coordinator::new(
+            CheckpointSettings {
+                min_pause: Duration::from_millis(500),
+                ..cfg()
+            },
+            1,
+            7,
+            0,
+            vec![],
+        );
         assert_eq!(triggered(&c.tick(100)), vec![7]);
         c.on_ack(7, ack(0));
         c.on_completed(7, 150);
-        assert!(triggered(&c.tick(600)).is_empty(), "min pause: 150 + 500 > 600");
+        assert!(
+            triggered(&c.tick(600)).is_empty(),
+            "min pause: 150 + 500 > 600"
+        );
         assert_eq!(triggered(&c.tick(650)), vec![8]);
         let ds = c.trigger_final(660);
-        assert!(matches!(ds[..], [Decision::Trigger { id: 9, is_final: true, .. }]));
-        assert!(triggered(&c.tick(1500)).is_empty(), "nothing after the final checkpoint");
+        assert!(matches!(
+            ds[..],
+            [Decision::Trigger {
+                id: 9,
+                is_final: true,
+                ..
+            }]
+        ));
+        assert!(
+            triggered(&c.tick(1500)).is_empty(),
+            "nothing after the final checkpoint"
+        );
         let ds = c.on_decline(9, "x".into());
-        assert!(ds.iter().any(|d| matches!(d, Decision::FailJob { .. })), "a failed final checkpoint fails the job");
+        assert!(
+            ds.iter().any(|d| matches!(d, Decision::FailJob { .. })),
+            "a failed final checkpoint fails the job"
+        );
     }
 
     proptest! {

@@ -81,7 +81,8 @@ impl CheckpointMetadata {
         if crc32fast::hash(json) != crc {
             return Err("metadata checksum mismatch: the file is corrupted".into());
         }
-        let m: Self = serde_json::from_slice(json).map_err(|e| format!("metadata unreadable: {e}"))?;
+        let m: Self =
+            serde_json::from_slice(json).map_err(|e| format!("metadata unreadable: {e}"))?;
         if m.version != FORMAT_VERSION {
             return Err(format!(
                 "metadata format version {} is not supported (this build reads {FORMAT_VERSION})",
@@ -94,7 +95,8 @@ impl CheckpointMetadata {
     /// Reads and checks `<chk dir>/_metadata`.
     pub fn load(chk_dir: &Path) -> Result<Self> {
         let p = chk_dir.join(METADATA_FILE);
-        let bytes = std::fs::read(&p).map_err(|e| Error::io("reading checkpoint metadata", &p, e))?;
+        let bytes =
+            std::fs::read(&p).map_err(|e| Error::io("reading checkpoint metadata", &p, e))?;
         Self::decode(&bytes).map_err(|e| Error::Checkpoint(format!("{}: {e}", p.display())))
     }
 }
@@ -121,7 +123,11 @@ mod tests {
         let mut bad = b.clone();
         let last = bad.len() - 3;
         bad[last] ^= 0x20;
-        assert!(CheckpointMetadata::decode(&bad).unwrap_err().contains("corrupted"));
-        assert!(CheckpointMetadata::decode(b"hello").unwrap_err().contains("magic"));
+        assert!(CheckpointMetadata::decode(&bad)
+            .unwrap_err()
+            .contains("corrupted"));
+        assert!(CheckpointMetadata::decode(b"hello")
+            .unwrap_err()
+            .contains("magic"));
     }
 }

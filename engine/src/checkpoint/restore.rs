@@ -53,7 +53,9 @@ pub fn scan(dir: &Path) -> Vec<Candidate> {
         return out;
     };
     for job in jobs.flatten() {
-        let Ok(chks) = std::fs::read_dir(job.path()) else { continue };
+        let Ok(chks) = std::fs::read_dir(job.path()) else {
+            continue;
+        };
         for chk in chks.flatten() {
             let p = chk.path();
             let is_chk = p
@@ -88,7 +90,11 @@ pub fn verify_files(chk_dir: &Path, m: &CheckpointMetadata) -> std::result::Resu
 
 /// Resolves a `--restore` path (a `chk-<id>` directory or its `_metadata`) and
 /// checks it belongs to `job_name`.
-pub fn load_explicit(path: &Path, job_name: &str, pipeline: &str) -> Result<(PathBuf, CheckpointMetadata)> {
+pub fn load_explicit(
+    path: &Path,
+    job_name: &str,
+    pipeline: &str,
+) -> Result<(PathBuf, CheckpointMetadata)> {
     let dir = if path.file_name().and_then(|n| n.to_str()) == Some(METADATA_FILE) {
         path.parent().unwrap_or(path).to_path_buf()
     } else {
@@ -169,7 +175,10 @@ mod tests {
 
     #[test]
     fn newest_valid_of_this_job_wins_and_damaged_ones_are_reported() {
-        let c = |d: &str, m: std::result::Result<CheckpointMetadata, String>| Candidate { dir: d.into(), meta: m };
+        let c = |d: &str, m: std::result::Result<CheckpointMetadata, String>| Candidate {
+            dir: d.into(),
+            meta: m,
+        };
         let s = select_latest(
             "a",
             vec![

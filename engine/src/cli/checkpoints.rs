@@ -18,30 +18,52 @@ pub fn utc(ms: i64) -> String {
     let d = doy - (153 * mp + 2) / 5 + 1;
     let m = if mp < 10 { mp + 3 } else { mp - 9 };
     let y = yoe + era * 400 + i64::from(m <= 2);
-    format!("{y:04}-{m:02}-{d:02} {:02}:{:02}:{:02}", rem / 3600, rem % 3600 / 60, rem % 60)
+    format!(
+        "{y:04}-{m:02}-{d:02} {:02}:{:02}:{:02}",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
 }
 
 /// Lists checkpoints; returns the exit code.
 pub fn list(dir: &Path) -> i32 {
     let Ok(jobs) = std::fs::read_dir(dir) else {
-        eprintln!("error: cannot read checkpoint directory '{}'", dir.display());
+        eprintln!(
+            "error: cannot read checkpoint directory '{}'",
+            dir.display()
+        );
         return super::EXIT_USAGE;
     };
-    let mut jobs: Vec<_> = jobs.flatten().map(|e| e.path()).filter(|p| p.is_dir()).collect();
+    let mut jobs: Vec<_> = jobs
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.is_dir())
+        .collect();
     jobs.sort();
-    println!("{:<34} {:>6}  {:<20} {:<19}  {:>10}  status", "job id", "chk", "job name", "completed (UTC)", "size");
+    println!(
+        "{:<34} {:>6}  {:<20} {:<19}  {:>10}  status",
+        "job id", "chk", "job name", "completed (UTC)", "size"
+    );
     let mut n = 0;
     for job in jobs {
-        let Ok(chks) = std::fs::read_dir(&job) else { continue };
+        let Ok(chks) = std::fs::read_dir(&job) else {
+            continue;
+        };
         let mut chks: Vec<(u64, std::path::PathBuf)> = chks
             .flatten()
             .filter_map(|e| {
                 let name = e.file_name().to_string_lossy().into_owned();
-                name.strip_prefix("chk-").and_then(|i| i.parse().ok()).map(|i| (i, e.path()))
+                name.strip_prefix("chk-")
+                    .and_then(|i| i.parse().ok())
+                    .map(|i| (i, e.path()))
             })
             .collect();
         chks.sort();
-        let job_id = job.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        let job_id = job
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
         for (id, p) in chks {
             n += 1;
             if !p.join(METADATA_FILE).exists() {
@@ -49,7 +71,10 @@ pub fn list(dir: &Path) -> i32 {
                 continue;
             }
             match CheckpointMetadata::load(&p) {
-                Err(e) => println!("{job_id:<34} {id:>6}  {:<20} {:<19}  {:>10}  damaged: {e}", "-", "-", "-"),
+                Err(e) => println!(
+                    "{job_id:<34} {id:>6}  {:<20} {:<19}  {:>10}  damaged: {e}",
+                    "-", "-", "-"
+                ),
                 Ok(m) => {
                     let st = match verify_files(&p, &m) {
                         Ok(()) if m.is_final => "ok (final)".to_string(),

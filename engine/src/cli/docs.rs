@@ -27,7 +27,10 @@ pub fn pipelines() -> String {
                 q.name,
                 kind(q.kind).replace("\\|", "|"),
                 q.doc,
-                q.default.filter(|d| !d.is_empty()).map(|d| format!(" [default: {d}]")).unwrap_or_default()
+                q.default
+                    .filter(|d| !d.is_empty())
+                    .map(|d| format!(" [default: {d}]"))
+                    .unwrap_or_default()
             ));
         }
         s.push('\n');
@@ -47,8 +50,14 @@ pub fn configuration() -> String {
         s.push_str(&format!(
             "| `{}` | {} | {} | {} | {} |\n",
             k.key,
-            k.aliases.iter().map(|a| format!("`{a}`")).collect::<Vec<_>>().join(", "),
-            k.default.map(|d| format!("`{d}`")).unwrap_or_else(|| "-".into()),
+            k.aliases
+                .iter()
+                .map(|a| format!("`{a}`"))
+                .collect::<Vec<_>>()
+                .join(", "),
+            k.default
+                .map(|d| format!("`{d}`"))
+                .unwrap_or_else(|| "-".into()),
             kind(k.kind),
             k.doc
         ));

@@ -5,12 +5,14 @@
 //! | [`run`] | `tidemark run`: load, validate, restore, run, report |
 //! | [`status`] | the periodic status line and progress bar |
 //! | [`checkpoints`] | `tidemark checkpoints DIR` |
+//! | [`usage`] | CPU and peak memory of the process, for the summary |
 //! | [`docs`] | `tidemark pipelines`, `metrics-doc`, `config-doc` |
 
 pub mod checkpoints;
 pub mod docs;
 pub mod run;
 pub mod status;
+pub mod usage;
 
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;

@@ -61,7 +61,9 @@ fn prepare(args: &RunArgs) -> Result<Prepared> {
     let mut pairs = job.config.clone();
     for s in &args.set {
         let (k, v) = s.split_once('=').ok_or_else(|| {
-            Error::Config(format!("--set '{s}': expected KEY=VALUE, e.g. --set execution.checkpointing.interval=2s"))
+            Error::Config(format!(
+                "--set '{s}': expected KEY=VALUE, e.g. --set execution.checkpointing.interval=2s"
+            ))
         })?;
         pairs.push((k.trim().to_string(), v.trim().to_string()));
     }
@@ -83,18 +85,31 @@ fn prepare(args: &RunArgs) -> Result<Prepared> {
             }
             match sel.chosen {
                 Some((d, m)) => {
-                    log::info!("restoring job '{}' from checkpoint {} ({})", job.name, m.checkpoint_id, d.display());
+                    log::info!(
+                        "restoring job '{}' from checkpoint {} ({})",
+                        job.name,
+                        m.checkpoint_id,
+                        d.display()
+                    );
                     Some(LoadedCheckpoint::load(d, m)?)
                 }
                 None => {
-                    log::info!("no checkpoint of job '{}' under {}: starting fresh", job.name, dir.display());
+                    log::info!(
+                        "no checkpoint of job '{}' under {}: starting fresh",
+                        job.name,
+                        dir.display()
+                    );
                     None
                 }
             }
         }
         Some(path) => {
             let (d, m) = load_explicit(std::path::Path::new(path), &job.name, &graph.pipeline)?;
-            log::info!("restoring from checkpoint {} ({})", m.checkpoint_id, d.display());
+            log::info!(
+                "restoring from checkpoint {} ({})",
+                m.checkpoint_id,
+                d.display()
+            );
             Some(LoadedCheckpoint::load(d, m)?)
         }
     };
@@ -119,10 +134,15 @@ fn prepare(args: &RunArgs) -> Result<Prepared> {
     }
     let mut servers = Vec::new();
     for r in &config.reporters {
-        let s = ScrapeServer::start(registry.clone(), &r.name, r.host, &r.port).map_err(|e| Error::Config(e.to_string()))?;
+        let s = ScrapeServer::start(registry.clone(), &r.name, r.host, &r.port)
+            .map_err(|e| Error::Config(e.to_string()))?;
         servers.push(s);
     }
-    let total_events = job.params.get("events").and_then(|e| e.parse().ok()).filter(|n: &u64| *n > 0);
+    let total_events = job
+        .params
+        .get("events")
+        .and_then(|e| e.parse().ok())
+        .filter(|n: &u64| *n > 0);
     let mut jm = JobMaster::new(graph, opts, registry, job_id)?;
     jm.checkpoint_on_stop(args.checkpoint_on_stop);
     Ok(Prepared {
@@ -140,7 +160,12 @@ pub fn new_job_id() -> String {
     for i in 0..2u64 {
         let mut h = std::collections::hash_map::RandomState::new().build_hasher();
         h.write_u64(i ^ std::process::id() as u64);
-        h.write_u128(std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0));
+        h.write_u128(
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_nanos())
+                .unwrap_or(0),
+        );
         out.push_str(&format!("{:016x}", h.finish()));
     }
     out
@@ -153,7 +178,12 @@ fn execute(p: Prepared, args: &RunArgs) -> i32 {
         servers,
         total_events,
     } = p;
-    eprintln!("job '{}' ({} subtasks):\n{}", jm.graph().name, jm.graph().subtasks(), jm.graph().describe().trim_end());
+    eprintln!(
+        "job '{}' ({} subtasks):\n{}",
+        jm.graph().name,
+        jm.graph().subtasks(),
+        jm.graph().describe().trim_end()
+    );
     for s in &servers {
         eprintln!("metrics: http://{}/metrics", s.addr());
     }
@@ -171,10 +201,17 @@ fn execute(p: Prepared, args: &RunArgs) -> i32 {
     });
     let done = Arc::new(AtomicBool::new(false));
     let printer = (args.status_interval > 0.0).then(|| {
-        status::spawn(jm.status(), Duration::from_secs_f64(args.status_interval), total_events, done.clone())
+        status::spawn(
+            jm.status(),
+            Duration::from_secs_f64(args.status_interval),
+            total_events,
+            done.clone(),
+        )
     });
+    let status = jm.status();
     let started = Instant::now();
     let result = jm.run(restore);
+    let elapsed = started.elapsed().as_secs_f64();
     done.store(true, Ordering::Relaxed);
     if let Some(t) = printer {
         let _ = t.join();
@@ -182,12 +219,26 @@ fn execute(p: Prepared, args: &RunArgs) -> i32 {
     drop(servers);
     match result {
         Ok(JobOutcome::Finished) => {
-            eprintln!("job finished in {:.1}s", started.elapsed().as_secs_f64());
+            eprintln!("job finished in {elapsed:.1}s");
+            let records = status.totals().source_out;
+            let u = super::usage::read();
+            // One parseable line for scripts/bench.sh.
+            eprintln!(
+                "summary: records={records} elapsed_s={elapsed:.3} cpu_s={:.2} records_per_s={:.0} records_per_cpu_s={:.0} peak_rss_bytes={}",
+                u.cpu_s,
+                records as f64 / elapsed.max(1e-9),
+                records as f64 / u.cpu_s.max(1e-9),
+                u.peak_rss
+            );
             0
         }
         Ok(JobOutcome::Stopped { checkpoint }) => {
             match checkpoint {
-                Some(c) => eprintln!("job stopped; checkpoint kept at {} (resume with --restore {})", c.display(), c.display()),
+                Some(c) => eprintln!(
+                    "job stopped; checkpoint kept at {} (resume with --restore {})",
+                    c.display(),
+                    c.display()
+                ),
                 None => eprintln!("job stopped"),
             }
             0

@@ -33,7 +33,14 @@ pub fn bytes(n: u64) -> String {
 }
 
 /// One status line from two readings `dt` apart.
-pub fn line(status: &JobStatus, prev: Totals, now: Totals, dt: f64, elapsed: Duration, total_events: Option<u64>) -> String {
+pub fn line(
+    status: &JobStatus,
+    prev: Totals,
+    now: Totals,
+    dt: f64,
+    elapsed: Duration,
+    total_events: Option<u64>,
+) -> String {
     let d = |a: u64, b: u64| a.saturating_sub(b) as f64;
     let bp_share = {
         let acc = d(now.accounted_ns, prev.accounted_ns);
@@ -43,15 +50,29 @@ pub fn line(status: &JobStatus, prev: Totals, now: Totals, dt: f64, elapsed: Dur
             0.0
         }
     };
-    let ck = match &*status.last_checkpoint.lock().unwrap_or_else(|e| e.into_inner()) {
-        Some(c) => format!("checkpoint #{} {} ms {}", c.id, c.duration_ms, bytes(c.size)),
+    let ck = match &*status
+        .last_checkpoint
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+    {
+        Some(c) => format!(
+            "checkpoint #{} {} ms {}",
+            c.id,
+            c.duration_ms,
+            bytes(c.size)
+        ),
         None => "no checkpoint yet".into(),
     };
     let progress = total_events
         .map(|t| {
             let f = (now.source_out as f64 / t.max(1) as f64).min(1.0);
             let filled = (f * 20.0) as usize;
-            format!(" [{}{}] {:>3.0}%", "#".repeat(filled), ".".repeat(20 - filled), f * 100.0)
+            format!(
+                " [{}{}] {:>3.0}%",
+                "#".repeat(filled),
+                ".".repeat(20 - filled),
+                f * 100.0
+            )
         })
         .unwrap_or_default();
     format!(
@@ -66,7 +87,12 @@ pub fn line(status: &JobStatus, prev: Totals, now: Totals, dt: f64, elapsed: Dur
 }
 
 /// Prints a status line every `every` until `done` is set.
-pub fn spawn(status: Arc<JobStatus>, every: Duration, total_events: Option<u64>, done: Arc<AtomicBool>) -> std::thread::JoinHandle<()> {
+pub fn spawn(
+    status: Arc<JobStatus>,
+    every: Duration,
+    total_events: Option<u64>,
+    done: Arc<AtomicBool>,
+) -> std::thread::JoinHandle<()> {
     std::thread::spawn(move || {
         let start = Instant::now();
         let mut prev = status.totals();

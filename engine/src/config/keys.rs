@@ -45,37 +45,188 @@ pub const RESTART_TYPES: &[&str] = &["none", "off", "disable", "fixed-delay", "e
 
 /// The keys, in documentation order.
 pub static KEYS: &[KeySpec] = &[
-    key!("parallelism.default", [], Some("1"), Kind::Int(1, 32768), "Parallelism of operators without their own."),
-    key!("pipeline.max-parallelism", [], None, Kind::Int(1, 32768), "Number of key groups; default min(max(roundUpPow2(p + p/2), 128), 32768)."),
-    key!("pipeline.auto-watermark-interval", [], Some("200 ms"), Kind::Duration, "How often sources emit watermarks."),
-    key!("execution.buffer-timeout.interval", ["execution.buffer-timeout"], Some("100 ms"), Kind::Duration, "Longest time a record waits in an output buffer before it is sent."),
-    key!("execution.checkpointing.interval", [], None, Kind::Duration, "Time between checkpoints; unset disables checkpointing."),
-    key!("execution.checkpointing.mode", [], Some("EXACTLY_ONCE"), Kind::Enum(&["EXACTLY_ONCE", "AT_LEAST_ONCE"]), "EXACTLY_ONCE blocks channels during alignment; AT_LEAST_ONCE does not."),
-    key!("execution.checkpointing.timeout", [], Some("10 min"), Kind::Duration, "A checkpoint not complete after this long is aborted."),
-    key!("execution.checkpointing.min-pause", [], Some("0 ms"), Kind::Duration, "Minimum time between the end of one checkpoint and the start of the next."),
-    key!("execution.checkpointing.max-concurrent-checkpoints", [], Some("1"), Kind::Int(1, 1000), "Checkpoints in flight at once."),
-    key!("execution.checkpointing.tolerable-failed-checkpoints", [], Some("0"), Kind::Int(0, i32::MAX as i64), "Consecutive checkpoint failures tolerated before the job fails over."),
-    key!("execution.checkpointing.num-retained", ["state.checkpoints.num-retained"], Some("1"), Kind::Int(1, 10000), "Completed checkpoints kept."),
-    key!("execution.checkpointing.dir", ["state.checkpoints.dir", "state.backend.fs.checkpointdir"], None, Kind::Path, "Directory for checkpoints: <dir>/<job id>/chk-<n>/."),
-    key!("execution.checkpointing.externalized-checkpoint-retention", [], Some("NO_EXTERNALIZED_CHECKPOINTS"), Kind::Enum(&["NO_EXTERNALIZED_CHECKPOINTS", "DELETE_ON_CANCELLATION", "RETAIN_ON_CANCELLATION"]), "Whether checkpoints survive a cancelled job (a finished job deletes them)."),
-    key!("state.backend.type", ["state.backend"], Some("hashmap"), Kind::Enum(&["hashmap"]), "Where keyed state lives."),
-    key!("restart-strategy.type", ["restart-strategy"], None, Kind::Enum(RESTART_TYPES), "Default: exponential-delay with checkpointing, none without."),
-    key!("restart-strategy.fixed-delay.attempts", [], Some("1"), Kind::Int(0, i32::MAX as i64), "Restarts allowed by fixed-delay."),
-    key!("restart-strategy.fixed-delay.delay", [], Some("1 s"), Kind::Duration, "Wait before each fixed-delay restart."),
-    key!("restart-strategy.exponential-delay.initial-backoff", [], Some("1 s"), Kind::Duration, "First exponential-delay wait."),
-    key!("restart-strategy.exponential-delay.max-backoff", [], Some("1 min"), Kind::Duration, "Longest exponential-delay wait."),
-    key!("restart-strategy.exponential-delay.backoff-multiplier", [], Some("1.5"), Kind::Float, "Growth of the wait per failure."),
-    key!("tidemark.runtime.batch-size", [], Some("1024"), Kind::Int(1, 1 << 20), "Records per batch on a channel: the unit of transfer, counting and timing."),
-    key!("tidemark.runtime.channel-capacity", [], Some("4"), Kind::Int(1, 1 << 16), "Batches a channel holds before its sender blocks (backpressure)."),
-    key!("metrics.reporters", [], Some("prom"), Kind::List, "Names of the reporters to start (metrics.reporter.<name>.*)."),
+    key!(
+        "parallelism.default",
+        [],
+        Some("1"),
+        Kind::Int(1, 32768),
+        "Parallelism of operators without their own."
+    ),
+    key!(
+        "pipeline.max-parallelism",
+        [],
+        None,
+        Kind::Int(1, 32768),
+        "Number of key groups; default min(max(roundUpPow2(p + p/2), 128), 32768)."
+    ),
+    key!(
+        "pipeline.auto-watermark-interval",
+        [],
+        Some("200 ms"),
+        Kind::Duration,
+        "How often sources emit watermarks."
+    ),
+    key!(
+        "execution.buffer-timeout.interval",
+        ["execution.buffer-timeout"],
+        Some("100 ms"),
+        Kind::Duration,
+        "Longest time a record waits in an output buffer before it is sent."
+    ),
+    key!(
+        "execution.checkpointing.interval",
+        [],
+        None,
+        Kind::Duration,
+        "Time between checkpoints; unset disables checkpointing."
+    ),
+    key!(
+        "execution.checkpointing.mode",
+        [],
+        Some("EXACTLY_ONCE"),
+        Kind::Enum(&["EXACTLY_ONCE", "AT_LEAST_ONCE"]),
+        "EXACTLY_ONCE blocks channels during alignment; AT_LEAST_ONCE does not."
+    ),
+    key!(
+        "execution.checkpointing.timeout",
+        [],
+        Some("10 min"),
+        Kind::Duration,
+        "A checkpoint not complete after this long is aborted."
+    ),
+    key!(
+        "execution.checkpointing.min-pause",
+        [],
+        Some("0 ms"),
+        Kind::Duration,
+        "Minimum time between the end of one checkpoint and the start of the next."
+    ),
+    key!(
+        "execution.checkpointing.max-concurrent-checkpoints",
+        [],
+        Some("1"),
+        Kind::Int(1, 1000),
+        "Checkpoints in flight at once."
+    ),
+    key!(
+        "execution.checkpointing.tolerable-failed-checkpoints",
+        [],
+        Some("0"),
+        Kind::Int(0, i32::MAX as i64),
+        "Consecutive checkpoint failures tolerated before the job fails over."
+    ),
+    key!(
+        "execution.checkpointing.num-retained",
+        ["state.checkpoints.num-retained"],
+        Some("1"),
+        Kind::Int(1, 10000),
+        "Completed checkpoints kept."
+    ),
+    key!(
+        "execution.checkpointing.dir",
+        ["state.checkpoints.dir", "state.backend.fs.checkpointdir"],
+        None,
+        Kind::Path,
+        "Directory for checkpoints: <dir>/<job id>/chk-<n>/."
+    ),
+    key!(
+        "execution.checkpointing.externalized-checkpoint-retention",
+        [],
+        Some("NO_EXTERNALIZED_CHECKPOINTS"),
+        Kind::Enum(&[
+            "NO_EXTERNALIZED_CHECKPOINTS",
+            "DELETE_ON_CANCELLATION",
+            "RETAIN_ON_CANCELLATION"
+        ]),
+        "Whether checkpoints survive a cancelled job (a finished job deletes them)."
+    ),
+    key!(
+        "state.backend.type",
+        ["state.backend"],
+        Some("hashmap"),
+        Kind::Enum(&["hashmap"]),
+        "Where keyed state lives."
+    ),
+    key!(
+        "restart-strategy.type",
+        ["restart-strategy"],
+        None,
+        Kind::Enum(RESTART_TYPES),
+        "Default: exponential-delay with checkpointing, none without."
+    ),
+    key!(
+        "restart-strategy.fixed-delay.attempts",
+        [],
+        Some("1"),
+        Kind::Int(0, i32::MAX as i64),
+        "Restarts allowed by fixed-delay."
+    ),
+    key!(
+        "restart-strategy.fixed-delay.delay",
+        [],
+        Some("1 s"),
+        Kind::Duration,
+        "Wait before each fixed-delay restart."
+    ),
+    key!(
+        "restart-strategy.exponential-delay.initial-backoff",
+        [],
+        Some("1 s"),
+        Kind::Duration,
+        "First exponential-delay wait."
+    ),
+    key!(
+        "restart-strategy.exponential-delay.max-backoff",
+        [],
+        Some("1 min"),
+        Kind::Duration,
+        "Longest exponential-delay wait."
+    ),
+    key!(
+        "restart-strategy.exponential-delay.backoff-multiplier",
+        [],
+        Some("1.5"),
+        Kind::Float,
+        "Growth of the wait per failure."
+    ),
+    key!(
+        "tidemark.runtime.batch-size",
+        [],
+        Some("1024"),
+        Kind::Int(1, 1 << 20),
+        "Records per batch on a channel: the unit of transfer, counting and timing."
+    ),
+    key!(
+        "tidemark.runtime.channel-capacity",
+        [],
+        Some("4"),
+        Kind::Int(1, 1 << 16),
+        "Batches a channel holds before its sender blocks (backpressure)."
+    ),
+    key!(
+        "metrics.reporters",
+        [],
+        Some("prom"),
+        Kind::List,
+        "Names of the reporters to start (metrics.reporter.<name>.*)."
+    ),
 ];
 
 /// Options of `metrics.reporter.<name>.<option>`.
 pub static REPORTER_OPTIONS: &[(&str, &str)] = &[
-    ("factory.class", "prometheus (or Flink's org.apache.flink.metrics.prometheus.PrometheusReporterFactory)"),
-    ("port", "a port, a range 9249-9259 or a list; the first free one is used"),
+    (
+        "factory.class",
+        "prometheus (or Flink's org.apache.flink.metrics.prometheus.PrometheusReporterFactory)",
+    ),
+    (
+        "port",
+        "a port, a range 9249-9259 or a list; the first free one is used",
+    ),
     ("host", "bind address, 127.0.0.1 by default"),
-    ("interval", "accepted for compatibility; a scrape reporter has no interval"),
+    (
+        "interval",
+        "accepted for compatibility; a scrape reporter has no interval",
+    ),
 ];
 
 /// The spec of `key` (by its name or an alias), and whether an alias was used.
@@ -93,5 +244,6 @@ pub fn find(key: &str) -> Option<(&'static KeySpec, bool)> {
 
 /// Every valid fixed key name (for suggestions).
 pub fn all_names() -> impl Iterator<Item = &'static str> {
-    KEYS.iter().flat_map(|s| std::iter::once(s.key).chain(s.aliases.iter().copied()))
+    KEYS.iter()
+        .flat_map(|s| std::iter::once(s.key).chain(s.aliases.iter().copied()))
 }

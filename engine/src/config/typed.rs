@@ -75,7 +75,9 @@ impl Config {
                 values.insert(spec.key.to_string(), v.clone());
             } else if let Some(rest) = k.strip_prefix("metrics.reporter.") {
                 match rest.split_once('.') {
-                    Some((name, opt)) if REPORTER_OPTIONS.iter().any(|(o, _)| *o == opt) && !name.is_empty() => {
+                    Some((name, opt))
+                        if REPORTER_OPTIONS.iter().any(|(o, _)| *o == opt) && !name.is_empty() =>
+                    {
                         reporter_opts.insert((name.to_string(), opt.to_string()), v.clone());
                         values.insert(k.clone(), v.clone());
                     }
@@ -95,7 +97,9 @@ impl Config {
             }
         }
         for spec in keys::KEYS {
-            let Some(v) = values.get(spec.key) else { continue };
+            let Some(v) = values.get(spec.key) else {
+                continue;
+            };
             let check = match spec.kind {
                 Kind::Duration => parse_duration(v).map(|_| ()),
                 Kind::Int(lo, hi) => parse_int(v, lo, hi).map(|_| ()),
@@ -110,7 +114,10 @@ impl Config {
                 }
             };
             if let Err(allowed) = check {
-                errors.push(format!("{}: '{v}' is not valid: expected {allowed}", spec.key));
+                errors.push(format!(
+                    "{}: '{v}' is not valid: expected {allowed}",
+                    spec.key
+                ));
             }
         }
         let get = |k: &str| -> String {
@@ -122,7 +129,9 @@ impl Config {
         };
         let dur = |k: &str| parse_duration(&get(k)).unwrap_or_default();
         let int = |k: &str| parse_int(&get(k), i64::MIN, i64::MAX).unwrap_or(0);
-        let interval = values.get("execution.checkpointing.interval").map(|v| parse_duration(v).unwrap_or_default());
+        let interval = values
+            .get("execution.checkpointing.interval")
+            .map(|v| parse_duration(v).unwrap_or_default());
         if let Some(i) = interval {
             if i < Duration::from_millis(10) {
                 errors.push(format!(
@@ -140,8 +149,15 @@ impl Config {
         let mut reporters = Vec::new();
         for name in &names {
             let opt = |o: &str| reporter_opts.get(&(name.clone(), o.to_string())).cloned();
-            let factory = opt("factory.class").unwrap_or_else(|| if name == "prom" { "prometheus".into() } else { String::new() });
-            let is_prom = factory == "prometheus" || factory == "org.apache.flink.metrics.prometheus.PrometheusReporterFactory";
+            let factory = opt("factory.class").unwrap_or_else(|| {
+                if name == "prom" {
+                    "prometheus".into()
+                } else {
+                    String::new()
+                }
+            });
+            let is_prom = factory == "prometheus"
+                || factory == "org.apache.flink.metrics.prometheus.PrometheusReporterFactory";
             if !is_prom {
                 errors.push(format!(
                     "metrics.reporter.{name}.factory.class: '{factory}' is not valid: expected prometheus or org.apache.flink.metrics.prometheus.PrometheusReporterFactory (push, InfluxDB and OTLP reporters arrive with the agent)"
@@ -176,11 +192,21 @@ impl Config {
             }
         }
         if !errors.is_empty() {
-            return Err(Error::Config(format!("invalid configuration:\n  {}", errors.join("\n  "))));
+            return Err(Error::Config(format!(
+                "invalid configuration:\n  {}",
+                errors.join("\n  ")
+            )));
         }
-        let restart_type = values.get("restart-strategy.type").cloned().unwrap_or_else(|| {
-            if interval.is_some() { "exponential-delay".into() } else { "none".into() }
-        });
+        let restart_type = values
+            .get("restart-strategy.type")
+            .cloned()
+            .unwrap_or_else(|| {
+                if interval.is_some() {
+                    "exponential-delay".into()
+                } else {
+                    "none".into()
+                }
+            });
         let restart = match parse_enum(&restart_type, keys::RESTART_TYPES).unwrap_or("none") {
             "fixed-delay" => RestartStrategy::FixedDelay {
                 attempts: int("restart-strategy.fixed-delay.attempts") as u32,
@@ -189,18 +215,26 @@ impl Config {
             "exponential-delay" => RestartStrategy::ExponentialDelay {
                 initial: dur("restart-strategy.exponential-delay.initial-backoff"),
                 max: dur("restart-strategy.exponential-delay.max-backoff"),
-                multiplier: parse_f64(&get("restart-strategy.exponential-delay.backoff-multiplier")).unwrap_or(1.5),
+                multiplier: parse_f64(&get(
+                    "restart-strategy.exponential-delay.backoff-multiplier",
+                ))
+                .unwrap_or(1.5),
             },
             _ => RestartStrategy::None,
         };
-        let retention = match get("execution.checkpointing.externalized-checkpoint-retention").to_ascii_uppercase().as_str() {
+        let retention = match get("execution.checkpointing.externalized-checkpoint-retention")
+            .to_ascii_uppercase()
+            .as_str()
+        {
             "DELETE_ON_CANCELLATION" => Retention::DeleteOnCancellation,
             "RETAIN_ON_CANCELLATION" => Retention::RetainOnCancellation,
             _ => Retention::NoExternalized,
         };
         Ok(Config {
             parallelism: int("parallelism.default") as usize,
-            max_parallelism: values.get("pipeline.max-parallelism").map(|v| parse_int(v, 1, 32768).unwrap_or(128) as u32),
+            max_parallelism: values
+                .get("pipeline.max-parallelism")
+                .map(|v| parse_int(v, 1, 32768).unwrap_or(128) as u32),
             watermark_interval: dur("pipeline.auto-watermark-interval"),
             buffer_timeout: dur("execution.buffer-timeout.interval"),
             checkpoint: CheckpointSettings {
@@ -208,10 +242,13 @@ impl Config {
                 timeout: dur("execution.checkpointing.timeout"),
                 min_pause: dur("execution.checkpointing.min-pause"),
                 max_concurrent: int("execution.checkpointing.max-concurrent-checkpoints") as usize,
-                tolerable_failed: int("execution.checkpointing.tolerable-failed-checkpoints") as u32,
+                tolerable_failed: int("execution.checkpointing.tolerable-failed-checkpoints")
+                    as u32,
                 num_retained: int("execution.checkpointing.num-retained") as usize,
             },
-            checkpoint_dir: values.get("execution.checkpointing.dir").map(|v| PathBuf::from(v.trim().trim_start_matches("file://"))),
+            checkpoint_dir: values
+                .get("execution.checkpointing.dir")
+                .map(|v| PathBuf::from(v.trim().trim_start_matches("file://"))),
             exactly_once: get("execution.checkpointing.mode").eq_ignore_ascii_case("EXACTLY_ONCE"),
             retention,
             backend: StateBackendKind::Heap,
@@ -230,7 +267,11 @@ mod tests {
     use super::*;
 
     fn cfg(p: &[(&str, &str)]) -> Result<Config> {
-        Config::from_pairs(&p.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect::<Vec<_>>())
+        Config::from_pairs(
+            &p.iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect::<Vec<_>>(),
+        )
     }
 
     #[test]
@@ -242,12 +283,19 @@ mod tests {
             ("metrics.reporter.prom.port", "9300"),
         ])
         .unwrap();
-        assert_eq!(c.checkpoint.interval, Some(Duration::from_secs(3)), "later pairs win");
+        assert_eq!(
+            c.checkpoint.interval,
+            Some(Duration::from_secs(3)),
+            "later pairs win"
+        );
         assert_eq!(c.checkpoint_dir, Some(PathBuf::from("/tmp/x")));
         assert!(c.warnings[0].contains("deprecated"));
         assert_eq!(c.reporters[0].port, "9300");
         assert_eq!(c.checkpoint.timeout, Duration::from_secs(600));
-        assert!(matches!(c.restart, RestartStrategy::ExponentialDelay { .. }));
+        assert!(matches!(
+            c.restart,
+            RestartStrategy::ExponentialDelay { .. }
+        ));
         assert!(c.exactly_once);
     }
 
@@ -263,9 +311,20 @@ mod tests {
         .unwrap_err()
         .to_string();
         assert!(e.contains("unknown key 'execution.checkpointing.intervall' (did you mean 'execution.checkpointing.interval'?)"), "{e}");
-        assert!(e.contains("execution.checkpointing.timeout: 'soon' is not valid: expected a duration"), "{e}");
-        assert!(e.contains("parallelism.default: '0' is not valid: expected an integer from 1 to 32768"), "{e}");
-        assert!(e.contains("state.backend.type: 'cassandra' is not valid: expected one of hashmap"), "{e}");
+        assert!(
+            e.contains("execution.checkpointing.timeout: 'soon' is not valid: expected a duration"),
+            "{e}"
+        );
+        assert!(
+            e.contains(
+                "parallelism.default: '0' is not valid: expected an integer from 1 to 32768"
+            ),
+            "{e}"
+        );
+        assert!(
+            e.contains("state.backend.type: 'cassandra' is not valid: expected one of hashmap"),
+            "{e}"
+        );
         assert!(e.contains("metrics.reporter.prom.port: 'http'"), "{e}");
     }
 }

@@ -7,11 +7,13 @@ use std::time::Duration;
 /// a bare number is milliseconds.
 pub fn parse_duration(v: &str) -> Result<Duration, String> {
     let t = v.trim();
-    let split = t.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(t.len());
+    let split = t
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(t.len());
     let (num, unit) = t.split_at(split);
-    let n: f64 = num
-        .parse()
-        .map_err(|_| "a duration like 500 ms, 10 s, 5 min, 1 h or a number of milliseconds".to_string())?;
+    let n: f64 = num.parse().map_err(|_| {
+        "a duration like 500 ms, 10 s, 5 min, 1 h or a number of milliseconds".to_string()
+    })?;
     let ms = match unit.trim().to_ascii_lowercase().as_str() {
         "" | "ms" | "milli" | "millis" | "millisecond" | "milliseconds" => n,
         "s" | "sec" | "secs" | "second" | "seconds" => n * 1e3,
@@ -86,15 +88,24 @@ mod tests {
         assert_eq!(parse_duration("10 min").unwrap(), Duration::from_secs(600));
         assert_eq!(parse_duration("1s").unwrap(), Duration::from_secs(1));
         assert_eq!(parse_duration("250").unwrap(), Duration::from_millis(250));
-        assert_eq!(parse_duration("1.5 s").unwrap(), Duration::from_millis(1500));
+        assert_eq!(
+            parse_duration("1.5 s").unwrap(),
+            Duration::from_millis(1500)
+        );
         assert!(parse_duration("soon").is_err());
         assert!(parse_duration("3 fortnights").is_err());
     }
 
     #[test]
     fn suggestions() {
-        let keys = ["execution.checkpointing.interval", "execution.checkpointing.timeout"];
-        assert_eq!(closest("execution.checkpointing.intervl", keys), Some("execution.checkpointing.interval"));
+        let keys = [
+            "execution.checkpointing.interval",
+            "execution.checkpointing.timeout",
+        ];
+        assert_eq!(
+            closest("execution.checkpointing.intervl", keys),
+            Some("execution.checkpointing.interval")
+        );
         assert_eq!(closest("zzz", keys), None);
     }
 }

@@ -20,7 +20,12 @@ pub trait KeyedProcessFunction<K, I, O>: Send + 'static {
     /// Processes one record of `ctx.key()`.
     fn process(&mut self, record: I, ctx: &mut KeyedContext<'_, K, O>) -> Result<()>;
     /// A timer registered for `ctx.key()` fired.
-    fn on_timer(&mut self, _time: i64, _domain: TimeDomain, _ctx: &mut KeyedContext<'_, K, O>) -> Result<()> {
+    fn on_timer(
+        &mut self,
+        _time: i64,
+        _domain: TimeDomain,
+        _ctx: &mut KeyedContext<'_, K, O>,
+    ) -> Result<()> {
         Ok(())
     }
 }
@@ -62,14 +67,20 @@ impl<K: Key, O: Data> KeyedContext<'_, K, O> {
         }
     }
     /// Map state of the current key.
-    pub fn map<UK: Data + Ord, UV: Data>(&mut self, d: &MapStateDesc<UK, UV>) -> MapState<'_, K, UK, UV> {
+    pub fn map<UK: Data + Ord, UV: Data>(
+        &mut self,
+        d: &MapStateDesc<UK, UV>,
+    ) -> MapState<'_, K, UK, UV> {
         MapState {
             store: self.state.store(d.0),
             key: self.key,
         }
     }
     /// Reducing state of the current key.
-    pub fn reducing<'s, V: Data>(&'s mut self, d: &'s ReducingStateDesc<V>) -> ReducingState<'s, K, V> {
+    pub fn reducing<'s, V: Data>(
+        &'s mut self,
+        d: &'s ReducingStateDesc<V>,
+    ) -> ReducingState<'s, K, V> {
         ReducingState {
             store: self.state.store(d.id),
             key: self.key,
@@ -89,7 +100,8 @@ impl<K: Key, O: Data> KeyedContext<'_, K, O> {
     }
     /// Fires `on_timer` once the watermark reaches `time`.
     pub fn register_event_time_timer(&mut self, time: i64) {
-        self.timers.register(TimeDomain::EventTime, time, self.key.clone())
+        self.timers
+            .register(TimeDomain::EventTime, time, self.key.clone())
     }
     /// Fires `on_timer` once the wall clock reaches `time` (ms since epoch).
     pub fn register_processing_time_timer(&mut self, time: i64) {
@@ -98,7 +110,8 @@ impl<K: Key, O: Data> KeyedContext<'_, K, O> {
     }
     /// Deletes an event-time timer of the current key.
     pub fn delete_event_time_timer(&mut self, time: i64) {
-        self.timers.delete(TimeDomain::EventTime, time, self.key.clone())
+        self.timers
+            .delete(TimeDomain::EventTime, time, self.key.clone())
     }
 }
 
@@ -113,7 +126,10 @@ pub struct KeyedProcessOperator<K, I, O> {
 
 impl<K: Key, I: Data, O: Data> KeyedProcessOperator<K, I, O> {
     /// Wraps `func`, keying records with `key_of`.
-    pub fn new(key_of: Arc<dyn Fn(&I) -> K + Send + Sync>, func: Box<dyn KeyedProcessFunction<K, I, O>>) -> Self {
+    pub fn new(
+        key_of: Arc<dyn Fn(&I) -> K + Send + Sync>,
+        func: Box<dyn KeyedProcessFunction<K, I, O>>,
+    ) -> Self {
         Self {
             key_of,
             func,
@@ -142,7 +158,11 @@ impl<K: Key, I: Data, O: Data> KeyedProcessOperator<K, I, O> {
 impl<K: Key, I: Data, O: Data> Operator<I, O> for KeyedProcessOperator<K, I, O> {
     fn open(&mut self, ctx: &OpenContext<'_>) -> Result<()> {
         let info = ctx.info;
-        let range = key_group_range_for_subtask(info.max_parallelism, info.parallelism as u32, info.index as u32);
+        let range = key_group_range_for_subtask(
+            info.max_parallelism,
+            info.parallelism as u32,
+            info.index as u32,
+        );
         let mut backend = KeyedStateBackend::new(info.backend, info.max_parallelism, range);
         if let Some(r) = ctx.restored {
             backend.restore_from(&r.files);

@@ -33,7 +33,9 @@ impl WindowAssigner {
     /// Window length.
     pub fn size(&self) -> i64 {
         match *self {
-            WindowAssigner::Tumbling { size_ms } | WindowAssigner::Sliding { size_ms, .. } => size_ms,
+            WindowAssigner::Tumbling { size_ms } | WindowAssigner::Sliding { size_ms, .. } => {
+                size_ms
+            }
         }
     }
 
@@ -167,13 +169,19 @@ impl<I, A, R> WindowFunction<I, A, R> {
     }
 }
 
-impl<K: Key, I: Data, A: Data, R: Data> KeyedProcessFunction<K, I, WindowResult<K, R>> for WindowFunction<I, A, R> {
+impl<K: Key, I: Data, A: Data, R: Data> KeyedProcessFunction<K, I, WindowResult<K, R>>
+    for WindowFunction<I, A, R>
+{
     fn open(&mut self, state: &mut KeyedStateBackend<K>) -> Result<()> {
         self.windows = Some(state.map_state("windows")?);
         Ok(())
     }
 
-    fn process(&mut self, record: I, ctx: &mut KeyedContext<'_, K, WindowResult<K, R>>) -> Result<()> {
+    fn process(
+        &mut self,
+        record: I,
+        ctx: &mut KeyedContext<'_, K, WindowResult<K, R>>,
+    ) -> Result<()> {
         let ts = (self.timestamp)(&record);
         let size = self.assigner.size();
         let wm = ctx.current_watermark();
@@ -195,7 +203,12 @@ impl<K: Key, I: Data, A: Data, R: Data> KeyedProcessFunction<K, I, WindowResult<
         Ok(())
     }
 
-    fn on_timer(&mut self, time: i64, _d: TimeDomain, ctx: &mut KeyedContext<'_, K, WindowResult<K, R>>) -> Result<()> {
+    fn on_timer(
+        &mut self,
+        time: i64,
+        _d: TimeDomain,
+        ctx: &mut KeyedContext<'_, K, WindowResult<K, R>>,
+    ) -> Result<()> {
         let start = time + 1 - self.assigner.size();
         let d = self.windows.as_ref().expect("opened");
         if let Some(acc) = ctx.map(d).remove(&start) {
@@ -222,7 +235,10 @@ mod tests {
         assert_eq!(t.starts(0), vec![0]);
         assert_eq!(t.starts(19), vec![10]);
         assert_eq!(t.starts(-1), vec![-10]);
-        let s = WindowAssigner::Sliding { size_ms: 10, slide_ms: 5 };
+        let s = WindowAssigner::Sliding {
+            size_ms: 10,
+            slide_ms: 5,
+        };
         assert_eq!(s.starts(12), vec![10, 5]);
         assert_eq!(s.starts(10), vec![10, 5]);
         assert_eq!(s.starts(9), vec![5, 0]);

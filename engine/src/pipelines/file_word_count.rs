@@ -12,9 +12,24 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 static OWN: &[ParamSpec] = &[
-    ParamSpec { name: "input", default: None, kind: Kind::Path, doc: "A file, or a directory of files, read line by line (required)." },
-    ParamSpec { name: "source-parallelism", default: None, kind: Kind::Int(1, 32768), doc: "Parallelism of the source." },
-    ParamSpec { name: "count-parallelism", default: None, kind: Kind::Int(1, 32768), doc: "Parallelism of the count." },
+    ParamSpec {
+        name: "input",
+        default: None,
+        kind: Kind::Path,
+        doc: "A file, or a directory of files, read line by line (required).",
+    },
+    ParamSpec {
+        name: "source-parallelism",
+        default: None,
+        kind: Kind::Int(1, 32768),
+        doc: "Parallelism of the source.",
+    },
+    ParamSpec {
+        name: "count-parallelism",
+        default: None,
+        kind: Kind::Int(1, 32768),
+        doc: "Parallelism of the count.",
+    },
 ];
 
 pub(super) const SPEC: PipelineSpec = PipelineSpec {
@@ -38,8 +53,14 @@ fn build(name: &str, p: &Params, config: &Config) -> Result<JobGraph> {
             s.push_str(&c.to_string());
         }),
     )?;
-    let (sp, cp, kp) = (p.opt_usize("source-parallelism"), p.opt_usize("count-parallelism"), p.opt_usize("sink-parallelism"));
-    let mut src = env.source::<String>("lines", "lines", move || Box::new(FileSource::new(input.clone())));
+    let (sp, cp, kp) = (
+        p.opt_usize("source-parallelism"),
+        p.opt_usize("count-parallelism"),
+        p.opt_usize("sink-parallelism"),
+    );
+    let mut src = env.source::<String>("lines", "lines", move || {
+        Box::new(FileSource::new(input.clone()))
+    });
     if let Some(sp) = sp {
         src = src.parallelism(sp);
     }
@@ -50,9 +71,11 @@ fn build(name: &str, p: &Params, config: &Config) -> Result<JobGraph> {
                 .map(str::to_lowercase),
         )
     });
-    let mut counts = words
-        .key_by(|w: &String| w.clone())
-        .process("count", "count", RunningCount::<String, String>::default);
+    let mut counts = words.key_by(|w: &String| w.clone()).process(
+        "count",
+        "count",
+        RunningCount::<String, String>::default,
+    );
     if let Some(cp) = cp {
         counts = counts.parallelism(cp);
     }

@@ -9,8 +9,8 @@ use crate::data::{Data, Key};
 use crate::error::Result;
 use crate::operator::{KeyedContext, KeyedProcessFunction};
 use crate::source::datagen::{DatagenSource, Event};
-use crate::state::{KeyedStateBackend, ValueStateDesc};
 use crate::state::key_group::default_max_parallelism;
+use crate::state::{KeyedStateBackend, ValueStateDesc};
 use std::marker::PhantomData;
 use std::sync::Arc;
 
@@ -71,7 +71,11 @@ impl<K: Key, I: Data> KeyedProcessFunction<K, I, (K, u64)> for RunningCount<K, I
 /// Largest explicit or default parallelism among the given operators.
 pub(super) fn max_parallelism(config: &Config, ps: &[Option<usize>]) -> u32 {
     config.max_parallelism.unwrap_or_else(|| {
-        let p = ps.iter().map(|p| p.unwrap_or(config.parallelism)).max().unwrap_or(1);
+        let p = ps
+            .iter()
+            .map(|p| p.unwrap_or(config.parallelism))
+            .max()
+            .unwrap_or(1);
         default_max_parallelism(p as u32)
     })
 }
@@ -86,14 +90,22 @@ fn build(name: &str, p: &Params, config: &Config) -> Result<JobGraph> {
             let _ = write!(s, "{k},{c}");
         }),
     )?;
-    let (sp, cp, kp) = (p.opt_usize("source-parallelism"), p.opt_usize("count-parallelism"), p.opt_usize("sink-parallelism"));
-    let mut src = env.source::<Event>("datagen", "datagen", move || Box::new(DatagenSource::new(cfg.clone(), cdf.clone())));
+    let (sp, cp, kp) = (
+        p.opt_usize("source-parallelism"),
+        p.opt_usize("count-parallelism"),
+        p.opt_usize("sink-parallelism"),
+    );
+    let mut src = env.source::<Event>("datagen", "datagen", move || {
+        Box::new(DatagenSource::new(cfg.clone(), cdf.clone()))
+    });
     if let Some(sp) = sp {
         src = src.parallelism(sp);
     }
-    let mut counts = src
-        .key_by(|e: &Event| e.key)
-        .process("count", "count", RunningCount::<u64, Event>::default);
+    let mut counts = src.key_by(|e: &Event| e.key).process(
+        "count",
+        "count",
+        RunningCount::<u64, Event>::default,
+    );
     if let Some(cp) = cp {
         counts = counts.parallelism(cp);
     }

@@ -55,24 +55,80 @@ impl PipelineSpec {
 
 /// The generator's parameters, shared by the datagen pipelines.
 pub(crate) static DATAGEN_PARAMS: &[ParamSpec] = &[
-    ParamSpec { name: "keys", default: Some("100000"), kind: Kind::Int(1, i64::MAX), doc: "Distinct keys." },
-    ParamSpec { name: "events", default: Some("0"), kind: Kind::Int(0, i64::MAX), doc: "Records to generate; 0 = unbounded." },
-    ParamSpec { name: "rate", default: Some("0"), kind: Kind::Int(0, i64::MAX), doc: "Records per second for the whole job; 0 = as fast as possible." },
-    ParamSpec { name: "distribution", default: Some("uniform"), kind: Kind::Enum(&["uniform", "zipf"]), doc: "Key distribution." },
-    ParamSpec { name: "zipf-exponent", default: Some("1.0"), kind: Kind::Float, doc: "Skew of the zipf distribution." },
-    ParamSpec { name: "seed", default: Some("42"), kind: Kind::Int(0, i64::MAX), doc: "Generator seed: the same seed gives the same records." },
-    ParamSpec { name: "source-parallelism", default: None, kind: Kind::Int(1, 32768), doc: "Parallelism of the source (default parallelism.default)." },
+    ParamSpec {
+        name: "keys",
+        default: Some("100000"),
+        kind: Kind::Int(1, i64::MAX),
+        doc: "Distinct keys.",
+    },
+    ParamSpec {
+        name: "events",
+        default: Some("0"),
+        kind: Kind::Int(0, i64::MAX),
+        doc: "Records to generate; 0 = unbounded.",
+    },
+    ParamSpec {
+        name: "rate",
+        default: Some("0"),
+        kind: Kind::Int(0, i64::MAX),
+        doc: "Records per second for the whole job; 0 = as fast as possible.",
+    },
+    ParamSpec {
+        name: "distribution",
+        default: Some("uniform"),
+        kind: Kind::Enum(&["uniform", "zipf"]),
+        doc: "Key distribution.",
+    },
+    ParamSpec {
+        name: "zipf-exponent",
+        default: Some("1.0"),
+        kind: Kind::Float,
+        doc: "Skew of the zipf distribution.",
+    },
+    ParamSpec {
+        name: "seed",
+        default: Some("42"),
+        kind: Kind::Int(0, i64::MAX),
+        doc: "Generator seed: the same seed gives the same records.",
+    },
+    ParamSpec {
+        name: "source-parallelism",
+        default: None,
+        kind: Kind::Int(1, 32768),
+        doc: "Parallelism of the source (default parallelism.default).",
+    },
 ];
 
 /// The sink parameters, shared by every pipeline.
 pub(crate) static SINK_PARAMS: &[ParamSpec] = &[
-    ParamSpec { name: "sink", default: Some("blackhole"), kind: Kind::Enum(SINKS), doc: "Where results go: blackhole, print, or file (exactly-once part files)." },
-    ParamSpec { name: "output", default: None, kind: Kind::Path, doc: "Directory of the file sink." },
-    ParamSpec { name: "sink-parallelism", default: None, kind: Kind::Int(1, 32768), doc: "Parallelism of the sink (default parallelism.default)." },
+    ParamSpec {
+        name: "sink",
+        default: Some("blackhole"),
+        kind: Kind::Enum(SINKS),
+        doc: "Where results go: blackhole, print, or file (exactly-once part files).",
+    },
+    ParamSpec {
+        name: "output",
+        default: None,
+        kind: Kind::Path,
+        doc: "Directory of the file sink.",
+    },
+    ParamSpec {
+        name: "sink-parallelism",
+        default: None,
+        kind: Kind::Int(1, 32768),
+        doc: "Parallelism of the sink (default parallelism.default).",
+    },
 ];
 
 /// The datagen source described by the shared parameters.
-pub(crate) fn datagen(p: &Params, event_time: Option<(u64, i64)>) -> (crate::source::datagen::DatagenConfig, Option<std::sync::Arc<Vec<f64>>>) {
+pub(crate) fn datagen(
+    p: &Params,
+    event_time: Option<(u64, i64)>,
+) -> (
+    crate::source::datagen::DatagenConfig,
+    Option<std::sync::Arc<Vec<f64>>>,
+) {
     use crate::source::datagen::{zipf_cdf, DatagenConfig, KeyDistribution};
     let keys = p.int("keys") as u64;
     let distribution = if p.text("distribution") == "zipf" {

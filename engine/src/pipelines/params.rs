@@ -34,7 +34,9 @@ impl Params {
                     Ok(()) => {
                         values.insert(k.clone(), v.clone());
                     }
-                    Err(allowed) => errors.push(format!("params.{k}: '{v}' is not valid: expected {allowed}")),
+                    Err(allowed) => errors.push(format!(
+                        "params.{k}: '{v}' is not valid: expected {allowed}"
+                    )),
                 },
                 None => {
                     let hint = closest(k, spec.all_params().map(|p| p.name))
@@ -57,7 +59,10 @@ impl Params {
             }
         }
         if !errors.is_empty() {
-            return Err(Error::Config(format!("invalid parameters:\n  {}", errors.join("\n  "))));
+            return Err(Error::Config(format!(
+                "invalid parameters:\n  {}",
+                errors.join("\n  ")
+            )));
         }
         Ok(Self { values })
     }
@@ -72,7 +77,10 @@ impl Params {
     }
     /// An integer parameter (validated).
     pub fn int(&self, k: &str) -> i64 {
-        self.values.get(k).and_then(|v| v.trim().parse().ok()).unwrap_or(0)
+        self.values
+            .get(k)
+            .and_then(|v| v.trim().parse().ok())
+            .unwrap_or(0)
     }
     /// An optional positive integer parameter (0 or unset = none).
     pub fn opt_usize(&self, k: &str) -> Option<usize> {
@@ -80,10 +88,16 @@ impl Params {
     }
     /// A float parameter (validated).
     pub fn float(&self, k: &str) -> f64 {
-        self.values.get(k).and_then(|v| parse_f64(v).ok()).unwrap_or(0.0)
+        self.values
+            .get(k)
+            .and_then(|v| parse_f64(v).ok())
+            .unwrap_or(0.0)
     }
     /// A duration parameter (validated).
     pub fn duration(&self, k: &str) -> Duration {
-        self.values.get(k).and_then(|v| parse_duration(v).ok()).unwrap_or_default()
+        self.values
+            .get(k)
+            .and_then(|v| parse_duration(v).ok())
+            .unwrap_or_default()
     }
 }

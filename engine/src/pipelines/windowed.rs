@@ -14,14 +14,54 @@ use crate::watermark::WatermarkStrategy;
 use std::sync::Arc;
 
 static OWN: &[ParamSpec] = &[
-    ParamSpec { name: "window", default: Some("tumbling"), kind: Kind::Enum(&["tumbling", "sliding"]), doc: "Window kind." },
-    ParamSpec { name: "size", default: Some("1 s"), kind: Kind::Duration, doc: "Window length (event time)." },
-    ParamSpec { name: "slide", default: Some("500 ms"), kind: Kind::Duration, doc: "Distance between sliding windows." },
-    ParamSpec { name: "aggregate", default: Some("count"), kind: Kind::Enum(&["count", "sum", "min", "max", "avg"]), doc: "Aggregate over the record's value." },
-    ParamSpec { name: "event-time-rate", default: Some("10000"), kind: Kind::Int(1, i64::MAX), doc: "Records per second of event time." },
-    ParamSpec { name: "out-of-orderness", default: Some("200 ms"), kind: Kind::Duration, doc: "Maximum lateness of generated records; the watermark lags by as much." },
-    ParamSpec { name: "idle-timeout", default: Some("0 ms"), kind: Kind::Duration, doc: "Declare a source idle after this long without records (0 = never)." },
-    ParamSpec { name: "window-parallelism", default: None, kind: Kind::Int(1, 32768), doc: "Parallelism of the window operator." },
+    ParamSpec {
+        name: "window",
+        default: Some("tumbling"),
+        kind: Kind::Enum(&["tumbling", "sliding"]),
+        doc: "Window kind.",
+    },
+    ParamSpec {
+        name: "size",
+        default: Some("1 s"),
+        kind: Kind::Duration,
+        doc: "Window length (event time).",
+    },
+    ParamSpec {
+        name: "slide",
+        default: Some("500 ms"),
+        kind: Kind::Duration,
+        doc: "Distance between sliding windows.",
+    },
+    ParamSpec {
+        name: "aggregate",
+        default: Some("count"),
+        kind: Kind::Enum(&["count", "sum", "min", "max", "avg"]),
+        doc: "Aggregate over the record's value.",
+    },
+    ParamSpec {
+        name: "event-time-rate",
+        default: Some("10000"),
+        kind: Kind::Int(1, i64::MAX),
+        doc: "Records per second of event time.",
+    },
+    ParamSpec {
+        name: "out-of-orderness",
+        default: Some("200 ms"),
+        kind: Kind::Duration,
+        doc: "Maximum lateness of generated records; the watermark lags by as much.",
+    },
+    ParamSpec {
+        name: "idle-timeout",
+        default: Some("0 ms"),
+        kind: Kind::Duration,
+        doc: "Declare a source idle after this long without records (0 = never).",
+    },
+    ParamSpec {
+        name: "window-parallelism",
+        default: None,
+        kind: Kind::Int(1, 32768),
+        doc: "Parallelism of the window operator.",
+    },
 ];
 
 pub(super) const SPEC: PipelineSpec = PipelineSpec {
@@ -44,14 +84,23 @@ fn build(name: &str, p: &Params, config: &Config) -> Result<JobGraph> {
                 p.text("size")
             )));
         }
-        WindowAssigner::Sliding { size_ms: size, slide_ms: slide }
+        WindowAssigner::Sliding {
+            size_ms: size,
+            slide_ms: slide,
+        }
     } else {
         WindowAssigner::Tumbling { size_ms: size }
     };
     if size <= 0 {
-        return Err(Error::Config(format!("params.size: '{}' is not valid: expected at least 1 ms", p.text("size"))));
+        return Err(Error::Config(format!(
+            "params.size: '{}' is not valid: expected at least 1 ms",
+            p.text("size")
+        )));
     }
-    let kind: AggKind = p.text("aggregate").parse().map_err(|_| Error::Config("params.aggregate".into()))?;
+    let kind: AggKind = p
+        .text("aggregate")
+        .parse()
+        .map_err(|_| Error::Config("params.aggregate".into()))?;
     let idle = p.duration("idle-timeout");
     let wm = WatermarkStrategy {
         timestamp: Arc::new(|e: &Event| e.ts),
@@ -66,7 +115,11 @@ fn build(name: &str, p: &Params, config: &Config) -> Result<JobGraph> {
             let _ = write!(s, "{},{},{},{}", r.key, r.start, r.end, r.value);
         }),
     )?;
-    let (sp, wp, kp) = (p.opt_usize("source-parallelism"), p.opt_usize("window-parallelism"), p.opt_usize("sink-parallelism"));
+    let (sp, wp, kp) = (
+        p.opt_usize("source-parallelism"),
+        p.opt_usize("window-parallelism"),
+        p.opt_usize("sink-parallelism"),
+    );
     let mut src = env.source_with_watermarks::<Event>(
         "datagen",
         "datagen",
@@ -76,14 +129,17 @@ fn build(name: &str, p: &Params, config: &Config) -> Result<JobGraph> {
     if let Some(sp) = sp {
         src = src.parallelism(sp);
     }
-    let mut win = src.key_by(|e: &Event| e.key).window(assigner, |e: &Event| e.ts).aggregate(
-        &format!("window {} {}", p.text("window"), p.text("aggregate")),
-        "window",
-        Aggregation {
-            kind,
-            field: Arc::new(|e: &Event| e.value as f64),
-        },
-    );
+    let mut win = src
+        .key_by(|e: &Event| e.key)
+        .window(assigner, |e: &Event| e.ts)
+        .aggregate(
+            &format!("window {} {}", p.text("window"), p.text("aggregate")),
+            "window",
+            Aggregation {
+                kind,
+                field: Arc::new(|e: &Event| e.value as f64),
+            },
+        );
     if let Some(wp) = wp {
         win = win.parallelism(wp);
     }

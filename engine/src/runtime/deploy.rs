@@ -95,12 +95,19 @@ pub fn deploy(
     restore: Option<&LoadedCheckpoint>,
     knobs: &RuntimeKnobs,
 ) -> Result<Deployment> {
-    let n = graph.nodes.len();
-    let mut inputs: Vec<Vec<Vec<Erased>>> = graph.nodes.iter().map(|nd| (0..nd.parallelism).map(|_| Vec::new()).collect()).collect();
-    let mut outputs: Vec<Vec<Vec<Erased>>> = graph.nodes.iter().map(|nd| (0..nd.parallelism).map(|_| Vec::new()).collect()).collect();
+    let mut inputs: Vec<Vec<Vec<Erased>>> = graph
+        .nodes
+        .iter()
+        .map(|nd| (0..nd.parallelism).map(|_| Vec::new()).collect())
+        .collect();
+    let mut outputs: Vec<Vec<Vec<Erased>>> = graph
+        .nodes
+        .iter()
+        .map(|nd| (0..nd.parallelism).map(|_| Vec::new()).collect())
+        .collect();
     // Inputs in each node's edge order, so channel indices are stable.
-    for node in 0..n {
-        for &e in &graph.nodes[node].inputs {
+    for (node, spec) in graph.nodes.iter().enumerate() {
+        for &e in &spec.inputs {
             let edge = &graph.edges[e];
             let (outs, ins) = edge.factory.wire(WireParams {
                 up: graph.nodes[edge.from].parallelism,
@@ -128,7 +135,8 @@ pub fn deploy(
         task_metrics: Vec::new(),
     };
     for (ni, node) in graph.nodes.iter().enumerate() {
-        let restored_files = restore.and_then(|r| r.files.get(&node.uid).map(|f| (r.meta.checkpoint_id, f)));
+        let restored_files =
+            restore.and_then(|r| r.files.get(&node.uid).map(|f| (r.meta.checkpoint_id, f)));
         for (i, (ins, outs)) in std::mem::take(&mut inputs[ni])
             .into_iter()
             .zip(std::mem::take(&mut outputs[ni]))
@@ -159,13 +167,17 @@ pub fn deploy(
                 files: files.iter().flatten().cloned().collect(),
                 own: files.get(i).cloned().flatten(),
             });
-            let id = TaskId { node: ni, subtask: i };
+            let id = TaskId {
+                node: ni,
+                subtask: i,
+            };
             let (ctl_tx, ctl_rx) = crossbeam_channel::unbounded();
             dep.controls.push((id, ctl_tx));
             if node.is_source {
                 dep.sources.push(id);
             }
-            dep.task_metrics.push((node.is_source, node.is_sink, metrics.clone()));
+            dep.task_metrics
+                .push((node.is_source, node.is_sink, metrics.clone()));
             let setup = TaskSetup {
                 info,
                 id,
@@ -179,7 +191,9 @@ pub fn deploy(
                 watermark_interval: knobs.watermark_interval,
                 exactly_once: knobs.exactly_once,
             };
-            let run = node.factory.build(setup, ins, outs, cancel.clone(), knobs.batch_size)?;
+            let run = node
+                .factory
+                .build(setup, ins, outs, cancel.clone(), knobs.batch_size)?;
             let events = ev_tx.clone();
             let label = format!("{}#{}", node.name, i);
             let t = std::thread::Builder::new()
@@ -200,7 +214,9 @@ pub fn deploy(
                         error: format!("{label}: {error}"),
                     });
                 })
-                .map_err(|e| Error::Task(format!("could not start thread for {}: {e}", node.name)))?;
+                .map_err(|e| {
+                    Error::Task(format!("could not start thread for {}: {e}", node.name))
+                })?;
             dep.threads.push(t);
         }
     }

@@ -87,16 +87,19 @@ pub struct JobMaster {
 
 impl JobMaster {
     /// Prepares a job; fails early if the checkpoint directory is unusable.
-    pub fn new(graph: JobGraph, opts: JobOptions, registry: Registry, job_id: String) -> Result<Self> {
+    pub fn new(
+        graph: JobGraph,
+        opts: JobOptions,
+        registry: Registry,
+        job_id: String,
+    ) -> Result<Self> {
         let storage = match (&opts.checkpoint_dir, opts.checkpoint.interval) {
             (Some(dir), _) => Some(Arc::new(CheckpointStorage::create(dir, &job_id)?)),
-            (None, Some(_)) => {
-                return Err(Error::Config(
-                    "execution.checkpointing.interval is set but execution.checkpointing.dir is not: \
+            (None, Some(_)) => return Err(Error::Config(
+                "execution.checkpointing.interval is set but execution.checkpointing.dir is not: \
                      set execution.checkpointing.dir to a writable directory"
-                        .into(),
-                ))
-            }
+                    .into(),
+            )),
             (None, None) => None,
         };
         let metrics = JobMetrics::new(&registry, &graph.name, &job_id);
@@ -184,7 +187,10 @@ impl JobMaster {
                             "job failed and the restart strategy allows no more restarts ({failures} failure(s)): {reason}"
                         )));
                     };
-                    log::warn!("job failed: {reason}; restarting in {delay:?} from {}", self.describe_latest());
+                    log::warn!(
+                        "job failed: {reason}; restarting in {delay:?} from {}",
+                        self.describe_latest()
+                    );
                     let until = Instant::now() + delay;
                     while Instant::now() < until {
                         if self.stop.load(Ordering::Relaxed) {
@@ -193,7 +199,9 @@ impl JobMaster {
                         std::thread::sleep(Duration::from_millis(10).min(until - Instant::now()));
                     }
                     restore = match &self.latest {
-                        Some((dir, meta)) => Some(LoadedCheckpoint::load(dir.clone(), meta.clone())?),
+                        Some((dir, meta)) => {
+                            Some(LoadedCheckpoint::load(dir.clone(), meta.clone())?)
+                        }
                         None => None,
                     };
                     attempt += 1;
@@ -319,10 +327,23 @@ impl JobMaster {
     }
 
     /// Carries out one decision; returns follow-up decisions, or a reason to fail over.
-    fn apply(&mut self, d: Decision, dep: &Deployment, coord: &mut Coordinator) -> std::result::Result<Vec<Decision>, String> {
+    fn apply(
+        &mut self,
+        d: Decision,
+        dep: &Deployment,
+        coord: &mut Coordinator,
+    ) -> std::result::Result<Vec<Decision>, String> {
         match d {
-            Decision::Trigger { id, trigger_ms, is_final } => {
-                dep.to_sources(TaskControl::TriggerCheckpoint(Barrier { id, trigger_ms, is_final }));
+            Decision::Trigger {
+                id,
+                trigger_ms,
+                is_final,
+            } => {
+                dep.to_sources(TaskControl::TriggerCheckpoint(Barrier {
+                    id,
+                    trigger_ms,
+                    is_final,
+                }));
                 Ok(vec![])
             }
             Decision::Complete {
@@ -367,7 +388,11 @@ impl JobMaster {
                         self.metrics.last_id.set(id as i64);
                         self.metrics.last_duration_ns.set(duration_ms * 1_000_000);
                         self.metrics.last_size.set(size as i64);
-                        *self.status.last_checkpoint.lock().unwrap_or_else(|e| e.into_inner()) = Some(CompletedInfo {
+                        *self
+                            .status
+                            .last_checkpoint
+                            .lock()
+                            .unwrap_or_else(|e| e.into_inner()) = Some(CompletedInfo {
                             id,
                             duration_ms,
                             size,
@@ -389,7 +414,9 @@ impl JobMaster {
                 if reason != AbortReason::Subsumed {
                     log::warn!("checkpoint {id} failed: {reason}");
                     self.metrics.failed.add(1);
-                    self.status.failed_checkpoints.fetch_add(1, Ordering::Relaxed);
+                    self.status
+                        .failed_checkpoints
+                        .fetch_add(1, Ordering::Relaxed);
                 }
                 dep.to_all(TaskControl::Abort(id));
                 if let Some(s) = &self.storage {

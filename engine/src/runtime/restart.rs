@@ -32,8 +32,14 @@ impl RestartStrategy {
     pub fn delay(&self, failures: u32) -> Option<Duration> {
         match *self {
             RestartStrategy::None => None,
-            RestartStrategy::FixedDelay { attempts, delay } => (failures <= attempts).then_some(delay),
-            RestartStrategy::ExponentialDelay { initial, max, multiplier } => {
+            RestartStrategy::FixedDelay { attempts, delay } => {
+                (failures <= attempts).then_some(delay)
+            }
+            RestartStrategy::ExponentialDelay {
+                initial,
+                max,
+                multiplier,
+            } => {
                 let f = multiplier.powi(failures.saturating_sub(1).min(64) as i32);
                 Some(initial.mul_f64(f).min(max))
             }

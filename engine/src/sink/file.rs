@@ -98,10 +98,14 @@ impl<T> FileSink<T> {
 fn remove_leftovers(dir: &Path, subtask: usize, keep: &[String]) -> Result<usize> {
     let prefix = format!(".part-{subtask}-");
     let mut n = 0;
-    for e in fs::read_dir(dir).map_err(|e| Error::io("listing output directory", dir, e))?.flatten() {
+    for e in fs::read_dir(dir)
+        .map_err(|e| Error::io("listing output directory", dir, e))?
+        .flatten()
+    {
         let name = e.file_name().to_string_lossy().into_owned();
         if name.starts_with(&prefix) && name.ends_with(".inprogress") && !keep.contains(&name) {
-            fs::remove_file(e.path()).map_err(|er| Error::io("removing uncommitted part file", e.path(), er))?;
+            fs::remove_file(e.path())
+                .map_err(|er| Error::io("removing uncommitted part file", e.path(), er))?;
             n += 1;
         }
     }
@@ -110,9 +114,14 @@ fn remove_leftovers(dir: &Path, subtask: usize, keep: &[String]) -> Result<usize
 
 impl<T: Send + 'static> Sink<T> for FileSink<T> {
     fn open(&mut self, info: &SubtaskInfo, restored: Option<&[u8]>) -> Result<()> {
-        fs::create_dir_all(&self.dir).map_err(|e| Error::io("creating output directory", &self.dir, e))?;
+        fs::create_dir_all(&self.dir)
+            .map_err(|e| Error::io("creating output directory", &self.dir, e))?;
         self.subtask = info.index;
-        self.run = format!("{}{:02}", &info.job_id[..8.min(info.job_id.len())], info.attempt);
+        self.run = format!(
+            "{}{:02}",
+            &info.job_id[..8.min(info.job_id.len())],
+            info.attempt
+        );
         if let Some(bytes) = restored.filter(|b| !b.is_empty()) {
             let pending: Vec<PendingFile> = bincode::deserialize(bytes)?;
             for p in &pending {
@@ -133,7 +142,10 @@ impl<T: Send + 'static> Sink<T> for FileSink<T> {
 
     fn write(&mut self, batch: Vec<T>) -> Result<()> {
         if self.current.is_none() {
-            let name = format!(".part-{}-{}-{}.inprogress", self.subtask, self.run, self.seq);
+            let name = format!(
+                ".part-{}-{}-{}.inprogress",
+                self.subtask, self.run, self.seq
+            );
             self.seq += 1;
             let p = self.dir.join(&name);
             let f = File::create(&p).map_err(|e| Error::io("creating part file", &p, e))?;

@@ -39,7 +39,10 @@ pub struct SinkOperator<T>(pub Box<dyn Sink<T>>);
 
 impl<T: crate::Data> Operator<T, ()> for SinkOperator<T> {
     fn open(&mut self, ctx: &OpenContext<'_>) -> Result<()> {
-        let restored = ctx.restored.and_then(|r| r.own.as_ref()).map(|f| f.operator_state());
+        let restored = ctx
+            .restored
+            .and_then(|r| r.own.as_ref())
+            .map(|f| f.operator_state());
         self.0.open(ctx.info, restored)
     }
     fn process_batch(&mut self, batch: Vec<T>, _out: &mut Collector<()>) -> Result<()> {

@@ -97,7 +97,8 @@ impl DatagenConfig {
         Event {
             key,
             seq: i,
-            ts: self.event_time_start_ms + (i / rate * 1000 + (i % rate) * 1000 / rate) as i64 - jitter,
+            ts: self.event_time_start_ms + (i / rate * 1000 + (i % rate) * 1000 / rate) as i64
+                - jitter,
             value: (h2 >> 32) as i64 % 1000,
         }
     }
@@ -149,9 +150,12 @@ impl Source<Event> for DatagenSource {
     }
 
     fn restore(&mut self, position: &[u8]) -> Result<()> {
-        let p: [u8; 8] = position
-            .try_into()
-            .map_err(|_| Error::Checkpoint(format!("datagen position has {} bytes, expected 8", position.len())))?;
+        let p: [u8; 8] = position.try_into().map_err(|_| {
+            Error::Checkpoint(format!(
+                "datagen position has {} bytes, expected 8",
+                position.len()
+            ))
+        })?;
         self.produced = u64::from_le_bytes(p);
         self.produced_at_start = self.produced;
         self.started = Instant::now();
@@ -170,7 +174,10 @@ impl Source<Event> for DatagenSource {
             let allowed = (self.started.elapsed().as_secs_f64() * self.rate) as u64;
             let done = self.produced - self.produced_at_start;
             if allowed <= done {
-                let wait = Duration::from_secs_f64(((done + 1) as f64 / self.rate - self.started.elapsed().as_secs_f64()).max(0.0005));
+                let wait = Duration::from_secs_f64(
+                    ((done + 1) as f64 / self.rate - self.started.elapsed().as_secs_f64())
+                        .max(0.0005),
+                );
                 return Ok(Poll::Pending(Some(wait)));
             }
             n = n.min(allowed - done);
@@ -236,7 +243,10 @@ mod tests {
             seen.extend(out);
         }
         seen.sort_by_key(|e| e.seq);
-        assert_eq!(seen, all, "two subtasks, one resumed mid-way, produce exactly the job's records");
+        assert_eq!(
+            seen, all,
+            "two subtasks, one resumed mid-way, produce exactly the job's records"
+        );
     }
 
     #[test]
@@ -247,7 +257,9 @@ mod tests {
             distribution: KeyDistribution::Zipf(1.2),
             ..cfg()
         };
-        let zeros = (0..10_000).filter(|&i| c.record(i, Some(&cdf)).key == 0).count();
+        let zeros = (0..10_000)
+            .filter(|&i| c.record(i, Some(&cdf)).key == 0)
+            .count();
         assert!(zeros > 1500, "key 0 drawn {zeros} times of 10000");
     }
 }

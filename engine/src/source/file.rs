@@ -73,11 +73,16 @@ impl Source<String> for FileSource {
     fn poll(&mut self, out: &mut Vec<String>, max: usize) -> Result<Poll> {
         while out.len() < max {
             if self.file >= self.files.len() {
-                return Ok(if out.is_empty() { Poll::Finished } else { Poll::Data });
+                return Ok(if out.is_empty() {
+                    Poll::Finished
+                } else {
+                    Poll::Data
+                });
             }
             if self.reader.is_none() {
                 let p = &self.files[self.file];
-                let mut f = std::fs::File::open(p).map_err(|e| Error::io("opening input file", p, e))?;
+                let mut f =
+                    std::fs::File::open(p).map_err(|e| Error::io("opening input file", p, e))?;
                 f.seek(SeekFrom::Start(self.offset))
                     .map_err(|e| Error::io("seeking input file", p, e))?;
                 self.reader = Some(BufReader::new(f));

@@ -82,7 +82,10 @@ impl<K: Key> KeyedStateBackend<K> {
         Ok(ListStateDesc(self.register(name)?))
     }
     /// Registers map state `name`.
-    pub fn map_state<UK: Data + Ord, UV: Data>(&mut self, name: &str) -> crate::Result<MapStateDesc<UK, UV>> {
+    pub fn map_state<UK: Data + Ord, UV: Data>(
+        &mut self,
+        name: &str,
+    ) -> crate::Result<MapStateDesc<UK, UV>> {
         Ok(MapStateDesc(self.register(name)?))
     }
     /// Registers reducing state `name`.
@@ -183,7 +186,9 @@ impl<K: Key, UK: Data + Ord, UV: Data> MapState<'_, K, UK, UV> {
             Some(m) => {
                 m.insert(uk, uv);
             }
-            None => self.store.insert(self.key.clone(), BTreeMap::from([(uk, uv)])),
+            None => self
+                .store
+                .insert(self.key.clone(), BTreeMap::from([(uk, uv)])),
         }
     }
     /// Mutable access to the value under `uk`, inserting `init()` when absent.

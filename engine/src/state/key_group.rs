@@ -65,10 +65,14 @@ impl KeyGroupRange {
 }
 
 /// Flink's `computeKeyGroupRangeForOperatorIndex`.
-pub fn key_group_range_for_subtask(max_parallelism: u32, parallelism: u32, index: u32) -> KeyGroupRange {
+pub fn key_group_range_for_subtask(
+    max_parallelism: u32,
+    parallelism: u32,
+    index: u32,
+) -> KeyGroupRange {
     let (m, p, i) = (max_parallelism as u64, parallelism as u64, index as u64);
     KeyGroupRange {
-        start: ((i * m + p - 1) / p) as u32,
+        start: (i * m).div_ceil(p) as u32,
         end: (((i + 1) * m - 1) / p) as u32,
     }
 }
@@ -96,7 +100,11 @@ mod tests {
         for (k, murmur, kg, sub) in ints {
             assert_eq!(murmur_hash(k.java_hash()), murmur, "murmur of int {k}");
             assert_eq!(assign_to_key_group(&k, 128), kg, "key group of int {k}");
-            assert_eq!(operator_index_for_key_group(128, 4, kg), sub, "subtask of int {k}");
+            assert_eq!(
+                operator_index_for_key_group(128, 4, kg),
+                sub,
+                "subtask of int {k}"
+            );
         }
         assert_eq!(42i64.java_hash(), 42);
         assert_eq!(assign_to_key_group(&42i64, 128), 29);
@@ -108,20 +116,33 @@ mod tests {
         for (k, hash, murmur, kg, sub) in strings {
             assert_eq!(k.java_hash(), hash, "hashCode of {k:?}");
             assert_eq!(murmur_hash(hash), murmur, "murmur of {k:?}");
-            assert_eq!(assign_to_key_group(&k.to_string(), 128), kg, "key group of {k:?}");
-            assert_eq!(operator_index_for_key_group(128, 4, kg), sub, "subtask of {k:?}");
+            assert_eq!(
+                assign_to_key_group(&k.to_string(), 128),
+                kg,
+                "key group of {k:?}"
+            );
+            assert_eq!(
+                operator_index_for_key_group(128, 4, kg),
+                sub,
+                "subtask of {k:?}"
+            );
         }
     }
 
     #[test]
     fn ranges_and_default_max_parallelism() {
-        let r: Vec<_> = (0..3).map(|i| key_group_range_for_subtask(128, 3, i)).collect();
+        let r: Vec<_> = (0..3)
+            .map(|i| key_group_range_for_subtask(128, 3, i))
+            .collect();
         assert_eq!(
             r,
             vec![
                 KeyGroupRange { start: 0, end: 42 },
                 KeyGroupRange { start: 43, end: 85 },
-                KeyGroupRange { start: 86, end: 127 }
+                KeyGroupRange {
+                    start: 86,
+                    end: 127
+                }
             ]
         );
         assert_eq!(default_max_parallelism(1), 128);

@@ -19,7 +19,7 @@ pub mod timers;
 
 pub use backend::{KeyedStateBackend, StateBackendKind, TableId};
 pub use handles::{
-    AggregateFunction, AggregatingState, AggregatingStateDesc, ListState, ListStateDesc, MapState, MapStateDesc,
-    ReducingState, ReducingStateDesc, ValueState, ValueStateDesc,
+    AggregateFunction, AggregatingState, AggregatingStateDesc, ListState, ListStateDesc, MapState,
+    MapStateDesc, ReducingState, ReducingStateDesc, ValueState, ValueStateDesc,
 };
 pub use timers::{TimeDomain, TimerService};

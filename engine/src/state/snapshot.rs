@@ -62,7 +62,11 @@ pub struct ChunkWriter<'a> {
 
 impl ChunkWriter<'_> {
     /// Groups `entries` by key group and appends one chunk per group.
-    pub fn write_grouped<K: Key, S: Serialize>(&mut self, entries: &[(K, S)], max_parallelism: u32) -> Result<()> {
+    pub fn write_grouped<K: Key, S: Serialize>(
+        &mut self,
+        entries: &[(K, S)],
+        max_parallelism: u32,
+    ) -> Result<()> {
         let mut groups: Vec<Vec<&(K, S)>> = (0..max_parallelism).map(|_| Vec::new()).collect();
         for e in entries {
             groups[assign_to_key_group(&e.0, max_parallelism) as usize].push(e);
@@ -98,7 +102,13 @@ pub fn encode(snap: &OperatorSnapshot, max_parallelism: u32) -> Result<Vec<u8>> 
             name: t.name().to_string(),
             chunks: Vec::new(),
         };
-        t.write(max_parallelism, &mut ChunkWriter { buf: &mut buf, index: &mut index })?;
+        t.write(
+            max_parallelism,
+            &mut ChunkWriter {
+                buf: &mut buf,
+                index: &mut index,
+            },
+        )?;
         footer.tables.push(index);
     }
     footer.operator_state = (buf.len() as u64, snap.operator_state.len() as u64);
@@ -112,7 +122,8 @@ pub fn encode(snap: &OperatorSnapshot, max_parallelism: u32) -> Result<Vec<u8>> 
 
 /// Writes `bytes` to `path` durably and returns its handle.
 pub fn write_file(path: &Path, bytes: &[u8]) -> Result<StateHandle> {
-    let mut f = std::fs::File::create(path).map_err(|e| Error::io("creating state file", path, e))?;
+    let mut f =
+        std::fs::File::create(path).map_err(|e| Error::io("creating state file", path, e))?;
     f.write_all(bytes)
         .and_then(|_| f.sync_all())
         .map_err(|e| Error::io("writing state file", path, e))?;
@@ -174,7 +185,10 @@ impl StateFile {
         for t in &self.footer.tables {
             for &(kg, off, len) in &t.chunks {
                 if range.contains(kg) {
-                    out.push((t.name.as_str(), &self.bytes[off as usize..(off + len) as usize]));
+                    out.push((
+                        t.name.as_str(),
+                        &self.bytes[off as usize..(off + len) as usize],
+                    ));
                 }
             }
         }
@@ -213,7 +227,14 @@ mod tests {
         assert_eq!(low.len(), 1);
         let e: Vec<(i32, u64)> = bincode::deserialize(low[0].1).unwrap();
         assert_eq!(e, vec![(42, 30)]);
-        assert_eq!(f.chunks_in(KeyGroupRange { start: 86, end: 127 }).len(), 2);
+        assert_eq!(
+            f.chunks_in(KeyGroupRange {
+                start: 86,
+                end: 127
+            })
+            .len(),
+            2
+        );
 
         let mut bad = bytes.clone();
         bad[3] ^= 1;

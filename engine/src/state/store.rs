@@ -67,7 +67,11 @@ impl<K: Key, S: Data> KvStore<K, S> for HeapStore<K, S> {
     fn snapshot(&self, name: &str) -> Box<dyn TableSnapshot> {
         Box::new(HeapSnapshot {
             name: name.to_string(),
-            entries: self.map.iter().map(|(k, s)| (k.clone(), s.clone())).collect(),
+            entries: self
+                .map
+                .iter()
+                .map(|(k, s)| (k.clone(), s.clone()))
+                .collect(),
         })
     }
     fn restore_chunk(&mut self, bytes: &[u8]) -> crate::Result<()> {

@@ -81,8 +81,16 @@ impl<K: Key> TimerService<K> {
     /// The synchronous snapshot phase: a copy of all timers.
     pub fn snapshot(&self) -> Box<dyn TableSnapshot> {
         let mut entries = Vec::with_capacity(self.len());
-        entries.extend(self.event.iter().map(|(t, k)| (k.clone(), (TimeDomain::EventTime, *t))));
-        entries.extend(self.processing.iter().map(|(t, k)| (k.clone(), (TimeDomain::ProcessingTime, *t))));
+        entries.extend(
+            self.event
+                .iter()
+                .map(|(t, k)| (k.clone(), (TimeDomain::EventTime, *t))),
+        );
+        entries.extend(
+            self.processing
+                .iter()
+                .map(|(t, k)| (k.clone(), (TimeDomain::ProcessingTime, *t))),
+        );
         Box::new(TimerSnapshot { entries })
     }
 

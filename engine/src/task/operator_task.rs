@@ -41,7 +41,12 @@ pub struct OperatorTask<I, O> {
 
 impl<I: Data, O: Data> OperatorTask<I, O> {
     /// A task over `inputs` (in channel order) emitting into `out`.
-    pub fn new(setup: TaskSetup, op: Box<dyn Operator<I, O>>, inputs: Vec<Receiver<Message<I>>>, out: Collector<O>) -> Self {
+    pub fn new(
+        setup: TaskSetup,
+        op: Box<dyn Operator<I, O>>,
+        inputs: Vec<Receiver<Message<I>>>,
+        out: Collector<O>,
+    ) -> Self {
         let n = inputs.len();
         Self {
             setup,
@@ -106,7 +111,9 @@ impl<I: Data, O: Data> OperatorTask<I, O> {
             let ctl = sel.recv(&self.setup.control);
             match sel.select_deadline(deadline) {
                 Err(_) => Got::Timeout,
-                Ok(oper) if oper.index() == ctl => Got::Control(oper.recv(&self.setup.control).ok()),
+                Ok(oper) if oper.index() == ctl => {
+                    Got::Control(oper.recv(&self.setup.control).ok())
+                }
                 Ok(oper) => {
                     let ch = chans[oper.index()];
                     Got::Input(ch, oper.recv(&self.inputs[ch]).ok())
@@ -200,11 +207,16 @@ impl<I: Data, O: Data> OperatorTask<I, O> {
                 AlignAction::Block(ch) => self.blocked[ch] = self.setup.exactly_once,
                 AlignAction::UnblockAll => self.blocked.iter_mut().for_each(|b| *b = false),
                 AlignAction::Abandon(id) => {
-                    log::debug!("{}#{} abandoned alignment of checkpoint {id}", self.setup.info.vertex, self.setup.info.index);
+                    log::debug!(
+                        "{}#{} abandoned alignment of checkpoint {id}",
+                        self.setup.info.vertex,
+                        self.setup.info.index
+                    );
                     self.align_started = None;
                 }
                 AlignAction::Snapshot(b) => {
-                    let (first, start_delay_ns) = self.align_started.take().unwrap_or((Instant::now(), 0));
+                    let (first, start_delay_ns) =
+                        self.align_started.take().unwrap_or((Instant::now(), 0));
                     let alignment_ns = first.elapsed().as_nanos() as u64;
                     // Records before the barrier go first; then the barrier; then the copy.
                     self.out.broadcast(|| Message::Barrier(b))?;

@@ -34,7 +34,8 @@ pub fn spawn_async(setup: &TaskSetup, barrier: Barrier, snap: OperatorSnapshot, 
                 Ok(None)
             } else {
                 match &storage {
-                    Some(s) => encode(&snap, maxp).and_then(|b| s.write_state(barrier.id, &file, &b).map(Some)),
+                    Some(s) => encode(&snap, maxp)
+                        .and_then(|b| s.write_state(barrier.id, &file, &b).map(Some)),
                     None => Ok(None),
                 }
             };

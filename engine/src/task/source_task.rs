@@ -114,12 +114,16 @@ impl<T: Data> SourceTask<T> {
                         self.out.broadcast(|| Message::Watermark(w))?;
                     }
                 }
-                Poll::Data | Poll::Pending(None) => self.wait_for_input(Duration::from_millis(10))?,
+                Poll::Data | Poll::Pending(None) => {
+                    self.wait_for_input(Duration::from_millis(10))?
+                }
                 Poll::Pending(Some(hint)) => self.wait_for_input(hint.min(PUBLISH_INTERVAL))?,
                 Poll::Finished => {
-
                     self.out.broadcast(|| Message::Watermark(MAX_WATERMARK))?;
-                    let _ = self.setup.events.send(TaskEvent::SourceExhausted(self.setup.id));
+                    let _ = self
+                        .setup
+                        .events
+                        .send(TaskEvent::SourceExhausted(self.setup.id));
                     exhausted = true;
                 }
             }
@@ -152,12 +156,17 @@ impl<T: Data> SourceTask<T> {
     }
 
     fn maybe_watermark(&mut self, now: Instant) -> Result<()> {
-        let Some(w) = &self.watermarks else { return Ok(()) };
+        let Some(w) = &self.watermarks else {
+            return Ok(());
+        };
         if now < self.last_wm + self.setup.watermark_interval || self.max_ts == i64::MIN {
             return Ok(());
         }
         self.last_wm = now;
-        let wm = self.max_ts.saturating_sub(w.out_of_orderness_ms).saturating_sub(1);
+        let wm = self
+            .max_ts
+            .saturating_sub(w.out_of_orderness_ms)
+            .saturating_sub(1);
         if wm > self.emitted_wm {
             self.emitted_wm = wm;
             self.out.broadcast(|| Message::Watermark(wm))?;

@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# Builds Tidemark and runs the main job: a keyed running count over an
+# unbounded generator, exactly-once checkpoints every second into ./ck, and
+# Prometheus metrics on http://127.0.0.1:9249/metrics. Ctrl-C stops it; run
+# it again (it passes --restore latest) and it resumes from the last checkpoint.
+# Extra arguments go to `tidemark run`, e.g. --set parallelism.default=2.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+source scripts/setup.sh
+say "building tidemark (release; the first build takes a few minutes)"
+cargo build --release --bins
+say "running examples/keyed-count.yaml (metrics: curl 127.0.0.1:9249/metrics; checkpoints: ./ck)"
+exec "$CARGO_TARGET_DIR/release/tidemark" run examples/keyed-count.yaml --restore latest "$@"

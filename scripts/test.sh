@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# Runs every check CI runs: formatting, clippy, the generated docs being
+# current, then all unit and integration tests (release profile, one build).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+source scripts/setup.sh
+say "cargo fmt --check"
+cargo fmt --all -- --check
+say "cargo clippy (warnings are errors)"
+cargo clippy --release --workspace --all-targets -- -D warnings
+say "building the tidemark binary the integration tests run"
+cargo build --release --bins
+say "checking that docs/metrics.md and docs/configuration.md are generated from the code"
+bin="$CARGO_TARGET_DIR/release/tidemark"
+diff -u docs/metrics.md <("$bin" metrics-doc) || { say "docs/metrics.md is stale: run '$bin metrics-doc > docs/metrics.md'"; exit 1; }
+diff -u docs/configuration.md <("$bin" config-doc) || { say "docs/configuration.md is stale: run '$bin config-doc > docs/configuration.md'"; exit 1; }
+say "cargo test (unit, property and integration tests)"
+cargo test --release --workspace
