@@ -15,4 +15,9 @@ bin="$CARGO_TARGET_DIR/release/tidemark"
 diff -u docs/metrics.md <("$bin" metrics-doc) || { say "docs/metrics.md is stale: run '$bin metrics-doc > docs/metrics.md'"; exit 1; }
 diff -u docs/configuration.md <("$bin" config-doc) || { say "docs/configuration.md is stale: run '$bin config-doc > docs/configuration.md'"; exit 1; }
 say "cargo test (unit, property and integration tests)"
-cargo test --release --workspace
+log="${TMPDIR:-/tmp}/tidemark-test-$$.log"
+cargo test --release --workspace 2>&1 | tee "$log"
+# One closing line with the totals over every test binary.
+awk '/^test result:/ { for (i = 1; i <= NF; i++) { if ($i ~ /^passed;?$/) p += $(i-1); if ($i ~ /^failed;?$/) f += $(i-1) } }
+     END { printf "tests: %d passed, %d failed\n", p, f; exit (f > 0) }' "$log"
+rm -f "$log"
