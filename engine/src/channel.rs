@@ -378,3 +378,40 @@ mod tests {
         assert!(ns > 0, "blocked time is accounted");
     }
 }
+
+#[cfg(test)]
+mod partitioner_tests {
+    use super::*;
+
+    fn drain(rs: &[Vec<Receiver<Message<u32>>>]) -> Vec<Vec<u32>> {
+        rs.iter()
+            .map(|r| {
+                let mut v = Vec::new();
+                while let Ok(m) = r[0].try_recv() {
+                    if let Message::Batch(b) = m {
+                        v.extend(b);
+                    }
+                }
+                v
+            })
+            .collect()
+    }
+
+    #[test]
+    fn rebalance_spreads_and_broadcast_copies() {
+        let (s, r) = wire::<u32>(1, 3, false, 16);
+        let mut e = OutputEdge::new(s.into_iter().next().unwrap(), Partitioner::Rebalance, 0, 2);
+        let mut io = SendStats::default();
+        for i in 0..6 {
+            e.push(i, &mut io).unwrap();
+        }
+        e.flush(&mut io).unwrap();
+        let got = drain(&r);
+        assert!(got.iter().all(|v| v.len() == 2), "{got:?}");
+        let (s, r) = wire::<u32>(1, 3, false, 16);
+        let mut e = OutputEdge::new(s.into_iter().next().unwrap(), Partitioner::Broadcast, 0, 2);
+        e.push(7, &mut io).unwrap();
+        e.broadcast(|| Message::EndOfInput, &mut io).unwrap();
+        assert_eq!(drain(&r), vec![vec![7], vec![7], vec![7]]);
+    }
+}

@@ -275,3 +275,130 @@ impl<K: Key, I: 'static, A: Data, O: 'static> AggregatingState<'_, K, I, A, O> {
         self.store.remove(self.key);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::state::key_group::KeyGroupRange;
+    use crate::state::StateBackendKind;
+
+    struct Sum;
+    impl AggregateFunction<i64, (i64, i64), f64> for Sum {
+        fn create(&self) -> (i64, i64) {
+            (0, 0)
+        }
+        fn add(&self, acc: &mut (i64, i64), v: i64) {
+            acc.0 += v;
+            acc.1 += 1;
+        }
+        fn result(&self, acc: &(i64, i64)) -> f64 {
+            acc.0 as f64 / acc.1 as f64
+        }
+    }
+
+    #[test]
+    fn every_state_type_is_scoped_to_its_key() {
+        let mut b = KeyedStateBackend::<String>::new(
+            StateBackendKind::Heap,
+            128,
+            KeyGroupRange { start: 0, end: 127 },
+        );
+        let v = b.value_state::<u64>("v").unwrap();
+        let l = b.list_state::<u32>("l").unwrap();
+        let m = b.map_state::<String, u32>("m").unwrap();
+        let r = b
+            .reducing_state::<u64>("r", |a, b| a.max(&b).to_owned())
+            .unwrap();
+        let a = b.aggregating_state("a", Sum).unwrap();
+        assert!(b.value_state::<u64>("v").is_err(), "a name registers once");
+        let (k1, k2) = ("alice".to_string(), "bob".to_string());
+        for (k, n) in [(&k1, 3u32), (&k2, 1)] {
+            for i in 0..n {
+                ValueState {
+                    store: b.store(v.0),
+                    key: k,
+                }
+                .set(u64::from(i));
+                ListState {
+                    store: b.store(l.0),
+                    key: k,
+                }
+                .add(i);
+                MapState {
+                    store: b.store(m.0),
+                    key: k,
+                }
+                .put(format!("x{i}"), i);
+                ReducingState {
+                    store: b.store(r.id),
+                    key: k,
+                    reduce: r.reduce.as_ref(),
+                }
+                .add(u64::from(10 - i));
+                AggregatingState {
+                    store: b.store(a.id),
+                    key: k,
+                    agg: a.agg.as_ref(),
+                }
+                .add(i64::from(i));
+            }
+        }
+        assert_eq!(
+            ValueState {
+                store: b.store(v.0),
+                key: &k1
+            }
+            .get(),
+            Some(&2)
+        );
+        assert_eq!(
+            ListState {
+                store: b.store(l.0),
+                key: &k1
+            }
+            .get(),
+            &[0, 1, 2]
+        );
+        assert_eq!(
+            ListState {
+                store: b.store(l.0),
+                key: &k2
+            }
+            .get(),
+            &[0]
+        );
+        let mut ms = MapState {
+            store: b.store(m.0),
+            key: &k1,
+        };
+        assert_eq!(ms.get(&"x1".to_string()), Some(&1));
+        assert_eq!(ms.remove(&"x1".to_string()), Some(1));
+        assert_eq!(ms.entries().len(), 2);
+        assert_eq!(
+            ReducingState {
+                store: b.store(r.id),
+                key: &k1,
+                reduce: r.reduce.as_ref()
+            }
+            .get(),
+            Some(&10)
+        );
+        assert_eq!(
+            AggregatingState {
+                store: b.store(a.id),
+                key: &k1,
+                agg: a.agg.as_ref()
+            }
+            .get(),
+            Some(1.0)
+        );
+        let mut vs = ValueState {
+            store: b.store(v.0),
+            key: &k2,
+        };
+        vs.clear();
+        assert_eq!(vs.get(), None);
+        let snaps = b.snapshot();
+        assert_eq!(snaps.len(), 5);
+    }
+}
