@@ -188,6 +188,14 @@ impl<T: Data> DataStream<T> {
         self
     }
 
+    /// Sets this operator's parallelism when `p` is given (job-file parameters).
+    pub fn with_parallelism(self, p: Option<usize>) -> Self {
+        match p {
+            Some(p) => self.parallelism(p),
+            None => self,
+        }
+    }
+
     /// Round-robin the next edge over all downstream subtasks.
     pub fn rebalance(mut self) -> Self {
         self.next = Some(Partitioner::Rebalance);

@@ -58,12 +58,11 @@ fn build(name: &str, p: &Params, config: &Config) -> Result<JobGraph> {
         p.opt_usize("count-parallelism"),
         p.opt_usize("sink-parallelism"),
     );
-    let mut src = env.source::<String>("lines", "lines", move || {
-        Box::new(FileSource::new(input.clone()))
-    });
-    if let Some(sp) = sp {
-        src = src.parallelism(sp);
-    }
+    let src = env
+        .source::<String>("lines", "lines", move || {
+            Box::new(FileSource::new(input.clone()))
+        })
+        .with_parallelism(sp);
     let words = src.flat_map("words", "words", |line: String, out: &mut Vec<String>| {
         out.extend(
             line.split(|c: char| !c.is_alphanumeric())
@@ -71,18 +70,12 @@ fn build(name: &str, p: &Params, config: &Config) -> Result<JobGraph> {
                 .map(str::to_lowercase),
         )
     });
-    let mut counts = words.key_by(|w: &String| w.clone()).process(
-        "count",
-        "count",
-        RunningCount::<String, String>::default,
-    );
-    if let Some(cp) = cp {
-        counts = counts.parallelism(cp);
-    }
-    let mut out = counts.sink(&format!("sink: {}", p.text("sink")), "sink", move || sink());
-    if let Some(kp) = kp {
-        out = out.parallelism(kp);
-    }
-    let _ = out;
+    let counts = words
+        .key_by(|w: &String| w.clone())
+        .process("count", "count", RunningCount::<String, String>::default)
+        .with_parallelism(cp);
+    counts
+        .sink(&format!("sink: {}", p.text("sink")), "sink", move || sink())
+        .with_parallelism(kp);
     env.build(config.parallelism, max_parallelism(config, &[sp, cp, kp]))
 }

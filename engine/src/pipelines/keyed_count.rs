@@ -95,24 +95,17 @@ fn build(name: &str, p: &Params, config: &Config) -> Result<JobGraph> {
         p.opt_usize("count-parallelism"),
         p.opt_usize("sink-parallelism"),
     );
-    let mut src = env.source::<Event>("datagen", "datagen", move || {
-        Box::new(DatagenSource::new(cfg.clone(), cdf.clone()))
-    });
-    if let Some(sp) = sp {
-        src = src.parallelism(sp);
-    }
-    let mut counts = src.key_by(|e: &Event| e.key).process(
-        "count",
-        "count",
-        RunningCount::<u64, Event>::default,
-    );
-    if let Some(cp) = cp {
-        counts = counts.parallelism(cp);
-    }
-    let mut out = counts.sink(&format!("sink: {}", p.text("sink")), "sink", move || sink());
-    if let Some(kp) = kp {
-        out = out.parallelism(kp);
-    }
-    let _ = out;
+    let src = env
+        .source::<Event>("datagen", "datagen", move || {
+            Box::new(DatagenSource::new(cfg.clone(), cdf.clone()))
+        })
+        .with_parallelism(sp);
+    let counts = src
+        .key_by(|e: &Event| e.key)
+        .process("count", "count", RunningCount::<u64, Event>::default)
+        .with_parallelism(cp);
+    counts
+        .sink(&format!("sink: {}", p.text("sink")), "sink", move || sink())
+        .with_parallelism(kp);
     env.build(config.parallelism, max_parallelism(config, &[sp, cp, kp]))
 }

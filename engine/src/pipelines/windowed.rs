@@ -120,16 +120,15 @@ fn build(name: &str, p: &Params, config: &Config) -> Result<JobGraph> {
         p.opt_usize("window-parallelism"),
         p.opt_usize("sink-parallelism"),
     );
-    let mut src = env.source_with_watermarks::<Event>(
-        "datagen",
-        "datagen",
-        move || Box::new(DatagenSource::new(cfg.clone(), cdf.clone())),
-        Some(wm),
-    );
-    if let Some(sp) = sp {
-        src = src.parallelism(sp);
-    }
-    let mut win = src
+    let src = env
+        .source_with_watermarks::<Event>(
+            "datagen",
+            "datagen",
+            move || Box::new(DatagenSource::new(cfg.clone(), cdf.clone())),
+            Some(wm),
+        )
+        .with_parallelism(sp);
+    let win = src
         .key_by(|e: &Event| e.key)
         .window(assigner, |e: &Event| e.ts)
         .aggregate(
@@ -139,14 +138,9 @@ fn build(name: &str, p: &Params, config: &Config) -> Result<JobGraph> {
                 kind,
                 field: Arc::new(|e: &Event| e.value as f64),
             },
-        );
-    if let Some(wp) = wp {
-        win = win.parallelism(wp);
-    }
-    let mut out = win.sink(&format!("sink: {}", p.text("sink")), "sink", move || sink());
-    if let Some(kp) = kp {
-        out = out.parallelism(kp);
-    }
-    let _ = out;
+        )
+        .with_parallelism(wp);
+    win.sink(&format!("sink: {}", p.text("sink")), "sink", move || sink())
+        .with_parallelism(kp);
     env.build(config.parallelism, max_parallelism(config, &[sp, wp, kp]))
 }

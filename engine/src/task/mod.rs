@@ -97,3 +97,19 @@ pub struct TaskSetup {
 
 /// How often a task publishes its counters when nothing arrives, so idle time shows.
 pub const PUBLISH_INTERVAL: Duration = Duration::from_millis(200);
+
+/// Publishes a task's local counts (and its collector's) into the shared
+/// handles: once per batch or wait, never per record.
+pub(crate) fn publish<O: crate::Data>(
+    metrics: &crate::metrics::TaskMetrics,
+    local: &mut crate::metrics::LocalCounts,
+    out: &mut crate::channel::Collector<O>,
+    last: &mut std::time::Instant,
+    now: std::time::Instant,
+) {
+    local.records_out += std::mem::take(&mut out.emitted);
+    local.backpressured_ns += std::mem::take(&mut out.io.backpressured_ns);
+    local.elapsed_ns = (now - *last).as_nanos() as u64;
+    *last = now;
+    metrics.publish(local);
+}

@@ -248,10 +248,12 @@ impl<I: Data, O: Data> OperatorTask<I, O> {
     }
 
     fn publish(&mut self, now: Instant) {
-        self.local.records_out += std::mem::take(&mut self.out.emitted);
-        self.local.backpressured_ns += std::mem::take(&mut self.out.io.backpressured_ns);
-        self.local.elapsed_ns = (now - self.last_publish).as_nanos() as u64;
-        self.last_publish = now;
-        self.setup.metrics.publish(&mut self.local);
+        super::publish(
+            &self.setup.metrics,
+            &mut self.local,
+            &mut self.out,
+            &mut self.last_publish,
+            now,
+        );
     }
 }
