@@ -88,6 +88,11 @@ fn unknown_keys_suggest_the_closest_valid_one() {
         &["run", &p2],
         &["params.kyes: unknown parameter", "(did you mean 'keys'?)"],
     );
+    expect_usage_error(
+        dir.path(),
+        &["run", &p2, "--set", "params.keys=5"],
+        &["params.kyes: unknown parameter", "(did you mean 'keys'?)"],
+    );
     let p3 = write_file(dir.path(), "q.yaml", "pipeline: keyed-cuont\n");
     expect_usage_error(
         dir.path(),

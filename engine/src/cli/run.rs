@@ -27,7 +27,8 @@ pub struct RunArgs {
     /// chk-<id> directory.
     #[arg(long)]
     pub restore: Option<String>,
-    /// Override any configuration key: --set key=value (repeatable).
+    /// Override any configuration key, or a pipeline parameter as params.<name>:
+    /// --set key=value (repeatable).
     #[arg(long = "set", value_name = "KEY=VALUE")]
     pub set: Vec<String>,
     /// On Ctrl-C, take a checkpoint before stopping (it is kept, like a savepoint).
