@@ -58,7 +58,7 @@ struct Prepared {
 }
 
 fn prepare(args: &RunArgs) -> Result<Prepared> {
-    let job = JobFile::load(&args.job)?;
+    let mut job = JobFile::load(&args.job)?;
     let mut pairs = job.config.clone();
     for s in &args.set {
         let (k, v) = s.split_once('=').ok_or_else(|| {
@@ -66,7 +66,13 @@ fn prepare(args: &RunArgs) -> Result<Prepared> {
                 "--set '{s}': expected KEY=VALUE, e.g. --set execution.checkpointing.interval=2s"
             ))
         })?;
-        pairs.push((k.trim().to_string(), v.trim().to_string()));
+        match k.trim().strip_prefix("params.") {
+            // Pipeline parameters: --set params.events=1000000
+            Some(param) => {
+                job.params.insert(param.to_string(), v.trim().to_string());
+            }
+            None => pairs.push((k.trim().to_string(), v.trim().to_string())),
+        }
     }
     let config = Config::from_pairs(&pairs)?;
     for w in &config.warnings {
