@@ -199,7 +199,7 @@ impl<T: Data> OutputEdge<T> {
 pub struct SendStats {
     /// Nanoseconds spent blocked on full channels since the last publish.
     pub backpressured_ns: u64,
-    /// Set while a send is blocked, so that observers can count a block in progress.
+    /// The attempt's cancel flag: a blocked send gives up when it is set.
     pub cancel: CancelFlag,
 }
 
@@ -307,9 +307,8 @@ pub fn wire<T>(
             receivers[i].push(r);
         }
     } else {
-        for (i, sv) in senders.iter_mut().enumerate() {
-            for (j, rv) in receivers.iter_mut().enumerate() {
-                let _ = (i, j);
+        for sv in senders.iter_mut() {
+            for rv in receivers.iter_mut() {
                 let (s, r) = crossbeam_channel::bounded(capacity);
                 sv.push(s);
                 rv.push(r);
