@@ -4,6 +4,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/setup.sh
+bash scripts/install-test-deps.sh
+export TIDEMARK_VENV="${TIDEMARK_VENV:-$HOME/.cache/tidemark-venv}"
 say "cargo fmt --check"
 cargo fmt --all -- --check
 say "cargo clippy (warnings are errors)"

@@ -13,6 +13,8 @@ pub enum MetricKind {
     Counter,
     /// A value that can go up and down.
     Gauge,
+    /// Observations in fixed buckets, exposed as `_bucket`, `_sum`, `_count`.
+    Histogram,
 }
 
 impl MetricKind {
@@ -21,6 +23,7 @@ impl MetricKind {
         match self {
             MetricKind::Counter => "counter",
             MetricKind::Gauge => "gauge",
+            MetricKind::Histogram => "histogram",
         }
     }
 }
@@ -43,10 +46,90 @@ pub struct MetricDef {
     /// Factor from the stored integer to the exposed value: handles count in
     /// integers (nanoseconds for time) so that the hot path adds without floats.
     pub scale: f64,
+    /// Bucket upper bounds in the exposed unit (histograms only; `+Inf` is implied).
+    pub buckets: &'static [f64],
 }
+
+/// Buckets for durations from a millisecond to ten minutes (checkpoint phases).
+pub const DURATION_BUCKETS: &[f64] = &[
+    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0,
+    120.0, 300.0, 600.0,
+];
 
 const TASK: &[&str] = &[JOB_NAME, JOB_ID, VERTEX, SUBTASK];
 const JOB: &[&str] = &[JOB_NAME, JOB_ID];
+const VERTEX_LABELS: &[&str] = &[JOB_NAME, JOB_ID, VERTEX];
+
+/// A checkpoint-phase histogram per vertex.
+macro_rules! phase {
+    ($ident:ident, $name:expr, $help:expr, $flink:expr) => {
+        #[doc = $help]
+        pub static $ident: MetricDef = MetricDef {
+            name: $name,
+            kind: MetricKind::Histogram,
+            unit: "seconds",
+            help: $help,
+            labels: VERTEX_LABELS,
+            flink: $flink,
+            scale: 1e-9,
+            buckets: DURATION_BUCKETS,
+        };
+    };
+}
+
+phase!(
+    CHECKPOINT_DURATION,
+    "tidemark_checkpoint_duration_seconds",
+    "Trigger to acknowledgement of each subtask of a vertex, per completed checkpoint.",
+    "REST end_to_end_duration"
+);
+phase!(
+    CHECKPOINT_SYNC_DURATION,
+    "tidemark_checkpoint_sync_duration_seconds",
+    "Synchronous snapshot phase (copying state) of each subtask, per completed checkpoint.",
+    "REST sync_duration"
+);
+phase!(
+    CHECKPOINT_ASYNC_DURATION,
+    "tidemark_checkpoint_async_duration_seconds",
+    "Asynchronous snapshot phase (encoding and writing state) of each subtask, per completed checkpoint.",
+    "REST async_duration"
+);
+phase!(
+    CHECKPOINT_ALIGNMENT_DURATION,
+    "tidemark_checkpoint_alignment_duration_seconds",
+    "First to last barrier at each subtask, per completed checkpoint.",
+    "checkpointAlignmentTime"
+);
+phase!(
+    CHECKPOINT_START_DELAY,
+    "tidemark_checkpoint_start_delay_seconds",
+    "Trigger to first barrier at each subtask, per completed checkpoint.",
+    "checkpointStartDelayNanos"
+);
+
+/// Series the registry exports.
+pub static METRICS_SERIES: MetricDef = MetricDef {
+    name: "tidemark_metrics_series",
+    kind: MetricKind::Gauge,
+    unit: "",
+    help: "Series currently exported by this process's registry.",
+    labels: &[],
+    flink: "-",
+    scale: 1.0,
+    buckets: &[],
+};
+/// Registrations refused by the per-family series limit.
+pub static METRICS_SERIES_DROPPED: MetricDef = MetricDef {
+    name: "tidemark_metrics_series_dropped_total",
+    kind: MetricKind::Counter,
+    unit: "",
+    help: "Series not exported because their family reached metrics.series-limit.",
+    labels: &[crate::labels::FAMILY],
+    flink: "-",
+    scale: 1.0,
+    buckets: &[],
+};
 
 /// Records a subtask received (from any input channel).
 pub static TASK_RECORDS_IN: MetricDef = MetricDef {
@@ -57,6 +140,7 @@ pub static TASK_RECORDS_IN: MetricDef = MetricDef {
     labels: TASK,
     flink: "numRecordsIn",
     scale: 1.0,
+    buckets: &[],
 };
 /// Records a subtask emitted (counted once per record, before fan-out).
 pub static TASK_RECORDS_OUT: MetricDef = MetricDef {
@@ -67,6 +151,7 @@ pub static TASK_RECORDS_OUT: MetricDef = MetricDef {
     labels: TASK,
     flink: "numRecordsOut",
     scale: 1.0,
+    buckets: &[],
 };
 /// Time spent processing; rate() is the busy ratio.
 pub static TASK_BUSY: MetricDef = MetricDef {
@@ -77,6 +162,7 @@ pub static TASK_BUSY: MetricDef = MetricDef {
     labels: TASK,
     flink: "busyTimeMsPerSecond",
     scale: 1e-9,
+    buckets: &[],
 };
 /// Time spent waiting for input; rate() is the idle ratio.
 pub static TASK_IDLE: MetricDef = MetricDef {
@@ -87,6 +173,7 @@ pub static TASK_IDLE: MetricDef = MetricDef {
     labels: TASK,
     flink: "idleTimeMsPerSecond",
     scale: 1e-9,
+    buckets: &[],
 };
 /// Time blocked on a full output channel; rate() is the backpressured ratio.
 pub static TASK_BACKPRESSURED: MetricDef = MetricDef {
@@ -98,6 +185,7 @@ pub static TASK_BACKPRESSURED: MetricDef = MetricDef {
     labels: TASK,
     flink: "backPressuredTimeMsPerSecond",
     scale: 1e-9,
+    buckets: &[],
 };
 /// Completed checkpoints.
 pub static CHECKPOINTS_COMPLETED: MetricDef = MetricDef {
@@ -108,6 +196,7 @@ pub static CHECKPOINTS_COMPLETED: MetricDef = MetricDef {
     labels: JOB,
     flink: "numberOfCompletedCheckpoints",
     scale: 1.0,
+    buckets: &[],
 };
 /// Failed or aborted checkpoints.
 pub static CHECKPOINTS_FAILED: MetricDef = MetricDef {
@@ -118,6 +207,7 @@ pub static CHECKPOINTS_FAILED: MetricDef = MetricDef {
     labels: JOB,
     flink: "numberOfFailedCheckpoints",
     scale: 1.0,
+    buckets: &[],
 };
 /// Id of the last completed checkpoint.
 pub static CHECKPOINT_LAST_ID: MetricDef = MetricDef {
@@ -128,6 +218,7 @@ pub static CHECKPOINT_LAST_ID: MetricDef = MetricDef {
     labels: JOB,
     flink: "lastCompletedCheckpointId",
     scale: 1.0,
+    buckets: &[],
 };
 /// End-to-end duration of the last completed checkpoint.
 pub static CHECKPOINT_LAST_DURATION: MetricDef = MetricDef {
@@ -138,6 +229,7 @@ pub static CHECKPOINT_LAST_DURATION: MetricDef = MetricDef {
     labels: JOB,
     flink: "lastCheckpointDuration",
     scale: 1e-9,
+    buckets: &[],
 };
 /// Size of the last completed checkpoint.
 pub static CHECKPOINT_LAST_SIZE: MetricDef = MetricDef {
@@ -148,6 +240,7 @@ pub static CHECKPOINT_LAST_SIZE: MetricDef = MetricDef {
     labels: JOB,
     flink: "lastCheckpointSize",
     scale: 1.0,
+    buckets: &[],
 };
 /// Job restarts from a checkpoint inside the process.
 pub static JOB_RESTARTS: MetricDef = MetricDef {
@@ -158,6 +251,7 @@ pub static JOB_RESTARTS: MetricDef = MetricDef {
     labels: JOB,
     flink: "numRestarts",
     scale: 1.0,
+    buckets: &[],
 };
 
 /// Every metric Tidemark can register, in documentation order.
@@ -173,6 +267,13 @@ pub static ALL: &[&MetricDef] = &[
     &CHECKPOINT_LAST_DURATION,
     &CHECKPOINT_LAST_SIZE,
     &JOB_RESTARTS,
+    &CHECKPOINT_DURATION,
+    &CHECKPOINT_SYNC_DURATION,
+    &CHECKPOINT_ASYNC_DURATION,
+    &CHECKPOINT_ALIGNMENT_DURATION,
+    &CHECKPOINT_START_DELAY,
+    &METRICS_SERIES,
+    &METRICS_SERIES_DROPPED,
 ];
 
 /// Renders the catalogue as the Markdown table committed as `docs/metrics.md`.
@@ -209,6 +310,12 @@ mod tests {
                 d.kind == MetricKind::Counter,
                 d.name.ends_with("_total"),
                 "{}: counters and only counters end in _total",
+                d.name
+            );
+            assert_eq!(
+                d.kind == MetricKind::Histogram,
+                !d.buckets.is_empty(),
+                "{}: buckets",
                 d.name
             );
             if !d.unit.is_empty() {

@@ -1,5 +1,6 @@
 //! Label names shared by every metric family, so that a dashboard or rule that
-//! joins two families can rely on one spelling.
+//! joins two families can rely on one spelling, and the metrics level that
+//! decides which of them exist.
 
 /// Human-readable job name from the job file (`name:`).
 pub const JOB_NAME: &str = "job_name";
@@ -9,3 +10,41 @@ pub const JOB_ID: &str = "job_id";
 pub const VERTEX: &str = "vertex";
 /// Zero-based index of the parallel instance.
 pub const SUBTASK: &str = "subtask";
+/// A metric family name (self-metrics of the registry).
+pub const FAMILY: &str = "family";
+/// A reporter's configured name (self-metrics of exporters).
+pub const REPORTER: &str = "reporter";
+/// A reporter's kind: prometheus, pushgateway, influxdb, otlp, remote-write.
+pub const KIND: &str = "kind";
+
+/// How fine-grained the exported series are (`metrics.level`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Level {
+    /// One series per job: no vertex or subtask labels.
+    Job,
+    /// One series per vertex: subtasks are summed.
+    Vertex,
+    /// One series per subtask.
+    Subtask,
+}
+
+impl std::str::FromStr for Level {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "job" => Ok(Level::Job),
+            "vertex" => Ok(Level::Vertex),
+            "subtask" => Ok(Level::Subtask),
+            _ => Err("one of job, vertex, subtask".into()),
+        }
+    }
+}
+
+/// The level a label belongs to: it exists at that level and finer ones.
+pub fn level_of(label: &str) -> Level {
+    match label {
+        SUBTASK => Level::Subtask,
+        VERTEX => Level::Vertex,
+        _ => Level::Job,
+    }
+}

@@ -23,4 +23,4 @@ pub mod labels;
 pub mod registry;
 
 pub use catalogue::{MetricDef, MetricKind};
-pub use registry::{Counter, Gauge, Registry};
+pub use registry::{Counter, Gauge, Histogram, Registry};

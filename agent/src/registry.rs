@@ -1,13 +1,22 @@
 //! Metric handles and the families that own their series.
 //!
-//! A handle ([`Counter`], [`Gauge`]) is an `Arc` around one atomic: the engine
-//! resolves it once when a task starts, keeps it, and adds to it once per batch.
-//! No lookup, lock or allocation happens after registration. Encoders read a
-//! consistent-enough [`Snapshot`] (each value is one atomic load).
+//! A handle ([`Counter`], [`Gauge`], [`Histogram`]) is an `Arc` around atomics:
+//! the engine resolves it once when a task starts, keeps it, and updates it once
+//! per batch (or per checkpoint). No lookup, lock or allocation happens after
+//! registration. Encoders read a [`FamilySnapshot`] list.
+//!
+//! Cardinality is bounded three ways: the [`Level`] drops labels finer than it
+//! (so subtasks of a vertex share one series), each family holds at most
+//! `series_limit` series (registrations beyond it get a detached handle and
+//! count in `tidemark_metrics_series_dropped_total`), and the series of a
+//! finished job are retired: kept until every consumer (scrape endpoint,
+//! push exporter) has read them once more, then removed, so a consumer never
+//! sees a live counter vanish and come back (which Prometheus reads as a reset).
 
-use crate::catalogue::{MetricDef, MetricKind};
+use crate::catalogue::{self, MetricDef, MetricKind};
+use crate::labels::Level;
 use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 /// A monotonic counter stored as an integer in the unit of its definition's `scale`.
@@ -30,7 +39,7 @@ impl Counter {
 
 /// A gauge stored as an `i64` in the unit of its definition's `scale`.
 #[derive(Clone, Debug, Default)]
-pub struct Gauge(Arc<std::sync::atomic::AtomicI64>);
+pub struct Gauge(Arc<AtomicI64>);
 
 impl Gauge {
     /// Replaces the value.
@@ -44,35 +53,154 @@ impl Gauge {
     }
 }
 
+#[derive(Debug)]
+struct HistogramInner {
+    /// Upper bounds in stored units (exposed bound / scale).
+    bounds: Vec<u64>,
+    /// Observations per bucket (not cumulative); the last is +Inf.
+    counts: Vec<AtomicU64>,
+    sum: AtomicU64,
+}
+
+/// A histogram with fixed buckets (a real Prometheus histogram, aggregatable
+/// across series). Observations are in the stored unit (e.g. nanoseconds).
+#[derive(Clone, Debug)]
+pub struct Histogram(Arc<HistogramInner>);
+
+impl Histogram {
+    fn new(def: &MetricDef) -> Self {
+        let bounds = def
+            .buckets
+            .iter()
+            .map(|b| (b / def.scale).round() as u64)
+            .collect::<Vec<_>>();
+        let counts = (0..=bounds.len()).map(|_| AtomicU64::new(0)).collect();
+        Self(Arc::new(HistogramInner {
+            bounds,
+            counts,
+            sum: AtomicU64::new(0),
+        }))
+    }
+
+    /// Records one observation.
+    #[inline]
+    pub fn observe(&self, v: u64) {
+        let i = self.0.bounds.partition_point(|b| *b < v);
+        self.0.counts[i].fetch_add(1, Ordering::Relaxed);
+        self.0.sum.fetch_add(v, Ordering::Relaxed);
+    }
+
+    /// Total observations.
+    pub fn count(&self) -> u64 {
+        self.0
+            .counts
+            .iter()
+            .map(|c| c.load(Ordering::Relaxed))
+            .sum()
+    }
+}
+
+/// An exposed value.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Value {
+    /// A counter, scaled.
+    Counter(f64),
+    /// A gauge, scaled (-1 stays -1: "not yet").
+    Gauge(f64),
+    /// Cumulative buckets `(le, count)` ending with `+Inf`, the scaled sum and the count.
+    Histogram {
+        /// `(upper bound, cumulative count)`.
+        buckets: Vec<(f64, u64)>,
+        /// Sum of observations.
+        sum: f64,
+        /// Number of observations.
+        count: u64,
+    },
+}
+
 #[derive(Clone, Debug)]
 enum Cell {
     Counter(Counter),
     Gauge(Gauge),
+    Histogram(Histogram),
 }
 
 impl Cell {
-    fn value(&self, scale: f64) -> f64 {
+    fn value(&self, def: &MetricDef) -> Value {
         match self {
-            Cell::Counter(c) => c.get() as f64 * scale,
+            Cell::Counter(c) => Value::Counter(c.get() as f64 * def.scale),
             Cell::Gauge(g) => {
                 let v = g.get();
-                // -1 is the catalogue's "not yet" marker and stays -1 whatever the scale.
-                if v == -1 {
-                    -1.0
-                } else {
-                    v as f64 * scale
+                Value::Gauge(if v == -1 { -1.0 } else { v as f64 * def.scale })
+            }
+            Cell::Histogram(h) => {
+                let mut cum = 0;
+                let mut buckets = Vec::with_capacity(def.buckets.len() + 1);
+                for (i, c) in h.0.counts.iter().enumerate() {
+                    cum += c.load(Ordering::Relaxed);
+                    buckets.push((def.buckets.get(i).copied().unwrap_or(f64::INFINITY), cum));
+                }
+                Value::Histogram {
+                    buckets,
+                    sum: h.0.sum.load(Ordering::Relaxed) as f64 * def.scale,
+                    count: cum,
                 }
             }
         }
     }
 }
 
-type Series = BTreeMap<Vec<String>, Cell>;
+#[derive(Debug)]
+struct SeriesEntry {
+    cell: Cell,
+    /// Set when retired: bit i = consumer i has read it since.
+    retired_seen: Option<u64>,
+}
+
+#[derive(Debug)]
+struct Family {
+    def: &'static MetricDef,
+    /// The label names kept at the registry's level, and their positions in `def.labels`.
+    kept: Vec<(usize, &'static str)>,
+    series: BTreeMap<Vec<String>, SeriesEntry>,
+    dropped: Counter,
+}
+
+#[derive(Debug)]
+struct Inner {
+    families: BTreeMap<&'static str, Family>,
+    consumers: u32,
+}
+
+/// Settings of a registry.
+#[derive(Debug, Clone, Copy)]
+pub struct RegistryOptions {
+    /// Which labels exist (`metrics.level`).
+    pub level: Level,
+    /// Series per family before new ones are dropped (`metrics.series-limit`).
+    pub series_limit: usize,
+}
+
+impl Default for RegistryOptions {
+    fn default() -> Self {
+        Self {
+            level: Level::Subtask,
+            series_limit: 10_000,
+        }
+    }
+}
 
 /// All families of one process. Cheap to clone (shared).
-#[derive(Clone, Default, Debug)]
+#[derive(Clone, Debug)]
 pub struct Registry {
-    families: Arc<Mutex<BTreeMap<&'static str, (&'static MetricDef, Series)>>>,
+    inner: Arc<Mutex<Inner>>,
+    opts: RegistryOptions,
+}
+
+impl Default for Registry {
+    fn default() -> Self {
+        Self::with_options(RegistryOptions::default())
+    }
 }
 
 /// Why a registration was refused: a programming error in the engine, reported
@@ -91,7 +219,7 @@ pub enum RegistryError {
         /// Number of values given.
         got: usize,
     },
-    /// A counter was asked for as a gauge or the reverse.
+    /// A metric was asked for as another type.
     #[error("metric {name} is a {actual}, not a {asked}")]
     Kind {
         /// Family name.
@@ -103,10 +231,42 @@ pub enum RegistryError {
     },
 }
 
+/// Identifies a reader of the registry for series retirement.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ConsumerId(u32);
+
 impl Registry {
-    /// A new, empty registry.
+    /// A new, empty registry at subtask level.
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// A new, empty registry with these options.
+    pub fn with_options(opts: RegistryOptions) -> Self {
+        Self {
+            inner: Arc::new(Mutex::new(Inner {
+                families: BTreeMap::new(),
+                consumers: 0,
+            })),
+            opts,
+        }
+    }
+
+    /// The options.
+    pub fn options(&self) -> RegistryOptions {
+        self.opts
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
+        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Registers a reader whose reads count for retirement (max 64).
+    pub fn register_consumer(&self) -> ConsumerId {
+        let mut g = self.lock();
+        let id = g.consumers.min(63);
+        g.consumers = (g.consumers + 1).min(64);
+        ConsumerId(id)
     }
 
     fn cell(
@@ -130,22 +290,52 @@ impl Registry {
                 asked: kind.as_str(),
             });
         }
-        let mut fams = self.families.lock().unwrap_or_else(|e| e.into_inner());
-        let (_, series) = fams
-            .entry(def.name)
-            .or_insert_with(|| (def, BTreeMap::new()));
-        let key: Vec<String> = values.iter().map(|v| v.to_string()).collect();
-        Ok(series
-            .entry(key)
-            .or_insert_with(|| match kind {
-                MetricKind::Counter => Cell::Counter(Counter::default()),
-                MetricKind::Gauge => {
-                    let g = Gauge::default();
-                    g.set(-1);
-                    Cell::Gauge(g)
-                }
-            })
-            .clone())
+        let level = self.opts.level;
+        let limit = self.opts.series_limit;
+        let mut g = self.lock();
+        let fam = g.families.entry(def.name).or_insert_with(|| Family {
+            def,
+            kept: def
+                .labels
+                .iter()
+                .enumerate()
+                .filter(|(_, l)| crate::labels::level_of(l) <= level)
+                .map(|(i, l)| (i, *l))
+                .collect(),
+            series: BTreeMap::new(),
+            dropped: Counter::default(),
+        });
+        let key: Vec<String> = fam
+            .kept
+            .iter()
+            .map(|(i, _)| values[*i].to_string())
+            .collect();
+        let new_cell = || match kind {
+            MetricKind::Counter => Cell::Counter(Counter::default()),
+            MetricKind::Gauge => {
+                let g = Gauge::default();
+                g.set(-1);
+                Cell::Gauge(g)
+            }
+            MetricKind::Histogram => Cell::Histogram(Histogram::new(def)),
+        };
+        if let Some(e) = fam.series.get_mut(&key) {
+            e.retired_seen = None; // registered again: alive
+            return Ok(e.cell.clone());
+        }
+        if fam.series.len() >= limit {
+            fam.dropped.add(1);
+            return Ok(new_cell()); // detached: counted, never exported
+        }
+        let cell = new_cell();
+        fam.series.insert(
+            key,
+            SeriesEntry {
+                cell: cell.clone(),
+                retired_seen: None,
+            },
+        );
+        Ok(cell)
     }
 
     /// The counter for `def` with these label values (created at 0 on first use).
@@ -156,7 +346,7 @@ impl Registry {
     ) -> Result<Counter, RegistryError> {
         match self.cell(def, values, MetricKind::Counter)? {
             Cell::Counter(c) => Ok(c),
-            Cell::Gauge(_) => unreachable!("kind checked"),
+            _ => unreachable!("kind checked"),
         }
     }
 
@@ -164,48 +354,133 @@ impl Registry {
     pub fn gauge(&self, def: &'static MetricDef, values: &[&str]) -> Result<Gauge, RegistryError> {
         match self.cell(def, values, MetricKind::Gauge)? {
             Cell::Gauge(g) => Ok(g),
-            Cell::Counter(_) => unreachable!("kind checked"),
+            _ => unreachable!("kind checked"),
         }
     }
 
-    /// Removes every series whose label `label` equals `value` (a finished job).
-    pub fn remove_series(&self, label: &str, value: &str) {
-        let mut fams = self.families.lock().unwrap_or_else(|e| e.into_inner());
-        for (def, series) in fams.values_mut() {
-            if let Some(i) = def.labels.iter().position(|l| *l == label) {
-                series.retain(|k, _| k[i] != value);
+    /// The histogram for `def` with these label values.
+    pub fn histogram(
+        &self,
+        def: &'static MetricDef,
+        values: &[&str],
+    ) -> Result<Histogram, RegistryError> {
+        match self.cell(def, values, MetricKind::Histogram)? {
+            Cell::Histogram(h) => Ok(h),
+            _ => unreachable!("kind checked"),
+        }
+    }
+
+    /// Retires every series whose label `label` equals `value` (a finished
+    /// job): each consumer reads it once more, then it is removed. With no
+    /// consumers it is removed at once.
+    pub fn retire_series(&self, label: &str, value: &str) {
+        let mut g = self.lock();
+        let none = g.consumers == 0;
+        for fam in g.families.values_mut() {
+            if let Some(pos) = fam.kept.iter().position(|(_, l)| *l == label) {
+                if none {
+                    fam.series.retain(|k, _| k[pos] != value);
+                } else {
+                    for (k, e) in fam.series.iter_mut() {
+                        if k[pos] == value && e.retired_seen.is_none() {
+                            e.retired_seen = Some(0);
+                        }
+                    }
+                }
             }
         }
     }
 
-    /// A point-in-time copy of every family, for encoders.
+    /// Number of exported series (all families).
+    pub fn series_count(&self) -> usize {
+        self.lock().families.values().map(|f| f.series.len()).sum()
+    }
+
+    /// A snapshot without marking retirement reads (tests, status).
     pub fn snapshot(&self) -> Vec<FamilySnapshot> {
-        let fams = self.families.lock().unwrap_or_else(|e| e.into_inner());
-        fams.values()
-            .map(|(def, series)| FamilySnapshot {
-                def,
-                series: series
-                    .iter()
-                    .map(|(k, c)| (k.clone(), c.value(def.scale)))
-                    .collect(),
-            })
-            .collect()
+        self.snapshot_inner(None)
+    }
+
+    /// A snapshot for `consumer`, counting as its read of retired series.
+    pub fn snapshot_for(&self, consumer: ConsumerId) -> Vec<FamilySnapshot> {
+        self.snapshot_inner(Some(consumer))
+    }
+
+    fn snapshot_inner(&self, consumer: Option<ConsumerId>) -> Vec<FamilySnapshot> {
+        let mut g = self.lock();
+        let all_seen = if g.consumers >= 64 {
+            u64::MAX
+        } else {
+            (1u64 << g.consumers) - 1
+        };
+        let mut out = Vec::with_capacity(g.families.len() + 2);
+        let mut total = 0usize;
+        let mut dropped = Vec::new();
+        for fam in g.families.values_mut() {
+            let series = fam
+                .series
+                .iter()
+                .map(|(k, e)| (k.clone(), e.cell.value(fam.def)))
+                .collect::<Vec<_>>();
+            total += series.len();
+            if fam.dropped.get() > 0 {
+                dropped.push((fam.def.name.to_string(), fam.dropped.get()));
+            }
+            out.push(FamilySnapshot {
+                def: fam.def,
+                labels: fam.kept.iter().map(|(_, l)| *l).collect(),
+                series,
+            });
+            if let Some(ConsumerId(c)) = consumer {
+                fam.series.retain(|_, e| match &mut e.retired_seen {
+                    None => true,
+                    Some(seen) => {
+                        *seen |= 1 << c;
+                        *seen & all_seen != all_seen
+                    }
+                });
+            }
+        }
+        // Self-metrics: how many series, and how many were refused by the limit.
+        out.push(FamilySnapshot {
+            def: &catalogue::METRICS_SERIES,
+            labels: vec![],
+            series: vec![(vec![], Value::Gauge(total as f64))],
+        });
+        out.push(FamilySnapshot {
+            def: &catalogue::METRICS_SERIES_DROPPED,
+            labels: vec![crate::labels::FAMILY],
+            series: dropped
+                .into_iter()
+                .map(|(f, n)| (vec![f], Value::Counter(n as f64)))
+                .collect(),
+        });
+        out.sort_by_key(|f| f.def.name);
+        out
     }
 }
 
 /// One family's series at one instant.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct FamilySnapshot {
     /// Its definition.
     pub def: &'static MetricDef,
-    /// Label values (in `def.labels` order) and the exposed value.
-    pub series: Vec<(Vec<String>, f64)>,
+    /// The label names present (the definition's, less those above the level).
+    pub labels: Vec<&'static str>,
+    /// Label values (in `labels` order) and the value.
+    pub series: Vec<(Vec<String>, Value)>,
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::catalogue::{CHECKPOINT_LAST_DURATION, TASK_BUSY, TASK_RECORDS_IN};
+    use crate::catalogue::{
+        CHECKPOINT_DURATION, CHECKPOINT_LAST_DURATION, TASK_BUSY, TASK_RECORDS_IN,
+    };
+
+    fn find<'a>(s: &'a [FamilySnapshot], n: &str) -> &'a FamilySnapshot {
+        s.iter().find(|f| f.def.name == n).unwrap()
+    }
 
     #[test]
     fn handles_share_one_series_and_scale_on_read() {
@@ -214,12 +489,22 @@ mod tests {
         let b = r.counter(&TASK_RECORDS_IN, &["j", "id", "v", "0"]).unwrap();
         a.add(3);
         b.add(4);
-        let busy = r.counter(&TASK_BUSY, &["j", "id", "v", "0"]).unwrap();
-        busy.add(1_500_000_000);
+        r.counter(&TASK_BUSY, &["j", "id", "v", "0"])
+            .unwrap()
+            .add(1_500_000_000);
         let snap = r.snapshot();
-        let find = |n: &str| snap.iter().find(|f| f.def.name == n).unwrap().series[0].1;
-        assert_eq!(find("tidemark_task_records_in_total"), 7.0);
-        assert_eq!(find("tidemark_task_busy_seconds_total"), 1.5);
+        assert_eq!(
+            find(&snap, "tidemark_task_records_in_total").series[0].1,
+            Value::Counter(7.0)
+        );
+        assert_eq!(
+            find(&snap, "tidemark_task_busy_seconds_total").series[0].1,
+            Value::Counter(1.5)
+        );
+        assert_eq!(
+            find(&snap, "tidemark_metrics_series").series[0].1,
+            Value::Gauge(2.0)
+        );
     }
 
     #[test]
@@ -227,18 +512,95 @@ mod tests {
         let r = Registry::new();
         assert!(r.counter(&TASK_RECORDS_IN, &["only-one"]).is_err());
         assert!(r.gauge(&TASK_RECORDS_IN, &["j", "id", "v", "0"]).is_err());
-        let g = r.gauge(&CHECKPOINT_LAST_DURATION, &["j", "id"]).unwrap();
-        assert_eq!(g.get(), -1);
+        assert_eq!(
+            r.gauge(&CHECKPOINT_LAST_DURATION, &["j", "id"])
+                .unwrap()
+                .get(),
+            -1
+        );
     }
 
     #[test]
-    fn removing_a_job_drops_only_its_series() {
+    fn histograms_are_cumulative_with_sum_and_count() {
         let r = Registry::new();
-        r.counter(&TASK_RECORDS_IN, &["a", "1", "v", "0"]).unwrap();
-        r.counter(&TASK_RECORDS_IN, &["b", "2", "v", "0"]).unwrap();
-        r.remove_series("job_id", "1");
+        let h = r
+            .histogram(&CHECKPOINT_DURATION, &["j", "id", "v"])
+            .unwrap();
+        h.observe(5_000_000); // 5 ms
+        h.observe(2_000_000_000); // 2 s
+        h.observe(u64::MAX / 4); // beyond every bucket
         let snap = r.snapshot();
-        assert_eq!(snap[0].series.len(), 1);
-        assert_eq!(snap[0].series[0].0[1], "2");
+        let Value::Histogram {
+            buckets,
+            sum,
+            count,
+        } = &find(&snap, CHECKPOINT_DURATION.name).series[0].1
+        else {
+            panic!("a histogram")
+        };
+        assert_eq!(*count, 3);
+        assert!(*sum > 2.0);
+        assert_eq!(buckets.last().unwrap(), &(f64::INFINITY, 3));
+        let le = |b: f64| buckets.iter().find(|(x, _)| *x == b).unwrap().1;
+        assert_eq!(le(0.01), 1);
+        assert_eq!(le(2.5), 2);
+        assert!(buckets.windows(2).all(|w| w[0].1 <= w[1].1), "cumulative");
+    }
+
+    #[test]
+    fn vertex_level_merges_subtasks_and_the_limit_drops_new_series() {
+        let r = Registry::with_options(RegistryOptions {
+            level: Level::Vertex,
+            series_limit: 2,
+        });
+        r.counter(&TASK_RECORDS_IN, &["j", "id", "map", "0"])
+            .unwrap()
+            .add(1);
+        r.counter(&TASK_RECORDS_IN, &["j", "id", "map", "1"])
+            .unwrap()
+            .add(2);
+        r.counter(&TASK_RECORDS_IN, &["j", "id", "sink", "0"])
+            .unwrap()
+            .add(1);
+        r.counter(&TASK_RECORDS_IN, &["j", "id", "third", "0"])
+            .unwrap()
+            .add(5);
+        let snap = r.snapshot();
+        let f = find(&snap, TASK_RECORDS_IN.name);
+        assert_eq!(f.labels, vec!["job_name", "job_id", "vertex"]);
+        assert_eq!(f.series.len(), 2);
+        assert_eq!(
+            f.series[0],
+            (
+                vec!["j".into(), "id".into(), "map".into()],
+                Value::Counter(3.0)
+            )
+        );
+        let d = find(&snap, "tidemark_metrics_series_dropped_total");
+        assert_eq!(
+            d.series,
+            vec![(vec![TASK_RECORDS_IN.name.to_string()], Value::Counter(1.0))]
+        );
+    }
+
+    #[test]
+    fn retired_series_stay_until_every_consumer_read_them_once() {
+        let r = Registry::new();
+        let scrape = r.register_consumer();
+        let push = r.register_consumer();
+        r.counter(&TASK_RECORDS_IN, &["a", "1", "v", "0"])
+            .unwrap()
+            .add(9);
+        r.counter(&TASK_RECORDS_IN, &["b", "2", "v", "0"]).unwrap();
+        r.retire_series("job_id", "1");
+        let n = |s: Vec<FamilySnapshot>| find(&s, TASK_RECORDS_IN.name).series.len();
+        assert_eq!(n(r.snapshot_for(scrape)), 2, "the final read still has it");
+        assert_eq!(
+            n(r.snapshot_for(scrape)),
+            2,
+            "until the pusher has read it too"
+        );
+        assert_eq!(n(r.snapshot_for(push)), 2);
+        assert_eq!(n(r.snapshot_for(scrape)), 1, "then it is gone");
     }
 }

@@ -3,7 +3,7 @@
 //! path does no hashing, locking, allocation or clock read per record.
 
 use tidemark_agent::catalogue as cat;
-use tidemark_agent::{Counter, Gauge, Registry};
+use tidemark_agent::{Counter, Gauge, Histogram, Registry};
 
 /// Label values naming one subtask.
 #[derive(Debug, Clone)]
@@ -103,6 +103,41 @@ impl TaskMetrics {
         self.busy
             .add(l.elapsed_ns.saturating_sub(l.idle_ns + l.backpressured_ns));
         *l = LocalCounts::default();
+    }
+}
+
+/// Checkpoint phase histograms of one vertex, observed once per subtask per
+/// completed checkpoint.
+#[derive(Clone, Debug)]
+pub struct VertexCheckpointMetrics {
+    /// Trigger to acknowledgement.
+    pub duration: Histogram,
+    /// Synchronous phase.
+    pub sync: Histogram,
+    /// Asynchronous phase.
+    pub async_: Histogram,
+    /// Alignment.
+    pub alignment: Histogram,
+    /// Start delay.
+    pub start_delay: Histogram,
+}
+
+impl VertexCheckpointMetrics {
+    /// Registers the histograms of `vertex`.
+    pub fn new(registry: &Registry, job_name: &str, job_id: &str, vertex: &str) -> Self {
+        let v = [job_name, job_id, vertex];
+        let h = |d| {
+            registry
+                .histogram(d, &v)
+                .expect("vertex metrics match the catalogue")
+        };
+        Self {
+            duration: h(&cat::CHECKPOINT_DURATION),
+            sync: h(&cat::CHECKPOINT_SYNC_DURATION),
+            async_: h(&cat::CHECKPOINT_ASYNC_DURATION),
+            alignment: h(&cat::CHECKPOINT_ALIGNMENT_DURATION),
+            start_delay: h(&cat::CHECKPOINT_START_DELAY),
+        }
     }
 }
 

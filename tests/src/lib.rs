@@ -1,6 +1,8 @@
 //! Helpers for the integration tests: find the `tidemark` binary, run it, wait
 //! for conditions with a deadline (never a bare sleep), kill it hard.
 
+pub mod servers;
+
 use std::io::{BufRead, BufReader, Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};

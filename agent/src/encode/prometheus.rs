@@ -1,38 +1,15 @@
 //! Prometheus text exposition format 0.0.4.
 
+use super::write_samples;
 use crate::registry::FamilySnapshot;
 use std::fmt::Write;
 
 /// The `Content-Type` of [`encode`]'s output.
 pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
 
-/// Escapes a label value: backslash, double quote and newline.
-fn escape_label(v: &str, out: &mut String) {
-    for c in v.chars() {
-        match c {
-            '\\' => out.push_str("\\\\"),
-            '"' => out.push_str("\\\""),
-            '\n' => out.push_str("\\n"),
-            c => out.push(c),
-        }
-    }
-}
-
 /// Escapes HELP text: backslash and newline.
 fn escape_help(v: &str) -> String {
     v.replace('\\', "\\\\").replace('\n', "\\n")
-}
-
-fn write_value(v: f64, out: &mut String) {
-    if v.is_nan() {
-        out.push_str("NaN");
-    } else if v.is_infinite() {
-        out.push_str(if v > 0.0 { "+Inf" } else { "-Inf" });
-    } else if v.fract() == 0.0 && v.abs() < 1e15 {
-        let _ = write!(out, "{}", v as i64);
-    } else {
-        let _ = write!(out, "{v}");
-    }
 }
 
 /// Renders families in the text format; families without series are omitted.
@@ -41,25 +18,7 @@ pub fn encode(families: &[FamilySnapshot]) -> String {
     for f in families.iter().filter(|f| !f.series.is_empty()) {
         let _ = writeln!(out, "# HELP {} {}", f.def.name, escape_help(f.def.help));
         let _ = writeln!(out, "# TYPE {} {}", f.def.name, f.def.kind.as_str());
-        for (values, v) in &f.series {
-            out.push_str(f.def.name);
-            if !values.is_empty() {
-                out.push('{');
-                for (i, (name, value)) in f.def.labels.iter().zip(values).enumerate() {
-                    if i > 0 {
-                        out.push(',');
-                    }
-                    out.push_str(name);
-                    out.push_str("=\"");
-                    escape_label(value, &mut out);
-                    out.push('"');
-                }
-                out.push('}');
-            }
-            out.push(' ');
-            write_value(*v, &mut out);
-            out.push('\n');
-        }
+        write_samples(&mut out, f);
     }
     out
 }
@@ -67,11 +26,11 @@ pub fn encode(families: &[FamilySnapshot]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::catalogue::{CHECKPOINT_LAST_DURATION, TASK_RECORDS_IN};
+    use crate::catalogue::{CHECKPOINT_LAST_DURATION, CHECKPOINT_SYNC_DURATION, TASK_RECORDS_IN};
     use crate::registry::Registry;
 
     #[test]
-    fn renders_help_type_and_escaped_labels() {
+    fn renders_help_type_escaped_labels_and_histograms() {
         let r = Registry::new();
         r.counter(&TASK_RECORDS_IN, &["a\"b", "x\\y", "map\nline", "0"])
             .unwrap()
@@ -79,6 +38,9 @@ mod tests {
         r.gauge(&CHECKPOINT_LAST_DURATION, &["j", "i"])
             .unwrap()
             .set(250_000_000);
+        r.histogram(&CHECKPOINT_SYNC_DURATION, &["j", "i", "v"])
+            .unwrap()
+            .observe(3_000_000);
         let text = encode(&r.snapshot());
         assert!(text.contains("# TYPE tidemark_task_records_in_total counter\n"));
         assert!(text.contains(
@@ -87,5 +49,12 @@ mod tests {
         assert!(text.contains(
             "tidemark_checkpoint_last_duration_seconds{job_name=\"j\",job_id=\"i\"} 0.25\n"
         ));
+        assert!(text.contains("# TYPE tidemark_checkpoint_sync_duration_seconds histogram\n"));
+        assert!(text.contains("tidemark_checkpoint_sync_duration_seconds_bucket{job_name=\"j\",job_id=\"i\",vertex=\"v\",le=\"0.0025\"} 0\n"));
+        assert!(text.contains("tidemark_checkpoint_sync_duration_seconds_bucket{job_name=\"j\",job_id=\"i\",vertex=\"v\",le=\"0.005\"} 1\n"));
+        assert!(text.contains("tidemark_checkpoint_sync_duration_seconds_bucket{job_name=\"j\",job_id=\"i\",vertex=\"v\",le=\"+Inf\"} 1\n"));
+        assert!(text.contains("tidemark_checkpoint_sync_duration_seconds_sum{job_name=\"j\",job_id=\"i\",vertex=\"v\"} 0.003\n"));
+        assert!(text.contains("tidemark_checkpoint_sync_duration_seconds_count{job_name=\"j\",job_id=\"i\",vertex=\"v\"} 1\n"));
+        assert!(text.contains("tidemark_metrics_series 3\n"));
     }
 }

@@ -1,8 +1,8 @@
 //! The pull exporter: an HTTP server answering `GET /metrics` (Prometheus text)
 //! and `GET /healthz`, on its own thread so a slow scraper never touches a task.
 
-use crate::encode::prometheus;
-use crate::registry::Registry;
+use crate::encode::{filter, openmetrics, prometheus};
+use crate::registry::{ConsumerId, Registry};
 use bytes::Bytes;
 use http_body_util::Full;
 use hyper::{body::Incoming, service::service_fn, Request, Response, StatusCode};
@@ -99,7 +99,10 @@ impl ScrapeServer {
         let (ready_tx, ready_rx) = mpsc::channel::<std::io::Result<()>>();
         let thread = std::thread::Builder::new()
             .name("metrics-scrape".into())
-            .spawn(move || serve(listener, registry, stop_rx, ready_tx))?;
+            .spawn(move || {
+                let consumer = registry.register_consumer();
+                serve(listener, registry, consumer, stop_rx, ready_tx)
+            })?;
         ready_rx
             .recv()
             .map_err(|_| std::io::Error::other("metrics server thread exited"))??;
@@ -130,6 +133,7 @@ impl Drop for ScrapeServer {
 fn serve(
     listener: TcpListener,
     registry: Registry,
+    consumer: ConsumerId,
     mut stop: tokio::sync::oneshot::Receiver<()>,
     ready: mpsc::Sender<std::io::Result<()>>,
 ) {
@@ -161,7 +165,7 @@ fn serve(
                     tokio::spawn(async move {
                         let svc = service_fn(move |req| {
                             let registry = registry.clone();
-                            async move { Ok::<_, std::convert::Infallible>(respond(&registry, req)) }
+                            async move { Ok::<_, std::convert::Infallible>(respond(&registry, consumer, req)) }
                         });
                         let _ = hyper::server::conn::http1::Builder::new()
                             .serve_connection(TokioIo::new(stream), svc)
@@ -173,13 +177,82 @@ fn serve(
     });
 }
 
-fn respond(registry: &Registry, req: Request<Incoming>) -> Response<Full<Bytes>> {
+/// Decodes `%XX` escapes of a query value.
+fn percent_decode(v: &str) -> String {
+    let b = v.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        match b[i] {
+            b'%' if i + 2 < b.len() => match u8::from_str_radix(&v[i + 1..i + 3], 16) {
+                Ok(x) => {
+                    out.push(x);
+                    i += 3;
+                    continue;
+                }
+                Err(_) => out.push(b'%'),
+            },
+            b'+' => out.push(b' '),
+            c => out.push(c),
+        }
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+fn query_param(query: Option<&str>, key: &str) -> Option<String> {
+    query?
+        .split('&')
+        .filter_map(|kv| kv.split_once('='))
+        .find(|(k, _)| *k == key)
+        .map(|(_, v)| percent_decode(v))
+}
+
+fn gzip(body: &[u8]) -> Option<Vec<u8>> {
+    use std::io::Write;
+    let mut e = flate2::write::GzEncoder::new(
+        Vec::with_capacity(body.len() / 4),
+        flate2::Compression::fast(),
+    );
+    e.write_all(body).ok()?;
+    e.finish().ok()
+}
+
+fn respond(
+    registry: &Registry,
+    consumer: ConsumerId,
+    req: Request<Incoming>,
+) -> Response<Full<Bytes>> {
+    let header = |n: &str| {
+        req.headers()
+            .get(n)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+            .to_ascii_lowercase()
+    };
+    let mut builder = Response::builder();
     let (status, ctype, body) = match req.uri().path() {
-        "/metrics" => (
-            StatusCode::OK,
-            prometheus::CONTENT_TYPE,
-            prometheus::encode(&registry.snapshot()),
-        ),
+        "/metrics" => {
+            let q = req.uri().query();
+            let fams = filter(
+                registry.snapshot_for(consumer),
+                query_param(q, "include").as_deref(),
+                query_param(q, "exclude").as_deref(),
+            );
+            if header("accept").contains("application/openmetrics-text") {
+                (
+                    StatusCode::OK,
+                    openmetrics::CONTENT_TYPE,
+                    openmetrics::encode(&fams),
+                )
+            } else {
+                (
+                    StatusCode::OK,
+                    prometheus::CONTENT_TYPE,
+                    prometheus::encode(&fams),
+                )
+            }
+        }
         "/healthz" => (StatusCode::OK, "text/plain", "ok\n".to_string()),
         _ => (
             StatusCode::NOT_FOUND,
@@ -187,10 +260,17 @@ fn respond(registry: &Registry, req: Request<Incoming>) -> Response<Full<Bytes>>
             "not found: try /metrics or /healthz\n".to_string(),
         ),
     };
-    Response::builder()
+    let mut bytes = body.into_bytes();
+    if header("accept-encoding").contains("gzip") {
+        if let Some(z) = gzip(&bytes) {
+            bytes = z;
+            builder = builder.header("content-encoding", "gzip");
+        }
+    }
+    builder
         .status(status)
         .header("content-type", ctype)
-        .body(Full::new(Bytes::from(body)))
+        .body(Full::new(Bytes::from(bytes)))
         .expect("static response parts are valid")
 }
 
@@ -201,10 +281,14 @@ mod tests {
     use std::io::{Read, Write};
 
     fn get(addr: SocketAddr, path: &str) -> String {
+        get_with(addr, path, "")
+    }
+
+    fn get_with(addr: SocketAddr, path: &str, headers: &str) -> String {
         let mut s = std::net::TcpStream::connect(addr).unwrap();
         write!(
             s,
-            "GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+            "GET {path} HTTP/1.1\r\nHost: x\r\n{headers}Connection: close\r\n\r\n"
         )
         .unwrap();
         let mut out = String::new();
@@ -241,6 +325,35 @@ mod tests {
         assert!(body.contains("200 OK"), "{body}");
         assert!(body.contains("tidemark_task_records_in_total{job_name=\"j\",job_id=\"i\",vertex=\"v\",subtask=\"0\"} 42"));
         assert!(get(server.addr(), "/healthz").contains("ok"));
+        let om = get_with(
+            server.addr(),
+            "/metrics",
+            "Accept: application/openmetrics-text;version=1.0.0,text/plain;q=0.5\r\n",
+        );
+        assert!(
+            om.contains("application/openmetrics-text; version=1.0.0"),
+            "{om}"
+        );
+        assert!(om.ends_with("# EOF\n"), "{om}");
+        let only = get(
+            server.addr(),
+            "/metrics?include=tidemark_metrics_*&exclude=%2A_dropped_total",
+        );
+        assert!(
+            only.contains("tidemark_metrics_series ") && !only.contains("records_in"),
+            "{only}"
+        );
+        let mut s = std::net::TcpStream::connect(server.addr()).unwrap();
+        write!(s, "GET /metrics HTTP/1.1\r\nHost: x\r\nAccept-Encoding: gzip\r\nConnection: close\r\n\r\n").unwrap();
+        let mut raw = Vec::new();
+        s.read_to_end(&mut raw).unwrap();
+        let split = raw.windows(4).position(|w| w == b"\r\n\r\n").unwrap() + 4;
+        assert!(String::from_utf8_lossy(&raw[..split]).contains("content-encoding: gzip"));
+        let mut text = String::new();
+        flate2::read::GzDecoder::new(&raw[split..])
+            .read_to_string(&mut text)
+            .unwrap();
+        assert!(text.contains("tidemark_task_records_in_total"), "{text}");
         assert!(get(server.addr(), "/nope").contains("404"));
     }
 

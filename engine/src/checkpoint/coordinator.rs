@@ -31,6 +31,9 @@ pub struct SubtaskAck {
     pub alignment_ns: u64,
     /// Trigger to first barrier at this subtask, ns.
     pub start_delay_ns: u64,
+    /// When the state was durable (ms since epoch): trigger to here is the
+    /// subtask's end-to-end duration.
+    pub ack_ms: i64,
 }
 
 /// The checkpointing settings the coordinator obeys.
@@ -361,6 +364,7 @@ mod tests {
             async_ns: 0,
             alignment_ns: 0,
             start_delay_ns: 0,
+            ack_ms: 0,
         }
     }
 

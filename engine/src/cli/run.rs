@@ -120,7 +120,7 @@ fn prepare(args: &RunArgs) -> Result<Prepared> {
             Some(LoadedCheckpoint::load(d, m)?)
         }
     };
-    let registry = Registry::new();
+    let registry = Registry::with_options(config.registry);
     let opts = JobOptions {
         checkpoint: config.checkpoint.clone(),
         checkpoint_dir: config.checkpoint_dir.clone(),

@@ -204,6 +204,20 @@ pub static KEYS: &[KeySpec] = &[
         "Batches a channel holds before its sender blocks (backpressure)."
     ),
     key!(
+        "metrics.level",
+        [],
+        Some("subtask"),
+        Kind::Enum(&["job", "vertex", "subtask"]),
+        "Which labels exist: subtask (a series per subtask), vertex (subtasks summed), job."
+    ),
+    key!(
+        "metrics.series-limit",
+        [],
+        Some("10000"),
+        Kind::Int(1, i32::MAX as i64),
+        "Series per metric family; more are counted in tidemark_metrics_series_dropped_total, not exported."
+    ),
+    key!(
         "metrics.reporters",
         [],
         Some("prom"),

@@ -53,6 +53,8 @@ pub struct Config {
     pub channel_capacity: usize,
     /// Reporters to start.
     pub reporters: Vec<ReporterConfig>,
+    /// Registry options (`metrics.level`, `metrics.series-limit`).
+    pub registry: tidemark_agent::registry::RegistryOptions,
     /// Deprecation notes (old key names used).
     pub warnings: Vec<String>,
     /// The effective values by canonical key (for display).
@@ -256,6 +258,12 @@ impl Config {
             batch_size: int("tidemark.runtime.batch-size") as usize,
             channel_capacity: int("tidemark.runtime.channel-capacity") as usize,
             reporters,
+            registry: tidemark_agent::registry::RegistryOptions {
+                level: get("metrics.level")
+                    .parse()
+                    .unwrap_or(tidemark_agent::labels::Level::Subtask),
+                series_limit: int("metrics.series-limit") as usize,
+            },
             warnings,
             values,
         })

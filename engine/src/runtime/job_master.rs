@@ -13,7 +13,7 @@ use crate::checkpoint::restore::LoadedCheckpoint;
 use crate::checkpoint::storage::CheckpointStorage;
 use crate::error::{Error, Result};
 use crate::message::Barrier;
-use crate::metrics::JobMetrics;
+use crate::metrics::{JobMetrics, VertexCheckpointMetrics};
 use crate::operator::now_ms;
 use crate::task::{TaskControl, TaskEvent};
 use crossbeam_channel::RecvTimeoutError;
@@ -76,6 +76,8 @@ pub struct JobMaster {
     job_id: String,
     registry: Registry,
     metrics: JobMetrics,
+    /// Checkpoint phase histograms, by node index.
+    vertex_metrics: Vec<VertexCheckpointMetrics>,
     status: Arc<JobStatus>,
     stop: Arc<AtomicBool>,
     checkpoint_on_stop: bool,
@@ -103,12 +105,18 @@ impl JobMaster {
             (None, None) => None,
         };
         let metrics = JobMetrics::new(&registry, &graph.name, &job_id);
+        let vertex_metrics = graph
+            .nodes
+            .iter()
+            .map(|n| VertexCheckpointMetrics::new(&registry, &graph.name, &job_id, &n.name))
+            .collect();
         Ok(Self {
             graph,
             opts,
             job_id,
             registry,
             metrics,
+            vertex_metrics,
             status: Arc::default(),
             stop: Arc::default(),
             checkpoint_on_stop: false,
@@ -219,8 +227,11 @@ impl JobMaster {
         }
     }
 
-    /// Applies the retention setting when the job ends normally.
+    /// Applies the retention setting when the job ends normally, and retires
+    /// the job's series (each consumer reads them once more).
     fn on_terminal(&mut self, cancelled: bool) {
+        self.registry
+            .retire_series(tidemark_agent::labels::JOB_ID, &self.job_id);
         let Some(storage) = &self.storage else { return };
         let keep = cancelled && self.opts.retention == Retention::RetainOnCancellation;
         if keep {
@@ -366,6 +377,13 @@ impl JobMaster {
                     })
                     .collect();
                 for a in acks {
+                    let m = &self.vertex_metrics[a.task.node];
+                    m.duration
+                        .observe(((a.ack_ms - trigger_ms).max(0) as u64) * 1_000_000);
+                    m.sync.observe(a.sync_ns);
+                    m.async_.observe(a.async_ns);
+                    m.alignment.observe(a.alignment_ns);
+                    m.start_delay.observe(a.start_delay_ns);
                     operators[a.task.node].subtasks[a.task.subtask] = a.handle;
                 }
                 let completed_ms = now_ms();

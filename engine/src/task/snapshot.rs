@@ -49,6 +49,7 @@ pub fn spawn_async(setup: &TaskSetup, barrier: Barrier, snap: OperatorSnapshot, 
                         async_ns: start.elapsed().as_nanos() as u64,
                         alignment_ns: t.alignment_ns,
                         start_delay_ns: t.start_delay_ns,
+                        ack_ms: crate::operator::now_ms(),
                     },
                 },
                 Err(e) => TaskEvent::Decline {

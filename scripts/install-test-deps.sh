@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# Installs what the integration tests talk to, skipping what is already there:
+#   - Prometheus (and promtool), Pushgateway, InfluxDB 1.x (Debian packages), never started as
+#     services: the tests start their own on 127.0.0.1 with temporary directories;
+#   - a Python venv with prometheus-client (the reference OpenMetrics / text parser).
+set -euo pipefail
+say() { printf '==> %s\n' "$*" >&2; }
+
+PKGS=(prometheus prometheus-pushgateway influxdb influxdb-client curl)
+BINS=(prometheus promtool prometheus-pushgateway influxd curl)
+missing=0
+for b in "${BINS[@]}"; do command -v "$b" >/dev/null 2>&1 || missing=1; done
+if [ "$missing" = 1 ]; then
+  say "installing ${PKGS[*]} (Debian packages; their services are not started)"
+  SUDO=; [ "$(id -u)" = 0 ] || SUDO=sudo
+  # Keep postinst from starting daemons on 0.0.0.0: policy-rc.d answers 101 ("not allowed").
+  policy=/usr/sbin/policy-rc.d; saved=
+  if [ -e "$policy" ]; then saved=$(mktemp); $SUDO cp -p "$policy" "$saved"; fi
+  restore() { if [ -n "$saved" ]; then $SUDO cp -p "$saved" "$policy"; rm -f "$saved"; else $SUDO rm -f "$policy"; fi; }
+  trap restore EXIT
+  printf '#!/bin/sh\nexit 101\n' | $SUDO tee "$policy" >/dev/null; $SUDO chmod +x "$policy"
+  export DEBIAN_FRONTEND=noninteractive
+  if ! $SUDO apt-get -o DPkg::Lock::Timeout=600 install -y -qq --no-install-recommends "${PKGS[@]}" >/dev/null; then
+    say "apt-get install failed; updating the package lists and retrying"
+    $SUDO apt-get update -qq
+    $SUDO apt-get -o DPkg::Lock::Timeout=600 install -y -qq --no-install-recommends "${PKGS[@]}" >/dev/null
+  fi
+  restore; trap - EXIT
+else
+  say "test servers: already installed ($(prometheus --version 2>&1 | head -1 | cut -d' ' -f1-3); $(prometheus-pushgateway --version 2>&1 | head -1 | cut -d' ' -f1-3); $(influxd version 2>&1 | head -1))"
+fi
+
+VENV="${TIDEMARK_VENV:-$HOME/.cache/tidemark-venv}"
+if ! "$VENV/bin/python" -c 'import prometheus_client' >/dev/null 2>&1; then
+  say "creating Python venv $VENV with prometheus-client"
+  python3 -m venv "$VENV"
+  "$VENV/bin/pip" install -q prometheus-client
+else
+  say "python venv: $VENV already has prometheus-client"
+fi

@@ -1,0 +1,223 @@
+//! Real monitoring servers for integration tests: each is started on a free
+//! loopback port with a temporary directory, waited for with a deadline, and
+//! killed when dropped. `scripts/install-test-deps.sh` installs them.
+
+use crate::wait_for;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+/// A free TCP port on 127.0.0.1 (bound, then released).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
+}
+
+/// `curl` with arguments; returns (HTTP status, body).
+pub fn curl(args: &[&str]) -> (u16, String) {
+    let out = Command::new("curl")
+        .args(["-s", "-o", "-", "-w", "\n%{http_code}"])
+        .args(args)
+        .output()
+        .expect("curl is installed (scripts/install-test-deps.sh)");
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let (body, code) = text.rsplit_once('\n').unwrap_or(("", "0"));
+    (code.trim().parse().unwrap_or(0), body.to_string())
+}
+
+/// A running server process.
+pub struct Server {
+    /// `127.0.0.1:<port>`.
+    pub addr: String,
+    child: Child,
+    _dir: tempfile::TempDir,
+    log: PathBuf,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Server {
+    fn spawn(
+        bin: &str,
+        args: &[String],
+        addr: String,
+        dir: tempfile::TempDir,
+        ready_path: &str,
+        ready_code: u16,
+    ) -> Server {
+        assert!(
+            which(bin),
+            "{bin} is not installed: run scripts/install-test-deps.sh (scripts/test.sh does)"
+        );
+        let log = dir.path().join("server.log");
+        let f = std::fs::File::create(&log).expect("log file");
+        let child = Command::new(bin)
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(f.try_clone().expect("log"))
+            .stderr(f)
+            .spawn()
+            .expect("spawn server");
+        let mut s = Server {
+            addr,
+            child,
+            _dir: dir,
+            log,
+        };
+        let url = format!("http://{}{ready_path}", s.addr);
+        let log = s.log.clone();
+        wait_for(
+            &format!("{bin} ready at {url}"),
+            Duration::from_secs(30),
+            || {
+                if let Ok(Some(status)) = s.child.try_wait() {
+                    panic!(
+                        "{bin} exited with {status}: {}",
+                        std::fs::read_to_string(&log).unwrap_or_default()
+                    );
+                }
+                (curl(&[&url]).0 == ready_code).then_some(())
+            },
+        );
+        s
+    }
+
+    /// The server's log so far.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// Stops the server (for fault tests); `restart` brings it back on the same port.
+    pub fn pause(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn which(bin: &str) -> bool {
+    std::env::var_os("PATH")
+        .map(|p| std::env::split_paths(&p).any(|d| d.join(bin).exists()))
+        .unwrap_or(false)
+}
+
+/// Prometheus scraping `targets` (job name, host:port) every second, with the
+/// remote-write receiver on.
+pub fn prometheus(targets: &[(&str, &str)]) -> Server {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let mut cfg = String::from(
+        "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\nscrape_configs:\n",
+    );
+    for (job, t) in targets {
+        cfg.push_str(&format!(
+            "  - job_name: '{job}'\n    honor_labels: true\n    static_configs:\n      - targets: ['{t}']\n"
+        ));
+    }
+    let conf = dir.path().join("prometheus.yml");
+    std::fs::write(&conf, cfg).unwrap();
+    let args = vec![
+        format!("--config.file={}", conf.display()),
+        format!("--storage.tsdb.path={}", dir.path().join("data").display()),
+        format!("--web.listen-address=127.0.0.1:{port}"),
+        "--web.enable-remote-write-receiver".into(),
+        "--web.enable-lifecycle".into(),
+        "--log.level=warn".into(),
+    ];
+    Server::spawn(
+        "prometheus",
+        &args,
+        format!("127.0.0.1:{port}"),
+        dir,
+        "/-/ready",
+        200,
+    )
+}
+
+/// A Pushgateway without persistence.
+pub fn pushgateway() -> Server {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let args = vec![
+        format!("--web.listen-address=127.0.0.1:{port}"),
+        "--persistence.file=".into(),
+        "--web.enable-admin-api".into(),
+        "--log.level=warn".into(),
+    ];
+    Server::spawn(
+        "prometheus-pushgateway",
+        &args,
+        format!("127.0.0.1:{port}"),
+        dir,
+        "/-/ready",
+        200,
+    )
+}
+
+/// InfluxDB 1.x with a database `db` created.
+pub fn influxdb(db: &str) -> Server {
+    let dir = tempfile::tempdir().unwrap();
+    let (http, rpc) = (free_port(), free_port());
+    let d = dir.path().display();
+    let conf = format!(
+        "reporting-enabled = false\nbind-address = \"127.0.0.1:{rpc}\"\n[meta]\n  dir = \"{d}/meta\"\n[data]\n  dir = \"{d}/data\"\n  wal-dir = \"{d}/wal\"\n[http]\n  bind-address = \"127.0.0.1:{http}\"\n  log-enabled = false\n  pprof-enabled = false\n[monitor]\n  store-enabled = false\n[continuous_queries]\n  enabled = false\n[logging]\n  level = \"warn\"\n  suppress-logo = true\n"
+    );
+    let p = dir.path().join("influxdb.conf");
+    std::fs::write(&p, conf).unwrap();
+    let args = vec!["run".into(), "-config".into(), p.display().to_string()];
+    let s = Server::spawn(
+        "influxd",
+        &args,
+        format!("127.0.0.1:{http}"),
+        dir,
+        "/ping",
+        204,
+    );
+    let (code, body) = curl(&[
+        "-XPOST",
+        &format!("http://{}/query", s.addr),
+        "--data-urlencode",
+        &format!("q=CREATE DATABASE \"{db}\""),
+    ]);
+    assert_eq!(code, 200, "CREATE DATABASE: {body}");
+    s
+}
+
+/// InfluxQL query on `db`; returns the JSON body.
+pub fn influxql(influx: &Server, db: &str, q: &str) -> String {
+    let (code, body) = curl(&[
+        "-G",
+        &format!("http://{}/query", influx.addr),
+        "--data-urlencode",
+        &format!("db={db}"),
+        "--data-urlencode",
+        "epoch=ms",
+        "--data-urlencode",
+        &format!("q={q}"),
+    ]);
+    assert_eq!(code, 200, "{body}");
+    body
+}
+
+/// PromQL instant query; returns the JSON body.
+pub fn promql(prom: &Server, query: &str) -> String {
+    let (code, body) = curl(&[
+        "-G",
+        &format!("http://{}/api/v1/query", prom.addr),
+        "--data-urlencode",
+        &format!("query={query}"),
+    ]);
+    assert_eq!(code, 200, "{body}");
+    body
+}
+
+/// Path of a file beside the tests crate.
+pub fn repo_path(rel: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join(rel)
+}
