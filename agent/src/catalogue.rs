@@ -108,6 +108,64 @@ phase!(
     "checkpointStartDelayNanos"
 );
 
+const EXPORTER: &[&str] = &[crate::labels::REPORTER, crate::labels::KIND];
+
+/// Payloads an exporter delivered (scrapes served, pushes and writes accepted).
+pub static EXPORTER_SENT: MetricDef = MetricDef {
+    name: "tidemark_exporter_sent_total",
+    kind: MetricKind::Counter,
+    unit: "",
+    help: "Payloads an exporter delivered: scrapes served, pushes and writes the server accepted.",
+    labels: EXPORTER,
+    flink: "-",
+    scale: 1.0,
+    buckets: &[],
+};
+/// Failed delivery attempts.
+pub static EXPORTER_FAILED: MetricDef = MetricDef {
+    name: "tidemark_exporter_failed_total",
+    kind: MetricKind::Counter,
+    unit: "",
+    help: "Delivery attempts that failed (connection error, timeout or error status); they are retried.",
+    labels: EXPORTER,
+    flink: "-",
+    scale: 1.0,
+    buckets: &[],
+};
+/// Payloads given up on.
+pub static EXPORTER_DROPPED: MetricDef = MetricDef {
+    name: "tidemark_exporter_dropped_total",
+    kind: MetricKind::Counter,
+    unit: "",
+    help: "Payloads dropped because the exporter's bounded queue was full or the server rejected them as invalid.",
+    labels: EXPORTER,
+    flink: "-",
+    scale: 1.0,
+    buckets: &[],
+};
+/// Payloads waiting.
+pub static EXPORTER_QUEUE_DEPTH: MetricDef = MetricDef {
+    name: "tidemark_exporter_queue_depth",
+    kind: MetricKind::Gauge,
+    unit: "",
+    help: "Payloads waiting in the exporter's queue.",
+    labels: EXPORTER,
+    flink: "-",
+    scale: 1.0,
+    buckets: &[],
+};
+/// Time of the last success.
+pub static EXPORTER_LAST_SUCCESS: MetricDef = MetricDef {
+    name: "tidemark_exporter_last_success_timestamp_seconds",
+    kind: MetricKind::Gauge,
+    unit: "seconds",
+    help: "Unix time of the exporter's last successful delivery; -1 before the first.",
+    labels: EXPORTER,
+    flink: "-",
+    scale: 1e-3,
+    buckets: &[],
+};
+
 /// Series the registry exports.
 pub static METRICS_SERIES: MetricDef = MetricDef {
     name: "tidemark_metrics_series",
@@ -274,6 +332,11 @@ pub static ALL: &[&MetricDef] = &[
     &CHECKPOINT_START_DELAY,
     &METRICS_SERIES,
     &METRICS_SERIES_DROPPED,
+    &EXPORTER_SENT,
+    &EXPORTER_FAILED,
+    &EXPORTER_DROPPED,
+    &EXPORTER_QUEUE_DEPTH,
+    &EXPORTER_LAST_SUCCESS,
 ];
 
 /// Renders the catalogue as the Markdown table committed as `docs/metrics.md`.

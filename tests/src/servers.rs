@@ -34,6 +34,9 @@ pub struct Server {
     child: Child,
     _dir: tempfile::TempDir,
     log: PathBuf,
+    bin: String,
+    args: Vec<String>,
+    ready: (String, u16),
 }
 
 impl Drop for Server {
@@ -57,36 +60,58 @@ impl Server {
             "{bin} is not installed: run scripts/install-test-deps.sh (scripts/test.sh does)"
         );
         let log = dir.path().join("server.log");
-        let f = std::fs::File::create(&log).expect("log file");
-        let child = Command::new(bin)
-            .args(args)
-            .stdin(Stdio::null())
-            .stdout(f.try_clone().expect("log"))
-            .stderr(f)
-            .spawn()
-            .expect("spawn server");
+        let child = Self::launch(bin, args, &log);
         let mut s = Server {
             addr,
             child,
             _dir: dir,
             log,
+            bin: bin.to_string(),
+            args: args.to_vec(),
+            ready: (ready_path.to_string(), ready_code),
         };
-        let url = format!("http://{}{ready_path}", s.addr);
-        let log = s.log.clone();
+        s.wait_ready();
+        s
+    }
+
+    fn launch(bin: &str, args: &[String], log: &Path) -> Child {
+        let f = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(log)
+            .expect("log file");
+        Command::new(bin)
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(f.try_clone().expect("log"))
+            .stderr(f)
+            .spawn()
+            .expect("spawn server")
+    }
+
+    fn wait_ready(&mut self) {
+        let url = format!("http://{}{}", self.addr, self.ready.0);
+        let (bin, code, log) = (self.bin.clone(), self.ready.1, self.log.clone());
+        let child = &mut self.child;
         wait_for(
             &format!("{bin} ready at {url}"),
             Duration::from_secs(30),
             || {
-                if let Ok(Some(status)) = s.child.try_wait() {
+                if let Ok(Some(status)) = child.try_wait() {
                     panic!(
                         "{bin} exited with {status}: {}",
                         std::fs::read_to_string(&log).unwrap_or_default()
                     );
                 }
-                (curl(&[&url]).0 == ready_code).then_some(())
+                (curl(&[&url]).0 == code).then_some(())
             },
         );
-        s
+    }
+
+    /// Starts the stopped server again on the same port and data directory.
+    pub fn resume(&mut self) {
+        self.child = Self::launch(&self.bin, &self.args, &self.log);
+        self.wait_ready();
     }
 
     /// The server's log so far.
@@ -94,7 +119,7 @@ impl Server {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }
 
-    /// Stops the server (for fault tests); `restart` brings it back on the same port.
+    /// Stops the server (for fault tests); `resume` brings it back on the same port.
     pub fn pause(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();

@@ -94,6 +94,8 @@ impl ScrapeServer {
             last,
         })?;
         listener.set_nonblocking(true)?;
+        let metrics =
+            crate::export::delivery::ExporterMetrics::new(&registry, reporter, "prometheus");
         let addr = listener.local_addr()?;
         let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
         let (ready_tx, ready_rx) = mpsc::channel::<std::io::Result<()>>();
@@ -101,7 +103,7 @@ impl ScrapeServer {
             .name("metrics-scrape".into())
             .spawn(move || {
                 let consumer = registry.register_consumer();
-                serve(listener, registry, consumer, stop_rx, ready_tx)
+                serve(listener, registry, consumer, metrics, stop_rx, ready_tx)
             })?;
         ready_rx
             .recv()
@@ -134,6 +136,7 @@ fn serve(
     listener: TcpListener,
     registry: Registry,
     consumer: ConsumerId,
+    metrics: crate::export::delivery::ExporterMetrics,
     mut stop: tokio::sync::oneshot::Receiver<()>,
     ready: mpsc::Sender<std::io::Result<()>>,
 ) {
@@ -162,10 +165,12 @@ fn serve(
                 accepted = listener.accept() => {
                     let Ok((stream, _)) = accepted else { continue };
                     let registry = registry.clone();
+                    let metrics = metrics.clone();
                     tokio::spawn(async move {
                         let svc = service_fn(move |req| {
                             let registry = registry.clone();
-                            async move { Ok::<_, std::convert::Infallible>(respond(&registry, consumer, req)) }
+                            let metrics = metrics.clone();
+                            async move { Ok::<_, std::convert::Infallible>(respond(&registry, consumer, &metrics, req)) }
                         });
                         let _ = hyper::server::conn::http1::Builder::new()
                             .serve_connection(TokioIo::new(stream), svc)
@@ -221,6 +226,7 @@ fn gzip(body: &[u8]) -> Option<Vec<u8>> {
 fn respond(
     registry: &Registry,
     consumer: ConsumerId,
+    metrics: &crate::export::delivery::ExporterMetrics,
     req: Request<Incoming>,
 ) -> Response<Full<Bytes>> {
     let header = |n: &str| {
@@ -233,6 +239,10 @@ fn respond(
     let mut builder = Response::builder();
     let (status, ctype, body) = match req.uri().path() {
         "/metrics" => {
+            metrics.sent.add(1);
+            metrics
+                .last_success_ms
+                .set(crate::export::delivery::now_ms());
             let q = req.uri().query();
             let fams = filter(
                 registry.snapshot_for(consumer),

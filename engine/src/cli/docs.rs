@@ -1,7 +1,8 @@
 //! Reference text generated from the code's own tables.
 
-use crate::config::keys::{Kind, KEYS, REPORTER_OPTIONS};
+use crate::config::keys::{Kind, KEYS};
 use crate::pipelines::PIPELINES;
+use tidemark_agent::export::config::OPTIONS;
 
 fn kind(k: Kind) -> String {
     match k {
@@ -62,9 +63,15 @@ pub fn configuration() -> String {
             k.doc
         ));
     }
-    s.push_str("\nReporter options, `metrics.reporter.<name>.<option>` (the default reporter is `prom`):\n\n| option | meaning |\n|---|---|\n");
-    for (o, d) in REPORTER_OPTIONS {
-        s.push_str(&format!("| `{o}` | {d} |\n"));
+    s.push_str(
+        "\nReporter options, `metrics.reporter.<name>.<option>`; `*` applies to every kind. The default reporter `prom` \
+         is a prometheus reporter on 127.0.0.1:9249. Credentials are read only from the environment variable or file named \
+         by the `-env` / `-file` options.\n\n| kind | option | meaning |\n|---|---|---|\n",
+    );
+    for (kind, opts) in OPTIONS {
+        for (o, d) in *opts {
+            s.push_str(&format!("| {kind} | `{o}` | {d} |\n"));
+        }
     }
     s
 }

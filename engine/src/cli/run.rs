@@ -14,7 +14,8 @@ use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use tidemark_agent::export::scrape::ScrapeServer;
+use tidemark_agent::export::delivery::DeliveryOptions;
+use tidemark_agent::export::reporters::{JobLabels, Reporters};
 use tidemark_agent::Registry;
 
 /// Arguments of `tidemark run`.
@@ -34,6 +35,10 @@ pub struct RunArgs {
     /// On Ctrl-C, take a checkpoint before stopping (it is kept, like a savepoint).
     #[arg(long)]
     pub checkpoint_on_stop: bool,
+    /// After the job ends, keep the metric reporters up this long (e.g. 30s) so
+    /// Prometheus scrapes and push exporters deliver the final values.
+    #[arg(long, value_name = "DURATION")]
+    pub linger: Option<String>,
     /// Seconds between status lines (0 = none).
     #[arg(long, default_value_t = 5.0)]
     pub status_interval: f64,
@@ -53,11 +58,20 @@ pub fn run(args: RunArgs) -> i32 {
 struct Prepared {
     jm: JobMaster,
     restore: Option<LoadedCheckpoint>,
-    servers: Vec<ScrapeServer>,
+    reporters: Reporters,
     total_events: Option<u64>,
+    linger: Option<Duration>,
 }
 
 fn prepare(args: &RunArgs) -> Result<Prepared> {
+    let linger = args
+        .linger
+        .as_deref()
+        .map(|l| {
+            crate::config::value::parse_duration(l)
+                .map_err(|e| Error::Config(format!("--linger: '{l}' is not valid: expected {e}")))
+        })
+        .transpose()?;
     let mut job = JobFile::load(&args.job)?;
     let mut pairs = job.config.clone();
     for s in &args.set {
@@ -139,12 +153,18 @@ fn prepare(args: &RunArgs) -> Result<Prepared> {
     if let Some(r) = &restore {
         crate::runtime::job_master::check_compatible(&graph, &r.meta)?;
     }
-    let mut servers = Vec::new();
-    for r in &config.reporters {
-        let s = ScrapeServer::start(registry.clone(), &r.name, r.host, &r.port)
-            .map_err(|e| Error::Config(e.to_string()))?;
-        servers.push(s);
-    }
+    let labels = JobLabels {
+        job_name: graph.name.clone(),
+        job_id: job_id.clone(),
+        previous_job_ids: restore.iter().map(|r| r.meta.job_id.clone()).collect(),
+    };
+    let reporters = Reporters::start(
+        &registry,
+        &config.reporters,
+        &labels,
+        DeliveryOptions::default(),
+    )
+    .map_err(Error::Config)?;
     let total_events = job
         .params
         .get("events")
@@ -155,8 +175,9 @@ fn prepare(args: &RunArgs) -> Result<Prepared> {
     Ok(Prepared {
         jm,
         restore,
-        servers,
+        reporters,
         total_events,
+        linger,
     })
 }
 
@@ -182,17 +203,19 @@ fn execute(p: Prepared, args: &RunArgs) -> i32 {
     let Prepared {
         jm,
         restore,
-        servers,
+        reporters,
         total_events,
+        linger,
     } = p;
     eprintln!(
-        "job '{}' ({} subtasks):\n{}",
+        "job '{}' (id {}, {} subtasks):\n{}",
         jm.graph().name,
+        jm.job_id(),
         jm.graph().subtasks(),
         jm.graph().describe().trim_end()
     );
-    for s in &servers {
-        eprintln!("metrics: http://{}/metrics", s.addr());
+    for a in reporters.scrape_addrs() {
+        eprintln!("metrics: http://{a}/metrics");
     }
     if let Some(d) = jm.checkpoint_job_dir() {
         eprintln!("checkpoints: {}", d.display());
@@ -223,8 +246,7 @@ fn execute(p: Prepared, args: &RunArgs) -> i32 {
     if let Some(t) = printer {
         let _ = t.join();
     }
-    drop(servers);
-    match result {
+    let code = match result {
         Ok(JobOutcome::Finished) => {
             eprintln!("job finished in {elapsed:.1}s");
             let records = status.totals().source_out;
@@ -254,5 +276,15 @@ fn execute(p: Prepared, args: &RunArgs) -> i32 {
             eprintln!("error: {e}");
             EXIT_FAILED
         }
+    };
+    if let Some(d) = linger {
+        eprintln!("keeping the metric reporters up for {d:?} (--linger)");
+        let until = Instant::now() + d;
+        // Ctrl-C ends the wait early.
+        while Instant::now() < until && !stop.load(Ordering::Relaxed) {
+            std::thread::sleep(Duration::from_millis(50).min(until - Instant::now()));
+        }
     }
+    reporters.shutdown();
+    code
 }

@@ -226,23 +226,6 @@ pub static KEYS: &[KeySpec] = &[
     ),
 ];
 
-/// Options of `metrics.reporter.<name>.<option>`.
-pub static REPORTER_OPTIONS: &[(&str, &str)] = &[
-    (
-        "factory.class",
-        "prometheus (or Flink's org.apache.flink.metrics.prometheus.PrometheusReporterFactory)",
-    ),
-    (
-        "port",
-        "a port, a range 9249-9259 or a list; the first free one is used",
-    ),
-    ("host", "bind address, 127.0.0.1 by default"),
-    (
-        "interval",
-        "accepted for compatibility; a scrape reporter has no interval",
-    ),
-];
-
 /// The spec of `key` (by its name or an alias), and whether an alias was used.
 pub fn find(key: &str) -> Option<(&'static KeySpec, bool)> {
     KEYS.iter().find_map(|s| {

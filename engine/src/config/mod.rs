@@ -10,4 +10,4 @@ pub mod keys;
 pub mod typed;
 pub mod value;
 
-pub use typed::{Config, ReporterConfig};
+pub use typed::Config;

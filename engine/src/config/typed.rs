@@ -1,7 +1,7 @@
 //! The typed configuration: built from (key, value) pairs in order (job file
 //! first, then `--set`), validated all at once.
 
-use super::keys::{self, Kind, REPORTER_OPTIONS};
+use super::keys::{self, Kind};
 use super::value::*;
 use crate::checkpoint::coordinator::CheckpointSettings;
 use crate::error::{Error, Result};
@@ -9,20 +9,9 @@ use crate::runtime::job_master::Retention;
 use crate::runtime::restart::RestartStrategy;
 use crate::state::StateBackendKind;
 use std::collections::BTreeMap;
-use std::net::IpAddr;
 use std::path::PathBuf;
 use std::time::Duration;
-
-/// A metrics reporter to start.
-#[derive(Debug, Clone, PartialEq)]
-pub struct ReporterConfig {
-    /// Its name (`prom` by default).
-    pub name: String,
-    /// Bind address.
-    pub host: IpAddr,
-    /// Port specification.
-    pub port: String,
-}
+use tidemark_agent::export::config::ReporterConfig;
 
 /// Everything a job runs with.
 #[derive(Debug, Clone)]
@@ -68,7 +57,7 @@ impl Config {
         let mut errors = Vec::new();
         let mut warnings = Vec::new();
         let mut values: BTreeMap<String, String> = BTreeMap::new();
-        let mut reporter_opts: BTreeMap<(String, String), String> = BTreeMap::new();
+        let mut reporter_opts: BTreeMap<String, BTreeMap<String, String>> = BTreeMap::new();
         for (k, v) in pairs {
             if let Some((spec, alias)) = keys::find(k) {
                 if alias {
@@ -77,19 +66,16 @@ impl Config {
                 values.insert(spec.key.to_string(), v.clone());
             } else if let Some(rest) = k.strip_prefix("metrics.reporter.") {
                 match rest.split_once('.') {
-                    Some((name, opt))
-                        if REPORTER_OPTIONS.iter().any(|(o, _)| *o == opt) && !name.is_empty() =>
-                    {
-                        reporter_opts.insert((name.to_string(), opt.to_string()), v.clone());
+                    Some((name, opt)) if !name.is_empty() && !opt.is_empty() => {
+                        reporter_opts
+                            .entry(name.to_string())
+                            .or_default()
+                            .insert(opt.to_string(), v.clone());
                         values.insert(k.clone(), v.clone());
                     }
-                    _ => {
-                        let opts: Vec<&str> = REPORTER_OPTIONS.iter().map(|(o, _)| *o).collect();
-                        errors.push(format!(
-                            "unknown key '{k}': reporter keys are metrics.reporter.<name>.<option> with option one of {}",
-                            opts.join(", ")
-                        ))
-                    }
+                    _ => errors.push(format!(
+                        "unknown key '{k}': reporter keys are metrics.reporter.<name>.<option>"
+                    )),
                 }
             } else {
                 let hint = closest(k, keys::all_names())
@@ -149,44 +135,14 @@ impl Config {
             .filter(|s| !s.is_empty())
             .collect();
         let mut reporters = Vec::new();
+        let none = BTreeMap::new();
         for name in &names {
-            let opt = |o: &str| reporter_opts.get(&(name.clone(), o.to_string())).cloned();
-            let factory = opt("factory.class").unwrap_or_else(|| {
-                if name == "prom" {
-                    "prometheus".into()
-                } else {
-                    String::new()
-                }
-            });
-            let is_prom = factory == "prometheus"
-                || factory == "org.apache.flink.metrics.prometheus.PrometheusReporterFactory";
-            if !is_prom {
-                errors.push(format!(
-                    "metrics.reporter.{name}.factory.class: '{factory}' is not valid: expected prometheus or org.apache.flink.metrics.prometheus.PrometheusReporterFactory (push, InfluxDB and OTLP reporters arrive with the agent)"
-                ));
-                continue;
+            match ReporterConfig::parse(name, reporter_opts.get(name).unwrap_or(&none)) {
+                Ok(r) => reporters.push(r),
+                Err(e) => errors.extend(e),
             }
-            let port = opt("port").unwrap_or_else(|| "9249".into());
-            if tidemark_agent::export::scrape::parse_ports(&port).is_none() {
-                errors.push(format!(
-                    "metrics.reporter.{name}.port: '{port}' is not valid: expected a port, a range like 9249-9259 or a list like 9249,9250"
-                ));
-            }
-            let host_s = opt("host").unwrap_or_else(|| "127.0.0.1".into());
-            let host = match host_s.parse::<IpAddr>() {
-                Ok(h) => h,
-                Err(_) => {
-                    errors.push(format!("metrics.reporter.{name}.host: '{host_s}' is not valid: expected an IP address such as 127.0.0.1 or 0.0.0.0"));
-                    continue;
-                }
-            };
-            reporters.push(ReporterConfig {
-                name: name.clone(),
-                host,
-                port,
-            });
         }
-        for (name, _) in reporter_opts.keys() {
+        for name in reporter_opts.keys() {
             if !names.contains(name) {
                 warnings.push(format!(
                     "metrics.reporter.{name}.* is set but '{name}' is not in metrics.reporters; it is not started"
@@ -298,7 +254,9 @@ mod tests {
         );
         assert_eq!(c.checkpoint_dir, Some(PathBuf::from("/tmp/x")));
         assert!(c.warnings[0].contains("deprecated"));
-        assert_eq!(c.reporters[0].port, "9300");
+        assert!(
+            matches!(&c.reporters[0].kind, tidemark_agent::export::config::ReporterKind::Prometheus { port, .. } if port == "9300")
+        );
         assert_eq!(c.checkpoint.timeout, Duration::from_secs(600));
         assert!(matches!(
             c.restart,

@@ -1,31 +1,8 @@
 //! Parsing configuration values. Every error names the key, the value and
 //! what is allowed.
 
-use std::time::Duration;
-
-/// Parses Flink's duration syntax: `10 min`, `1s`, `100 ms`, `2h`, `1 d`;
-/// a bare number is milliseconds.
-pub fn parse_duration(v: &str) -> Result<Duration, String> {
-    let t = v.trim();
-    let split = t
-        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-        .unwrap_or(t.len());
-    let (num, unit) = t.split_at(split);
-    let n: f64 = num.parse().map_err(|_| {
-        "a duration like 500 ms, 10 s, 5 min, 1 h or a number of milliseconds".to_string()
-    })?;
-    let ms = match unit.trim().to_ascii_lowercase().as_str() {
-        "" | "ms" | "milli" | "millis" | "millisecond" | "milliseconds" => n,
-        "s" | "sec" | "secs" | "second" | "seconds" => n * 1e3,
-        "m" | "min" | "mins" | "minute" | "minutes" => n * 60e3,
-        "h" | "hour" | "hours" => n * 3600e3,
-        "d" | "day" | "days" => n * 86400e3,
-        "us" | "µs" | "micro" | "micros" | "microsecond" | "microseconds" => n / 1e3,
-        "ns" | "nano" | "nanos" | "nanosecond" | "nanoseconds" => n / 1e6,
-        _ => return Err("a duration with unit ms, s, min, h or d (e.g. 10 s)".into()),
-    };
-    Ok(Duration::from_nanos((ms * 1e6) as u64))
-}
+/// Flink's duration syntax (shared with the reporters' options).
+pub use tidemark_agent::export::config::parse_duration;
 
 /// Parses an integer in `[min, max]`.
 pub fn parse_int(v: &str, min: i64, max: i64) -> Result<i64, String> {
@@ -82,6 +59,7 @@ pub fn closest<'a>(word: &str, candidates: impl IntoIterator<Item = &'a str>) ->
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::time::Duration;
 
     #[test]
     fn durations() {

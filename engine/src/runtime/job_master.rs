@@ -132,6 +132,11 @@ impl JobMaster {
         &self.graph
     }
 
+    /// This run's job id.
+    pub fn job_id(&self) -> &str {
+        &self.job_id
+    }
+
     /// Shared progress, for a status line.
     pub fn status(&self) -> Arc<JobStatus> {
         self.status.clone()

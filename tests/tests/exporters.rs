@@ -1,0 +1,333 @@
+//! The agent against real servers: one job scraped by Prometheus, pushed to a
+//! Pushgateway and written to InfluxDB reads the same in all three; per-job
+//! Pushgateway groups never overwrite each other and disappear on shutdown and
+//! after a crash-restart; an InfluxDB outage costs the job nothing and delivery
+//! resumes by itself.
+
+use serde_json::Value;
+use std::process::Command;
+use std::time::{Duration, Instant};
+use tidemark_tests::servers::*;
+use tidemark_tests::*;
+
+fn job_file(d: &std::path::Path, name: &str, params: &str, config: &str) -> String {
+    write_file(
+        d,
+        &format!("{name}.yaml"),
+        &format!("name: {name}\npipeline: keyed-count\nparams:\n{params}config:\n{config}"),
+    )
+}
+
+/// Sum of `metric`'s samples whose labels contain `want` in the Pushgateway's JSON.
+fn pushgateway_sum(pgw: &Server, metric: &str, want: &[(&str, &str)]) -> Option<f64> {
+    let (code, body) = curl(&[&format!("http://{}/api/v1/metrics", pgw.addr)]);
+    assert_eq!(code, 200, "{body}");
+    let v: Value = serde_json::from_str(&body).unwrap();
+    let mut sum = None;
+    for group in v["data"].as_array()? {
+        let Some(m) = group.get(metric) else { continue };
+        for s in m["metrics"].as_array()? {
+            let l = &s["labels"];
+            if want.iter().all(|(k, val)| l[*k].as_str() == Some(*val)) {
+                *sum.get_or_insert(0.0) += s["value"].as_str()?.parse::<f64>().ok()?;
+            }
+        }
+    }
+    sum
+}
+
+/// The `job_id` grouping labels of the groups present.
+fn pushgateway_groups(pgw: &Server) -> Vec<(String, String)> {
+    let (_, body) = curl(&[&format!("http://{}/api/v1/metrics", pgw.addr)]);
+    let v: Value = serde_json::from_str(&body).unwrap();
+    v["data"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .map(|g| {
+                    (
+                        g["labels"]["job_name"].as_str().unwrap_or("").to_string(),
+                        g["labels"]["job_id"].as_str().unwrap_or("").to_string(),
+                    )
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+fn promql_sum(prom: &Server, q: &str) -> Option<f64> {
+    let body = promql(prom, q);
+    let v: Value = serde_json::from_str(&body).unwrap();
+    v["data"]["result"][0]["value"][1]
+        .as_str()
+        .and_then(|s| s.parse().ok())
+}
+
+fn influx_sum_of_last(influx: &Server, db: &str, measurement: &str, vertex: &str) -> Option<f64> {
+    let body = influxql(influx, db, &format!("SELECT last(\"value\") FROM \"{measurement}\" WHERE \"vertex\"='{vertex}' GROUP BY \"subtask\""));
+    let v: Value = serde_json::from_str(&body).unwrap();
+    let series = v["results"][0]["series"].as_array()?;
+    Some(
+        series
+            .iter()
+            .filter_map(|s| s["values"][0][1].as_f64())
+            .sum(),
+    )
+}
+
+fn job_id_of(stderr: &str) -> String {
+    stderr
+        .split("(id ")
+        .nth(1)
+        .and_then(|s| s.split(',').next())
+        .expect("the job prints its id when it starts")
+        .to_string()
+}
+
+#[test]
+fn one_counter_reads_the_same_in_prometheus_pushgateway_and_influxdb() {
+    let pgw = pushgateway();
+    let influx = influxdb("tidemark");
+    let port = free_port();
+    let prom = prometheus(&[("tidemark", &format!("127.0.0.1:{port}"))]);
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let events = 200_000u64;
+    let (ihost, iport) = influx.addr.split_once(':').unwrap();
+    let job = job_file(
+        d,
+        "three-ways",
+        &format!("  keys: 100\n  events: {events}\n  rate: 100000\n  count-parallelism: 2\n"),
+        &format!(
+            "  metrics.reporters: prom,pgw,influx\n  metrics.reporter.prom.port: {port}\n  metrics.reporter.pgw.factory.class: pushgateway\n  metrics.reporter.pgw.hostUrl: http://{}\n  metrics.reporter.pgw.interval: 500 ms\n  metrics.reporter.pgw.deleteOnShutdown: false\n  metrics.reporter.influx.factory.class: org.apache.flink.metrics.influxdb.InfluxdbReporterFactory\n  metrics.reporter.influx.host: {ihost}\n  metrics.reporter.influx.port: {iport}\n  metrics.reporter.influx.db: tidemark\n  metrics.reporter.influx.interval: 500 ms\n",
+            pgw.addr
+        ),
+    );
+    let r = Running::start(
+        d,
+        &["run", &job, "--linger", "120s", "--status-interval", "0"],
+    );
+    r.wait_stderr("job finished", Duration::from_secs(60));
+    let want = events as f64;
+    let q = "sum(tidemark_task_records_in_total{job_name=\"three-ways\",vertex=\"count\"})";
+    let in_prom = wait_for(
+        "Prometheus to scrape the final count",
+        Duration::from_secs(30),
+        || promql_sum(&prom, q).filter(|v| *v == want),
+    );
+    let in_pgw = wait_for(
+        "the Pushgateway to hold the final count",
+        Duration::from_secs(30),
+        || {
+            pushgateway_sum(
+                &pgw,
+                "tidemark_task_records_in_total",
+                &[("vertex", "count"), ("job_name", "three-ways")],
+            )
+            .filter(|v| *v == want)
+        },
+    );
+    let in_influx = wait_for(
+        "InfluxDB to hold the final count",
+        Duration::from_secs(30),
+        || {
+            influx_sum_of_last(
+                &influx,
+                "tidemark",
+                "tidemark_task_records_in_total",
+                "count",
+            )
+            .filter(|v| *v == want)
+        },
+    );
+    assert_eq!((in_prom, in_pgw, in_influx), (want, want, want));
+    // The same job, per job: the group carries job_name, job_id and instance.
+    let groups = pushgateway_groups(&pgw);
+    assert_eq!(groups.len(), 1, "{groups:?}");
+    assert_eq!(groups[0].1, job_id_of(&r.stderr()));
+    // Histograms arrive as fields and as series.
+    let body = influxql(
+        &influx,
+        "tidemark",
+        "SHOW FIELD KEYS FROM \"tidemark_metrics_series\"",
+    );
+    assert!(body.contains("value"), "{body}");
+    r.kill();
+}
+
+#[test]
+fn jobs_get_their_own_groups_which_vanish_on_shutdown_and_after_a_crash_restart() {
+    let pgw = pushgateway();
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let cfg = |ck: &str| {
+        format!(
+            "  metrics.reporters: prom,pgw\n  metrics.reporter.prom.port: 0\n  metrics.reporter.pgw.factory.class: pushgateway\n  metrics.reporter.pgw.hostUrl: http://{}\n  metrics.reporter.pgw.interval: 300 ms\n  execution.checkpointing.interval: 200 ms\n  execution.checkpointing.dir: {ck}\n",
+            pgw.addr
+        )
+    };
+    let a = job_file(d, "alpha", "  keys: 10\n  rate: 5000\n", &cfg("ck-a"));
+    let b = job_file(d, "beta", "  keys: 10\n  rate: 5000\n", &cfg("ck-b"));
+    let ra = Running::start(d, &["run", &a, "--status-interval", "0"]);
+    let rb = Running::start(d, &["run", &b, "--status-interval", "0"]);
+    wait_for("both jobs' groups", Duration::from_secs(30), || {
+        let g = pushgateway_groups(&pgw);
+        (g.iter().any(|x| x.0 == "alpha") && g.iter().any(|x| x.0 == "beta")).then_some(())
+    });
+    let beta_id = job_id_of(&rb.wait_stderr("subtasks):", Duration::from_secs(30)));
+    // Both keep their own counters.
+    wait_for("alpha's own records", Duration::from_secs(30), || {
+        pushgateway_sum(
+            &pgw,
+            "tidemark_task_records_in_total",
+            &[("job_name", "alpha")],
+        )
+        .filter(|v| *v > 0.0)
+    });
+    // A graceful stop deletes the group.
+    assert!(Command::new("kill")
+        .args(["-INT", &ra.child.id().to_string()])
+        .status()
+        .unwrap()
+        .success());
+    let (code, err) = ra.wait(Duration::from_secs(60));
+    assert_eq!(code, 0, "{err}");
+    wait_for(
+        "alpha's group to be deleted",
+        Duration::from_secs(30),
+        || (!pushgateway_groups(&pgw).iter().any(|x| x.0 == "alpha")).then_some(()),
+    );
+    // A crash leaves beta's group; the restarted run deletes it.
+    wait_for("a beta checkpoint", Duration::from_secs(30), || {
+        (!completed_checkpoints(&d.join("ck-b")).is_empty()).then_some(())
+    });
+    rb.kill();
+    assert!(
+        pushgateway_groups(&pgw).iter().any(|x| x.1 == beta_id),
+        "a killed job cannot delete its group"
+    );
+    let rb2 = Running::start(
+        d,
+        &["run", &b, "--restore", "latest", "--status-interval", "0"],
+    );
+    let new_id = job_id_of(&rb2.wait_stderr("subtasks):", Duration::from_secs(30)));
+    assert_ne!(new_id, beta_id);
+    wait_for(
+        "the crashed run's group gone and the new one present",
+        Duration::from_secs(30),
+        || {
+            let g = pushgateway_groups(&pgw);
+            (!g.iter().any(|x| x.1 == beta_id) && g.iter().any(|x| x.1 == new_id)).then_some(())
+        },
+    );
+    rb2.kill();
+}
+
+fn scrape_value(addr: &str, metric_prefix: &str) -> f64 {
+    let (_, body) = curl(&[&format!("http://{addr}/metrics")]);
+    body.lines()
+        .filter(|l| l.starts_with(metric_prefix))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum()
+}
+
+fn rss_bytes(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| {
+                    l.strip_prefix("VmRSS:")
+                        .map(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+                })
+                .flatten()
+        })
+        .unwrap_or(0)
+        * 1024
+}
+
+#[test]
+fn an_influxdb_outage_costs_the_job_nothing_and_delivery_resumes() {
+    let mut influx = influxdb("tidemark");
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let (ihost, iport) = influx.addr.split_once(':').unwrap();
+    let job = job_file(
+        d,
+        "outage",
+        "  keys: 1000\n  rate: 50000\n",
+        &format!(
+            "  metrics.reporters: prom,influx\n  metrics.reporter.prom.port: 0\n  metrics.reporter.influx.factory.class: influxdb\n  metrics.reporter.influx.host: {ihost}\n  metrics.reporter.influx.port: {iport}\n  metrics.reporter.influx.db: tidemark\n  metrics.reporter.influx.interval: 200 ms\n  metrics.reporter.influx.writeTimeout: 1 s\n"
+        ),
+    );
+    let r = Running::start(d, &["run", &job, "--status-interval", "0"]);
+    let err = r.wait_stderr("metrics: http://", Duration::from_secs(30));
+    let addr = err
+        .split("metrics: http://")
+        .nth(1)
+        .unwrap()
+        .split('/')
+        .next()
+        .unwrap()
+        .to_string();
+    let sent = |a: &str| scrape_value(a, "tidemark_exporter_sent_total{reporter=\"influx\"");
+    let failed = |a: &str| scrape_value(a, "tidemark_exporter_failed_total{reporter=\"influx\"");
+    wait_for("writes to InfluxDB", Duration::from_secs(30), || {
+        (sent(&addr) >= 3.0).then_some(())
+    });
+    let rss_before = rss_bytes(r.child.id());
+
+    influx.pause();
+    let down_at = Instant::now();
+    let records_at_outage = scrape_value(
+        &addr,
+        "tidemark_task_records_in_total{job_name=\"outage\",job_id=",
+    );
+    let sent_at_outage = sent(&addr);
+    wait_for(
+        "30 s of outage with failures counted",
+        Duration::from_secs(90),
+        || (down_at.elapsed() >= Duration::from_secs(30) && failed(&addr) >= 2.0).then_some(()),
+    );
+    let records_during = scrape_value(
+        &addr,
+        "tidemark_task_records_in_total{job_name=\"outage\",job_id=",
+    );
+    let depth = scrape_value(&addr, "tidemark_exporter_queue_depth{reporter=\"influx\"");
+    let rss_during = rss_bytes(r.child.id());
+    assert!(
+        records_during >= records_at_outage + 50_000.0 * 20.0,
+        "the job kept its pace: {records_at_outage} -> {records_during}"
+    );
+    assert!(depth <= 16.0, "the queue is bounded: {depth}");
+    assert!(
+        rss_during < rss_before + 64 * 1024 * 1024,
+        "memory stays bounded: {rss_before} -> {rss_during}"
+    );
+
+    influx.resume();
+    let resumed_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64;
+    wait_for(
+        "delivery to resume by itself",
+        Duration::from_secs(60),
+        || (sent(&addr) > sent_at_outage).then_some(()),
+    );
+    wait_for(
+        "points written after the outage",
+        Duration::from_secs(60),
+        || {
+            let body = influxql(
+                &influx,
+                "tidemark",
+                "SELECT last(\"value\") FROM \"tidemark_task_records_in_total\"",
+            );
+            let v: Value = serde_json::from_str(&body).ok()?;
+            let t = v["results"][0]["series"][0]["values"][0][0].as_i64()?;
+            (t >= resumed_ms).then_some(())
+        },
+    );
+    r.kill();
+}
