@@ -166,6 +166,150 @@ pub static EXPORTER_LAST_SUCCESS: MetricDef = MetricDef {
     buckets: &[],
 };
 
+/// A process or host metric with no labels or one.
+macro_rules! sys {
+    ($ident:ident, $name:expr, $kind:expr, $unit:expr, $labels:expr, $scale:expr, $help:expr) => {
+        #[doc = $help]
+        pub static $ident: MetricDef = MetricDef {
+            name: $name,
+            kind: $kind,
+            unit: $unit,
+            help: $help,
+            labels: $labels,
+            flink: "System.* (metrics.system-resource)",
+            scale: $scale,
+            buckets: &[],
+        };
+    };
+}
+
+sys!(
+    PROCESS_CPU,
+    "process_cpu_seconds_total",
+    MetricKind::Counter,
+    "seconds",
+    &[],
+    1e-3,
+    "User and system CPU time of the process."
+);
+sys!(
+    PROCESS_RSS,
+    "process_resident_memory_bytes",
+    MetricKind::Gauge,
+    "bytes",
+    &[],
+    1.0,
+    "Resident memory of the process."
+);
+sys!(
+    PROCESS_VMEM,
+    "process_virtual_memory_bytes",
+    MetricKind::Gauge,
+    "bytes",
+    &[],
+    1.0,
+    "Virtual memory of the process."
+);
+sys!(
+    PROCESS_START,
+    "process_start_time_seconds",
+    MetricKind::Gauge,
+    "seconds",
+    &[],
+    1.0,
+    "Start time of the process since the Unix epoch."
+);
+sys!(
+    PROCESS_OPEN_FDS,
+    "process_open_fds",
+    MetricKind::Gauge,
+    "",
+    &[],
+    1.0,
+    "Open file descriptors of the process."
+);
+sys!(
+    PROCESS_MAX_FDS,
+    "process_max_fds",
+    MetricKind::Gauge,
+    "",
+    &[],
+    1.0,
+    "Limit on open file descriptors of the process."
+);
+sys!(
+    PROCESS_THREADS,
+    "process_threads",
+    MetricKind::Gauge,
+    "",
+    &[],
+    1.0,
+    "Threads of the process."
+);
+sys!(
+    HOST_CPU,
+    "tidemark_host_cpu_utilization_ratio",
+    MetricKind::Gauge,
+    "ratio",
+    &[],
+    1e-6,
+    "Share of the host's CPU time in use across all cores (0 to 1)."
+);
+sys!(
+    HOST_MEM_TOTAL,
+    "tidemark_host_memory_total_bytes",
+    MetricKind::Gauge,
+    "bytes",
+    &[],
+    1.0,
+    "Memory of the host."
+);
+sys!(
+    HOST_MEM_AVAILABLE,
+    "tidemark_host_memory_available_bytes",
+    MetricKind::Gauge,
+    "bytes",
+    &[],
+    1.0,
+    "Memory available to new processes on the host."
+);
+sys!(
+    HOST_DISK_TOTAL,
+    "tidemark_host_disk_total_bytes",
+    MetricKind::Gauge,
+    "bytes",
+    &[crate::labels::MOUNTPOINT],
+    1.0,
+    "Size of a mounted file system."
+);
+sys!(
+    HOST_DISK_AVAILABLE,
+    "tidemark_host_disk_available_bytes",
+    MetricKind::Gauge,
+    "bytes",
+    &[crate::labels::MOUNTPOINT],
+    1.0,
+    "Space available on a mounted file system."
+);
+sys!(
+    HOST_NET_RX,
+    "tidemark_host_network_receive_bytes_total",
+    MetricKind::Counter,
+    "bytes",
+    &[crate::labels::DEVICE],
+    1.0,
+    "Bytes received by a network interface."
+);
+sys!(
+    HOST_NET_TX,
+    "tidemark_host_network_transmit_bytes_total",
+    MetricKind::Counter,
+    "bytes",
+    &[crate::labels::DEVICE],
+    1.0,
+    "Bytes sent by a network interface."
+);
+
 /// Series the registry exports.
 pub static METRICS_SERIES: MetricDef = MetricDef {
     name: "tidemark_metrics_series",
@@ -337,6 +481,20 @@ pub static ALL: &[&MetricDef] = &[
     &EXPORTER_DROPPED,
     &EXPORTER_QUEUE_DEPTH,
     &EXPORTER_LAST_SUCCESS,
+    &PROCESS_CPU,
+    &PROCESS_RSS,
+    &PROCESS_VMEM,
+    &PROCESS_START,
+    &PROCESS_OPEN_FDS,
+    &PROCESS_MAX_FDS,
+    &PROCESS_THREADS,
+    &HOST_CPU,
+    &HOST_MEM_TOTAL,
+    &HOST_MEM_AVAILABLE,
+    &HOST_DISK_TOTAL,
+    &HOST_DISK_AVAILABLE,
+    &HOST_NET_RX,
+    &HOST_NET_TX,
 ];
 
 /// Renders the catalogue as the Markdown table committed as `docs/metrics.md`.
@@ -368,7 +526,11 @@ mod tests {
         let mut seen = std::collections::HashSet::new();
         for d in ALL {
             assert!(seen.insert(d.name), "{} defined twice", d.name);
-            assert!(d.name.starts_with("tidemark_"), "{}", d.name);
+            assert!(
+                d.name.starts_with("tidemark_") || d.name.starts_with("process_"),
+                "{}: tidemark_ prefix (process_ for the client libraries' process metrics)",
+                d.name
+            );
             assert_eq!(
                 d.kind == MetricKind::Counter,
                 d.name.ends_with("_total"),

@@ -17,6 +17,11 @@ pub const REPORTER: &str = "reporter";
 /// A reporter's kind: prometheus, pushgateway, influxdb, otlp, remote-write.
 pub const KIND: &str = "kind";
 
+/// A file system's mount point (host metrics).
+pub const MOUNTPOINT: &str = "mountpoint";
+/// A network interface (host metrics).
+pub const DEVICE: &str = "device";
+
 /// How fine-grained the exported series are (`metrics.level`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Level {

@@ -10,8 +10,9 @@
 //! | [`catalogue`] | every metric Tidemark emits, defined once (name, type, unit, help, labels, Flink equivalent) |
 //! | [`labels`] | the label names shared by all metrics |
 //! | [`registry`] | metric handles, families and their series, the read-only snapshot encoders consume |
-//! | [`encode`] | wire formats (Prometheus text 0.0.4 now; OpenMetrics, Influx, OTLP later) |
-//! | [`export`] | transports: the scrape server now; push, write and remote-write later |
+//! | [`encode`] | text wire formats: Prometheus 0.0.4 and OpenMetrics 1.0 |
+//! | [`export`] | transports: scrape, Pushgateway, InfluxDB, OTLP, remote-write; the delivery contract |
+//! | [`host`] | process and host metrics (sysinfo, /proc) |
 //!
 //! The engine depends on this crate, never the reverse: the catalogue names engine
 //! metrics as data, so nothing here needs the engine's types.
@@ -19,6 +20,7 @@
 pub mod catalogue;
 pub mod encode;
 pub mod export;
+pub mod host;
 pub mod labels;
 pub mod registry;
 

@@ -35,6 +35,11 @@ impl Counter {
     pub fn get(&self) -> u64 {
         self.0.load(Ordering::Relaxed)
     }
+    /// Sets the total from a cumulative source (the kernel's CPU time, a NIC's
+    /// byte count); never lower than before, so the counter stays monotonic.
+    pub fn set_total(&self, v: u64) {
+        self.0.fetch_max(v, Ordering::Relaxed);
+    }
 }
 
 /// A gauge stored as an `i64` in the unit of its definition's `scale`.

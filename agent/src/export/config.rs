@@ -5,7 +5,9 @@
 //! appear in errors or logs.
 
 use super::influxdb::{InfluxApi, InfluxConfig};
+use super::otlp::OtlpConfig;
 use super::pushgateway::PushgatewayConfig;
+use super::remote_write::RemoteWriteConfig;
 use std::collections::BTreeMap;
 use std::net::IpAddr;
 use std::time::Duration;
@@ -33,6 +35,10 @@ pub enum ReporterKind {
     Pushgateway(PushgatewayConfig),
     /// Write to InfluxDB.
     InfluxDb(InfluxConfig),
+    /// Export over OTLP/HTTP.
+    Otlp(OtlpConfig),
+    /// Prometheus remote-write.
+    RemoteWrite(RemoteWriteConfig),
 }
 
 impl ReporterKind {
@@ -42,6 +48,8 @@ impl ReporterKind {
             ReporterKind::Prometheus { .. } => "prometheus",
             ReporterKind::Pushgateway(_) => "pushgateway",
             ReporterKind::InfluxDb(_) => "influxdb",
+            ReporterKind::Otlp(_) => "otlp",
+            ReporterKind::RemoteWrite(_) => "remote-write",
         }
     }
 }
@@ -72,6 +80,14 @@ pub const FACTORIES: &[(&str, &[&str])] = &[
             "org.apache.flink.metrics.influxdb.InfluxdbReporter",
         ],
     ),
+    (
+        "otlp",
+        &[
+            "otlp",
+            "org.apache.flink.metrics.otel.OpenTelemetryMetricReporterFactory",
+        ],
+    ),
+    ("remote-write", &["remote-write"]),
 ];
 
 /// Options of every kind, with what they take (for errors and docs).
@@ -115,6 +131,25 @@ pub const OPTIONS: &[(&str, &[(&str, &str)])] = &[
             ("writeTimeout", "request timeout (default 10 s)"),
             ("batch-size", "lines per request (default 5000)"),
             ("gzip", "true or false (default true)"),
+        ],
+    ),
+    (
+        "otlp",
+        &[
+            ("endpoint", "OTLP/HTTP endpoint; /v1/metrics is appended unless the URL has a path"),
+            ("exporter.endpoint", "Flink's name for endpoint"),
+            ("service-name", "service.name resource attribute (default tidemark)"),
+            ("timeout", "request timeout (default 10 s)"),
+        ],
+    ),
+    (
+        "remote-write",
+        &[
+            ("url", "the receiver's URL, e.g. http://127.0.0.1:9090/api/v1/write"),
+            ("timeout", "request timeout (default 10 s)"),
+            ("username", "basic-auth user"),
+            ("password-env", "environment variable holding the basic-auth password"),
+            ("password-file", "file holding the basic-auth password"),
         ],
     ),
 ];
@@ -256,9 +291,9 @@ impl ReporterConfig {
         else {
             let k = o.key("factory.class");
             return Err(vec![if factory.is_empty() {
-                format!("{k} is required for reporter '{name}': one of prometheus, pushgateway, influxdb")
+                format!("{k} is required for reporter '{name}': one of prometheus, pushgateway, influxdb, otlp, remote-write")
             } else {
-                format!("{k}: '{factory}' is not valid: expected prometheus, pushgateway or influxdb (or Flink's factory class)")
+                format!("{k}: '{factory}' is not valid: expected prometheus, pushgateway, influxdb, otlp or remote-write (or Flink's factory class)")
             }]);
         };
         // Unknown options.
@@ -356,6 +391,59 @@ impl ReporterConfig {
                     random_suffix: o.bool("randomJobNameSuffix", false),
                     delete_on_shutdown: o.bool("deleteOnShutdown", true),
                     grouping_key,
+                    interval,
+                    timeout: o.duration("timeout", Duration::from_secs(10)),
+                    basic_auth,
+                })
+            }
+            "otlp" => {
+                let endpoint = match o.get("endpoint").or_else(|| o.get("exporter.endpoint")) {
+                    Some(u) => {
+                        let key = if o.get("endpoint").is_some() {
+                            "endpoint"
+                        } else {
+                            "exporter.endpoint"
+                        };
+                        let u = o.url(key, &u);
+                        let has_path = u.splitn(4, '/').nth(3).is_some_and(|p| !p.is_empty());
+                        if has_path {
+                            u
+                        } else {
+                            format!("{}/v1/metrics", u.trim_end_matches('/'))
+                        }
+                    }
+                    None => {
+                        let k = o.key("endpoint");
+                        o.errors.push(format!(
+                            "{k} is required for an otlp reporter, e.g. http://127.0.0.1:4318"
+                        ));
+                        String::new()
+                    }
+                };
+                ReporterKind::Otlp(OtlpConfig {
+                    name: name.to_string(),
+                    endpoint,
+                    service_name: o.get("service-name").unwrap_or_else(|| "tidemark".into()),
+                    interval,
+                    timeout: o.duration("timeout", Duration::from_secs(10)),
+                })
+            }
+            "remote-write" => {
+                let url = match o.get("url") {
+                    Some(u) => o.url("url", &u),
+                    None => {
+                        let k = o.key("url");
+                        o.errors.push(format!("{k} is required for a remote-write reporter, e.g. http://127.0.0.1:9090/api/v1/write"));
+                        String::new()
+                    }
+                };
+                let basic_auth = match (o.get("username"), o.secret("password")) {
+                    (Some(u), Some(p)) => Some((u, p)),
+                    _ => None,
+                };
+                ReporterKind::RemoteWrite(RemoteWriteConfig {
+                    name: name.to_string(),
+                    url,
                     interval,
                     timeout: o.duration("timeout", Duration::from_secs(10)),
                     basic_auth,

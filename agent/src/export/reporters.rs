@@ -5,7 +5,9 @@
 use super::config::{ReporterConfig, ReporterKind};
 use super::delivery::{self, DeliveryOptions, ExporterMetrics, PushTarget};
 use super::influxdb::InfluxDb;
+use super::otlp::Otlp;
 use super::pushgateway::Pushgateway;
+use super::remote_write::RemoteWrite;
 use super::scrape::ScrapeServer;
 use crate::registry::Registry;
 use std::net::SocketAddr;
@@ -63,6 +65,8 @@ impl Reporters {
                     &job.previous_job_ids,
                 )),
                 ReporterKind::InfluxDb(i) => Arc::new(InfluxDb::new(i.clone())),
+                ReporterKind::Otlp(c) => Arc::new(Otlp::new(c.clone())),
+                ReporterKind::RemoteWrite(c) => Arc::new(RemoteWrite::new(c.clone())),
             };
             if me.runtime.is_none() {
                 me.runtime = Some(

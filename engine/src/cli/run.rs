@@ -59,6 +59,8 @@ struct Prepared {
     jm: JobMaster,
     restore: Option<LoadedCheckpoint>,
     reporters: Reporters,
+    /// Samples process and host metrics while the job runs.
+    _host: tidemark_agent::host::HostCollectorHandle,
     total_events: Option<u64>,
     linger: Option<Duration>,
 }
@@ -158,6 +160,8 @@ fn prepare(args: &RunArgs) -> Result<Prepared> {
         job_id: job_id.clone(),
         previous_job_ids: restore.iter().map(|r| r.meta.job_id.clone()).collect(),
     };
+    let host = tidemark_agent::host::HostCollector::new(registry.clone(), config.system_resource)
+        .start(config.system_resource_interval);
     let reporters = Reporters::start(
         &registry,
         &config.reporters,
@@ -176,6 +180,7 @@ fn prepare(args: &RunArgs) -> Result<Prepared> {
         jm,
         restore,
         reporters,
+        _host: host,
         total_events,
         linger,
     })
@@ -204,6 +209,7 @@ fn execute(p: Prepared, args: &RunArgs) -> i32 {
         jm,
         restore,
         reporters,
+        _host,
         total_events,
         linger,
     } = p;

@@ -204,6 +204,20 @@ pub static KEYS: &[KeySpec] = &[
         "Batches a channel holds before its sender blocks (backpressure)."
     ),
     key!(
+        "metrics.system-resource",
+        [],
+        Some("true"),
+        Kind::Enum(&["true", "false"]),
+        "Host CPU, memory, disk and network metrics (process metrics are always on)."
+    ),
+    key!(
+        "metrics.system-resource-probing-interval",
+        [],
+        Some("5000"),
+        Kind::Duration,
+        "How often process and host metrics are sampled."
+    ),
+    key!(
         "metrics.level",
         [],
         Some("subtask"),

@@ -42,6 +42,10 @@ pub struct Config {
     pub channel_capacity: usize,
     /// Reporters to start.
     pub reporters: Vec<ReporterConfig>,
+    /// `metrics.system-resource`.
+    pub system_resource: bool,
+    /// `metrics.system-resource-probing-interval`.
+    pub system_resource_interval: Duration,
     /// Registry options (`metrics.level`, `metrics.series-limit`).
     pub registry: tidemark_agent::registry::RegistryOptions,
     /// Deprecation notes (old key names used).
@@ -214,6 +218,8 @@ impl Config {
             batch_size: int("tidemark.runtime.batch-size") as usize,
             channel_capacity: int("tidemark.runtime.channel-capacity") as usize,
             reporters,
+            system_resource: get("metrics.system-resource").eq_ignore_ascii_case("true"),
+            system_resource_interval: dur("metrics.system-resource-probing-interval"),
             registry: tidemark_agent::registry::RegistryOptions {
                 level: get("metrics.level")
                     .parse()
