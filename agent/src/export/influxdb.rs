@@ -63,34 +63,50 @@ pub struct InfluxDb {
     headers: Vec<(String, String)>,
 }
 
-/// Escapes a measurement name: commas and spaces.
-pub fn escape_measurement(s: &str, out: &mut String) {
-    for c in s.chars() {
-        match c {
-            ',' | ' ' => {
-                out.push('\\');
-                out.push(c)
-            }
-            '\n' => out.push_str("\\n"),
-            c => out.push(c),
+/// Escapes for line protocol: `specials` get a backslash; a newline or
+/// carriage return becomes the two characters `\n` / `\r` (line protocol cannot
+/// carry them). Line protocol reads `\` followed by a special character (or at
+/// the end) as an escape, so a backslash there cannot be written at all: it
+/// becomes `%5C`. Every other backslash is written, and stored, as it is.
+fn escape_with(s: &str, specials: &[char], out: &mut String) {
+    let mapped: Vec<char> = s
+        .chars()
+        .flat_map(|c| match c {
+            '\n' => vec!['\\', 'n'],
+            '\r' => vec!['\\', 'r'],
+            c => vec![c],
+        })
+        .collect();
+    for (i, &c) in mapped.iter().enumerate() {
+        if specials.contains(&c) {
+            out.push('\\');
+            out.push(c);
+        } else if c == '\\' && mapped.get(i + 1).is_none_or(|n| specials.contains(n)) {
+            out.push_str("%5C");
+        } else {
+            out.push(c);
         }
     }
 }
 
+/// Escapes a measurement name: commas and spaces.
+pub fn escape_measurement(s: &str, out: &mut String) {
+    escape_with(s, &[',', ' '], out)
+}
+
 /// Escapes a tag key, tag value or field key: commas, equals signs and spaces.
-/// Line protocol cannot carry a newline there; it becomes the two characters `\n`.
 pub fn escape_key(s: &str, out: &mut String) {
-    for c in s.chars() {
-        match c {
-            ',' | '=' | ' ' => {
-                out.push('\\');
-                out.push(c)
-            }
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            c => out.push(c),
-        }
-    }
+    escape_with(s, &[',', '=', ' '], out)
+}
+
+/// How InfluxDB stores a tag value written with [`escape_key`].
+pub fn stored_tag_value(s: &str) -> String {
+    let mut escaped = String::new();
+    escape_key(s, &mut escaped);
+    escaped
+        .replace("\\,", ",")
+        .replace("\\=", "=")
+        .replace("\\ ", " ")
 }
 
 /// Escapes a string field value (inside double quotes): `"` and `\`.
@@ -290,6 +306,9 @@ mod tests {
             .unwrap();
         assert!(h.contains(" count=1,sum=0.001,le_0.001=1,"), "{h}");
         assert!(h.contains(",le_inf=1 1700000000000"), "{h}");
+        assert_eq!(stored_tag_value("a\\"), "a%5C");
+        assert_eq!(stored_tag_value("a\\b,c"), "a\\b,c");
+        assert_eq!(stored_tag_value("x\\,y"), "x%5C,y");
         let mut s = String::new();
         escape_string_field("say \"hi\" \\o/", &mut s);
         assert_eq!(s, "say \\\"hi\\\" \\\\o/");
