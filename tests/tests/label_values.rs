@@ -105,7 +105,7 @@ fn hostile_label_values_are_valid_in_every_format() {
                     .as_array()
                     .unwrap()
                     .iter()
-                    .filter(|g| g["labels"]["round"] == round.to_string())
+                    .filter(|g| g["labels"]["round"].as_str() == Some(round.to_string().as_str()))
                     .flat_map(|g| {
                         g["tidemark_task_records_in_total"]["metrics"]
                             .as_array()

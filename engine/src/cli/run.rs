@@ -59,6 +59,8 @@ struct Prepared {
     jm: JobMaster,
     restore: Option<LoadedCheckpoint>,
     reporters: Reporters,
+    registry: Registry,
+    job_id: String,
     /// Samples process and host metrics while the job runs.
     _host: tidemark_agent::host::HostCollectorHandle,
     total_events: Option<u64>,
@@ -174,12 +176,14 @@ fn prepare(args: &RunArgs) -> Result<Prepared> {
         .get("events")
         .and_then(|e| e.parse().ok())
         .filter(|n: &u64| *n > 0);
-    let mut jm = JobMaster::new(graph, opts, registry, job_id)?;
+    let mut jm = JobMaster::new(graph, opts, registry.clone(), job_id.clone())?;
     jm.checkpoint_on_stop(args.checkpoint_on_stop);
     Ok(Prepared {
         jm,
         restore,
         reporters,
+        registry,
+        job_id,
         _host: host,
         total_events,
         linger,
@@ -209,6 +213,8 @@ fn execute(p: Prepared, args: &RunArgs) -> i32 {
         jm,
         restore,
         reporters,
+        registry,
+        job_id,
         _host,
         total_events,
         linger,
@@ -291,6 +297,8 @@ fn execute(p: Prepared, args: &RunArgs) -> i32 {
             std::thread::sleep(Duration::from_millis(50).min(until - Instant::now()));
         }
     }
+    // The job's series: one final push carries them, then they are removed.
+    registry.retire_series(tidemark_agent::labels::JOB_ID, &job_id);
     reporters.shutdown();
     code
 }
