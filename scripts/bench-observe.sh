@@ -1,0 +1,87 @@
+#!/usr/bin/env bash
+# The cost of observing (docs/benchmarks.md): the keyed-count benchmark job with
+# metrics off (A: no reporters, no host metrics) and with every exporter on (B:
+# /metrics scraped by a real Prometheus every second, Pushgateway, InfluxDB,
+# OTLP and remote-write every second, host metrics, subtask level), alternating
+# A B A B … in one run; prints each run, the medians and the ratio.
+# Usage: scripts/bench-observe.sh [PAIRS] (default 3)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+source scripts/setup.sh
+bash scripts/install-test-deps.sh
+pairs="${1:-3}"
+cargo build --release --bins
+bin="$CARGO_TARGET_DIR/release/tidemark"
+work=$(mktemp -d)
+pids=()
+cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$work"; }
+trap cleanup EXIT
+port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+P_SCRAPE=$(port); P_PROM=$(port); P_PGW=$(port); P_INFLUX=$(port); P_RPC=$(port); P_OTLP=$(port)
+mkdir -p "$work/prom" "$work/influx"
+cat > "$work/prometheus.yml" <<YML
+global: {scrape_interval: 1s}
+scrape_configs:
+  - job_name: tidemark
+    honor_labels: true
+    static_configs: [{targets: ['127.0.0.1:$P_SCRAPE']}]
+YML
+cat > "$work/influxdb.conf" <<CONF
+reporting-enabled = false
+bind-address = "127.0.0.1:$P_RPC"
+[meta]
+  dir = "$work/influx/meta"
+[data]
+  dir = "$work/influx/data"
+  wal-dir = "$work/influx/wal"
+[http]
+  bind-address = "127.0.0.1:$P_INFLUX"
+  log-enabled = false
+[monitor]
+  store-enabled = false
+[logging]
+  level = "warn"
+CONF
+prometheus --config.file="$work/prometheus.yml" --storage.tsdb.path="$work/prom" --web.listen-address=127.0.0.1:$P_PROM --web.enable-remote-write-receiver --log.level=warn </dev/null >"$work/prom.log" 2>&1 & pids+=($!)
+prometheus-pushgateway --web.listen-address=127.0.0.1:$P_PGW --persistence.file= --log.level=warn </dev/null >"$work/pgw.log" 2>&1 & pids+=($!)
+influxd run -config "$work/influxdb.conf" </dev/null >"$work/influx.log" 2>&1 & pids+=($!)
+python3 scripts/http_sink.py $P_OTLP </dev/null >"$work/sink.log" 2>&1 & pids+=($!)
+for url in "http://127.0.0.1:$P_PROM/-/ready" "http://127.0.0.1:$P_PGW/-/ready" "http://127.0.0.1:$P_INFLUX/ping"; do
+  for _ in $(seq 300); do curl -s -o /dev/null "$url" && break; sleep 0.1; done
+done
+curl -s -XPOST "http://127.0.0.1:$P_INFLUX/query" --data-urlencode 'q=CREATE DATABASE "bench"' >/dev/null
+A=(--set metrics.reporters= --set metrics.system-resource=false)
+B=(--set metrics.reporters=prom,pgw,influx,otel,rw --set metrics.reporter.prom.port=$P_SCRAPE
+   --set metrics.reporter.pgw.factory.class=pushgateway --set metrics.reporter.pgw.hostUrl=http://127.0.0.1:$P_PGW --set metrics.reporter.pgw.interval=1s
+   --set metrics.reporter.influx.factory.class=influxdb --set metrics.reporter.influx.host=127.0.0.1 --set metrics.reporter.influx.port=$P_INFLUX
+   --set metrics.reporter.influx.db=bench --set metrics.reporter.influx.interval=1s
+   --set metrics.reporter.otel.factory.class=otlp --set metrics.reporter.otel.endpoint=http://127.0.0.1:$P_OTLP --set metrics.reporter.otel.interval=1s
+   --set metrics.reporter.rw.factory.class=remote-write --set metrics.reporter.rw.url=http://127.0.0.1:$P_PROM/api/v1/write --set metrics.reporter.rw.interval=1s
+   --set metrics.system-resource=true --set metrics.system-resource-probing-interval=1s --set metrics.level=subtask)
+: > "$work/rows"
+for i in $(seq 1 "$pairs"); do
+  for mode in A B; do
+    rm -rf /tmp/tidemark-bench
+    if [ "$mode" = A ]; then args=("${A[@]}"); else args=("${B[@]}"); fi
+    line=$("$bin" run examples/bench-keyed-count.yaml --status-interval 0 "${args[@]}" 2>&1 | grep '^summary:')
+    say "pair $i $mode: $line"
+    echo "$mode $line" >> "$work/rows"
+  done
+done
+# The exporters delivered (the Pushgateway groups were deleted on shutdown, as configured).
+points=$(curl -s -G "http://127.0.0.1:$P_INFLUX/query" --data-urlencode db=bench --data-urlencode 'q=SELECT count("value") FROM "tidemark_task_records_in_total"' | python3 -c 'import json,sys; print(json.load(sys.stdin)["results"][0]["series"][0]["values"][0][1])')
+series=$(curl -s -G "http://127.0.0.1:$P_PROM/api/v1/query" --data-urlencode 'query=count(count_over_time(tidemark_task_records_in_total[1h]))' | python3 -c 'import json,sys; print(json.load(sys.stdin)["data"]["result"][0]["value"][1])')
+say "delivered: $points InfluxDB points of records_in; $series records_in series in Prometheus (scrape + remote-write)"
+python3 - "$work/rows" <<'PY'
+import sys, statistics
+rows = {"A": [], "B": []}
+for l in open(sys.argv[1]):
+    mode, rest = l.split(" ", 1)
+    rows[mode].append(dict(kv.split("=") for kv in rest.split()[1:]))
+med = lambda m, k: statistics.median(float(r[k]) for r in rows[m])
+for m, name in (("A", "metrics off"), ("B", "all exporters on")):
+    print("%-17s median of %d: %.2f M records/s, %.2f M per CPU-second, peak RSS %.1f MiB" % (
+        name, len(rows[m]), med(m, "records_per_s") / 1e6, med(m, "records_per_cpu_s") / 1e6, med(m, "peak_rss_bytes") / 2**20))
+print("B/A throughput: %.3f   B/A per CPU-second: %.3f" % (
+    med("B", "records_per_s") / med("A", "records_per_s"), med("B", "records_per_cpu_s") / med("A", "records_per_cpu_s")))
+PY
