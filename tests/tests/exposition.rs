@@ -123,6 +123,14 @@ fn exposition_passes_promtool_and_the_python_parsers_with_hostile_label_values()
         "{parsed_om}"
     );
 
+    // Every family in the output is catalogued (nothing is emitted behind the catalogue's back).
+    for line in text.lines().filter(|l| l.starts_with("# TYPE ")) {
+        let name = line.split_whitespace().nth(2).unwrap();
+        assert!(
+            catalogue::ALL.iter().any(|d| d.name == name),
+            "{name} is emitted but not in the catalogue"
+        );
+    }
     // Every catalogued family is registered by a running job (exporter- and
     // host-specific families excepted: they need their reporters on).
     for def in catalogue::ALL {
