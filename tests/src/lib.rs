@@ -100,6 +100,16 @@ impl Running {
         })
     }
 
+    /// The `host:port` of the job's `/metrics`, once it has printed it.
+    pub fn metrics_addr(&self) -> String {
+        let err = self.wait_stderr("metrics: http://", Duration::from_secs(30));
+        err.split("metrics: http://")
+            .nth(1)
+            .and_then(|s| s.split('/').next())
+            .expect("the job prints its metrics address")
+            .to_string()
+    }
+
     /// SIGKILL, then reap.
     pub fn kill(mut self) {
         let _ = self.child.kill();

@@ -261,15 +261,7 @@ fn an_influxdb_outage_costs_the_job_nothing_and_delivery_resumes() {
         ),
     );
     let r = Running::start(d, &["run", &job, "--status-interval", "0"]);
-    let err = r.wait_stderr("metrics: http://", Duration::from_secs(30));
-    let addr = err
-        .split("metrics: http://")
-        .nth(1)
-        .unwrap()
-        .split('/')
-        .next()
-        .unwrap()
-        .to_string();
+    let addr = r.metrics_addr();
     let sent = |a: &str| scrape_value(a, "tidemark_exporter_sent_total{reporter=\"influx\"");
     let failed = |a: &str| scrape_value(a, "tidemark_exporter_failed_total{reporter=\"influx\"");
     wait_for("writes to InfluxDB", Duration::from_secs(30), || {

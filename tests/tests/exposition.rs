@@ -70,15 +70,7 @@ fn exposition_passes_promtool_and_the_python_parsers_with_hostile_label_values()
         ),
     );
     let r = Running::start(d, &["run", &job, "--status-interval", "0"]);
-    let err = r.wait_stderr("metrics: http://", Duration::from_secs(30));
-    let addr = err
-        .split("metrics: http://")
-        .nth(1)
-        .unwrap()
-        .split('/')
-        .next()
-        .unwrap()
-        .to_string();
+    let addr = r.metrics_addr();
     let url = format!("http://{addr}/metrics");
     let text = wait_for(
         "a completed checkpoint in the exposition",

@@ -44,15 +44,7 @@ fn counters_move_and_checkpoints_are_written() {
             "0",
         ],
     );
-    let err = r.wait_stderr("metrics: http://", Duration::from_secs(30));
-    let addr = err
-        .split("metrics: http://")
-        .nth(1)
-        .unwrap()
-        .split('/')
-        .next()
-        .unwrap()
-        .to_string();
+    let addr = r.metrics_addr();
     let first = wait_for("records counted", Duration::from_secs(30), || {
         let b = scrape(&addr);
         (value(&b, "tidemark_task_records_in_total{") > 0.0).then_some(b)
