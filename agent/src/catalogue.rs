@@ -389,6 +389,28 @@ pub static TASK_BACKPRESSURED: MetricDef = MetricDef {
     scale: 1e-9,
     buckets: &[],
 };
+/// Fill of the input channels.
+pub static TASK_INPUT_QUEUE_USAGE: MetricDef = MetricDef {
+    name: "tidemark_task_input_queue_usage_ratio",
+    kind: MetricKind::Gauge,
+    unit: "ratio",
+    help: "Batches waiting in a subtask's input channels over their capacity (0 to 1); near 1 the subtask is the bottleneck or downstream of it.",
+    labels: TASK,
+    flink: "inPoolUsage",
+    scale: 1e-6,
+    buckets: &[],
+};
+/// Fill of the output channels.
+pub static TASK_OUTPUT_QUEUE_USAGE: MetricDef = MetricDef {
+    name: "tidemark_task_output_queue_usage_ratio",
+    kind: MetricKind::Gauge,
+    unit: "ratio",
+    help: "Batches waiting in a subtask's output channels over their capacity (0 to 1); near 1 the subtask is backpressured.",
+    labels: TASK,
+    flink: "outPoolUsage",
+    scale: 1e-6,
+    buckets: &[],
+};
 /// Completed checkpoints.
 pub static CHECKPOINTS_COMPLETED: MetricDef = MetricDef {
     name: "tidemark_checkpoint_completed_total",
@@ -463,6 +485,8 @@ pub static ALL: &[&MetricDef] = &[
     &TASK_BUSY,
     &TASK_IDLE,
     &TASK_BACKPRESSURED,
+    &TASK_INPUT_QUEUE_USAGE,
+    &TASK_OUTPUT_QUEUE_USAGE,
     &CHECKPOINTS_COMPLETED,
     &CHECKPOINTS_FAILED,
     &CHECKPOINT_LAST_ID,

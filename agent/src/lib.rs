@@ -13,6 +13,7 @@
 //! | [`encode`] | text wire formats: Prometheus 0.0.4 and OpenMetrics 1.0 |
 //! | [`export`] | transports: scrape, Pushgateway, InfluxDB, OTLP, remote-write; the delivery contract |
 //! | [`host`] | process and host metrics (sysinfo, /proc) |
+//! | [`http`] | the small HTTP server behind `/metrics` and the REST API |
 //!
 //! The engine depends on this crate, never the reverse: the catalogue names engine
 //! metrics as data, so nothing here needs the engine's types.
@@ -21,6 +22,7 @@ pub mod catalogue;
 pub mod encode;
 pub mod export;
 pub mod host;
+pub mod http;
 pub mod labels;
 pub mod registry;
 

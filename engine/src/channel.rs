@@ -188,6 +188,13 @@ impl<T: Data> OutputEdge<T> {
         self.buffers.iter().any(|b| !b.is_empty())
     }
 
+    /// Batches queued in this edge's channels, and their capacity.
+    pub fn queue_fill(&self) -> (usize, usize) {
+        self.senders.iter().fold((0, 0), |(l, c), s| {
+            (l + s.len(), c + s.capacity().unwrap_or(0))
+        })
+    }
+
     /// Index of the upstream subtask owning this edge end.
     pub fn subtask(&self) -> usize {
         self.subtask
@@ -197,10 +204,15 @@ impl<T: Data> OutputEdge<T> {
 /// What blocking sends cost: accumulated by the sender, published by the task.
 #[derive(Debug, Default)]
 pub struct SendStats {
-    /// Nanoseconds spent blocked on full channels since the last publish.
+    /// Nanoseconds spent blocked on full channels since the last publish
+    /// (the task subtracts them from its busy time).
     pub backpressured_ns: u64,
     /// The attempt's cancel flag: a blocked send gives up when it is set.
     pub cancel: CancelFlag,
+    /// The subtask's backpressured-time counter, advanced while a block is
+    /// still going on (every [`CANCEL_POLL`]), so a task blocked for minutes
+    /// reads backpressured throughout, not only when it unblocks.
+    pub live: Option<tidemark_agent::Counter>,
 }
 
 /// Sends one message, blocking (and timing the block) when the channel is full.
@@ -214,20 +226,37 @@ fn send<T>(
         Err(TrySendError::Disconnected(_)) => return Err(crate::Error::Cancelled),
         Err(TrySendError::Full(m)) => m,
     };
-    let start = Instant::now();
+    let mut last = Instant::now();
     let mut msg = msg;
-    let result = loop {
-        if io.cancel.is_cancelled() {
-            break Err(crate::Error::Cancelled);
-        }
-        match s.send_timeout(msg, CANCEL_POLL) {
-            Ok(()) => break Ok(()),
-            Err(SendTimeoutError::Timeout(m)) => msg = m,
-            Err(SendTimeoutError::Disconnected(_)) => break Err(crate::Error::Cancelled),
+    let mut account = |io: &mut SendStats| {
+        let now = Instant::now();
+        let ns = (now - last).as_nanos() as u64;
+        last = now;
+        io.backpressured_ns += ns;
+        if let Some(c) = &io.live {
+            c.add(ns);
         }
     };
-    io.backpressured_ns += start.elapsed().as_nanos() as u64;
-    result
+    loop {
+        if io.cancel.is_cancelled() {
+            account(io);
+            return Err(crate::Error::Cancelled);
+        }
+        match s.send_timeout(msg, CANCEL_POLL) {
+            Ok(()) => {
+                account(io);
+                return Ok(());
+            }
+            Err(SendTimeoutError::Timeout(m)) => {
+                account(io);
+                msg = m;
+            }
+            Err(SendTimeoutError::Disconnected(_)) => {
+                account(io);
+                return Err(crate::Error::Cancelled);
+            }
+        }
+    }
 }
 
 /// Where an operator puts its output: every outgoing edge, plus a local count.
@@ -248,6 +277,7 @@ impl<O: Data> Collector<O> {
             io: SendStats {
                 backpressured_ns: 0,
                 cancel,
+                live: None,
             },
         }
     }
@@ -287,6 +317,19 @@ impl<O: Data> Collector<O> {
     /// Whether records wait for the buffer timeout.
     pub fn has_buffered(&self) -> bool {
         self.edges.iter().any(|e| e.has_buffered())
+    }
+
+    /// Publishes blocked time to `c` while a block lasts (see [`SendStats::live`]).
+    pub fn set_backpressure_counter(&mut self, c: tidemark_agent::Counter) {
+        self.io.live = Some(c);
+    }
+
+    /// Batches queued in the output channels and their capacity (output queue usage).
+    pub fn queue_fill(&self) -> (usize, usize) {
+        self.edges.iter().fold((0, 0), |(l, c), e| {
+            let (l2, c2) = e.queue_fill();
+            (l + l2, c + c2)
+        })
     }
 }
 

@@ -26,6 +26,8 @@ pub struct TaskMetrics {
     busy: Counter,
     idle: Counter,
     backpressured: Counter,
+    input_queue: Gauge,
+    output_queue: Gauge,
 }
 
 /// A read of one subtask's shared counters.
@@ -79,6 +81,12 @@ impl TaskMetrics {
             busy: c(&cat::TASK_BUSY),
             idle: c(&cat::TASK_IDLE),
             backpressured: c(&cat::TASK_BACKPRESSURED),
+            input_queue: registry
+                .gauge(&cat::TASK_INPUT_QUEUE_USAGE, &v)
+                .expect("task metrics match the catalogue"),
+            output_queue: registry
+                .gauge(&cat::TASK_OUTPUT_QUEUE_USAGE, &v)
+                .expect("task metrics match the catalogue"),
         }
     }
 
@@ -93,13 +101,31 @@ impl TaskMetrics {
         }
     }
 
+    /// The backpressured-time counter, which blocked sends advance while they
+    /// block (so it is not added again here).
+    pub fn backpressure_counter(&self) -> Counter {
+        self.backpressured.clone()
+    }
+
+    /// Sets the queue-usage gauges from (queued, capacity) of inputs and outputs.
+    pub fn set_queue_usage(&self, input: (usize, usize), output: (usize, usize)) {
+        let ppm = |(l, c): (usize, usize)| {
+            if c == 0 {
+                0
+            } else {
+                (l as u64 * 1_000_000 / c as u64) as i64
+            }
+        };
+        self.input_queue.set(ppm(input));
+        self.output_queue.set(ppm(output));
+    }
+
     /// Adds the local counts to the shared handles and resets them. Busy time
     /// is what remains of the elapsed time after idle and backpressured time.
     pub fn publish(&self, l: &mut LocalCounts) {
         self.records_in.add(l.records_in);
         self.records_out.add(l.records_out);
         self.idle.add(l.idle_ns);
-        self.backpressured.add(l.backpressured_ns);
         self.busy
             .add(l.elapsed_ns.saturating_sub(l.idle_ns + l.backpressured_ns));
         *l = LocalCounts::default();

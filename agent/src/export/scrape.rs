@@ -1,15 +1,19 @@
-//! The pull exporter: an HTTP server answering `GET /metrics` (Prometheus text)
-//! and `GET /healthz`, on its own thread so a slow scraper never touches a task.
+//! The pull exporter: `GET /metrics` (Prometheus text 0.0.4, or OpenMetrics
+//! 1.0 when the `Accept` header asks for it; gzip when accepted; families
+//! filtered by `?include=` and `?exclude=`) and `GET /healthz`, served by the
+//! shared HTTP server on its own thread.
 
 use crate::encode::{filter, openmetrics, prometheus};
+use crate::export::delivery::{now_ms, ExporterMetrics};
+use crate::http::{bind_first, response, HttpRequest, HttpServer};
 use crate::registry::{ConsumerId, Registry};
 use bytes::Bytes;
 use http_body_util::Full;
-use hyper::{body::Incoming, service::service_fn, Request, Response, StatusCode};
-use hyper_util::rt::TokioIo;
-use std::net::{IpAddr, SocketAddr, TcpListener};
-use std::sync::mpsc;
-use std::thread::JoinHandle;
+use hyper::Response;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+
+pub use crate::http::parse_ports;
 
 /// Why the scrape server could not start.
 #[derive(Debug, thiserror::Error)]
@@ -34,35 +38,14 @@ pub enum ScrapeError {
         /// The last bind error.
         last: String,
     },
-    /// The runtime thread could not be created.
+    /// The server thread could not be created.
     #[error("could not start the metrics server: {0}")]
     Io(#[from] std::io::Error),
 }
 
-/// Parses Flink's port syntax: `9249`, `9249-9259`, `9249,9250,9300-9310`.
-pub fn parse_ports(spec: &str) -> Option<Vec<u16>> {
-    let mut ports = Vec::new();
-    for part in spec.split(',').map(str::trim) {
-        if let Some((a, b)) = part.split_once('-') {
-            let (a, b): (u16, u16) = (a.trim().parse().ok()?, b.trim().parse().ok()?);
-            if a > b {
-                return None;
-            }
-            ports.extend(a..=b);
-        } else {
-            ports.push(part.parse().ok()?);
-        }
-    }
-    (!ports.is_empty()).then_some(ports)
-}
-
 /// A running scrape server. Dropping it stops the server.
 #[derive(Debug)]
-pub struct ScrapeServer {
-    addr: SocketAddr,
-    stop: Option<tokio::sync::oneshot::Sender<()>>,
-    thread: Option<JoinHandle<()>>,
-}
+pub struct ScrapeServer(HttpServer);
 
 impl ScrapeServer {
     /// Binds the first free port of `ports` on `host` and serves `registry`.
@@ -76,110 +59,26 @@ impl ScrapeServer {
             reporter: reporter.to_string(),
             value: ports.to_string(),
         })?;
-        let mut last = String::from("no candidates");
-        let mut listener = None;
-        for p in candidates {
-            match TcpListener::bind((host, p)) {
-                Ok(l) => {
-                    listener = Some(l);
-                    break;
-                }
-                Err(e) => last = e.to_string(),
-            }
-        }
-        let listener = listener.ok_or_else(|| ScrapeError::NoFreePort {
+        let listener = bind_first(host, &candidates).map_err(|last| ScrapeError::NoFreePort {
             reporter: reporter.to_string(),
             value: ports.to_string(),
             host,
             last,
         })?;
-        listener.set_nonblocking(true)?;
-        let metrics =
-            crate::export::delivery::ExporterMetrics::new(&registry, reporter, "prometheus");
-        let addr = listener.local_addr()?;
-        let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-        let (ready_tx, ready_rx) = mpsc::channel::<std::io::Result<()>>();
-        let thread = std::thread::Builder::new()
-            .name("metrics-scrape".into())
-            .spawn(move || {
-                let consumer = registry.register_consumer();
-                serve(listener, registry, consumer, metrics, stop_rx, ready_tx)
-            })?;
-        ready_rx
-            .recv()
-            .map_err(|_| std::io::Error::other("metrics server thread exited"))??;
-        Ok(Self {
-            addr,
-            stop: Some(stop_tx),
-            thread: Some(thread),
-        })
+        let metrics = ExporterMetrics::new(&registry, reporter, "prometheus");
+        let consumer = registry.register_consumer();
+        let handler = Arc::new(move |req: HttpRequest| respond(&registry, consumer, &metrics, req));
+        Ok(Self(HttpServer::start(
+            listener,
+            "metrics-scrape",
+            handler,
+        )?))
     }
 
     /// The bound address (useful when a range or port 0 was given).
     pub fn addr(&self) -> SocketAddr {
-        self.addr
+        self.0.addr()
     }
-}
-
-impl Drop for ScrapeServer {
-    fn drop(&mut self) {
-        if let Some(s) = self.stop.take() {
-            let _ = s.send(());
-        }
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
-    }
-}
-
-fn serve(
-    listener: TcpListener,
-    registry: Registry,
-    consumer: ConsumerId,
-    metrics: crate::export::delivery::ExporterMetrics,
-    mut stop: tokio::sync::oneshot::Receiver<()>,
-    ready: mpsc::Sender<std::io::Result<()>>,
-) {
-    let rt = match tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(rt) => rt,
-        Err(e) => {
-            let _ = ready.send(Err(e));
-            return;
-        }
-    };
-    rt.block_on(async move {
-        let listener = match tokio::net::TcpListener::from_std(listener) {
-            Ok(l) => l,
-            Err(e) => {
-                let _ = ready.send(Err(e));
-                return;
-            }
-        };
-        let _ = ready.send(Ok(()));
-        loop {
-            tokio::select! {
-                _ = &mut stop => break,
-                accepted = listener.accept() => {
-                    let Ok((stream, _)) = accepted else { continue };
-                    let registry = registry.clone();
-                    let metrics = metrics.clone();
-                    tokio::spawn(async move {
-                        let svc = service_fn(move |req| {
-                            let registry = registry.clone();
-                            let metrics = metrics.clone();
-                            async move { Ok::<_, std::convert::Infallible>(respond(&registry, consumer, &metrics, req)) }
-                        });
-                        let _ = hyper::server::conn::http1::Builder::new()
-                            .serve_connection(TokioIo::new(stream), svc)
-                            .await;
-                    });
-                }
-            }
-        }
-    });
 }
 
 /// Decodes `%XX` escapes of a query value.
@@ -205,7 +104,8 @@ fn percent_decode(v: &str) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
-fn query_param(query: Option<&str>, key: &str) -> Option<String> {
+/// A query parameter's decoded value.
+pub fn query_param(query: Option<&str>, key: &str) -> Option<String> {
     query?
         .split('&')
         .filter_map(|kv| kv.split_once('='))
@@ -226,62 +126,51 @@ fn gzip(body: &[u8]) -> Option<Vec<u8>> {
 fn respond(
     registry: &Registry,
     consumer: ConsumerId,
-    metrics: &crate::export::delivery::ExporterMetrics,
-    req: Request<Incoming>,
+    metrics: &ExporterMetrics,
+    req: HttpRequest,
 ) -> Response<Full<Bytes>> {
     let header = |n: &str| {
-        req.headers()
+        req.headers
             .get(n)
             .and_then(|v| v.to_str().ok())
             .unwrap_or("")
             .to_ascii_lowercase()
     };
-    let mut builder = Response::builder();
-    let (status, ctype, body) = match req.uri().path() {
+    let (status, ctype, body) = match req.path.as_str() {
         "/metrics" => {
             metrics.sent.add(1);
-            metrics
-                .last_success_ms
-                .set(crate::export::delivery::now_ms());
-            let q = req.uri().query();
+            metrics.last_success_ms.set(now_ms());
+            let q = req.query.as_deref();
             let fams = filter(
                 registry.snapshot_for(consumer),
                 query_param(q, "include").as_deref(),
                 query_param(q, "exclude").as_deref(),
             );
             if header("accept").contains("application/openmetrics-text") {
-                (
-                    StatusCode::OK,
-                    openmetrics::CONTENT_TYPE,
-                    openmetrics::encode(&fams),
-                )
+                (200, openmetrics::CONTENT_TYPE, openmetrics::encode(&fams))
             } else {
-                (
-                    StatusCode::OK,
-                    prometheus::CONTENT_TYPE,
-                    prometheus::encode(&fams),
-                )
+                (200, prometheus::CONTENT_TYPE, prometheus::encode(&fams))
             }
         }
-        "/healthz" => (StatusCode::OK, "text/plain", "ok\n".to_string()),
+        "/healthz" => (200, "text/plain", "ok\n".to_string()),
         _ => (
-            StatusCode::NOT_FOUND,
+            404,
             "text/plain",
             "not found: try /metrics or /healthz\n".to_string(),
         ),
     };
-    let mut bytes = body.into_bytes();
+    let bytes = body.into_bytes();
     if header("accept-encoding").contains("gzip") {
         if let Some(z) = gzip(&bytes) {
-            bytes = z;
-            builder = builder.header("content-encoding", "gzip");
+            let mut r = response(status, ctype, z);
+            r.headers_mut().insert(
+                "content-encoding",
+                hyper::header::HeaderValue::from_static("gzip"),
+            );
+            return r;
         }
     }
-    builder
-        .status(status)
-        .header("content-type", ctype)
-        .body(Full::new(Bytes::from(bytes)))
-        .expect("static response parts are valid")
+    response(status, ctype, bytes)
 }
 
 #[cfg(test)]
@@ -321,7 +210,7 @@ mod tests {
         r.counter(&TASK_RECORDS_IN, &["j", "i", "v", "0"])
             .unwrap()
             .add(42);
-        let blocker = TcpListener::bind("127.0.0.1:0").unwrap();
+        let blocker = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let taken = blocker.local_addr().unwrap().port();
         let server = ScrapeServer::start(
             r,

@@ -75,8 +75,21 @@ pub fn line(
             )
         })
         .unwrap_or_default();
+    let pressure = status.backpressure();
+    let levels = if pressure.is_empty() {
+        String::new()
+    } else {
+        let l: Vec<String> = pressure
+            .iter()
+            .map(|v| format!("{} {}", v.name, v.level.as_str()))
+            .collect();
+        let b = crate::runtime::status::bottleneck(&pressure)
+            .map(|v| format!(", bottleneck: {}", v.name))
+            .unwrap_or_default();
+        format!(" | {}{b}", l.join(", "))
+    };
     format!(
-        "[{:>6.1}s]{progress} in {} out {} | backpressured {:.0}% | {ck} | failed checkpoints {} | restarts {}",
+        "[{:>6.1}s]{progress} in {} out {} | backpressured {:.0}%{levels} | {ck} | failed checkpoints {} | restarts {}",
         elapsed.as_secs_f64(),
         rate(d(now.source_out, prev.source_out) / dt),
         rate(d(now.sink_in, prev.sink_in) / dt),

@@ -119,6 +119,18 @@ pub(crate) static SINK_PARAMS: &[ParamSpec] = &[
         kind: Kind::Int(1, 32768),
         doc: "Parallelism of the sink (default parallelism.default).",
     },
+    ParamSpec {
+        name: "sink-delay",
+        default: Some("0 ms"),
+        kind: Kind::Duration,
+        doc: "Make the sink slow: this much time per record (to see backpressure).",
+    },
+    ParamSpec {
+        name: "sink-delay-for",
+        default: Some("0 ms"),
+        kind: Kind::Duration,
+        doc: "Slow only this long after the sink starts (0 = always).",
+    },
 ];
 
 /// The datagen source described by the shared parameters.
@@ -179,6 +191,23 @@ pub const SINKS: &[&str] = &["blackhole", "print", "file"];
 
 /// The `sink` / `output` parameters as a sink for lines formatted by `format`.
 pub(crate) fn line_sink<T: crate::Data>(
+    p: &Params,
+    format: std::sync::Arc<dyn Fn(&T, &mut String) + Send + Sync>,
+) -> Result<std::sync::Arc<dyn Fn() -> Box<dyn crate::sink::Sink<T>> + Send + Sync>> {
+    use crate::sink::slow::SlowSink;
+    let make = plain_sink(p, format)?;
+    let (delay, for_how_long) = (p.duration("sink-delay"), p.duration("sink-delay-for"));
+    if delay.is_zero() {
+        return Ok(make);
+    }
+    let limit = (!for_how_long.is_zero()).then_some(for_how_long);
+    Ok(std::sync::Arc::new(move || {
+        Box::new(SlowSink::new(make(), delay, limit))
+    }))
+}
+
+/// The sink named by `params.sink`, without slowdown.
+fn plain_sink<T: crate::Data>(
     p: &Params,
     format: std::sync::Arc<dyn Fn(&T, &mut String) + Send + Sync>,
 ) -> Result<std::sync::Arc<dyn Fn() -> Box<dyn crate::sink::Sink<T>> + Send + Sync>> {

@@ -17,6 +17,21 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 use tidemark_agent::Registry;
 
+/// One subtask of a running attempt, as observers see it.
+#[derive(Clone, Debug)]
+pub struct TaskEntry {
+    /// Node index.
+    pub node: usize,
+    /// Subtask index.
+    pub subtask: usize,
+    /// Whether the node is a source.
+    pub is_source: bool,
+    /// Whether the node is a sink.
+    pub is_sink: bool,
+    /// Its metric handles.
+    pub metrics: TaskMetrics,
+}
+
 /// Runtime knobs that shape an attempt.
 #[derive(Debug, Clone)]
 pub struct RuntimeKnobs {
@@ -46,8 +61,8 @@ pub struct Deployment {
     pub events: Receiver<TaskEvent>,
     /// Shared cancel flag.
     pub cancel: CancelFlag,
-    /// (is source, is sink, handles) per subtask.
-    pub task_metrics: Vec<(bool, bool, TaskMetrics)>,
+    /// Every subtask's place in the graph and metric handles.
+    pub task_metrics: Vec<TaskEntry>,
 }
 
 impl Deployment {
@@ -176,8 +191,13 @@ pub fn deploy(
             if node.is_source {
                 dep.sources.push(id);
             }
-            dep.task_metrics
-                .push((node.is_source, node.is_sink, metrics.clone()));
+            dep.task_metrics.push(TaskEntry {
+                node: ni,
+                subtask: i,
+                is_source: node.is_source,
+                is_sink: node.is_sink,
+                metrics: metrics.clone(),
+            });
             let setup = TaskSetup {
                 info,
                 id,

@@ -105,6 +105,12 @@ impl JobMaster {
             (None, None) => None,
         };
         let metrics = JobMetrics::new(&registry, &graph.name, &job_id);
+        let status: Arc<JobStatus> = Arc::default();
+        *status.vertices.lock().unwrap_or_else(|e| e.into_inner()) = graph
+            .nodes
+            .iter()
+            .map(|n| (n.uid.clone(), n.name.clone(), n.parallelism))
+            .collect();
         let vertex_metrics = graph
             .nodes
             .iter()
@@ -117,7 +123,7 @@ impl JobMaster {
             registry,
             metrics,
             vertex_metrics,
-            status: Arc::default(),
+            status,
             stop: Arc::default(),
             checkpoint_on_stop: false,
             storage,
@@ -269,7 +275,13 @@ impl JobMaster {
         let mut exhausted: HashSet<_> = HashSet::new();
         let mut stopping: Option<Option<u64>> = None;
         let mut queue: VecDeque<Decision> = VecDeque::new();
+        let mut last_sample = Instant::now();
+        self.status.sample(last_sample);
         let end = loop {
+            if last_sample.elapsed() >= Duration::from_secs(1) {
+                last_sample = Instant::now();
+                self.status.sample(last_sample);
+            }
             if stopping.is_none() && self.stop.load(Ordering::Relaxed) {
                 if self.checkpoint_on_stop && checkpointing {
                     let ds = coord.trigger_now(now_ms());

@@ -1,8 +1,10 @@
 //! What a running job shows its operator: counters of the tasks at the edges
 //! of the graph and the last completed checkpoint. Shared with the CLI.
 
-use crate::metrics::TaskMetrics;
+use super::backpressure::{Level, Shares, Window};
+use super::deploy::TaskEntry;
 use std::sync::Mutex;
+use std::time::{Duration, Instant};
 
 /// One completed checkpoint, as the status line shows it.
 #[derive(Debug, Clone)]
@@ -20,8 +22,12 @@ pub struct CompletedInfo {
 /// Shared, cheaply readable job progress.
 #[derive(Default)]
 pub struct JobStatus {
-    /// (is source, is sink, handles) of every subtask of the current attempt.
-    pub tasks: Mutex<Vec<(bool, bool, TaskMetrics)>>,
+    /// Every subtask of the current attempt.
+    pub tasks: Mutex<Vec<TaskEntry>>,
+    /// The vertices: (uid, name, parallelism), by node index.
+    pub vertices: Mutex<Vec<(String, String, usize)>>,
+    /// Counter samples for busy / idle / backpressured shares.
+    pub window: Mutex<Option<Window>>,
     /// The last completed checkpoint.
     pub last_checkpoint: Mutex<Option<CompletedInfo>>,
     /// Restarts so far.
@@ -47,12 +53,12 @@ impl JobStatus {
     /// Sums the counters.
     pub fn totals(&self) -> Totals {
         let mut t = Totals::default();
-        for (src, sink, m) in self.tasks.lock().unwrap_or_else(|e| e.into_inner()).iter() {
-            let s = m.read();
-            if *src {
+        for e in self.tasks.lock().unwrap_or_else(|e| e.into_inner()).iter() {
+            let s = e.metrics.read();
+            if e.is_source {
                 t.source_out += s.records_out;
             }
-            if *sink {
+            if e.is_sink {
                 t.sink_in += s.records_in;
             }
             t.backpressured_ns += s.backpressured_ns;
@@ -60,4 +66,115 @@ impl JobStatus {
         }
         t
     }
+}
+
+/// How long the busy / idle / backpressured shares look back.
+pub const BACKPRESSURE_WINDOW: Duration = Duration::from_secs(10);
+
+/// One subtask's shares and level.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct SubtaskPressure {
+    /// Subtask index.
+    pub subtask: usize,
+    /// Its level.
+    pub level: Level,
+    /// Its shares.
+    pub shares: Shares,
+}
+
+/// One vertex's backpressure.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct VertexPressure {
+    /// Node index (graph order: upstream first).
+    pub node: usize,
+    /// Stable id.
+    pub uid: String,
+    /// Name.
+    pub name: String,
+    /// The worst subtask's level.
+    pub level: Level,
+    /// Per subtask.
+    pub subtasks: Vec<SubtaskPressure>,
+}
+
+impl JobStatus {
+    /// Takes a sample of every subtask's counters.
+    pub fn sample(&self, now: Instant) {
+        let readings = self
+            .tasks
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+            .map(|e| e.metrics.read())
+            .collect();
+        self.window
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get_or_insert_with(|| Window::new(BACKPRESSURE_WINDOW))
+            .push(now, readings);
+    }
+
+    /// When the last sample was taken.
+    pub fn sampled_at(&self) -> Option<Instant> {
+        self.window
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .as_ref()
+            .and_then(|w| w.end())
+    }
+
+    /// Backpressure per vertex over the window (empty until two samples exist).
+    pub fn backpressure(&self) -> Vec<VertexPressure> {
+        let shares = self
+            .window
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .as_ref()
+            .map(|w| w.shares())
+            .unwrap_or_default();
+        let tasks = self.tasks.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        let vertices = self
+            .vertices
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
+        if shares.len() != tasks.len() {
+            return Vec::new();
+        }
+        let mut out: Vec<VertexPressure> = vertices
+            .iter()
+            .enumerate()
+            .map(|(node, (uid, name, _))| VertexPressure {
+                node,
+                uid: uid.clone(),
+                name: name.clone(),
+                level: Level::Ok,
+                subtasks: Vec::new(),
+            })
+            .collect();
+        for (e, s) in tasks.iter().zip(shares) {
+            let level = Level::of(s.backpressured);
+            let v = &mut out[e.node];
+            v.level = v.level.max(level);
+            v.subtasks.push(SubtaskPressure {
+                subtask: e.subtask,
+                level,
+                shares: s,
+            });
+        }
+        out
+    }
+}
+
+/// The likely bottleneck: the busiest vertex downstream of a backpressured
+/// one (the vertex that is busy while its upstream waits on it).
+pub fn bottleneck(v: &[VertexPressure]) -> Option<&VertexPressure> {
+    let max = |p: &VertexPressure, f: fn(&Shares) -> f64| {
+        p.subtasks.iter().map(|s| f(&s.shares)).fold(0.0, f64::max)
+    };
+    let first_bp = v.iter().position(|p| p.level != Level::Ok)?;
+    v[first_bp + 1..]
+        .iter()
+        .filter(|p| p.level == Level::Ok)
+        .max_by(|a, b| max(a, |s| s.busy).total_cmp(&max(b, |s| s.busy)))
 }

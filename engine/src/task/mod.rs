@@ -104,9 +104,11 @@ pub(crate) fn publish<O: crate::Data>(
     metrics: &crate::metrics::TaskMetrics,
     local: &mut crate::metrics::LocalCounts,
     out: &mut crate::channel::Collector<O>,
+    input_fill: (usize, usize),
     last: &mut std::time::Instant,
     now: std::time::Instant,
 ) {
+    metrics.set_queue_usage(input_fill, out.queue_fill());
     local.records_out += std::mem::take(&mut out.emitted);
     local.backpressured_ns += std::mem::take(&mut out.io.backpressured_ns);
     local.elapsed_ns = (now - *last).as_nanos() as u64;

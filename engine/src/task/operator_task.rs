@@ -48,6 +48,8 @@ impl<I: Data, O: Data> OperatorTask<I, O> {
         out: Collector<O>,
     ) -> Self {
         let n = inputs.len();
+        let mut out = out;
+        out.set_backpressure_counter(setup.metrics.backpressure_counter());
         Self {
             setup,
             op,
@@ -242,16 +244,25 @@ impl<I: Data, O: Data> OperatorTask<I, O> {
         Ok(())
     }
 
+    /// Batches queued in the input channels, and their capacity.
+    fn input_fill(&self) -> (usize, usize) {
+        self.inputs.iter().fold((0, 0), |(l, c), r| {
+            (l + r.len(), c + r.capacity().unwrap_or(0))
+        })
+    }
+
     fn notify(&mut self, id: u64) -> Result<()> {
         self.notified = self.notified.max(id);
         self.op.notify_checkpoint_complete(id)
     }
 
     fn publish(&mut self, now: Instant) {
+        let input_fill = self.input_fill();
         super::publish(
             &self.setup.metrics,
             &mut self.local,
             &mut self.out,
+            input_fill,
             &mut self.last_publish,
             now,
         );

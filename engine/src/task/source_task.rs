@@ -51,6 +51,8 @@ impl<T: Data> SourceTask<T> {
         batch_size: usize,
     ) -> Self {
         let now = Instant::now();
+        let mut out = out;
+        out.set_backpressure_counter(setup.metrics.backpressure_counter());
         Self {
             setup,
             source,
@@ -242,6 +244,7 @@ impl<T: Data> SourceTask<T> {
             &self.setup.metrics,
             &mut self.local,
             &mut self.out,
+            (0, 0),
             &mut self.last_publish,
             now,
         );

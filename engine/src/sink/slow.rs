@@ -1,0 +1,55 @@
+//! A sink that is slow on purpose, for demonstrating and testing backpressure:
+//! it delays each batch by a fixed time per record, optionally only for a while
+//! after it opens.
+
+use super::Sink;
+use crate::error::Result;
+use crate::operator::SubtaskInfo;
+use std::time::{Duration, Instant};
+
+/// Wraps a sink and slows it down.
+pub struct SlowSink<T> {
+    inner: Box<dyn Sink<T>>,
+    per_record: Duration,
+    for_how_long: Option<Duration>,
+    opened: Instant,
+}
+
+impl<T> SlowSink<T> {
+    /// Delays `per_record` per record, for `for_how_long` after opening (always if `None`).
+    pub fn new(
+        inner: Box<dyn Sink<T>>,
+        per_record: Duration,
+        for_how_long: Option<Duration>,
+    ) -> Self {
+        Self {
+            inner,
+            per_record,
+            for_how_long,
+            opened: Instant::now(),
+        }
+    }
+}
+
+impl<T: Send + 'static> Sink<T> for SlowSink<T> {
+    fn open(&mut self, info: &SubtaskInfo, restored: Option<&[u8]>) -> Result<()> {
+        self.opened = Instant::now();
+        self.inner.open(info, restored)
+    }
+    fn write(&mut self, batch: Vec<T>) -> Result<()> {
+        if self.for_how_long.is_none_or(|d| self.opened.elapsed() < d) {
+            // The slowness being simulated: an external system taking its time.
+            std::thread::sleep(self.per_record * batch.len() as u32);
+        }
+        self.inner.write(batch)
+    }
+    fn pre_commit(&mut self, id: u64) -> Result<Vec<u8>> {
+        self.inner.pre_commit(id)
+    }
+    fn commit(&mut self, id: u64) -> Result<()> {
+        self.inner.commit(id)
+    }
+    fn finish(&mut self) -> Result<()> {
+        self.inner.finish()
+    }
+}
