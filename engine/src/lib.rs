@@ -24,6 +24,7 @@
 //! | [`runtime`] | deployment, the job master, restarts, status |
 //! | [`config`], [`jobfile`], [`pipelines`] | Flink-keyed configuration, job files, built-in pipelines |
 //! | [`metrics`] | the engine's half of the metric flow |
+//! | [`rest`] | the Flink-shaped REST API |
 //! | [`cli`] | the `tidemark` command |
 
 pub mod api;
@@ -38,6 +39,7 @@ pub mod message;
 pub mod metrics;
 pub mod operator;
 pub mod pipelines;
+pub mod rest;
 pub mod runtime;
 pub mod sink;
 pub mod source;

@@ -65,8 +65,14 @@ pub struct Running {
 impl Running {
     /// Starts `tidemark <args>` in `cwd`.
     pub fn start(cwd: &Path, args: &[&str]) -> Self {
+        Self::start_with_env(cwd, args, &[])
+    }
+
+    /// Starts `tidemark <args>` in `cwd` with extra environment variables.
+    pub fn start_with_env(cwd: &Path, args: &[&str], env: &[(&str, &str)]) -> Self {
         let mut child = Command::new(bin())
             .args(args)
+            .envs(env.iter().copied())
             .current_dir(cwd)
             .env("RUST_LOG", "info")
             .stdin(Stdio::null())

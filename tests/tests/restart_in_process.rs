@@ -93,6 +93,12 @@ fn a_failing_task_restarts_from_the_checkpoint_without_loss_or_duplicates() {
     assert!(matches!(outcome, JobOutcome::Finished));
     assert!(FAILED.load(Ordering::SeqCst), "the failure was injected");
     assert_eq!(status.restarts.load(Ordering::SeqCst), 1);
+    // The failure is in the exception history, and the restart restored a checkpoint.
+    let ex = status.exceptions.lock().unwrap().clone();
+    assert_eq!(ex.len(), 1);
+    assert!(ex[0].2.contains("injected failure"), "{ex:?}");
+    assert_eq!(status.checkpoints.lock().unwrap().restored_count, 1);
+    assert_eq!(*status.state.lock().unwrap(), "FINISHED");
 
     let mut n: HashMap<u64, u64> = HashMap::new();
     for i in 0..150_000 {

@@ -280,6 +280,16 @@ impl JobGraph {
                 ));
             }
         }
+        // Default edges are forward when both sides have the same parallelism.
+        for e in &mut self.edges {
+            if e.partitioner == "FORWARD/REBALANCE" {
+                e.partitioner = if self.nodes[e.from].parallelism == self.nodes[e.to].parallelism {
+                    "FORWARD"
+                } else {
+                    "REBALANCE"
+                };
+            }
+        }
         let mut uids: Vec<&str> = self.nodes.iter().map(|n| n.uid.as_str()).collect();
         uids.sort();
         for w in uids.windows(2) {

@@ -97,6 +97,88 @@ pub fn list(dir: &Path) -> i32 {
     0
 }
 
+/// `--job URL`: the history of a running job with the slowest subtask's time
+/// in each phase; returns the exit code.
+pub fn history(url: &str) -> i32 {
+    match render_history(url) {
+        Ok(s) => {
+            print!("{s}");
+            0
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            super::EXIT_FAILED
+        }
+    }
+}
+
+/// The history as text.
+pub fn render_history(url: &str) -> Result<String, String> {
+    use super::rest_client::{get_json, job_url};
+    let job = job_url(url)?;
+    let stats = get_json(&format!("{job}/checkpoints"))?;
+    let details = get_json(&job)?;
+    let vertices: Vec<String> = details["plan"]["nodes"]
+        .as_array()
+        .map(|n| {
+            n.iter()
+                .filter_map(|v| v["id"].as_str().map(str::to_string))
+                .collect()
+        })
+        .unwrap_or_default();
+    let c = &stats["counts"];
+    let mut out = format!(
+        "checkpoints: {} completed, {} failed, {} in progress, {} restored
+phases: the slowest subtask's, in ms
+
+{:>6}  {:<11} {:<19} {:>8} {:>10}  {:>11} {:>9} {:>6} {:>6}
+",
+        c["completed"],
+        c["failed"],
+        c["in_progress"],
+        c["restored"],
+        "id",
+        "status",
+        "triggered (UTC)",
+        "e2e ms",
+        "size",
+        "start delay",
+        "alignment",
+        "sync",
+        "async"
+    );
+    for h in stats["history"].as_array().cloned().unwrap_or_default() {
+        let id = h["id"].as_u64().unwrap_or(0);
+        let (mut delay, mut align, mut sync, mut asy) = (0u64, 0u64, 0u64, 0u64);
+        for v in &vertices {
+            if let Ok(d) = get_json(&format!("{job}/checkpoints/details/{id}/subtasks/{v}")) {
+                let m = |p: &str, q: &str| d["summary"][p][q]["max"].as_u64().unwrap_or(0);
+                delay = delay.max(d["summary"]["start_delay"]["max"].as_u64().unwrap_or(0));
+                align = align.max(m("alignment", "duration"));
+                sync = sync.max(m("checkpoint_duration", "sync"));
+                asy = asy.max(m("checkpoint_duration", "async"));
+            }
+        }
+        out.push_str(&format!(
+            "{:>6}  {:<11} {:<19} {:>8} {:>10}  {:>11} {:>9} {:>6} {:>6}{}\n",
+            id,
+            h["status"].as_str().unwrap_or(""),
+            utc(h["trigger_timestamp"].as_i64().unwrap_or(0)),
+            h["end_to_end_duration"].as_i64().unwrap_or(0),
+            super::status::bytes(h["state_size"].as_u64().unwrap_or(0)),
+            delay,
+            align,
+            sync,
+            asy,
+            h["failure_message"]
+                .as_str()
+                .map(|m| format!("  ({m})"))
+                .unwrap_or_default()
+        ));
+    }
+    Ok(out)
+}
+
 #[cfg(test)]
 mod tests {
     #[test]

@@ -4,12 +4,16 @@
 //! |---|---|
 //! | [`run`] | `tidemark run`: load, validate, restore, run, report |
 //! | [`status`] | the periodic status line and progress bar |
-//! | [`checkpoints`] | `tidemark checkpoints DIR` |
+//! | [`checkpoints`] | `tidemark checkpoints DIR` and `--job URL` |
+//! | [`backpressure`] | `tidemark backpressure URL` |
+//! | [`rest_client`] | reading a running job's REST API |
 //! | [`usage`] | CPU and peak memory of the process, for the summary |
 //! | [`docs`] | `tidemark pipelines`, `metrics-doc`, `config-doc` |
 
+pub mod backpressure;
 pub mod checkpoints;
 pub mod docs;
+pub mod rest_client;
 pub mod run;
 pub mod status;
 pub mod usage;
@@ -29,10 +33,20 @@ pub struct Cli {
 enum Command {
     /// Run a job file.
     Run(run::RunArgs),
-    /// List the checkpoints stored under a checkpoint directory.
+    /// List the checkpoints stored under a checkpoint directory, or (--job) a
+    /// running job's checkpoint history with the time of each phase.
     Checkpoints {
         /// The execution.checkpointing.dir of the job(s).
-        dir: PathBuf,
+        #[arg(required_unless_present = "job")]
+        dir: Option<PathBuf>,
+        /// A running job's REST address (http://127.0.0.1:8081) or job URL.
+        #[arg(long)]
+        job: Option<String>,
+    },
+    /// Busy / backpressured / idle per vertex of a running job, and the likely bottleneck.
+    Backpressure {
+        /// The job's REST address (http://127.0.0.1:8081) or job URL.
+        url: String,
     },
     /// List the built-in pipelines and their parameters.
     Pipelines,
@@ -56,7 +70,10 @@ pub fn main() -> i32 {
         .init();
     match cli.command {
         Command::Run(args) => run::run(args),
-        Command::Checkpoints { dir } => checkpoints::list(&dir),
+        Command::Checkpoints { job: Some(url), .. } => checkpoints::history(&url),
+        Command::Checkpoints { dir: Some(dir), .. } => checkpoints::list(&dir),
+        Command::Checkpoints { .. } => EXIT_USAGE,
+        Command::Backpressure { url } => backpressure::report(&url),
         Command::Pipelines => {
             print!("{}", docs::pipelines());
             0

@@ -59,6 +59,7 @@ struct Prepared {
     jm: JobMaster,
     restore: Option<LoadedCheckpoint>,
     reporters: Reporters,
+    rest: Option<tidemark_agent::http::HttpServer>,
     registry: Registry,
     job_id: String,
     /// Samples process and host metrics while the job runs.
@@ -176,12 +177,47 @@ fn prepare(args: &RunArgs) -> Result<Prepared> {
         .get("events")
         .and_then(|e| e.parse().ok())
         .filter(|n: &u64| *n > 0);
+    let checkpoint_config = opts.checkpoint.interval.map(|i| {
+        let ms = |d: Duration| d.as_millis() as u64;
+        serde_json::json!({
+            "mode": if config.exactly_once { "exactly_once" } else { "at_least_once" },
+            "interval": ms(i), "timeout": ms(opts.checkpoint.timeout), "min_pause": ms(opts.checkpoint.min_pause),
+            "max_concurrent": opts.checkpoint.max_concurrent,
+            "externalization": {
+                "enabled": opts.retention != crate::runtime::job_master::Retention::NoExternalized,
+                "delete_on_cancellation": opts.retention != crate::runtime::job_master::Retention::RetainOnCancellation,
+            },
+            "state_backend": "HashMapStateBackend", "checkpoint_storage": "FileSystemCheckpointStorage",
+            "unaligned_checkpoints": false, "tolerable_failed_checkpoints": opts.checkpoint.tolerable_failed,
+            "aligned_checkpoint_timeout": 0, "checkpoints_after_tasks_finish": true, "state_changelog_enabled": false,
+            "changelog_periodic_materialization_interval": 0, "changelog_storage": "memory",
+        })
+    });
     let mut jm = JobMaster::new(graph, opts, registry.clone(), job_id.clone())?;
     jm.checkpoint_on_stop(args.checkpoint_on_stop);
+    let rest = match &config.rest {
+        Some((host, ports, token)) => Some(
+            crate::rest::start(
+                crate::rest::RestContext {
+                    status: jm.status(),
+                    job_id: job_id.clone(),
+                    job_name: jm.graph().name.clone(),
+                    checkpoint_config,
+                    stop: jm.stop_handle(),
+                    token: token.clone(),
+                },
+                *host,
+                ports,
+            )
+            .map_err(Error::Config)?,
+        ),
+        None => None,
+    };
     Ok(Prepared {
         jm,
         restore,
         reporters,
+        rest,
         registry,
         job_id,
         _host: host,
@@ -213,6 +249,7 @@ fn execute(p: Prepared, args: &RunArgs) -> i32 {
         jm,
         restore,
         reporters,
+        rest,
         registry,
         job_id,
         _host,
@@ -228,6 +265,9 @@ fn execute(p: Prepared, args: &RunArgs) -> i32 {
     );
     for a in reporters.scrape_addrs() {
         eprintln!("metrics: http://{a}/metrics");
+    }
+    if let Some(r) = &rest {
+        eprintln!("rest: http://{}/jobs/{}", r.addr(), job_id);
     }
     if let Some(d) = jm.checkpoint_job_dir() {
         eprintln!("checkpoints: {}", d.display());
@@ -300,5 +340,6 @@ fn execute(p: Prepared, args: &RunArgs) -> i32 {
     // The job's series: one final push carries them, then they are removed.
     registry.retire_series(tidemark_agent::labels::JOB_ID, &job_id);
     reporters.shutdown();
+    drop(rest);
     code
 }

@@ -204,6 +204,41 @@ pub static KEYS: &[KeySpec] = &[
         "Batches a channel holds before its sender blocks (backpressure)."
     ),
     key!(
+        "rest.enabled",
+        [],
+        Some("true"),
+        Kind::Enum(&["true", "false"]),
+        "Serve the REST API (Flink's paths) while the job runs."
+    ),
+    key!(
+        "rest.bind-address",
+        [],
+        Some("127.0.0.1"),
+        Kind::Text,
+        "Address the REST API binds; loopback unless set."
+    ),
+    key!(
+        "rest.bind-port",
+        [],
+        Some("8081-8099"),
+        Kind::Text,
+        "Port, range or list for the REST API; the first free one is used."
+    ),
+    key!(
+        "rest.auth.token-env",
+        [],
+        None,
+        Kind::Text,
+        "Environment variable holding the bearer token that endpoints changing a job require."
+    ),
+    key!(
+        "rest.auth.token-file",
+        [],
+        None,
+        Kind::Path,
+        "File holding that bearer token."
+    ),
+    key!(
         "metrics.system-resource",
         [],
         Some("true"),

@@ -42,6 +42,8 @@ pub struct Config {
     pub channel_capacity: usize,
     /// Reporters to start.
     pub reporters: Vec<ReporterConfig>,
+    /// REST API: enabled, bind address, ports, bearer token.
+    pub rest: Option<(std::net::IpAddr, String, Option<String>)>,
     /// `metrics.system-resource`.
     pub system_resource: bool,
     /// `metrics.system-resource-probing-interval`.
@@ -159,6 +161,44 @@ impl Config {
                 errors.join("\n  ")
             )));
         }
+        let rest = if get("rest.enabled").eq_ignore_ascii_case("true") {
+            let host = get("rest.bind-address");
+            let host: std::net::IpAddr = host.parse().map_err(|_| {
+                Error::Config(format!("rest.bind-address: '{host}' is not valid: expected an IP address such as 127.0.0.1"))
+            })?;
+            let ports = get("rest.bind-port");
+            if tidemark_agent::http::parse_ports(&ports).is_none() {
+                return Err(Error::Config(format!(
+                    "rest.bind-port: '{ports}' is not valid: expected a port, a range like 8081-8099 or a list like 8081,8082"
+                )));
+            }
+            let token = match (
+                values.get("rest.auth.token-env"),
+                values.get("rest.auth.token-file"),
+            ) {
+                (Some(var), _) => Some(std::env::var(var.trim()).map_err(|_| {
+                    Error::Config(format!(
+                        "rest.auth.token-env: environment variable '{}' is not set",
+                        var.trim()
+                    ))
+                })?),
+                (None, Some(path)) => Some(
+                    std::fs::read_to_string(path.trim())
+                        .map_err(|e| {
+                            Error::Config(format!(
+                                "rest.auth.token-file: cannot read '{}': {e}",
+                                path.trim()
+                            ))
+                        })?
+                        .trim()
+                        .to_string(),
+                ),
+                (None, None) => None,
+            };
+            Some((host, ports, token))
+        } else {
+            None
+        };
         let restart_type = values
             .get("restart-strategy.type")
             .cloned()
@@ -218,6 +258,7 @@ impl Config {
             batch_size: int("tidemark.runtime.batch-size") as usize,
             channel_capacity: int("tidemark.runtime.channel-capacity") as usize,
             reporters,
+            rest,
             system_resource: get("metrics.system-resource").eq_ignore_ascii_case("true"),
             system_resource_interval: dur("metrics.system-resource-probing-interval"),
             registry: tidemark_agent::registry::RegistryOptions {

@@ -109,7 +109,16 @@ impl JobMaster {
         *status.vertices.lock().unwrap_or_else(|e| e.into_inner()) = graph
             .nodes
             .iter()
-            .map(|n| (n.uid.clone(), n.name.clone(), n.parallelism))
+            .map(|n| super::status::VertexInfo {
+                uid: n.uid.clone(),
+                name: n.name.clone(),
+                parallelism: n.parallelism,
+                inputs: n
+                    .inputs
+                    .iter()
+                    .map(|e| (graph.edges[*e].from, graph.edges[*e].partitioner))
+                    .collect(),
+            })
             .collect();
         let vertex_metrics = graph
             .nodes
@@ -163,14 +172,39 @@ impl JobMaster {
         self.storage.as_ref().map(|s| s.job_dir().to_path_buf())
     }
 
+    fn set_state(&self, s: &'static str) {
+        *self.status.state.lock().unwrap_or_else(|e| e.into_inner()) = s;
+    }
+
+    fn stats(&self) -> std::sync::MutexGuard<'_, super::checkpoint_stats::CheckpointStats> {
+        self.status
+            .checkpoints
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+    }
+
     /// Runs the job, restoring from `restore` first, until it finishes, is
     /// stopped, or fails beyond what the restart strategy allows.
     pub fn run(mut self, restore: Option<LoadedCheckpoint>) -> Result<JobOutcome> {
+        self.status.start_ms.store(now_ms(), Ordering::Relaxed);
         if let Some(r) = &restore {
             check_compatible(&self.graph, &r.meta)?;
             self.next_id = r.meta.checkpoint_id + 1;
             self.latest = Some((r.dir.clone(), r.meta.clone()));
+            self.stats()
+                .restored_from(r.meta.checkpoint_id, now_ms(), r.dir.display().to_string());
         }
+        let result = self.run_attempts(restore);
+        self.status.end_ms.store(now_ms(), Ordering::Relaxed);
+        self.set_state(match &result {
+            Ok(JobOutcome::Finished) => "FINISHED",
+            Ok(JobOutcome::Stopped { .. }) => "CANCELED",
+            Err(_) => "FAILED",
+        });
+        result
+    }
+
+    fn run_attempts(&mut self, restore: Option<LoadedCheckpoint>) -> Result<JobOutcome> {
         let mut restore = restore;
         let mut attempt = 0u32;
         let mut failures = 0u32;
@@ -188,6 +222,7 @@ impl JobMaster {
                 &self.opts.knobs,
             )?;
             *self.status.tasks.lock().unwrap_or_else(|e| e.into_inner()) = dep.task_metrics.clone();
+            self.set_state("RUNNING");
             let end = self.drive(&dep);
             dep.shutdown();
             match end {
@@ -201,6 +236,20 @@ impl JobMaster {
                 }
                 AttemptEnd::Failed(reason) => {
                     failures += 1;
+                    self.set_state("RESTARTING");
+                    {
+                        let task = reason.split(':').next().unwrap_or("").to_string();
+                        let mut ex = self
+                            .status
+                            .exceptions
+                            .lock()
+                            .unwrap_or_else(|e| e.into_inner());
+                        ex.push((now_ms(), task, reason.clone()));
+                        let n = ex.len();
+                        if n > 100 {
+                            ex.drain(..n - 100);
+                        }
+                    }
                     let Some(delay) = self.opts.restart.delay(failures) else {
                         return Err(Error::Task(format!(
                             "job failed and the restart strategy allows no more restarts ({failures} failure(s)): {reason}"
@@ -219,6 +268,11 @@ impl JobMaster {
                     }
                     restore = match &self.latest {
                         Some((dir, meta)) => {
+                            self.stats().restored_from(
+                                meta.checkpoint_id,
+                                now_ms(),
+                                dir.display().to_string(),
+                            );
                             Some(LoadedCheckpoint::load(dir.clone(), meta.clone())?)
                         }
                         None => None,
@@ -282,6 +336,9 @@ impl JobMaster {
                 last_sample = Instant::now();
                 self.status.sample(last_sample);
             }
+            if checkpointing && self.status.trigger_requested.swap(false, Ordering::Relaxed) {
+                queue.extend(coord.trigger_now(now_ms()));
+            }
             if stopping.is_none() && self.stop.load(Ordering::Relaxed) {
                 if self.checkpoint_on_stop && checkpointing {
                     let ds = coord.trigger_now(now_ms());
@@ -296,7 +353,10 @@ impl JobMaster {
                 }
             }
             match dep.events.recv_timeout(Duration::from_millis(10)) {
-                Ok(TaskEvent::Ack { id, ack }) => queue.extend(coord.on_ack(id, ack)),
+                Ok(TaskEvent::Ack { id, ack }) => {
+                    self.stats().acked(id, &ack);
+                    queue.extend(coord.on_ack(id, ack))
+                }
                 Ok(TaskEvent::Decline { id, reason }) => queue.extend(coord.on_decline(id, reason)),
                 Ok(TaskEvent::SourceExhausted(t)) => {
                     exhausted.insert(t);
@@ -367,6 +427,8 @@ impl JobMaster {
                 trigger_ms,
                 is_final,
             } => {
+                self.stats()
+                    .triggered(id, trigger_ms, self.graph.subtasks());
                 dep.to_sources(TaskControl::TriggerCheckpoint(Barrier {
                     id,
                     trigger_ms,
@@ -433,6 +495,8 @@ impl JobMaster {
                             size,
                             path: dir.clone(),
                         });
+                        self.stats()
+                            .completed(id, completed_ms, dir.display().to_string());
                         self.latest = Some((dir, meta));
                         let follow = coord.on_completed(id, completed_ms);
                         self.retained = coord.retained().collect();
@@ -448,6 +512,7 @@ impl JobMaster {
             Decision::Abort { id, reason } => {
                 if reason != AbortReason::Subsumed {
                     log::warn!("checkpoint {id} failed: {reason}");
+                    self.stats().failed(id, now_ms(), reason.to_string());
                     self.metrics.failed.add(1);
                     self.status
                         .failed_checkpoints

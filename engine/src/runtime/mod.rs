@@ -4,12 +4,14 @@
 //! | file | owns |
 //! |---|---|
 //! | [`backpressure`] | busy / idle / backpressured shares and Flink's levels over a window |
+//! | [`checkpoint_stats`] | counts, summary, latest and history of checkpoints (REST) |
 //! | [`deploy`] | graph → channels and task threads for one attempt |
 //! | [`job_master`] | the attempt loop, the coordinator's I/O edge, stop and restart |
 //! | [`restart`] | restart strategies (pure) |
 //! | [`status`] | what the CLI's status line reads |
 
 pub mod backpressure;
+pub mod checkpoint_stats;
 pub mod deploy;
 pub mod job_master;
 pub mod restart;

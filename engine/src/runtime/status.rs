@@ -19,15 +19,40 @@ pub struct CompletedInfo {
     pub path: std::path::PathBuf,
 }
 
+/// A vertex as observers see it.
+#[derive(Debug, Clone)]
+pub struct VertexInfo {
+    /// Stable id (the REST API's vertex id).
+    pub uid: String,
+    /// Name.
+    pub name: String,
+    /// Parallelism.
+    pub parallelism: usize,
+    /// Upstream node indices and the partitioner of each input.
+    pub inputs: Vec<(usize, &'static str)>,
+}
+
 /// Shared, cheaply readable job progress.
 #[derive(Default)]
 pub struct JobStatus {
     /// Every subtask of the current attempt.
     pub tasks: Mutex<Vec<TaskEntry>>,
-    /// The vertices: (uid, name, parallelism), by node index.
-    pub vertices: Mutex<Vec<(String, String, usize)>>,
+    /// The vertices, by node index (upstream first).
+    pub vertices: Mutex<Vec<VertexInfo>>,
     /// Counter samples for busy / idle / backpressured shares.
     pub window: Mutex<Option<Window>>,
+    /// Checkpoint statistics.
+    pub checkpoints: Mutex<super::checkpoint_stats::CheckpointStats>,
+    /// RUNNING, RESTARTING, FINISHED, FAILED or CANCELED.
+    pub state: Mutex<&'static str>,
+    /// Task failures: (ms since epoch, task, message), oldest first.
+    pub exceptions: Mutex<Vec<(i64, String, String)>>,
+    /// Start and end (ms since epoch; end 0 while running).
+    pub start_ms: std::sync::atomic::AtomicI64,
+    /// End (ms since epoch).
+    pub end_ms: std::sync::atomic::AtomicI64,
+    /// Set by the REST API: take a checkpoint now.
+    pub trigger_requested: std::sync::atomic::AtomicBool,
     /// The last completed checkpoint.
     pub last_checkpoint: Mutex<Option<CompletedInfo>>,
     /// Restarts so far.
@@ -144,10 +169,10 @@ impl JobStatus {
         let mut out: Vec<VertexPressure> = vertices
             .iter()
             .enumerate()
-            .map(|(node, (uid, name, _))| VertexPressure {
+            .map(|(node, v)| VertexPressure {
                 node,
-                uid: uid.clone(),
-                name: name.clone(),
+                uid: v.uid.clone(),
+                name: v.name.clone(),
                 level: Level::Ok,
                 subtasks: Vec::new(),
             })

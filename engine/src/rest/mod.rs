@@ -1,0 +1,146 @@
+//! The REST API, with Apache Flink's paths, field names and units (ms, bytes),
+//! so Flink-aware tools and habits carry over. Served on its own thread by the
+//! agent's HTTP server, loopback by default. Endpoints that change a job
+//! (trigger a checkpoint, cancel) need `Authorization: Bearer <token>` with the
+//! token from `rest.auth.token-env` / `rest.auth.token-file`, and answer 401
+//! without it.
+//!
+//! | file | owns |
+//! |---|---|
+//! | [`views`] | the JSON documents (Flink's DTOs) built from the job status |
+
+pub mod views;
+
+use crate::runtime::status::JobStatus;
+use bytes::Bytes;
+use http_body_util::Full;
+use hyper::{Method, Response};
+use serde_json::{json, Value};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use tidemark_agent::http::{bind_first, parse_ports, response, HttpRequest, HttpServer};
+
+/// What the REST API serves and may act on.
+pub struct RestContext {
+    /// The job's live status.
+    pub status: Arc<JobStatus>,
+    /// Job id.
+    pub job_id: String,
+    /// Job name.
+    pub job_name: String,
+    /// `/checkpoints/config`, or `None` without checkpointing.
+    pub checkpoint_config: Option<Value>,
+    /// Setting it cancels the job.
+    pub stop: Arc<AtomicBool>,
+    /// Bearer token for changing endpoints; `None` disables them.
+    pub token: Option<String>,
+}
+
+fn json_response(status: u16, v: &Value) -> Response<Full<Bytes>> {
+    response(status, "application/json", v.to_string())
+}
+
+fn error(status: u16, msg: &str) -> Response<Full<Bytes>> {
+    json_response(status, &json!({ "errors": [msg] }))
+}
+
+/// Starts the REST server on the first free port of `ports` on `host`.
+pub fn start(ctx: RestContext, host: std::net::IpAddr, ports: &str) -> Result<HttpServer, String> {
+    let candidates = parse_ports(ports)
+        .ok_or_else(|| format!("rest.bind-port: '{ports}' is not valid: expected a port, a range like 8081-8099 or a list"))?;
+    let listener = bind_first(host, &candidates)
+        .map_err(|e| format!("rest.bind-port: no free port in '{ports}' on {host}: {e}"))?;
+    let ctx = Arc::new(ctx);
+    HttpServer::start(listener, "rest", Arc::new(move |req| route(&ctx, req)))
+        .map_err(|e| format!("could not start the REST server: {e}"))
+}
+
+/// `None` when the request carries the bearer token, else the 401 to send.
+fn rejected(ctx: &RestContext, req: &HttpRequest) -> Option<Response<Full<Bytes>>> {
+    let Some(token) = &ctx.token else {
+        return Some(error(
+            401,
+            "this endpoint changes the job and needs a bearer token; configure rest.auth.token-env or rest.auth.token-file",
+        ));
+    };
+    let given = req
+        .headers
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "));
+    if given == Some(token.as_str()) {
+        None
+    } else {
+        Some(error(401, "missing or wrong bearer token"))
+    }
+}
+
+/// Answers one request.
+pub fn route(ctx: &RestContext, req: HttpRequest) -> Response<Full<Bytes>> {
+    let parts: Vec<&str> = req
+        .path
+        .trim_matches('/')
+        .split('/')
+        .filter(|p| !p.is_empty())
+        .collect();
+    let job = |id: &str| id == ctx.job_id;
+    match (&req.method, parts.as_slice()) {
+        (&Method::GET, ["jobs"]) => json_response(200, &views::jobs(ctx)),
+        (_, ["jobs", id, ..]) if !job(id) => error(404, &format!("Job {id} not found")),
+        (&Method::GET, ["jobs", _]) => json_response(200, &views::job_details(ctx)),
+        (&Method::PATCH, ["jobs", _]) => match rejected(ctx, &req) {
+            Some(r) => r,
+            None => {
+                ctx.stop.store(true, Ordering::SeqCst);
+                json_response(202, &json!({}))
+            }
+        },
+        (&Method::GET, ["jobs", _, "exceptions"]) => json_response(200, &views::exceptions(ctx)),
+        (&Method::GET, ["jobs", _, "vertices", vid, "backpressure"]) => {
+            match views::backpressure(ctx, vid) {
+                Some(v) => json_response(200, &v),
+                None => error(404, &format!("Vertex {vid} not found")),
+            }
+        }
+        (&Method::GET, ["jobs", _, "checkpoints"]) => json_response(200, &views::checkpoints(ctx)),
+        (&Method::POST, ["jobs", _, "checkpoints"]) => match rejected(ctx, &req) {
+            Some(r) => r,
+            None if ctx.checkpoint_config.is_none() => {
+                error(409, "checkpointing is not enabled for this job")
+            }
+            None => {
+                ctx.status.trigger_requested.store(true, Ordering::SeqCst);
+                json_response(
+                    202,
+                    &json!({ "request-id": format!("{:032x}", crate::operator::now_ms()) }),
+                )
+            }
+        },
+        (&Method::GET, ["jobs", _, "checkpoints", "config"]) => match &ctx.checkpoint_config {
+            Some(c) => json_response(200, c),
+            None => error(404, "Checkpointing is not enabled for this job"),
+        },
+        (&Method::GET, ["jobs", _, "checkpoints", "details", cid]) => match cid
+            .parse()
+            .ok()
+            .and_then(|c| views::checkpoint_details(ctx, c))
+        {
+            Some(v) => json_response(200, &v),
+            None => error(
+                404,
+                &format!("Checkpoint {cid} not found (the history keeps the latest 10)"),
+            ),
+        },
+        (&Method::GET, ["jobs", _, "checkpoints", "details", cid, "subtasks", vid]) => {
+            match cid
+                .parse()
+                .ok()
+                .and_then(|c| views::subtask_details(ctx, c, vid))
+            {
+                Some(v) => json_response(200, &v),
+                None => error(404, &format!("Checkpoint {cid} or vertex {vid} not found")),
+            }
+        }
+        _ => error(404, &format!("no endpoint {} {}", req.method, req.path)),
+    }
+}

@@ -1,0 +1,163 @@
+//! The REST API (Flink's paths and fields) and the CLI built on it, against a
+//! job whose sink is slow for a while: backpressure levels per vertex, the
+//! bottleneck, checkpoint statistics with per-subtask phases, the bearer token
+//! on endpoints that change a job, and cancel.
+
+use serde_json::Value;
+use std::process::Command;
+use std::time::Duration;
+use tidemark_tests::servers::curl;
+use tidemark_tests::*;
+
+fn get(url: &str) -> Value {
+    let (code, body) = curl(&[url]);
+    assert_eq!(code, 200, "GET {url}: {body}");
+    serde_json::from_str(&body).unwrap()
+}
+
+fn cli(args: &[&str]) -> String {
+    let out = Command::new(bin()).args(args).output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+#[test]
+fn rest_api_and_cli_show_backpressure_checkpoints_and_act_with_a_token() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let job = write_file(
+        d,
+        "j.yaml",
+        "name: observed\npipeline: keyed-count\nparams:\n  keys: 1000\n  rate: 200000\n  sink-delay: 20us\n  sink-delay-for: 10s\nconfig:\n  execution.checkpointing.interval: 300 ms\n  execution.checkpointing.dir: ck\n  metrics.reporter.prom.port: 0\n  rest.bind-port: 0\n  rest.auth.token-env: TIDEMARK_TEST_TOKEN\n",
+    );
+    let r = Running::start_with_env(
+        d,
+        &["run", &job, "--status-interval", "0"],
+        &[("TIDEMARK_TEST_TOKEN", "s3cret")],
+    );
+    let err = r.wait_stderr("rest: http://", Duration::from_secs(30));
+    let job_url = err
+        .split("rest: ")
+        .nth(1)
+        .unwrap()
+        .lines()
+        .next()
+        .unwrap()
+        .to_string();
+    let base = job_url.split("/jobs/").next().unwrap().to_string();
+    let job_id = job_url.rsplit('/').next().unwrap().to_string();
+
+    let jobs = get(&format!("{base}/jobs"));
+    assert_eq!(jobs["jobs"][0]["id"], job_id.as_str());
+    assert_eq!(jobs["jobs"][0]["status"], "RUNNING");
+    let details = get(&job_url);
+    assert_eq!(details["vertices"].as_array().unwrap().len(), 3);
+    assert_eq!(
+        details["plan"]["nodes"][1]["inputs"][0]["ship_strategy"],
+        "HASH"
+    );
+
+    // Backpressure: upstream high, the sink busy and not backpressured.
+    wait_for(
+        "datagen and count HIGH, the sink busy",
+        Duration::from_secs(30),
+        || {
+            let lvl = |v: &str| get(&format!("{job_url}/vertices/{v}/backpressure"));
+            let sink = lvl("sink");
+            (lvl("datagen")["backpressureLevel"] == "high"
+                && lvl("count")["backpressureLevel"] == "high"
+                && sink["backpressureLevel"] == "ok"
+                && sink["subtasks"][0]["busyRatio"].as_f64().unwrap_or(0.0) > 0.5)
+                .then_some(())
+        },
+    );
+    let report = cli(&["backpressure", &base]);
+    assert!(
+        report.contains("likely bottleneck: sink: blackhole"),
+        "{report}"
+    );
+
+    // Checkpoints: counts, latest completed with every vertex acknowledged, per-subtask phases.
+    let stats = wait_for("two completed checkpoints", Duration::from_secs(30), || {
+        let s = get(&format!("{job_url}/checkpoints"));
+        (s["counts"]["completed"].as_u64().unwrap_or(0) >= 2).then_some(s)
+    });
+    let latest = stats["latest"]["completed"]["id"].as_u64().unwrap();
+    assert_eq!(stats["latest"]["completed"]["className"], "completed");
+    let d1 = get(&format!("{job_url}/checkpoints/details/{latest}"));
+    for v in ["datagen", "count", "sink"] {
+        assert_eq!(d1["tasks"][v]["num_acknowledged_subtasks"], 1, "{d1}");
+    }
+    let sub = get(&format!(
+        "{job_url}/checkpoints/details/{latest}/subtasks/count"
+    ));
+    assert_eq!(sub["subtasks"][0]["className"], "completed");
+    assert!(sub["summary"]["start_delay"]["max"].is_number());
+    let cfg = get(&format!("{job_url}/checkpoints/config"));
+    assert_eq!(
+        (cfg["mode"].as_str(), cfg["interval"].as_u64()),
+        (Some("exactly_once"), Some(300))
+    );
+    let history = cli(&["checkpoints", "--job", &base]);
+    assert!(
+        history.contains("COMPLETED") && history.contains("start delay"),
+        "{history}"
+    );
+
+    // Changing endpoints need the token.
+    let (code, _) = curl(&["-XPOST", &format!("{job_url}/checkpoints")]);
+    assert_eq!(code, 401);
+    let (code, _) = curl(&[
+        "-XPOST",
+        "-H",
+        "Authorization: Bearer wrong",
+        &format!("{job_url}/checkpoints"),
+    ]);
+    assert_eq!(code, 401);
+    let total = get(&format!("{job_url}/checkpoints"))["counts"]["total"]
+        .as_u64()
+        .unwrap();
+    let (code, body) = curl(&[
+        "-XPOST",
+        "-H",
+        "Authorization: Bearer s3cret",
+        &format!("{job_url}/checkpoints"),
+    ]);
+    assert_eq!(code, 202, "{body}");
+    wait_for("the triggered checkpoint", Duration::from_secs(30), || {
+        (get(&format!("{job_url}/checkpoints"))["counts"]["total"]
+            .as_u64()
+            .unwrap()
+            > total)
+            .then_some(())
+    });
+    assert_eq!(curl(&[&format!("{base}/jobs/0000/checkpoints")]).0, 404);
+
+    // After the slowdown the levels return to OK.
+    wait_for("levels back to OK", Duration::from_secs(60), || {
+        ["datagen", "count", "sink"]
+            .iter()
+            .all(|v| {
+                get(&format!("{job_url}/vertices/{v}/backpressure"))["backpressureLevel"] == "ok"
+            })
+            .then_some(())
+    });
+
+    // Cancel with the token.
+    let (code, _) = curl(&["-XPATCH", &format!("{job_url}?mode=cancel")]);
+    assert_eq!(code, 401);
+    let (code, _) = curl(&[
+        "-XPATCH",
+        "-H",
+        "Authorization: Bearer s3cret",
+        &format!("{job_url}?mode=cancel"),
+    ]);
+    assert_eq!(code, 202);
+    let (code, err) = r.wait(Duration::from_secs(60));
+    assert_eq!(code, 0, "{err}");
+    assert!(err.contains("job stopped"), "{err}");
+}
