@@ -411,6 +411,94 @@ pub static TASK_OUTPUT_QUEUE_USAGE: MetricDef = MetricDef {
     scale: 1e-6,
     buckets: &[],
 };
+/// A gauge of one subtask or job.
+macro_rules! gauge {
+    ($ident:ident, $name:expr, $unit:expr, $labels:expr, $scale:expr, $flink:expr, $help:expr) => {
+        #[doc = $help]
+        pub static $ident: MetricDef = MetricDef {
+            name: $name,
+            kind: MetricKind::Gauge,
+            unit: $unit,
+            help: $help,
+            labels: $labels,
+            flink: $flink,
+            scale: $scale,
+            buckets: &[],
+        };
+    };
+}
+
+gauge!(
+    TASK_INPUT_WATERMARK,
+    "tidemark_task_input_watermark_seconds",
+    "seconds",
+    TASK,
+    1e-3,
+    "currentInputWatermark",
+    "Event time (Unix seconds) a subtask's inputs have all reached; -1 before the first watermark."
+);
+gauge!(
+    TASK_OUTPUT_WATERMARK,
+    "tidemark_task_output_watermark_seconds",
+    "seconds",
+    TASK,
+    1e-3,
+    "currentOutputWatermark",
+    "Event time (Unix seconds) a subtask has emitted as its watermark; -1 before the first."
+);
+gauge!(TASK_WATERMARK_LAG, "tidemark_task_watermark_lag_seconds", "seconds", TASK, 1e-3, "(wall clock - currentInputWatermark)",
+    "Wall-clock time minus the subtask's input watermark: how far event time trails; -1 without event time.");
+gauge!(
+    CHECKPOINT_IN_PROGRESS,
+    "tidemark_checkpoint_in_progress",
+    "",
+    JOB,
+    1.0,
+    "numberOfInProgressCheckpoints",
+    "Checkpoints triggered and not yet completed or failed."
+);
+gauge!(
+    CHECKPOINT_LAST_COMPLETION,
+    "tidemark_checkpoint_last_completion_timestamp_seconds",
+    "seconds",
+    JOB,
+    1e-3,
+    "lastCheckpointCompletedTimestamp",
+    "Unix time the last checkpoint completed; -1 before the first."
+);
+gauge!(
+    CHECKPOINT_SINCE_LAST,
+    "tidemark_checkpoint_since_last_completion_seconds",
+    "seconds",
+    JOB,
+    1e-3,
+    "-",
+    "Seconds since the last checkpoint completed (updated every second); -1 before the first."
+);
+gauge!(CHECKPOINT_LAST_FULL_SIZE, "tidemark_checkpoint_last_full_size_bytes", "bytes", JOB, 1.0, "lastCheckpointFullSize",
+    "Full size of the last completed checkpoint (equal to its size for full snapshots); -1 before the first.");
+gauge!(
+    JOB_UPTIME,
+    "tidemark_job_uptime_seconds",
+    "seconds",
+    JOB,
+    1e-3,
+    "uptime",
+    "Time the job has been running since its last (re)start; 0 while restarting."
+);
+
+/// Restores from a checkpoint.
+pub static CHECKPOINTS_RESTORED: MetricDef = MetricDef {
+    name: "tidemark_checkpoint_restored_total",
+    kind: MetricKind::Counter,
+    unit: "",
+    help: "Times the job restored its state from a checkpoint (at start with --restore, and after failures).",
+    labels: JOB,
+    flink: "numberOfRestoredCheckpoints",
+    scale: 1.0,
+    buckets: &[],
+};
+
 /// Completed checkpoints.
 pub static CHECKPOINTS_COMPLETED: MetricDef = MetricDef {
     name: "tidemark_checkpoint_completed_total",
@@ -487,12 +575,21 @@ pub static ALL: &[&MetricDef] = &[
     &TASK_BACKPRESSURED,
     &TASK_INPUT_QUEUE_USAGE,
     &TASK_OUTPUT_QUEUE_USAGE,
+    &TASK_INPUT_WATERMARK,
+    &TASK_OUTPUT_WATERMARK,
+    &TASK_WATERMARK_LAG,
     &CHECKPOINTS_COMPLETED,
     &CHECKPOINTS_FAILED,
     &CHECKPOINT_LAST_ID,
     &CHECKPOINT_LAST_DURATION,
     &CHECKPOINT_LAST_SIZE,
     &JOB_RESTARTS,
+    &CHECKPOINTS_RESTORED,
+    &CHECKPOINT_IN_PROGRESS,
+    &CHECKPOINT_LAST_COMPLETION,
+    &CHECKPOINT_SINCE_LAST,
+    &CHECKPOINT_LAST_FULL_SIZE,
+    &JOB_UPTIME,
     &CHECKPOINT_DURATION,
     &CHECKPOINT_SYNC_DURATION,
     &CHECKPOINT_ASYNC_DURATION,

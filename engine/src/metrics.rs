@@ -28,6 +28,9 @@ pub struct TaskMetrics {
     backpressured: Counter,
     input_queue: Gauge,
     output_queue: Gauge,
+    input_wm: Gauge,
+    output_wm: Gauge,
+    wm_lag: Gauge,
 }
 
 /// A read of one subtask's shared counters.
@@ -87,6 +90,15 @@ impl TaskMetrics {
             output_queue: registry
                 .gauge(&cat::TASK_OUTPUT_QUEUE_USAGE, &v)
                 .expect("task metrics match the catalogue"),
+            input_wm: registry
+                .gauge(&cat::TASK_INPUT_WATERMARK, &v)
+                .expect("task metrics match the catalogue"),
+            output_wm: registry
+                .gauge(&cat::TASK_OUTPUT_WATERMARK, &v)
+                .expect("task metrics match the catalogue"),
+            wm_lag: registry
+                .gauge(&cat::TASK_WATERMARK_LAG, &v)
+                .expect("task metrics match the catalogue"),
         }
     }
 
@@ -105,6 +117,28 @@ impl TaskMetrics {
     /// block (so it is not added again here).
     pub fn backpressure_counter(&self) -> Counter {
         self.backpressured.clone()
+    }
+
+    /// The input watermark advanced (event time, ms).
+    pub fn input_watermark(&self, wm: i64) {
+        if wm != i64::MAX && wm > i64::MIN {
+            self.input_wm.set(wm);
+        }
+    }
+
+    /// The output watermark advanced (event time, ms).
+    pub fn output_watermark(&self, wm: i64) {
+        if wm != i64::MAX && wm > i64::MIN {
+            self.output_wm.set(wm);
+        }
+    }
+
+    /// Updates the watermark lag against the wall clock (ms since epoch).
+    pub fn watermark_lag(&self, now_ms: i64) {
+        let wm = self.input_wm.get();
+        if wm != -1 {
+            self.wm_lag.set((now_ms - wm).max(0));
+        }
     }
 
     /// Sets the queue-usage gauges from (queued, capacity) of inputs and outputs.
@@ -182,6 +216,18 @@ pub struct JobMetrics {
     pub last_size: Gauge,
     /// Restarts.
     pub restarts: Counter,
+    /// Restores from checkpoints.
+    pub restored: Counter,
+    /// In-progress checkpoints.
+    pub in_progress: Gauge,
+    /// Last completion (ms since epoch).
+    pub last_completion_ms: Gauge,
+    /// Since the last completion (ms).
+    pub since_last_ms: Gauge,
+    /// Last full size (bytes).
+    pub last_full_size: Gauge,
+    /// Uptime (ms).
+    pub uptime_ms: Gauge,
 }
 
 impl JobMetrics {
@@ -205,6 +251,12 @@ impl JobMetrics {
             last_duration_ns: g(&cat::CHECKPOINT_LAST_DURATION),
             last_size: g(&cat::CHECKPOINT_LAST_SIZE),
             restarts: c(&cat::JOB_RESTARTS),
+            restored: c(&cat::CHECKPOINTS_RESTORED),
+            in_progress: g(&cat::CHECKPOINT_IN_PROGRESS),
+            last_completion_ms: g(&cat::CHECKPOINT_LAST_COMPLETION),
+            since_last_ms: g(&cat::CHECKPOINT_SINCE_LAST),
+            last_full_size: g(&cat::CHECKPOINT_LAST_FULL_SIZE),
+            uptime_ms: g(&cat::JOB_UPTIME),
         }
     }
 }

@@ -63,6 +63,22 @@ fn counters_move_and_checkpoints_are_written() {
         },
     );
     assert!(value(&later, "tidemark_checkpoint_last_size_bytes{") > 0.0);
+    let clocked = wait_for(
+        "uptime and time since the last checkpoint",
+        Duration::from_secs(30),
+        || {
+            let b = scrape(&addr);
+            (value(&b, "tidemark_job_uptime_seconds{") > 0.0
+                && value(&b, "tidemark_checkpoint_since_last_completion_seconds{") >= 0.0)
+                .then_some(b)
+        },
+    );
+    assert!(
+        value(
+            &clocked,
+            "tidemark_checkpoint_last_completion_timestamp_seconds{"
+        ) > 1.6e9
+    );
     assert!(later.contains("vertex=\"count\",subtask=\"0\""));
     let chk = completed_checkpoints(&d.join("ck"));
     assert!(

@@ -55,3 +55,42 @@ fn tumbling_window_counts_are_exact_with_out_of_order_records() {
     assert_eq!(got.len(), expected.len(), "one result per key and window");
     assert_eq!(got, expected);
 }
+
+#[test]
+fn watermarks_and_their_lag_are_exported_per_subtask() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let job = write_file(
+        d,
+        "wm.yaml",
+        "name: wm\npipeline: windowed-aggregation\nparams:\n  keys: 10\n  rate: 20000\n  event-time-rate: 1000\n  out-of-orderness: 100 ms\nconfig:\n  metrics.reporter.prom.port: 0\n",
+    );
+    let r = Running::start(d, &["run", &job, "--status-interval", "0"]);
+    let addr = r.metrics_addr();
+    let get = |metric: &str, vertex: &str| -> f64 {
+        let (_, body) = tidemark_tests::servers::curl(&[&format!("http://{addr}/metrics")]);
+        let v = format!("vertex=\"{vertex}\"");
+        body.lines()
+            .find(|l| l.starts_with(metric) && l.contains(&v))
+            .and_then(|l| l.rsplit(' ').next()?.parse().ok())
+            .unwrap_or(-1.0)
+    };
+    let window = "window tumbling count";
+    let wm = wait_for(
+        "the window's input watermark",
+        std::time::Duration::from_secs(30),
+        || {
+            let w = get("tidemark_task_input_watermark_seconds", window);
+            (w > 0.0).then_some(w)
+        },
+    );
+    // Event time starts at 0 and advances 1 s per 1000 records: far behind the wall clock.
+    let lag = get("tidemark_task_watermark_lag_seconds", window);
+    assert!(lag > 1.0e9, "lag {lag}");
+    let src = get("tidemark_task_output_watermark_seconds", "datagen");
+    assert!(
+        src >= wm,
+        "the source's output watermark {src} leads the window's input {wm}"
+    );
+    r.kill();
+}

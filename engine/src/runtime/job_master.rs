@@ -193,6 +193,7 @@ impl JobMaster {
             self.latest = Some((r.dir.clone(), r.meta.clone()));
             self.stats()
                 .restored_from(r.meta.checkpoint_id, now_ms(), r.dir.display().to_string());
+            self.metrics.restored.add(1);
         }
         let result = self.run_attempts(restore);
         self.status.end_ms.store(now_ms(), Ordering::Relaxed);
@@ -237,6 +238,7 @@ impl JobMaster {
                 AttemptEnd::Failed(reason) => {
                     failures += 1;
                     self.set_state("RESTARTING");
+                    self.metrics.uptime_ms.set(0);
                     {
                         let task = reason.split(':').next().unwrap_or("").to_string();
                         let mut ex = self
@@ -273,6 +275,7 @@ impl JobMaster {
                                 now_ms(),
                                 dir.display().to_string(),
                             );
+                            self.metrics.restored.add(1);
                             Some(LoadedCheckpoint::load(dir.clone(), meta.clone())?)
                         }
                         None => None,
@@ -330,11 +333,13 @@ impl JobMaster {
         let mut stopping: Option<Option<u64>> = None;
         let mut queue: VecDeque<Decision> = VecDeque::new();
         let mut last_sample = Instant::now();
+        let attempt_start = now_ms();
         self.status.sample(last_sample);
         let end = loop {
             if last_sample.elapsed() >= Duration::from_secs(1) {
                 last_sample = Instant::now();
                 self.status.sample(last_sample);
+                self.update_time_gauges(&coord, attempt_start);
             }
             if checkpointing && self.status.trigger_requested.swap(false, Ordering::Relaxed) {
                 queue.extend(coord.trigger_now(now_ms()));
@@ -414,6 +419,18 @@ impl JobMaster {
         end
     }
 
+    /// Gauges that move with the clock: uptime, time since the last
+    /// completed checkpoint, checkpoints in flight.
+    fn update_time_gauges(&self, coord: &Coordinator, attempt_start: i64) {
+        let now = now_ms();
+        self.metrics.uptime_ms.set(now - attempt_start);
+        self.metrics.in_progress.set(coord.in_flight() as i64);
+        let last = self.metrics.last_completion_ms.get();
+        if last != -1 {
+            self.metrics.since_last_ms.set(now - last);
+        }
+    }
+
     /// Carries out one decision; returns follow-up decisions, or a reason to fail over.
     fn apply(
         &mut self,
@@ -485,6 +502,9 @@ impl JobMaster {
                         self.metrics.last_id.set(id as i64);
                         self.metrics.last_duration_ns.set(duration_ms * 1_000_000);
                         self.metrics.last_size.set(size as i64);
+                        self.metrics.last_full_size.set(size as i64);
+                        self.metrics.last_completion_ms.set(completed_ms);
+                        self.metrics.since_last_ms.set(0);
                         *self
                             .status
                             .last_checkpoint

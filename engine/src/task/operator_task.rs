@@ -195,7 +195,9 @@ impl<I: Data, O: Data> OperatorTask<I, O> {
     fn on_watermark_change(&mut self, c: Option<WatermarkChange>) -> Result<()> {
         match c {
             Some(WatermarkChange::Advanced(w)) => {
+                self.setup.metrics.input_watermark(w);
                 self.op.on_watermark(w, &mut self.out)?;
+                self.setup.metrics.output_watermark(w);
                 self.out.broadcast(|| Message::Watermark(w))
             }
             Some(WatermarkChange::Idle) => self.out.broadcast(|| Message::Idle),
@@ -257,6 +259,7 @@ impl<I: Data, O: Data> OperatorTask<I, O> {
     }
 
     fn publish(&mut self, now: Instant) {
+        self.setup.metrics.watermark_lag(now_ms());
         let input_fill = self.input_fill();
         super::publish(
             &self.setup.metrics,

@@ -171,6 +171,7 @@ impl<T: Data> SourceTask<T> {
             .saturating_sub(1);
         if wm > self.emitted_wm {
             self.emitted_wm = wm;
+            self.setup.metrics.output_watermark(wm);
             self.out.broadcast(|| Message::Watermark(wm))?;
         }
         Ok(())
