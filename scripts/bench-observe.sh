@@ -2,7 +2,8 @@
 # The cost of observing (docs/benchmarks.md): the keyed-count benchmark job with
 # metrics off (A: no reporters, no host metrics) and with every exporter on (B:
 # /metrics scraped by a real Prometheus every second, Pushgateway, InfluxDB,
-# OTLP and remote-write every second, host metrics, subtask level), alternating
+# OTLP and remote-write every second, host metrics, subtask level, latency
+# markers every 200 ms at operator granularity, the REST API), alternating
 # A B A B … in one run; prints each run, the medians and the ratio.
 # Usage: scripts/bench-observe.sh [PAIRS] (default 3)
 set -euo pipefail
@@ -50,14 +51,15 @@ for url in "http://127.0.0.1:$P_PROM/-/ready" "http://127.0.0.1:$P_PGW/-/ready" 
   for _ in $(seq 300); do curl -s -o /dev/null "$url" && break; sleep 0.1; done
 done
 curl -s -XPOST "http://127.0.0.1:$P_INFLUX/query" --data-urlencode 'q=CREATE DATABASE "bench"' >/dev/null
-A=(--set metrics.reporters= --set metrics.system-resource=false)
+A=(--set metrics.reporters= --set metrics.system-resource=false --set metrics.latency.interval=0 --set rest.enabled=false)
 B=(--set metrics.reporters=prom,pgw,influx,otel,rw --set metrics.reporter.prom.port=$P_SCRAPE
    --set metrics.reporter.pgw.factory.class=pushgateway --set metrics.reporter.pgw.hostUrl=http://127.0.0.1:$P_PGW --set metrics.reporter.pgw.interval=1s
    --set metrics.reporter.influx.factory.class=influxdb --set metrics.reporter.influx.host=127.0.0.1 --set metrics.reporter.influx.port=$P_INFLUX
    --set metrics.reporter.influx.db=bench --set metrics.reporter.influx.interval=1s
    --set metrics.reporter.otel.factory.class=otlp --set metrics.reporter.otel.endpoint=http://127.0.0.1:$P_OTLP --set metrics.reporter.otel.interval=1s
    --set metrics.reporter.rw.factory.class=remote-write --set metrics.reporter.rw.url=http://127.0.0.1:$P_PROM/api/v1/write --set metrics.reporter.rw.interval=1s
-   --set metrics.system-resource=true --set metrics.system-resource-probing-interval=1s --set metrics.level=subtask)
+   --set metrics.system-resource=true --set metrics.system-resource-probing-interval=1s --set metrics.level=subtask
+   --set metrics.latency.interval=200ms --set metrics.latency.granularity=operator --set rest.bind-port=0)
 : > "$work/rows"
 for i in $(seq 1 "$pairs"); do
   for mode in A B; do

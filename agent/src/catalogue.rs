@@ -60,6 +60,24 @@ const TASK: &[&str] = &[JOB_NAME, JOB_ID, VERTEX, SUBTASK];
 const JOB: &[&str] = &[JOB_NAME, JOB_ID];
 const VERTEX_LABELS: &[&str] = &[JOB_NAME, JOB_ID, VERTEX];
 
+/// Buckets for record latencies, from 100 µs to a minute.
+pub const LATENCY_BUCKETS: &[f64] = &[
+    0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
+    5.0, 10.0, 30.0, 60.0,
+];
+
+/// Latency-marker age at a vertex.
+pub static LATENCY: MetricDef = MetricDef {
+    name: "tidemark_latency_seconds",
+    kind: MetricKind::Histogram,
+    unit: "seconds",
+    help: "Age of latency markers when they reach a vertex: time spent queued between a source and this vertex, excluding operator processing. Labels by metrics.latency.granularity: single (vertex), operator (+ source), subtask (+ source_subtask, subtask).",
+    labels: &[JOB_NAME, JOB_ID, "source", VERTEX, "source_subtask", SUBTASK],
+    flink: "latency (source_id, operator_id, operator_subtask_index)",
+    scale: 1e-6,
+    buckets: LATENCY_BUCKETS,
+};
+
 /// A checkpoint-phase histogram per vertex.
 macro_rules! phase {
     ($ident:ident, $name:expr, $help:expr, $flink:expr) => {
@@ -578,6 +596,7 @@ pub static ALL: &[&MetricDef] = &[
     &TASK_INPUT_WATERMARK,
     &TASK_OUTPUT_WATERMARK,
     &TASK_WATERMARK_LAG,
+    &LATENCY,
     &CHECKPOINTS_COMPLETED,
     &CHECKPOINTS_FAILED,
     &CHECKPOINT_LAST_ID,

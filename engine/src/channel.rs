@@ -183,6 +183,19 @@ impl<T: Data> OutputEdge<T> {
         Ok(())
     }
 
+    /// Sends a latency marker on one channel (round robin), behind the records
+    /// buffered for that channel.
+    pub fn marker(
+        &mut self,
+        m: crate::message::LatencyMarker,
+        io: &mut SendStats,
+    ) -> Result<(), crate::Error> {
+        self.next_rr = (self.next_rr + 1) % self.senders.len();
+        let i = self.next_rr;
+        self.flush_one(i, io)?;
+        send(&self.senders[i], Message::LatencyMarker(m), io)
+    }
+
     /// Whether any record waits in a buffer.
     pub fn has_buffered(&self) -> bool {
         self.buffers.iter().any(|b| !b.is_empty())
@@ -310,6 +323,14 @@ impl<O: Data> Collector<O> {
     pub fn broadcast(&mut self, make: impl Fn() -> Message<O>) -> Result<(), crate::Error> {
         for e in &mut self.edges {
             e.broadcast(&make, &mut self.io)?;
+        }
+        Ok(())
+    }
+
+    /// Forwards a latency marker on one channel of every edge.
+    pub fn marker(&mut self, m: crate::message::LatencyMarker) -> Result<(), crate::Error> {
+        for e in &mut self.edges {
+            e.marker(m, &mut self.io)?;
         }
         Ok(())
     }

@@ -16,6 +16,28 @@ pub enum Message<T> {
     Barrier(Barrier),
     /// The sender will send nothing more.
     EndOfInput,
+    /// A latency marker: travels behind the records queued before it and
+    /// skips operator processing, so its age at a vertex is queueing time.
+    LatencyMarker(LatencyMarker),
+}
+
+/// Where and when a latency marker was emitted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LatencyMarker {
+    /// Source node index.
+    pub source: u32,
+    /// Source subtask index.
+    pub source_subtask: u32,
+    /// Wall-clock emission time, microseconds since the Unix epoch.
+    pub emitted_us: i64,
+}
+
+/// Wall clock in microseconds since the Unix epoch.
+pub fn now_us() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_micros() as i64)
+        .unwrap_or(0)
 }
 
 /// A checkpoint barrier, injected by sources and forwarded by every task.

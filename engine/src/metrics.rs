@@ -260,3 +260,78 @@ impl JobMetrics {
         }
     }
 }
+
+/// Which labels latency histograms carry (`metrics.latency.granularity`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LatencyGranularity {
+    /// Per vertex.
+    Single,
+    /// Per source vertex and vertex.
+    Operator,
+    /// Per source subtask and subtask.
+    Subtask,
+}
+
+/// Records latency markers at one subtask. Histograms are resolved once per
+/// (source, source subtask) seen; markers are rare, so the lookup is cheap.
+pub struct LatencyRecorder {
+    registry: Registry,
+    labels: TaskLabels,
+    granularity: LatencyGranularity,
+    /// Vertex names by node index (labels carry names, not ids).
+    names: std::sync::Arc<Vec<String>>,
+    cache: Vec<((u32, u32), Histogram)>,
+}
+
+impl LatencyRecorder {
+    /// A recorder for the subtask `labels`.
+    pub fn new(
+        registry: Registry,
+        labels: TaskLabels,
+        granularity: LatencyGranularity,
+        names: std::sync::Arc<Vec<String>>,
+    ) -> Self {
+        Self {
+            registry,
+            labels,
+            granularity,
+            names,
+            cache: Vec::new(),
+        }
+    }
+
+    /// A marker from (`source`, `source_subtask`) arrived `age_us` after it was emitted.
+    pub fn record(&mut self, source: u32, source_subtask: u32, age_us: i64) {
+        let key = match self.granularity {
+            LatencyGranularity::Single => (0, 0),
+            LatencyGranularity::Operator => (source, 0),
+            LatencyGranularity::Subtask => (source, source_subtask),
+        };
+        let h = match self.cache.iter().find(|(k, _)| *k == key) {
+            Some((_, h)) => h.clone(),
+            None => {
+                let src = self.names.get(source as usize).cloned().unwrap_or_default();
+                let (src, src_sub, sub) = match self.granularity {
+                    LatencyGranularity::Single => (String::new(), String::new(), String::new()),
+                    LatencyGranularity::Operator => (src, String::new(), String::new()),
+                    LatencyGranularity::Subtask => (
+                        src,
+                        source_subtask.to_string(),
+                        self.labels.subtask.to_string(),
+                    ),
+                };
+                let l = &self.labels;
+                let h = self
+                    .registry
+                    .histogram(
+                        &cat::LATENCY,
+                        &[&l.job_name, &l.job_id, &src, &l.vertex, &src_sub, &sub],
+                    )
+                    .expect("latency metrics match the catalogue");
+                self.cache.push((key, h.clone()));
+                h
+            }
+        };
+        h.observe(age_us.max(0) as u64);
+    }
+}

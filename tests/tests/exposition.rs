@@ -65,7 +65,7 @@ fn exposition_passes_promtool_and_the_python_parsers_with_hostile_label_values()
         d,
         "j.yaml",
         &format!(
-            "name: {}\npipeline: keyed-count\nparams:\n  keys: 100\n  rate: 20000\nconfig:\n  execution.checkpointing.interval: 100 ms\n  execution.checkpointing.dir: ck\n  metrics.reporter.prom.port: 0\n",
+            "name: {}\npipeline: keyed-count\nparams:\n  keys: 100\n  rate: 20000\nconfig:\n  execution.checkpointing.interval: 100 ms\n  execution.checkpointing.dir: ck\n  metrics.reporter.prom.port: 0\n  metrics.latency.interval: 100 ms\n",
             serde_json::to_string(NASTY).unwrap()
         ),
     );
@@ -77,8 +77,9 @@ fn exposition_passes_promtool_and_the_python_parsers_with_hostile_label_values()
         Duration::from_secs(30),
         || {
             let (_, b) = curl(&[&url]);
-            b.contains("tidemark_checkpoint_duration_seconds_bucket")
-                .then_some(b)
+            (b.contains("tidemark_checkpoint_duration_seconds_bucket")
+                && b.contains("tidemark_latency_seconds_bucket"))
+            .then_some(b)
         },
     );
     let (om_code, om) = curl(&[

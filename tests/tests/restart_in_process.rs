@@ -79,6 +79,7 @@ fn a_failing_task_restarts_from_the_checkpoint_without_loss_or_duplicates() {
             watermark_interval: Duration::from_millis(200),
             backend: StateBackendKind::Heap,
             exactly_once: true,
+            latency: None,
         },
     };
     let jm = JobMaster::new(

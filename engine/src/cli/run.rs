@@ -152,6 +152,7 @@ fn prepare(args: &RunArgs) -> Result<Prepared> {
             watermark_interval: config.watermark_interval,
             backend: config.backend,
             exactly_once: config.exactly_once,
+            latency: config.latency,
         },
     };
     let job_id = new_job_id();

@@ -253,6 +253,27 @@ pub static KEYS: &[KeySpec] = &[
         "How often process and host metrics are sampled."
     ),
     key!(
+        "metrics.latency.interval",
+        [],
+        Some("1 s"),
+        Kind::Duration,
+        "How often sources emit latency markers (0 = none). On by default: markers are cheap here."
+    ),
+    key!(
+        "metrics.latency.granularity",
+        [],
+        Some("operator"),
+        Kind::Enum(&["single", "operator", "subtask"]),
+        "Latency histograms per vertex (single), per source and vertex (operator), or per subtask pair (subtask)."
+    ),
+    key!(
+        "metrics.latency.history-size",
+        [],
+        Some("128"),
+        Kind::Int(1, i32::MAX as i64),
+        "Accepted for compatibility: latency is a real histogram here, not a window of samples."
+    ),
+    key!(
         "metrics.level",
         [],
         Some("subtask"),

@@ -44,6 +44,8 @@ pub struct Config {
     pub reporters: Vec<ReporterConfig>,
     /// REST API: enabled, bind address, ports, bearer token.
     pub rest: Option<(std::net::IpAddr, String, Option<String>)>,
+    /// `metrics.latency.interval` (None = off) and `.granularity`.
+    pub latency: Option<(Duration, crate::metrics::LatencyGranularity)>,
     /// `metrics.system-resource`.
     pub system_resource: bool,
     /// `metrics.system-resource-probing-interval`.
@@ -259,6 +261,21 @@ impl Config {
             channel_capacity: int("tidemark.runtime.channel-capacity") as usize,
             reporters,
             rest,
+            latency: Some(dur("metrics.latency.interval"))
+                .filter(|d| !d.is_zero())
+                .map(|d| {
+                    (
+                        d,
+                        match get("metrics.latency.granularity")
+                            .to_ascii_lowercase()
+                            .as_str()
+                        {
+                            "single" => crate::metrics::LatencyGranularity::Single,
+                            "subtask" => crate::metrics::LatencyGranularity::Subtask,
+                            _ => crate::metrics::LatencyGranularity::Operator,
+                        },
+                    )
+                }),
             system_resource: get("metrics.system-resource").eq_ignore_ascii_case("true"),
             system_resource_interval: dur("metrics.system-resource-probing-interval"),
             registry: tidemark_agent::registry::RegistryOptions {

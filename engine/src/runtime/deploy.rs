@@ -47,6 +47,8 @@ pub struct RuntimeKnobs {
     pub backend: StateBackendKind,
     /// Block channels during alignment (EXACTLY_ONCE) or not (AT_LEAST_ONCE).
     pub exactly_once: bool,
+    /// Latency markers: interval and granularity (None = off).
+    pub latency: Option<(Duration, crate::metrics::LatencyGranularity)>,
 }
 
 /// One running attempt.
@@ -139,6 +141,7 @@ pub fn deploy(
             }
         }
     }
+    let names: Arc<Vec<String>> = Arc::new(graph.nodes.iter().map(|n| n.name.clone()).collect());
     let (ev_tx, ev_rx) = crossbeam_channel::unbounded();
     let cancel = CancelFlag::default();
     let mut dep = Deployment {
@@ -210,6 +213,20 @@ pub fn deploy(
                 buffer_timeout: knobs.buffer_timeout,
                 watermark_interval: knobs.watermark_interval,
                 exactly_once: knobs.exactly_once,
+                latency_interval: knobs.latency.filter(|_| node.is_source).map(|(i, _)| i),
+                latency: knobs.latency.filter(|_| !node.is_source).map(|(_, g)| {
+                    crate::metrics::LatencyRecorder::new(
+                        registry.clone(),
+                        TaskLabels {
+                            job_name: job.name.to_string(),
+                            job_id: job.id.to_string(),
+                            vertex: node.name.clone(),
+                            subtask: i,
+                        },
+                        g,
+                        names.clone(),
+                    )
+                }),
             };
             let run = node
                 .factory

@@ -93,6 +93,10 @@ pub struct TaskSetup {
     /// Whether alignment blocks channels (EXACTLY_ONCE) or lets records of
     /// channels that delivered the barrier through (AT_LEAST_ONCE).
     pub exactly_once: bool,
+    /// Sources: how often to emit latency markers (None = never).
+    pub latency_interval: Option<Duration>,
+    /// Operators: where arriving latency markers are recorded (None = off).
+    pub latency: Option<crate::metrics::LatencyRecorder>,
 }
 
 /// How often a task publishes its counters when nothing arrives, so idle time shows.

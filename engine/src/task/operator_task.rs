@@ -181,6 +181,16 @@ impl<I: Data, O: Data> OperatorTask<I, O> {
                 let acts = self.aligner.on_barrier(ch, b);
                 self.apply(acts)?;
             }
+            Message::LatencyMarker(m) => {
+                if let Some(rec) = &mut self.setup.latency {
+                    rec.record(
+                        m.source,
+                        m.source_subtask,
+                        crate::message::now_us() - m.emitted_us,
+                    );
+                }
+                self.out.marker(m)?;
+            }
             Message::EndOfInput => {
                 self.ended[ch] = true;
                 let c = self.wm.on_end(ch);

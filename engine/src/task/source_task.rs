@@ -39,6 +39,8 @@ pub struct SourceTask<T> {
     final_id: Option<u64>,
     /// Set when a control message ended the task while waiting for input.
     exit: bool,
+    /// When the last latency marker was emitted.
+    last_marker: Instant,
 }
 
 impl<T: Data> SourceTask<T> {
@@ -69,6 +71,7 @@ impl<T: Data> SourceTask<T> {
             idle_sent: false,
             final_id: None,
             exit: false,
+            last_marker: now,
         }
     }
 
@@ -134,6 +137,16 @@ impl<T: Data> SourceTask<T> {
             }
             let now = Instant::now();
             self.maybe_watermark(now)?;
+            if let Some(every) = self.setup.latency_interval {
+                if now >= self.last_marker + every {
+                    self.last_marker = now;
+                    self.out.marker(crate::message::LatencyMarker {
+                        source: self.setup.id.node as u32,
+                        source_subtask: self.setup.info.index as u32,
+                        emitted_us: crate::message::now_us(),
+                    })?;
+                }
+            }
             if self.out.has_buffered() && now >= self.last_flush + self.setup.buffer_timeout {
                 self.out.flush()?;
                 self.last_flush = now;

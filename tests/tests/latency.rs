@@ -1,0 +1,62 @@
+//! Latency markers travel behind queued records: their age at the sink grows
+//! with the queueing an overloaded sink causes upstream, and stays small when
+//! the same flow is not held up.
+
+use std::time::Duration;
+use tidemark_tests::servers::curl;
+use tidemark_tests::*;
+
+/// Mean latency-marker age at `vertex` (sum / count of the histogram), and the count.
+fn mean_latency(addr: &str, vertex: &str) -> (f64, f64) {
+    let (_, body) = curl(&[&format!("http://{addr}/metrics")]);
+    let v = format!("vertex=\"{vertex}\"");
+    let pick = |suffix: &str| -> f64 {
+        body.lines()
+            .filter(|l| {
+                l.starts_with(&format!("tidemark_latency_seconds{suffix}{{")) && l.contains(&v)
+            })
+            .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+            .sum()
+    };
+    let (sum, count) = (pick("_sum"), pick("_count"));
+    (if count > 0.0 { sum / count } else { 0.0 }, count)
+}
+
+#[test]
+fn marker_latency_grows_with_queueing() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let job = |name: &str, delay: &str| {
+        write_file(
+            d,
+            &format!("{name}.yaml"),
+            &format!(
+                "name: {name}\npipeline: keyed-count\nparams:\n  keys: 100\n  rate: 200000\n  sink-delay: {delay}\nconfig:\n  metrics.reporter.prom.port: 0\n  metrics.latency.interval: 100 ms\n  rest.bind-port: 0\n"
+            ),
+        )
+    };
+    // The slow sink manages 50 k records/s of the 200 k offered: everything upstream queues.
+    let (fast, slow) = (job("fast", "0 ms"), job("slow", "20us"));
+    let rf = Running::start(d, &["run", &fast, "--status-interval", "0"]);
+    let rs = Running::start(d, &["run", &slow, "--status-interval", "0"]);
+    let (af, aslow) = (rf.metrics_addr(), rs.metrics_addr());
+    let sink = "sink: blackhole";
+    wait_for("30 markers at both sinks", Duration::from_secs(60), || {
+        (mean_latency(&af, sink).1 >= 30.0 && mean_latency(&aslow, sink).1 >= 30.0).then_some(())
+    });
+    let (f, s) = (mean_latency(&af, sink).0, mean_latency(&aslow, sink).0);
+    assert!(s > 0.05, "queued markers wait: slow sink mean {s:.4} s");
+    assert!(
+        s > 2.0 * f,
+        "queueing shows: slow {s:.4} s vs fast {f:.4} s"
+    );
+    // Labels carry vertex names, not ids.
+    let (_, body) = curl(&[&format!("http://{af}/metrics")]);
+    assert!(
+        body.contains("tidemark_latency_seconds_count{job_name=\"fast\""),
+        "{body}"
+    );
+    assert!(body.contains("source=\"datagen\",vertex=\"count\""));
+    rf.kill();
+    rs.kill();
+}
