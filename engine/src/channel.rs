@@ -86,8 +86,6 @@ pub struct OutputEdge<T> {
     senders: Vec<Sender<Message<T>>>,
     buffers: Vec<Vec<T>>,
     partitioner: Partitioner<T>,
-    /// Index of this upstream subtask (for forward).
-    subtask: usize,
     next_rr: usize,
     batch_size: usize,
 }
@@ -108,7 +106,7 @@ impl<T: Data> OutputEdge<T> {
             senders,
             buffers,
             partitioner,
-            subtask,
+            // Upstream subtasks start round robin at different channels.
             next_rr: subtask,
             batch_size: batch_size.max(1),
         }
@@ -206,11 +204,6 @@ impl<T: Data> OutputEdge<T> {
         self.senders.iter().fold((0, 0), |(l, c), s| {
             (l + s.len(), c + s.capacity().unwrap_or(0))
         })
-    }
-
-    /// Index of the upstream subtask owning this edge end.
-    pub fn subtask(&self) -> usize {
-        self.subtask
     }
 }
 

@@ -241,8 +241,3 @@ pub fn promql(prom: &Server, query: &str) -> String {
     assert_eq!(code, 200, "{body}");
     body
 }
-
-/// Path of a file beside the tests crate.
-pub fn repo_path(rel: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join(rel)
-}

@@ -116,30 +116,30 @@ fn one_counter_reads_the_same_in_prometheus_pushgateway_and_influxdb() {
         || promql_sum(&prom, q).filter(|v| *v == want),
     );
     // Generous: after transient failures under load, a retry may wait up to the 30 s backoff cap.
-    let deadline = std::time::Instant::now() + Duration::from_secs(75);
-    let in_pgw = loop {
-        let got = pushgateway_sum(
-            &pgw,
-            "tidemark_task_records_in_total",
-            &[("vertex", "count"), ("job_name", "three-ways")],
-        );
-        if got == Some(want) {
-            break want;
-        }
-        if std::time::Instant::now() > deadline {
+    let in_pgw = wait_for_or(
+        "the Pushgateway to hold the final count",
+        Duration::from_secs(75),
+        || {
+            pushgateway_sum(
+                &pgw,
+                "tidemark_task_records_in_total",
+                &[("vertex", "count"), ("job_name", "three-ways")],
+            )
+            .filter(|v| *v == want)
+        },
+        || {
             let (_, state) = curl(&[&format!("http://{}/api/v1/metrics", pgw.addr)]);
             let (_, ours) = curl(&[&format!(
                 "http://127.0.0.1:{port}/metrics?include=tidemark_exporter_*"
             )]);
-            panic!(
-                "the Pushgateway never held the final count (last: {got:?})\njob stderr:\n{}\nexporter metrics:\n{ours}\nPushgateway: {}\nPushgateway log:\n{}",
+            format!(
+                "job stderr:\n{}\nexporter metrics:\n{ours}\nPushgateway: {}\nPushgateway log:\n{}",
                 r.stderr(),
                 &state[..state.len().min(3000)],
                 pgw.log()
-            );
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    };
+            )
+        },
+    );
     let in_influx = wait_for(
         "InfluxDB to hold the final count",
         Duration::from_secs(30),

@@ -14,7 +14,7 @@ use std::io::Write;
 use std::process::{Command, Stdio};
 use tidemark_agent::catalogue::TASK_RECORDS_IN;
 use tidemark_agent::encode::{openmetrics, prometheus};
-use tidemark_agent::export::delivery::PushTarget;
+use tidemark_agent::export::delivery::{PushTarget, Schedule};
 use tidemark_agent::export::influxdb::{encode_lines, stored_tag_value};
 use tidemark_agent::export::remote_write::{write_request, RemoteWrite, RemoteWriteConfig};
 use tidemark_agent::Registry;
@@ -151,10 +151,12 @@ fn hostile_label_values_are_valid_in_every_format() {
                     .unwrap()
                     .as_millis() as i64;
                 let rw = RemoteWrite::new(RemoteWriteConfig {
-                    name: "rw".into(),
+                    schedule: Schedule {
+                        name: "rw".into(),
+                        interval: std::time::Duration::from_secs(1),
+                        timeout: std::time::Duration::from_secs(5),
+                    },
                     url: format!("http://{}/api/v1/write", prom.addr),
-                    interval: std::time::Duration::from_secs(1),
-                    timeout: std::time::Duration::from_secs(5),
                     basic_auth: None,
                 });
                 let mut snap_rw = snap.clone();

@@ -4,6 +4,7 @@
 //! (`password-env`, `password-file`, `token-env`, `token-file`) and never
 //! appear in errors or logs.
 
+use super::delivery::Schedule;
 use super::influxdb::{InfluxApi, InfluxConfig};
 use super::otlp::OtlpConfig;
 use super::pushgateway::PushgatewayConfig;
@@ -385,14 +386,16 @@ impl ReporterConfig {
                     }
                 };
                 ReporterKind::Pushgateway(PushgatewayConfig {
-                    name: name.to_string(),
                     host_url,
                     job_name: o.get("jobName").unwrap_or_else(|| "tidemark".into()),
                     random_suffix: o.bool("randomJobNameSuffix", false),
                     delete_on_shutdown: o.bool("deleteOnShutdown", true),
                     grouping_key,
-                    interval,
-                    timeout: o.duration("timeout", Duration::from_secs(10)),
+                    schedule: Schedule {
+                        name: name.to_string(),
+                        interval,
+                        timeout: o.duration("timeout", Duration::from_secs(10)),
+                    },
                     basic_auth,
                 })
             }
@@ -421,11 +424,13 @@ impl ReporterConfig {
                     }
                 };
                 ReporterKind::Otlp(OtlpConfig {
-                    name: name.to_string(),
                     endpoint,
                     service_name: o.get("service-name").unwrap_or_else(|| "tidemark".into()),
-                    interval,
-                    timeout: o.duration("timeout", Duration::from_secs(10)),
+                    schedule: Schedule {
+                        name: name.to_string(),
+                        interval,
+                        timeout: o.duration("timeout", Duration::from_secs(10)),
+                    },
                 })
             }
             "remote-write" => {
@@ -442,10 +447,12 @@ impl ReporterConfig {
                     _ => None,
                 };
                 ReporterKind::RemoteWrite(RemoteWriteConfig {
-                    name: name.to_string(),
                     url,
-                    interval,
-                    timeout: o.duration("timeout", Duration::from_secs(10)),
+                    schedule: Schedule {
+                        name: name.to_string(),
+                        interval,
+                        timeout: o.duration("timeout", Duration::from_secs(10)),
+                    },
                     basic_auth,
                 })
             }
@@ -517,11 +524,13 @@ impl ReporterConfig {
                         }),
                 };
                 ReporterKind::InfluxDb(InfluxConfig {
-                    name: name.to_string(),
                     base_url: format!("{scheme}://{host}:{port}"),
                     api,
-                    interval,
-                    timeout: o.duration("writeTimeout", Duration::from_secs(10)),
+                    schedule: Schedule {
+                        name: name.to_string(),
+                        interval,
+                        timeout: o.duration("writeTimeout", Duration::from_secs(10)),
+                    },
                     batch_size,
                     gzip: o.bool("gzip", true),
                 })
@@ -569,7 +578,7 @@ mod tests {
         let ReporterKind::Pushgateway(p) = r.kind else {
             panic!()
         };
-        assert_eq!(p.interval, Duration::from_secs(2));
+        assert_eq!(p.schedule.interval, Duration::from_secs(2));
         assert!(p.delete_on_shutdown && !p.random_suffix);
     }
 

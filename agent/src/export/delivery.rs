@@ -30,16 +30,23 @@ pub struct PushRequest {
     pub body: Vec<u8>,
 }
 
+/// The part of every push exporter's settings the delivery loop needs.
+#[derive(Debug, Clone)]
+pub struct Schedule {
+    /// The configured reporter name.
+    pub name: String,
+    /// Time between snapshots (`interval`).
+    pub interval: Duration,
+    /// Timeout of one request.
+    pub timeout: Duration,
+}
+
 /// What an exporter sends where.
 pub trait PushTarget: Send + Sync + 'static {
-    /// The configured reporter name.
-    fn name(&self) -> &str;
+    /// Name, interval and timeout.
+    fn schedule(&self) -> &Schedule;
     /// `pushgateway`, `influxdb`, ….
     fn kind(&self) -> &'static str;
-    /// Time between snapshots.
-    fn interval(&self) -> Duration;
-    /// Timeout of one request.
-    fn timeout(&self) -> Duration;
     /// Whether a newer payload makes queued older ones useless (a PUT that
     /// replaces a Pushgateway group).
     fn latest_only(&self) -> bool;
@@ -240,18 +247,18 @@ pub async fn run(
     opts: DeliveryOptions,
     mut stop: tokio::sync::watch::Receiver<bool>,
 ) {
-    let timeout = target.timeout();
+    let timeout = target.schedule().timeout;
     for r in target.on_start() {
         if let Attempt::Retry(m) | Attempt::Reject(m) = send(&client, &r, timeout).await {
             log::debug!(
                 "metrics reporter '{}': start-up request failed: {m}",
-                target.name()
+                target.schedule().name
             );
         }
     }
     let mut queue: VecDeque<PushRequest> = VecDeque::new();
     let mut log = FailureLog {
-        name: target.name().to_string(),
+        name: target.schedule().name.clone(),
         failing_since: None,
         last_log: None,
         count: 0,
@@ -259,7 +266,7 @@ pub async fn run(
     let mut jitter = Jitter::new();
     let mut backoff = opts.initial_backoff;
     let mut retry_at: Option<tokio::time::Instant> = None;
-    let mut tick = tokio::time::interval(target.interval());
+    let mut tick = tokio::time::interval(target.schedule().interval);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let enqueue = |queue: &mut VecDeque<PushRequest>, reqs: Vec<PushRequest>| {
         if target.latest_only() {
@@ -339,7 +346,7 @@ pub async fn run(
                 metrics.failed.add(1);
                 log::warn!(
                     "metrics reporter '{}': final delivery failed: {m}",
-                    target.name()
+                    target.schedule().name
                 );
             }
         }

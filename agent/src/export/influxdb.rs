@@ -7,10 +7,9 @@
 //! Flink writes gauges), and `count`, `sum` and one `le_<bound>` field per
 //! bucket for histograms. Timestamps are milliseconds.
 
-use super::delivery::{PushRequest, PushTarget};
+use super::delivery::{PushRequest, PushTarget, Schedule};
 use crate::registry::{FamilySnapshot, Value};
 use std::fmt::Write;
-use std::time::Duration;
 
 /// Which write API.
 #[derive(Debug, Clone)]
@@ -40,16 +39,12 @@ pub enum InfluxApi {
 /// An InfluxDB reporter's settings.
 #[derive(Debug, Clone)]
 pub struct InfluxConfig {
-    /// Reporter name.
-    pub name: String,
+    /// Name, interval and timeout.
+    pub schedule: Schedule,
     /// `scheme://host:port`.
     pub base_url: String,
     /// Which API.
     pub api: InfluxApi,
-    /// `interval`.
-    pub interval: Duration,
-    /// `writeTimeout`.
-    pub timeout: Duration,
     /// Lines per request.
     pub batch_size: usize,
     /// Compress bodies.
@@ -245,17 +240,11 @@ impl InfluxDb {
 }
 
 impl PushTarget for InfluxDb {
-    fn name(&self) -> &str {
-        &self.cfg.name
+    fn schedule(&self) -> &Schedule {
+        &self.cfg.schedule
     }
     fn kind(&self) -> &'static str {
         "influxdb"
-    }
-    fn interval(&self) -> Duration {
-        self.cfg.interval
-    }
-    fn timeout(&self) -> Duration {
-        self.cfg.timeout
     }
     fn latest_only(&self) -> bool {
         false

@@ -4,7 +4,7 @@
 //! drop `_total` and carry a UCUM unit, so a Prometheus-compatible backend
 //! translating them back arrives at the same names as the scrape endpoint.
 
-use super::delivery::{PushRequest, PushTarget};
+use super::delivery::{PushRequest, PushTarget, Schedule};
 use crate::catalogue::MetricKind;
 use crate::registry::{FamilySnapshot, Value};
 use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;
@@ -15,21 +15,16 @@ use opentelemetry_proto::tonic::metrics::v1::{
 };
 use opentelemetry_proto::tonic::resource::v1::Resource;
 use prost::Message;
-use std::time::Duration;
 
 /// An OTLP reporter's settings.
 #[derive(Debug, Clone)]
 pub struct OtlpConfig {
-    /// Reporter name.
-    pub name: String,
+    /// Name, interval and timeout.
+    pub schedule: Schedule,
     /// Full URL of the metrics endpoint, e.g. `http://127.0.0.1:4318/v1/metrics`.
     pub endpoint: String,
     /// `service.name` resource attribute.
     pub service_name: String,
-    /// `interval`.
-    pub interval: Duration,
-    /// `timeout`.
-    pub timeout: Duration,
 }
 
 /// The OTLP exporter.
@@ -179,17 +174,11 @@ impl Otlp {
 }
 
 impl PushTarget for Otlp {
-    fn name(&self) -> &str {
-        &self.cfg.name
+    fn schedule(&self) -> &Schedule {
+        &self.cfg.schedule
     }
     fn kind(&self) -> &'static str {
         "otlp"
-    }
-    fn interval(&self) -> Duration {
-        self.cfg.interval
-    }
-    fn timeout(&self) -> Duration {
-        self.cfg.timeout
     }
     fn latest_only(&self) -> bool {
         false
@@ -209,6 +198,7 @@ mod tests {
     use super::*;
     use crate::catalogue::{CHECKPOINT_SYNC_DURATION, TASK_BUSY};
     use crate::registry::Registry;
+    use std::time::Duration;
 
     #[test]
     fn sums_gauges_and_histograms_round_trip() {
@@ -220,11 +210,13 @@ mod tests {
             .unwrap()
             .observe(3_000_000);
         let o = Otlp::new(OtlpConfig {
-            name: "otel".into(),
             endpoint: "http://x/v1/metrics".into(),
             service_name: "tidemark".into(),
-            interval: Duration::from_secs(1),
-            timeout: Duration::from_secs(1),
+            schedule: Schedule {
+                name: "otel".into(),
+                interval: Duration::from_secs(1),
+                timeout: Duration::from_secs(1),
+            },
         });
         let body = o.encode(&r.snapshot(), 1000)[0].body.clone();
         let req = ExportMetricsServiceRequest::decode(body.as_slice()).unwrap();

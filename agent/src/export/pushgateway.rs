@@ -6,17 +6,16 @@
 //! the group is deleted, and at start the groups of earlier runs of this job
 //! that crashed (their job ids come from the restored checkpoint) are deleted too.
 
-use super::delivery::{PushRequest, PushTarget};
+use super::delivery::{PushRequest, PushTarget, Schedule};
 use crate::encode::prometheus;
 use crate::registry::FamilySnapshot;
 use base64::Engine;
-use std::time::Duration;
 
 /// A Pushgateway reporter's settings.
 #[derive(Debug, Clone)]
 pub struct PushgatewayConfig {
-    /// Reporter name.
-    pub name: String,
+    /// Name, interval and timeout.
+    pub schedule: Schedule,
     /// `hostUrl`, e.g. `http://127.0.0.1:9091`.
     pub host_url: String,
     /// `jobName` (the `job` grouping label).
@@ -28,10 +27,6 @@ pub struct PushgatewayConfig {
     /// `groupingKey` (`k1=v1;k2=v2`, values may hold `{job_name}` / `{job_id}`);
     /// empty = the per-job default.
     pub grouping_key: Vec<(String, String)>,
-    /// `interval`.
-    pub interval: Duration,
-    /// `timeout`.
-    pub timeout: Duration,
     /// Basic-auth user and password (the password from env or file).
     pub basic_auth: Option<(String, String)>,
 }
@@ -156,17 +151,11 @@ impl Pushgateway {
 }
 
 impl PushTarget for Pushgateway {
-    fn name(&self) -> &str {
-        &self.cfg.name
+    fn schedule(&self) -> &Schedule {
+        &self.cfg.schedule
     }
     fn kind(&self) -> &'static str {
         "pushgateway"
-    }
-    fn interval(&self) -> Duration {
-        self.cfg.interval
-    }
-    fn timeout(&self) -> Duration {
-        self.cfg.timeout
     }
     fn latest_only(&self) -> bool {
         true
@@ -196,17 +185,20 @@ impl PushTarget for Pushgateway {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::time::Duration;
 
     fn cfg(grouping: Vec<(String, String)>) -> PushgatewayConfig {
         PushgatewayConfig {
-            name: "pgw".into(),
             host_url: "http://127.0.0.1:9091/".into(),
             job_name: "tidemark".into(),
             random_suffix: false,
             delete_on_shutdown: true,
             grouping_key: grouping,
-            interval: Duration::from_secs(1),
-            timeout: Duration::from_secs(1),
+            schedule: Schedule {
+                name: "pgw".into(),
+                interval: Duration::from_secs(1),
+                timeout: Duration::from_secs(1),
+            },
             basic_auth: None,
         }
     }

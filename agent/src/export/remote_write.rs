@@ -2,11 +2,10 @@
 //! one sample per series per interval, labels sorted by name with `__name__`
 //! first; histograms as `_bucket{le}`, `_sum` and `_count` series.
 
-use super::delivery::{PushRequest, PushTarget};
+use super::delivery::{PushRequest, PushTarget, Schedule};
 use crate::encode::write_value;
 use crate::registry::{FamilySnapshot, Value};
 use prost::Message;
-use std::time::Duration;
 
 /// `prometheus.WriteRequest` (remote-write 1.0).
 #[derive(Clone, PartialEq, prost::Message)]
@@ -52,14 +51,10 @@ pub struct Sample {
 /// A remote-write reporter's settings.
 #[derive(Debug, Clone)]
 pub struct RemoteWriteConfig {
-    /// Reporter name.
-    pub name: String,
+    /// Name, interval and timeout.
+    pub schedule: Schedule,
     /// Receiver URL, e.g. `http://127.0.0.1:9090/api/v1/write`.
     pub url: String,
-    /// `interval`.
-    pub interval: Duration,
-    /// `timeout`.
-    pub timeout: Duration,
     /// Basic auth.
     pub basic_auth: Option<(String, String)>,
 }
@@ -170,17 +165,11 @@ pub fn write_request(families: &[FamilySnapshot], now_ms: i64) -> WriteRequest {
 }
 
 impl PushTarget for RemoteWrite {
-    fn name(&self) -> &str {
-        &self.cfg.name
+    fn schedule(&self) -> &Schedule {
+        &self.cfg.schedule
     }
     fn kind(&self) -> &'static str {
         "remote-write"
-    }
-    fn interval(&self) -> Duration {
-        self.cfg.interval
-    }
-    fn timeout(&self) -> Duration {
-        self.cfg.timeout
     }
     fn latest_only(&self) -> bool {
         false
@@ -204,6 +193,7 @@ mod tests {
     use super::*;
     use crate::catalogue::{CHECKPOINT_SYNC_DURATION, TASK_RECORDS_IN};
     use crate::registry::Registry;
+    use std::time::Duration;
 
     #[test]
     fn sorted_labels_name_first_and_histogram_series() {
@@ -238,10 +228,12 @@ mod tests {
             .any(|t| t.labels[0].value.ends_with("_bucket")
                 && t.labels.iter().any(|l| l.name == "le" && l.value == "+Inf")));
         let rw = RemoteWrite::new(RemoteWriteConfig {
-            name: "rw".into(),
             url: "http://x/api/v1/write".into(),
-            interval: Duration::from_secs(1),
-            timeout: Duration::from_secs(1),
+            schedule: Schedule {
+                name: "rw".into(),
+                interval: Duration::from_secs(1),
+                timeout: Duration::from_secs(1),
+            },
             basic_auth: None,
         });
         let body = &rw.encode(&r.snapshot(), 5)[0].body;

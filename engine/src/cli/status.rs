@@ -1,6 +1,7 @@
 //! The status line a running job prints every few seconds, and the progress
 //! bar of a bounded job.
 
+use crate::runtime::status::lock;
 use crate::runtime::status::{JobStatus, Totals};
 use std::io::Write;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -50,11 +51,7 @@ pub fn line(
             0.0
         }
     };
-    let ck = match &*status
-        .last_checkpoint
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-    {
+    let ck = match &*lock(&status.last_checkpoint) {
         Some(c) => format!(
             "checkpoint #{} {} ms {}",
             c.id,

@@ -3,6 +3,7 @@
 
 use super::RestContext;
 use crate::runtime::checkpoint_stats::{summary, Record, Status};
+use crate::runtime::status::lock;
 use crate::runtime::status::VertexInfo;
 use serde_json::{json, Map, Value};
 use std::sync::atomic::Ordering;
@@ -12,15 +13,11 @@ fn now() -> i64 {
 }
 
 fn state(ctx: &RestContext) -> &'static str {
-    *ctx.status.state.lock().unwrap_or_else(|e| e.into_inner())
+    *lock(&ctx.status.state)
 }
 
 fn vertices(ctx: &RestContext) -> Vec<VertexInfo> {
-    ctx.status
-        .vertices
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .clone()
+    lock(&ctx.status.vertices).clone()
 }
 
 /// `GET /jobs`.
@@ -33,12 +30,7 @@ pub fn job_details(ctx: &RestContext) -> Value {
     let start = ctx.status.start_ms.load(Ordering::Relaxed);
     let end = ctx.status.end_ms.load(Ordering::Relaxed);
     let duration = if end > 0 { end - start } else { now() - start };
-    let tasks = ctx
-        .status
-        .tasks
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .clone();
+    let tasks = lock(&ctx.status.tasks).clone();
     let vs = vertices(ctx);
     let st = state(ctx);
     let vertex_json: Vec<Value> = vs
@@ -161,11 +153,7 @@ fn record(r: &Record, tasks: Value) -> Value {
 
 /// `GET /jobs/:id/checkpoints` (`CheckpointingStatistics`).
 pub fn checkpoints(ctx: &RestContext) -> Value {
-    let s = ctx
-        .status
-        .checkpoints
-        .lock()
-        .unwrap_or_else(|e| e.into_inner());
+    let s = lock(&ctx.status.checkpoints);
     let e2e: Vec<f64> = s.samples.iter().map(|(d, _)| *d as f64).collect();
     let sizes: Vec<f64> = s.samples.iter().map(|(_, b)| *b as f64).collect();
     let zeros = vec![0.0; s.samples.len()];
@@ -211,11 +199,7 @@ fn task_stats(r: &Record, node: usize, v: &VertexInfo) -> Value {
 
 /// `GET /jobs/:id/checkpoints/details/:cid`.
 pub fn checkpoint_details(ctx: &RestContext, cid: u64) -> Option<Value> {
-    let s = ctx
-        .status
-        .checkpoints
-        .lock()
-        .unwrap_or_else(|e| e.into_inner());
+    let s = lock(&ctx.status.checkpoints);
     let r = s.get(cid)?;
     let mut tasks = Map::new();
     for (i, v) in vertices(ctx).iter().enumerate() {
@@ -228,11 +212,7 @@ pub fn checkpoint_details(ctx: &RestContext, cid: u64) -> Option<Value> {
 pub fn subtask_details(ctx: &RestContext, cid: u64, vid: &str) -> Option<Value> {
     let vs = vertices(ctx);
     let node = vs.iter().position(|v| v.uid == vid)?;
-    let s = ctx
-        .status
-        .checkpoints
-        .lock()
-        .unwrap_or_else(|e| e.into_inner());
+    let s = lock(&ctx.status.checkpoints);
     let r = s.get(cid)?;
     let mut doc = task_stats(r, node, &vs[node]);
     let subs: Vec<_> = r.subtasks.iter().filter(|s| s.node == node).collect();
@@ -266,12 +246,7 @@ pub fn subtask_details(ctx: &RestContext, cid: u64, vid: &str) -> Option<Value> 
 
 /// `GET /jobs/:id/exceptions` (`JobExceptionsInfoWithHistory`).
 pub fn exceptions(ctx: &RestContext) -> Value {
-    let ex = ctx
-        .status
-        .exceptions
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .clone();
+    let ex = lock(&ctx.status.exceptions).clone();
     let last = ex.last();
     json!({
         "root-exception": last.map(|e| e.2.clone()),

@@ -5,6 +5,7 @@
 
 use super::deploy::{deploy, Deployment, JobIdentity, RuntimeKnobs};
 use super::restart::RestartStrategy;
+use super::status::lock;
 use super::status::{CompletedInfo, JobStatus};
 use crate::api::JobGraph;
 use crate::checkpoint::coordinator::{AbortReason, CheckpointSettings, Coordinator, Decision};
@@ -106,7 +107,7 @@ impl JobMaster {
         };
         let metrics = JobMetrics::new(&registry, &graph.name, &job_id);
         let status: Arc<JobStatus> = Arc::default();
-        *status.vertices.lock().unwrap_or_else(|e| e.into_inner()) = graph
+        *lock(&status.vertices) = graph
             .nodes
             .iter()
             .map(|n| super::status::VertexInfo {
@@ -173,14 +174,11 @@ impl JobMaster {
     }
 
     fn set_state(&self, s: &'static str) {
-        *self.status.state.lock().unwrap_or_else(|e| e.into_inner()) = s;
+        *lock(&self.status.state) = s;
     }
 
     fn stats(&self) -> std::sync::MutexGuard<'_, super::checkpoint_stats::CheckpointStats> {
-        self.status
-            .checkpoints
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
+        lock(&self.status.checkpoints)
     }
 
     /// Runs the job, restoring from `restore` first, until it finishes, is
@@ -222,7 +220,7 @@ impl JobMaster {
                 restore.as_ref(),
                 &self.opts.knobs,
             )?;
-            *self.status.tasks.lock().unwrap_or_else(|e| e.into_inner()) = dep.task_metrics.clone();
+            *lock(&self.status.tasks) = dep.task_metrics.clone();
             self.set_state("RUNNING");
             let end = self.drive(&dep);
             dep.shutdown();
@@ -241,11 +239,7 @@ impl JobMaster {
                     self.metrics.uptime_ms.set(0);
                     {
                         let task = reason.split(':').next().unwrap_or("").to_string();
-                        let mut ex = self
-                            .status
-                            .exceptions
-                            .lock()
-                            .unwrap_or_else(|e| e.into_inner());
+                        let mut ex = lock(&self.status.exceptions);
                         ex.push((now_ms(), task, reason.clone()));
                         let n = ex.len();
                         if n > 100 {
@@ -505,11 +499,7 @@ impl JobMaster {
                         self.metrics.last_full_size.set(size as i64);
                         self.metrics.last_completion_ms.set(completed_ms);
                         self.metrics.since_last_ms.set(0);
-                        *self
-                            .status
-                            .last_checkpoint
-                            .lock()
-                            .unwrap_or_else(|e| e.into_inner()) = Some(CompletedInfo {
+                        *lock(&self.status.last_checkpoint) = Some(CompletedInfo {
                             id,
                             duration_ms,
                             size,

@@ -32,6 +32,12 @@ pub struct VertexInfo {
     pub inputs: Vec<(usize, &'static str)>,
 }
 
+/// Locks a status field. A poisoned lock (a thread panicked while holding it)
+/// still yields its data: a failing task must never make the job's status unreadable.
+pub fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 /// Shared, cheaply readable job progress.
 #[derive(Default)]
 pub struct JobStatus {
@@ -78,7 +84,7 @@ impl JobStatus {
     /// Sums the counters.
     pub fn totals(&self) -> Totals {
         let mut t = Totals::default();
-        for e in self.tasks.lock().unwrap_or_else(|e| e.into_inner()).iter() {
+        for e in lock(&self.tasks).iter() {
             let s = e.metrics.read();
             if e.is_source {
                 t.source_out += s.records_out;
@@ -125,44 +131,25 @@ pub struct VertexPressure {
 impl JobStatus {
     /// Takes a sample of every subtask's counters.
     pub fn sample(&self, now: Instant) {
-        let readings = self
-            .tasks
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .iter()
-            .map(|e| e.metrics.read())
-            .collect();
-        self.window
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
+        let readings = lock(&self.tasks).iter().map(|e| e.metrics.read()).collect();
+        lock(&self.window)
             .get_or_insert_with(|| Window::new(BACKPRESSURE_WINDOW))
             .push(now, readings);
     }
 
     /// When the last sample was taken.
     pub fn sampled_at(&self) -> Option<Instant> {
-        self.window
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .as_ref()
-            .and_then(|w| w.end())
+        lock(&self.window).as_ref().and_then(|w| w.end())
     }
 
     /// Backpressure per vertex over the window (empty until two samples exist).
     pub fn backpressure(&self) -> Vec<VertexPressure> {
-        let shares = self
-            .window
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
+        let shares = lock(&self.window)
             .as_ref()
             .map(|w| w.shares())
             .unwrap_or_default();
-        let tasks = self.tasks.lock().unwrap_or_else(|e| e.into_inner()).clone();
-        let vertices = self
-            .vertices
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone();
+        let tasks = lock(&self.tasks).clone();
+        let vertices = lock(&self.vertices).clone();
         if shares.len() != tasks.len() {
             return Vec::new();
         }
