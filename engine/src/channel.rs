@@ -3,15 +3,21 @@
 //! Each (upstream subtask, downstream subtask) pair of an edge has its own
 //! bounded crossbeam channel of [`Message`]s. The upstream side buffers records
 //! per channel in an [`OutputEdge`] and sends a batch when it is full, when a
-//! control message must follow it, or when the buffer timeout passes. A full
-//! channel blocks the sender: that blocking is what carries backpressure from a
-//! slow operator back to the sources, and its duration is what the
-//! backpressured-time metric reports.
-
+//! control message must follow it, or when the buffer timeout passes.
+//!
+//! A send never blocks in the middle of an operator's work: what does not fit
+//! into a full channel waits in the edge's *overflow* queue (at most what one
+//! input batch produced), and the task, before it takes more input, waits in
+//! [`Collector::wait_room`] until the overflow went out. That wait is what
+//! carries backpressure from a slow operator back to the sources, its duration
+//! is what the backpressured-time metric reports, and because the task waits
+//! *between* batches it can still take a checkpoint while backpressured (an
+//! unaligned barrier then overtakes the overflow, which the task persists).
 use crate::data::Data;
-use crate::message::Message;
+use crate::message::{Announcement, Barrier, Message};
 use crate::state::key_group::{key_group_for_hash, operator_index_for_key_group};
-use crossbeam_channel::{Receiver, SendTimeoutError, Sender, TrySendError};
+use crossbeam_channel::{Receiver, RecvError, Select, Sender, TrySendError};
+use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -78,12 +84,18 @@ impl CancelFlag {
     }
 }
 
-/// How often a blocked sender re-checks the cancel flag.
+/// How often a backpressured task re-checks the cancel flag and publishes
+/// the time it has been waiting so far.
 const CANCEL_POLL: Duration = Duration::from_millis(50);
 
 /// The sending side of one edge for one upstream subtask.
 pub struct OutputEdge<T> {
     senders: Vec<Sender<Message<T>>>,
+    /// Per channel: messages that did not fit, in order, sent before anything newer.
+    overflow: Vec<VecDeque<Message<T>>>,
+    /// Per channel: the downstream task's priority lane and this channel's
+    /// index there (unaligned checkpoints only).
+    announce: Vec<Option<(Sender<Announcement>, usize)>>,
     buffers: Vec<Vec<T>>,
     partitioner: Partitioner<T>,
     next_rr: usize,
@@ -103,6 +115,8 @@ impl<T: Data> OutputEdge<T> {
             .map(|_| Vec::with_capacity(batch_size))
             .collect();
         Self {
+            overflow: senders.iter().map(|_| VecDeque::new()).collect(),
+            announce: senders.iter().map(|_| None).collect(),
             senders,
             buffers,
             partitioner,
@@ -134,64 +148,141 @@ impl<T: Data> OutputEdge<T> {
 
     /// Buffers one record; sends a batch when a buffer fills.
     #[inline]
-    fn push(&mut self, record: T, io: &mut SendStats) -> Result<(), crate::Error> {
+    fn push(&mut self, record: T) -> Result<(), crate::Error> {
         let t = self.target(&record);
         if t == usize::MAX {
             for i in 0..self.senders.len() {
                 self.buffers[i].push(record.clone());
                 if self.buffers[i].len() >= self.batch_size {
-                    self.flush_one(i, io)?;
+                    self.flush_one(i)?;
                 }
             }
             return Ok(());
         }
         self.buffers[t].push(record);
         if self.buffers[t].len() >= self.batch_size {
-            self.flush_one(t, io)?;
+            self.flush_one(t)?;
         }
         Ok(())
     }
 
-    fn flush_one(&mut self, i: usize, io: &mut SendStats) -> Result<(), crate::Error> {
+    fn flush_one(&mut self, i: usize) -> Result<(), crate::Error> {
         if self.buffers[i].is_empty() {
             return Ok(());
         }
         let batch = std::mem::replace(&mut self.buffers[i], Vec::with_capacity(self.batch_size));
-        send(&self.senders[i], Message::Batch(batch), io)
+        self.send(i, Message::Batch(batch))
+    }
+
+    /// Sends `msg` on channel `i` if it fits and nothing older waits; queues it otherwise.
+    #[inline]
+    fn send(&mut self, i: usize, msg: Message<T>) -> Result<(), crate::Error> {
+        if !self.overflow[i].is_empty() {
+            self.overflow[i].push_back(msg);
+            return Ok(());
+        }
+        match self.senders[i].try_send(msg) {
+            Ok(()) => Ok(()),
+            Err(TrySendError::Full(m)) => {
+                self.overflow[i].push_back(m);
+                Ok(())
+            }
+            Err(TrySendError::Disconnected(_)) => Err(crate::Error::Cancelled),
+        }
+    }
+
+    /// Moves queued messages into channels that have room; whether all went out.
+    fn try_drain(&mut self) -> Result<bool, crate::Error> {
+        let mut all = true;
+        for (q, s) in self.overflow.iter_mut().zip(&self.senders) {
+            while let Some(m) = q.pop_front() {
+                match s.try_send(m) {
+                    Ok(()) => {}
+                    Err(TrySendError::Full(m)) => {
+                        q.push_front(m);
+                        all = false;
+                        break;
+                    }
+                    Err(TrySendError::Disconnected(_)) => return Err(crate::Error::Cancelled),
+                }
+            }
+        }
+        Ok(all)
+    }
+
+    /// Unaligned snapshot: copies the records waiting in the overflow (the
+    /// receiver has not seen them; they belong to the checkpoint) and marks
+    /// their start, so the receiver does not record them a second time.
+    fn persist_overflow(&mut self, b: Barrier) -> Vec<Vec<T>> {
+        self.overflow
+            .iter_mut()
+            .map(|q| {
+                let recs: Vec<T> = q
+                    .iter()
+                    .filter_map(|m| match m {
+                        Message::Batch(r) => Some(r.iter().cloned()),
+                        _ => None,
+                    })
+                    .flatten()
+                    .collect();
+                if !q.is_empty() {
+                    q.push_front(Message::PersistedFrom(b));
+                }
+                recs
+            })
+            .collect()
+    }
+
+    /// Recovery: the records this edge had persisted go out before anything else.
+    fn restore_overflow(&mut self, per_channel: Vec<Vec<T>>) {
+        for (q, recs) in self.overflow.iter_mut().zip(per_channel) {
+            if !recs.is_empty() {
+                q.push_back(Message::Batch(recs));
+            }
+        }
+    }
+
+    /// Tells each downstream task, on its priority lane, that `b` is queued.
+    fn announce(&self, b: Barrier) {
+        for (tx, ch) in self.announce.iter().flatten() {
+            let _ = tx.send((*ch, b));
+        }
+    }
+
+    /// Connects channel `i` to its receiver's priority lane, where it is input `ch`.
+    pub fn set_announce(&mut self, i: usize, lane: Sender<Announcement>, ch: usize) {
+        self.announce[i] = Some((lane, ch));
+    }
+
+    /// Channels this edge sends on.
+    pub fn channels(&self) -> usize {
+        self.senders.len()
     }
 
     /// Sends every buffered record.
-    pub fn flush(&mut self, io: &mut SendStats) -> Result<(), crate::Error> {
+    pub fn flush(&mut self) -> Result<(), crate::Error> {
         for i in 0..self.senders.len() {
-            self.flush_one(i, io)?;
+            self.flush_one(i)?;
         }
         Ok(())
     }
 
     /// Flushes, then sends a control message (watermark, barrier, end) to every channel.
-    pub fn broadcast(
-        &mut self,
-        make: impl Fn() -> Message<T>,
-        io: &mut SendStats,
-    ) -> Result<(), crate::Error> {
-        self.flush(io)?;
-        for s in &self.senders {
-            send(s, make(), io)?;
+    pub fn broadcast(&mut self, make: impl Fn() -> Message<T>) -> Result<(), crate::Error> {
+        self.flush()?;
+        for i in 0..self.senders.len() {
+            self.send(i, make())?;
         }
         Ok(())
     }
 
     /// Sends a latency marker on one channel (round robin), behind the records
     /// buffered for that channel.
-    pub fn marker(
-        &mut self,
-        m: crate::message::LatencyMarker,
-        io: &mut SendStats,
-    ) -> Result<(), crate::Error> {
+    pub fn marker(&mut self, m: crate::message::LatencyMarker) -> Result<(), crate::Error> {
         self.next_rr = (self.next_rr + 1) % self.senders.len();
         let i = self.next_rr;
-        self.flush_one(i, io)?;
-        send(&self.senders[i], Message::LatencyMarker(m), io)
+        self.flush_one(i)?;
+        self.send(i, Message::LatencyMarker(m))
     }
 
     /// Whether any record waits in a buffer.
@@ -210,59 +301,28 @@ impl<T: Data> OutputEdge<T> {
 /// What blocking sends cost: accumulated by the sender, published by the task.
 #[derive(Debug, Default)]
 pub struct SendStats {
-    /// Nanoseconds spent blocked on full channels since the last publish
-    /// (the task subtracts them from its busy time).
+    /// Nanoseconds spent waiting for room in full channels since the last
+    /// publish (the task subtracts them from its busy time).
     pub backpressured_ns: u64,
     /// The attempt's cancel flag: a blocked send gives up when it is set.
     pub cancel: CancelFlag,
-    /// The subtask's backpressured-time counter, advanced while a block is
+    /// The subtask's backpressured-time counter, advanced while a wait is
     /// still going on (every [`CANCEL_POLL`]), so a task blocked for minutes
     /// reads backpressured throughout, not only when it unblocks.
     pub live: Option<tidemark_agent::Counter>,
 }
 
-/// Sends one message, blocking (and timing the block) when the channel is full.
-fn send<T>(
-    s: &Sender<Message<T>>,
-    msg: Message<T>,
-    io: &mut SendStats,
-) -> Result<(), crate::Error> {
-    let msg = match s.try_send(msg) {
-        Ok(()) => return Ok(()),
-        Err(TrySendError::Disconnected(_)) => return Err(crate::Error::Cancelled),
-        Err(TrySendError::Full(m)) => m,
-    };
-    let mut last = Instant::now();
-    let mut msg = msg;
-    let mut account = |io: &mut SendStats| {
-        let now = Instant::now();
-        let ns = (now - last).as_nanos() as u64;
-        last = now;
-        io.backpressured_ns += ns;
-        if let Some(c) = &io.live {
-            c.add(ns);
-        }
-    };
-    loop {
-        if io.cancel.is_cancelled() {
-            account(io);
-            return Err(crate::Error::Cancelled);
-        }
-        match s.send_timeout(msg, CANCEL_POLL) {
-            Ok(()) => {
-                account(io);
-                return Ok(());
-            }
-            Err(SendTimeoutError::Timeout(m)) => {
-                account(io);
-                msg = m;
-            }
-            Err(SendTimeoutError::Disconnected(_)) => {
-                account(io);
-                return Err(crate::Error::Cancelled);
-            }
-        }
-    }
+/// What ended a [`Collector::wait_room`].
+#[derive(Debug)]
+pub enum Wake<A, B> {
+    /// Queued output went out (perhaps not all of it).
+    Room,
+    /// Nothing happened for a poll interval.
+    Timeout,
+    /// The first receiver delivered (or disconnected).
+    A(Result<A, RecvError>),
+    /// The second receiver delivered (or disconnected).
+    B(Result<B, RecvError>),
 }
 
 /// Where an operator puts its output: every outgoing edge, plus a local count.
@@ -294,12 +354,12 @@ impl<O: Data> Collector<O> {
         self.emitted += 1;
         match self.edges.len() {
             0 => Ok(()),
-            1 => self.edges[0].push(record, &mut self.io),
+            1 => self.edges[0].push(record),
             n => {
                 for e in &mut self.edges[..n - 1] {
-                    e.push(record.clone(), &mut self.io)?;
+                    e.push(record.clone())?;
                 }
-                self.edges[n - 1].push(record, &mut self.io)
+                self.edges[n - 1].push(record)
             }
         }
     }
@@ -307,7 +367,7 @@ impl<O: Data> Collector<O> {
     /// Sends all buffered records.
     pub fn flush(&mut self) -> Result<(), crate::Error> {
         for e in &mut self.edges {
-            e.flush(&mut self.io)?;
+            e.flush()?;
         }
         Ok(())
     }
@@ -315,7 +375,7 @@ impl<O: Data> Collector<O> {
     /// Flushes and sends a control message on every channel of every edge.
     pub fn broadcast(&mut self, make: impl Fn() -> Message<O>) -> Result<(), crate::Error> {
         for e in &mut self.edges {
-            e.broadcast(&make, &mut self.io)?;
+            e.broadcast(&make)?;
         }
         Ok(())
     }
@@ -323,9 +383,120 @@ impl<O: Data> Collector<O> {
     /// Forwards a latency marker on one channel of every edge.
     pub fn marker(&mut self, m: crate::message::LatencyMarker) -> Result<(), crate::Error> {
         for e in &mut self.edges {
-            e.marker(m, &mut self.io)?;
+            e.marker(m)?;
         }
         Ok(())
+    }
+
+    /// Whether every message was handed to its channel: the task may take
+    /// more input only then.
+    #[inline]
+    pub fn is_available(&self) -> bool {
+        self.edges
+            .iter()
+            .all(|e| e.overflow.iter().all(|q| q.is_empty()))
+    }
+
+    /// Waits (at most one poll interval) until queued output moves on or `a`
+    /// or `b` has a message; the wait counts as backpressured time.
+    pub fn wait_room<A, B>(
+        &mut self,
+        a: &Receiver<A>,
+        b: Option<&Receiver<B>>,
+    ) -> Result<Wake<A, B>, crate::Error> {
+        let start = Instant::now();
+        let r = self.wait_room_once(a, b);
+        let ns = start.elapsed().as_nanos() as u64;
+        self.io.backpressured_ns += ns;
+        if let Some(c) = &self.io.live {
+            c.add(ns);
+        }
+        r
+    }
+
+    fn wait_room_once<A, B>(
+        &mut self,
+        a: &Receiver<A>,
+        b: Option<&Receiver<B>>,
+    ) -> Result<Wake<A, B>, crate::Error> {
+        if self.io.cancel.is_cancelled() {
+            return Err(crate::Error::Cancelled);
+        }
+        if self.try_drain()? {
+            return Ok(Wake::Room);
+        }
+        // Cloned senders (an Arc each) keep the Select's borrows off `self`.
+        let mut full = Vec::new();
+        for (ei, e) in self.edges.iter().enumerate() {
+            for (ci, q) in e.overflow.iter().enumerate() {
+                if !q.is_empty() {
+                    full.push((ei, ci, e.senders[ci].clone()));
+                }
+            }
+        }
+        let mut sel = Select::new();
+        for (_, _, s) in &full {
+            sel.send(s);
+        }
+        let ia = sel.recv(a);
+        let ib = b.map(|b| sel.recv(b));
+        let op = match sel.select_timeout(CANCEL_POLL) {
+            Err(_) => return Ok(Wake::Timeout),
+            Ok(op) => op,
+        };
+        let i = op.index();
+        if i == ia {
+            return Ok(Wake::A(op.recv(a)));
+        }
+        if let (Some(ib), Some(b)) = (ib, b) {
+            if i == ib {
+                return Ok(Wake::B(op.recv(b)));
+            }
+        }
+        let (ei, ci, s) = &full[i];
+        let m = self.edges[*ei].overflow[*ci]
+            .pop_front()
+            .expect("a channel is selected only while it has queued messages");
+        op.send(s, m).map_err(|_| crate::Error::Cancelled)?;
+        self.try_drain()?;
+        Ok(Wake::Room)
+    }
+
+    /// Hands queued messages to channels with room; whether all went out.
+    fn try_drain(&mut self) -> Result<bool, crate::Error> {
+        let mut all = true;
+        for e in &mut self.edges {
+            all &= e.try_drain()?;
+        }
+        Ok(all)
+    }
+
+    /// Unaligned snapshot: the records still queued here, per edge and
+    /// channel (see [`OutputEdge`]'s overflow); call after [`Self::flush`].
+    pub fn persist_overflow(&mut self, b: Barrier) -> Vec<Vec<Vec<O>>> {
+        self.edges
+            .iter_mut()
+            .map(|e| e.persist_overflow(b))
+            .collect()
+    }
+
+    /// Recovery: queues the records persisted by [`Self::persist_overflow`].
+    pub fn restore_overflow(&mut self, state: Vec<Vec<Vec<O>>>) {
+        for (e, s) in self.edges.iter_mut().zip(state) {
+            e.restore_overflow(s);
+        }
+    }
+
+    /// Channels per output edge (the shape of persisted output).
+    pub fn shape(&self) -> Vec<usize> {
+        self.edges.iter().map(|e| e.channels()).collect()
+    }
+
+    /// Announces `b` on every downstream priority lane (unaligned checkpoints).
+    pub fn announce(&self, b: Barrier) {
+        for e in &self.edges {
+            e.announce(b);
+        }
     }
 
     /// Whether records wait for the buffer timeout.
@@ -392,11 +563,10 @@ mod tests {
             0,
             8,
         );
-        let mut io = SendStats::default();
         for k in [0, 1, 2, 42, -1] {
-            edge.push(k, &mut io).unwrap();
+            edge.push(k).unwrap();
         }
-        edge.flush(&mut io).unwrap();
+        edge.flush().unwrap();
         let got: Vec<Vec<i32>> = receivers
             .iter()
             .map(|rs| match rs[0].try_recv() {
@@ -409,29 +579,71 @@ mod tests {
     }
 
     #[test]
-    fn full_channel_blocks_and_is_timed_until_cancelled() {
-        let (senders, _receivers) = wire::<u8>(1, 1, true, 1);
-        let mut edge = OutputEdge::new(
+    fn full_channel_queues_and_the_wait_for_room_is_backpressure() {
+        let (senders, receivers) = wire::<u8>(1, 1, true, 1);
+        let edge = OutputEdge::new(
             senders.into_iter().next().unwrap(),
             Partitioner::Forward,
             0,
             1,
         );
-        let mut io = SendStats::default();
-        edge.push(1, &mut io).unwrap(); // fills the channel
-        let cancel = io.cancel.clone();
-        let t = std::thread::spawn(move || {
-            let r = edge.push(2, &mut io);
-            (r.is_err(), io.backpressured_ns)
-        });
-        // Cancel only once the sender is known to be blocked: the receiver is never read.
-        while !t.is_finished() {
-            cancel.cancel();
-            std::thread::yield_now();
+        let mut out = Collector::new(vec![edge], CancelFlag::default());
+        out.emit(1).unwrap(); // fills the channel
+        out.emit(2).unwrap(); // queued: emitting never blocks
+        assert!(!out.is_available());
+        let (_tx, ctl) = crossbeam_channel::unbounded::<()>();
+        assert!(matches!(
+            out.wait_room::<(), ()>(&ctl, None).unwrap(),
+            Wake::Timeout
+        ));
+        assert!(out.io.backpressured_ns > 0, "the wait is accounted");
+        assert!(matches!(receivers[0][0].recv(), Ok(Message::Batch(b)) if b == vec![1]));
+        assert!(matches!(
+            out.wait_room::<(), ()>(&ctl, None).unwrap(),
+            Wake::Room
+        ));
+        assert!(out.is_available());
+        assert!(matches!(receivers[0][0].recv(), Ok(Message::Batch(b)) if b == vec![2]));
+    }
+
+    #[test]
+    fn unaligned_snapshot_persists_the_queue_and_marks_where_it_starts() {
+        let (senders, receivers) = wire::<u8>(1, 1, true, 1);
+        let edge = OutputEdge::new(
+            senders.into_iter().next().unwrap(),
+            Partitioner::Forward,
+            0,
+            1,
+        );
+        let mut out = Collector::new(vec![edge], CancelFlag::default());
+        for r in 1..=3 {
+            out.emit(r).unwrap();
         }
-        let (failed, ns) = t.join().unwrap();
-        assert!(failed, "a cancelled blocked send reports cancellation");
-        assert!(ns > 0, "blocked time is accounted");
+        let b = Barrier {
+            id: 7,
+            trigger_ms: 0,
+            is_final: false,
+        };
+        assert_eq!(out.persist_overflow(b), vec![vec![vec![2, 3]]]);
+        out.broadcast(|| Message::Barrier(b)).unwrap();
+        let (_tx, ctl) = crossbeam_channel::unbounded::<()>();
+        let mut got = Vec::new();
+        while got.len() < 5 {
+            while let Ok(m) = receivers[0][0].try_recv() {
+                got.push(format!("{m:?}"));
+            }
+            out.wait_room::<(), ()>(&ctl, None).unwrap();
+        }
+        assert_eq!(
+            got,
+            vec![
+                "Batch([1])".to_string(),
+                format!("PersistedFrom({b:?})"),
+                "Batch([2])".into(),
+                "Batch([3])".into(),
+                format!("Barrier({b:?})"),
+            ]
+        );
     }
 }
 
@@ -457,17 +669,16 @@ mod partitioner_tests {
     fn rebalance_spreads_and_broadcast_copies() {
         let (s, r) = wire::<u32>(1, 3, false, 16);
         let mut e = OutputEdge::new(s.into_iter().next().unwrap(), Partitioner::Rebalance, 0, 2);
-        let mut io = SendStats::default();
         for i in 0..6 {
-            e.push(i, &mut io).unwrap();
+            e.push(i).unwrap();
         }
-        e.flush(&mut io).unwrap();
+        e.flush().unwrap();
         let got = drain(&r);
         assert!(got.iter().all(|v| v.len() == 2), "{got:?}");
         let (s, r) = wire::<u32>(1, 3, false, 16);
         let mut e = OutputEdge::new(s.into_iter().next().unwrap(), Partitioner::Broadcast, 0, 2);
-        e.push(7, &mut io).unwrap();
-        e.broadcast(|| Message::EndOfInput, &mut io).unwrap();
+        e.push(7).unwrap();
+        e.broadcast(|| Message::EndOfInput).unwrap();
         assert_eq!(drain(&r), vec![vec![7], vec![7], vec![7]]);
     }
 }

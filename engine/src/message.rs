@@ -1,6 +1,8 @@
 //! What travels on an edge between two subtasks. Records, watermarks, barriers
 //! and end-of-input share one FIFO channel, so a barrier can never overtake the
-//! records sent before it (aligned checkpoints depend on that).
+//! records sent before it (aligned checkpoints depend on that). Unaligned
+//! checkpoints add a priority lane per task that carries [`Announcement`]s:
+//! "my barrier is queued behind what I sent you", which overtakes the queue.
 
 /// One element of a channel.
 #[derive(Debug)]
@@ -14,12 +16,20 @@ pub enum Message<T> {
     Idle,
     /// A checkpoint barrier.
     Barrier(Barrier),
+    /// Unaligned checkpoints: the records from here up to this checkpoint's
+    /// barrier were queued in the sender when it snapshotted, and the sender
+    /// persisted them itself; the receiver must not record them again.
+    PersistedFrom(Barrier),
     /// The sender will send nothing more.
     EndOfInput,
     /// A latency marker: travels behind the records queued before it and
     /// skips operator processing, so its age at a vertex is queueing time.
     LatencyMarker(LatencyMarker),
 }
+
+/// On the priority lane: the upstream of input channel `.0` snapshotted and
+/// queued the barrier `.1` behind the records it sent before.
+pub type Announcement = (usize, Barrier);
 
 /// Where and when a latency marker was emitted.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

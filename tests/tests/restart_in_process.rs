@@ -78,7 +78,7 @@ fn a_failing_task_restarts_from_the_checkpoint_without_loss_or_duplicates() {
             buffer_timeout: Duration::from_millis(50),
             watermark_interval: Duration::from_millis(200),
             backend: StateBackendKind::Heap,
-            exactly_once: true,
+            align: tidemark::checkpoint::align::AlignMode::Aligned { block: true },
             latency: None,
         },
     };

@@ -5,14 +5,14 @@
 use crate::channel::{wire, CancelFlag, Collector, OutputEdge, Partitioner};
 use crate::data::Data;
 use crate::error::{Error, Result};
-use crate::message::Message;
+use crate::message::{Announcement, Message};
 use crate::operator::Operator;
 use crate::source::Source;
 use crate::task::operator_task::OperatorTask;
 use crate::task::source_task::SourceTask;
 use crate::task::TaskSetup;
 use crate::watermark::WatermarkStrategy;
-use crossbeam_channel::Receiver;
+use crossbeam_channel::{Receiver, Sender};
 use std::any::Any;
 use std::sync::Arc;
 
@@ -38,8 +38,14 @@ pub trait NodeFactory: Send + Sync {
 
 /// Builds one edge's channels.
 pub trait EdgeFactory: Send + Sync {
-    /// Per upstream subtask, its `OutputEdge<T>`; per downstream subtask, its `Receiver`s.
-    fn wire(&self, w: WireParams) -> (Vec<Erased>, Vec<Vec<Erased>>);
+    /// Per upstream subtask, its `OutputEdge<T>`; per downstream subtask, its
+    /// `Receiver`s. With `lanes` (one per downstream subtask, unaligned
+    /// checkpoints) every channel is connected to its receiver's priority lane.
+    fn wire(
+        &self,
+        w: WireParams,
+        lanes: Option<&[Sender<Announcement>]>,
+    ) -> (Vec<Erased>, Vec<Vec<Erased>>);
 }
 
 /// How one edge is wired in one attempt.
@@ -55,6 +61,8 @@ pub struct WireParams {
     pub batch: usize,
     /// Key groups of the downstream operator.
     pub max_parallelism: u32,
+    /// Input channels the downstream subtasks already have from earlier edges.
+    pub offset: usize,
 }
 
 /// Which partitioner an edge uses.
@@ -68,7 +76,11 @@ pub enum EdgeKind<T> {
 pub(crate) struct TypedEdge<T>(pub EdgeKind<T>);
 
 impl<T: Data> EdgeFactory for TypedEdge<T> {
-    fn wire(&self, w: WireParams) -> (Vec<Erased>, Vec<Vec<Erased>>) {
+    fn wire(
+        &self,
+        w: WireParams,
+        lanes: Option<&[Sender<Announcement>]>,
+    ) -> (Vec<Erased>, Vec<Vec<Erased>>) {
         let part = match &self.0 {
             EdgeKind::Default if w.up == w.down => Partitioner::Forward,
             EdgeKind::Default => Partitioner::Rebalance,
@@ -84,7 +96,18 @@ impl<T: Data> EdgeFactory for TypedEdge<T> {
         let outs = senders
             .into_iter()
             .enumerate()
-            .map(|(i, s)| Box::new(OutputEdge::new(s, part.clone(), i, batch)) as Erased)
+            .map(|(i, s)| {
+                let mut e = OutputEdge::new(s, part.clone(), i, batch);
+                for (c, lane) in lanes.iter().flat_map(|l| l.iter()).enumerate() {
+                    // Forward: upstream i feeds only downstream i, as its channel 0.
+                    match fwd {
+                        true if c == i => e.set_announce(0, lane.clone(), w.offset),
+                        true => {}
+                        false => e.set_announce(c, lane.clone(), w.offset + i),
+                    }
+                }
+                Box::new(e) as Erased
+            })
             .collect();
         let ins = receivers
             .into_iter()

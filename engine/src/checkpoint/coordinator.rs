@@ -31,6 +31,12 @@ pub struct SubtaskAck {
     pub alignment_ns: u64,
     /// Trigger to first barrier at this subtask, ns.
     pub start_delay_ns: u64,
+    /// Bytes processed during alignment (aligned checkpoints).
+    pub processed_bytes: u64,
+    /// Bytes of in-flight records persisted (unaligned checkpoints).
+    pub persisted_bytes: u64,
+    /// Whether this subtask snapshotted unaligned.
+    pub unaligned: bool,
     /// When the state was durable (ms since epoch): trigger to here is the
     /// subtask's end-to-end duration.
     pub ack_ms: i64,
@@ -364,6 +370,9 @@ mod tests {
             async_ns: 0,
             alignment_ns: 0,
             start_delay_ns: 0,
+            processed_bytes: 0,
+            persisted_bytes: 0,
+            unaligned: false,
             ack_ms: 0,
         }
     }

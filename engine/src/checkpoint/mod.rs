@@ -3,6 +3,7 @@
 //! over facts already read; I/O lives in [`storage`] and the job master.
 
 pub mod align;
+pub mod channel_state;
 pub mod coordinator;
 pub mod metadata;
 pub mod restore;

@@ -2,6 +2,7 @@
 //! before any task starts and before anything stored is touched.
 
 use super::{status, EXIT_FAILED, EXIT_USAGE};
+use crate::checkpoint::align::AlignMode;
 use crate::checkpoint::restore::{load_explicit, scan, select_latest, LoadedCheckpoint};
 use crate::config::Config;
 use crate::error::{Error, Result};
@@ -151,7 +152,7 @@ fn prepare(args: &RunArgs) -> Result<Prepared> {
             buffer_timeout: config.buffer_timeout,
             watermark_interval: config.watermark_interval,
             backend: config.backend,
-            exactly_once: config.exactly_once,
+            align: config.align,
             latency: config.latency,
         },
     };
@@ -180,8 +181,12 @@ fn prepare(args: &RunArgs) -> Result<Prepared> {
         .filter(|n: &u64| *n > 0);
     let checkpoint_config = opts.checkpoint.interval.map(|i| {
         let ms = |d: Duration| d.as_millis() as u64;
+        let (exactly_once, unaligned, aligned_timeout) = match config.align {
+            AlignMode::Aligned { block } => (block, false, 0),
+            AlignMode::Unaligned { timeout_ms } => (true, true, timeout_ms),
+        };
         serde_json::json!({
-            "mode": if config.exactly_once { "exactly_once" } else { "at_least_once" },
+            "mode": if exactly_once { "exactly_once" } else { "at_least_once" },
             "interval": ms(i), "timeout": ms(opts.checkpoint.timeout), "min_pause": ms(opts.checkpoint.min_pause),
             "max_concurrent": opts.checkpoint.max_concurrent,
             "externalization": {
@@ -189,8 +194,8 @@ fn prepare(args: &RunArgs) -> Result<Prepared> {
                 "delete_on_cancellation": opts.retention != crate::runtime::job_master::Retention::RetainOnCancellation,
             },
             "state_backend": "HashMapStateBackend", "checkpoint_storage": "FileSystemCheckpointStorage",
-            "unaligned_checkpoints": false, "tolerable_failed_checkpoints": opts.checkpoint.tolerable_failed,
-            "aligned_checkpoint_timeout": 0, "checkpoints_after_tasks_finish": true, "state_changelog_enabled": false,
+            "unaligned_checkpoints": unaligned, "tolerable_failed_checkpoints": opts.checkpoint.tolerable_failed,
+            "aligned_checkpoint_timeout": aligned_timeout, "checkpoints_after_tasks_finish": true, "state_changelog_enabled": false,
             "changelog_periodic_materialization_interval": 0, "changelog_storage": "memory",
         })
     });

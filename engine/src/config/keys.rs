@@ -88,6 +88,20 @@ pub static KEYS: &[KeySpec] = &[
         "EXACTLY_ONCE blocks channels during alignment; AT_LEAST_ONCE does not."
     ),
     key!(
+        "execution.checkpointing.unaligned.enabled",
+        ["execution.checkpointing.unaligned"],
+        Some("false"),
+        Kind::Enum(&["true", "false"]),
+        "Unaligned checkpoints: barriers overtake queued records, which are persisted with the checkpoint and replayed on recovery. Needs EXACTLY_ONCE."
+    ),
+    key!(
+        "execution.checkpointing.aligned-checkpoint-timeout",
+        ["execution.checkpointing.alignment-timeout"],
+        Some("0 ms"),
+        Kind::Duration,
+        "With unaligned checkpoints: start aligned and switch to unaligned once a checkpoint is this old (0: unaligned at once)."
+    ),
+    key!(
         "execution.checkpointing.timeout",
         [],
         Some("10 min"),

@@ -28,8 +28,9 @@ pub struct Config {
     pub checkpoint: CheckpointSettings,
     /// `execution.checkpointing.dir`.
     pub checkpoint_dir: Option<PathBuf>,
-    /// `execution.checkpointing.mode == EXACTLY_ONCE`.
-    pub exactly_once: bool,
+    /// `execution.checkpointing.mode`, `.unaligned.enabled` and
+    /// `.aligned-checkpoint-timeout`, as one alignment mode.
+    pub align: crate::checkpoint::align::AlignMode,
     /// Retention on cancel.
     pub retention: Retention,
     /// `state.backend.type`.
@@ -157,6 +158,25 @@ impl Config {
                 ));
             }
         }
+        let exactly_once = get("execution.checkpointing.mode").eq_ignore_ascii_case("EXACTLY_ONCE");
+        let unaligned =
+            get("execution.checkpointing.unaligned.enabled").eq_ignore_ascii_case("true");
+        if unaligned && !exactly_once {
+            errors.push(format!(
+                "execution.checkpointing.unaligned.enabled: 'true' needs execution.checkpointing.mode EXACTLY_ONCE, but it is '{}': unaligned checkpoints exist to keep exactly-once cheap under backpressure",
+                get("execution.checkpointing.mode")
+            ));
+        }
+        let align = if unaligned {
+            crate::checkpoint::align::AlignMode::Unaligned {
+                timeout_ms: dur("execution.checkpointing.aligned-checkpoint-timeout").as_millis()
+                    as i64,
+            }
+        } else {
+            crate::checkpoint::align::AlignMode::Aligned {
+                block: exactly_once,
+            }
+        };
         if !errors.is_empty() {
             return Err(Error::Config(format!(
                 "invalid configuration:\n  {}",
@@ -253,7 +273,7 @@ impl Config {
             checkpoint_dir: values
                 .get("execution.checkpointing.dir")
                 .map(|v| PathBuf::from(v.trim().trim_start_matches("file://"))),
-            exactly_once: get("execution.checkpointing.mode").eq_ignore_ascii_case("EXACTLY_ONCE"),
+            align,
             retention,
             backend: StateBackendKind::Heap,
             restart,
@@ -326,7 +346,10 @@ mod tests {
             c.restart,
             RestartStrategy::ExponentialDelay { .. }
         ));
-        assert!(c.exactly_once);
+        assert_eq!(
+            c.align,
+            crate::checkpoint::align::AlignMode::Aligned { block: true }
+        );
     }
 
     #[test]

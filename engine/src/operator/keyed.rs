@@ -218,6 +218,7 @@ impl<K: Key, I: Data, O: Data> Operator<I, O> for KeyedProcessOperator<K, I, O> 
         Ok(OperatorSnapshot {
             keyed,
             operator_state: Vec::new(),
+            channel_state: Vec::new(),
         })
     }
 }

@@ -3,10 +3,12 @@
 
 use crate::api::graph::{Erased, JobGraph, WireParams};
 use crate::channel::CancelFlag;
+use crate::checkpoint::align::AlignMode;
 use crate::checkpoint::coordinator::TaskId;
 use crate::checkpoint::restore::LoadedCheckpoint;
 use crate::checkpoint::storage::CheckpointStorage;
 use crate::error::{Error, Result};
+use crate::message::Announcement;
 use crate::metrics::{TaskLabels, TaskMetrics};
 use crate::operator::{RestoredState, SubtaskInfo};
 use crate::state::StateBackendKind;
@@ -45,8 +47,9 @@ pub struct RuntimeKnobs {
     pub watermark_interval: Duration,
     /// State backend.
     pub backend: StateBackendKind,
-    /// Block channels during alignment (EXACTLY_ONCE) or not (AT_LEAST_ONCE).
-    pub exactly_once: bool,
+    /// Aligned blocking (EXACTLY_ONCE), aligned not blocking (AT_LEAST_ONCE),
+    /// or unaligned after a timeout.
+    pub align: crate::checkpoint::align::AlignMode,
     /// Latency markers: interval and granularity (None = off).
     pub latency: Option<(Duration, crate::metrics::LatencyGranularity)>,
 }
@@ -122,17 +125,32 @@ pub fn deploy(
         .iter()
         .map(|nd| (0..nd.parallelism).map(|_| Vec::new()).collect())
         .collect();
+    // Unaligned checkpoints: one priority lane per subtask for announcements.
+    let unaligned = matches!(knobs.align, AlignMode::Unaligned { .. });
+    let mut lanes: Vec<Vec<Option<Receiver<Announcement>>>> = Vec::new();
+    let mut lane_tx: Vec<Vec<Sender<Announcement>>> = Vec::new();
+    for nd in &graph.nodes {
+        let (tx, rx): (Vec<_>, Vec<_>) = (0..nd.parallelism)
+            .map(|_| crossbeam_channel::unbounded())
+            .unzip();
+        lane_tx.push(tx);
+        lanes.push(rx.into_iter().map(|r| unaligned.then_some(r)).collect());
+    }
     // Inputs in each node's edge order, so channel indices are stable.
     for (node, spec) in graph.nodes.iter().enumerate() {
         for &e in &spec.inputs {
             let edge = &graph.edges[e];
-            let (outs, ins) = edge.factory.wire(WireParams {
-                up: graph.nodes[edge.from].parallelism,
-                down: graph.nodes[edge.to].parallelism,
-                capacity: knobs.channel_capacity,
-                batch: knobs.batch_size,
-                max_parallelism: graph.max_parallelism,
-            });
+            let (outs, ins) = edge.factory.wire(
+                WireParams {
+                    up: graph.nodes[edge.from].parallelism,
+                    down: graph.nodes[edge.to].parallelism,
+                    capacity: knobs.channel_capacity,
+                    batch: knobs.batch_size,
+                    max_parallelism: graph.max_parallelism,
+                    offset: inputs[node][0].len(),
+                },
+                unaligned.then_some(lane_tx[node].as_slice()),
+            );
             for (i, o) in outs.into_iter().enumerate() {
                 outputs[edge.from][i].push(o);
             }
@@ -212,7 +230,8 @@ pub fn deploy(
                 cancel: cancel.clone(),
                 buffer_timeout: knobs.buffer_timeout,
                 watermark_interval: knobs.watermark_interval,
-                exactly_once: knobs.exactly_once,
+                align: knobs.align,
+                priority: lanes[ni][i].take(),
                 latency_interval: knobs.latency.filter(|_| node.is_source).map(|(i, _)| i),
                 latency: knobs.latency.filter(|_| !node.is_source).map(|(_, g)| {
                     crate::metrics::LatencyRecorder::new(

@@ -53,6 +53,7 @@ impl<T: crate::Data> Operator<T, ()> for SinkOperator<T> {
         Ok(OperatorSnapshot {
             keyed: Vec::new(),
             operator_state: self.0.pre_commit(id)?,
+            channel_state: Vec::new(),
         })
     }
     fn notify_checkpoint_complete(&mut self, id: u64) -> Result<()> {

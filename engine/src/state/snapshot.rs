@@ -1,7 +1,7 @@
 //! The state file of one subtask in one checkpoint.
 //!
 //! ```text
-//! [chunk][chunk]…[operator state][footer: bincode(Footer)][u64 footer length][magic "TMSTATE1"]
+//! [chunk][chunk]…[operator state][in-flight data][footer: bincode(Footer)][u64 footer length][magic "TMSTATE1"]
 //! ```
 //! A chunk is `bincode(Vec<(K, S)>)` for one (table, key group). The footer
 //! indexes every chunk, so a subtask restoring a different key-group range (after
@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 use std::io::Write;
 use std::path::Path;
 
-const MAGIC: &[u8; 8] = b"TMSTATE1";
+const MAGIC: &[u8; 8] = b"TMSTATE2";
 
 /// A table copy that can write itself per key group (the asynchronous phase).
 pub trait TableSnapshot: Send {
@@ -32,12 +32,15 @@ pub struct OperatorSnapshot {
     pub keyed: Vec<Box<dyn TableSnapshot>>,
     /// Non-keyed operator state (source positions, sink transactions), already encoded.
     pub operator_state: Vec<u8>,
+    /// In-flight records of an unaligned checkpoint, already encoded
+    /// ([`crate::checkpoint::channel_state::ChannelState`]); empty otherwise.
+    pub channel_state: Vec<u8>,
 }
 
 impl OperatorSnapshot {
     /// Whether there is nothing to write.
     pub fn is_empty(&self) -> bool {
-        self.keyed.is_empty() && self.operator_state.is_empty()
+        self.keyed.is_empty() && self.operator_state.is_empty() && self.channel_state.is_empty()
     }
 }
 
@@ -45,6 +48,7 @@ impl OperatorSnapshot {
 struct Footer {
     tables: Vec<TableIndex>,
     operator_state: (u64, u64),
+    channel_state: (u64, u64),
 }
 
 #[derive(Serialize, Deserialize, Debug)]
@@ -113,6 +117,8 @@ pub fn encode(snap: &OperatorSnapshot, max_parallelism: u32) -> Result<Vec<u8>> 
     }
     footer.operator_state = (buf.len() as u64, snap.operator_state.len() as u64);
     buf.extend_from_slice(&snap.operator_state);
+    footer.channel_state = (buf.len() as u64, snap.channel_state.len() as u64);
+    buf.extend_from_slice(&snap.channel_state);
     let fb = bincode::serialize(&footer)?;
     buf.extend_from_slice(&fb);
     buf.extend_from_slice(&(fb.len() as u64).to_le_bytes());
@@ -197,7 +203,15 @@ impl StateFile {
 
     /// The non-keyed operator state.
     pub fn operator_state(&self) -> &[u8] {
-        let (off, len) = self.footer.operator_state;
+        self.section(self.footer.operator_state)
+    }
+
+    /// The in-flight records of an unaligned checkpoint (empty if none).
+    pub fn channel_state(&self) -> &[u8] {
+        self.section(self.footer.channel_state)
+    }
+
+    fn section(&self, (off, len): (u64, u64)) -> &[u8] {
         &self.bytes[off as usize..(off + len) as usize]
     }
 }
@@ -215,6 +229,7 @@ mod tests {
                 entries: vec![(0i32, 10u64), (2, 20), (42, 30)],
             })],
             operator_state: b"pos=7".to_vec(),
+            channel_state: b"in-flight".to_vec(),
         };
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("s");
@@ -222,6 +237,7 @@ mod tests {
         let h = write_file(&p, &bytes).unwrap();
         let f = StateFile::open(&p, &h).unwrap();
         assert_eq!(f.operator_state(), b"pos=7");
+        assert_eq!(f.channel_state(), b"in-flight");
         // key 42 is in key group 29, 0 in 94, 2 in 127 (Flink vectors).
         let low = f.chunks_in(KeyGroupRange { start: 0, end: 42 });
         assert_eq!(low.len(), 1);

@@ -90,9 +90,11 @@ pub struct TaskSetup {
     pub buffer_timeout: Duration,
     /// Auto-watermark interval (sources).
     pub watermark_interval: Duration,
-    /// Whether alignment blocks channels (EXACTLY_ONCE) or lets records of
-    /// channels that delivered the barrier through (AT_LEAST_ONCE).
-    pub exactly_once: bool,
+    /// How checkpoints are aligned: blocking (EXACTLY_ONCE), not blocking
+    /// (AT_LEAST_ONCE), or unaligned (after a timeout).
+    pub align: crate::checkpoint::align::AlignMode,
+    /// Unaligned checkpoints: where upstream tasks announce their barriers.
+    pub priority: Option<Receiver<crate::message::Announcement>>,
     /// Sources: how often to emit latency markers (None = never).
     pub latency_interval: Option<Duration>,
     /// Operators: where arriving latency markers are recorded (None = off).

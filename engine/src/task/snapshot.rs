@@ -8,9 +8,16 @@ use crate::message::Barrier;
 use crate::state::snapshot::{encode, OperatorSnapshot};
 use std::time::Instant;
 
-/// Timings measured by the task before the asynchronous phase.
+/// What the task measured before the asynchronous phase.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct SyncTimings {
+    /// Time already spent on the asynchronous side before the write started
+    /// (an unaligned snapshot waits for its in-flight data), ns.
+    pub async_before_ns: u64,
+    /// Bytes of records processed between the first and last barrier.
+    pub processed_bytes: u64,
+    /// Whether the snapshot was taken unaligned.
+    pub unaligned: bool,
     /// Copying state, ns.
     pub sync_ns: u64,
     /// First to last barrier, ns.
@@ -39,6 +46,7 @@ pub fn spawn_async(setup: &TaskSetup, barrier: Barrier, snap: OperatorSnapshot, 
                     None => Ok(None),
                 }
             };
+            let persisted_bytes = snap.channel_state.len() as u64;
             let ev = match handle {
                 Ok(handle) => TaskEvent::Ack {
                     id: barrier.id,
@@ -46,7 +54,10 @@ pub fn spawn_async(setup: &TaskSetup, barrier: Barrier, snap: OperatorSnapshot, 
                         task,
                         handle,
                         sync_ns: t.sync_ns,
-                        async_ns: start.elapsed().as_nanos() as u64,
+                        async_ns: t.async_before_ns + start.elapsed().as_nanos() as u64,
+                        processed_bytes: t.processed_bytes,
+                        persisted_bytes,
+                        unaligned: t.unaligned,
                         alignment_ns: t.alignment_ns,
                         start_delay_ns: t.start_delay_ns,
                         ack_ms: crate::operator::now_ms(),

@@ -1,9 +1,13 @@
 //! The loop of a source subtask: poll, emit, generate watermarks, and on a
-//! trigger inject a barrier in-band after the records read so far.
+//! trigger inject a barrier in-band after the records read so far. While its
+//! output is full the source waits for room but still takes triggers, so an
+//! unaligned barrier leaves a backpressured source at once.
 
 use super::snapshot::{spawn_async, SyncTimings};
 use super::{TaskControl, TaskEvent, TaskSetup, PUBLISH_INTERVAL};
-use crate::channel::Collector;
+use crate::channel::{Collector, Wake};
+use crate::checkpoint::align::AlignMode;
+use crate::checkpoint::channel_state::ChannelState;
 use crate::data::Data;
 use crate::error::{Error, Result};
 use crate::message::{Message, MAX_WATERMARK};
@@ -80,6 +84,11 @@ impl<T: Data> SourceTask<T> {
         self.source.open(&self.setup.info)?;
         if let Some(own) = self.setup.restored.as_ref().and_then(|r| r.own.clone()) {
             self.source.restore(own.operator_state())?;
+            if let Some(cs) =
+                ChannelState::<T, T>::decode(own.channel_state(), 0, &self.out.shape())?
+            {
+                self.out.restore_overflow(cs.outputs);
+            }
         }
         let mut exhausted = false;
         let mut buf = Vec::with_capacity(self.batch_size);
@@ -88,16 +97,27 @@ impl<T: Data> SourceTask<T> {
                 match self.setup.control.try_recv() {
                     Ok(c) => {
                         if let Flow::Exit = self.on_control(c)? {
-                            return Ok(());
+                            return self.finish();
                         }
                     }
                     Err(TryRecvError::Empty) => break,
                     Err(TryRecvError::Disconnected) => return Err(Error::Cancelled),
                 }
             }
+            if !self.out.is_available() {
+                let wake = self.out.wait_room::<_, ()>(&self.setup.control, None)?;
+                if let Wake::A(c) = wake {
+                    let c = c.map_err(|_| Error::Cancelled)?;
+                    if let Flow::Exit = self.on_control(c)? {
+                        return self.finish();
+                    }
+                }
+                self.publish(Instant::now());
+                continue;
+            }
             if exhausted {
                 if let Flow::Exit = self.wait_control(PUBLISH_INTERVAL)? {
-                    return Ok(());
+                    return self.finish();
                 }
                 self.publish(Instant::now());
                 continue;
@@ -133,7 +153,7 @@ impl<T: Data> SourceTask<T> {
                 }
             }
             if self.exit {
-                return Ok(());
+                return self.finish();
             }
             let now = Instant::now();
             self.maybe_watermark(now)?;
@@ -153,6 +173,20 @@ impl<T: Data> SourceTask<T> {
             }
             self.publish(now);
         }
+    }
+
+    /// Sends what is still queued, then tells the job master the task ended.
+    fn finish(&mut self) -> Result<()> {
+        while !self.out.is_available() {
+            if let Wake::A(Ok(TaskControl::Cancel) | Err(_)) =
+                self.out.wait_room::<_, ()>(&self.setup.control, None)?
+            {
+                return Err(Error::Cancelled);
+            }
+        }
+        self.publish(Instant::now());
+        let _ = self.setup.events.send(TaskEvent::Finished(self.setup.id));
+        Ok(())
     }
 
     /// Nothing to read now: flush, maybe declare idleness, and wait for
@@ -212,10 +246,33 @@ impl<T: Data> SourceTask<T> {
     fn on_control(&mut self, c: TaskControl) -> Result<Flow> {
         match c {
             TaskControl::TriggerCheckpoint(b) => {
-                let start_delay_ns = ((now_ms() - b.trigger_ms).max(0) as u64) * 1_000_000;
+                let now = now_ms();
+                let start_delay_ns = ((now - b.trigger_ms).max(0) as u64) * 1_000_000;
+                let (announce, unaligned) = match self.setup.align {
+                    AlignMode::Unaligned { timeout_ms } => {
+                        (true, now >= b.trigger_ms.saturating_add(timeout_ms))
+                    }
+                    AlignMode::Aligned { .. } => (false, false),
+                };
+                // Records read before the trigger go first, or are persisted when
+                // the barrier overtakes them (unaligned).
+                self.out.flush()?;
+                let outputs = if unaligned {
+                    self.out.persist_overflow(b)
+                } else {
+                    Vec::new()
+                };
                 self.out.broadcast(|| Message::Barrier(b))?;
+                if announce {
+                    self.out.announce(b);
+                }
                 let t0 = Instant::now();
                 let position = self.source.position()?;
+                let channel_state = ChannelState::<T, T> {
+                    inputs: Vec::new(),
+                    outputs,
+                }
+                .encode()?;
                 let sync_ns = t0.elapsed().as_nanos() as u64;
                 spawn_async(
                     &self.setup,
@@ -223,11 +280,13 @@ impl<T: Data> SourceTask<T> {
                     OperatorSnapshot {
                         keyed: Vec::new(),
                         operator_state: position,
+                        channel_state,
                     },
                     SyncTimings {
                         sync_ns,
-                        alignment_ns: 0,
                         start_delay_ns,
+                        unaligned,
+                        ..SyncTimings::default()
                     },
                 );
                 if b.is_final {
@@ -238,14 +297,12 @@ impl<T: Data> SourceTask<T> {
             }
             TaskControl::NotifyComplete(id) => {
                 if self.final_id.is_some_and(|f| id >= f) {
-                    let _ = self.setup.events.send(TaskEvent::Finished(self.setup.id));
                     return Ok(Flow::Exit);
                 }
                 Ok(Flow::Continue)
             }
             TaskControl::EndInput => {
                 self.out.broadcast(|| Message::EndOfInput)?;
-                let _ = self.setup.events.send(TaskEvent::Finished(self.setup.id));
                 Ok(Flow::Exit)
             }
             TaskControl::Abort(_) => Ok(Flow::Continue),
