@@ -496,6 +496,24 @@ gauge!(
 gauge!(CHECKPOINT_LAST_FULL_SIZE, "tidemark_checkpoint_last_full_size_bytes", "bytes", JOB, 1.0, "lastCheckpointFullSize",
     "Full size of the last completed checkpoint (equal to its size for full snapshots); -1 before the first.");
 gauge!(
+    CHECKPOINT_LAST_PROCESSED,
+    "tidemark_checkpoint_last_processed_bytes",
+    "bytes",
+    JOB,
+    1.0,
+    "lastCheckpointProcessedData",
+    "Bytes processed during barrier alignment in the last completed checkpoint (over all subtasks); -1 before the first."
+);
+gauge!(
+    CHECKPOINT_LAST_PERSISTED,
+    "tidemark_checkpoint_last_persisted_bytes",
+    "bytes",
+    JOB,
+    1.0,
+    "lastCheckpointPersistedData",
+    "Bytes of in-flight records persisted by the last completed checkpoint (unaligned only; 0 when aligned); -1 before the first."
+);
+gauge!(
     JOB_UPTIME,
     "tidemark_job_uptime_seconds",
     "seconds",
@@ -608,6 +626,8 @@ pub static ALL: &[&MetricDef] = &[
     &CHECKPOINT_LAST_COMPLETION,
     &CHECKPOINT_SINCE_LAST,
     &CHECKPOINT_LAST_FULL_SIZE,
+    &CHECKPOINT_LAST_PROCESSED,
+    &CHECKPOINT_LAST_PERSISTED,
     &JOB_UPTIME,
     &CHECKPOINT_DURATION,
     &CHECKPOINT_SYNC_DURATION,

@@ -226,6 +226,10 @@ pub struct JobMetrics {
     pub since_last_ms: Gauge,
     /// Last full size (bytes).
     pub last_full_size: Gauge,
+    /// Bytes processed during alignment by the last checkpoint.
+    pub last_processed: Gauge,
+    /// Bytes of in-flight records the last checkpoint persisted.
+    pub last_persisted: Gauge,
     /// Uptime (ms).
     pub uptime_ms: Gauge,
 }
@@ -256,6 +260,8 @@ impl JobMetrics {
             last_completion_ms: g(&cat::CHECKPOINT_LAST_COMPLETION),
             since_last_ms: g(&cat::CHECKPOINT_SINCE_LAST),
             last_full_size: g(&cat::CHECKPOINT_LAST_FULL_SIZE),
+            last_processed: g(&cat::CHECKPOINT_LAST_PROCESSED),
+            last_persisted: g(&cat::CHECKPOINT_LAST_PERSISTED),
             uptime_ms: g(&cat::JOB_UPTIME),
         }
     }

@@ -1,14 +1,16 @@
 //! `keyed-count`: the main job. Datagen → key_by(key) → running count per key
 //! (value state) → sink, emitting `key,count` for every record.
 
-use super::{datagen, line_sink, ParamSpec, Params, PipelineSpec, DATAGEN_PARAMS, SINK_PARAMS};
+use super::{
+    datagen_source, line_sink, ParamSpec, Params, PipelineSpec, DATAGEN_PARAMS, SINK_PARAMS,
+};
 use crate::api::{JobGraph, StreamEnv};
 use crate::config::keys::Kind;
 use crate::config::Config;
 use crate::data::{Data, Key};
 use crate::error::Result;
 use crate::operator::{KeyedContext, KeyedProcessFunction};
-use crate::source::datagen::{DatagenSource, Event};
+use crate::source::datagen::Event;
 use crate::state::key_group::default_max_parallelism;
 use crate::state::{KeyedStateBackend, ValueStateDesc};
 use std::marker::PhantomData;
@@ -81,7 +83,7 @@ pub(super) fn max_parallelism(config: &Config, ps: &[Option<usize>]) -> u32 {
 }
 
 fn build(name: &str, p: &Params, config: &Config) -> Result<JobGraph> {
-    let (cfg, cdf) = datagen(p, None);
+    let make_source = datagen_source(p, None);
     let env = StreamEnv::new(name, SPEC.name);
     let sink = line_sink::<(u64, u64)>(
         p,
@@ -96,9 +98,7 @@ fn build(name: &str, p: &Params, config: &Config) -> Result<JobGraph> {
         p.opt_usize("sink-parallelism"),
     );
     let src = env
-        .source::<Event>("datagen", "datagen", move || {
-            Box::new(DatagenSource::new(cfg.clone(), cdf.clone()))
-        })
+        .source::<Event>("datagen", "datagen", make_source)
         .with_parallelism(sp);
     let counts = src
         .key_by(|e: &Event| e.key)

@@ -97,6 +97,12 @@ pub(crate) static DATAGEN_PARAMS: &[ParamSpec] = &[
         kind: Kind::Int(1, 32768),
         doc: "Parallelism of the source (default parallelism.default).",
     },
+    ParamSpec {
+        name: "source-lag",
+        default: Some("0 ms"),
+        kind: Kind::Duration,
+        doc: "Make source subtask 0 a lagging partition: every read blocks this long (to see barrier alignment).",
+    },
 ];
 
 /// The sink parameters, shared by every pipeline.
@@ -132,6 +138,22 @@ pub(crate) static SINK_PARAMS: &[ParamSpec] = &[
         doc: "Slow only this long after the sink starts (0 = always).",
     },
 ];
+
+/// A datagen source for the shared parameters (see [`datagen`]), with `source-lag`.
+pub(crate) fn datagen_source(
+    p: &Params,
+    event_time: Option<(u64, i64)>,
+) -> impl Fn() -> Box<dyn crate::source::Source<crate::source::datagen::Event>> + Send + Sync + 'static
+{
+    let (cfg, cdf) = datagen(p, event_time);
+    let lag = p.duration("source-lag");
+    move || {
+        Box::new(
+            crate::source::datagen::DatagenSource::new(cfg.clone(), cdf.clone())
+                .lagging_first_subtask(lag),
+        )
+    }
+}
 
 /// The datagen source described by the shared parameters.
 pub(crate) fn datagen(

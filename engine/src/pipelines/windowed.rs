@@ -3,13 +3,15 @@
 //! (count/sum/min/max/avg) → sink, emitting `key,start,end,value` per window.
 
 use super::keyed_count::max_parallelism;
-use super::{datagen, line_sink, ParamSpec, Params, PipelineSpec, DATAGEN_PARAMS, SINK_PARAMS};
+use super::{
+    datagen_source, line_sink, ParamSpec, Params, PipelineSpec, DATAGEN_PARAMS, SINK_PARAMS,
+};
 use crate::api::{JobGraph, StreamEnv};
 use crate::config::keys::Kind;
 use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::operator::window::{AggKind, Aggregation, WindowAssigner, WindowResult};
-use crate::source::datagen::{DatagenSource, Event};
+use crate::source::datagen::Event;
 use crate::watermark::WatermarkStrategy;
 use std::sync::Arc;
 
@@ -73,7 +75,7 @@ pub(super) const SPEC: PipelineSpec = PipelineSpec {
 
 fn build(name: &str, p: &Params, config: &Config) -> Result<JobGraph> {
     let ooo = p.duration("out-of-orderness").as_millis() as i64;
-    let (cfg, cdf) = datagen(p, Some((p.int("event-time-rate") as u64, ooo)));
+    let make_source = datagen_source(p, Some((p.int("event-time-rate") as u64, ooo)));
     let size = p.duration("size").as_millis() as i64;
     let assigner = if p.text("window") == "sliding" {
         let slide = p.duration("slide").as_millis() as i64;
@@ -121,12 +123,7 @@ fn build(name: &str, p: &Params, config: &Config) -> Result<JobGraph> {
         p.opt_usize("sink-parallelism"),
     );
     let src = env
-        .source_with_watermarks::<Event>(
-            "datagen",
-            "datagen",
-            move || Box::new(DatagenSource::new(cfg.clone(), cdf.clone())),
-            Some(wm),
-        )
+        .source_with_watermarks::<Event>("datagen", "datagen", make_source, Some(wm))
         .with_parallelism(sp);
     let win = src
         .key_by(|e: &Event| e.key)

@@ -128,11 +128,18 @@ fn record(r: &Record, tasks: Value) -> Value {
         ("state_size", json!(size)),
         ("end_to_end_duration", json!(r.end_to_end_ms())),
         ("alignment_buffered", json!(0)),
-        ("processed_data", json!(0)),
-        ("persisted_data", json!(0)),
+        ("processed_data", json!(r.processed())),
+        ("persisted_data", json!(r.persisted())),
         ("num_subtasks", json!(r.num_subtasks)),
         ("num_acknowledged_subtasks", json!(r.subtasks.len())),
-        ("checkpoint_type", json!("CHECKPOINT")),
+        (
+            "checkpoint_type",
+            json!(if r.unaligned() {
+                "UNALIGNED_CHECKPOINT"
+            } else {
+                "CHECKPOINT"
+            }),
+        ),
         ("tasks", tasks),
     ] {
         m.insert(k.into(), v);
@@ -154,18 +161,19 @@ fn record(r: &Record, tasks: Value) -> Value {
 /// `GET /jobs/:id/checkpoints` (`CheckpointingStatistics`).
 pub fn checkpoints(ctx: &RestContext) -> Value {
     let s = lock(&ctx.status.checkpoints);
-    let e2e: Vec<f64> = s.samples.iter().map(|(d, _)| *d as f64).collect();
-    let sizes: Vec<f64> = s.samples.iter().map(|(_, b)| *b as f64).collect();
-    let zeros = vec![0.0; s.samples.len()];
+    let col = |f: fn(&crate::runtime::checkpoint_stats::Sample) -> f64| {
+        summary(&s.samples.iter().map(f).collect::<Vec<_>>())
+    };
+    let sizes = col(|x| x.size as f64);
     json!({
         "counts": {
             "restored": s.restored_count, "total": s.total, "in_progress": s.in_progress(),
             "completed": s.completed, "failed": s.failed,
         },
         "summary": {
-            "checkpointed_size": summary(&sizes), "state_size": summary(&sizes),
-            "end_to_end_duration": summary(&e2e), "alignment_buffered": summary(&zeros),
-            "processed_data": summary(&zeros), "persisted_data": summary(&zeros),
+            "checkpointed_size": sizes.clone(), "state_size": sizes,
+            "end_to_end_duration": col(|x| x.e2e_ms as f64), "alignment_buffered": col(|_| 0.0),
+            "processed_data": col(|x| x.processed as f64), "persisted_data": col(|x| x.persisted as f64),
         },
         "latest": {
             "completed": s.latest_completed.as_ref().map(|r| record(r, json!({}))),
@@ -190,9 +198,11 @@ fn task_stats(r: &Record, node: usize, v: &VertexInfo) -> Value {
     } else {
         "IN_PROGRESS"
     };
+    let processed: u64 = subs.iter().map(|s| s.processed).sum();
+    let persisted: u64 = subs.iter().map(|s| s.persisted).sum();
     json!({
         "id": r.id, "status": status, "latest_ack_timestamp": latest, "checkpointed_size": size, "state_size": size,
-        "end_to_end_duration": latest - r.trigger_ms, "alignment_buffered": 0, "processed_data": 0, "persisted_data": 0,
+        "end_to_end_duration": latest - r.trigger_ms, "alignment_buffered": 0, "processed_data": processed, "persisted_data": persisted,
         "num_subtasks": v.parallelism, "num_acknowledged_subtasks": subs.len(),
     })
 }
@@ -219,13 +229,13 @@ pub fn subtask_details(ctx: &RestContext, cid: u64, vid: &str) -> Option<Value> 
     let col = |f: fn(&crate::runtime::checkpoint_stats::SubtaskRecord) -> f64| {
         summary(&subs.iter().map(|s| f(s)).collect::<Vec<_>>())
     };
-    let zeros = summary(&vec![0.0; subs.len()]);
+    let zeros = col(|_| 0.0);
     doc["summary"] = json!({
         "checkpointed_size": col(|s| s.size as f64),
         "state_size": col(|s| s.size as f64),
         "end_to_end_duration": summary(&subs.iter().map(|s| (s.ack_ms - r.trigger_ms) as f64).collect::<Vec<_>>()),
         "checkpoint_duration": { "sync": col(|s| s.sync_ms as f64), "async": col(|s| s.async_ms as f64) },
-        "alignment": { "buffered": zeros, "processed": zeros, "persisted": zeros, "duration": col(|s| s.alignment_ms as f64) },
+        "alignment": { "buffered": zeros, "processed": col(|s| s.processed as f64), "persisted": col(|s| s.persisted as f64), "duration": col(|s| s.alignment_ms as f64) },
         "start_delay": col(|s| s.start_delay_ms as f64),
     });
     let subtasks: Vec<Value> = (0..vs[node].parallelism)
@@ -234,8 +244,8 @@ pub fn subtask_details(ctx: &RestContext, cid: u64, vid: &str) -> Option<Value> 
                 "className": "completed", "index": i, "status": "completed", "ack_timestamp": s.ack_ms,
                 "end_to_end_duration": s.ack_ms - r.trigger_ms, "checkpointed_size": s.size, "state_size": s.size,
                 "checkpoint": { "sync": s.sync_ms, "async": s.async_ms },
-                "alignment": { "buffered": 0, "processed": 0, "persisted": 0, "duration": s.alignment_ms },
-                "start_delay": s.start_delay_ms, "unaligned_checkpoint": false, "aborted": false,
+                "alignment": { "buffered": 0, "processed": s.processed, "persisted": s.persisted, "duration": s.alignment_ms },
+                "start_delay": s.start_delay_ms, "unaligned_checkpoint": s.unaligned, "aborted": false,
             }),
             None => json!({ "className": "pending", "index": i, "status": "pending_or_failed" }),
         })

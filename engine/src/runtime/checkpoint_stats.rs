@@ -40,6 +40,25 @@ pub struct SubtaskRecord {
     pub start_delay_ms: u64,
     /// Bytes written.
     pub size: u64,
+    /// Bytes processed during alignment.
+    pub processed: u64,
+    /// Bytes of in-flight records persisted (unaligned).
+    pub persisted: u64,
+    /// Whether it snapshotted unaligned.
+    pub unaligned: bool,
+}
+
+/// What the summary keeps of one completed checkpoint.
+#[derive(Debug, Clone, Copy)]
+pub struct Sample {
+    /// End-to-end duration, ms.
+    pub e2e_ms: i64,
+    /// Checkpointed size, bytes.
+    pub size: u64,
+    /// Bytes processed during alignment.
+    pub processed: u64,
+    /// Bytes of in-flight records persisted.
+    pub persisted: u64,
 }
 
 /// One checkpoint.
@@ -75,6 +94,18 @@ impl Record {
     /// Bytes written so far.
     pub fn size(&self) -> u64 {
         self.subtasks.iter().map(|s| s.size).sum()
+    }
+    /// Bytes processed during alignment, over all subtasks.
+    pub fn processed(&self) -> u64 {
+        self.subtasks.iter().map(|s| s.processed).sum()
+    }
+    /// Bytes of in-flight records persisted, over all subtasks.
+    pub fn persisted(&self) -> u64 {
+        self.subtasks.iter().map(|s| s.persisted).sum()
+    }
+    /// Whether any subtask snapshotted unaligned.
+    pub fn unaligned(&self) -> bool {
+        self.subtasks.iter().any(|s| s.unaligned)
     }
     /// Trigger to completion (or to the latest ack while in progress).
     pub fn end_to_end_ms(&self) -> i64 {
@@ -112,8 +143,8 @@ pub struct CheckpointStats {
     pub latest_failed: Option<Record>,
     /// Latest restore.
     pub restored: Option<Restored>,
-    /// (end-to-end ms, size bytes) of recent completed checkpoints.
-    pub samples: VecDeque<(i64, u64)>,
+    /// Recent completed checkpoints, for the summary.
+    pub samples: VecDeque<Sample>,
 }
 
 impl CheckpointStats {
@@ -155,6 +186,9 @@ impl CheckpointStats {
                 alignment_ms: a.alignment_ns / 1_000_000,
                 start_delay_ms: a.start_delay_ns / 1_000_000,
                 size: a.handle.as_ref().map(|h| h.size).unwrap_or(0),
+                processed: a.processed_bytes,
+                persisted: a.persisted_bytes,
+                unaligned: a.unaligned,
             });
         }
     }
@@ -167,7 +201,12 @@ impl CheckpointStats {
             r.end_ms = Some(end_ms);
             r.path = Some(path);
             let r = r.clone();
-            self.samples.push_back((r.end_to_end_ms(), r.size()));
+            self.samples.push_back(Sample {
+                e2e_ms: r.end_to_end_ms(),
+                size: r.size(),
+                processed: r.processed(),
+                persisted: r.persisted(),
+            });
             if self.samples.len() > SUMMARY_SAMPLES {
                 self.samples.pop_front();
             }

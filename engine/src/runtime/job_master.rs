@@ -466,6 +466,8 @@ impl JobMaster {
                         subtasks: vec![None; n.parallelism],
                     })
                     .collect();
+                let processed: u64 = acks.iter().map(|a| a.processed_bytes).sum();
+                let persisted: u64 = acks.iter().map(|a| a.persisted_bytes).sum();
                 for a in acks {
                     let m = &self.vertex_metrics[a.task.node];
                     m.duration
@@ -497,6 +499,8 @@ impl JobMaster {
                         self.metrics.last_duration_ns.set(duration_ms * 1_000_000);
                         self.metrics.last_size.set(size as i64);
                         self.metrics.last_full_size.set(size as i64);
+                        self.metrics.last_processed.set(processed as i64);
+                        self.metrics.last_persisted.set(persisted as i64);
                         self.metrics.last_completion_ms.set(completed_ms);
                         self.metrics.since_last_ms.set(0);
                         *lock(&self.status.last_checkpoint) = Some(CompletedInfo {

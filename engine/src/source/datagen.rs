@@ -117,6 +117,8 @@ pub struct DatagenSource {
     rate: f64,
     started: Instant,
     produced_at_start: u64,
+    /// Subtask 0 blocks this long in every read (None: never).
+    lag: Option<Duration>,
 }
 
 impl DatagenSource {
@@ -132,7 +134,15 @@ impl DatagenSource {
             rate: 0.0,
             started: Instant::now(),
             produced_at_start: 0,
+            lag: None,
         }
+    }
+
+    /// Makes subtask 0 block for `lag` in every read, like a partition on a
+    /// slow broker: its barriers leave late, so alignment shows downstream.
+    pub fn lagging_first_subtask(mut self, lag: Duration) -> Self {
+        self.lag = Some(lag).filter(|l| !l.is_zero());
+        self
     }
 }
 
@@ -181,6 +191,10 @@ impl Source<Event> for DatagenSource {
                 return Ok(Poll::Pending(Some(wait)));
             }
             n = n.min(allowed - done);
+        }
+        if let Some(lag) = self.lag.filter(|_| self.subtask == 0) {
+            // The simulated slow read: the task cannot inject a barrier meanwhile.
+            std::thread::sleep(lag);
         }
         let cdf = self.cdf.as_deref().map(|v| v.as_slice());
         for k in 0..n {
