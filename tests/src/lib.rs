@@ -230,3 +230,47 @@ pub fn tree(dir: &Path) -> std::collections::BTreeMap<PathBuf, Vec<u8>> {
     }
     out
 }
+
+/// GETs `url` (asserting 200) and parses the JSON body.
+pub fn get_json(url: &str) -> serde_json::Value {
+    let (code, body) = servers::curl(&[url]);
+    assert_eq!(code, 200, "GET {url}: {body}");
+    serde_json::from_str(&body).unwrap_or_else(|e| panic!("GET {url}: {e}: {body}"))
+}
+
+/// Writes `yaml` as `<name>.yaml` in `d`, starts `tidemark run` on it with
+/// `env`, and returns the process with its REST job URL.
+pub fn start_job(d: &Path, name: &str, yaml: &str, env: &[(&str, &str)]) -> (Running, String) {
+    let job = write_file(d, &format!("{name}.yaml"), yaml);
+    let r = Running::start_with_env(d, &["run", &job, "--status-interval", "0"], env);
+    let err = r.wait_stderr("rest: http://", Duration::from_secs(30));
+    let url = err
+        .split("rest: ")
+        .nth(1)
+        .and_then(|s| s.lines().next())
+        .expect("the job prints its REST URL")
+        .to_string();
+    (r, url)
+}
+
+/// The completed checkpoints in the REST history (sorted by id), once `n`
+/// have completed after the first (which may start before queues fill).
+pub fn rest_completed(r: &Running, url: &str, n: usize) -> Vec<serde_json::Value> {
+    wait_for_or(
+        &format!("{n} completed checkpoints"),
+        Duration::from_secs(90),
+        || {
+            let doc = get_json(&format!("{url}/checkpoints"));
+            let mut done: Vec<serde_json::Value> = doc["history"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter(|c| c["status"] == "COMPLETED" && c["id"].as_u64() > Some(1))
+                .cloned()
+                .collect();
+            done.sort_by_key(|c| c["id"].as_u64());
+            (done.len() >= n).then_some(done)
+        },
+        || r.stderr(),
+    )
+}

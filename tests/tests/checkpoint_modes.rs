@@ -6,51 +6,7 @@
 //! delay downstream of it.
 
 use serde_json::Value;
-use std::time::Duration;
-use tidemark_tests::servers::curl;
 use tidemark_tests::*;
-
-fn get(url: &str) -> Value {
-    let (code, body) = curl(&[url]);
-    assert_eq!(code, 200, "GET {url}: {body}");
-    serde_json::from_str(&body).unwrap()
-}
-
-/// Starts a job and returns it with its REST job URL.
-fn start(d: &std::path::Path, name: &str, yaml: &str) -> (Running, String) {
-    let job = write_file(d, &format!("{name}.yaml"), yaml);
-    let r = Running::start(d, &["run", &job, "--status-interval", "0"]);
-    let err = r.wait_stderr("rest: http://", Duration::from_secs(30));
-    let url = err
-        .split("rest: ")
-        .nth(1)
-        .and_then(|s| s.lines().next())
-        .expect("the job prints its REST URL")
-        .to_string();
-    (r, url)
-}
-
-/// The completed checkpoints in the history once `n` have completed after
-/// the first (which may start before the queues fill).
-fn completed(r: &Running, url: &str, n: usize) -> Vec<Value> {
-    wait_for_or(
-        &format!("{n} completed checkpoints"),
-        Duration::from_secs(90),
-        || {
-            let doc = get(&format!("{url}/checkpoints"));
-            let mut done: Vec<Value> = doc["history"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .filter(|c| c["status"] == "COMPLETED" && c["id"].as_u64() > Some(1))
-                .cloned()
-                .collect();
-            done.sort_by_key(|c| c["id"].as_u64());
-            (done.len() >= n).then_some(done)
-        },
-        || r.stderr(),
-    )
-}
 
 fn median(mut v: Vec<f64>) -> f64 {
     v.sort_by(f64::total_cmp);
@@ -85,9 +41,9 @@ fn unaligned_checkpoints_complete_several_times_faster_under_backpressure() {
             "  execution.checkpointing.unaligned.enabled: true\n  execution.checkpointing.aligned-checkpoint-timeout: 100 ms\n",
         ),
     ] {
-        let (r, url) = start(d, name, &yaml(name, extra));
-        let cs = completed(&r, &url, 4);
-        let config = get(&format!("{url}/checkpoints/config"));
+        let (r, url) = start_job(d, name, &yaml(name, extra), &[]);
+        let cs = rest_completed(&r, &url, 4);
+        let config = get_json(&format!("{url}/checkpoints/config"));
         r.kill();
         runs.push((name, cs, config));
     }
@@ -114,7 +70,9 @@ fn unaligned_checkpoints_complete_several_times_faster_under_backpressure() {
         assert_eq!(c["checkpoint_type"], "UNALIGNED_CHECKPOINT", "{c}");
     }
     assert!(
-        unaligned.iter().any(|c| c["persisted_data"].as_u64() > Some(0)),
+        unaligned
+            .iter()
+            .any(|c| c["persisted_data"].as_u64() > Some(0)),
         "full queues were overtaken, so in-flight data was persisted: {unaligned:?}"
     );
     assert_eq!(runs[0].2["unaligned_checkpoints"], false);
@@ -126,7 +84,7 @@ fn unaligned_checkpoints_complete_several_times_faster_under_backpressure() {
 fn vertex_max(url: &str, cs: &[Value], vertex: &str, field: &str) -> u64 {
     cs.iter()
         .map(|c| {
-            let doc = get(&format!(
+            let doc = get_json(&format!(
                 "{url}/checkpoints/details/{}/subtasks/{vertex}",
                 c["id"]
             ));
@@ -151,12 +109,13 @@ fn a_lagging_partition_shows_as_alignment_at_the_merge_and_start_delay_after_it(
     let d = dir.path();
     // Two source subtasks feed one count: subtask 0 blocks 400 ms in every read,
     // so its barriers leave up to 400 ms after subtask 1's.
-    let (r, url) = start(
+    let (r, url) = start_job(
         d,
         "skew",
         "name: skew\npipeline: keyed-count\nparams:\n  keys: 1000\n  rate: 20000\n  source-parallelism: 2\n  source-lag: 400ms\nconfig:\n  parallelism.default: 1\n  execution.checkpointing.interval: 300 ms\n  execution.checkpointing.dir: ck\n  metrics.reporter.prom.port: 0\n  rest.bind-port: 0\n",
+        &[],
     );
-    let cs = completed(&r, &url, 5);
+    let cs = rest_completed(&r, &url, 5);
     let align_count = vertex_max(&url, &cs, "count", "alignment");
     let align_sink = vertex_max(&url, &cs, "sink", "alignment");
     let delay_sink = vertex_max(&url, &cs, "sink", "start_delay");

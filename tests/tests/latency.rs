@@ -1,6 +1,8 @@
 //! Latency markers travel behind queued records: their age at the sink grows
 //! with the queueing an overloaded sink causes upstream, and stays small when
-//! the same flow is not held up.
+//! the same flow is not held up, even when the sink is slow per record but
+//! keeps up (markers skip operator processing, so an operator's own work
+//! does not count, only the queue in front of it).
 
 use std::time::Duration;
 use tidemark_tests::servers::curl;
@@ -26,29 +28,47 @@ fn mean_latency(addr: &str, vertex: &str) -> (f64, f64) {
 fn marker_latency_grows_with_queueing() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
-    let job = |name: &str, delay: &str| {
+    let job = |name: &str, rate: u32, delay: &str| {
         write_file(
             d,
             &format!("{name}.yaml"),
             &format!(
-                "name: {name}\npipeline: keyed-count\nparams:\n  keys: 100\n  rate: 200000\n  sink-delay: {delay}\nconfig:\n  metrics.reporter.prom.port: 0\n  metrics.latency.interval: 100 ms\n  rest.bind-port: 0\n"
+                "name: {name}\npipeline: keyed-count\nparams:\n  keys: 100\n  rate: {rate}\n  sink-delay: {delay}\nconfig:\n  metrics.reporter.prom.port: 0\n  metrics.latency.interval: 100 ms\n  rest.bind-port: 0\n"
             ),
         )
     };
     // The slow sink manages 50 k records/s of the 200 k offered: everything upstream queues.
-    let (fast, slow) = (job("fast", "0 ms"), job("slow", "20us"));
+    // The busy sink spends 10 ms per record on 20 records/s: slow, but it keeps up.
+    let (fast, slow, busy) = (
+        job("fast", 200_000, "0 ms"),
+        job("slow", 200_000, "20us"),
+        job("busy", 20, "10ms"),
+    );
     let rf = Running::start(d, &["run", &fast, "--status-interval", "0"]);
     let rs = Running::start(d, &["run", &slow, "--status-interval", "0"]);
-    let (af, aslow) = (rf.metrics_addr(), rs.metrics_addr());
+    let rb = Running::start(d, &["run", &busy, "--status-interval", "0"]);
+    let (af, aslow, abusy) = (rf.metrics_addr(), rs.metrics_addr(), rb.metrics_addr());
     let sink = "sink: blackhole";
-    wait_for("30 markers at both sinks", Duration::from_secs(60), || {
-        (mean_latency(&af, sink).1 >= 30.0 && mean_latency(&aslow, sink).1 >= 30.0).then_some(())
+    wait_for("30 markers at every sink", Duration::from_secs(60), || {
+        [&af, &aslow, &abusy]
+            .iter()
+            .all(|a| mean_latency(a, sink).1 >= 30.0)
+            .then_some(())
     });
-    let (f, s) = (mean_latency(&af, sink).0, mean_latency(&aslow, sink).0);
+    let (f, s, b) = (
+        mean_latency(&af, sink).0,
+        mean_latency(&aslow, sink).0,
+        mean_latency(&abusy, sink).0,
+    );
+    eprintln!("mean marker age at the sink: fast {f:.4} s, queued {s:.4} s, busy {b:.4} s");
     assert!(s > 0.05, "queued markers wait: slow sink mean {s:.4} s");
     assert!(
         s > 2.0 * f,
         "queueing shows: slow {s:.4} s vs fast {f:.4} s"
+    );
+    assert!(
+        b < 0.03 && s > 2.0 * b,
+        "a sink's own processing (10 ms per record) is not queueing: busy {b:.4} s vs queued {s:.4} s"
     );
     // Labels carry vertex names, not ids.
     let (_, body) = curl(&[&format!("http://{af}/metrics")]);
@@ -59,4 +79,5 @@ fn marker_latency_grows_with_queueing() {
     assert!(body.contains("source=\"datagen\",vertex=\"count\""));
     rf.kill();
     rs.kill();
+    rb.kill();
 }
