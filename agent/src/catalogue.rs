@@ -78,6 +78,18 @@ pub static LATENCY: MetricDef = MetricDef {
     buckets: LATENCY_BUCKETS,
 };
 
+/// End-to-end event-time latency of results at a sink.
+pub static SINK_EVENT_TIME_LATENCY: MetricDef = MetricDef {
+    name: "tidemark_sink_event_time_latency_seconds",
+    kind: MetricKind::Histogram,
+    unit: "seconds",
+    help: "How late results are: wall-clock time when a sink receives a result minus the result's event time (for a window result, its end), per sink vertex. Only for sinks given an event-time extractor; Flink has no equivalent.",
+    labels: VERTEX_LABELS,
+    flink: "",
+    scale: 1e-3,
+    buckets: LATENCY_BUCKETS,
+};
+
 /// A checkpoint-phase histogram per vertex.
 macro_rules! phase {
     ($ident:ident, $name:expr, $help:expr, $flink:expr) => {
@@ -615,6 +627,7 @@ pub static ALL: &[&MetricDef] = &[
     &TASK_OUTPUT_WATERMARK,
     &TASK_WATERMARK_LAG,
     &LATENCY,
+    &SINK_EVENT_TIME_LATENCY,
     &CHECKPOINTS_COMPLETED,
     &CHECKPOINTS_FAILED,
     &CHECKPOINT_LAST_ID,

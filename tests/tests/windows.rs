@@ -94,3 +94,48 @@ fn watermarks_and_their_lag_are_exported_per_subtask() {
     );
     r.kill();
 }
+
+/// With event time following the wall clock, the sink measures how late
+/// window results are: never earlier than the out-of-orderness the watermark
+/// waits for, and not much later on an idle machine.
+#[test]
+fn the_lateness_of_window_results_is_measured_at_the_sink() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let now_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis();
+    let job = write_file(
+        d,
+        "late.yaml",
+        &format!(
+            "name: late\npipeline: windowed-aggregation\nparams:\n  keys: 10\n  rate: 2000\n  event-time-rate: 2000\n  event-time-start: {now_ms}\n  out-of-orderness: 300 ms\n  window: tumbling\n  size: 500 ms\n  aggregate: count\nconfig:\n  metrics.reporter.prom.port: 0\n"
+        ),
+    );
+    let r = Running::start(d, &["run", &job, "--status-interval", "0"]);
+    let addr = r.metrics_addr();
+    let metric = "tidemark_sink_event_time_latency_seconds";
+    let (sum, count) = wait_for_or(
+        "40 window results measured at the sink",
+        std::time::Duration::from_secs(60),
+        || {
+            let (_, body) = tidemark_tests::servers::curl(&[&format!("http://{addr}/metrics")]);
+            let pick = |suffix: &str| -> Option<f64> {
+                body.lines()
+                    .find(|l| l.starts_with(&format!("{metric}{suffix}{{")))
+                    .and_then(|l| l.rsplit(' ').next()?.parse().ok())
+            };
+            let (sum, count) = (pick("_sum")?, pick("_count")?);
+            (count >= 40.0).then_some((sum, count))
+        },
+        || r.stderr(),
+    );
+    r.kill();
+    let mean = sum / count;
+    eprintln!("mean lateness of {count} window results: {mean:.3} s");
+    assert!(
+        (0.3..5.0).contains(&mean),
+        "results wait for the 300 ms out-of-orderness, and little more: mean {mean:.3} s"
+    );
+}

@@ -292,13 +292,26 @@ impl<T: Data> DataStream<T> {
         uid: &str,
         make: impl Fn() -> Box<dyn Sink<T>> + Send + Sync + 'static,
     ) -> DataStream<()> {
+        self.sink_timed(name, uid, None, make)
+    }
+
+    /// A sink that also measures how late results are: with `event_time`,
+    /// `tidemark_sink_event_time_latency_seconds` observes, per result, the
+    /// wall clock at the sink minus the result's event time (ms).
+    pub fn sink_timed(
+        &self,
+        name: &str,
+        uid: &str,
+        event_time: Option<crate::sink::EventTimeFn<T>>,
+        make: impl Fn() -> Box<dyn Sink<T>> + Send + Sync + 'static,
+    ) -> DataStream<()> {
         let make = Arc::new(make);
         let s = self.then::<()>(
             name,
             uid,
             false,
             None,
-            Arc::new(move || Box::new(SinkOperator(make()))),
+            Arc::new(move || Box::new(SinkOperator::new(make(), event_time.clone()))),
         );
         s.b.borrow_mut().nodes[s.node].is_sink = true;
         s

@@ -58,6 +58,8 @@ pub struct OpenContext<'a> {
     pub info: &'a SubtaskInfo,
     /// State from the checkpoint the job restored from, if any.
     pub restored: Option<&'a RestoredState>,
+    /// For operators that register metrics of their own (sinks' event-time latency).
+    pub registry: Option<&'a tidemark_agent::Registry>,
 }
 
 /// A one-input operator. Every hook but `process_batch` has a default.

@@ -142,7 +142,7 @@ pub(crate) static SINK_PARAMS: &[ParamSpec] = &[
 /// A datagen source for the shared parameters (see [`datagen`]), with `source-lag`.
 pub(crate) fn datagen_source(
     p: &Params,
-    event_time: Option<(u64, i64)>,
+    event_time: Option<(u64, i64, i64)>,
 ) -> impl Fn() -> Box<dyn crate::source::Source<crate::source::datagen::Event>> + Send + Sync + 'static
 {
     let (cfg, cdf) = datagen(p, event_time);
@@ -158,7 +158,7 @@ pub(crate) fn datagen_source(
 /// The datagen source described by the shared parameters.
 pub(crate) fn datagen(
     p: &Params,
-    event_time: Option<(u64, i64)>,
+    event_time: Option<(u64, i64, i64)>,
 ) -> (
     crate::source::datagen::DatagenConfig,
     Option<std::sync::Arc<Vec<f64>>>,
@@ -174,14 +174,14 @@ pub(crate) fn datagen(
         KeyDistribution::Zipf(s) => Some(zipf_cdf(keys, s)),
         KeyDistribution::Uniform => None,
     };
-    let (event_time_rate, ooo) = event_time.unwrap_or((1000, 0));
+    let (event_time_rate, ooo, event_time_start_ms) = event_time.unwrap_or((1000, 0, 0));
     let cfg = DatagenConfig {
         keys,
         distribution,
         rate: p.int("rate") as u64,
         events: Some(p.int("events") as u64).filter(|n| *n > 0),
         seed: p.int("seed") as u64,
-        event_time_start_ms: 0,
+        event_time_start_ms,
         event_time_rate,
         out_of_orderness_ms: ooo,
     };

@@ -47,6 +47,12 @@ static OWN: &[ParamSpec] = &[
         doc: "Records per second of event time.",
     },
     ParamSpec {
+        name: "event-time-start",
+        default: Some("0"),
+        kind: Kind::Int(0, i64::MAX),
+        doc: "Event time of the first record, ms since the epoch. Set it to the current time, with event-time-rate equal to rate, and event time follows the wall clock (so lateness at the sink is meaningful).",
+    },
+    ParamSpec {
         name: "out-of-orderness",
         default: Some("200 ms"),
         kind: Kind::Duration,
@@ -75,7 +81,14 @@ pub(super) const SPEC: PipelineSpec = PipelineSpec {
 
 fn build(name: &str, p: &Params, config: &Config) -> Result<JobGraph> {
     let ooo = p.duration("out-of-orderness").as_millis() as i64;
-    let make_source = datagen_source(p, Some((p.int("event-time-rate") as u64, ooo)));
+    let make_source = datagen_source(
+        p,
+        Some((
+            p.int("event-time-rate") as u64,
+            ooo,
+            p.int("event-time-start"),
+        )),
+    );
     let size = p.duration("size").as_millis() as i64;
     let assigner = if p.text("window") == "sliding" {
         let slide = p.duration("slide").as_millis() as i64;
@@ -137,7 +150,15 @@ fn build(name: &str, p: &Params, config: &Config) -> Result<JobGraph> {
             },
         )
         .with_parallelism(wp);
-    win.sink(&format!("sink: {}", p.text("sink")), "sink", move || sink())
-        .with_parallelism(kp);
+    // A window result's event time is its last instant.
+    let end: crate::sink::EventTimeFn<WindowResult<u64, f64>> =
+        Arc::new(|r: &WindowResult<u64, f64>| r.end - 1);
+    win.sink_timed(
+        &format!("sink: {}", p.text("sink")),
+        "sink",
+        Some(end),
+        move || sink(),
+    )
+    .with_parallelism(kp);
     env.build(config.parallelism, max_parallelism(config, &[sp, wp, kp]))
 }

@@ -293,7 +293,7 @@ mod tests {
             s.latest_failed.as_ref().unwrap().failure.as_deref(),
             Some("expired")
         );
-        let e2e: Vec<f64> = s.samples.iter().map(|(d, _)| *d as f64).collect();
+        let e2e: Vec<f64> = s.samples.iter().map(|x| x.e2e_ms as f64).collect();
         let sm = summary(&e2e);
         assert_eq!(sm["min"], 1);
         assert_eq!(sm["max"], 11);

@@ -231,6 +231,7 @@ pub fn deploy(
                 buffer_timeout: knobs.buffer_timeout,
                 watermark_interval: knobs.watermark_interval,
                 align: knobs.align,
+                registry: registry.clone(),
                 priority: lanes[ni][i].take(),
                 latency_interval: knobs.latency.filter(|_| node.is_source).map(|(i, _)| i),
                 latency: knobs.latency.filter(|_| !node.is_source).map(|(_, g)| {

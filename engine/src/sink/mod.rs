@@ -35,31 +35,64 @@ pub trait Sink<T>: Send + 'static {
     }
 }
 
+/// The event time (ms since the epoch) of a result, for the sink's latency histogram.
+pub type EventTimeFn<T> = std::sync::Arc<dyn Fn(&T) -> i64 + Send + Sync>;
+
 /// Runs a [`Sink`] as the last operator of a pipeline.
-pub struct SinkOperator<T>(pub Box<dyn Sink<T>>);
+pub struct SinkOperator<T> {
+    sink: Box<dyn Sink<T>>,
+    event_time: Option<EventTimeFn<T>>,
+    latency: Option<tidemark_agent::Histogram>,
+}
+
+impl<T> SinkOperator<T> {
+    /// A sink operator; with `event_time`, each result's lateness is measured.
+    pub fn new(sink: Box<dyn Sink<T>>, event_time: Option<EventTimeFn<T>>) -> Self {
+        Self {
+            sink,
+            event_time,
+            latency: None,
+        }
+    }
+}
 
 impl<T: crate::Data> Operator<T, ()> for SinkOperator<T> {
     fn open(&mut self, ctx: &OpenContext<'_>) -> Result<()> {
+        if let (Some(_), Some(reg)) = (&self.event_time, ctx.registry) {
+            let i = ctx.info;
+            self.latency = reg
+                .histogram(
+                    &tidemark_agent::catalogue::SINK_EVENT_TIME_LATENCY,
+                    &[&i.job_name, &i.job_id, &i.vertex],
+                )
+                .ok();
+        }
         let restored = ctx
             .restored
             .and_then(|r| r.own.as_ref())
             .map(|f| f.operator_state());
-        self.0.open(ctx.info, restored)
+        self.sink.open(ctx.info, restored)
     }
     fn process_batch(&mut self, batch: Vec<T>, _out: &mut Collector<()>) -> Result<()> {
-        self.0.write(batch)
+        if let (Some(f), Some(h)) = (&self.event_time, &self.latency) {
+            let now = crate::operator::now_ms();
+            for r in &batch {
+                h.observe((now - f(r)).max(0) as u64);
+            }
+        }
+        self.sink.write(batch)
     }
     fn snapshot(&mut self, id: u64) -> Result<OperatorSnapshot> {
         Ok(OperatorSnapshot {
             keyed: Vec::new(),
-            operator_state: self.0.pre_commit(id)?,
+            operator_state: self.sink.pre_commit(id)?,
             channel_state: Vec::new(),
         })
     }
     fn notify_checkpoint_complete(&mut self, id: u64) -> Result<()> {
-        self.0.commit(id)
+        self.sink.commit(id)
     }
     fn end_input(&mut self, _out: &mut Collector<()>) -> Result<()> {
-        self.0.finish()
+        self.sink.finish()
     }
 }

@@ -97,6 +97,8 @@ pub struct TaskSetup {
     pub priority: Option<Receiver<crate::message::Announcement>>,
     /// Sources: how often to emit latency markers (None = never).
     pub latency_interval: Option<Duration>,
+    /// The job's metric registry (operators' own metrics).
+    pub registry: tidemark_agent::Registry,
     /// Operators: where arriving latency markers are recorded (None = off).
     pub latency: Option<crate::metrics::LatencyRecorder>,
 }

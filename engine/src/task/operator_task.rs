@@ -109,6 +109,7 @@ impl<I: Data, O: Data> OperatorTask<I, O> {
         self.op.open(&OpenContext {
             info: &self.setup.info,
             restored: self.setup.restored.as_ref(),
+            registry: Some(&self.setup.registry),
         })?;
         self.restore_in_flight()?;
         while self.ended.iter().any(|e| !e) {
