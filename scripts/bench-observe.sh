@@ -6,11 +6,22 @@
 # markers every 200 ms at operator granularity, the REST API), alternating
 # A B A B … in one run; prints each run, the medians and the ratio.
 # Usage: scripts/bench-observe.sh [PAIRS] (default 3)
+# MEASURE=instructions counts the job process's instructions with valgrind
+# (cachegrind, no cache simulation) over 5 M records instead of timing it:
+# immune to the machine's noise. Valgrind runs the job about 20x slower, so the
+# time-driven work in B (exports, scrapes, markers, host sampling every
+# second or 200 ms) is counted about 20x too often: an upper bound on B's cost.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/setup.sh
 bash scripts/install-test-deps.sh
 pairs="${1:-3}"
+wrap=(); extra=()
+if [ "${MEASURE:-time}" = instructions ]; then
+  if ! command -v valgrind >/dev/null; then say "installing valgrind"; apt-get install -y valgrind >/dev/null; fi
+  wrap=(valgrind --tool=cachegrind --cache-sim=no --cachegrind-out-file=/dev/null)
+  extra=(--set params.events=5000000)
+fi
 cargo build --release --bins
 bin="$CARGO_TARGET_DIR/release/tidemark"
 work=$(mktemp -d)
@@ -65,17 +76,33 @@ for i in $(seq 1 "$pairs"); do
   for mode in A B; do
     rm -rf /tmp/tidemark-bench
     if [ "$mode" = A ]; then args=("${A[@]}"); else args=("${B[@]}"); fi
-    line=$("$bin" run examples/bench-keyed-count.yaml --status-interval 0 "${args[@]}" 2>&1 | grep '^summary:')
+    out=$("${wrap[@]}" "$bin" run examples/bench-keyed-count.yaml --status-interval 0 "${args[@]}" "${extra[@]}" 2>&1)
+    line=$(grep '^summary:' <<<"$out")
+    ir=$(grep -E 'I +refs' <<<"$out" | sed -E 's/.*refs: *//' | tr -d ', ' || true)
+    [ -n "$ir" ] && line="$line instructions=$ir"
     say "pair $i $mode: $line"
     echo "$mode $line" >> "$work/rows"
   done
 done
+if [ "${MEASURE:-time}" = instructions ]; then
+  # The time-driven part alone: the same modes on an almost idle job (1 000
+  # records/s) for 10 s, stopped with SIGINT.
+  for mode in A B; do
+    rm -rf /tmp/tidemark-bench
+    if [ "$mode" = A ]; then args=("${A[@]}"); else args=("${B[@]}"); fi
+    out=$(timeout -s INT 10 "${wrap[@]}" "$bin" run examples/bench-keyed-count.yaml --status-interval 0 "${args[@]}" \
+          --set params.events=0 --set params.rate=1000 2>&1 || true)
+    ir=$(grep -E 'I +refs' <<<"$out" | sed -E 's/.*refs: *//' | tr -d ', ')
+    say "idle $mode: instructions=$ir in 10 s"
+    echo "idle$mode $ir" >> "$work/idle"
+  done
+fi
 # The exporters delivered (the Pushgateway groups were deleted on shutdown, as configured).
 points=$(curl -s -G "http://127.0.0.1:$P_INFLUX/query" --data-urlencode db=bench --data-urlencode 'q=SELECT count("value") FROM "tidemark_task_records_in_total"' | python3 -c 'import json,sys; print(json.load(sys.stdin)["results"][0]["series"][0]["values"][0][1])')
 series=$(curl -s -G "http://127.0.0.1:$P_PROM/api/v1/query" --data-urlencode 'query=count(count_over_time(tidemark_task_records_in_total[1h]))' | python3 -c 'import json,sys; print(json.load(sys.stdin)["data"]["result"][0]["value"][1])')
 say "delivered: $points InfluxDB points of records_in; $series records_in series in Prometheus (scrape + remote-write)"
-python3 - "$work/rows" <<'PY'
-import sys, statistics
+python3 - "$work/rows" "$work/idle" <<'PY'
+import sys, statistics, os
 rows = {"A": [], "B": []}
 for l in open(sys.argv[1]):
     mode, rest = l.split(" ", 1)
@@ -86,4 +113,13 @@ for m, name in (("A", "metrics off"), ("B", "all exporters on")):
         name, len(rows[m]), med(m, "records_per_s") / 1e6, med(m, "records_per_cpu_s") / 1e6, med(m, "peak_rss_bytes") / 2**20))
 print("B/A throughput: %.3f   B/A per CPU-second: %.3f" % (
     med("B", "records_per_s") / med("A", "records_per_s"), med("B", "records_per_cpu_s") / med("A", "records_per_cpu_s")))
+if "instructions" in rows["A"][0]:
+    ipr = lambda m: med(m, "instructions") / med(m, "records")
+    print("instructions per record under valgrind: A %.1f, B %.1f; B/A %.4f (upper bound)" % (ipr("A"), ipr("B"), ipr("B") / ipr("A")))
+    idle = dict(l.split() for l in open(sys.argv[2]))
+    rate = (float(idle["idleB"]) - float(idle["idleA"])) / 10.0  # time-driven instructions per second
+    per_rec = ipr("B") - ipr("A") - rate * med("B", "elapsed_s") / med("B", "records")
+    print("B adds %.0f instructions per second (exports, scrapes, markers, host sampling) and %.2f per record" % (rate, per_rec))
+    for x in (1e6, 1e7, 2e7):
+        print("  at %.0f M records/s natively: B/A instructions %.4f" % (x / 1e6, 1 + (per_rec + rate / x) / ipr("A")))
 PY
