@@ -380,4 +380,28 @@ mod tests {
         );
         assert!(e.contains("metrics.reporter.prom.port: 'http'"), "{e}");
     }
+
+    #[test]
+    fn checkpoint_modes_and_the_unaligned_constraint() {
+        use crate::checkpoint::align::AlignMode;
+        let c = cfg(&[
+            ("execution.checkpointing.unaligned", "true"),
+            ("execution.checkpointing.alignment-timeout", "250 ms"),
+        ])
+        .unwrap();
+        assert_eq!(c.align, AlignMode::Unaligned { timeout_ms: 250 });
+        let c = cfg(&[("execution.checkpointing.mode", "AT_LEAST_ONCE")]).unwrap();
+        assert_eq!(c.align, AlignMode::Aligned { block: false });
+        let err = cfg(&[
+            ("execution.checkpointing.mode", "AT_LEAST_ONCE"),
+            ("execution.checkpointing.unaligned.enabled", "true"),
+        ])
+        .err()
+        .unwrap()
+        .to_string();
+        assert!(
+            err.contains("execution.checkpointing.unaligned.enabled: 'true' needs execution.checkpointing.mode EXACTLY_ONCE, but it is 'AT_LEAST_ONCE'"),
+            "{err}"
+        );
+    }
 }
