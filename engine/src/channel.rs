@@ -471,9 +471,32 @@ impl<O: Data> Collector<O> {
         Ok(all)
     }
 
+    /// Sends barrier `b` behind everything emitted so far. When `unaligned`,
+    /// the records still queued are copied (and returned, per edge and
+    /// channel) because the barrier's announcement overtakes them; with
+    /// `announce` every downstream priority lane is told.
+    pub fn emit_barrier(
+        &mut self,
+        b: Barrier,
+        unaligned: bool,
+        announce: bool,
+    ) -> Result<Vec<Vec<Vec<O>>>, crate::Error> {
+        self.flush()?;
+        let persisted = if unaligned {
+            self.persist_overflow(b)
+        } else {
+            Vec::new()
+        };
+        self.broadcast(|| Message::Barrier(b))?;
+        if announce {
+            self.announce(b);
+        }
+        Ok(persisted)
+    }
+
     /// Unaligned snapshot: the records still queued here, per edge and
     /// channel (see [`OutputEdge`]'s overflow); call after [`Self::flush`].
-    pub fn persist_overflow(&mut self, b: Barrier) -> Vec<Vec<Vec<O>>> {
+    fn persist_overflow(&mut self, b: Barrier) -> Vec<Vec<Vec<O>>> {
         self.edges
             .iter_mut()
             .map(|e| e.persist_overflow(b))
@@ -493,7 +516,7 @@ impl<O: Data> Collector<O> {
     }
 
     /// Announces `b` on every downstream priority lane (unaligned checkpoints).
-    pub fn announce(&self, b: Barrier) {
+    fn announce(&self, b: Barrier) {
         for e in &self.edges {
             e.announce(b);
         }
@@ -624,8 +647,10 @@ mod tests {
             trigger_ms: 0,
             is_final: false,
         };
-        assert_eq!(out.persist_overflow(b), vec![vec![vec![2, 3]]]);
-        out.broadcast(|| Message::Barrier(b)).unwrap();
+        assert_eq!(
+            out.emit_barrier(b, true, false).unwrap(),
+            vec![vec![vec![2, 3]]]
+        );
         let (_tx, ctl) = crossbeam_channel::unbounded::<()>();
         let mut got = Vec::new();
         while got.len() < 5 {

@@ -274,3 +274,16 @@ pub fn rest_completed(r: &Running, url: &str, n: usize) -> Vec<serde_json::Value
         || r.stderr(),
     )
 }
+
+/// Sum and count of histogram `metric` in a scrape of `addr`, over the
+/// series whose labels contain `label` (`""` for all of them).
+pub fn histogram_sum_count(addr: &str, metric: &str, label: &str) -> (f64, f64) {
+    let (_, body) = servers::curl(&[&format!("http://{addr}/metrics")]);
+    let pick = |suffix: &str| -> f64 {
+        body.lines()
+            .filter(|l| l.starts_with(&format!("{metric}{suffix}{{")) && l.contains(label))
+            .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+            .sum()
+    };
+    (pick("_sum"), pick("_count"))
+}

@@ -10,17 +10,11 @@ use tidemark_tests::*;
 
 /// Mean latency-marker age at `vertex` (sum / count of the histogram), and the count.
 fn mean_latency(addr: &str, vertex: &str) -> (f64, f64) {
-    let (_, body) = curl(&[&format!("http://{addr}/metrics")]);
-    let v = format!("vertex=\"{vertex}\"");
-    let pick = |suffix: &str| -> f64 {
-        body.lines()
-            .filter(|l| {
-                l.starts_with(&format!("tidemark_latency_seconds{suffix}{{")) && l.contains(&v)
-            })
-            .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
-            .sum()
-    };
-    let (sum, count) = (pick("_sum"), pick("_count"));
+    let (sum, count) = histogram_sum_count(
+        addr,
+        "tidemark_latency_seconds",
+        &format!("vertex=\"{vertex}\""),
+    );
     (if count > 0.0 { sum / count } else { 0.0 }, count)
 }
 

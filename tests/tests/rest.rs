@@ -3,17 +3,10 @@
 //! bottleneck, checkpoint statistics with per-subtask phases, the bearer token
 //! on endpoints that change a job, and cancel.
 
-use serde_json::Value;
 use std::process::Command;
 use std::time::Duration;
 use tidemark_tests::servers::curl;
 use tidemark_tests::*;
-
-fn get(url: &str) -> Value {
-    let (code, body) = curl(&[url]);
-    assert_eq!(code, 200, "GET {url}: {body}");
-    serde_json::from_str(&body).unwrap()
-}
 
 fn cli(args: &[&str]) -> String {
     let out = Command::new(bin()).args(args).output().unwrap();
@@ -29,32 +22,19 @@ fn cli(args: &[&str]) -> String {
 fn rest_api_and_cli_show_backpressure_checkpoints_and_act_with_a_token() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
-    let job = write_file(
+    let (r, job_url) = start_job(
         d,
-        "j.yaml",
+        "j",
         "name: observed\npipeline: keyed-count\nparams:\n  keys: 1000\n  rate: 200000\n  sink-delay: 20us\n  sink-delay-for: 10s\nconfig:\n  execution.checkpointing.interval: 300 ms\n  execution.checkpointing.dir: ck\n  metrics.reporter.prom.port: 0\n  rest.bind-port: 0\n  rest.auth.token-env: TIDEMARK_TEST_TOKEN\n",
-    );
-    let r = Running::start_with_env(
-        d,
-        &["run", &job, "--status-interval", "0"],
         &[("TIDEMARK_TEST_TOKEN", "s3cret")],
     );
-    let err = r.wait_stderr("rest: http://", Duration::from_secs(30));
-    let job_url = err
-        .split("rest: ")
-        .nth(1)
-        .unwrap()
-        .lines()
-        .next()
-        .unwrap()
-        .to_string();
     let base = job_url.split("/jobs/").next().unwrap().to_string();
     let job_id = job_url.rsplit('/').next().unwrap().to_string();
 
-    let jobs = get(&format!("{base}/jobs"));
+    let jobs = get_json(&format!("{base}/jobs"));
     assert_eq!(jobs["jobs"][0]["id"], job_id.as_str());
     assert_eq!(jobs["jobs"][0]["status"], "RUNNING");
-    let details = get(&job_url);
+    let details = get_json(&job_url);
     assert_eq!(details["vertices"].as_array().unwrap().len(), 3);
     assert_eq!(
         details["plan"]["nodes"][1]["inputs"][0]["ship_strategy"],
@@ -66,7 +46,7 @@ fn rest_api_and_cli_show_backpressure_checkpoints_and_act_with_a_token() {
         "datagen and count HIGH, the sink busy",
         Duration::from_secs(30),
         || {
-            let lvl = |v: &str| get(&format!("{job_url}/vertices/{v}/backpressure"));
+            let lvl = |v: &str| get_json(&format!("{job_url}/vertices/{v}/backpressure"));
             let sink = lvl("sink");
             (lvl("datagen")["backpressureLevel"] == "high"
                 && lvl("count")["backpressureLevel"] == "high"
@@ -83,21 +63,21 @@ fn rest_api_and_cli_show_backpressure_checkpoints_and_act_with_a_token() {
 
     // Checkpoints: counts, latest completed with every vertex acknowledged, per-subtask phases.
     let stats = wait_for("two completed checkpoints", Duration::from_secs(30), || {
-        let s = get(&format!("{job_url}/checkpoints"));
+        let s = get_json(&format!("{job_url}/checkpoints"));
         (s["counts"]["completed"].as_u64().unwrap_or(0) >= 2).then_some(s)
     });
     let latest = stats["latest"]["completed"]["id"].as_u64().unwrap();
     assert_eq!(stats["latest"]["completed"]["className"], "completed");
-    let d1 = get(&format!("{job_url}/checkpoints/details/{latest}"));
+    let d1 = get_json(&format!("{job_url}/checkpoints/details/{latest}"));
     for v in ["datagen", "count", "sink"] {
         assert_eq!(d1["tasks"][v]["num_acknowledged_subtasks"], 1, "{d1}");
     }
-    let sub = get(&format!(
+    let sub = get_json(&format!(
         "{job_url}/checkpoints/details/{latest}/subtasks/count"
     ));
     assert_eq!(sub["subtasks"][0]["className"], "completed");
     assert!(sub["summary"]["start_delay"]["max"].is_number());
-    let cfg = get(&format!("{job_url}/checkpoints/config"));
+    let cfg = get_json(&format!("{job_url}/checkpoints/config"));
     assert_eq!(
         (cfg["mode"].as_str(), cfg["interval"].as_u64()),
         (Some("exactly_once"), Some(300))
@@ -118,7 +98,7 @@ fn rest_api_and_cli_show_backpressure_checkpoints_and_act_with_a_token() {
         &format!("{job_url}/checkpoints"),
     ]);
     assert_eq!(code, 401);
-    let total = get(&format!("{job_url}/checkpoints"))["counts"]["total"]
+    let total = get_json(&format!("{job_url}/checkpoints"))["counts"]["total"]
         .as_u64()
         .unwrap();
     let (code, body) = curl(&[
@@ -129,7 +109,7 @@ fn rest_api_and_cli_show_backpressure_checkpoints_and_act_with_a_token() {
     ]);
     assert_eq!(code, 202, "{body}");
     wait_for("the triggered checkpoint", Duration::from_secs(30), || {
-        (get(&format!("{job_url}/checkpoints"))["counts"]["total"]
+        (get_json(&format!("{job_url}/checkpoints"))["counts"]["total"]
             .as_u64()
             .unwrap()
             > total)
@@ -142,7 +122,8 @@ fn rest_api_and_cli_show_backpressure_checkpoints_and_act_with_a_token() {
         ["datagen", "count", "sink"]
             .iter()
             .all(|v| {
-                get(&format!("{job_url}/vertices/{v}/backpressure"))["backpressureLevel"] == "ok"
+                get_json(&format!("{job_url}/vertices/{v}/backpressure"))["backpressureLevel"]
+                    == "ok"
             })
             .then_some(())
     });

@@ -120,13 +120,7 @@ fn the_lateness_of_window_results_is_measured_at_the_sink() {
         "40 window results measured at the sink",
         std::time::Duration::from_secs(60),
         || {
-            let (_, body) = tidemark_tests::servers::curl(&[&format!("http://{addr}/metrics")]);
-            let pick = |suffix: &str| -> Option<f64> {
-                body.lines()
-                    .find(|l| l.starts_with(&format!("{metric}{suffix}{{")))
-                    .and_then(|l| l.rsplit(' ').next()?.parse().ok())
-            };
-            let (sum, count) = (pick("_sum")?, pick("_count")?);
+            let (sum, count) = histogram_sum_count(&addr, metric, "");
             (count >= 40.0).then_some((sum, count))
         },
         || r.stderr(),

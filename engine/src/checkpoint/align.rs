@@ -38,6 +38,21 @@ pub enum AlignMode {
     },
 }
 
+impl AlignMode {
+    /// Whether snapshotting tasks announce barriers on the priority lane.
+    pub fn announces(self) -> bool {
+        matches!(self, AlignMode::Unaligned { .. })
+    }
+
+    /// Whether a checkpoint triggered at `trigger_ms` is unaligned at `now_ms`.
+    pub fn unaligned_at(self, trigger_ms: i64, now_ms: i64) -> bool {
+        match self {
+            AlignMode::Unaligned { timeout_ms } => now_ms >= trigger_ms.saturating_add(timeout_ms),
+            AlignMode::Aligned { .. } => false,
+        }
+    }
+}
+
 /// What the task must do.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum AlignAction {

@@ -9,7 +9,7 @@
 use super::snapshot::{spawn_async, SyncTimings};
 use super::{TaskControl, TaskEvent, TaskSetup, PUBLISH_INTERVAL};
 use crate::channel::{Collector, Wake};
-use crate::checkpoint::align::{AlignAction, AlignMode, Aligner};
+use crate::checkpoint::align::{AlignAction, Aligner};
 use crate::checkpoint::channel_state::ChannelState;
 use crate::data::Data;
 use crate::error::{Error, Result};
@@ -186,12 +186,12 @@ impl<I: Data, O: Data> OperatorTask<I, O> {
         if self.out.has_buffered() {
             deadline = deadline.min(self.last_flush + self.setup.buffer_timeout);
         }
-        let wall = now_ms();
-        for t in [self.op.next_processing_time(), self.aligner.deadline()]
-            .into_iter()
-            .flatten()
-        {
-            deadline = deadline.min(now + Duration::from_millis((t - wall).max(0) as u64));
+        let timers = [self.op.next_processing_time(), self.aligner.deadline()];
+        if timers.iter().any(Option::is_some) {
+            let wall = now_ms();
+            for t in timers.into_iter().flatten() {
+                deadline = deadline.min(now + Duration::from_millis((t - wall).max(0) as u64));
+            }
         }
         let got = {
             let mut sel = Select::new();
@@ -457,18 +457,9 @@ impl<I: Data, O: Data> OperatorTask<I, O> {
     fn snapshot(&mut self, b: Barrier, unaligned: bool) -> Result<()> {
         let (first, start_delay_ns) = self.align_started.take().unwrap_or((Instant::now(), 0));
         let alignment_ns = first.elapsed().as_nanos() as u64;
-        let announce = matches!(self.setup.align, AlignMode::Unaligned { .. });
-        // Records before the barrier go first (or are persisted); then the barrier.
-        self.out.flush()?;
-        let outputs = if unaligned {
-            self.out.persist_overflow(b)
-        } else {
-            Vec::new()
-        };
-        self.out.broadcast(|| Message::Barrier(b))?;
-        if announce {
-            self.out.announce(b);
-        }
+        let outputs = self
+            .out
+            .emit_barrier(b, unaligned, self.setup.align.announces())?;
         let t0 = Instant::now();
         let snap = self.op.snapshot(b.id)?;
         let timings = SyncTimings {

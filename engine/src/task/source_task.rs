@@ -6,7 +6,6 @@
 use super::snapshot::{spawn_async, SyncTimings};
 use super::{TaskControl, TaskEvent, TaskSetup, PUBLISH_INTERVAL};
 use crate::channel::{Collector, Wake};
-use crate::checkpoint::align::AlignMode;
 use crate::checkpoint::channel_state::ChannelState;
 use crate::data::Data;
 use crate::error::{Error, Result};
@@ -248,24 +247,12 @@ impl<T: Data> SourceTask<T> {
             TaskControl::TriggerCheckpoint(b) => {
                 let now = now_ms();
                 let start_delay_ns = ((now - b.trigger_ms).max(0) as u64) * 1_000_000;
-                let (announce, unaligned) = match self.setup.align {
-                    AlignMode::Unaligned { timeout_ms } => {
-                        (true, now >= b.trigger_ms.saturating_add(timeout_ms))
-                    }
-                    AlignMode::Aligned { .. } => (false, false),
-                };
+                let unaligned = self.setup.align.unaligned_at(b.trigger_ms, now);
                 // Records read before the trigger go first, or are persisted when
                 // the barrier overtakes them (unaligned).
-                self.out.flush()?;
-                let outputs = if unaligned {
-                    self.out.persist_overflow(b)
-                } else {
-                    Vec::new()
-                };
-                self.out.broadcast(|| Message::Barrier(b))?;
-                if announce {
-                    self.out.announce(b);
-                }
+                let outputs = self
+                    .out
+                    .emit_barrier(b, unaligned, self.setup.align.announces())?;
                 let t0 = Instant::now();
                 let position = self.source.position()?;
                 let channel_state = ChannelState::<T, T> {
