@@ -19,9 +19,9 @@ if ! command -v cargo >/dev/null 2>&1; then
   fi
 fi
 
-# Debian packages the build needs. None yet: the RocksDB backend will add
-# libclang-dev (for its bindings) here.
-APT_PACKAGES=()
+# Debian packages the build needs: libclang-dev for RocksDB's bindings
+# (bindgen), g++ for RocksDB's C++.
+APT_PACKAGES=(libclang-dev g++)
 missing=()
 for p in "${APT_PACKAGES[@]}"; do
   dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
@@ -29,8 +29,9 @@ done
 if [ "${#missing[@]}" -gt 0 ]; then
   say "installing Debian packages: ${missing[*]}"
   export DEBIAN_FRONTEND=noninteractive
-  apt-get update -qq
-  apt-get install -y -qq --no-install-recommends "${missing[@]}"
+  SUDO=; [ "$(id -u)" = 0 ] || SUDO=sudo
+  $SUDO apt-get update -qq
+  $SUDO apt-get -o DPkg::Lock::Timeout=600 install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 else
   say "system packages: nothing to install"
 fi

@@ -17,6 +17,11 @@ pub const REPORTER: &str = "reporter";
 /// A reporter's kind: prometheus, pushgateway, influxdb, otlp, remote-write.
 pub const KIND: &str = "kind";
 
+/// A keyed state's name (RocksDB column family).
+pub const STATE: &str = "state";
+/// Where a restore read state from: `local` or `remote`.
+pub const SOURCE: &str = "source";
+
 /// A file system's mount point (host metrics).
 pub const MOUNTPOINT: &str = "mountpoint";
 /// A network interface (host metrics).

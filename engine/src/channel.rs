@@ -646,6 +646,7 @@ mod tests {
             id: 7,
             trigger_ms: 0,
             is_final: false,
+            savepoint: false,
         };
         assert_eq!(
             out.emit_barrier(b, true, false).unwrap(),

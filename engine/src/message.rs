@@ -60,6 +60,8 @@ pub struct Barrier {
     /// The checkpoint taken after all sources finished; tasks wait for its
     /// completion before they exit, so sinks can commit their last output.
     pub is_final: bool,
+    /// Taken for a savepoint: state is written in the canonical format.
+    pub savepoint: bool,
 }
 
 /// Event time meaning "no more records": fires every event-time timer.

@@ -16,13 +16,51 @@ use tidemark::runtime::restart::RestartStrategy;
 use tidemark::runtime::{JobMaster, JobOptions, JobOutcome};
 use tidemark::sink::file::FileSink;
 use tidemark::source::datagen::{DatagenConfig, DatagenSource, Event, KeyDistribution};
-use tidemark::state::StateBackendKind;
+use tidemark::checkpoint::blob::Location;
+use tidemark::state::{StateBackendKind, StateSettings};
 use tidemark_agent::Registry;
 
-static FAILED: AtomicBool = AtomicBool::new(false);
+static FAILED_HEAP: AtomicBool = AtomicBool::new(false);
+static FAILED_ROCKS: AtomicBool = AtomicBool::new(false);
 
 #[test]
 fn a_failing_task_restarts_from_the_checkpoint_without_loss_or_duplicates() {
+    let reg = run_case(&FAILED_HEAP, StateSettings::default());
+    // Heap state without local recovery: nothing is restored from local copies.
+    assert!(!reg.contains("tidemark_state_restores_total"));
+}
+
+/// RocksDB with incremental checkpoints and task-local recovery: the restart
+/// restores the count's instance from its local copy, and the result is exact.
+#[test]
+fn rocksdb_incremental_with_local_recovery_restarts_exactly_from_the_local_copy() {
+    let local = tempfile::tempdir().unwrap();
+    let rocks_dir = tempfile::tempdir().unwrap();
+    let mut s = StateSettings {
+        kind: StateBackendKind::RocksDb,
+        incremental: true,
+        local_recovery: Some(local.path().to_path_buf()),
+        ..StateSettings::default()
+    };
+    s.rocks.local_dir = rocks_dir.path().to_path_buf();
+    let reg = run_case(&FAILED_ROCKS, s);
+    let restores: Vec<&str> = reg
+        .lines()
+        .filter(|l| l.starts_with("tidemark_state_restores_total{"))
+        .collect();
+    assert!(!restores.is_empty(), "restores are counted:\n{reg}");
+    assert!(
+        restores.iter().all(|l| l.contains("source=\"local\"")),
+        "every subtask restored from its local copy: {restores:?}"
+    );
+    assert!(
+        reg.contains("tidemark_rocksdb_estimate_num_keys{"),
+        "RocksDB native metrics are published"
+    );
+}
+
+/// Runs the failing job with `state`; returns the final Prometheus exposition.
+fn run_case(failed: &'static AtomicBool, state: StateSettings) -> String {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("out");
     let gen = DatagenConfig {
@@ -43,7 +81,7 @@ fn a_failing_task_restarts_from_the_checkpoint_without_loss_or_duplicates() {
     })
     .map("fail once", "fail-once", |e: Event| {
         // The first attempt dies two thirds of the way through.
-        if e.seq == 100_000 && !FAILED.swap(true, Ordering::SeqCst) {
+        if e.seq == 100_000 && !failed.swap(true, Ordering::SeqCst) {
             panic!("injected failure at record {}", e.seq);
         }
         e
@@ -66,8 +104,10 @@ fn a_failing_task_restarts_from_the_checkpoint_without_loss_or_duplicates() {
             tolerable_failed: 0,
             num_retained: 1,
         },
-        checkpoint_dir: Some(dir.path().join("ck")),
+        checkpoint_dir: Some(Location::local(&dir.path().join("ck"))),
+        savepoint_dir: None,
         retention: Retention::NoExternalized,
+        allow_non_restored_state: false,
         restart: RestartStrategy::FixedDelay {
             attempts: 2,
             delay: Duration::from_millis(50),
@@ -77,22 +117,26 @@ fn a_failing_task_restarts_from_the_checkpoint_without_loss_or_duplicates() {
             batch_size: 256,
             buffer_timeout: Duration::from_millis(50),
             watermark_interval: Duration::from_millis(200),
-            backend: StateBackendKind::Heap,
+            backend: Arc::new(state),
+            s3: Default::default(),
             align: tidemark::checkpoint::align::AlignMode::Aligned { block: true },
             latency: None,
         },
     };
+    let registry = Registry::new();
+    // A consumer keeps the job's series readable after it ends.
+    let _consumer = registry.register_consumer();
     let jm = JobMaster::new(
         graph,
         opts,
-        Registry::new(),
+        registry.clone(),
         "0123456789abcdef0123456789abcdef".into(),
     )
     .unwrap();
     let status = jm.status();
     let outcome = jm.run(None).unwrap();
     assert!(matches!(outcome, JobOutcome::Finished));
-    assert!(FAILED.load(Ordering::SeqCst), "the failure was injected");
+    assert!(failed.load(Ordering::SeqCst), "the failure was injected");
     assert_eq!(status.restarts.load(Ordering::SeqCst), 1);
     // The failure is in the exception history, and the restart restored a checkpoint.
     let ex = status.exceptions.lock().unwrap().clone();
@@ -117,4 +161,5 @@ fn a_failing_task_restarts_from_the_checkpoint_without_loss_or_duplicates() {
             "key {k} must end at {total}"
         );
     }
+    tidemark_agent::encode::prometheus::encode(&registry.snapshot())
 }

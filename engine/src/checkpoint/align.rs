@@ -300,6 +300,7 @@ mod tests {
             id,
             trigger_ms: 0,
             is_final: false,
+            savepoint: false,
         }
     }
 

@@ -23,6 +23,9 @@ pub struct SubtaskAck {
     pub task: TaskId,
     /// The state file, if the subtask has state.
     pub handle: Option<StateHandle>,
+    /// Bytes written for this checkpoint (with incremental checkpoints, less
+    /// than the handle's full size).
+    pub checkpointed_bytes: u64,
     /// Synchronous phase (copying state), ns.
     pub sync_ns: u64,
     /// Asynchronous phase (encoding and writing), ns.
@@ -366,6 +369,7 @@ mod tests {
         SubtaskAck {
             task: TaskId { node: 0, subtask },
             handle: None,
+            checkpointed_bytes: 0,
             sync_ns: 0,
             async_ns: 0,
             alignment_ns: 0,

@@ -5,7 +5,7 @@
 use crate::error::{Error, Result};
 use crate::state::snapshot::StateHandle;
 use serde::{Deserialize, Serialize};
-use std::path::Path;
+use super::blob::Location;
 
 const MAGIC: &[u8; 8] = b"TMCKPT01";
 /// Current format version.
@@ -32,6 +32,10 @@ pub struct CheckpointMetadata {
     pub completed_ms: i64,
     /// Taken after every source finished.
     pub is_final: bool,
+    /// A savepoint: canonical, self-contained, restorable by any job of the
+    /// same pipeline (whatever its name) and into any state backend.
+    #[serde(default)]
+    pub savepoint: bool,
     /// State per operator.
     pub operators: Vec<OperatorState>,
 }
@@ -52,13 +56,24 @@ pub struct OperatorState {
 }
 
 impl CheckpointMetadata {
-    /// Total bytes of the state files.
+    /// Full size of the state: every state file and every RocksDB file,
+    /// shared ones included.
     pub fn state_size(&self) -> u64 {
         self.operators
             .iter()
             .flat_map(|o| o.subtasks.iter().flatten())
-            .map(|h| h.size)
+            .map(|h| h.full_size())
             .sum()
+    }
+
+    /// Keys (relative to the job folder) of the shared files it references.
+    pub fn shared_files(&self) -> impl Iterator<Item = &str> {
+        self.operators
+            .iter()
+            .flat_map(|o| o.subtasks.iter().flatten())
+            .flat_map(|h| h.native.iter().flat_map(|n| n.files.iter()))
+            .map(|f| f.key.as_str())
+            .filter(|k| k.starts_with(super::storage::SHARED_DIR))
     }
 
     /// Encodes: magic, CRC32 of the JSON, the JSON.
@@ -93,11 +108,10 @@ impl CheckpointMetadata {
     }
 
     /// Reads and checks `<chk dir>/_metadata`.
-    pub fn load(chk_dir: &Path) -> Result<Self> {
+    pub fn load(chk_dir: &Location) -> Result<Self> {
         let p = chk_dir.join(METADATA_FILE);
-        let bytes =
-            std::fs::read(&p).map_err(|e| Error::io("reading checkpoint metadata", &p, e))?;
-        Self::decode(&bytes).map_err(|e| Error::Checkpoint(format!("{}: {e}", p.display())))
+        let bytes = p.get()?;
+        Self::decode(&bytes).map_err(|e| Error::Checkpoint(format!("{p}: {e}")))
     }
 }
 
@@ -116,6 +130,7 @@ mod tests {
             trigger_ms: 1,
             completed_ms: 2,
             is_final: false,
+            savepoint: false,
             operators: vec![],
         };
         let b = m.encode();

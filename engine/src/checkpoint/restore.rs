@@ -2,17 +2,19 @@
 //! over candidates already read; a damaged candidate is skipped with a reason
 //! and the previous retained one is used.
 
+use super::blob::Location;
+use super::local::LocalRecovery;
 use super::metadata::{CheckpointMetadata, METADATA_FILE};
 use crate::error::{Error, Result};
-use crate::state::snapshot::StateFile;
-use std::path::{Path, PathBuf};
+use crate::state::snapshot::{StateFile, StateHandle};
+use crate::state::RestoredNative;
 use std::sync::Arc;
 
-/// One checkpoint directory and what reading it gave.
+/// One checkpoint folder and what reading it gave.
 #[derive(Debug)]
 pub struct Candidate {
     /// `…/chk-<id>`.
-    pub dir: PathBuf,
+    pub dir: Location,
     /// Its metadata, or why it cannot be used.
     pub meta: std::result::Result<CheckpointMetadata, String>,
 }
@@ -21,15 +23,15 @@ pub struct Candidate {
 #[derive(Debug)]
 pub struct Selection {
     /// The checkpoint to restore, if any.
-    pub chosen: Option<(PathBuf, CheckpointMetadata)>,
+    pub chosen: Option<(Location, CheckpointMetadata)>,
     /// Candidates passed over because they are damaged, with the reason.
-    pub skipped: Vec<(PathBuf, String)>,
+    pub skipped: Vec<(Location, String)>,
 }
 
 /// Picks the newest usable checkpoint of `job_name`. Checkpoints of other jobs
 /// are ignored; damaged ones of this job are reported and skipped.
 pub fn select_latest(job_name: &str, candidates: Vec<Candidate>) -> Selection {
-    let mut ok: Vec<(PathBuf, CheckpointMetadata)> = Vec::new();
+    let mut ok: Vec<(Location, CheckpointMetadata)> = Vec::new();
     let mut skipped = Vec::new();
     for c in candidates {
         match c.meta {
@@ -45,81 +47,88 @@ pub fn select_latest(job_name: &str, candidates: Vec<Candidate>) -> Selection {
     }
 }
 
-/// Reads every `chk-*` under `dir/*/` and checks each one completely (metadata
-/// checksum, and size and checksum of every state file).
-pub fn scan(dir: &Path) -> Vec<Candidate> {
+/// Reads every `*/chk-*/_metadata` under `root` and checks each checkpoint
+/// completely (metadata checksum, and size and checksum of every file).
+pub fn scan(root: &Location) -> Vec<Candidate> {
     let mut out = Vec::new();
-    let Ok(jobs) = std::fs::read_dir(dir) else {
+    let Ok(objects) = root.list() else {
         return out;
     };
-    for job in jobs.flatten() {
-        let Ok(chks) = std::fs::read_dir(job.path()) else {
+    for (l, _) in objects {
+        if l.name() != METADATA_FILE || !l.parent().name().starts_with("chk-") {
             continue;
-        };
-        for chk in chks.flatten() {
-            let p = chk.path();
-            let is_chk = p
-                .file_name()
-                .and_then(|n| n.to_str())
-                .is_some_and(|n| n.starts_with("chk-"));
-            if !is_chk {
-                continue;
-            }
-            if !p.join(METADATA_FILE).exists() {
-                continue; // never completed: not a checkpoint
-            }
-            let meta = CheckpointMetadata::load(&p)
-                .map_err(|e| e.to_string())
-                .and_then(|m| verify_files(&p, &m).map(|_| m));
-            out.push(Candidate { dir: p, meta });
         }
+        let dir = l.parent();
+        let meta = CheckpointMetadata::load(&dir)
+            .map_err(|e| e.to_string())
+            .and_then(|m| verify_files(&dir, &m).map(|_| m));
+        out.push(Candidate { dir, meta });
     }
     out
 }
 
-/// Checks that every state file named by the metadata is present and intact.
-pub fn verify_files(chk_dir: &Path, m: &CheckpointMetadata) -> std::result::Result<(), String> {
+/// Checks that every file named by the metadata is present and intact: state
+/// files completely (size and CRC32), RocksDB files of incremental
+/// checkpoints by presence and size (they can be gigabytes; their CRC32 is
+/// checked as they are downloaded).
+pub fn verify_files(chk_dir: &Location, m: &CheckpointMetadata) -> std::result::Result<(), String> {
+    let job = chk_dir.parent();
+    let mut sizes: Option<std::collections::HashMap<String, u64>> = None;
     for op in &m.operators {
         for h in op.subtasks.iter().flatten() {
-            let p = chk_dir.join(&h.file);
-            StateFile::open(&p, h).map_err(|e| e.to_string())?;
+            StateFile::open(&chk_dir.join(&h.file), h).map_err(|e| e.to_string())?;
+            for f in h.native.iter().flat_map(|n| n.files.iter()) {
+                let sizes = match &mut sizes {
+                    Some(s) => s,
+                    None => sizes.insert(
+                        job.list()
+                            .map_err(|e| e.to_string())?
+                            .into_iter()
+                            .filter_map(|(l, n)| l.relative_to(&job).map(|k| (k, n)))
+                            .collect(),
+                    ),
+                };
+                match sizes.get(&f.key) {
+                    Some(&n) if n == f.size => {}
+                    Some(&n) => {
+                        return Err(format!(
+                            "{} is {n} bytes, the metadata says {}: the file was truncated or replaced",
+                            job.join(&f.key),
+                            f.size
+                        ))
+                    }
+                    None => return Err(format!("{} is missing", job.join(&f.key))),
+                }
+            }
         }
     }
     Ok(())
 }
 
-/// Resolves a `--restore` path (a `chk-<id>` directory or its `_metadata`) and
-/// checks it belongs to `job_name`.
+/// Resolves a `--restore` location (a `chk-<id>` or savepoint folder, or its
+/// `_metadata`) and checks it belongs to this pipeline (and, unless it is a
+/// savepoint, to `job_name`).
 pub fn load_explicit(
-    path: &Path,
+    path: &Location,
     job_name: &str,
     pipeline: &str,
-) -> Result<(PathBuf, CheckpointMetadata)> {
-    let dir = if path.file_name().and_then(|n| n.to_str()) == Some(METADATA_FILE) {
-        path.parent().unwrap_or(path).to_path_buf()
+) -> Result<(Location, CheckpointMetadata)> {
+    let dir = if path.name() == METADATA_FILE {
+        path.parent()
     } else {
-        path.to_path_buf()
+        path.clone()
     };
-    if !dir.exists() {
-        return Err(Error::Config(format!(
-            "--restore: '{}' does not exist; give a chk-<id> directory, its _metadata file, or 'latest'",
-            path.display()
-        )));
-    }
     if !dir.join(METADATA_FILE).exists() {
         return Err(Error::Config(format!(
-            "--restore: '{}' holds no _metadata: it is not a completed checkpoint \
-             (give a chk-<id> directory, or 'latest')",
-            dir.display()
+            "--restore: '{dir}' holds no _metadata: it is not a completed checkpoint or savepoint \
+             (give a chk-<id> or savepoint folder, or 'latest')"
         )));
     }
     let m = CheckpointMetadata::load(&dir).map_err(|e| Error::Config(format!("--restore: {e}")))?;
-    if m.job_name != job_name || m.pipeline != pipeline {
+    if m.pipeline != pipeline || (!m.savepoint && m.job_name != job_name) {
         return Err(Error::Config(format!(
-            "--restore: '{}' belongs to job '{}' (pipeline '{}'), not to this job '{job_name}' (pipeline '{pipeline}')",
-            dir.display(),
-            m.job_name,
-            m.pipeline
+            "--restore: '{dir}' belongs to job '{}' (pipeline '{}'), not to this job '{job_name}' (pipeline '{pipeline}')",
+            m.job_name, m.pipeline
         )));
     }
     verify_files(&dir, &m).map_err(|e| Error::Config(format!("--restore: {e}")))?;
@@ -132,32 +141,104 @@ pub struct LoadedCheckpoint {
     /// Its metadata.
     pub meta: CheckpointMetadata,
     /// Where it is.
-    pub dir: PathBuf,
+    pub dir: Location,
     /// Per operator uid: the state file of each old subtask.
     pub files: std::collections::HashMap<String, Vec<Option<Arc<StateFile>>>>,
+    /// Per operator uid: the RocksDB checkpoints of its old subtasks.
+    pub natives: std::collections::HashMap<String, Vec<RestoredNative>>,
+    /// State files read from task-local copies, and from checkpoint storage.
+    pub local_reads: (usize, usize),
 }
 
 impl LoadedCheckpoint {
-    /// Reads every state file of `meta` from `dir`.
-    pub fn load(dir: PathBuf, meta: CheckpointMetadata) -> Result<Self> {
+    /// Reads every state file of `meta` from `dir`, from the task-local copy
+    /// first when `local` is set and the copy verifies. `running_job` is the
+    /// id of the job that will restore it.
+    pub fn load(
+        dir: Location,
+        meta: CheckpointMetadata,
+        local: Option<&LocalRecovery>,
+        running_job: &str,
+    ) -> Result<Self> {
         let mut files = std::collections::HashMap::new();
+        let mut natives = std::collections::HashMap::new();
+        let mut local_reads = (0, 0);
+        let job = dir.parent();
         for op in &meta.operators {
             let mut v = Vec::new();
-            for h in &op.subtasks {
+            let mut n = Vec::new();
+            for (i, h) in op.subtasks.iter().enumerate() {
+                let copy = local.map(|l| l.dir(&meta.job_id, &op.uid, i, meta.checkpoint_id));
                 v.push(match h {
-                    Some(h) => Some(Arc::new(StateFile::open(&dir.join(&h.file), h)?)),
+                    Some(h) => {
+                        let f = match copy.as_deref().and_then(|c| read_local(c, h)) {
+                            Some(f) => {
+                                local_reads.0 += 1;
+                                f
+                            }
+                            None => {
+                                local_reads.1 += 1;
+                                StateFile::open(&dir.join(&h.file), h)?
+                            }
+                        };
+                        if let Some(nh) = &h.native {
+                            n.push(RestoredNative {
+                                handle: nh.clone(),
+                                job: job.clone(),
+                                local: copy
+                                    .map(|c| c.join(super::local::NATIVE_DIR))
+                                    .filter(|p| p.is_dir()),
+                                same_job: meta.job_id == running_job,
+                            });
+                        }
+                        Some(Arc::new(f))
+                    }
                     None => None,
                 });
             }
             files.insert(op.uid.clone(), v);
+            natives.insert(op.uid.clone(), n);
         }
-        Ok(Self { meta, dir, files })
+        if local_reads.0 > 0 {
+            log::info!(
+                "checkpoint {}: {} state file(s) read from task-local copies, {} from {}",
+                meta.checkpoint_id,
+                local_reads.0,
+                local_reads.1,
+                dir
+            );
+        }
+        Ok(Self {
+            meta,
+            dir,
+            files,
+            natives,
+            local_reads,
+        })
+    }
+}
+
+/// A verified local copy of a state file, or None (then the primary is read).
+fn read_local(copy: &std::path::Path, h: &StateHandle) -> Option<StateFile> {
+    let loc = Location::local(copy).join(&h.file);
+    match StateFile::open(&loc, h) {
+        Ok(f) => Some(f),
+        Err(e) => {
+            if copy.exists() {
+                log::warn!("task-local copy unusable, reading checkpoint storage instead: {e}");
+            }
+            None
+        }
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn loc(s: &str) -> Location {
+        Location::local(std::path::Path::new("/nonexistent")).join(s)
+    }
 
     fn meta(job: &str, id: u64, completed: i64) -> CheckpointMetadata {
         CheckpointMetadata {
@@ -169,6 +250,7 @@ mod tests {
             trigger_ms: 0,
             completed_ms: completed,
             is_final: false,
+            savepoint: false,
             operators: vec![],
         }
     }
@@ -176,7 +258,7 @@ mod tests {
     #[test]
     fn newest_valid_of_this_job_wins_and_damaged_ones_are_reported() {
         let c = |d: &str, m: std::result::Result<CheckpointMetadata, String>| Candidate {
-            dir: d.into(),
+            dir: loc(d),
             meta: m,
         };
         let s = select_latest(
@@ -188,7 +270,7 @@ mod tests {
                 c("other-job", Ok(meta("b", 9, 99))),
             ],
         );
-        assert_eq!(s.chosen.unwrap().0, PathBuf::from("mid"));
+        assert_eq!(s.chosen.unwrap().0.name(), "mid");
         assert_eq!(s.skipped.len(), 1);
         assert!(select_latest("zzz", vec![]).chosen.is_none());
     }

@@ -1,82 +1,142 @@
-//! Checkpoint storage on a local file system:
-//! `<execution.checkpointing.dir>/<job id>/chk-<id>/{<uid>-<subtask>.state, _metadata}`.
-//! State files are written by the tasks' asynchronous phase; the metadata is
-//! written last by the job master, to a temporary name, synced, and renamed, so
-//! a checkpoint either has a complete `_metadata` or is not a checkpoint.
+//! Checkpoint storage: `<execution.checkpointing.dir>/<job id>/` on a local
+//! file system or in S3 (see [`super::blob`]).
+//!
+//! ```text
+//! <job id>/chk-<n>/<uid>-<subtask>.state   state files, written by the tasks' asynchronous phase
+//! <job id>/chk-<n>/<uid>-<subtask>/…       RocksDB's small per-checkpoint files (MANIFEST, OPTIONS)
+//! <job id>/chk-<n>/_metadata               written last by the job master
+//! <job id>/shared/<uid>-<subtask>-<n>-<sst> SST files shared by incremental checkpoints
+//! ```
+//! A checkpoint is complete exactly when its `_metadata` exists: the metadata
+//! is written after every state file, in one atomic write.
 
+use super::blob::Location;
 use super::metadata::{CheckpointMetadata, METADATA_FILE};
 use crate::error::{Error, Result};
-use crate::state::snapshot::{write_file, StateHandle};
-use std::fs;
-use std::path::{Path, PathBuf};
+use crate::state::snapshot::StateHandle;
+use std::collections::HashSet;
 
-/// The checkpoint directory of one job run.
+/// Folder of files shared between incremental checkpoints, inside the job folder.
+pub const SHARED_DIR: &str = "shared";
+
+/// The checkpoint storage of one job run.
 #[derive(Debug, Clone)]
 pub struct CheckpointStorage {
-    job_dir: PathBuf,
+    job: Location,
 }
 
 impl CheckpointStorage {
-    /// Prepares `<dir>/<job_id>`, failing early (before the job runs) when the
-    /// directory cannot be created or written.
-    pub fn create(dir: &Path, job_id: &str) -> Result<Self> {
-        let job_dir = dir.join(job_id);
-        fs::create_dir_all(&job_dir).map_err(|e| {
+    /// Prepares `<root>/<job_id>`, failing early (before the job runs) when it
+    /// cannot be written.
+    pub fn create(root: &Location, job_id: &str) -> Result<Self> {
+        let job = root.join(job_id);
+        let probe = job.join(".write-probe");
+        probe.put(b"ok").and_then(|_| probe.delete()).map_err(|e| {
             Error::Config(format!(
-                "execution.checkpointing.dir: cannot create '{}': {e}; choose a writable directory",
-                job_dir.display()
+                "execution.checkpointing.dir: '{root}' is not writable: {e}; choose a writable location"
             ))
         })?;
-        let probe = job_dir.join(".write-probe");
-        fs::write(&probe, b"ok")
-            .and_then(|_| fs::remove_file(&probe))
-            .map_err(|e| {
-                Error::Config(format!(
-                    "execution.checkpointing.dir: '{}' is not writable: {e}; choose a writable directory",
-                    dir.display()
-                ))
-            })?;
-        Ok(Self { job_dir })
+        Ok(Self { job })
     }
 
-    /// `<dir>/<job id>`.
-    pub fn job_dir(&self) -> &Path {
-        &self.job_dir
+    /// `<root>/<job id>`.
+    pub fn job_dir(&self) -> &Location {
+        &self.job
     }
 
     /// `chk-<id>` of this job.
-    pub fn chk_dir(&self, id: u64) -> PathBuf {
-        self.job_dir.join(format!("chk-{id}"))
+    pub fn chk_dir(&self, id: u64) -> Location {
+        self.job.join(&format!("chk-{id}"))
     }
 
     /// Writes one subtask's state file for checkpoint `id`.
     pub fn write_state(&self, id: u64, name: &str, bytes: &[u8]) -> Result<StateHandle> {
-        let d = self.chk_dir(id);
-        fs::create_dir_all(&d).map_err(|e| Error::io("creating checkpoint directory", &d, e))?;
-        write_file(&d.join(name), bytes)
+        self.chk_dir(id).join(name).put(bytes)?;
+        Ok(StateHandle::of(name, bytes))
     }
 
-    /// Writes the metadata last and atomically: temp file, fsync, rename, fsync dir.
-    pub fn commit_metadata(&self, meta: &CheckpointMetadata) -> Result<PathBuf> {
+    /// Writes the metadata last and atomically.
+    pub fn commit_metadata(&self, meta: &CheckpointMetadata) -> Result<Location> {
         let d = self.chk_dir(meta.checkpoint_id);
-        fs::create_dir_all(&d).map_err(|e| Error::io("creating checkpoint directory", &d, e))?;
-        let tmp = d.join(format!("{METADATA_FILE}.inprogress"));
-        let fin = d.join(METADATA_FILE);
-        write_file(&tmp, &meta.encode())?;
-        fs::rename(&tmp, &fin).map_err(|e| Error::io("renaming checkpoint metadata", &fin, e))?;
-        if let Ok(dir) = fs::File::open(&d) {
-            let _ = dir.sync_all();
-        }
+        d.join(METADATA_FILE).put(&meta.encode())?;
         Ok(d)
     }
 
-    /// Deletes checkpoint `id` (aborted, or no longer retained).
+    /// Deletes checkpoint `id` (aborted, or no longer retained). Its shared
+    /// files are left to [`Self::collect_shared`].
     pub fn discard(&self, id: u64) {
         let d = self.chk_dir(id);
-        if let Err(e) = fs::remove_dir_all(&d) {
-            if e.kind() != std::io::ErrorKind::NotFound {
-                log::warn!("could not delete {}: {e}", d.display());
+        // The metadata goes first, so a half-deleted checkpoint is never complete.
+        let _ = d.join(METADATA_FILE).delete();
+        if let Err(e) = d.delete_all() {
+            log::warn!("could not delete {d}: {e}");
+        }
+    }
+
+    /// Deletes shared files that no retained checkpoint references and that
+    /// were uploaded for a checkpoint up to `upto` (later uploads may belong to
+    /// a checkpoint still in flight). Returns how many were deleted.
+    pub fn collect_shared(&self, referenced: &HashSet<String>, upto: u64) -> usize {
+        let shared = self.job.join(SHARED_DIR);
+        let Ok(objects) = shared.list() else {
+            return 0;
+        };
+        let mut n = 0;
+        for (l, _) in objects {
+            let Some(rel) = l.relative_to(&self.job) else {
+                continue;
+            };
+            if referenced.contains(&rel) {
+                continue;
+            }
+            if shared_upload_id(l.name()).is_some_and(|id| id <= upto) && l.delete().is_ok() {
+                n += 1;
             }
         }
+        n
+    }
+}
+
+/// The key of a shared file, relative to the job folder.
+pub fn shared_key(uid: &str, subtask: usize, checkpoint: u64, file: &str) -> String {
+    format!("{SHARED_DIR}/{uid}-{subtask}-{checkpoint}-{file}")
+}
+
+/// The checkpoint a shared file was uploaded for (its name's third-to-last
+/// `-` field counted from the file name: `<uid>-<subtask>-<n>-<file>`).
+fn shared_upload_id(name: &str) -> Option<u64> {
+    let mut parts = name.rsplitn(3, '-');
+    let _file = parts.next()?;
+    parts.next()?.parse().ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shared_files_are_collected_only_when_unreferenced_and_old_enough() {
+        let d = tempfile::tempdir().unwrap();
+        let s = CheckpointStorage::create(&Location::local(d.path()), "job").unwrap();
+        let a = shared_key("count", 0, 3, "000009.sst");
+        let b = shared_key("count", 0, 4, "000012.sst");
+        let c = shared_key("count", 1, 6, "000013.sst");
+        for k in [&a, &b, &c] {
+            s.job_dir().join(k).put(b"sst").unwrap();
+        }
+        assert_eq!(shared_upload_id("count-0-4-000012.sst"), Some(4));
+        let keep: HashSet<String> = [b.clone()].into();
+        // c was uploaded for checkpoint 6, still in flight when 5 completes.
+        assert_eq!(s.collect_shared(&keep, 5), 1);
+        let left: Vec<_> = s
+            .job_dir()
+            .join(SHARED_DIR)
+            .list()
+            .unwrap()
+            .into_iter()
+            .map(|(l, _)| l.relative_to(s.job_dir()).unwrap())
+            .collect();
+        assert_eq!(left.len(), 2);
+        assert!(left.contains(&b) && left.contains(&c));
     }
 }

@@ -70,13 +70,14 @@ pub fn list(dir: &Path) -> i32 {
                 println!("{job_id:<34} {id:>6}  {:<20} {:<19}  {:>10}  incomplete (no _metadata): not restorable", "-", "-", "-");
                 continue;
             }
-            match CheckpointMetadata::load(&p) {
+            let loc = crate::checkpoint::blob::Location::local(&p);
+            match CheckpointMetadata::load(&loc) {
                 Err(e) => println!(
                     "{job_id:<34} {id:>6}  {:<20} {:<19}  {:>10}  damaged: {e}",
                     "-", "-", "-"
                 ),
                 Ok(m) => {
-                    let st = match verify_files(&p, &m) {
+                    let st = match verify_files(&loc, &m) {
                         Ok(()) if m.is_final => "ok (final)".to_string(),
                         Ok(()) => "ok".to_string(),
                         Err(e) => format!("damaged: {e}"),

@@ -15,6 +15,7 @@ pub mod checkpoints;
 pub mod docs;
 pub mod rest_client;
 pub mod run;
+pub mod savepoint;
 pub mod status;
 pub mod usage;
 
@@ -43,6 +44,8 @@ enum Command {
         #[arg(long)]
         job: Option<String>,
     },
+    /// Take a savepoint of a running job (and, with --stop, stop it).
+    Savepoint(savepoint::SavepointArgs),
     /// Busy / backpressured / idle per vertex of a running job, and the likely bottleneck.
     Backpressure {
         /// The job's REST address (http://127.0.0.1:8081) or job URL.
@@ -74,6 +77,7 @@ pub fn main() -> i32 {
         Command::Checkpoints { dir: Some(dir), .. } => checkpoints::list(&dir),
         Command::Checkpoints { .. } => EXIT_USAGE,
         Command::Backpressure { url } => backpressure::report(&url),
+        Command::Savepoint(a) => savepoint::run(&a),
         Command::Pipelines => {
             print!("{}", docs::pipelines());
             0

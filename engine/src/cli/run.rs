@@ -36,6 +36,10 @@ pub struct RunArgs {
     /// On Ctrl-C, take a checkpoint before stopping (it is kept, like a savepoint).
     #[arg(long)]
     pub checkpoint_on_stop: bool,
+    /// Restore even if the checkpoint or savepoint holds state of operators
+    /// this job no longer has (that state is dropped).
+    #[arg(long)]
+    pub allow_non_restored_state: bool,
     /// After the job ends, keep the metric reporters up this long (e.g. 30s) so
     /// Prometheus scrapes and push exporters deliver the final values.
     #[arg(long, value_name = "DURATION")]
@@ -100,6 +104,12 @@ fn prepare(args: &RunArgs) -> Result<Prepared> {
     }
     let graph = pipelines::build(&job, &config)?;
     // Resolve the restore before creating anything on disk.
+    let job_id = new_job_id();
+    let local = config
+        .state
+        .local_recovery
+        .clone()
+        .map(crate::checkpoint::local::LocalRecovery::new);
     let restore = match args.restore.as_deref() {
         None => None,
         Some("latest") => {
@@ -108,57 +118,58 @@ fn prepare(args: &RunArgs) -> Result<Prepared> {
             })?;
             let sel = select_latest(&job.name, scan(&dir));
             for (d, why) in &sel.skipped {
-                log::warn!("skipping damaged checkpoint {}: {why}", d.display());
+                log::warn!("skipping damaged checkpoint {d}: {why}");
             }
             match sel.chosen {
                 Some((d, m)) => {
                     log::info!(
-                        "restoring job '{}' from checkpoint {} ({})",
+                        "restoring job '{}' from checkpoint {} ({d})",
                         job.name,
                         m.checkpoint_id,
-                        d.display()
                     );
-                    Some(LoadedCheckpoint::load(d, m)?)
+                    Some(LoadedCheckpoint::load(d, m, local.as_ref(), &job_id)?)
                 }
                 None => {
                     log::info!(
-                        "no checkpoint of job '{}' under {}: starting fresh",
+                        "no checkpoint of job '{}' under {dir}: starting fresh",
                         job.name,
-                        dir.display()
                     );
                     None
                 }
             }
         }
         Some(path) => {
-            let (d, m) = load_explicit(std::path::Path::new(path), &job.name, &graph.pipeline)?;
+            let loc = crate::checkpoint::blob::Location::parse(path, &config.s3, "--restore")?;
+            let (d, m) = load_explicit(&loc, &job.name, &graph.pipeline)?;
             log::info!(
-                "restoring from checkpoint {} ({})",
+                "restoring from {} {} ({d})",
+                if m.savepoint { "savepoint" } else { "checkpoint" },
                 m.checkpoint_id,
-                d.display()
             );
-            Some(LoadedCheckpoint::load(d, m)?)
+            Some(LoadedCheckpoint::load(d, m, local.as_ref(), &job_id)?)
         }
     };
     let registry = Registry::with_options(config.registry);
     let opts = JobOptions {
         checkpoint: config.checkpoint.clone(),
         checkpoint_dir: config.checkpoint_dir.clone(),
+        savepoint_dir: config.savepoint_dir.clone(),
         retention: config.retention,
+        allow_non_restored_state: args.allow_non_restored_state,
         restart: config.restart.clone(),
         knobs: RuntimeKnobs {
             channel_capacity: config.channel_capacity,
             batch_size: config.batch_size,
             buffer_timeout: config.buffer_timeout,
             watermark_interval: config.watermark_interval,
-            backend: config.backend,
+            backend: Arc::new(config.state.clone()),
+            s3: config.s3.clone(),
             align: config.align,
             latency: config.latency,
         },
     };
-    let job_id = new_job_id();
     if let Some(r) = &restore {
-        crate::runtime::job_master::check_compatible(&graph, &r.meta)?;
+        crate::runtime::job_master::check_compatible(&graph, &r.meta, args.allow_non_restored_state)?;
     }
     let labels = JobLabels {
         job_name: graph.name.clone(),
@@ -193,7 +204,13 @@ fn prepare(args: &RunArgs) -> Result<Prepared> {
                 "enabled": opts.retention != crate::runtime::job_master::Retention::NoExternalized,
                 "delete_on_cancellation": opts.retention != crate::runtime::job_master::Retention::RetainOnCancellation,
             },
-            "state_backend": "HashMapStateBackend", "checkpoint_storage": "FileSystemCheckpointStorage",
+            "state_backend": match config.state.kind {
+                crate::state::StateBackendKind::Heap => "HashMapStateBackend",
+                crate::state::StateBackendKind::RocksDb => "EmbeddedRocksDBStateBackend",
+            },
+            "checkpoint_storage": "FileSystemCheckpointStorage",
+            "incremental": config.state.incremental,
+            "local_recovery": config.state.local_recovery.is_some(),
             "unaligned_checkpoints": unaligned, "tolerable_failed_checkpoints": opts.checkpoint.tolerable_failed,
             "aligned_checkpoint_timeout": aligned_timeout, "checkpoints_after_tasks_finish": true, "state_changelog_enabled": false,
             "changelog_periodic_materialization_interval": 0, "changelog_storage": "memory",
@@ -276,7 +293,7 @@ fn execute(p: Prepared, args: &RunArgs) -> i32 {
         eprintln!("rest: http://{}/jobs/{}", r.addr(), job_id);
     }
     if let Some(d) = jm.checkpoint_job_dir() {
-        eprintln!("checkpoints: {}", d.display());
+        eprintln!("checkpoints: {d}");
     }
     let stop = jm.stop_handle();
     let stop2 = stop.clone();
@@ -321,11 +338,7 @@ fn execute(p: Prepared, args: &RunArgs) -> i32 {
         }
         Ok(JobOutcome::Stopped { checkpoint }) => {
             match checkpoint {
-                Some(c) => eprintln!(
-                    "job stopped; checkpoint kept at {} (resume with --restore {})",
-                    c.display(),
-                    c.display()
-                ),
+                Some(c) => eprintln!("job stopped; state kept at {c} (resume with --restore {c})"),
                 None => eprintln!("job stopped"),
             }
             0

@@ -9,6 +9,12 @@ pub enum Kind {
     Int(i64, i64),
     /// A positive float.
     Float,
+    /// A ratio in (0, 1).
+    Ratio,
+    /// A memory size (`64mb`).
+    Bytes,
+    /// `true` or `false`.
+    Bool,
     /// One of these words.
     Enum(&'static [&'static str]),
     /// A path.
@@ -141,7 +147,84 @@ pub static KEYS: &[KeySpec] = &[
         ["state.checkpoints.dir", "state.backend.fs.checkpointdir"],
         None,
         Kind::Path,
-        "Directory for checkpoints: <dir>/<job id>/chk-<n>/."
+        "Where checkpoints go: a local directory or s3://bucket/prefix; <dir>/<job id>/chk-<n>/."
+    ),
+    key!(
+        "execution.checkpointing.savepoint-dir",
+        ["state.savepoints.dir"],
+        None,
+        Kind::Path,
+        "Default target of savepoints (a local directory or s3://bucket/prefix)."
+    ),
+    key!(
+        "execution.checkpointing.incremental",
+        ["state.backend.incremental"],
+        Some("false"),
+        Kind::Bool,
+        "RocksDB: upload only SST files no completed checkpoint stored yet (savepoints stay full)."
+    ),
+    key!(
+        "execution.checkpointing.snapshot-compression",
+        [],
+        Some("false"),
+        Kind::Enum(&["false", "true", "none", "snappy", "lz4", "zstd"]),
+        "Compress full snapshots per key group: true = snappy (as Flink), or lz4, zstd."
+    ),
+    key!(
+        "execution.state-recovery.from-local",
+        ["state.backend.local-recovery"],
+        Some("false"),
+        Kind::Bool,
+        "Keep a task-local copy of each snapshot and restore from it first."
+    ),
+    key!(
+        "taskmanager.state.local.root-dirs",
+        [],
+        None,
+        Kind::Path,
+        "Root of task-local state copies (default <tmp>/tidemark-localState)."
+    ),
+    key!(
+        "s3.endpoint",
+        [],
+        None,
+        Kind::Text,
+        "S3 endpoint URL (default: AWS_ENDPOINT_URL / AWS_ENDPOINT, else AWS)."
+    ),
+    key!(
+        "s3.region",
+        [],
+        None,
+        Kind::Text,
+        "S3 region (default: AWS_REGION, else us-east-1)."
+    ),
+    key!(
+        "s3.access-key",
+        [],
+        None,
+        Kind::Text,
+        "S3 access key (default: AWS_ACCESS_KEY_ID)."
+    ),
+    key!(
+        "s3.secret-key",
+        [],
+        None,
+        Kind::Text,
+        "S3 secret key (default: AWS_SECRET_ACCESS_KEY)."
+    ),
+    key!(
+        "s3.path.style.access",
+        [],
+        Some("true"),
+        Kind::Bool,
+        "Address buckets as http://host/bucket (true) or http://bucket.host (false)."
+    ),
+    key!(
+        "s3.max-retries",
+        [],
+        Some("3"),
+        Kind::Int(0, 100),
+        "Retries per S3 request before a checkpoint write fails."
     ),
     key!(
         "execution.checkpointing.externalized-checkpoint-retention",
@@ -158,8 +241,120 @@ pub static KEYS: &[KeySpec] = &[
         "state.backend.type",
         ["state.backend"],
         Some("hashmap"),
-        Kind::Enum(&["hashmap"]),
-        "Where keyed state lives."
+        Kind::Enum(&["hashmap", "rocksdb"]),
+        "Where keyed state lives: objects on the heap, or RocksDB on local disk."
+    ),
+    key!(
+        "state.backend.rocksdb.localdir",
+        [],
+        None,
+        Kind::Path,
+        "Working directories of RocksDB instances (default <tmp>/tidemark-rocksdb)."
+    ),
+    key!(
+        "state.backend.rocksdb.timer-service.factory",
+        [],
+        Some("HEAP"),
+        Kind::Enum(&["HEAP"]),
+        "Where timers live; HEAP (snapshotted with the keyed state). ROCKSDB is not supported yet."
+    ),
+    key!(
+        "state.backend.rocksdb.memory.managed",
+        [],
+        Some("true"),
+        Kind::Bool,
+        "Bound block cache and write buffers of all instances together by taskmanager.memory.managed.size."
+    ),
+    key!(
+        "taskmanager.memory.managed.size",
+        [],
+        Some("256mb"),
+        Kind::Bytes,
+        "The managed memory budget RocksDB instances share."
+    ),
+    key!(
+        "state.backend.rocksdb.memory.fixed-per-slot",
+        [],
+        None,
+        Kind::Bytes,
+        "A budget per instance (stateful subtask) instead of the shared one."
+    ),
+    key!(
+        "state.backend.rocksdb.memory.write-buffer-ratio",
+        [],
+        Some("0.5"),
+        Kind::Ratio,
+        "Share of the budget for memtables."
+    ),
+    key!(
+        "state.backend.rocksdb.memory.high-prio-pool-ratio",
+        [],
+        Some("0.1"),
+        Kind::Ratio,
+        "Share of the cache for index and filter blocks (pinned at L0)."
+    ),
+    key!(
+        "state.backend.rocksdb.predefined-options",
+        [],
+        Some("DEFAULT"),
+        Kind::Enum(crate::state::rocks::options::Profile::NAMES),
+        "A tuned profile applied before the individual options."
+    ),
+    key!(
+        "state.backend.rocksdb.block.cache-size",
+        [],
+        None,
+        Kind::Bytes,
+        "Block cache per instance (only without a managed or fixed budget)."
+    ),
+    key!(
+        "state.backend.rocksdb.block.blocksize",
+        [],
+        None,
+        Kind::Bytes,
+        "Data block size."
+    ),
+    key!(
+        "state.backend.rocksdb.writebuffer.size",
+        [],
+        None,
+        Kind::Bytes,
+        "Memtable size."
+    ),
+    key!(
+        "state.backend.rocksdb.writebuffer.count",
+        [],
+        None,
+        Kind::Int(1, 64),
+        "Memtables per column family."
+    ),
+    key!(
+        "state.backend.rocksdb.thread.num",
+        [],
+        None,
+        Kind::Int(1, 256),
+        "Background flush and compaction jobs."
+    ),
+    key!(
+        "state.backend.rocksdb.compaction.style",
+        [],
+        None,
+        Kind::Enum(&["LEVEL", "UNIVERSAL", "FIFO"]),
+        "Compaction style."
+    ),
+    key!(
+        "state.backend.rocksdb.metrics.native",
+        [],
+        Some("true"),
+        Kind::Bool,
+        "Publish RocksDB's cheap properties (keys, sizes, memtables, compactions, stalls) every second."
+    ),
+    key!(
+        "state.backend.rocksdb.statistics.level",
+        [],
+        Some("OFF"),
+        Kind::Enum(crate::state::rocks::options::StatsLevel::NAMES),
+        "RocksDB statistics: OFF, TICKERS (cache hits, bytes, stalls), HISTOGRAMS, ALL; each costs more."
     ),
     key!(
         "restart-strategy.type",

@@ -7,7 +7,11 @@ use crate::checkpoint::coordinator::CheckpointSettings;
 use crate::error::{Error, Result};
 use crate::runtime::job_master::Retention;
 use crate::runtime::restart::RestartStrategy;
-use crate::state::StateBackendKind;
+use crate::checkpoint::blob::{Location, S3Settings};
+use crate::state::rocks::options::{Profile, StatsLevel};
+use crate::state::rocks::RocksSettings;
+use crate::state::snapshot::Compression;
+use crate::state::{StateBackendKind, StateSettings};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -27,14 +31,18 @@ pub struct Config {
     /// Checkpoint coordinator settings.
     pub checkpoint: CheckpointSettings,
     /// `execution.checkpointing.dir`.
-    pub checkpoint_dir: Option<PathBuf>,
+    pub checkpoint_dir: Option<Location>,
+    /// `execution.checkpointing.savepoint-dir`.
+    pub savepoint_dir: Option<Location>,
+    /// `s3.*`.
+    pub s3: S3Settings,
     /// `execution.checkpointing.mode`, `.unaligned.enabled` and
     /// `.aligned-checkpoint-timeout`, as one alignment mode.
     pub align: crate::checkpoint::align::AlignMode,
     /// Retention on cancel.
     pub retention: Retention,
-    /// `state.backend.type`.
-    pub backend: StateBackendKind,
+    /// `state.backend.*`, incremental, compression and local recovery.
+    pub state: StateSettings,
     /// Restart strategy.
     pub restart: RestartStrategy,
     /// `tidemark.runtime.batch-size`.
@@ -101,6 +109,9 @@ impl Config {
                 Kind::Duration => parse_duration(v).map(|_| ()),
                 Kind::Int(lo, hi) => parse_int(v, lo, hi).map(|_| ()),
                 Kind::Float => parse_f64(v).map(|_| ()),
+                Kind::Ratio => parse_ratio(v).map(|_| ()),
+                Kind::Bytes => parse_bytes(v).map(|_| ()),
+                Kind::Bool => parse_bool(v).map(|_| ()),
                 Kind::Enum(allowed) => parse_enum(v, allowed).map(|_| ()),
                 Kind::Path | Kind::Text | Kind::List => {
                     if v.trim().is_empty() && !matches!(spec.kind, Kind::List) {
@@ -176,6 +187,92 @@ impl Config {
             crate::checkpoint::align::AlignMode::Aligned {
                 block: exactly_once,
             }
+        };
+        let opt = |k: &str| values.get(k).map(|v| v.trim().to_string());
+        let flag = |k: &str| get(k).eq_ignore_ascii_case("true");
+        let bytes = |k: &str| values.get(k).and_then(|v| parse_bytes(v).ok());
+        let s3 = S3Settings {
+            endpoint: opt("s3.endpoint"),
+            region: opt("s3.region"),
+            access_key: opt("s3.access-key"),
+            secret_key: opt("s3.secret-key"),
+            path_style: flag("s3.path.style.access"),
+            max_retries: int("s3.max-retries") as usize,
+        };
+        let mut location = |k: &str| -> Option<Location> {
+            let v = values.get(k)?;
+            match Location::parse(v, &s3, k) {
+                Ok(l) => Some(l),
+                Err(e) => {
+                    errors.push(e.to_string().trim_start_matches("configuration: ").to_string());
+                    None
+                }
+            }
+        };
+        let checkpoint_dir = location("execution.checkpointing.dir");
+        let savepoint_dir = location("execution.checkpointing.savepoint-dir");
+        let kind = if get("state.backend.type").eq_ignore_ascii_case("rocksdb") {
+            StateBackendKind::RocksDb
+        } else {
+            StateBackendKind::Heap
+        };
+        let incremental = flag("execution.checkpointing.incremental");
+        if incremental && kind != StateBackendKind::RocksDb {
+            warnings.push(
+                "execution.checkpointing.incremental is true but state.backend.type is hashmap: \
+                 heap snapshots are always full"
+                    .into(),
+            );
+        }
+        let defaults = RocksSettings::default();
+        let rocks = RocksSettings {
+            local_dir: opt("state.backend.rocksdb.localdir")
+                .map(PathBuf::from)
+                .unwrap_or(defaults.local_dir),
+            managed: flag("state.backend.rocksdb.memory.managed"),
+            managed_size: bytes("taskmanager.memory.managed.size").unwrap_or(defaults.managed_size),
+            fixed_per_slot: bytes("state.backend.rocksdb.memory.fixed-per-slot"),
+            write_buffer_ratio: parse_ratio(&get("state.backend.rocksdb.memory.write-buffer-ratio"))
+                .unwrap_or(0.5),
+            high_prio_ratio: parse_ratio(&get("state.backend.rocksdb.memory.high-prio-pool-ratio"))
+                .unwrap_or(0.1),
+            profile: Profile::parse(&get("state.backend.rocksdb.predefined-options"))
+                .unwrap_or_default(),
+            block_cache_size: bytes("state.backend.rocksdb.block.cache-size"),
+            block_size: bytes("state.backend.rocksdb.block.blocksize"),
+            write_buffer_size: bytes("state.backend.rocksdb.writebuffer.size"),
+            write_buffer_count: values
+                .get("state.backend.rocksdb.writebuffer.count")
+                .map(|_| int("state.backend.rocksdb.writebuffer.count") as i32),
+            background_jobs: values
+                .get("state.backend.rocksdb.thread.num")
+                .map(|_| int("state.backend.rocksdb.thread.num") as i32),
+            compaction_style: opt("state.backend.rocksdb.compaction.style").and_then(|v| {
+                match v.to_ascii_uppercase().as_str() {
+                    "LEVEL" => Some(rocksdb::DBCompactionStyle::Level),
+                    "UNIVERSAL" => Some(rocksdb::DBCompactionStyle::Universal),
+                    "FIFO" => Some(rocksdb::DBCompactionStyle::Fifo),
+                    _ => None,
+                }
+            }),
+            statistics: StatsLevel::parse(&get("state.backend.rocksdb.statistics.level"))
+                .unwrap_or_default(),
+            native_metrics: flag("state.backend.rocksdb.metrics.native"),
+            timers_in_rocksdb: false,
+            cache_entries: defaults.cache_entries,
+        };
+        let state = StateSettings {
+            kind,
+            rocks,
+            rocks_shared: Default::default(),
+            incremental: incremental && kind == StateBackendKind::RocksDb,
+            compression: Compression::parse(&get("execution.checkpointing.snapshot-compression"))
+                .unwrap_or_default(),
+            local_recovery: flag("execution.state-recovery.from-local").then(|| {
+                opt("taskmanager.state.local.root-dirs")
+                    .map(PathBuf::from)
+                    .unwrap_or_else(|| std::env::temp_dir().join("tidemark-localState"))
+            }),
         };
         if !errors.is_empty() {
             return Err(Error::Config(format!(
@@ -270,12 +367,12 @@ impl Config {
                     as u32,
                 num_retained: int("execution.checkpointing.num-retained") as usize,
             },
-            checkpoint_dir: values
-                .get("execution.checkpointing.dir")
-                .map(|v| PathBuf::from(v.trim().trim_start_matches("file://"))),
+            checkpoint_dir,
+            savepoint_dir,
+            s3,
             align,
             retention,
-            backend: StateBackendKind::Heap,
+            state,
             restart,
             batch_size: int("tidemark.runtime.batch-size") as usize,
             channel_capacity: int("tidemark.runtime.channel-capacity") as usize,
@@ -336,7 +433,7 @@ mod tests {
             Some(Duration::from_secs(3)),
             "later pairs win"
         );
-        assert_eq!(c.checkpoint_dir, Some(PathBuf::from("/tmp/x")));
+        assert_eq!(c.checkpoint_dir.map(|l| l.to_string()), Some("/tmp/x".to_string()));
         assert!(c.warnings[0].contains("deprecated"));
         assert!(
             matches!(&c.reporters[0].kind, tidemark_agent::export::config::ReporterKind::Prometheus { port, .. } if port == "9300")

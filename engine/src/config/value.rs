@@ -20,6 +20,41 @@ pub fn parse_int(v: &str, min: i64, max: i64) -> Result<i64, String> {
     Ok(n)
 }
 
+/// A memory size: `64mb`, `1 gb`, `512k`, `4096` (bytes); binary units as Flink.
+pub fn parse_bytes(v: &str) -> Result<u64, String> {
+    let allowed = || "a size such as 64mb, 1gb, 512kb or a number of bytes".to_string();
+    let t = v.trim().to_ascii_lowercase();
+    let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+    let (num, unit) = t.split_at(split);
+    let n: u64 = num.parse().map_err(|_| allowed())?;
+    let mult: u64 = match unit.trim() {
+        "" | "b" | "bytes" => 1,
+        "k" | "kb" | "kibibytes" => 1 << 10,
+        "m" | "mb" | "mebibytes" => 1 << 20,
+        "g" | "gb" | "gibibytes" => 1 << 30,
+        "t" | "tb" | "tebibytes" => 1 << 40,
+        _ => return Err(allowed()),
+    };
+    n.checked_mul(mult).filter(|b| *b > 0).ok_or_else(allowed)
+}
+
+/// A ratio strictly between 0 and 1.
+pub fn parse_ratio(v: &str) -> Result<f64, String> {
+    match v.trim().parse::<f64>() {
+        Ok(f) if f > 0.0 && f < 1.0 => Ok(f),
+        _ => Err("a number between 0 and 1 (exclusive)".into()),
+    }
+}
+
+/// `true` or `false`.
+pub fn parse_bool(v: &str) -> Result<bool, String> {
+    match v.trim().to_ascii_lowercase().as_str() {
+        "true" => Ok(true),
+        "false" => Ok(false),
+        _ => Err("true or false".into()),
+    }
+}
+
 /// Parses a positive float.
 pub fn parse_f64(v: &str) -> Result<f64, String> {
     match v.trim().parse::<f64>() {

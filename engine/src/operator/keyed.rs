@@ -163,7 +163,19 @@ impl<K: Key, I: Data, O: Data> Operator<I, O> for KeyedProcessOperator<K, I, O> 
             info.parallelism as u32,
             info.index as u32,
         );
-        let mut backend = KeyedStateBackend::new(info.backend, info.max_parallelism, range);
+        let owner = BackendOwner {
+            job_id: info.job_id.clone(),
+            uid: info.uid.clone(),
+            subtask: info.index,
+            attempt: info.attempt,
+        };
+        let natives = ctx.restored.map(|r| r.natives.as_slice()).unwrap_or(&[]);
+        let mut backend =
+            KeyedStateBackend::open(&info.backend, &owner, info.max_parallelism, range, natives)
+                .map_err(|e| Error::Checkpoint(format!("operator '{}': {e}", info.uid)))?;
+        if let Some(reg) = ctx.registry {
+            report_backend(&backend, info, reg);
+        }
         if let Some(r) = ctx.restored {
             backend.restore_from(&r.files);
             self.timers.restore(backend.take_restored(TIMER_TABLE))?;
@@ -210,16 +222,63 @@ impl<K: Key, I: Data, O: Data> Operator<I, O> for KeyedProcessOperator<K, I, O> 
         self.timers.next_processing_time()
     }
 
-    fn snapshot(&mut self, _id: u64) -> Result<OperatorSnapshot> {
-        let mut keyed = self.state.as_ref().expect("opened").snapshot();
+    fn snapshot(&mut self, id: u64, savepoint: bool) -> Result<OperatorSnapshot> {
+        let (mut keyed, native) = self.state.as_mut().expect("opened").snapshot(id, savepoint)?;
         if !self.timers.is_empty() {
             keyed.push(self.timers.snapshot());
         }
         Ok(OperatorSnapshot {
             keyed,
-            operator_state: Vec::new(),
-            channel_state: Vec::new(),
+            native,
+            ..OperatorSnapshot::default()
         })
+    }
+
+    fn notify_checkpoint_complete(&mut self, id: u64) -> Result<()> {
+        if let Some(s) = &mut self.state {
+            s.notify_complete(id);
+        }
+        Ok(())
+    }
+}
+
+/// Starts the RocksDB metrics of a backend and publishes how its restore went.
+fn report_backend<K: Key>(
+    backend: &KeyedStateBackend<K>,
+    info: &super::SubtaskInfo,
+    registry: &tidemark_agent::Registry,
+) {
+    let labels = crate::metrics::TaskLabels {
+        job_name: info.job_name.clone(),
+        job_id: info.job_id.clone(),
+        vertex: info.vertex.clone(),
+        subtask: info.index,
+    };
+    if let Some(db) = backend.rocks_db() {
+        if info.backend.rocks.native_metrics {
+            crate::state::rocks::metrics::start(
+                db,
+                registry,
+                &labels,
+                info.backend.rocks.statistics != crate::state::rocks::options::StatsLevel::Off,
+            );
+        }
+    }
+    if let Some(r) = backend.restore_report() {
+        let sub = info.index.to_string();
+        let vals = [
+            info.job_name.as_str(),
+            info.job_id.as_str(),
+            info.vertex.as_str(),
+            sub.as_str(),
+            r.source.as_str(),
+        ];
+        if let Ok(g) = registry.gauge(&tidemark_agent::catalogue::STATE_RESTORE_DURATION, &vals) {
+            g.set(r.millis as i64);
+        }
+        if let Ok(c) = registry.counter(&tidemark_agent::catalogue::STATE_RESTORES, &vals) {
+            c.add(1);
+        }
     }
 }
 

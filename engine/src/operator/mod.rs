@@ -10,7 +10,7 @@ pub mod window;
 use crate::channel::Collector;
 use crate::error::Result;
 use crate::state::snapshot::{OperatorSnapshot, StateFile};
-use crate::state::StateBackendKind;
+use crate::state::{RestoredNative, StateSettings};
 use std::sync::Arc;
 
 pub use keyed::{KeyedContext, KeyedProcessFunction, KeyedProcessOperator};
@@ -36,8 +36,8 @@ pub struct SubtaskInfo {
     pub max_parallelism: u32,
     /// 0 for the first run of the job in this process, +1 per restart.
     pub attempt: u32,
-    /// Where keyed state lives.
-    pub backend: StateBackendKind,
+    /// Where keyed state lives and how it is snapshotted.
+    pub backend: Arc<StateSettings>,
 }
 
 /// State restored for one subtask.
@@ -50,6 +50,8 @@ pub struct RestoredState {
     pub files: Vec<Arc<StateFile>>,
     /// The file of the old subtask with the same index: non-keyed state.
     pub own: Option<Arc<StateFile>>,
+    /// RocksDB checkpoints of the old subtasks (incremental checkpoints).
+    pub natives: Vec<RestoredNative>,
 }
 
 /// What `open` gets.
@@ -83,8 +85,9 @@ pub trait Operator<I, O>: Send + 'static {
         None
     }
     /// The synchronous part of a checkpoint: copy what must be written. The
-    /// returned snapshot is encoded and written off the task thread.
-    fn snapshot(&mut self, _checkpoint_id: u64) -> Result<OperatorSnapshot> {
+    /// returned snapshot is encoded and written off the task thread. A
+    /// savepoint must be in the canonical format.
+    fn snapshot(&mut self, _checkpoint_id: u64, _savepoint: bool) -> Result<OperatorSnapshot> {
         Ok(OperatorSnapshot::default())
     }
     /// The checkpoint completed (metadata durable): commit side effects.

@@ -11,7 +11,7 @@
 
 pub mod views;
 
-use crate::runtime::status::JobStatus;
+use crate::runtime::status::{lock, JobStatus};
 use bytes::Bytes;
 use http_body_util::Full;
 use hyper::{Method, Response};
@@ -116,6 +116,47 @@ pub fn route(ctx: &RestContext, req: HttpRequest) -> Response<Full<Bytes>> {
                 )
             }
         },
+        (&Method::POST, ["jobs", _, "savepoints"]) | (&Method::POST, ["jobs", _, "stop"]) => {
+            match rejected(ctx, &req) {
+                Some(r) => r,
+                None if ctx.checkpoint_config.is_none() => error(
+                    409,
+                    "savepoints need execution.checkpointing.dir (checkpoint storage) to be set",
+                ),
+                None => {
+                    let stop = parts[2] == "stop";
+                    let body: Value = serde_json::from_slice(&req.body).unwrap_or(json!({}));
+                    let target = ["target-directory", "targetDirectory"]
+                        .iter()
+                        .find_map(|k| body.get(*k).and_then(Value::as_str))
+                        .map(str::to_string);
+                    let cancel = body
+                        .get("cancel-job")
+                        .and_then(Value::as_bool)
+                        .unwrap_or(false);
+                    let id = lock(&ctx.status.savepoints).request(target, stop || cancel);
+                    json_response(202, &json!({ "request-id": id }))
+                }
+            }
+        }
+        (&Method::GET, ["jobs", _, "savepoints", tid]) => {
+            use crate::runtime::savepoints::SavepointOutcome as O;
+            match lock(&ctx.status.savepoints).outcome(tid) {
+                None => error(404, &format!("no savepoint request {tid}")),
+                Some(O::InProgress) => {
+                    json_response(200, &json!({ "status": { "id": "IN_PROGRESS" }, "operation": null }))
+                }
+                Some(O::Completed(loc)) => json_response(
+                    200,
+                    &json!({ "status": { "id": "COMPLETED" }, "operation": { "location": loc } }),
+                ),
+                Some(O::Failed(why)) => json_response(
+                    200,
+                    &json!({ "status": { "id": "COMPLETED" },
+                             "operation": { "failure-cause": { "class": "SavepointFailure", "stack-trace": why, "serialized-throwable": null } } }),
+                ),
+            }
+        }
         (&Method::GET, ["jobs", _, "checkpoints", "config"]) => match &ctx.checkpoint_config {
             Some(c) => json_response(200, c),
             None => error(404, "Checkpointing is not enabled for this job"),

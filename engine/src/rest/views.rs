@@ -125,7 +125,7 @@ fn record(r: &Record, tasks: Value) -> Value {
         ("trigger_timestamp", json!(r.trigger_ms)),
         ("latest_ack_timestamp", json!(r.latest_ack_ms())),
         ("checkpointed_size", json!(size)),
-        ("state_size", json!(size)),
+        ("state_size", json!(r.full_size())),
         ("end_to_end_duration", json!(r.end_to_end_ms())),
         ("alignment_buffered", json!(0)),
         ("processed_data", json!(r.processed())),
@@ -171,7 +171,7 @@ pub fn checkpoints(ctx: &RestContext) -> Value {
             "completed": s.completed, "failed": s.failed,
         },
         "summary": {
-            "checkpointed_size": sizes.clone(), "state_size": sizes,
+            "checkpointed_size": sizes, "state_size": col(|x| x.full_size as f64),
             "end_to_end_duration": col(|x| x.e2e_ms as f64), "alignment_buffered": col(|_| 0.0),
             "processed_data": col(|x| x.processed as f64), "persisted_data": col(|x| x.persisted as f64),
         },
@@ -190,6 +190,7 @@ pub fn checkpoints(ctx: &RestContext) -> Value {
 fn task_stats(r: &Record, node: usize, v: &VertexInfo) -> Value {
     let subs: Vec<_> = r.subtasks.iter().filter(|s| s.node == node).collect();
     let size: u64 = subs.iter().map(|s| s.size).sum();
+    let full: u64 = subs.iter().map(|s| s.full_size).sum();
     let latest = subs.iter().map(|s| s.ack_ms).max().unwrap_or(r.trigger_ms);
     let status = if subs.len() == v.parallelism {
         "COMPLETED"
@@ -201,7 +202,7 @@ fn task_stats(r: &Record, node: usize, v: &VertexInfo) -> Value {
     let processed: u64 = subs.iter().map(|s| s.processed).sum();
     let persisted: u64 = subs.iter().map(|s| s.persisted).sum();
     json!({
-        "id": r.id, "status": status, "latest_ack_timestamp": latest, "checkpointed_size": size, "state_size": size,
+        "id": r.id, "status": status, "latest_ack_timestamp": latest, "checkpointed_size": size, "state_size": full,
         "end_to_end_duration": latest - r.trigger_ms, "alignment_buffered": 0, "processed_data": processed, "persisted_data": persisted,
         "num_subtasks": v.parallelism, "num_acknowledged_subtasks": subs.len(),
     })
@@ -232,7 +233,7 @@ pub fn subtask_details(ctx: &RestContext, cid: u64, vid: &str) -> Option<Value> 
     let zeros = col(|_| 0.0);
     doc["summary"] = json!({
         "checkpointed_size": col(|s| s.size as f64),
-        "state_size": col(|s| s.size as f64),
+        "state_size": col(|s| s.full_size as f64),
         "end_to_end_duration": summary(&subs.iter().map(|s| (s.ack_ms - r.trigger_ms) as f64).collect::<Vec<_>>()),
         "checkpoint_duration": { "sync": col(|s| s.sync_ms as f64), "async": col(|s| s.async_ms as f64) },
         "alignment": { "buffered": zeros, "processed": col(|s| s.processed as f64), "persisted": col(|s| s.persisted as f64), "duration": col(|s| s.alignment_ms as f64) },
@@ -242,7 +243,7 @@ pub fn subtask_details(ctx: &RestContext, cid: u64, vid: &str) -> Option<Value> 
         .map(|i| match subs.iter().find(|s| s.subtask == i) {
             Some(s) => json!({
                 "className": "completed", "index": i, "status": "completed", "ack_timestamp": s.ack_ms,
-                "end_to_end_duration": s.ack_ms - r.trigger_ms, "checkpointed_size": s.size, "state_size": s.size,
+                "end_to_end_duration": s.ack_ms - r.trigger_ms, "checkpointed_size": s.size, "state_size": s.full_size,
                 "checkpoint": { "sync": s.sync_ms, "async": s.async_ms },
                 "alignment": { "buffered": 0, "processed": s.processed, "persisted": s.persisted, "duration": s.alignment_ms },
                 "start_delay": s.start_delay_ms, "unaligned_checkpoint": s.unaligned, "aborted": false,

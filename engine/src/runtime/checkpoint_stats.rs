@@ -40,6 +40,8 @@ pub struct SubtaskRecord {
     pub start_delay_ms: u64,
     /// Bytes written.
     pub size: u64,
+    /// Full state size, bytes (shared RocksDB files included).
+    pub full_size: u64,
     /// Bytes processed during alignment.
     pub processed: u64,
     /// Bytes of in-flight records persisted (unaligned).
@@ -55,6 +57,8 @@ pub struct Sample {
     pub e2e_ms: i64,
     /// Checkpointed size, bytes.
     pub size: u64,
+    /// Full state size, bytes.
+    pub full_size: u64,
     /// Bytes processed during alignment.
     pub processed: u64,
     /// Bytes of in-flight records persisted.
@@ -94,6 +98,10 @@ impl Record {
     /// Bytes written so far.
     pub fn size(&self) -> u64 {
         self.subtasks.iter().map(|s| s.size).sum()
+    }
+    /// Full state size so far (with incremental checkpoints, more than written).
+    pub fn full_size(&self) -> u64 {
+        self.subtasks.iter().map(|s| s.full_size).sum()
     }
     /// Bytes processed during alignment, over all subtasks.
     pub fn processed(&self) -> u64 {
@@ -185,7 +193,8 @@ impl CheckpointStats {
                 async_ms: a.async_ns / 1_000_000,
                 alignment_ms: a.alignment_ns / 1_000_000,
                 start_delay_ms: a.start_delay_ns / 1_000_000,
-                size: a.handle.as_ref().map(|h| h.size).unwrap_or(0),
+                size: a.checkpointed_bytes,
+                full_size: a.handle.as_ref().map(|h| h.full_size()).unwrap_or(0),
                 processed: a.processed_bytes,
                 persisted: a.persisted_bytes,
                 unaligned: a.unaligned,
@@ -204,6 +213,7 @@ impl CheckpointStats {
             self.samples.push_back(Sample {
                 e2e_ms: r.end_to_end_ms(),
                 size: r.size(),
+                full_size: r.full_size(),
                 processed: r.processed(),
                 persisted: r.persisted(),
             });

@@ -11,7 +11,6 @@ use crate::error::{Error, Result};
 use crate::message::Announcement;
 use crate::metrics::{TaskLabels, TaskMetrics};
 use crate::operator::{RestoredState, SubtaskInfo};
-use crate::state::StateBackendKind;
 use crate::task::{TaskControl, TaskEvent, TaskSetup};
 use crossbeam_channel::{Receiver, Sender};
 use std::sync::Arc;
@@ -45,8 +44,10 @@ pub struct RuntimeKnobs {
     pub buffer_timeout: Duration,
     /// Source watermark interval.
     pub watermark_interval: Duration,
-    /// State backend.
-    pub backend: StateBackendKind,
+    /// State backend and snapshot settings.
+    pub backend: Arc<crate::state::StateSettings>,
+    /// S3 client settings (savepoint targets given at run time).
+    pub s3: crate::checkpoint::blob::S3Settings,
     /// Aligned blocking (EXACTLY_ONCE), aligned not blocking (AT_LEAST_ONCE),
     /// or unaligned after a timeout.
     pub align: crate::checkpoint::align::AlignMode,
@@ -171,8 +172,15 @@ pub fn deploy(
         task_metrics: Vec::new(),
     };
     for (ni, node) in graph.nodes.iter().enumerate() {
-        let restored_files =
-            restore.and_then(|r| r.files.get(&node.uid).map(|f| (r.meta.checkpoint_id, f)));
+        let restored_files = restore.and_then(|r| {
+            r.files.get(&node.uid).map(|f| {
+                (
+                    r.meta.checkpoint_id,
+                    f,
+                    r.natives.get(&node.uid).cloned().unwrap_or_default(),
+                )
+            })
+        });
         for (i, (ins, outs)) in std::mem::take(&mut inputs[ni])
             .into_iter()
             .zip(std::mem::take(&mut outputs[ni]))
@@ -187,7 +195,7 @@ pub fn deploy(
                 parallelism: node.parallelism,
                 max_parallelism: graph.max_parallelism,
                 attempt,
-                backend: knobs.backend,
+                backend: knobs.backend.clone(),
             };
             let metrics = TaskMetrics::new(
                 registry,
@@ -198,10 +206,11 @@ pub fn deploy(
                     subtask: i,
                 },
             );
-            let restored = restored_files.map(|(cid, files)| RestoredState {
-                checkpoint_id: cid,
+            let restored = restored_files.as_ref().map(|(cid, files, natives)| RestoredState {
+                checkpoint_id: *cid,
                 files: files.iter().flatten().cloned().collect(),
                 own: files.get(i).cloned().flatten(),
+                natives: natives.clone(),
             });
             let id = TaskId {
                 node: ni,

@@ -10,6 +10,8 @@ use super::status::{CompletedInfo, JobStatus};
 use crate::api::JobGraph;
 use crate::checkpoint::coordinator::{AbortReason, CheckpointSettings, Coordinator, Decision};
 use crate::checkpoint::metadata::{CheckpointMetadata, OperatorState, FORMAT_VERSION};
+use crate::checkpoint::blob::Location;
+use crate::checkpoint::local::LocalRecovery;
 use crate::checkpoint::restore::LoadedCheckpoint;
 use crate::checkpoint::storage::CheckpointStorage;
 use crate::error::{Error, Result};
@@ -18,8 +20,8 @@ use crate::metrics::{JobMetrics, VertexCheckpointMetrics};
 use crate::operator::now_ms;
 use crate::task::{TaskControl, TaskEvent};
 use crossbeam_channel::RecvTimeoutError;
-use std::collections::{HashSet, VecDeque};
-use std::path::PathBuf;
+use super::savepoints::{SavepointOutcome, SavepointRequest};
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -43,9 +45,13 @@ pub struct JobOptions {
     /// Checkpoint coordinator settings.
     pub checkpoint: CheckpointSettings,
     /// `execution.checkpointing.dir`.
-    pub checkpoint_dir: Option<PathBuf>,
+    pub checkpoint_dir: Option<Location>,
+    /// `execution.checkpointing.savepoint-dir`: default savepoint target.
+    pub savepoint_dir: Option<Location>,
     /// Retention on cancel/finish.
     pub retention: Retention,
+    /// `--allow-non-restored-state`: drop state of operators the job no longer has.
+    pub allow_non_restored_state: bool,
     /// Restart strategy.
     pub restart: RestartStrategy,
     /// Runtime knobs.
@@ -59,14 +65,14 @@ pub enum JobOutcome {
     Finished,
     /// Stopped on request; the checkpoint taken at stop, if one was asked for.
     Stopped {
-        /// The stop checkpoint's directory.
-        checkpoint: Option<PathBuf>,
+        /// The stop checkpoint's (or savepoint's) folder.
+        checkpoint: Option<Location>,
     },
 }
 
 enum AttemptEnd {
     Finished,
-    Stopped(Option<PathBuf>),
+    Stopped(Option<Location>),
     Failed(String),
 }
 
@@ -83,9 +89,15 @@ pub struct JobMaster {
     stop: Arc<AtomicBool>,
     checkpoint_on_stop: bool,
     storage: Option<Arc<CheckpointStorage>>,
-    latest: Option<(PathBuf, CheckpointMetadata)>,
+    latest: Option<(Location, CheckpointMetadata)>,
     next_id: u64,
     retained: Vec<u64>,
+    /// Shared files referenced by each retained checkpoint.
+    retained_shared: BTreeMap<u64, HashSet<String>>,
+    /// Checkpoints taken for savepoint requests.
+    savepoint_ids: HashMap<u64, SavepointRequest>,
+    /// A stop-with-savepoint completed: stop with this folder.
+    stop_with: Option<Location>,
 }
 
 impl JobMaster {
@@ -97,7 +109,7 @@ impl JobMaster {
         job_id: String,
     ) -> Result<Self> {
         let storage = match (&opts.checkpoint_dir, opts.checkpoint.interval) {
-            (Some(dir), _) => Some(Arc::new(CheckpointStorage::create(dir, &job_id)?)),
+            (Some(root), _) => Some(Arc::new(CheckpointStorage::create(root, &job_id)?)),
             (None, Some(_)) => return Err(Error::Config(
                 "execution.checkpointing.interval is set but execution.checkpointing.dir is not: \
                      set execution.checkpointing.dir to a writable directory"
@@ -140,6 +152,9 @@ impl JobMaster {
             latest: None,
             next_id: 1,
             retained: Vec::new(),
+            retained_shared: BTreeMap::new(),
+            savepoint_ids: HashMap::new(),
+            stop_with: None,
         })
     }
 
@@ -169,8 +184,17 @@ impl JobMaster {
     }
 
     /// Where this run's checkpoints go.
-    pub fn checkpoint_job_dir(&self) -> Option<PathBuf> {
-        self.storage.as_ref().map(|s| s.job_dir().to_path_buf())
+    pub fn checkpoint_job_dir(&self) -> Option<Location> {
+        self.storage.as_ref().map(|s| s.job_dir().clone())
+    }
+
+    fn local_recovery(&self) -> Option<LocalRecovery> {
+        self.opts
+            .knobs
+            .backend
+            .local_recovery
+            .clone()
+            .map(LocalRecovery::new)
     }
 
     fn set_state(&self, s: &'static str) {
@@ -186,11 +210,11 @@ impl JobMaster {
     pub fn run(mut self, restore: Option<LoadedCheckpoint>) -> Result<JobOutcome> {
         self.status.start_ms.store(now_ms(), Ordering::Relaxed);
         if let Some(r) = &restore {
-            check_compatible(&self.graph, &r.meta)?;
+            check_compatible(&self.graph, &r.meta, self.opts.allow_non_restored_state)?;
             self.next_id = r.meta.checkpoint_id + 1;
             self.latest = Some((r.dir.clone(), r.meta.clone()));
             self.stats()
-                .restored_from(r.meta.checkpoint_id, now_ms(), r.dir.display().to_string());
+                .restored_from(r.meta.checkpoint_id, now_ms(), r.dir.to_string());
             self.metrics.restored.add(1);
         }
         let result = self.run_attempts(restore);
@@ -262,15 +286,13 @@ impl JobMaster {
                         }
                         std::thread::sleep(Duration::from_millis(10).min(until - Instant::now()));
                     }
-                    restore = match &self.latest {
+                    restore = match self.latest.clone() {
                         Some((dir, meta)) => {
-                            self.stats().restored_from(
-                                meta.checkpoint_id,
-                                now_ms(),
-                                dir.display().to_string(),
-                            );
+                            self.stats()
+                                .restored_from(meta.checkpoint_id, now_ms(), dir.to_string());
                             self.metrics.restored.add(1);
-                            Some(LoadedCheckpoint::load(dir.clone(), meta.clone())?)
+                            let local = self.local_recovery();
+                            Some(LoadedCheckpoint::load(dir, meta, local.as_ref(), &self.job_id)?)
                         }
                         None => None,
                     };
@@ -284,7 +306,7 @@ impl JobMaster {
 
     fn describe_latest(&self) -> String {
         match &self.latest {
-            Some((d, m)) => format!("checkpoint {} ({})", m.checkpoint_id, d.display()),
+            Some((d, m)) => format!("checkpoint {} ({d})", m.checkpoint_id),
             None => "the beginning (no checkpoint completed yet)".into(),
         }
     }
@@ -307,9 +329,15 @@ impl JobMaster {
         for id in std::mem::take(&mut self.retained) {
             if Some(id) != stop_checkpoint {
                 storage.discard(id);
+                self.retained_shared.remove(&id);
             }
         }
-        let _ = std::fs::remove_dir(storage.job_dir()); // only if empty
+        let keep: HashSet<String> = self.retained_shared.values().flatten().cloned().collect();
+        storage.collect_shared(&keep, u64::MAX);
+        if let Some(d) = storage.job_dir().local_path() {
+            let _ = std::fs::remove_dir(d.join(crate::checkpoint::storage::SHARED_DIR));
+            let _ = std::fs::remove_dir(d); // only if empty
+        }
     }
 
     fn drive(&mut self, dep: &Deployment) -> AttemptEnd {
@@ -337,6 +365,27 @@ impl JobMaster {
             }
             if checkpointing && self.status.trigger_requested.swap(false, Ordering::Relaxed) {
                 queue.extend(coord.trigger_now(now_ms()));
+            }
+            let request = lock(&self.status.savepoints).take();
+            if let Some(req) = request {
+                if self.storage.is_none() {
+                    lock(&self.status.savepoints).finish(
+                        &req.id,
+                        SavepointOutcome::Failed(
+                            "savepoints need execution.checkpointing.dir".into(),
+                        ),
+                    );
+                } else {
+                    let ds = coord.trigger_now(now_ms());
+                    if let Some(id) = ds.iter().find_map(|d| match d {
+                        Decision::Trigger { id, .. } => Some(*id),
+                        _ => None,
+                    }) {
+                        log::info!("triggering savepoint (checkpoint {id}) for request {}", req.id);
+                        self.savepoint_ids.insert(id, req);
+                    }
+                    queue.extend(ds);
+                }
             }
             if stopping.is_none() && self.stop.load(Ordering::Relaxed) {
                 if self.checkpoint_on_stop && checkpointing {
@@ -395,6 +444,9 @@ impl JobMaster {
             if let Some(r) = failed {
                 break AttemptEnd::Failed(r);
             }
+            if let Some(l) = self.stop_with.take() {
+                break AttemptEnd::Stopped(Some(l));
+            }
             if let Some(target) = stopping {
                 match target {
                     None => break AttemptEnd::Stopped(None),
@@ -444,6 +496,7 @@ impl JobMaster {
                     id,
                     trigger_ms,
                     is_final,
+                    savepoint: self.savepoint_ids.contains_key(&id),
                 }));
                 Ok(vec![])
             }
@@ -467,6 +520,7 @@ impl JobMaster {
                     })
                     .collect();
                 let processed: u64 = acks.iter().map(|a| a.processed_bytes).sum();
+                let checkpointed: u64 = acks.iter().map(|a| a.checkpointed_bytes).sum();
                 let persisted: u64 = acks.iter().map(|a| a.persisted_bytes).sum();
                 for a in acks {
                     let m = &self.vertex_metrics[a.task.node];
@@ -488,6 +542,7 @@ impl JobMaster {
                     trigger_ms,
                     completed_ms,
                     is_final,
+                    savepoint: false,
                     operators,
                 };
                 match storage.commit_metadata(&meta) {
@@ -497,7 +552,7 @@ impl JobMaster {
                         self.metrics.completed.add(1);
                         self.metrics.last_id.set(id as i64);
                         self.metrics.last_duration_ns.set(duration_ms * 1_000_000);
-                        self.metrics.last_size.set(size as i64);
+                        self.metrics.last_size.set(checkpointed as i64);
                         self.metrics.last_full_size.set(size as i64);
                         self.metrics.last_processed.set(processed as i64);
                         self.metrics.last_persisted.set(persisted as i64);
@@ -509,11 +564,20 @@ impl JobMaster {
                             size,
                             path: dir.clone(),
                         });
-                        self.stats()
-                            .completed(id, completed_ms, dir.display().to_string());
+                        self.stats().completed(id, completed_ms, dir.to_string());
+                        if let Some(req) = self.savepoint_ids.remove(&id) {
+                            self.finish_savepoint(&dir, &meta, req);
+                        }
+                        self.retained_shared
+                            .insert(id, meta.shared_files().map(str::to_string).collect());
                         self.latest = Some((dir, meta));
                         let follow = coord.on_completed(id, completed_ms);
                         self.retained = coord.retained().collect();
+                        self.retained_shared
+                            .retain(|id, _| self.retained.contains(id));
+                        let keep: HashSet<String> =
+                            self.retained_shared.values().flatten().cloned().collect();
+                        storage.collect_shared(&keep, id);
                         Ok(follow)
                     }
                     Err(e) => Ok(coord.on_metadata_failed(id, e.to_string())),
@@ -536,6 +600,12 @@ impl JobMaster {
                 if let Some(s) = &self.storage {
                     s.discard(id);
                 }
+                if let Some(req) = self.savepoint_ids.remove(&id) {
+                    lock(&self.status.savepoints).finish(
+                        &req.id,
+                        SavepointOutcome::Failed(format!("checkpoint {id}: {reason}")),
+                    );
+                }
                 Ok(vec![])
             }
             Decision::Discard { id } => {
@@ -549,19 +619,62 @@ impl JobMaster {
     }
 }
 
+impl JobMaster {
+    /// Copies completed checkpoint `meta` into the request's savepoint folder
+    /// and records the outcome; a stop request then stops the job.
+    fn finish_savepoint(&mut self, chk: &Location, meta: &CheckpointMetadata, req: SavepointRequest) {
+        let target = match &req.target {
+            Some(t) => Location::parse(t, &self.opts.knobs.s3, "target-directory"),
+            None => self.opts.savepoint_dir.clone().ok_or_else(|| {
+                Error::Config(
+                    "no target directory: pass one, or set execution.checkpointing.savepoint-dir"
+                        .into(),
+                )
+            }),
+        };
+        let outcome = target.and_then(|t| crate::checkpoint::savepoint::write(chk, meta, &t));
+        let mut book = lock(&self.status.savepoints);
+        match outcome {
+            Ok(dir) => {
+                log::info!("savepoint {} written to {dir}", meta.checkpoint_id);
+                book.finish(&req.id, SavepointOutcome::Completed(dir.to_string()));
+                if req.stop {
+                    self.stop_with = Some(dir);
+                }
+            }
+            Err(e) => {
+                log::warn!("savepoint {} failed: {e}", meta.checkpoint_id);
+                book.finish(&req.id, SavepointOutcome::Failed(e.to_string()));
+            }
+        }
+    }
+}
+
 /// Checks that `meta` can be restored into this graph: every operator with
 /// state still exists, and keyed state keeps its number of key groups.
-pub fn check_compatible(graph: &JobGraph, meta: &CheckpointMetadata) -> Result<()> {
+pub fn check_compatible(
+    graph: &JobGraph,
+    meta: &CheckpointMetadata,
+    allow_non_restored: bool,
+) -> Result<()> {
     let mut problems = Vec::new();
     for op in &meta.operators {
         if op.subtasks.iter().all(Option::is_none) {
             continue;
         }
         let Some(node) = graph.nodes.iter().find(|n| n.uid == op.uid) else {
-            problems.push(format!(
-                "the checkpoint has state for operator uid '{}' ({}) which this job does not have",
-                op.uid, op.vertex
-            ));
+            if allow_non_restored {
+                log::warn!(
+                    "dropping the state of operator uid '{}' ({}): this job does not have it (--allow-non-restored-state)",
+                    op.uid, op.vertex
+                );
+            } else {
+                problems.push(format!(
+                    "the checkpoint has state for operator uid '{}' ({}) which this job does not have; \
+                     pass --allow-non-restored-state to drop it",
+                    op.uid, op.vertex
+                ));
+            }
             continue;
         };
         if node.keyed && op.max_parallelism != graph.max_parallelism {

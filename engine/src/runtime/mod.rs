@@ -8,6 +8,7 @@
 //! | [`deploy`] | graph → channels and task threads for one attempt |
 //! | [`job_master`] | the attempt loop, the coordinator's I/O edge, stop and restart |
 //! | [`restart`] | restart strategies (pure) |
+//! | [`savepoints`] | savepoint requests (REST, CLI) and their outcomes |
 //! | [`status`] | what the CLI's status line reads |
 
 pub mod backpressure;
@@ -15,6 +16,7 @@ pub mod checkpoint_stats;
 pub mod deploy;
 pub mod job_master;
 pub mod restart;
+pub mod savepoints;
 pub mod status;
 
 pub use job_master::{JobMaster, JobOptions, JobOutcome};

@@ -59,6 +59,8 @@ pub struct JobStatus {
     pub end_ms: std::sync::atomic::AtomicI64,
     /// Set by the REST API: take a checkpoint now.
     pub trigger_requested: std::sync::atomic::AtomicBool,
+    /// Savepoint requests and outcomes.
+    pub savepoints: Mutex<super::savepoints::SavepointBook>,
     /// The last completed checkpoint.
     pub last_checkpoint: Mutex<Option<CompletedInfo>>,
     /// Restarts so far.

@@ -82,11 +82,10 @@ impl<T: crate::Data> Operator<T, ()> for SinkOperator<T> {
         }
         self.sink.write(batch)
     }
-    fn snapshot(&mut self, id: u64) -> Result<OperatorSnapshot> {
+    fn snapshot(&mut self, id: u64, _savepoint: bool) -> Result<OperatorSnapshot> {
         Ok(OperatorSnapshot {
-            keyed: Vec::new(),
             operator_state: self.sink.pre_commit(id)?,
-            channel_state: Vec::new(),
+            ..OperatorSnapshot::default()
         })
     }
     fn notify_checkpoint_complete(&mut self, id: u64) -> Result<()> {

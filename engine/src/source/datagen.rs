@@ -243,7 +243,7 @@ mod tests {
                 parallelism: 2,
                 max_parallelism: 128,
                 attempt: 0,
-                backend: crate::state::StateBackendKind::Heap,
+                backend: Default::default(),
             };
             let mut src = DatagenSource::new(cfg(), None);
             src.open(&info).unwrap();

@@ -1,20 +1,105 @@
 //! The keyed state backend of one subtask: the tables its functions registered,
 //! the restored chunks waiting for their table, and the snapshot of all of them.
+//! Tables live on the heap or in one RocksDB instance per subtask.
 
+use crate::checkpoint::blob::Location;
 use crate::data::{Data, Key};
 use crate::error::{Error, Result};
 use crate::state::key_group::KeyGroupRange;
-use crate::state::snapshot::{StateFile, TableSnapshot};
+use crate::state::rocks::snapshot::{native_checkpoint, CheckpointReader, FullTableSnapshot};
+use crate::state::rocks::store::RocksStore;
+use crate::state::rocks::transfer::{download, RestoreSource, Uploads};
+use crate::state::rocks::{DbHandle, NativeSnapshot, RocksSettings, RocksShared, SharedDb};
+use crate::state::snapshot::{Compression, NativeHandle, StateFile, TableSnapshot};
 use crate::state::store::{HeapStore, KvStore};
 use std::any::Any;
 use std::collections::HashMap;
 use std::marker::PhantomData;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
 
 /// Where keyed state lives (`state.backend.type`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum StateBackendKind {
     /// Objects on the heap (`hashmap`).
     Heap,
+    /// One RocksDB instance per subtask (`rocksdb`).
+    RocksDb,
+}
+
+/// How state is kept and snapshotted: the backend and the checkpoint options
+/// that shape its snapshots.
+#[derive(Debug, Clone)]
+pub struct StateSettings {
+    /// `state.backend.type`.
+    pub kind: StateBackendKind,
+    /// RocksDB options (used when `kind` is RocksDb).
+    pub rocks: RocksSettings,
+    /// Memory budgets shared by the instances of one job.
+    pub rocks_shared: RocksShared,
+    /// `execution.checkpointing.incremental` (RocksDB only).
+    pub incremental: bool,
+    /// `execution.checkpointing.snapshot-compression`.
+    pub compression: Compression,
+    /// `execution.state-recovery.from-local`: the root of task-local copies.
+    pub local_recovery: Option<PathBuf>,
+}
+
+impl Default for StateSettings {
+    fn default() -> Self {
+        Self {
+            kind: StateBackendKind::Heap,
+            rocks: RocksSettings::default(),
+            rocks_shared: RocksShared::default(),
+            incremental: false,
+            compression: Compression::None,
+            local_recovery: None,
+        }
+    }
+}
+
+/// A RocksDB checkpoint to restore from: its handle, the job folder its keys
+/// are relative to, and a task-local copy if one exists.
+#[derive(Debug, Clone)]
+pub struct RestoredNative {
+    /// What the checkpoint recorded.
+    pub handle: NativeHandle,
+    /// The job folder of the checkpoint.
+    pub job: Location,
+    /// The task-local copy of this native checkpoint, if local recovery kept one.
+    pub local: Option<PathBuf>,
+    /// Whether the checkpoint belongs to the running job (its files can be
+    /// referenced again, so the next checkpoint stays incremental).
+    pub same_job: bool,
+}
+
+/// Who owns a backend: for scratch directories, logs and metrics.
+#[derive(Debug, Clone)]
+pub struct BackendOwner {
+    /// Job id.
+    pub job_id: String,
+    /// Operator uid.
+    pub uid: String,
+    /// Subtask index.
+    pub subtask: usize,
+    /// Attempt number.
+    pub attempt: u32,
+}
+
+/// How the last restore went.
+#[derive(Debug, Clone, Copy)]
+pub struct RestoreReport {
+    /// Where the RocksDB files came from.
+    pub source: RestoreSource,
+    /// Download and open, milliseconds.
+    pub millis: u64,
+}
+
+struct Rocks {
+    db: SharedDb,
+    uploads: Arc<Mutex<Uploads>>,
+    cache_entries: usize,
 }
 
 /// A typed reference to a registered table, returned at registration.
@@ -33,6 +118,7 @@ impl<S> Copy for TableId<S> {}
 
 trait ErasedTable<K>: Send {
     fn snapshot(&self) -> Box<dyn TableSnapshot>;
+    fn flush(&mut self) -> Result<()>;
     fn as_any_mut(&mut self) -> &mut dyn Any;
 }
 
@@ -45,6 +131,9 @@ impl<K: Key, S: Data> ErasedTable<K> for Table<K, S> {
     fn snapshot(&self) -> Box<dyn TableSnapshot> {
         self.store.snapshot(&self.name)
     }
+    fn flush(&mut self) -> Result<()> {
+        self.store.flush()
+    }
     fn as_any_mut(&mut self) -> &mut dyn Any {
         self
     }
@@ -53,6 +142,9 @@ impl<K: Key, S: Data> ErasedTable<K> for Table<K, S> {
 /// All keyed state of one subtask.
 pub struct KeyedStateBackend<K> {
     kind: StateBackendKind,
+    rocks: Option<Rocks>,
+    incremental: bool,
+    restore_report: Option<RestoreReport>,
     max_parallelism: u32,
     range: KeyGroupRange,
     tables: Vec<Box<dyn ErasedTable<K>>>,
@@ -63,15 +155,123 @@ pub struct KeyedStateBackend<K> {
 }
 
 impl<K: Key> KeyedStateBackend<K> {
-    /// An empty backend owning `range` of `max_parallelism` key groups.
+    /// An empty heap backend owning `range` of `max_parallelism` key groups.
     pub fn new(kind: StateBackendKind, max_parallelism: u32, range: KeyGroupRange) -> Self {
         Self {
             kind,
+            rocks: None,
+            incremental: false,
+            restore_report: None,
             max_parallelism,
             range,
             tables: Vec::new(),
             names: Vec::new(),
             restored: HashMap::new(),
+        }
+    }
+
+    /// A backend as `settings` say, with RocksDB files restored from `natives`
+    /// (which may cover other key-group ranges: after rescaling, each old
+    /// instance's share of `range` is copied in).
+    pub fn open(
+        settings: &StateSettings,
+        owner: &BackendOwner,
+        max_parallelism: u32,
+        range: KeyGroupRange,
+        natives: &[RestoredNative],
+    ) -> Result<Self> {
+        let mut b = Self::new(settings.kind, max_parallelism, range);
+        if settings.kind == StateBackendKind::Heap {
+            if !natives.is_empty() {
+                return Err(Error::Checkpoint(
+                    "this checkpoint holds RocksDB files (an incremental checkpoint); restore it with \
+                     state.backend.type: rocksdb, or restore from a savepoint, which any backend reads"
+                        .into(),
+                ));
+            }
+            return Ok(b);
+        }
+        b.incremental = settings.incremental;
+        let dir = crate::state::rocks::scratch_dir(
+            &settings.rocks,
+            &owner.job_id,
+            &owner.uid,
+            owner.subtask,
+            owner.attempt,
+        );
+        let _ = std::fs::remove_dir_all(&dir);
+        let uploads = Arc::new(Mutex::new(Uploads::default()));
+        let start = Instant::now();
+        let mine: Vec<&RestoredNative> = natives
+            .iter()
+            .filter(|n| {
+                let (s, e) = n.handle.key_groups;
+                s <= range.end && e >= range.start
+            })
+            .collect();
+        let db = match mine.as_slice() {
+            [one] if one.handle.key_groups == (range.start, range.end) => {
+                let source = download(&one.handle, &one.job, one.local.as_deref(), &dir)?;
+                b.restore_report = Some(RestoreReport {
+                    source,
+                    millis: 0,
+                });
+                if one.same_job {
+                    uploads
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .seed(&one.handle.files);
+                }
+                DbHandle::open(dir, &settings.rocks, &settings.rocks_shared, &one.handle.tables)?
+            }
+            _ => {
+                let db = DbHandle::open(dir, &settings.rocks, &settings.rocks_shared, &[])?;
+                let mut source = None;
+                for (i, n) in mine.iter().enumerate() {
+                    let s = import_range(&db, n, range, i)?;
+                    source = Some(match (source, s) {
+                        (Some(RestoreSource::Remote), _) | (_, RestoreSource::Remote) => {
+                            RestoreSource::Remote
+                        }
+                        _ => RestoreSource::Local,
+                    });
+                }
+                b.restore_report = source.map(|source| RestoreReport { source, millis: 0 });
+                db
+            }
+        };
+        if let Some(r) = &mut b.restore_report {
+            r.millis = start.elapsed().as_millis() as u64;
+            log::info!(
+                "operator {} subtask {}: restored RocksDB state from the {} copy in {} ms",
+                owner.uid,
+                owner.subtask,
+                if r.source == RestoreSource::Local { "task-local" } else { "checkpoint storage" },
+                r.millis
+            );
+        }
+        b.rocks = Some(Rocks {
+            db: Arc::new(db),
+            uploads,
+            cache_entries: settings.rocks.cache_entries,
+        });
+        Ok(b)
+    }
+
+    /// The RocksDB instance, if this backend uses one (for metrics).
+    pub fn rocks_db(&self) -> Option<&SharedDb> {
+        self.rocks.as_ref().map(|r| &r.db)
+    }
+
+    /// Where the restore read RocksDB files from, and how long it took.
+    pub fn restore_report(&self) -> Option<RestoreReport> {
+        self.restore_report
+    }
+
+    /// Checkpoint `id` completed: its uploaded files may be referenced again.
+    pub fn notify_complete(&mut self, id: u64) {
+        if let Some(r) = &self.rocks {
+            r.uploads.lock().unwrap_or_else(|e| e.into_inner()).confirm(id);
         }
     }
 
@@ -105,8 +305,14 @@ impl<K: Key> KeyedStateBackend<K> {
                 "state '{name}' is registered twice in one operator: give each state its own name"
             )));
         }
-        let mut store: Box<dyn KvStore<K, S>> = match self.kind {
-            StateBackendKind::Heap => Box::new(HeapStore::<K, S>::default()),
+        let mut store: Box<dyn KvStore<K, S>> = match &self.rocks {
+            None => Box::new(HeapStore::<K, S>::default()),
+            Some(r) => Box::new(RocksStore::<K, S>::new(
+                r.db.clone(),
+                name,
+                self.max_parallelism,
+                r.cache_entries,
+            )?),
         };
         for chunk in self.restored.remove(name).unwrap_or_default() {
             store.restore_chunk(&chunk).map_err(|e| {
@@ -141,8 +347,101 @@ impl<K: Key> KeyedStateBackend<K> {
         self.restored.keys().cloned().collect()
     }
 
-    /// The synchronous snapshot phase: copies of every table.
-    pub fn snapshot(&self) -> Vec<Box<dyn TableSnapshot>> {
+    /// The synchronous snapshot phase: copies of every table (heap), or a
+    /// native checkpoint (RocksDB) to be uploaded file by file when
+    /// `incremental` (and not a savepoint), else read back into chunks.
+    pub fn snapshot(
+        &mut self,
+        id: u64,
+        savepoint: bool,
+    ) -> Result<(Vec<Box<dyn TableSnapshot>>, Option<NativeSnapshot>)> {
+        let Some(r) = &self.rocks else {
+            return Ok((self.tables.iter().map(|t| t.snapshot()).collect(), None));
+        };
+        for t in &mut self.tables {
+            t.flush()?;
+        }
+        let dir = native_checkpoint(&r.db, id)?;
+        if self.incremental && !savepoint {
+            return Ok((
+                Vec::new(),
+                Some(NativeSnapshot {
+                    dir,
+                    tables: self.names.clone(),
+                    key_groups: self.range,
+                    uploads: r.uploads.clone(),
+                }),
+            ));
+        }
+        let reader = CheckpointReader::new(dir, self.names.clone(), self.range);
+        Ok((
+            self.names
+                .iter()
+                .map(|n| {
+                    Box::new(FullTableSnapshot {
+                        name: n.clone(),
+                        reader: reader.clone(),
+                    }) as Box<dyn TableSnapshot>
+                })
+                .collect(),
+            None,
+        ))
+    }
+
+    /// The heap tables' copies (tests).
+    pub fn snapshot_tables(&self) -> Vec<Box<dyn TableSnapshot>> {
         self.tables.iter().map(|t| t.snapshot()).collect()
     }
+}
+
+/// Copies the part of `n` inside `range` into `db`, table by table.
+fn import_range(
+    db: &DbHandle,
+    n: &RestoredNative,
+    range: KeyGroupRange,
+    i: usize,
+) -> Result<RestoreSource> {
+    let tmp = db.dir().with_file_name(format!(
+        "{}-import-{i}",
+        db.dir()
+            .file_name()
+            .map(|f| f.to_string_lossy().into_owned())
+            .unwrap_or_default()
+    ));
+    let _ = std::fs::remove_dir_all(&tmp);
+    let source = download(&n.handle, &n.job, n.local.as_deref(), &tmp)?;
+    let result = (|| {
+        let ro = crate::state::rocks::snapshot::open_read_only(&tmp, &n.handle.tables)
+            .map_err(Error::Checkpoint)?;
+        let (s, e) = n.handle.key_groups;
+        let part = KeyGroupRange {
+            start: s.max(range.start),
+            end: e.min(range.end),
+        };
+        for t in &n.handle.tables {
+            db.ensure_table(t)?;
+            let cf = db
+                .db()
+                .cf_handle(t)
+                .ok_or_else(|| Error::Checkpoint(format!("column family '{t}' missing")))?;
+            let mut batch = rocksdb::WriteBatch::default();
+            let mut wo = rocksdb::WriteOptions::default();
+            wo.disable_wal(true);
+            crate::state::rocks::snapshot::scan_range(&ro, t, part, &mut |_, k, v| {
+                batch.put_cf(&cf, k, v);
+                if batch.len() >= 10_000 {
+                    db.db()
+                        .write_opt(std::mem::take(&mut batch), &wo)
+                        .map_err(|e| Error::Checkpoint(format!("importing state '{t}': {e}")))?;
+                }
+                Ok(())
+            })?;
+            db.db()
+                .write_opt(batch, &wo)
+                .map_err(|e| Error::Checkpoint(format!("importing state '{t}': {e}")))?;
+        }
+        Ok(())
+    })();
+    let _ = std::fs::remove_dir_all(&tmp);
+    result.map(|_| source)
 }

@@ -398,7 +398,7 @@ mod tests {
         };
         vs.clear();
         assert_eq!(vs.get(), None);
-        let snaps = b.snapshot();
+        let snaps = b.snapshot_tables();
         assert_eq!(snaps.len(), 5);
     }
 }

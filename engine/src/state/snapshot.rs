@@ -1,9 +1,13 @@
 //! The state file of one subtask in one checkpoint.
 //!
 //! ```text
-//! [chunk][chunk]…[operator state][in-flight data][footer: bincode(Footer)][u64 footer length][magic "TMSTATE1"]
+//! [chunk][chunk]…[operator state][in-flight data][footer: bincode(Footer)][u64 footer length][magic "TMSTATE3"]
 //! ```
-//! A chunk is `bincode(Vec<(K, S)>)` for one (table, key group). The footer
+//! A chunk is `bincode(Vec<(K, S)>)` for one (table, key group), compressed on
+//! its own when `execution.checkpointing.snapshot-compression` is set, so
+//! every key group stays readable by itself. The format is the same whatever
+//! backend wrote it (the canonical format), so a savepoint restores into
+//! either backend. The footer
 //! indexes every chunk, so a subtask restoring a different key-group range (after
 //! rescaling) reads only the chunks it owns. The file's CRC32 and size are
 //! recorded in the checkpoint metadata and checked before any byte is used.
@@ -12,10 +16,8 @@ use crate::data::Key;
 use crate::error::{Error, Result};
 use crate::state::key_group::{assign_to_key_group, KeyGroupRange};
 use serde::{Deserialize, Serialize};
-use std::io::Write;
-use std::path::Path;
 
-const MAGIC: &[u8; 8] = b"TMSTATE2";
+const MAGIC: &[u8; 8] = b"TMSTATE3";
 
 /// A table copy that can write itself per key group (the asynchronous phase).
 pub trait TableSnapshot: Send {
@@ -35,17 +37,82 @@ pub struct OperatorSnapshot {
     /// In-flight records of an unaligned checkpoint, already encoded
     /// ([`crate::checkpoint::channel_state::ChannelState`]); empty otherwise.
     pub channel_state: Vec<u8>,
+    /// A RocksDB native checkpoint to upload file by file (incremental
+    /// checkpoints); its tables are then not in `keyed`.
+    pub native: Option<crate::state::rocks::NativeSnapshot>,
 }
 
 impl OperatorSnapshot {
     /// Whether there is nothing to write.
     pub fn is_empty(&self) -> bool {
-        self.keyed.is_empty() && self.operator_state.is_empty() && self.channel_state.is_empty()
+        self.keyed.is_empty()
+            && self.operator_state.is_empty()
+            && self.channel_state.is_empty()
+            && self.native.is_none()
+    }
+}
+
+/// How chunks are compressed (`execution.checkpointing.snapshot-compression`).
+#[derive(Serialize, Deserialize, Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub enum Compression {
+    /// Stored as is.
+    #[default]
+    None,
+    /// Snappy (frame-less raw format).
+    Snappy,
+    /// LZ4 block with its size prepended.
+    Lz4,
+    /// Zstandard, level 3.
+    Zstd,
+}
+
+impl Compression {
+    /// Parses a config value.
+    pub fn parse(v: &str) -> Option<Self> {
+        match v.trim().to_ascii_lowercase().as_str() {
+            "none" | "false" | "" => Some(Self::None),
+            "snappy" | "true" => Some(Self::Snappy),
+            "lz4" => Some(Self::Lz4),
+            "zstd" => Some(Self::Zstd),
+            _ => None,
+        }
+    }
+
+    fn compress(self, raw: &[u8]) -> Result<Vec<u8>> {
+        Ok(match self {
+            Self::None => raw.to_vec(),
+            Self::Snappy => snap::raw::Encoder::new()
+                .compress_vec(raw)
+                .map_err(|e| Error::Codec(format!("snappy: {e}")))?,
+            Self::Lz4 => lz4_flex::compress_prepend_size(raw),
+            Self::Zstd => zstd::bulk::compress(raw, 3)
+                .map_err(|e| Error::Codec(format!("zstd: {e}")))?,
+        })
+    }
+
+    fn decompress(self, data: &[u8]) -> Result<std::borrow::Cow<'_, [u8]>> {
+        use std::borrow::Cow;
+        Ok(match self {
+            Self::None => Cow::Borrowed(data),
+            Self::Snappy => Cow::Owned(
+                snap::raw::Decoder::new()
+                    .decompress_vec(data)
+                    .map_err(|e| Error::Codec(format!("snappy: {e}")))?,
+            ),
+            Self::Lz4 => Cow::Owned(
+                lz4_flex::decompress_size_prepended(data)
+                    .map_err(|e| Error::Codec(format!("lz4: {e}")))?,
+            ),
+            Self::Zstd => Cow::Owned(
+                zstd::stream::decode_all(data).map_err(|e| Error::Codec(format!("zstd: {e}")))?,
+            ),
+        })
     }
 }
 
 #[derive(Serialize, Deserialize, Debug, Default)]
 struct Footer {
+    compression: Compression,
     tables: Vec<TableIndex>,
     operator_state: (u64, u64),
     channel_state: (u64, u64),
@@ -62,9 +129,24 @@ struct TableIndex {
 pub struct ChunkWriter<'a> {
     buf: &'a mut Vec<u8>,
     index: &'a mut TableIndex,
+    compression: Compression,
 }
 
 impl ChunkWriter<'_> {
+    /// Appends one already encoded chunk (`bincode(Vec<(K, S)>)`) of key group `kg`.
+    pub fn write_raw(&mut self, kg: u32, raw: &[u8]) -> Result<()> {
+        let off = self.buf.len() as u64;
+        if self.compression == Compression::None {
+            self.buf.extend_from_slice(raw);
+        } else {
+            self.buf.extend_from_slice(&self.compression.compress(raw)?);
+        }
+        self.index
+            .chunks
+            .push((kg, off, self.buf.len() as u64 - off));
+        Ok(())
+    }
+
     /// Groups `entries` by key group and appends one chunk per group.
     pub fn write_grouped<K: Key, S: Serialize>(
         &mut self,
@@ -75,12 +157,11 @@ impl ChunkWriter<'_> {
         for e in entries {
             groups[assign_to_key_group(&e.0, max_parallelism) as usize].push(e);
         }
+        let mut raw = Vec::new();
         for (kg, g) in groups.iter().enumerate().filter(|(_, g)| !g.is_empty()) {
-            let off = self.buf.len() as u64;
-            bincode::serialize_into(&mut *self.buf, g)?;
-            self.index
-                .chunks
-                .push((kg as u32, off, self.buf.len() as u64 - off));
+            raw.clear();
+            bincode::serialize_into(&mut raw, g)?;
+            self.write_raw(kg as u32, &raw)?;
         }
         Ok(())
     }
@@ -95,12 +176,69 @@ pub struct StateHandle {
     pub size: u64,
     /// CRC32 (IEEE) of the whole file.
     pub crc32: u32,
+    /// The RocksDB files of an incremental checkpoint, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub native: Option<NativeHandle>,
+}
+
+impl StateHandle {
+    /// The handle of `bytes` stored as `file`.
+    pub fn of(file: &str, bytes: &[u8]) -> Self {
+        Self {
+            file: file.to_string(),
+            size: bytes.len() as u64,
+            crc32: crc32fast::hash(bytes),
+            native: None,
+        }
+    }
+
+    /// Bytes of the whole state (the state file and every RocksDB file).
+    pub fn full_size(&self) -> u64 {
+        self.size
+            + self
+                .native
+                .as_ref()
+                .map(|n| n.files.iter().map(|f| f.size).sum::<u64>())
+                .unwrap_or(0)
+    }
+}
+
+/// The files of a RocksDB native checkpoint, as stored.
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
+pub struct NativeHandle {
+    /// Key-group range of the database that was checkpointed.
+    pub key_groups: (u32, u32),
+    /// Column families (one per state).
+    pub tables: Vec<String>,
+    /// Every file of the checkpoint.
+    pub files: Vec<NativeFile>,
+}
+
+/// One file of a RocksDB native checkpoint.
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
+pub struct NativeFile {
+    /// File name inside the database directory.
+    pub name: String,
+    /// Where it is stored, relative to the job folder of the checkpoint
+    /// (`shared/…` for SST files, `chk-<n>/…` for the rest).
+    pub key: String,
+    /// Size in bytes.
+    pub size: u64,
+    /// CRC32 (IEEE).
+    pub crc32: u32,
 }
 
 /// Encodes a snapshot into bytes (the asynchronous phase calls this off the task thread).
-pub fn encode(snap: &OperatorSnapshot, max_parallelism: u32) -> Result<Vec<u8>> {
+pub fn encode(
+    snap: &OperatorSnapshot,
+    max_parallelism: u32,
+    compression: Compression,
+) -> Result<Vec<u8>> {
     let mut buf = Vec::new();
-    let mut footer = Footer::default();
+    let mut footer = Footer {
+        compression,
+        ..Footer::default()
+    };
     for t in &snap.keyed {
         let mut index = TableIndex {
             name: t.name().to_string(),
@@ -111,6 +249,7 @@ pub fn encode(snap: &OperatorSnapshot, max_parallelism: u32) -> Result<Vec<u8>> 
             &mut ChunkWriter {
                 buf: &mut buf,
                 index: &mut index,
+                compression,
             },
         )?;
         footer.tables.push(index);
@@ -126,21 +265,21 @@ pub fn encode(snap: &OperatorSnapshot, max_parallelism: u32) -> Result<Vec<u8>> 
     Ok(buf)
 }
 
-/// Writes `bytes` to `path` durably and returns its handle.
-pub fn write_file(path: &Path, bytes: &[u8]) -> Result<StateHandle> {
-    let mut f =
-        std::fs::File::create(path).map_err(|e| Error::io("creating state file", path, e))?;
-    f.write_all(bytes)
-        .and_then(|_| f.sync_all())
-        .map_err(|e| Error::io("writing state file", path, e))?;
-    Ok(StateHandle {
-        file: path
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_default(),
-        size: bytes.len() as u64,
-        crc32: crc32fast::hash(bytes),
-    })
+/// Checks bytes read back against the size and CRC32 recorded when they were written.
+pub fn verify(bytes: &[u8], size: u64, crc32: u32, what: &str) -> Result<()> {
+    if bytes.len() as u64 != size {
+        return Err(Error::Checkpoint(format!(
+            "{what} is {} bytes, the metadata says {size}: the file was truncated or replaced",
+            bytes.len(),
+        )));
+    }
+    let crc = crc32fast::hash(bytes);
+    if crc != crc32 {
+        return Err(Error::Checkpoint(format!(
+            "{what} has CRC32 {crc:08x}, the metadata says {crc32:08x}: the file is corrupted"
+        )));
+    }
+    Ok(())
 }
 
 /// A verified state file, ready to hand out chunks.
@@ -150,26 +289,11 @@ pub struct StateFile {
 }
 
 impl StateFile {
-    /// Reads `path` and checks it against its handle (size, CRC32, format).
-    pub fn open(path: &Path, handle: &StateHandle) -> Result<Self> {
-        let bytes = std::fs::read(path).map_err(|e| Error::io("reading state file", path, e))?;
-        if bytes.len() as u64 != handle.size {
-            return Err(Error::Checkpoint(format!(
-                "{} is {} bytes, the metadata says {}: the file was truncated or replaced",
-                path.display(),
-                bytes.len(),
-                handle.size
-            )));
-        }
-        let crc = crc32fast::hash(&bytes);
-        if crc != handle.crc32 {
-            return Err(Error::Checkpoint(format!(
-                "{} has CRC32 {crc:08x}, the metadata says {:08x}: the file is corrupted",
-                path.display(),
-                handle.crc32
-            )));
-        }
-        Self::parse(bytes).map_err(|e| Error::Checkpoint(format!("{}: {e}", path.display())))
+    /// Reads the state file at `loc` and checks it against its handle (size, CRC32, format).
+    pub fn open(loc: &crate::checkpoint::blob::Location, handle: &StateHandle) -> Result<Self> {
+        let bytes = loc.get()?;
+        verify(&bytes, handle.size, handle.crc32, &loc.to_string())?;
+        Self::parse(bytes).map_err(|e| Error::Checkpoint(format!("{loc}: {e}")))
     }
 
     fn parse(bytes: Vec<u8>) -> Result<Self> {
@@ -185,20 +309,19 @@ impl StateFile {
         Ok(Self { bytes, footer })
     }
 
-    /// The chunks of every table whose key group lies in `range`, as (table, bytes).
-    pub fn chunks_in(&self, range: KeyGroupRange) -> Vec<(&str, &[u8])> {
+    /// The chunks of every table whose key group lies in `range`, as (table,
+    /// decompressed bytes).
+    pub fn chunks_in(&self, range: KeyGroupRange) -> Result<Vec<(&str, std::borrow::Cow<'_, [u8]>)>> {
         let mut out = Vec::new();
         for t in &self.footer.tables {
             for &(kg, off, len) in &t.chunks {
                 if range.contains(kg) {
-                    out.push((
-                        t.name.as_str(),
-                        &self.bytes[off as usize..(off + len) as usize],
-                    ));
+                    let data = &self.bytes[off as usize..(off + len) as usize];
+                    out.push((t.name.as_str(), self.footer.compression.decompress(data)?));
                 }
             }
         }
-        out
+        Ok(out)
     }
 
     /// The non-keyed operator state.
@@ -222,43 +345,52 @@ mod tests {
     use crate::state::store::HeapSnapshot;
 
     #[test]
-    fn round_trip_per_key_group_and_detect_corruption() {
-        let snap = OperatorSnapshot {
-            keyed: vec![Box::new(HeapSnapshot {
-                name: "count".into(),
-                entries: vec![(0i32, 10u64), (2, 20), (42, 30)],
-            })],
-            operator_state: b"pos=7".to_vec(),
-            channel_state: b"in-flight".to_vec(),
-        };
-        let dir = tempfile::tempdir().unwrap();
-        let p = dir.path().join("s");
-        let bytes = encode(&snap, 128).unwrap();
-        let h = write_file(&p, &bytes).unwrap();
-        let f = StateFile::open(&p, &h).unwrap();
-        assert_eq!(f.operator_state(), b"pos=7");
-        assert_eq!(f.channel_state(), b"in-flight");
-        // key 42 is in key group 29, 0 in 94, 2 in 127 (Flink vectors).
-        let low = f.chunks_in(KeyGroupRange { start: 0, end: 42 });
-        assert_eq!(low.len(), 1);
-        let e: Vec<(i32, u64)> = bincode::deserialize(low[0].1).unwrap();
-        assert_eq!(e, vec![(42, 30)]);
-        assert_eq!(
-            f.chunks_in(KeyGroupRange {
-                start: 86,
-                end: 127
-            })
-            .len(),
-            2
-        );
+    fn round_trip_per_key_group_with_every_compression_and_detect_corruption() {
+        use crate::checkpoint::blob::Location;
+        for c in [
+            Compression::None,
+            Compression::Snappy,
+            Compression::Lz4,
+            Compression::Zstd,
+        ] {
+            let snap = OperatorSnapshot {
+                keyed: vec![Box::new(HeapSnapshot {
+                    name: "count".into(),
+                    entries: vec![(0i32, 10u64), (2, 20), (42, 30)],
+                })],
+                operator_state: b"pos=7".to_vec(),
+                channel_state: b"in-flight".to_vec(),
+                native: None,
+            };
+            let dir = tempfile::tempdir().unwrap();
+            let loc = Location::local(dir.path()).join("s");
+            let bytes = encode(&snap, 128, c).unwrap();
+            loc.put(&bytes).unwrap();
+            let h = StateHandle::of("s", &bytes);
+            let f = StateFile::open(&loc, &h).unwrap();
+            assert_eq!(f.operator_state(), b"pos=7");
+            assert_eq!(f.channel_state(), b"in-flight");
+            // key 42 is in key group 29, 0 in 94, 2 in 127 (Flink vectors).
+            let low = f.chunks_in(KeyGroupRange { start: 0, end: 42 }).unwrap();
+            assert_eq!(low.len(), 1);
+            let e: Vec<(i32, u64)> = bincode::deserialize(&low[0].1).unwrap();
+            assert_eq!(e, vec![(42, 30)], "{c:?}");
+            let high = f
+                .chunks_in(KeyGroupRange {
+                    start: 86,
+                    end: 127,
+                })
+                .unwrap();
+            assert_eq!(high.len(), 2);
 
-        let mut bad = bytes.clone();
-        bad[3] ^= 1;
-        std::fs::write(&p, &bad).unwrap();
-        let err = StateFile::open(&p, &h).err().unwrap().to_string();
-        assert!(err.contains("corrupted"), "{err}");
-        std::fs::write(&p, &bytes[..10]).unwrap();
-        let err = StateFile::open(&p, &h).err().unwrap().to_string();
-        assert!(err.contains("truncated"), "{err}");
+            let mut bad = bytes.clone();
+            bad[3] ^= 1;
+            loc.put(&bad).unwrap();
+            let err = StateFile::open(&loc, &h).err().unwrap().to_string();
+            assert!(err.contains("corrupted"), "{err}");
+            loc.put(&bytes[..10]).unwrap();
+            let err = StateFile::open(&loc, &h).err().unwrap().to_string();
+            assert!(err.contains("truncated"), "{err}");
+        }
     }
 }

@@ -24,6 +24,10 @@ pub trait KvStore<K, S>: Send + 'static {
     fn is_empty(&self) -> bool {
         self.len() == 0
     }
+    /// Writes buffered changes to the underlying storage (before a snapshot).
+    fn flush(&mut self) -> crate::Result<()> {
+        Ok(())
+    }
     /// Synchronous part of a snapshot: a copy that the asynchronous part writes
     /// while processing goes on.
     fn snapshot(&self, name: &str) -> Box<dyn TableSnapshot>;

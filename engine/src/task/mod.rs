@@ -103,6 +103,18 @@ pub struct TaskSetup {
     pub latency: Option<crate::metrics::LatencyRecorder>,
 }
 
+/// Checkpoint `id` completed: task-local copies of older checkpoints go.
+pub fn drop_older_local_copies(info: &SubtaskInfo, id: u64) {
+    if let Some(root) = &info.backend.local_recovery {
+        crate::checkpoint::local::LocalRecovery::new(root.clone()).retain_only(
+            &info.job_id,
+            &info.uid,
+            info.index,
+            id,
+        );
+    }
+}
+
 /// How often a task publishes its counters when nothing arrives, so idle time shows.
 pub const PUBLISH_INTERVAL: Duration = Duration::from_millis(200);
 

@@ -461,7 +461,7 @@ impl<I: Data, O: Data> OperatorTask<I, O> {
             .out
             .emit_barrier(b, unaligned, self.setup.align.announces())?;
         let t0 = Instant::now();
-        let snap = self.op.snapshot(b.id)?;
+        let snap = self.op.snapshot(b.id, b.savepoint)?;
         let timings = SyncTimings {
             sync_ns: t0.elapsed().as_nanos() as u64,
             alignment_ns,
@@ -523,6 +523,7 @@ impl<I: Data, O: Data> OperatorTask<I, O> {
 
     fn notify(&mut self, id: u64) -> Result<()> {
         self.notified = self.notified.max(id);
+        super::drop_older_local_copies(&self.setup.info, id);
         self.op.notify_checkpoint_complete(id)
     }
 

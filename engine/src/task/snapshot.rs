@@ -5,7 +5,12 @@
 use super::{TaskEvent, TaskSetup};
 use crate::checkpoint::coordinator::SubtaskAck;
 use crate::message::Barrier;
-use crate::state::snapshot::{encode, OperatorSnapshot};
+use crate::checkpoint::local::LocalRecovery;
+use crate::checkpoint::storage::CheckpointStorage;
+use crate::error::Result;
+use crate::operator::SubtaskInfo;
+use crate::state::rocks::transfer::upload;
+use crate::state::snapshot::{encode, OperatorSnapshot, StateHandle};
 use std::time::Instant;
 
 /// What the task measured before the asynchronous phase.
@@ -32,27 +37,28 @@ pub fn spawn_async(setup: &TaskSetup, barrier: Barrier, snap: OperatorSnapshot, 
     let events = setup.events.clone();
     let task = setup.id;
     let maxp = setup.info.max_parallelism;
+    let info = setup.info.clone();
     let file = format!("{}-{}.state", setup.info.uid, setup.info.index);
     let spawn = std::thread::Builder::new()
         .name(format!("snapshot-{}-{}", setup.info.uid, setup.info.index))
         .spawn(move || {
             let start = Instant::now();
-            let handle = if snap.is_empty() {
-                Ok(None)
-            } else {
-                match &storage {
-                    Some(s) => encode(&snap, maxp)
-                        .and_then(|b| s.write_state(barrier.id, &file, &b).map(Some)),
-                    None => Ok(None),
-                }
+            let written = match &storage {
+                Some(s) if !snap.is_empty() => write(s, &info, barrier.id, &file, &snap, maxp),
+                _ => Ok(None),
             };
+            if let Some(n) = &snap.native {
+                // Kept as the local copy when write() moved it; dropped otherwise.
+                let _ = std::fs::remove_dir_all(&n.dir);
+            }
             let persisted_bytes = snap.channel_state.len() as u64;
-            let ev = match handle {
-                Ok(handle) => TaskEvent::Ack {
+            let ev = match written {
+                Ok(w) => TaskEvent::Ack {
                     id: barrier.id,
                     ack: SubtaskAck {
                         task,
-                        handle,
+                        checkpointed_bytes: w.as_ref().map(|w| w.1).unwrap_or(0),
+                        handle: w.map(|w| w.0),
                         sync_ns: t.sync_ns,
                         async_ns: t.async_before_ns + start.elapsed().as_nanos() as u64,
                         processed_bytes: t.processed_bytes,
@@ -76,4 +82,40 @@ pub fn spawn_async(setup: &TaskSetup, barrier: Barrier, snap: OperatorSnapshot, 
             reason: format!("could not start the snapshot thread: {e}"),
         });
     }
+}
+
+/// The primary copy (checkpoint storage, must succeed), then the secondary
+/// (task-local, best effort). Returns the handle and the bytes written now.
+fn write(
+    storage: &CheckpointStorage,
+    info: &SubtaskInfo,
+    id: u64,
+    file: &str,
+    snap: &OperatorSnapshot,
+    maxp: u32,
+) -> Result<Option<(StateHandle, u64)>> {
+    let uploaded = match &snap.native {
+        Some(n) => Some(upload(n, storage.job_dir(), &info.uid, info.index, id)?),
+        None => None,
+    };
+    let bytes = encode(snap, maxp, info.backend.compression)?;
+    let mut handle = storage.write_state(id, file, &bytes)?;
+    let mut written = bytes.len() as u64;
+    if let Some(u) = uploaded {
+        written += u.uploaded_bytes;
+        handle.native = Some(u.handle);
+    }
+    if let Some(local) = &info.backend.local_recovery {
+        let l = LocalRecovery::new(local.clone());
+        let dir = l.dir(&info.job_id, &info.uid, info.index, id);
+        let secondary = l.write_state(&dir, file, &bytes).and_then(|_| match &snap.native {
+            Some(n) => l.keep_native(&dir, &n.dir),
+            None => Ok(()),
+        });
+        if let Err(e) = secondary {
+            log::warn!("checkpoint {id}: the task-local copy of {file} failed (the checkpoint does not): {e}");
+            let _ = std::fs::remove_dir_all(&dir);
+        }
+    }
+    Ok(Some((handle, written)))
 }

@@ -265,9 +265,9 @@ impl<T: Data> SourceTask<T> {
                     &self.setup,
                     b,
                     OperatorSnapshot {
-                        keyed: Vec::new(),
                         operator_state: position,
                         channel_state,
+                        ..OperatorSnapshot::default()
                     },
                     SyncTimings {
                         sync_ns,
@@ -283,6 +283,7 @@ impl<T: Data> SourceTask<T> {
                 Ok(Flow::Continue)
             }
             TaskControl::NotifyComplete(id) => {
+                super::drop_older_local_copies(&self.setup.info, id);
                 if self.final_id.is_some_and(|f| id >= f) {
                     return Ok(Flow::Exit);
                 }

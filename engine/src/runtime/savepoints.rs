@@ -1,0 +1,64 @@
+//! Savepoint requests and their outcomes, shared by the REST API (which files
+//! requests and reads outcomes) and the job master (which carries them out).
+
+use std::collections::{HashMap, VecDeque};
+
+/// One request: where to write, and whether to stop the job after it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SavepointRequest {
+    /// Trigger id handed back to the caller.
+    pub id: String,
+    /// Target folder (a path or `s3://…`); `None` = the configured default.
+    pub target: Option<String>,
+    /// Stop the job once the savepoint is complete (stop-with-savepoint).
+    pub stop: bool,
+}
+
+/// Where a request stands.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SavepointOutcome {
+    /// Filed or running.
+    InProgress,
+    /// Written; the savepoint's folder.
+    Completed(String),
+    /// Why it failed.
+    Failed(String),
+}
+
+/// Requests waiting for the job master, and outcomes by trigger id.
+#[derive(Debug, Default)]
+pub struct SavepointBook {
+    queue: VecDeque<SavepointRequest>,
+    outcomes: HashMap<String, SavepointOutcome>,
+    next: u64,
+}
+
+impl SavepointBook {
+    /// Files a request; returns its trigger id.
+    pub fn request(&mut self, target: Option<String>, stop: bool) -> String {
+        self.next += 1;
+        let id = format!("{:016x}{:016x}", crate::operator::now_ms(), self.next);
+        self.queue.push_back(SavepointRequest {
+            id: id.clone(),
+            target,
+            stop,
+        });
+        self.outcomes.insert(id.clone(), SavepointOutcome::InProgress);
+        id
+    }
+
+    /// The next request to carry out.
+    pub fn take(&mut self) -> Option<SavepointRequest> {
+        self.queue.pop_front()
+    }
+
+    /// Records how request `id` ended.
+    pub fn finish(&mut self, id: &str, outcome: SavepointOutcome) {
+        self.outcomes.insert(id.to_string(), outcome);
+    }
+
+    /// Where request `id` stands.
+    pub fn outcome(&self, id: &str) -> Option<&SavepointOutcome> {
+        self.outcomes.get(id)
+    }
+}

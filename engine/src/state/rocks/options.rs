@@ -1,0 +1,303 @@
+//! RocksDB settings from Flink's `state.backend.rocksdb.*` keys, and the one
+//! memory budget that bounds block cache and write buffers together.
+//!
+//! As in Flink, the budget `M` is split so that memtables (charged to the
+//! cache through a write-buffer manager) take at most `2/3 · M · ratio` and the
+//! cache holds `(3 − ratio)/3 · M` in all, with `high-prio-pool-ratio` of it
+//! kept for index and filter blocks. With `memory.managed` the budget is
+//! shared by every RocksDB instance of the process; with `fixed-per-slot` each
+//! instance (one per stateful subtask) gets its own.
+
+use rocksdb::{BlockBasedOptions, Cache, DBCompactionStyle, Options, WriteBufferManager};
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+
+/// `state.backend.rocksdb.predefined-options`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Profile {
+    /// RocksDB's defaults, with Flink's tweaks (no WAL, one info log).
+    #[default]
+    Default,
+    /// Fewer, larger files and more background work for spinning disks.
+    SpinningDiskOptimized,
+    /// As above with bigger memtables and blocks, for machines with memory to spare.
+    SpinningDiskOptimizedHighMem,
+    /// More background jobs, for SSDs.
+    FlashSsdOptimized,
+}
+
+impl Profile {
+    /// The accepted names.
+    pub const NAMES: &'static [&'static str] = &[
+        "DEFAULT",
+        "SPINNING_DISK_OPTIMIZED",
+        "SPINNING_DISK_OPTIMIZED_HIGH_MEM",
+        "FLASH_SSD_OPTIMIZED",
+    ];
+
+    /// Parses a config value.
+    pub fn parse(v: &str) -> Option<Self> {
+        Some(match v.trim().to_ascii_uppercase().as_str() {
+            "DEFAULT" => Self::Default,
+            "SPINNING_DISK_OPTIMIZED" => Self::SpinningDiskOptimized,
+            "SPINNING_DISK_OPTIMIZED_HIGH_MEM" => Self::SpinningDiskOptimizedHighMem,
+            "FLASH_SSD_OPTIMIZED" => Self::FlashSsdOptimized,
+            _ => return None,
+        })
+    }
+}
+
+/// `state.backend.rocksdb.statistics.level` (tickers cost a little per operation).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum StatsLevel {
+    /// No statistics object at all (the default).
+    #[default]
+    Off,
+    /// Tickers only.
+    Tickers,
+    /// Tickers and histograms, no timers.
+    Histograms,
+    /// Everything but the mutex timers.
+    All,
+}
+
+impl StatsLevel {
+    /// The accepted names.
+    pub const NAMES: &'static [&'static str] = &["OFF", "TICKERS", "HISTOGRAMS", "ALL"];
+
+    /// Parses a config value.
+    pub fn parse(v: &str) -> Option<Self> {
+        Some(match v.trim().to_ascii_uppercase().as_str() {
+            "OFF" | "DISABLE_ALL" => Self::Off,
+            "TICKERS" | "EXCEPT_HISTOGRAM_OR_TIMERS" => Self::Tickers,
+            "HISTOGRAMS" | "EXCEPT_TIMERS" => Self::Histograms,
+            "ALL" | "EXCEPT_TIME_FOR_MUTEX" => Self::All,
+            _ => return None,
+        })
+    }
+}
+
+/// Everything a RocksDB instance is opened with.
+#[derive(Debug, Clone)]
+pub struct RocksSettings {
+    /// `state.backend.rocksdb.localdir`: working directories of the instances.
+    pub local_dir: PathBuf,
+    /// `state.backend.rocksdb.memory.managed`.
+    pub managed: bool,
+    /// `taskmanager.memory.managed.size`: the shared budget when managed.
+    pub managed_size: u64,
+    /// `state.backend.rocksdb.memory.fixed-per-slot`: a budget per instance.
+    pub fixed_per_slot: Option<u64>,
+    /// `state.backend.rocksdb.memory.write-buffer-ratio`.
+    pub write_buffer_ratio: f64,
+    /// `state.backend.rocksdb.memory.high-prio-pool-ratio`.
+    pub high_prio_ratio: f64,
+    /// `state.backend.rocksdb.predefined-options`.
+    pub profile: Profile,
+    /// `state.backend.rocksdb.block.cache-size` (only without a managed budget).
+    pub block_cache_size: Option<u64>,
+    /// `state.backend.rocksdb.block.blocksize`.
+    pub block_size: Option<u64>,
+    /// `state.backend.rocksdb.writebuffer.size`.
+    pub write_buffer_size: Option<u64>,
+    /// `state.backend.rocksdb.writebuffer.count`.
+    pub write_buffer_count: Option<i32>,
+    /// `state.backend.rocksdb.thread.num`.
+    pub background_jobs: Option<i32>,
+    /// `state.backend.rocksdb.compaction.style`.
+    pub compaction_style: Option<DBCompactionStyle>,
+    /// `state.backend.rocksdb.statistics.level`.
+    pub statistics: StatsLevel,
+    /// `state.backend.rocksdb.metrics.enabled`: the cheap native properties.
+    pub native_metrics: bool,
+    /// `state.backend.rocksdb.timer-service.factory` is `ROCKSDB`.
+    pub timers_in_rocksdb: bool,
+    /// Entries of the per-table write-back cache in front of RocksDB.
+    pub cache_entries: usize,
+}
+
+impl Default for RocksSettings {
+    fn default() -> Self {
+        Self {
+            local_dir: std::env::temp_dir().join("tidemark-rocksdb"),
+            managed: true,
+            managed_size: 256 << 20,
+            fixed_per_slot: None,
+            write_buffer_ratio: 0.5,
+            high_prio_ratio: 0.1,
+            profile: Profile::Default,
+            block_cache_size: None,
+            block_size: None,
+            write_buffer_size: None,
+            write_buffer_count: None,
+            background_jobs: None,
+            compaction_style: None,
+            statistics: StatsLevel::Off,
+            native_metrics: true,
+            timers_in_rocksdb: false,
+            cache_entries: 4096,
+        }
+    }
+}
+
+/// A block cache and the write-buffer manager charged to it: one budget.
+#[derive(Clone)]
+pub struct MemoryBudget {
+    /// Bytes in all.
+    pub bytes: u64,
+    cache_capacity: u64,
+    cache: Cache,
+    wbm: WriteBufferManager,
+}
+
+impl std::fmt::Debug for MemoryBudget {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "MemoryBudget({} bytes)", self.bytes)
+    }
+}
+
+impl MemoryBudget {
+    /// Flink's split of `bytes` by `write_buffer_ratio`.
+    pub fn new(bytes: u64, write_buffer_ratio: f64, high_prio_ratio: f64) -> Self {
+        let cache_cap = ((3.0 - write_buffer_ratio) * bytes as f64 / 3.0) as usize;
+        let wb_cap = (2.0 * bytes as f64 * write_buffer_ratio / 3.0) as usize;
+        let mut lru = rocksdb::LruCacheOptions::default();
+        lru.set_capacity(cache_cap);
+        // The C API the rocksdb crate wraps sets no high-priority pool ratio
+        // on an LRU cache; index and filter blocks are instead cached and
+        // pinned at L0 (see `options`), which is what the ratio protects in
+        // Flink. The key is accepted and validated.
+        let _ = high_prio_ratio;
+        let cache = Cache::new_lru_cache_opts(&lru);
+        let wbm = WriteBufferManager::new_write_buffer_manager_with_cache(wb_cap, false, cache.clone());
+        Self {
+            bytes,
+            cache_capacity: cache_cap as u64,
+            cache,
+            wbm,
+        }
+    }
+
+    /// Bytes the cache holds now (memtables charged to it included).
+    pub fn usage(&self) -> u64 {
+        self.cache.get_usage() as u64
+    }
+
+    /// Bytes pinned in the cache.
+    pub fn pinned(&self) -> u64 {
+        self.cache.get_pinned_usage() as u64
+    }
+
+    /// The cache's capacity (memtables included).
+    pub fn capacity(&self) -> u64 {
+        self.cache_capacity
+    }
+}
+
+/// Hands out memory budgets: one shared (managed) or one per instance.
+#[derive(Debug, Default)]
+pub struct BudgetPool {
+    shared: Mutex<Option<MemoryBudget>>,
+}
+
+impl BudgetPool {
+    /// The budget for a new instance.
+    pub fn budget(&self, s: &RocksSettings) -> Option<MemoryBudget> {
+        if let Some(b) = s.fixed_per_slot {
+            return Some(MemoryBudget::new(b, s.write_buffer_ratio, s.high_prio_ratio));
+        }
+        if !s.managed {
+            return None;
+        }
+        let mut g = self.shared.lock().unwrap_or_else(|e| e.into_inner());
+        Some(
+            g.get_or_insert_with(|| {
+                MemoryBudget::new(s.managed_size, s.write_buffer_ratio, s.high_prio_ratio)
+            })
+            .clone(),
+        )
+    }
+}
+
+/// The options of one instance: profile, then explicit keys, then the budget.
+pub fn options(s: &RocksSettings, budget: Option<&MemoryBudget>) -> Options {
+    let mut o = Options::default();
+    o.create_if_missing(true);
+    o.create_missing_column_families(true);
+    // One LOG file, kept small: the instance's directory is scratch space.
+    o.set_keep_log_file_num(1);
+    o.set_max_log_file_size(1 << 20);
+    o.set_compression_type(rocksdb::DBCompressionType::Lz4);
+    let mut t = BlockBasedOptions::default();
+    match s.profile {
+        Profile::Default => {}
+        Profile::SpinningDiskOptimized => {
+            o.set_compaction_style(DBCompactionStyle::Level);
+            o.set_level_compaction_dynamic_level_bytes(true);
+            o.set_max_background_jobs(4);
+            o.set_max_open_files(-1);
+        }
+        Profile::SpinningDiskOptimizedHighMem => {
+            o.set_compaction_style(DBCompactionStyle::Level);
+            o.set_level_compaction_dynamic_level_bytes(true);
+            o.set_max_background_jobs(4);
+            o.set_max_open_files(-1);
+            o.set_target_file_size_base(256 << 20);
+            o.set_max_bytes_for_level_base(1 << 30);
+            o.set_write_buffer_size(64 << 20);
+            o.set_max_write_buffer_number(4);
+            o.set_min_write_buffer_number_to_merge(3);
+            t.set_block_size(128 << 10);
+        }
+        Profile::FlashSsdOptimized => {
+            o.set_max_background_jobs(4);
+            o.set_max_open_files(-1);
+        }
+    }
+    if let Some(v) = s.block_size {
+        t.set_block_size(v as usize);
+    }
+    if let Some(v) = s.write_buffer_size {
+        o.set_write_buffer_size(v as usize);
+    }
+    if let Some(v) = s.write_buffer_count {
+        o.set_max_write_buffer_number(v);
+    }
+    if let Some(v) = s.background_jobs {
+        o.set_max_background_jobs(v);
+    }
+    if let Some(v) = s.compaction_style {
+        o.set_compaction_style(v);
+    }
+    match budget {
+        Some(b) => {
+            t.set_block_cache(&b.cache);
+            t.set_cache_index_and_filter_blocks(true);
+            t.set_pin_l0_filter_and_index_blocks_in_cache(true);
+            o.set_write_buffer_manager(&b.wbm);
+        }
+        None => {
+            if let Some(c) = s.block_cache_size {
+                t.set_block_cache(&Cache::new_lru_cache(c as usize));
+            }
+        }
+    }
+    t.set_bloom_filter(10.0, false);
+    o.set_block_based_table_factory(&t);
+    if s.statistics != StatsLevel::Off {
+        o.enable_statistics();
+        o.set_statistics_level(match s.statistics {
+            StatsLevel::Tickers => rocksdb::statistics::StatsLevel::ExceptHistogramOrTimers,
+            StatsLevel::Histograms => rocksdb::statistics::StatsLevel::ExceptTimers,
+            _ => rocksdb::statistics::StatsLevel::ExceptTimeForMutex,
+        });
+    }
+    o
+}
+
+/// Shared by every instance of one job run.
+#[derive(Debug, Default, Clone)]
+pub struct RocksShared {
+    /// Memory budgets.
+    pub budgets: Arc<BudgetPool>,
+}
