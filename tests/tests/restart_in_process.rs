@@ -72,6 +72,7 @@ fn run_case(failed: &'static AtomicBool, state: StateSettings) -> String {
         event_time_start_ms: 0,
         event_time_rate: 1000,
         out_of_orderness_ms: 0,
+        warmup: 0,
     };
     let env = StreamEnv::new("restart-test", "custom");
     let g2 = gen.clone();

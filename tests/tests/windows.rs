@@ -29,6 +29,7 @@ fn tumbling_window_counts_are_exact_with_out_of_order_records() {
         event_time_start_ms: 0,
         event_time_rate: 1000,
         out_of_orderness_ms: ooo,
+        warmup: 0,
     };
     let mut expected: HashMap<(u64, i64), u64> = HashMap::new();
     for i in 0..events {

@@ -6,7 +6,8 @@
 //! use tidemark::sink::blackhole::BlackholeSink;
 //! let env = StreamEnv::new("keyed-count", "keyed-count");
 //! let cfg = DatagenConfig { keys: 1000, distribution: KeyDistribution::Uniform, rate: 0,
-//!     events: Some(10_000), seed: 1, event_time_start_ms: 0, event_time_rate: 1000, out_of_orderness_ms: 0 };
+//!     events: Some(10_000), seed: 1, event_time_start_ms: 0, event_time_rate: 1000, out_of_orderness_ms: 0,
+//!     warmup: 0 };
 //! env.source::<tidemark::source::datagen::Event>("datagen", "source", move || Box::new(DatagenSource::new(cfg.clone(), None)))
 //!     .key_by(|e| e.key)
 //!     .reduce("count", "count", |a, b| tidemark::source::datagen::Event { value: a.value + b.value, ..b })

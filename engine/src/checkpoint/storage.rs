@@ -73,12 +73,13 @@ impl CheckpointStorage {
         }
     }
 
-    /// Deletes shared files that no retained checkpoint references and that
-    /// were uploaded for a checkpoint up to `upto` (later uploads may belong to
-    /// a checkpoint still in flight). Returns how many were deleted.
-    pub fn collect_shared(&self, referenced: &HashSet<String>, upto: u64) -> usize {
-        let shared = self.job.join(SHARED_DIR);
-        let Ok(objects) = shared.list() else {
+    /// Deletes what no retained checkpoint needs, among objects written for
+    /// checkpoints up to `upto` (later ones may still be in flight): shared
+    /// files no retained checkpoint references, and the folders of checkpoints
+    /// that are not retained (aborted ones whose deletion failed, say while
+    /// the store was down). Returns how many objects were deleted.
+    pub fn collect_garbage(&self, retained: &[u64], referenced: &HashSet<String>, upto: u64) -> usize {
+        let Ok(objects) = self.job.list() else {
             return 0;
         };
         let mut n = 0;
@@ -86,10 +87,15 @@ impl CheckpointStorage {
             let Some(rel) = l.relative_to(&self.job) else {
                 continue;
             };
-            if referenced.contains(&rel) {
-                continue;
-            }
-            if shared_upload_id(l.name()).is_some_and(|id| id <= upto) && l.delete().is_ok() {
+            let owner = match rel.split_once('/') {
+                Some((SHARED_DIR, name)) if !referenced.contains(&rel) => shared_upload_id(name),
+                Some((dir, _)) => dir
+                    .strip_prefix("chk-")
+                    .and_then(|i| i.parse::<u64>().ok())
+                    .filter(|i| !retained.contains(i)),
+                None => None,
+            };
+            if owner.is_some_and(|id| id <= upto) && l.delete().is_ok() {
                 n += 1;
             }
         }
@@ -126,8 +132,13 @@ mod tests {
         }
         assert_eq!(shared_upload_id("count-0-4-000012.sst"), Some(4));
         let keep: HashSet<String> = [b.clone()].into();
-        // c was uploaded for checkpoint 6, still in flight when 5 completes.
-        assert_eq!(s.collect_shared(&keep, 5), 1);
+        s.chk_dir(2).join("x.state").put(b"aborted").unwrap();
+        s.chk_dir(5).join("x.state").put(b"retained").unwrap();
+        // c was uploaded for checkpoint 6, still in flight when 5 completes;
+        // chk-2 was aborted while the store was down.
+        assert_eq!(s.collect_garbage(&[5], &keep, 5), 2);
+        assert!(s.chk_dir(5).join("x.state").exists());
+        assert!(!s.chk_dir(2).join("x.state").exists());
         let left: Vec<_> = s
             .job_dir()
             .join(SHARED_DIR)

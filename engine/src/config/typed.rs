@@ -501,4 +501,44 @@ mod tests {
             "{err}"
         );
     }
+
+    #[test]
+    fn large_state_keys_parse_and_bad_values_name_key_value_and_allowed() {
+        let c = cfg(&[
+            ("state.backend", "rocksdb"),
+            ("state.backend.incremental", "true"),
+            ("state.backend.local-recovery", "true"),
+            ("taskmanager.memory.managed.size", "512mb"),
+            ("state.backend.rocksdb.memory.write-buffer-ratio", "0.25"),
+            ("state.backend.rocksdb.predefined-options", "flash_ssd_optimized"),
+            ("execution.checkpointing.snapshot-compression", "zstd"),
+            ("state.savepoints.dir", "/tmp/sp"),
+        ])
+        .unwrap();
+        assert_eq!(c.state.kind, StateBackendKind::RocksDb);
+        assert!(c.state.incremental && c.state.local_recovery.is_some());
+        assert_eq!(c.state.rocks.managed_size, 512 << 20);
+        assert_eq!(c.state.rocks.write_buffer_ratio, 0.25);
+        assert_eq!(c.state.rocks.profile, Profile::FlashSsdOptimized);
+        assert_eq!(c.state.compression, Compression::Zstd);
+        assert_eq!(c.savepoint_dir.map(|l| l.to_string()), Some("/tmp/sp".into()));
+        let e = cfg(&[
+            ("taskmanager.memory.managed.size", "lots"),
+            ("state.backend.rocksdb.memory.write-buffer-ratio", "1.5"),
+            ("execution.checkpointing.dir", "hdfs://nn/ck"),
+        ])
+        .err()
+        .unwrap()
+        .to_string();
+        assert!(
+            e.contains("taskmanager.memory.managed.size: 'lots' is not valid: expected a size such as 64mb"),
+            "{e}"
+        );
+        assert!(e.contains("write-buffer-ratio: '1.5' is not valid: expected a number between 0 and 1"), "{e}");
+        assert!(e.contains("execution.checkpointing.dir: 'hdfs://nn/ck' has an unsupported scheme"), "{e}");
+        // Incremental snapshots need RocksDB; with the heap backend it is a warning.
+        let c = cfg(&[("execution.checkpointing.incremental", "true")]).unwrap();
+        assert!(!c.state.incremental);
+        assert!(c.warnings.iter().any(|w| w.contains("heap snapshots are always full")));
+    }
 }

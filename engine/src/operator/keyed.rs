@@ -177,7 +177,7 @@ impl<K: Key, I: Data, O: Data> Operator<I, O> for KeyedProcessOperator<K, I, O> 
             report_backend(&backend, info, reg);
         }
         if let Some(r) = ctx.restored {
-            backend.restore_from(&r.files);
+            backend.restore_from(&r.files)?;
             self.timers.restore(backend.take_restored(TIMER_TABLE))?;
         }
         self.func.open(&mut backend)?;

@@ -16,12 +16,20 @@ use crate::state::{KeyedStateBackend, ValueStateDesc};
 use std::marker::PhantomData;
 use std::sync::Arc;
 
-static OWN: &[ParamSpec] = &[ParamSpec {
-    name: "count-parallelism",
-    default: None,
-    kind: Kind::Int(1, 32768),
-    doc: "Parallelism of the keyed count (default parallelism.default).",
-}];
+static OWN: &[ParamSpec] = &[
+    ParamSpec {
+        name: "count-parallelism",
+        default: None,
+        kind: Kind::Int(1, 32768),
+        doc: "Parallelism of the keyed count (default parallelism.default).",
+    },
+    ParamSpec {
+        name: "payload-bytes",
+        default: Some("0"),
+        kind: Kind::Int(0, 1 << 20),
+        doc: "Bytes of padding kept with each key's count, to size the state (benchmarks).",
+    },
+];
 
 pub(super) const SPEC: PipelineSpec = PipelineSpec {
     name: "keyed-count",
@@ -70,6 +78,51 @@ impl<K: Key, I: Data> KeyedProcessFunction<K, I, (K, u64)> for RunningCount<K, I
     }
 }
 
+/// A running count whose state carries `payload` bytes per key, rewritten on
+/// every update (so state size and write volume scale with it).
+pub struct PaddedCount<K, I> {
+    state: Option<ValueStateDesc<(u64, Vec<u8>)>>,
+    payload: usize,
+    _p: PhantomData<fn(K, I)>,
+}
+
+impl<K, I> PaddedCount<K, I> {
+    /// A count padded with `payload` bytes per key.
+    pub fn new(payload: usize) -> Self {
+        Self {
+            state: None,
+            payload,
+            _p: PhantomData,
+        }
+    }
+}
+
+impl<K: Key, I: Data> KeyedProcessFunction<K, I, (K, u64)> for PaddedCount<K, I> {
+    fn open(&mut self, state: &mut KeyedStateBackend<K>) -> Result<()> {
+        self.state = Some(state.value_state("count")?);
+        Ok(())
+    }
+    fn process(&mut self, _r: I, ctx: &mut KeyedContext<'_, K, (K, u64)>) -> Result<()> {
+        let d = self.state.as_ref().expect("opened");
+        let count = {
+            let mut v = ctx.value(d);
+            match v.get_mut() {
+                Some((c, pad)) => {
+                    *c += 1;
+                    pad[0] = *c as u8;
+                    *c
+                }
+                None => {
+                    v.set((1, vec![1; self.payload.max(1)]));
+                    1
+                }
+            }
+        };
+        let key = ctx.key().clone();
+        ctx.emit((key, count))
+    }
+}
+
 /// Largest explicit or default parallelism among the given operators.
 pub(super) fn max_parallelism(config: &Config, ps: &[Option<usize>]) -> u32 {
     config.max_parallelism.unwrap_or_else(|| {
@@ -100,10 +153,14 @@ fn build(name: &str, p: &Params, config: &Config) -> Result<JobGraph> {
     let src = env
         .source::<Event>("datagen", "datagen", make_source)
         .with_parallelism(sp);
-    let counts = src
-        .key_by(|e: &Event| e.key)
-        .process("count", "count", RunningCount::<u64, Event>::default)
-        .with_parallelism(cp);
+    let payload = p.int("payload-bytes") as usize;
+    let keyed = src.key_by(|e: &Event| e.key);
+    let counts = if payload == 0 {
+        keyed.process("count", "count", RunningCount::<u64, Event>::default)
+    } else {
+        keyed.process("count", "count", move || PaddedCount::<u64, Event>::new(payload))
+    }
+    .with_parallelism(cp);
     counts
         .sink(&format!("sink: {}", p.text("sink")), "sink", move || sink())
         .with_parallelism(kp);

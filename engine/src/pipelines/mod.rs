@@ -80,6 +80,12 @@ pub(crate) static DATAGEN_PARAMS: &[ParamSpec] = &[
         doc: "Key distribution.",
     },
     ParamSpec {
+        name: "warmup",
+        default: Some("0"),
+        kind: Kind::Int(0, i64::MAX),
+        doc: "The first N records take keys 0, 1, 2, ... in turn, unthrottled (loads every key once); rate applies after.",
+    },
+    ParamSpec {
         name: "zipf-exponent",
         default: Some("1.0"),
         kind: Kind::Float,
@@ -184,6 +190,7 @@ pub(crate) fn datagen(
         event_time_start_ms,
         event_time_rate,
         out_of_orderness_ms: ooo,
+        warmup: p.int("warmup") as u64,
     };
     (cfg, cdf)
 }

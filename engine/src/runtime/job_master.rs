@@ -317,23 +317,24 @@ impl JobMaster {
         self.registry
             .retire_series(tidemark_agent::labels::JOB_ID, &self.job_id);
         let Some(storage) = &self.storage else { return };
-        let keep = cancelled && self.opts.retention == Retention::RetainOnCancellation;
-        if keep {
-            return;
-        }
+        let keep_all = cancelled && self.opts.retention == Retention::RetainOnCancellation;
         let stop_checkpoint = if cancelled && self.checkpoint_on_stop {
             self.retained.last().copied()
         } else {
             None
         };
-        for id in std::mem::take(&mut self.retained) {
-            if Some(id) != stop_checkpoint {
-                storage.discard(id);
-                self.retained_shared.remove(&id);
+        if !keep_all {
+            for id in std::mem::take(&mut self.retained) {
+                if Some(id) != stop_checkpoint {
+                    storage.discard(id);
+                    self.retained_shared.remove(&id);
+                }
             }
+            self.retained.extend(stop_checkpoint);
         }
+        // Everything else (aborted attempts, unreferenced shared files) goes.
         let keep: HashSet<String> = self.retained_shared.values().flatten().cloned().collect();
-        storage.collect_shared(&keep, u64::MAX);
+        storage.collect_garbage(&self.retained, &keep, u64::MAX);
         if let Some(d) = storage.job_dir().local_path() {
             let _ = std::fs::remove_dir(d.join(crate::checkpoint::storage::SHARED_DIR));
             let _ = std::fs::remove_dir(d); // only if empty
@@ -506,7 +507,7 @@ impl JobMaster {
                 is_final,
                 acks,
             } => {
-                let storage = self.storage.as_ref().expect("checkpoints need storage");
+                let storage = self.storage.clone().expect("checkpoints need storage");
                 let mut operators: Vec<OperatorState> = self
                     .graph
                     .nodes
@@ -577,7 +578,7 @@ impl JobMaster {
                             .retain(|id, _| self.retained.contains(id));
                         let keep: HashSet<String> =
                             self.retained_shared.values().flatten().cloned().collect();
-                        storage.collect_shared(&keep, id);
+                        storage.collect_garbage(&self.retained, &keep, id);
                         Ok(follow)
                     }
                     Err(e) => Ok(coord.on_metadata_failed(id, e.to_string())),

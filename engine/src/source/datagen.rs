@@ -50,6 +50,9 @@ pub struct DatagenConfig {
     pub event_time_rate: u64,
     /// Maximum random lateness subtracted from a record's event time, ms.
     pub out_of_orderness_ms: i64,
+    /// The first `warmup` records take keys `0, 1, 2, …` in turn, as fast as
+    /// possible (`rate` applies after them): loads every key's state once.
+    pub warmup: u64,
 }
 
 /// SplitMix64: a fast, well-mixed hash of a counter.
@@ -81,6 +84,7 @@ impl DatagenConfig {
     pub fn record(&self, i: u64, cdf: Option<&[f64]>) -> Event {
         let h = splitmix64(self.seed ^ i.wrapping_mul(0x2545_f491_4f6c_dd1d));
         let key = match cdf {
+            _ if i < self.warmup => i % self.keys.max(1),
             None => ((h as u128 * self.keys as u128) >> 64) as u64,
             Some(cdf) => {
                 let u = (h >> 11) as f64 / (1u64 << 53) as f64;
@@ -180,7 +184,13 @@ impl Source<Event> for DatagenSource {
             }
             n = n.min(limit - self.produced);
         }
-        if self.rate > 0.0 {
+        // This subtask's warm-up records are not rate-limited; the rate starts after them.
+        let warm = self.cfg.warmup.div_ceil(self.parallelism.max(1));
+        if self.produced < warm {
+            n = n.min(warm - self.produced);
+            self.started = Instant::now();
+            self.produced_at_start = self.produced + n;
+        } else if self.rate > 0.0 {
             let allowed = (self.started.elapsed().as_secs_f64() * self.rate) as u64;
             let done = self.produced - self.produced_at_start;
             if allowed <= done {
@@ -224,6 +234,7 @@ mod tests {
             event_time_start_ms: 0,
             event_time_rate: 1000,
             out_of_orderness_ms: 0,
+            warmup: 0,
         }
     }
 

@@ -282,15 +282,21 @@ impl<K: Key> KeyedStateBackend<K> {
 
     /// Takes the chunks of this subtask's key groups from restored state files
     /// (one per old subtask: after rescaling, several files hold our groups).
-    pub fn restore_from(&mut self, files: &[std::sync::Arc<StateFile>]) {
+    pub fn restore_from(&mut self, files: &[std::sync::Arc<StateFile>]) -> Result<()> {
         for f in files {
-            for (name, bytes) in f.chunks_in(self.range) {
+            for (name, bytes) in f.chunks_in(self.range)? {
                 self.restored
                     .entry(name.to_string())
                     .or_default()
-                    .push(bytes.to_vec());
+                    .push(bytes.into_owned());
             }
         }
+        Ok(())
+    }
+
+    /// Where this backend keeps state.
+    pub fn kind(&self) -> StateBackendKind {
+        self.kind
     }
 
     /// Takes restored chunks of a table that is not a registered state (timers).
@@ -444,4 +450,147 @@ fn import_range(
     })();
     let _ = std::fs::remove_dir_all(&tmp);
     result.map(|_| source)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::checkpoint::blob::Location;
+    use crate::state::key_group::key_group_range_for_subtask;
+    use crate::state::rocks::transfer::upload;
+    use crate::state::snapshot::{encode, OperatorSnapshot, StateHandle};
+
+    fn settings(dir: &std::path::Path, incremental: bool) -> StateSettings {
+        let mut s = StateSettings {
+            kind: StateBackendKind::RocksDb,
+            incremental,
+            compression: Compression::Zstd,
+            ..StateSettings::default()
+        };
+        s.rocks.local_dir = dir.to_path_buf();
+        s.rocks.cache_entries = 16; // force write-backs while filling
+        s
+    }
+
+    fn owner(subtask: usize) -> BackendOwner {
+        BackendOwner {
+            job_id: "j".into(),
+            uid: "count".into(),
+            subtask,
+            attempt: 0,
+        }
+    }
+
+    fn fill(b: &mut KeyedStateBackend<u64>, n: u64) -> TableId<u64> {
+        let t = b.register::<u64>("count").unwrap();
+        for k in 0..n {
+            b.store(t).insert(k, k * 10);
+        }
+        // Updates through get_mut are written back too.
+        for k in 0..n / 2 {
+            *b.store(t).get_mut(&k).unwrap() += 1;
+        }
+        b.store(t).remove(&(n - 1));
+        t
+    }
+
+    fn expected(k: u64, n: u64) -> Option<u64> {
+        (k < n - 1).then(|| k * 10 + u64::from(k < n / 2))
+    }
+
+    #[test]
+    fn a_full_rocksdb_snapshot_is_canonical_and_rescales_into_the_heap() {
+        let d = tempfile::tempdir().unwrap();
+        let s = settings(d.path(), false);
+        let all = KeyGroupRange { start: 0, end: 127 };
+        let mut b = KeyedStateBackend::<u64>::open(&s, &owner(0), 128, all, &[]).unwrap();
+        fill(&mut b, 1000);
+        let (keyed, native) = b.snapshot(1, false).unwrap();
+        assert!(native.is_none());
+        let snap = OperatorSnapshot {
+            keyed,
+            ..OperatorSnapshot::default()
+        };
+        let bytes = encode(&snap, 128, Compression::Zstd).unwrap();
+        let loc = Location::local(d.path()).join("f.state");
+        loc.put(&bytes).unwrap();
+        let file = std::sync::Arc::new(StateFile::open(&loc, &StateHandle::of("f.state", &bytes)).unwrap());
+        // Two heap subtasks of the old single range: each reads its half.
+        let mut seen = 0;
+        for i in 0..2 {
+            let r = key_group_range_for_subtask(128, 2, i);
+            let mut h = KeyedStateBackend::<u64>::new(StateBackendKind::Heap, 128, r);
+            h.restore_from(&[file.clone()]).unwrap();
+            let t = h.register::<u64>("count").unwrap();
+            seen += h.store(t).len();
+            for k in 0..1000u64 {
+                if r.contains(crate::state::key_group::assign_to_key_group(&k, 128)) {
+                    assert_eq!(h.store(t).get(&k).copied(), expected(k, 1000), "key {k}");
+                }
+            }
+        }
+        assert_eq!(seen, 999);
+    }
+
+    #[test]
+    fn incremental_snapshots_upload_only_new_files_and_restore_at_any_range() {
+        let d = tempfile::tempdir().unwrap();
+        let s = settings(d.path(), true);
+        let all = KeyGroupRange { start: 0, end: 127 };
+        let store = Location::local(&d.path().join("ck")).join("job");
+        let mut b = KeyedStateBackend::<u64>::open(&s, &owner(0), 128, all, &[]).unwrap();
+        let t = fill(&mut b, 1000);
+        let (_, native) = b.snapshot(1, false).unwrap();
+        let n1 = native.unwrap();
+        let u1 = upload(&n1, &store, "count", 0, 1).unwrap();
+        assert!(u1.uploaded_bytes > 0);
+        b.notify_complete(1);
+        // A second checkpoint after a small change shares the first's SST files.
+        b.store(t).insert(5000, 1);
+        let (_, native) = b.snapshot(2, false).unwrap();
+        let n2 = native.unwrap();
+        let u2 = upload(&n2, &store, "count", 0, 2).unwrap();
+        let full2: u64 = u2.handle.files.iter().map(|f| f.size).sum();
+        assert!(
+            u2.uploaded_bytes < full2,
+            "uploaded {} of {full2}",
+            u2.uploaded_bytes
+        );
+        let shared: Vec<_> = u2.handle.files.iter().filter(|f| f.key.starts_with("shared/count-0-1-")).collect();
+        assert!(!shared.is_empty(), "checkpoint 2 references checkpoint 1's SST files");
+        // A savepoint is never incremental.
+        let (keyed, native) = b.snapshot(3, true).unwrap();
+        assert!(native.is_none() && !keyed.is_empty());
+        drop(b);
+        // Restore into the same range, and rescaled into two halves.
+        let restored = RestoredNative {
+            handle: u2.handle.clone(),
+            job: store.clone(),
+            local: None,
+            same_job: true,
+        };
+        let mut r = KeyedStateBackend::<u64>::open(&s, &owner(9), 128, all, std::slice::from_ref(&restored)).unwrap();
+        let t = r.register::<u64>("count").unwrap();
+        assert_eq!(r.store(t).get(&5000).copied(), Some(1));
+        assert_eq!(r.store(t).get(&3).copied(), expected(3, 1000));
+        assert_eq!(r.restore_report().unwrap().source, RestoreSource::Remote);
+        drop(r);
+        for i in 0..2 {
+            let range = key_group_range_for_subtask(128, 2, i);
+            let mut h = KeyedStateBackend::<u64>::open(&s, &owner(10 + i), 128, range, std::slice::from_ref(&restored)).unwrap();
+            let t = h.register::<u64>("count").unwrap();
+            for k in 0..1000u64 {
+                let kg = crate::state::key_group::assign_to_key_group(&k, 128);
+                let want = if range.contains(kg) { expected(k, 1000) } else { None };
+                assert_eq!(h.store(t).get(&k).copied(), want, "key {k} in subtask {i}");
+            }
+        }
+        // A corrupted shared file is detected on download.
+        let f = &u2.handle.files.iter().find(|f| f.name.ends_with(".sst")).unwrap().key;
+        let mut bytes = store.join(f).get().unwrap();
+        bytes[10] ^= 0xff;
+        store.join(f).put(&bytes).unwrap();
+        let err = KeyedStateBackend::<u64>::open(&s, &owner(20), 128, all, &[restored]).err().unwrap().to_string();
+        assert!(err.contains("corrupted"), "{err}");
+    }
 }

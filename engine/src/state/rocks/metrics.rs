@@ -9,7 +9,7 @@ use rocksdb::statistics::Ticker;
 use std::sync::Weak;
 use std::time::Duration;
 use tidemark_agent::catalogue as cat;
-use tidemark_agent::registry::{Counter, Gauge};
+use tidemark_agent::{Counter, Gauge};
 use tidemark_agent::Registry;
 
 struct PerState {
