@@ -633,48 +633,208 @@ macro_rules! rocks {
     };
 }
 
-rocks!(ROCKS_NUM_KEYS, "tidemark_rocksdb_estimate_num_keys", MetricKind::Gauge, "", TASK_STATE, 1.0,
-    "state.backend.rocksdb.metrics.estimate-num-keys", "Estimated keys in one state (column family) of a subtask.");
-rocks!(ROCKS_LIVE_DATA, "tidemark_rocksdb_estimate_live_data_size_bytes", MetricKind::Gauge, "bytes", TASK_STATE, 1.0,
-    "state.backend.rocksdb.metrics.estimate-live-data-size", "Estimated bytes of live data in one state.");
-rocks!(ROCKS_SST_SIZE, "tidemark_rocksdb_total_sst_files_size_bytes", MetricKind::Gauge, "bytes", TASK_STATE, 1.0,
-    "state.backend.rocksdb.metrics.total-sst-files-size", "Bytes of all SST files of one state.");
-rocks!(ROCKS_MEMTABLES, "tidemark_rocksdb_cur_size_all_mem_tables_bytes", MetricKind::Gauge, "bytes", TASK_STATE, 1.0,
-    "state.backend.rocksdb.metrics.cur-size-all-mem-tables", "Bytes of the active and unflushed immutable memtables of one state.");
-rocks!(ROCKS_IMMUTABLE, "tidemark_rocksdb_num_immutable_mem_tables", MetricKind::Gauge, "", TASK_STATE, 1.0,
-    "state.backend.rocksdb.metrics.num-immutable-mem-table", "Immutable memtables not yet flushed, per state.");
-rocks!(ROCKS_PENDING_COMPACTION, "tidemark_rocksdb_estimate_pending_compaction_bytes", MetricKind::Gauge, "bytes", TASK_STATE, 1.0,
-    "state.backend.rocksdb.metrics.estimate-pending-compaction-bytes", "Bytes compaction must rewrite to bring every level under its target.");
-rocks!(ROCKS_RUNNING_COMPACTIONS, "tidemark_rocksdb_num_running_compactions", MetricKind::Gauge, "", TASK, 1.0,
-    "state.backend.rocksdb.metrics.num-running-compactions", "Compactions running in a subtask's instance.");
-rocks!(ROCKS_RUNNING_FLUSHES, "tidemark_rocksdb_num_running_flushes", MetricKind::Gauge, "", TASK, 1.0,
-    "state.backend.rocksdb.metrics.num-running-flushes", "Memtable flushes running in a subtask's instance.");
-rocks!(ROCKS_DELAYED_WRITE_RATE, "tidemark_rocksdb_actual_delayed_write_rate_bytes", MetricKind::Gauge, "bytes", TASK, 1.0,
-    "state.backend.rocksdb.metrics.actual-delayed-write-rate", "Bytes per second writes are throttled to; 0 when not throttled.");
-rocks!(ROCKS_WRITE_STOPPED, "tidemark_rocksdb_is_write_stopped", MetricKind::Gauge, "", TASK, 1.0,
-    "state.backend.rocksdb.metrics.is-write-stopped", "1 while RocksDB stops writes (too many L0 files or memtables).");
-rocks!(ROCKS_BACKGROUND_ERRORS, "tidemark_rocksdb_background_errors", MetricKind::Gauge, "", TASK, 1.0,
-    "state.backend.rocksdb.metrics.background-errors", "Background errors (failed flushes or compactions) since the instance opened.");
+rocks!(
+    ROCKS_NUM_KEYS,
+    "tidemark_rocksdb_estimate_num_keys",
+    MetricKind::Gauge,
+    "",
+    TASK_STATE,
+    1.0,
+    "state.backend.rocksdb.metrics.estimate-num-keys",
+    "Estimated keys in one state (column family) of a subtask."
+);
+rocks!(
+    ROCKS_LIVE_DATA,
+    "tidemark_rocksdb_estimate_live_data_size_bytes",
+    MetricKind::Gauge,
+    "bytes",
+    TASK_STATE,
+    1.0,
+    "state.backend.rocksdb.metrics.estimate-live-data-size",
+    "Estimated bytes of live data in one state."
+);
+rocks!(
+    ROCKS_SST_SIZE,
+    "tidemark_rocksdb_total_sst_files_size_bytes",
+    MetricKind::Gauge,
+    "bytes",
+    TASK_STATE,
+    1.0,
+    "state.backend.rocksdb.metrics.total-sst-files-size",
+    "Bytes of all SST files of one state."
+);
+rocks!(
+    ROCKS_MEMTABLES,
+    "tidemark_rocksdb_cur_size_all_mem_tables_bytes",
+    MetricKind::Gauge,
+    "bytes",
+    TASK_STATE,
+    1.0,
+    "state.backend.rocksdb.metrics.cur-size-all-mem-tables",
+    "Bytes of the active and unflushed immutable memtables of one state."
+);
+rocks!(
+    ROCKS_IMMUTABLE,
+    "tidemark_rocksdb_num_immutable_mem_tables",
+    MetricKind::Gauge,
+    "",
+    TASK_STATE,
+    1.0,
+    "state.backend.rocksdb.metrics.num-immutable-mem-table",
+    "Immutable memtables not yet flushed, per state."
+);
+rocks!(
+    ROCKS_PENDING_COMPACTION,
+    "tidemark_rocksdb_estimate_pending_compaction_bytes",
+    MetricKind::Gauge,
+    "bytes",
+    TASK_STATE,
+    1.0,
+    "state.backend.rocksdb.metrics.estimate-pending-compaction-bytes",
+    "Bytes compaction must rewrite to bring every level under its target."
+);
+rocks!(
+    ROCKS_RUNNING_COMPACTIONS,
+    "tidemark_rocksdb_num_running_compactions",
+    MetricKind::Gauge,
+    "",
+    TASK,
+    1.0,
+    "state.backend.rocksdb.metrics.num-running-compactions",
+    "Compactions running in a subtask's instance."
+);
+rocks!(
+    ROCKS_RUNNING_FLUSHES,
+    "tidemark_rocksdb_num_running_flushes",
+    MetricKind::Gauge,
+    "",
+    TASK,
+    1.0,
+    "state.backend.rocksdb.metrics.num-running-flushes",
+    "Memtable flushes running in a subtask's instance."
+);
+rocks!(
+    ROCKS_DELAYED_WRITE_RATE,
+    "tidemark_rocksdb_actual_delayed_write_rate_bytes",
+    MetricKind::Gauge,
+    "bytes",
+    TASK,
+    1.0,
+    "state.backend.rocksdb.metrics.actual-delayed-write-rate",
+    "Bytes per second writes are throttled to; 0 when not throttled."
+);
+rocks!(
+    ROCKS_WRITE_STOPPED,
+    "tidemark_rocksdb_is_write_stopped",
+    MetricKind::Gauge,
+    "",
+    TASK,
+    1.0,
+    "state.backend.rocksdb.metrics.is-write-stopped",
+    "1 while RocksDB stops writes (too many L0 files or memtables)."
+);
+rocks!(
+    ROCKS_BACKGROUND_ERRORS,
+    "tidemark_rocksdb_background_errors",
+    MetricKind::Gauge,
+    "",
+    TASK,
+    1.0,
+    "state.backend.rocksdb.metrics.background-errors",
+    "Background errors (failed flushes or compactions) since the instance opened."
+);
 rocks!(ROCKS_CACHE_USAGE, "tidemark_rocksdb_block_cache_usage_bytes", MetricKind::Gauge, "bytes", TASK, 1.0,
     "state.backend.rocksdb.metrics.block-cache-usage", "Bytes in the block cache, memtables charged to it included (shared when the budget is managed).");
-rocks!(ROCKS_CACHE_CAPACITY, "tidemark_rocksdb_block_cache_capacity_bytes", MetricKind::Gauge, "bytes", TASK, 1.0,
-    "state.backend.rocksdb.metrics.block-cache-capacity", "Capacity of the block cache the instance uses.");
-rocks!(ROCKS_CACHE_PINNED, "tidemark_rocksdb_block_cache_pinned_usage_bytes", MetricKind::Gauge, "bytes", TASK, 1.0,
-    "state.backend.rocksdb.metrics.block-cache-pinned-usage", "Bytes pinned in the block cache.");
-rocks!(ROCKS_CACHE_HIT, "tidemark_rocksdb_block_cache_hits_total", MetricKind::Counter, "", TASK, 1.0,
-    "rocksdb.block.cache.hit (state.backend.rocksdb.metrics.block-cache-hit)", "Block cache hits (statistics ticker; needs state.backend.rocksdb.statistics.level).");
-rocks!(ROCKS_CACHE_MISS, "tidemark_rocksdb_block_cache_misses_total", MetricKind::Counter, "", TASK, 1.0,
-    "rocksdb.block.cache.miss (state.backend.rocksdb.metrics.block-cache-miss)", "Block cache misses (statistics ticker).");
-rocks!(ROCKS_BYTES_READ, "tidemark_rocksdb_read_bytes_total", MetricKind::Counter, "bytes", TASK, 1.0,
-    "rocksdb.bytes.read (state.backend.rocksdb.metrics.bytes-read)", "Bytes read by gets (statistics ticker).");
-rocks!(ROCKS_BYTES_WRITTEN, "tidemark_rocksdb_written_bytes_total", MetricKind::Counter, "bytes", TASK, 1.0,
-    "rocksdb.bytes.written (state.backend.rocksdb.metrics.bytes-written)", "Bytes written by puts and batches (statistics ticker).");
-rocks!(ROCKS_STALL, "tidemark_rocksdb_stall_seconds_total", MetricKind::Counter, "seconds", TASK, 1e-6,
-    "rocksdb.stall.micros (state.backend.rocksdb.metrics.stall-micros)", "Time writers were stalled (statistics ticker).");
-rocks!(ROCKS_COMPACTION_READ, "tidemark_rocksdb_compaction_read_bytes_total", MetricKind::Counter, "bytes", TASK, 1.0,
-    "rocksdb.compact.read.bytes (state.backend.rocksdb.metrics.compaction-read-bytes)", "Bytes read by compactions (statistics ticker).");
-rocks!(ROCKS_COMPACTION_WRITTEN, "tidemark_rocksdb_compaction_written_bytes_total", MetricKind::Counter, "bytes", TASK, 1.0,
-    "rocksdb.compact.write.bytes (state.backend.rocksdb.metrics.compaction-write-bytes)", "Bytes written by compactions (statistics ticker).");
+rocks!(
+    ROCKS_CACHE_CAPACITY,
+    "tidemark_rocksdb_block_cache_capacity_bytes",
+    MetricKind::Gauge,
+    "bytes",
+    TASK,
+    1.0,
+    "state.backend.rocksdb.metrics.block-cache-capacity",
+    "Capacity of the block cache the instance uses."
+);
+rocks!(
+    ROCKS_CACHE_PINNED,
+    "tidemark_rocksdb_block_cache_pinned_usage_bytes",
+    MetricKind::Gauge,
+    "bytes",
+    TASK,
+    1.0,
+    "state.backend.rocksdb.metrics.block-cache-pinned-usage",
+    "Bytes pinned in the block cache."
+);
+rocks!(
+    ROCKS_CACHE_HIT,
+    "tidemark_rocksdb_block_cache_hits_total",
+    MetricKind::Counter,
+    "",
+    TASK,
+    1.0,
+    "rocksdb.block.cache.hit (state.backend.rocksdb.metrics.block-cache-hit)",
+    "Block cache hits (statistics ticker; needs state.backend.rocksdb.statistics.level)."
+);
+rocks!(
+    ROCKS_CACHE_MISS,
+    "tidemark_rocksdb_block_cache_misses_total",
+    MetricKind::Counter,
+    "",
+    TASK,
+    1.0,
+    "rocksdb.block.cache.miss (state.backend.rocksdb.metrics.block-cache-miss)",
+    "Block cache misses (statistics ticker)."
+);
+rocks!(
+    ROCKS_BYTES_READ,
+    "tidemark_rocksdb_read_bytes_total",
+    MetricKind::Counter,
+    "bytes",
+    TASK,
+    1.0,
+    "rocksdb.bytes.read (state.backend.rocksdb.metrics.bytes-read)",
+    "Bytes read by gets (statistics ticker)."
+);
+rocks!(
+    ROCKS_BYTES_WRITTEN,
+    "tidemark_rocksdb_written_bytes_total",
+    MetricKind::Counter,
+    "bytes",
+    TASK,
+    1.0,
+    "rocksdb.bytes.written (state.backend.rocksdb.metrics.bytes-written)",
+    "Bytes written by puts and batches (statistics ticker)."
+);
+rocks!(
+    ROCKS_STALL,
+    "tidemark_rocksdb_stall_seconds_total",
+    MetricKind::Counter,
+    "seconds",
+    TASK,
+    1e-6,
+    "rocksdb.stall.micros (state.backend.rocksdb.metrics.stall-micros)",
+    "Time writers were stalled (statistics ticker)."
+);
+rocks!(
+    ROCKS_COMPACTION_READ,
+    "tidemark_rocksdb_compaction_read_bytes_total",
+    MetricKind::Counter,
+    "bytes",
+    TASK,
+    1.0,
+    "rocksdb.compact.read.bytes (state.backend.rocksdb.metrics.compaction-read-bytes)",
+    "Bytes read by compactions (statistics ticker)."
+);
+rocks!(
+    ROCKS_COMPACTION_WRITTEN,
+    "tidemark_rocksdb_compaction_written_bytes_total",
+    MetricKind::Counter,
+    "bytes",
+    TASK,
+    1.0,
+    "rocksdb.compact.write.bytes (state.backend.rocksdb.metrics.compaction-write-bytes)",
+    "Bytes written by compactions (statistics ticker)."
+);
 rocks!(STATE_RESTORE_DURATION, "tidemark_state_restore_duration_seconds", MetricKind::Gauge, "seconds", TASK_SOURCE, 1e-3,
     "restoreStateDuration (Flink's state.backend.local-recovery metrics)", "How long a subtask's last restore of keyed state took, by where it read from (local copy or checkpoint storage).");
 rocks!(STATE_RESTORES, "tidemark_state_restores_total", MetricKind::Counter, "", TASK_SOURCE, 1.0,

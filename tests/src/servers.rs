@@ -313,11 +313,27 @@ impl Server {
             if c != 200 && c != 409 {
                 return None;
             }
-            (curl(&["-X", "PUT", "--data", "ok", &format!("{base}/checkpoints/.probe")]).0
-                == 200)
+            (curl(&[
+                "-X",
+                "PUT",
+                "--data",
+                "ok",
+                &format!("{base}/checkpoints/.probe"),
+            ])
+            .0 == 200)
                 .then_some(())
         });
         curl(&["-X", "DELETE", &format!("{base}/checkpoints/.probe")]);
+    }
+
+    /// Freezes the server (SIGSTOP): connections are accepted, nothing answers.
+    pub fn freeze(&self) {
+        signal(self.child.id(), "-STOP");
+    }
+
+    /// Lets a frozen server go on (SIGCONT).
+    pub fn thaw(&self) {
+        signal(self.child.id(), "-CONT");
     }
 
     /// S3 only: starts the server again on the same ports and data, and waits
@@ -326,4 +342,13 @@ impl Server {
         self.resume();
         self.wait_writable();
     }
+}
+
+fn signal(pid: u32, sig: &str) {
+    let ok = Command::new("kill")
+        .args([sig, &pid.to_string()])
+        .status()
+        .map(|s| s.success())
+        .unwrap_or(false);
+    assert!(ok, "kill {sig} {pid}");
 }

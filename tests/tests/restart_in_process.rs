@@ -8,6 +8,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 use tidemark::api::StreamEnv;
+use tidemark::checkpoint::blob::Location;
 use tidemark::checkpoint::coordinator::CheckpointSettings;
 use tidemark::pipelines::RunningCount;
 use tidemark::runtime::deploy::RuntimeKnobs;
@@ -16,7 +17,6 @@ use tidemark::runtime::restart::RestartStrategy;
 use tidemark::runtime::{JobMaster, JobOptions, JobOutcome};
 use tidemark::sink::file::FileSink;
 use tidemark::source::datagen::{DatagenConfig, DatagenSource, Event, KeyDistribution};
-use tidemark::checkpoint::blob::Location;
 use tidemark::state::{StateBackendKind, StateSettings};
 use tidemark_agent::Registry;
 

@@ -22,20 +22,35 @@ fn env(s3: &Server) -> Vec<(&'static str, String)> {
 }
 
 fn job(prefix: &str, extra: &str) -> String {
+    let config = [
+        "parallelism.default: 1".to_string(),
+        "execution.checkpointing.interval: 300 ms".into(),
+        format!("execution.checkpointing.dir: s3://checkpoints/{prefix}"),
+        "execution.checkpointing.incremental: true".into(),
+        "execution.checkpointing.tolerable-failed-checkpoints: 1000".into(),
+        "execution.checkpointing.num-retained: 2".into(),
+        "execution.checkpointing.timeout: 20 s".into(),
+        "execution.checkpointing.externalized-checkpoint-retention: RETAIN_ON_CANCELLATION".into(),
+        "state.backend.type: rocksdb".into(),
+        "state.backend.rocksdb.localdir: rocks".into(),
+        "s3.max-retries: 1".into(),
+        "restart-strategy.type: none".into(),
+        "metrics.reporter.prom.port: 0".into(),
+        "rest.bind-port: 0".into(),
+        "rest.auth.token-env: TIDEMARK_REST_TOKEN".into(),
+    ];
     format!(
-        "name: s3-job\npipeline: keyed-count\nparams:\n  keys: 5000\n{extra}config:\n  parallelism.default: 1\n  \
-         execution.checkpointing.interval: 300 ms\n  execution.checkpointing.dir: s3://checkpoints/{prefix}\n  \
-         execution.checkpointing.incremental: true\n  execution.checkpointing.tolerable-failed-checkpoints: 1000\n  \
-         execution.checkpointing.num-retained: 2\n  execution.checkpointing.timeout: 20 s\n  \
-         execution.checkpointing.externalized-checkpoint-retention: RETAIN_ON_CANCELLATION\n  \
-         state.backend.type: rocksdb\n  state.backend.rocksdb.localdir: rocks\n  s3.max-retries: 1\n  \
-         restart-strategy.type: none\n  metrics.reporter.prom.port: 0\n  rest.bind-port: 0\n  rest.auth.token-env: TIDEMARK_REST_TOKEN\n"
+        "name: s3-job\npipeline: keyed-count\nparams:\n  keys: 5000\n{extra}config:\n{}\n",
+        config.map(|c| format!("  {c}")).join("\n")
     )
 }
 
 fn counts(url: &str) -> (u64, u64) {
     let c = &get_json(&format!("{url}/checkpoints"))["counts"];
-    (c["completed"].as_u64().unwrap_or(0), c["failed"].as_u64().unwrap_or(0))
+    (
+        c["completed"].as_u64().unwrap_or(0),
+        c["failed"].as_u64().unwrap_or(0),
+    )
 }
 
 fn bucket(s3: &Server, prefix: &str) -> Location {
@@ -61,7 +76,12 @@ fn start(d: &Path, s3: &Server, yaml: &str, extra_args: &[&str]) -> (Running, St
     args.extend_from_slice(extra_args);
     let r = Running::start_with_env(d, &args, &e);
     let err = r.wait_stderr("rest: http://", Duration::from_secs(30));
-    let url = err.split("rest: ").nth(1).and_then(|s| s.lines().next()).unwrap().to_string();
+    let url = err
+        .split("rest: ")
+        .nth(1)
+        .and_then(|s| s.lines().next())
+        .unwrap()
+        .to_string();
     (r, url)
 }
 
@@ -71,7 +91,12 @@ fn an_s3_outage_fails_checkpoints_the_job_keeps_running_and_no_orphans_remain() 
     let d = tempfile::tempdir().unwrap();
     let (r, url) = start(d.path(), &s3, &job("outage", "  rate: 20000\n"), &[]);
     let wait = |what: &str, f: &dyn Fn((u64, u64)) -> bool| {
-        wait_for_or(what, Duration::from_secs(90), || f(counts(&url)).then_some(()), || r.stderr())
+        wait_for_or(
+            what,
+            Duration::from_secs(90),
+            || f(counts(&url)).then_some(()),
+            || r.stderr(),
+        )
     };
     wait("3 completed checkpoints", &|(c, _)| c >= 3);
     s3.pause();
@@ -79,22 +104,39 @@ fn an_s3_outage_fails_checkpoints_the_job_keeps_running_and_no_orphans_remain() 
     assert_eq!(get_json(&url)["state"], "RUNNING", "the job keeps running");
     let (_, body) = curl(&[&format!("http://{}/metrics", r.metrics_addr())]);
     assert!(
-        body.lines().any(|l| l.starts_with("tidemark_checkpoints_failed_total{") && !l.ends_with(" 0")),
+        body.lines()
+            .any(|l| l.starts_with("tidemark_checkpoint_failed_total{") && !l.ends_with(" 0")),
         "failures are counted in the metrics"
     );
     s3.resume_s3();
     let (c0, _) = counts(&url);
-    wait("checkpoints complete again after S3 returns", &|(c, _)| c >= c0 + 3);
+    wait("checkpoints complete again after S3 returns", &|(c, _)| {
+        c >= c0 + 3
+    });
     // Cancel through REST; RETAIN_ON_CANCELLATION keeps the 2 retained checkpoints.
-    let (code, _) = curl(&["-X", "PATCH", "-H", &format!("Authorization: Bearer {TOKEN}"), &url]);
+    let (code, _) = curl(&[
+        "-X",
+        "PATCH",
+        "-H",
+        &format!("Authorization: Bearer {TOKEN}"),
+        &url,
+    ]);
     assert_eq!(code, 202);
     let (code, err) = r.wait(Duration::from_secs(60));
     assert_eq!(code, 0, "{err}");
 
     // Every object in the bucket is needed by a retained checkpoint.
     let root = bucket(&s3, "outage");
-    let listed: BTreeSet<String> = root.list().unwrap().into_iter().map(|(l, _)| l.relative_to(&root).unwrap()).collect();
-    let metas: Vec<&String> = listed.iter().filter(|k| k.ends_with("/_metadata")).collect();
+    let listed: BTreeSet<String> = root
+        .list()
+        .unwrap()
+        .into_iter()
+        .map(|(l, _)| l.relative_to(&root).unwrap())
+        .collect();
+    let metas: Vec<&String> = listed
+        .iter()
+        .filter(|k| k.ends_with("/_metadata"))
+        .collect();
     assert_eq!(metas.len(), 2, "2 retained checkpoints: {listed:#?}");
     let mut needed = BTreeSet::new();
     for m in metas {
@@ -102,7 +144,11 @@ fn an_s3_outage_fails_checkpoints_the_job_keeps_running_and_no_orphans_remain() 
         let job = chk.parent().relative_to(&root).unwrap();
         let meta = CheckpointMetadata::load(&chk).unwrap();
         needed.insert(m.clone());
-        for h in meta.operators.iter().flat_map(|o| o.subtasks.iter().flatten()) {
+        for h in meta
+            .operators
+            .iter()
+            .flat_map(|o| o.subtasks.iter().flatten())
+        {
             needed.insert(format!("{}/{}", chk.relative_to(&root).unwrap(), h.file));
             for f in h.native.iter().flat_map(|n| n.files.iter()) {
                 needed.insert(format!("{job}/{}", f.key));
@@ -113,7 +159,10 @@ fn an_s3_outage_fails_checkpoints_the_job_keeps_running_and_no_orphans_remain() 
     assert!(orphans.is_empty(), "orphaned objects: {orphans:#?}");
     let missing: Vec<_> = needed.difference(&listed).collect();
     assert!(missing.is_empty(), "missing objects: {missing:#?}");
-    assert!(listed.iter().any(|k| k.contains("/shared/")), "incremental checkpoints share SST files");
+    assert!(
+        listed.iter().any(|k| k.contains("/shared/")),
+        "incremental checkpoints share SST files"
+    );
 }
 
 #[test]
@@ -123,19 +172,44 @@ fn sigkill_during_an_incremental_upload_then_restore_is_exactly_once() {
     let extra = "  events: 60000\n  rate: 15000\n  sink: file\n  output: out\n";
     let yaml = job("kill", extra);
     let (r, url) = start(d.path(), &s3, &yaml, &[]);
-    // Kill while a checkpoint is being uploaded, after two completed.
-    let in_flight = wait_for_or(
-        "a checkpoint in progress after two completed",
+    wait_for_or(
+        "two completed checkpoints",
         Duration::from_secs(90),
+        || (counts(&url).0 >= 2).then_some(()),
+        || r.stderr(),
+    );
+    // Freeze the store: the next checkpoint's upload hangs mid-request.
+    s3.freeze();
+    let in_flight = wait_for_or(
+        "a checkpoint stuck in its upload",
+        Duration::from_secs(60),
         || {
             let doc = get_json(&format!("{url}/checkpoints"));
-            let done = doc["counts"]["completed"].as_u64().unwrap_or(0);
-            let id = doc["history"].as_array()?.iter().find(|c| c["status"] == "IN_PROGRESS")?["id"].as_u64()?;
-            (done >= 2).then_some(id)
+            doc["history"]
+                .as_array()?
+                .iter()
+                .find(|c| c["status"] == "IN_PROGRESS")?["id"]
+                .as_u64()
         },
         || r.stderr(),
     );
     r.kill();
+    s3.thaw();
+    // The cut-off attempt has no metadata: it is not a checkpoint.
+    let root = bucket(&s3, "kill");
+    let metas: Vec<String> = root
+        .list()
+        .unwrap()
+        .into_iter()
+        .map(|(l, _)| l.relative_to(&root).unwrap())
+        .filter(|k| k.ends_with("/_metadata"))
+        .collect();
+    assert!(
+        !metas
+            .iter()
+            .any(|k| k.ends_with(&format!("chk-{in_flight}/_metadata"))),
+        "{metas:?}"
+    );
     let (r2, _) = start(d.path(), &s3, &yaml, &["--restore", "latest"]);
     let (code, err) = r2.wait(Duration::from_secs(120));
     assert_eq!(code, 0, "{err}");
@@ -145,7 +219,10 @@ fn sigkill_during_an_incremental_upload_then_restore_is_exactly_once() {
         .and_then(|s| s.split_whitespace().next())
         .and_then(|s| s.parse().ok())
         .unwrap_or_else(|| panic!("the restore is logged: {err}"));
-    assert!(restored < in_flight, "checkpoint {in_flight} was cut off; {restored} was restored");
+    assert!(
+        restored < in_flight,
+        "checkpoint {in_flight} was cut off; {restored} was restored"
+    );
     // Exactly once: every key's counts 1..=n appear once, and add up.
     let lines = committed_lines(&d.path().join("out"));
     let mut seen = HashSet::new();

@@ -5,17 +5,41 @@
 use std::collections::{BTreeMap, HashSet};
 use std::path::Path;
 use std::time::Duration;
-use tidemark_tests::{committed_lines, get_json, run, start_job, wait_for_or, Running};
+use tidemark_tests::{committed_lines, get_json, wait_for_or, Running};
 
 const TOKEN: (&str, &str) = ("TIDEMARK_REST_TOKEN", "sp-token");
 
 fn yaml(name: &str, count_p: usize, backend: &str, out: &str, rate: u64) -> String {
-    format!(
-        "name: {name}\npipeline: keyed-count\nparams:\n  keys: 300\n  events: 40000\n  rate: {rate}\n  sink: file\n  output: {out}\n  count-parallelism: {count_p}\n\
-         config:\n  parallelism.default: 1\n  pipeline.max-parallelism: 128\n  execution.checkpointing.interval: 200 ms\n  execution.checkpointing.dir: ck\n\
-         state.backend.type: {backend}\n  state.backend.rocksdb.localdir: rocks\n  execution.checkpointing.savepoint-dir: savepoints\n\
-         execution.checkpointing.snapshot-compression: lz4\n  metrics.reporter.prom.port: 0\n  rest.bind-port: 0\n  rest.auth.token-env: TIDEMARK_REST_TOKEN\n"
-    )
+    [
+        format!("name: {name}"),
+        "pipeline: keyed-count".into(),
+        "params:".into(),
+        "  keys: 300".into(),
+        "  events: 40000".into(),
+        format!("  rate: {rate}"),
+        "  sink: file".into(),
+        format!("  output: {out}"),
+        format!("  count-parallelism: {count_p}"),
+        "config:".into(),
+        "  parallelism.default: 1".into(),
+        "  pipeline.max-parallelism: 128".into(),
+        "  execution.checkpointing.interval: 200 ms".into(),
+        "  execution.checkpointing.dir: ck".into(),
+        format!("  state.backend.type: {backend}"),
+        "  state.backend.rocksdb.localdir: rocks".into(),
+        "  execution.checkpointing.savepoint-dir: savepoints".into(),
+        "  execution.checkpointing.snapshot-compression: lz4".into(),
+        "  metrics.reporter.prom.port: 0".into(),
+        "  rest.bind-port: 0".into(),
+        "  rest.auth.token-env: TIDEMARK_REST_TOKEN".into(),
+    ]
+    .join("\n")
+        + "\n"
+}
+
+/// Runs `tidemark ARGS` to its end with the REST token set: (exit code, stderr).
+fn run(d: &Path, args: &[&str]) -> (i32, String) {
+    Running::start_with_env(d, args, &[TOKEN]).wait(Duration::from_secs(120))
 }
 
 /// Runs a job (restoring `from` if given) until a few checkpoints completed,
@@ -28,11 +52,19 @@ fn run_then_stop_with_savepoint(d: &Path, name: &str, yml: &str, from: Option<&s
     }
     let r = Running::start_with_env(d, &args, &[TOKEN]);
     let err = r.wait_stderr("rest: http://", Duration::from_secs(30));
-    let url = err.split("rest: ").nth(1).and_then(|s| s.lines().next()).unwrap().to_string();
+    let url = err
+        .split("rest: ")
+        .nth(1)
+        .and_then(|s| s.lines().next())
+        .unwrap()
+        .to_string();
     wait_for_or(
         "two completed checkpoints",
         Duration::from_secs(60),
-        || (get_json(&format!("{url}/checkpoints"))["counts"]["completed"].as_u64() >= Some(2)).then_some(()),
+        || {
+            (get_json(&format!("{url}/checkpoints"))["counts"]["completed"].as_u64() >= Some(2))
+                .then_some(())
+        },
         || r.stderr(),
     );
     let out = std::process::Command::new(tidemark_tests::bin())
@@ -42,7 +74,12 @@ fn run_then_stop_with_savepoint(d: &Path, name: &str, yml: &str, from: Option<&s
         .output()
         .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout).trim().to_string();
-    assert!(out.status.success(), "savepoint failed: {}\n{}", String::from_utf8_lossy(&out.stderr), r.stderr());
+    assert!(
+        out.status.success(),
+        "savepoint failed: {}\n{}",
+        String::from_utf8_lossy(&out.stderr),
+        r.stderr()
+    );
     let (code, err) = r.wait(Duration::from_secs(60));
     assert_eq!(code, 0, "{err}");
     assert!(err.contains("job stopped; state kept at"), "{err}");
@@ -64,10 +101,17 @@ fn assert_exact(lines: &[String], events: u64) -> BTreeMap<u64, u64> {
     }
     for (k, m) in &last {
         for c in 1..=*m {
-            assert!(seen.contains(&format!("{k},{c}")), "key {k} lacks count {c}");
+            assert!(
+                seen.contains(&format!("{k},{c}")),
+                "key {k} lacks count {c}"
+            );
         }
     }
-    assert_eq!(last.values().sum::<u64>(), events, "counts add up to the records");
+    assert_eq!(
+        last.values().sum::<u64>(),
+        events,
+        "counts add up to the records"
+    );
     assert_eq!(lines.len() as u64, events);
     last
 }
@@ -76,33 +120,52 @@ fn assert_exact(lines: &[String], events: u64) -> BTreeMap<u64, u64> {
 fn rescaling_2_4_1_and_switching_heap_rocksdb_heap_keeps_every_count_exact() {
     let d = tempfile::tempdir().unwrap();
     let p = d.path();
-    let sp1 = run_then_stop_with_savepoint(p, "rescale", &yaml("rescale", 2, "hashmap", "out", 8000), None);
-    let sp2 = run_then_stop_with_savepoint(p, "rescale", &yaml("rescale", 4, "rocksdb", "out", 8000), Some(&sp1));
+    let sp1 = run_then_stop_with_savepoint(
+        p,
+        "rescale",
+        &yaml("rescale", 2, "hashmap", "out", 8000),
+        None,
+    );
+    let sp2 = run_then_stop_with_savepoint(
+        p,
+        "rescale",
+        &yaml("rescale", 4, "rocksdb", "out", 8000),
+        Some(&sp1),
+    );
     // The savepoint of the RocksDB run is canonical: the heap backend reads it.
     let job = tidemark_tests::write_file(p, "last.yaml", &yaml("rescale", 1, "hashmap", "out", 0));
-    let (code, err) = run(p, &["run", &job, "--status-interval", "0", "--restore", &sp2]);
+    let (code, err) = run(
+        p,
+        &["run", &job, "--status-interval", "0", "--restore", &sp2],
+    );
     assert_eq!(code, 0, "{err}");
     assert!(err.contains("restoring from savepoint"), "{err}");
     assert_exact(&committed_lines(&p.join("out")), 40_000);
 }
 
 #[test]
-fn a_changed_max_parallelism_or_a_removed_operator_is_refused_with_a_clear_error() {
+fn a_changed_max_parallelism_or_another_pipeline_is_refused_with_a_clear_error() {
     let d = tempfile::tempdir().unwrap();
     let p = d.path();
-    let sp = run_then_stop_with_savepoint(p, "guard", &yaml("guard", 2, "hashmap", "out", 8000), None);
-    let y = yaml("guard", 2, "hashmap", "out", 0).replace("pipeline.max-parallelism: 128", "pipeline.max-parallelism: 256");
+    let sp =
+        run_then_stop_with_savepoint(p, "guard", &yaml("guard", 2, "hashmap", "out", 8000), None);
+    let y = yaml("guard", 2, "hashmap", "out", 0).replace(
+        "pipeline.max-parallelism: 128",
+        "pipeline.max-parallelism: 256",
+    );
     let job = tidemark_tests::write_file(p, "mp.yaml", &y);
     let (code, err) = run(p, &["run", &job, "--restore", &sp]);
     assert_eq!(code, 2, "{err}");
     assert!(err.contains("pipeline.max-parallelism=128"), "{err}");
-    // A windowed job has no 'count' operator: its state is refused, then
-    // dropped on request.
-    let w = "name: other\npipeline: windowed\nparams:\n  keys: 10\n  events: 1000\nconfig:\n  pipeline.max-parallelism: 128\n";
+    // A job of another pipeline cannot take this savepoint's state.
+    let w = "name: other\npipeline: windowed-aggregation\nparams:\n  keys: 10\n  events: 1000\nconfig:\n  pipeline.max-parallelism: 128\n";
     let job = tidemark_tests::write_file(p, "w.yaml", w);
     let (code, err) = run(p, &["run", &job, "--restore", &sp]);
     assert_eq!(code, 2, "{err}");
-    assert!(err.contains("pipeline 'keyed-count'"), "a savepoint of another pipeline is refused: {err}");
+    assert!(
+        err.contains("pipeline 'keyed-count'"),
+        "a savepoint of another pipeline is refused: {err}"
+    );
 }
 
 #[test]
@@ -113,20 +176,44 @@ fn two_jobs_restored_from_one_savepoint_run_side_by_side_under_their_own_job_ids
     let start = |name: &str, backend: &str, out: &str| {
         let y = yaml(name, 2, backend, out, 0).replace("sink: file", "sink: blackhole");
         let job = tidemark_tests::write_file(p, &format!("{name}.yaml"), &y);
-        Running::start_with_env(p, &["run", &job, "--status-interval", "0", "--restore", &sp, "--linger", "60s"], &[TOKEN])
+        Running::start_with_env(
+            p,
+            &[
+                "run",
+                &job,
+                "--status-interval",
+                "0",
+                "--restore",
+                &sp,
+                "--linger",
+                "60s",
+            ],
+            &[TOKEN],
+        )
     };
     let a = start("ab-a", "hashmap", "out-a");
     let b = start("ab-b", "rocksdb", "out-b");
     let id = |r: &Running| {
         let e = r.wait_stderr("/jobs/", Duration::from_secs(30));
-        e.split("/jobs/").nth(1).unwrap().lines().next().unwrap().trim().to_string()
+        e.split("/jobs/")
+            .nth(1)
+            .unwrap()
+            .lines()
+            .next()
+            .unwrap()
+            .trim()
+            .to_string()
     };
     let (ida, idb) = (id(&a), id(&b));
     assert_ne!(ida, idb);
     for (r, mine, other) in [(&a, &ida, &idb), (&b, &idb, &ida)] {
         r.wait_stderr("keeping the metric reporters up", Duration::from_secs(120));
-        let (_, body) = tidemark_tests::servers::curl(&[&format!("http://{}/metrics", r.metrics_addr())]);
-        assert!(body.contains(&format!("job_id=\"{mine}\"")), "own job id in metrics");
+        let (_, body) =
+            tidemark_tests::servers::curl(&[&format!("http://{}/metrics", r.metrics_addr())]);
+        assert!(
+            body.contains(&format!("job_id=\"{mine}\"")),
+            "own job id in metrics"
+        );
         assert!(!body.contains(other.as_str()), "no series of the other job");
     }
     a.kill();

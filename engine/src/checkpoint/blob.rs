@@ -149,7 +149,7 @@ impl Location {
         let parent = self.parent();
         parent
             .list()
-            .map(|v| v.iter().any(|(k, _)| *k == self.key))
+            .map(|v| v.iter().any(|(k, _)| k.key == self.key))
             .unwrap_or(false)
     }
 
@@ -286,9 +286,7 @@ impl Blobs for LocalBlobs {
             std::fs::remove_file(&p)
         };
         match r {
-            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
-                Err(Error::io("deleting", &p, e))
-            }
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(Error::io("deleting", &p, e)),
             _ => {
                 // Drop directories left empty, up to the root.
                 let mut d = p.parent();
@@ -475,7 +473,11 @@ mod tests {
         let root = Location::local(d.path());
         let a = root.join("job").join("chk-1").join("a.state");
         a.put(b"hello").unwrap();
-        root.join("job").join("shared").join("x").put(b"xy").unwrap();
+        root.join("job")
+            .join("shared")
+            .join("x")
+            .put(b"xy")
+            .unwrap();
         assert_eq!(a.get().unwrap(), b"hello");
         assert!(a.exists());
         let mut l: Vec<_> = root
@@ -488,7 +490,10 @@ mod tests {
         l.sort();
         assert_eq!(
             l,
-            vec![("chk-1/a.state".to_string(), 5), ("shared/x".to_string(), 2)]
+            vec![
+                ("chk-1/a.state".to_string(), 5),
+                ("shared/x".to_string(), 2)
+            ]
         );
         root.join("job").join("chk-1").delete_all().unwrap();
         assert!(!d.path().join("job/chk-1").exists());
@@ -497,10 +502,17 @@ mod tests {
 
     #[test]
     fn bad_uris_name_the_key() {
-        let e = Location::parse("hdfs://x/y", &S3Settings::default(), "execution.checkpointing.dir")
-            .unwrap_err()
-            .to_string();
-        assert!(e.contains("execution.checkpointing.dir") && e.contains("s3://"), "{e}");
+        let e = Location::parse(
+            "hdfs://x/y",
+            &S3Settings::default(),
+            "execution.checkpointing.dir",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            e.contains("execution.checkpointing.dir") && e.contains("s3://"),
+            "{e}"
+        );
         let e = Location::parse("s3://b/y", &S3Settings::default(), "k")
             .unwrap_err()
             .to_string();

@@ -31,7 +31,8 @@ impl LocalRecovery {
 
     /// The folder of one subtask's copy of checkpoint `id`.
     pub fn dir(&self, job_id: &str, uid: &str, subtask: usize, id: u64) -> PathBuf {
-        self.subtask_dir(job_id, uid, subtask).join(format!("chk-{id}"))
+        self.subtask_dir(job_id, uid, subtask)
+            .join(format!("chk-{id}"))
     }
 
     fn subtask_dir(&self, job_id: &str, uid: &str, subtask: usize) -> PathBuf {

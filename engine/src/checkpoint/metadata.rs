@@ -2,10 +2,10 @@
 //! so its presence is what makes a checkpoint complete. It carries a CRC32 of
 //! itself and of every state file it names.
 
+use super::blob::Location;
 use crate::error::{Error, Result};
 use crate::state::snapshot::StateHandle;
 use serde::{Deserialize, Serialize};
-use super::blob::Location;
 
 const MAGIC: &[u8; 8] = b"TMCKPT01";
 /// Current format version.

@@ -92,10 +92,10 @@ pub fn verify_files(chk_dir: &Location, m: &CheckpointMetadata) -> std::result::
                     Some(&n) if n == f.size => {}
                     Some(&n) => {
                         return Err(format!(
-                            "{} is {n} bytes, the metadata says {}: the file was truncated or replaced",
-                            job.join(&f.key),
-                            f.size
-                        ))
+                        "{} is {n} bytes, the metadata says {}: the file was truncated or replaced",
+                        job.join(&f.key),
+                        f.size
+                    ))
                     }
                     None => return Err(format!("{} is missing", job.join(&f.key))),
                 }

@@ -9,12 +9,11 @@ use crate::error::{Error, Result};
 
 /// Copies checkpoint `meta` at `chk` into `<target>/savepoint-<job id prefix>-<id>`.
 pub fn write(chk: &Location, meta: &CheckpointMetadata, target: &Location) -> Result<Location> {
-    if meta.operators.iter().any(|o| {
-        o.subtasks
-            .iter()
-            .flatten()
-            .any(|h| h.native.is_some())
-    }) {
+    if meta
+        .operators
+        .iter()
+        .any(|o| o.subtasks.iter().flatten().any(|h| h.native.is_some()))
+    {
         return Err(Error::Checkpoint(format!(
             "checkpoint {} holds RocksDB files: a savepoint must be taken in the canonical format",
             meta.checkpoint_id
@@ -25,7 +24,11 @@ pub fn write(chk: &Location, meta: &CheckpointMetadata, target: &Location) -> Re
         &meta.job_id[..meta.job_id.len().min(6)],
         meta.checkpoint_id
     ));
-    for h in meta.operators.iter().flat_map(|o| o.subtasks.iter().flatten()) {
+    for h in meta
+        .operators
+        .iter()
+        .flat_map(|o| o.subtasks.iter().flatten())
+    {
         let bytes = chk.join(&h.file).get()?;
         dir.join(&h.file).put(&bytes)?;
     }

@@ -78,7 +78,12 @@ impl CheckpointStorage {
     /// files no retained checkpoint references, and the folders of checkpoints
     /// that are not retained (aborted ones whose deletion failed, say while
     /// the store was down). Returns how many objects were deleted.
-    pub fn collect_garbage(&self, retained: &[u64], referenced: &HashSet<String>, upto: u64) -> usize {
+    pub fn collect_garbage(
+        &self,
+        retained: &[u64],
+        referenced: &HashSet<String>,
+        upto: u64,
+    ) -> usize {
         let Ok(objects) = self.job.list() else {
             return 0;
         };

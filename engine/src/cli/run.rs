@@ -143,7 +143,11 @@ fn prepare(args: &RunArgs) -> Result<Prepared> {
             let (d, m) = load_explicit(&loc, &job.name, &graph.pipeline)?;
             log::info!(
                 "restoring from {} {} ({d})",
-                if m.savepoint { "savepoint" } else { "checkpoint" },
+                if m.savepoint {
+                    "savepoint"
+                } else {
+                    "checkpoint"
+                },
                 m.checkpoint_id,
             );
             Some(LoadedCheckpoint::load(d, m, local.as_ref(), &job_id)?)
@@ -169,7 +173,11 @@ fn prepare(args: &RunArgs) -> Result<Prepared> {
         },
     };
     if let Some(r) = &restore {
-        crate::runtime::job_master::check_compatible(&graph, &r.meta, args.allow_non_restored_state)?;
+        crate::runtime::job_master::check_compatible(
+            &graph,
+            &r.meta,
+            args.allow_non_restored_state,
+        )?;
     }
     let labels = JobLabels {
         job_name: graph.name.clone(),
@@ -348,6 +356,14 @@ fn execute(p: Prepared, args: &RunArgs) -> i32 {
             EXIT_FAILED
         }
     };
+    // A stop-with-savepoint caller polls for the savepoint's location after
+    // the job stopped: keep answering until it has read it (or 10 s pass).
+    if rest.is_some() {
+        let until = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < until && lock_book(&status) {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
     if let Some(d) = linger {
         eprintln!("keeping the metric reporters up for {d:?} (--linger)");
         let until = Instant::now() + d;
@@ -361,4 +377,8 @@ fn execute(p: Prepared, args: &RunArgs) -> i32 {
     reporters.shutdown();
     drop(rest);
     code
+}
+
+fn lock_book(status: &crate::runtime::status::JobStatus) -> bool {
+    crate::runtime::status::lock(&status.savepoints).has_unread_stop()
 }

@@ -46,9 +46,18 @@ fn trigger_and_wait(a: &SavepointArgs) -> Result<String, String> {
     let (path, body) = if a.stop {
         ("stop", json!({ "targetDirectory": a.dir, "drain": false }))
     } else {
-        ("savepoints", json!({ "target-directory": a.dir, "cancel-job": false }))
+        (
+            "savepoints",
+            json!({ "target-directory": a.dir, "cancel-job": false }),
+        )
     };
-    let r = request("POST", &format!("{job}/{path}"), Some(&body), token.as_deref(), 202)?;
+    let r = request(
+        "POST",
+        &format!("{job}/{path}"),
+        Some(&body),
+        token.as_deref(),
+        202,
+    )?;
     let id = r["request-id"]
         .as_str()
         .ok_or("the job answered without a request-id")?
@@ -66,7 +75,10 @@ fn trigger_and_wait(a: &SavepointArgs) -> Result<String, String> {
             ));
         }
         if Instant::now() > deadline {
-            return Err(format!("savepoint {id} not complete after {} s", a.timeout_s));
+            return Err(format!(
+                "savepoint {id} not complete after {} s",
+                a.timeout_s
+            ));
         }
         std::thread::sleep(Duration::from_millis(100));
     }

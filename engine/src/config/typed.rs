@@ -3,11 +3,11 @@
 
 use super::keys::{self, Kind};
 use super::value::*;
+use crate::checkpoint::blob::{Location, S3Settings};
 use crate::checkpoint::coordinator::CheckpointSettings;
 use crate::error::{Error, Result};
 use crate::runtime::job_master::Retention;
 use crate::runtime::restart::RestartStrategy;
-use crate::checkpoint::blob::{Location, S3Settings};
 use crate::state::rocks::options::{Profile, StatsLevel};
 use crate::state::rocks::RocksSettings;
 use crate::state::snapshot::Compression;
@@ -204,7 +204,11 @@ impl Config {
             match Location::parse(v, &s3, k) {
                 Ok(l) => Some(l),
                 Err(e) => {
-                    errors.push(e.to_string().trim_start_matches("configuration: ").to_string());
+                    errors.push(
+                        e.to_string()
+                            .trim_start_matches("configuration: ")
+                            .to_string(),
+                    );
                     None
                 }
             }
@@ -232,8 +236,10 @@ impl Config {
             managed: flag("state.backend.rocksdb.memory.managed"),
             managed_size: bytes("taskmanager.memory.managed.size").unwrap_or(defaults.managed_size),
             fixed_per_slot: bytes("state.backend.rocksdb.memory.fixed-per-slot"),
-            write_buffer_ratio: parse_ratio(&get("state.backend.rocksdb.memory.write-buffer-ratio"))
-                .unwrap_or(0.5),
+            write_buffer_ratio: parse_ratio(&get(
+                "state.backend.rocksdb.memory.write-buffer-ratio",
+            ))
+            .unwrap_or(0.5),
             high_prio_ratio: parse_ratio(&get("state.backend.rocksdb.memory.high-prio-pool-ratio"))
                 .unwrap_or(0.1),
             profile: Profile::parse(&get("state.backend.rocksdb.predefined-options"))
@@ -433,7 +439,10 @@ mod tests {
             Some(Duration::from_secs(3)),
             "later pairs win"
         );
-        assert_eq!(c.checkpoint_dir.map(|l| l.to_string()), Some("/tmp/x".to_string()));
+        assert_eq!(
+            c.checkpoint_dir.map(|l| l.to_string()),
+            Some("/tmp/x".to_string())
+        );
         assert!(c.warnings[0].contains("deprecated"));
         assert!(
             matches!(&c.reporters[0].kind, tidemark_agent::export::config::ReporterKind::Prometheus { port, .. } if port == "9300")
@@ -510,7 +519,10 @@ mod tests {
             ("state.backend.local-recovery", "true"),
             ("taskmanager.memory.managed.size", "512mb"),
             ("state.backend.rocksdb.memory.write-buffer-ratio", "0.25"),
-            ("state.backend.rocksdb.predefined-options", "flash_ssd_optimized"),
+            (
+                "state.backend.rocksdb.predefined-options",
+                "flash_ssd_optimized",
+            ),
             ("execution.checkpointing.snapshot-compression", "zstd"),
             ("state.savepoints.dir", "/tmp/sp"),
         ])
@@ -521,7 +533,10 @@ mod tests {
         assert_eq!(c.state.rocks.write_buffer_ratio, 0.25);
         assert_eq!(c.state.rocks.profile, Profile::FlashSsdOptimized);
         assert_eq!(c.state.compression, Compression::Zstd);
-        assert_eq!(c.savepoint_dir.map(|l| l.to_string()), Some("/tmp/sp".into()));
+        assert_eq!(
+            c.savepoint_dir.map(|l| l.to_string()),
+            Some("/tmp/sp".into())
+        );
         let e = cfg(&[
             ("taskmanager.memory.managed.size", "lots"),
             ("state.backend.rocksdb.memory.write-buffer-ratio", "1.5"),
@@ -534,11 +549,20 @@ mod tests {
             e.contains("taskmanager.memory.managed.size: 'lots' is not valid: expected a size such as 64mb"),
             "{e}"
         );
-        assert!(e.contains("write-buffer-ratio: '1.5' is not valid: expected a number between 0 and 1"), "{e}");
-        assert!(e.contains("execution.checkpointing.dir: 'hdfs://nn/ck' has an unsupported scheme"), "{e}");
+        assert!(
+            e.contains("write-buffer-ratio: '1.5' is not valid: expected a number between 0 and 1"),
+            "{e}"
+        );
+        assert!(
+            e.contains("execution.checkpointing.dir: 'hdfs://nn/ck' has an unsupported scheme"),
+            "{e}"
+        );
         // Incremental snapshots need RocksDB; with the heap backend it is a warning.
         let c = cfg(&[("execution.checkpointing.incremental", "true")]).unwrap();
         assert!(!c.state.incremental);
-        assert!(c.warnings.iter().any(|w| w.contains("heap snapshots are always full")));
+        assert!(c
+            .warnings
+            .iter()
+            .any(|w| w.contains("heap snapshots are always full")));
     }
 }

@@ -46,15 +46,6 @@ pub fn parse_ratio(v: &str) -> Result<f64, String> {
     }
 }
 
-/// `true` or `false`.
-pub fn parse_bool(v: &str) -> Result<bool, String> {
-    match v.trim().to_ascii_lowercase().as_str() {
-        "true" => Ok(true),
-        "false" => Ok(false),
-        _ => Err("true or false".into()),
-    }
-}
-
 /// Parses a positive float.
 pub fn parse_f64(v: &str) -> Result<f64, String> {
     match v.trim().parse::<f64>() {

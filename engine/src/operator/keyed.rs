@@ -223,7 +223,11 @@ impl<K: Key, I: Data, O: Data> Operator<I, O> for KeyedProcessOperator<K, I, O> 
     }
 
     fn snapshot(&mut self, id: u64, savepoint: bool) -> Result<OperatorSnapshot> {
-        let (mut keyed, native) = self.state.as_mut().expect("opened").snapshot(id, savepoint)?;
+        let (mut keyed, native) = self
+            .state
+            .as_mut()
+            .expect("opened")
+            .snapshot(id, savepoint)?;
         if !self.timers.is_empty() {
             keyed.push(self.timers.snapshot());
         }

@@ -158,7 +158,9 @@ fn build(name: &str, p: &Params, config: &Config) -> Result<JobGraph> {
     let counts = if payload == 0 {
         keyed.process("count", "count", RunningCount::<u64, Event>::default)
     } else {
-        keyed.process("count", "count", move || PaddedCount::<u64, Event>::new(payload))
+        keyed.process("count", "count", move || {
+            PaddedCount::<u64, Event>::new(payload)
+        })
     }
     .with_parallelism(cp);
     counts

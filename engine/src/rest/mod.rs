@@ -141,11 +141,13 @@ pub fn route(ctx: &RestContext, req: HttpRequest) -> Response<Full<Bytes>> {
         }
         (&Method::GET, ["jobs", _, "savepoints", tid]) => {
             use crate::runtime::savepoints::SavepointOutcome as O;
-            match lock(&ctx.status.savepoints).outcome(tid) {
+            let outcome = lock(&ctx.status.savepoints).outcome(tid);
+            match outcome {
                 None => error(404, &format!("no savepoint request {tid}")),
-                Some(O::InProgress) => {
-                    json_response(200, &json!({ "status": { "id": "IN_PROGRESS" }, "operation": null }))
-                }
+                Some(O::InProgress) => json_response(
+                    200,
+                    &json!({ "status": { "id": "IN_PROGRESS" }, "operation": null }),
+                ),
                 Some(O::Completed(loc)) => json_response(
                     200,
                     &json!({ "status": { "id": "COMPLETED" }, "operation": { "location": loc } }),

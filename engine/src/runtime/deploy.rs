@@ -206,12 +206,14 @@ pub fn deploy(
                     subtask: i,
                 },
             );
-            let restored = restored_files.as_ref().map(|(cid, files, natives)| RestoredState {
-                checkpoint_id: *cid,
-                files: files.iter().flatten().cloned().collect(),
-                own: files.get(i).cloned().flatten(),
-                natives: natives.clone(),
-            });
+            let restored = restored_files
+                .as_ref()
+                .map(|(cid, files, natives)| RestoredState {
+                    checkpoint_id: *cid,
+                    files: files.iter().flatten().cloned().collect(),
+                    own: files.get(i).cloned().flatten(),
+                    natives: natives.clone(),
+                });
             let id = TaskId {
                 node: ni,
                 subtask: i,

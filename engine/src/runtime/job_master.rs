@@ -5,13 +5,14 @@
 
 use super::deploy::{deploy, Deployment, JobIdentity, RuntimeKnobs};
 use super::restart::RestartStrategy;
+use super::savepoints::{SavepointOutcome, SavepointRequest};
 use super::status::lock;
 use super::status::{CompletedInfo, JobStatus};
 use crate::api::JobGraph;
-use crate::checkpoint::coordinator::{AbortReason, CheckpointSettings, Coordinator, Decision};
-use crate::checkpoint::metadata::{CheckpointMetadata, OperatorState, FORMAT_VERSION};
 use crate::checkpoint::blob::Location;
+use crate::checkpoint::coordinator::{AbortReason, CheckpointSettings, Coordinator, Decision};
 use crate::checkpoint::local::LocalRecovery;
+use crate::checkpoint::metadata::{CheckpointMetadata, OperatorState, FORMAT_VERSION};
 use crate::checkpoint::restore::LoadedCheckpoint;
 use crate::checkpoint::storage::CheckpointStorage;
 use crate::error::{Error, Result};
@@ -20,7 +21,6 @@ use crate::metrics::{JobMetrics, VertexCheckpointMetrics};
 use crate::operator::now_ms;
 use crate::task::{TaskControl, TaskEvent};
 use crossbeam_channel::RecvTimeoutError;
-use super::savepoints::{SavepointOutcome, SavepointRequest};
 use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -288,11 +288,19 @@ impl JobMaster {
                     }
                     restore = match self.latest.clone() {
                         Some((dir, meta)) => {
-                            self.stats()
-                                .restored_from(meta.checkpoint_id, now_ms(), dir.to_string());
+                            self.stats().restored_from(
+                                meta.checkpoint_id,
+                                now_ms(),
+                                dir.to_string(),
+                            );
                             self.metrics.restored.add(1);
                             let local = self.local_recovery();
-                            Some(LoadedCheckpoint::load(dir, meta, local.as_ref(), &self.job_id)?)
+                            Some(LoadedCheckpoint::load(
+                                dir,
+                                meta,
+                                local.as_ref(),
+                                &self.job_id,
+                            )?)
                         }
                         None => None,
                     };
@@ -382,7 +390,10 @@ impl JobMaster {
                         Decision::Trigger { id, .. } => Some(*id),
                         _ => None,
                     }) {
-                        log::info!("triggering savepoint (checkpoint {id}) for request {}", req.id);
+                        log::info!(
+                            "triggering savepoint (checkpoint {id}) for request {}",
+                            req.id
+                        );
                         self.savepoint_ids.insert(id, req);
                     }
                     queue.extend(ds);
@@ -623,7 +634,12 @@ impl JobMaster {
 impl JobMaster {
     /// Copies completed checkpoint `meta` into the request's savepoint folder
     /// and records the outcome; a stop request then stops the job.
-    fn finish_savepoint(&mut self, chk: &Location, meta: &CheckpointMetadata, req: SavepointRequest) {
+    fn finish_savepoint(
+        &mut self,
+        chk: &Location,
+        meta: &CheckpointMetadata,
+        req: SavepointRequest,
+    ) {
         let target = match &req.target {
             Some(t) => Location::parse(t, &self.opts.knobs.s3, "target-directory"),
             None => self.opts.savepoint_dir.clone().ok_or_else(|| {

@@ -30,6 +30,10 @@ pub enum SavepointOutcome {
 pub struct SavepointBook {
     queue: VecDeque<SavepointRequest>,
     outcomes: HashMap<String, SavepointOutcome>,
+    /// Finished stop-with-savepoint requests whose outcome nobody read yet:
+    /// the process waits a little for the caller before it exits.
+    unread_stops: std::collections::HashSet<String>,
+    stops: std::collections::HashSet<String>,
     next: u64,
 }
 
@@ -43,7 +47,11 @@ impl SavepointBook {
             target,
             stop,
         });
-        self.outcomes.insert(id.clone(), SavepointOutcome::InProgress);
+        self.outcomes
+            .insert(id.clone(), SavepointOutcome::InProgress);
+        if stop {
+            self.stops.insert(id.clone());
+        }
         id
     }
 
@@ -54,11 +62,23 @@ impl SavepointBook {
 
     /// Records how request `id` ended.
     pub fn finish(&mut self, id: &str, outcome: SavepointOutcome) {
+        if self.stops.contains(id) {
+            self.unread_stops.insert(id.to_string());
+        }
         self.outcomes.insert(id.to_string(), outcome);
     }
 
-    /// Where request `id` stands.
-    pub fn outcome(&self, id: &str) -> Option<&SavepointOutcome> {
-        self.outcomes.get(id)
+    /// Where request `id` stands (a finished outcome counts as read).
+    pub fn outcome(&mut self, id: &str) -> Option<SavepointOutcome> {
+        let o = self.outcomes.get(id).cloned();
+        if !matches!(o, None | Some(SavepointOutcome::InProgress)) {
+            self.unread_stops.remove(id);
+        }
+        o
+    }
+
+    /// Whether a stop-with-savepoint outcome still waits for its caller.
+    pub fn has_unread_stop(&self) -> bool {
+        !self.unread_stops.is_empty()
     }
 }

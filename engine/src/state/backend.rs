@@ -212,17 +212,19 @@ impl<K: Key> KeyedStateBackend<K> {
         let db = match mine.as_slice() {
             [one] if one.handle.key_groups == (range.start, range.end) => {
                 let source = download(&one.handle, &one.job, one.local.as_deref(), &dir)?;
-                b.restore_report = Some(RestoreReport {
-                    source,
-                    millis: 0,
-                });
+                b.restore_report = Some(RestoreReport { source, millis: 0 });
                 if one.same_job {
                     uploads
                         .lock()
                         .unwrap_or_else(|e| e.into_inner())
                         .seed(&one.handle.files);
                 }
-                DbHandle::open(dir, &settings.rocks, &settings.rocks_shared, &one.handle.tables)?
+                DbHandle::open(
+                    dir,
+                    &settings.rocks,
+                    &settings.rocks_shared,
+                    &one.handle.tables,
+                )?
             }
             _ => {
                 let db = DbHandle::open(dir, &settings.rocks, &settings.rocks_shared, &[])?;
@@ -246,7 +248,11 @@ impl<K: Key> KeyedStateBackend<K> {
                 "operator {} subtask {}: restored RocksDB state from the {} copy in {} ms",
                 owner.uid,
                 owner.subtask,
-                if r.source == RestoreSource::Local { "task-local" } else { "checkpoint storage" },
+                if r.source == RestoreSource::Local {
+                    "task-local"
+                } else {
+                    "checkpoint storage"
+                },
                 r.millis
             );
         }
@@ -271,7 +277,10 @@ impl<K: Key> KeyedStateBackend<K> {
     /// Checkpoint `id` completed: its uploaded files may be referenced again.
     pub fn notify_complete(&mut self, id: u64) {
         if let Some(r) = &self.rocks {
-            r.uploads.lock().unwrap_or_else(|e| e.into_inner()).confirm(id);
+            r.uploads
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .confirm(id);
         }
     }
 
@@ -514,13 +523,15 @@ mod tests {
         let bytes = encode(&snap, 128, Compression::Zstd).unwrap();
         let loc = Location::local(d.path()).join("f.state");
         loc.put(&bytes).unwrap();
-        let file = std::sync::Arc::new(StateFile::open(&loc, &StateHandle::of("f.state", &bytes)).unwrap());
+        let file = std::sync::Arc::new(
+            StateFile::open(&loc, &StateHandle::of("f.state", &bytes)).unwrap(),
+        );
         // Two heap subtasks of the old single range: each reads its half.
         let mut seen = 0;
         for i in 0..2 {
             let r = key_group_range_for_subtask(128, 2, i);
             let mut h = KeyedStateBackend::<u64>::new(StateBackendKind::Heap, 128, r);
-            h.restore_from(&[file.clone()]).unwrap();
+            h.restore_from(std::slice::from_ref(&file)).unwrap();
             let t = h.register::<u64>("count").unwrap();
             seen += h.store(t).len();
             for k in 0..1000u64 {
@@ -556,8 +567,16 @@ mod tests {
             "uploaded {} of {full2}",
             u2.uploaded_bytes
         );
-        let shared: Vec<_> = u2.handle.files.iter().filter(|f| f.key.starts_with("shared/count-0-1-")).collect();
-        assert!(!shared.is_empty(), "checkpoint 2 references checkpoint 1's SST files");
+        let shared: Vec<_> = u2
+            .handle
+            .files
+            .iter()
+            .filter(|f| f.key.starts_with("shared/count-0-1-"))
+            .collect();
+        assert!(
+            !shared.is_empty(),
+            "checkpoint 2 references checkpoint 1's SST files"
+        );
         // A savepoint is never incremental.
         let (keyed, native) = b.snapshot(3, true).unwrap();
         assert!(native.is_none() && !keyed.is_empty());
@@ -569,7 +588,14 @@ mod tests {
             local: None,
             same_job: true,
         };
-        let mut r = KeyedStateBackend::<u64>::open(&s, &owner(9), 128, all, std::slice::from_ref(&restored)).unwrap();
+        let mut r = KeyedStateBackend::<u64>::open(
+            &s,
+            &owner(9),
+            128,
+            all,
+            std::slice::from_ref(&restored),
+        )
+        .unwrap();
         let t = r.register::<u64>("count").unwrap();
         assert_eq!(r.store(t).get(&5000).copied(), Some(1));
         assert_eq!(r.store(t).get(&3).copied(), expected(3, 1000));
@@ -577,20 +603,40 @@ mod tests {
         drop(r);
         for i in 0..2 {
             let range = key_group_range_for_subtask(128, 2, i);
-            let mut h = KeyedStateBackend::<u64>::open(&s, &owner(10 + i), 128, range, std::slice::from_ref(&restored)).unwrap();
+            let mut h = KeyedStateBackend::<u64>::open(
+                &s,
+                &owner(10 + i as usize),
+                128,
+                range,
+                std::slice::from_ref(&restored),
+            )
+            .unwrap();
             let t = h.register::<u64>("count").unwrap();
             for k in 0..1000u64 {
                 let kg = crate::state::key_group::assign_to_key_group(&k, 128);
-                let want = if range.contains(kg) { expected(k, 1000) } else { None };
+                let want = if range.contains(kg) {
+                    expected(k, 1000)
+                } else {
+                    None
+                };
                 assert_eq!(h.store(t).get(&k).copied(), want, "key {k} in subtask {i}");
             }
         }
         // A corrupted shared file is detected on download.
-        let f = &u2.handle.files.iter().find(|f| f.name.ends_with(".sst")).unwrap().key;
+        let f = &u2
+            .handle
+            .files
+            .iter()
+            .find(|f| f.name.ends_with(".sst"))
+            .unwrap()
+            .key;
         let mut bytes = store.join(f).get().unwrap();
         bytes[10] ^= 0xff;
         store.join(f).put(&bytes).unwrap();
-        let err = KeyedStateBackend::<u64>::open(&s, &owner(20), 128, all, &[restored]).err().unwrap().to_string();
+        let err = KeyedStateBackend::<u64>::open(&s, &owner(20), 128, all, &[restored])
+            .err()
+            .unwrap()
+            .to_string();
         assert!(err.contains("corrupted"), "{err}");
     }
 }

@@ -85,8 +85,9 @@ impl Compression {
                 .compress_vec(raw)
                 .map_err(|e| Error::Codec(format!("snappy: {e}")))?,
             Self::Lz4 => lz4_flex::compress_prepend_size(raw),
-            Self::Zstd => zstd::bulk::compress(raw, 3)
-                .map_err(|e| Error::Codec(format!("zstd: {e}")))?,
+            Self::Zstd => {
+                zstd::bulk::compress(raw, 3).map_err(|e| Error::Codec(format!("zstd: {e}")))?
+            }
         })
     }
 
@@ -311,7 +312,10 @@ impl StateFile {
 
     /// The chunks of every table whose key group lies in `range`, as (table,
     /// decompressed bytes).
-    pub fn chunks_in(&self, range: KeyGroupRange) -> Result<Vec<(&str, std::borrow::Cow<'_, [u8]>)>> {
+    pub fn chunks_in(
+        &self,
+        range: KeyGroupRange,
+    ) -> Result<Vec<(&str, std::borrow::Cow<'_, [u8]>)>> {
         let mut out = Vec::new();
         for t in &self.footer.tables {
             for &(kg, off, len) in &t.chunks {

@@ -4,10 +4,10 @@
 
 use super::{TaskEvent, TaskSetup};
 use crate::checkpoint::coordinator::SubtaskAck;
-use crate::message::Barrier;
 use crate::checkpoint::local::LocalRecovery;
 use crate::checkpoint::storage::CheckpointStorage;
 use crate::error::Result;
+use crate::message::Barrier;
 use crate::operator::SubtaskInfo;
 use crate::state::rocks::transfer::upload;
 use crate::state::snapshot::{encode, OperatorSnapshot, StateHandle};
@@ -108,10 +108,12 @@ fn write(
     if let Some(local) = &info.backend.local_recovery {
         let l = LocalRecovery::new(local.clone());
         let dir = l.dir(&info.job_id, &info.uid, info.index, id);
-        let secondary = l.write_state(&dir, file, &bytes).and_then(|_| match &snap.native {
-            Some(n) => l.keep_native(&dir, &n.dir),
-            None => Ok(()),
-        });
+        let secondary = l
+            .write_state(&dir, file, &bytes)
+            .and_then(|_| match &snap.native {
+                Some(n) => l.keep_native(&dir, &n.dir),
+                None => Ok(()),
+            });
         if let Err(e) = secondary {
             log::warn!("checkpoint {id}: the task-local copy of {file} failed (the checkpoint does not): {e}");
             let _ = std::fs::remove_dir_all(&dir);

@@ -9,8 +9,8 @@ use rocksdb::statistics::Ticker;
 use std::sync::Weak;
 use std::time::Duration;
 use tidemark_agent::catalogue as cat;
-use tidemark_agent::{Counter, Gauge};
 use tidemark_agent::Registry;
+use tidemark_agent::{Counter, Gauge};
 
 struct PerState {
     name: String,
@@ -23,7 +23,10 @@ pub fn start(db: &SharedDb, registry: &Registry, labels: &TaskLabels, with_ticke
     let registry = registry.clone();
     let labels = labels.clone();
     let _ = std::thread::Builder::new()
-        .name(format!("rocksdb-metrics-{}-{}", labels.vertex, labels.subtask))
+        .name(format!(
+            "rocksdb-metrics-{}-{}",
+            labels.vertex, labels.subtask
+        ))
         .spawn(move || sample_loop(weak, registry, labels, with_tickers));
 }
 
@@ -38,11 +41,23 @@ fn sample_loop(weak: Weak<DbHandle>, registry: Registry, labels: TaskLabels, wit
     let g = |def: &'static tidemark_agent::catalogue::MetricDef| registry.gauge(def, &base).ok();
     let c = |def: &'static tidemark_agent::catalogue::MetricDef| registry.counter(def, &base).ok();
     let db_gauges: Vec<(&'static str, Option<Gauge>)> = vec![
-        ("rocksdb.num-running-compactions", g(&cat::ROCKS_RUNNING_COMPACTIONS)),
-        ("rocksdb.num-running-flushes", g(&cat::ROCKS_RUNNING_FLUSHES)),
-        ("rocksdb.actual-delayed-write-rate", g(&cat::ROCKS_DELAYED_WRITE_RATE)),
+        (
+            "rocksdb.num-running-compactions",
+            g(&cat::ROCKS_RUNNING_COMPACTIONS),
+        ),
+        (
+            "rocksdb.num-running-flushes",
+            g(&cat::ROCKS_RUNNING_FLUSHES),
+        ),
+        (
+            "rocksdb.actual-delayed-write-rate",
+            g(&cat::ROCKS_DELAYED_WRITE_RATE),
+        ),
         ("rocksdb.is-write-stopped", g(&cat::ROCKS_WRITE_STOPPED)),
-        ("rocksdb.background-errors", g(&cat::ROCKS_BACKGROUND_ERRORS)),
+        (
+            "rocksdb.background-errors",
+            g(&cat::ROCKS_BACKGROUND_ERRORS),
+        ),
     ];
     let cache = (
         g(&cat::ROCKS_CACHE_USAGE),
@@ -98,7 +113,10 @@ fn sample_loop(weak: Weak<DbHandle>, registry: Registry, labels: TaskLabels, wit
                         ("rocksdb.total-sst-files-size", &cat::ROCKS_SST_SIZE),
                         ("rocksdb.cur-size-all-mem-tables", &cat::ROCKS_MEMTABLES),
                         ("rocksdb.num-immutable-mem-table", &cat::ROCKS_IMMUTABLE),
-                        ("rocksdb.estimate-pending-compaction-bytes", &cat::ROCKS_PENDING_COMPACTION),
+                        (
+                            "rocksdb.estimate-pending-compaction-bytes",
+                            &cat::ROCKS_PENDING_COMPACTION,
+                        ),
                     ]
                     .into_iter()
                     .filter_map(|(p, d)| registry.gauge(d, &vals).ok().map(|g| (p, g)))
@@ -107,7 +125,9 @@ fn sample_loop(weak: Weak<DbHandle>, registry: Registry, labels: TaskLabels, wit
                 }
             }
             for s in &states {
-                let Some(cf) = db.cf_handle(&s.name) else { continue };
+                let Some(cf) = db.cf_handle(&s.name) else {
+                    continue;
+                };
                 for (prop, gauge) in &s.gauges {
                     if let Ok(Some(v)) = db.property_int_value_cf(&cf, *prop) {
                         gauge.set(v as i64);

@@ -67,14 +67,14 @@ impl DbHandle {
     ) -> Result<Self> {
         let budget = shared.budgets.budget(settings);
         let opts = options::options(settings, budget.as_ref());
-        std::fs::create_dir_all(&dir).map_err(|e| Error::io("creating RocksDB directory", &dir, e))?;
+        std::fs::create_dir_all(&dir)
+            .map_err(|e| Error::io("creating RocksDB directory", &dir, e))?;
         let cfs: Vec<_> = tables
             .iter()
             .map(|t| ColumnFamilyDescriptor::new(t, opts.clone()))
             .collect();
-        let db = Db::open_cf_descriptors(&opts, &dir, cfs).map_err(|e| {
-            Error::Checkpoint(format!("opening RocksDB in {}: {e}", dir.display()))
-        })?;
+        let db = Db::open_cf_descriptors(&opts, &dir, cfs)
+            .map_err(|e| Error::Checkpoint(format!("opening RocksDB in {}: {e}", dir.display())))?;
         Ok(Self {
             db: Some(db),
             dir,
@@ -86,9 +86,9 @@ impl DbHandle {
     /// Creates column family `name` if it does not exist.
     pub fn ensure_table(&self, name: &str) -> Result<()> {
         if self.db().cf_handle(name).is_none() {
-            self.db()
-                .create_cf(name, &self.opts)
-                .map_err(|e| Error::Checkpoint(format!("creating RocksDB column family '{name}': {e}")))?;
+            self.db().create_cf(name, &self.opts).map_err(|e| {
+                Error::Checkpoint(format!("creating RocksDB column family '{name}': {e}"))
+            })?;
         }
         Ok(())
     }
@@ -131,10 +131,17 @@ pub fn range_bounds(range: KeyGroupRange) -> (Vec<u8>, Vec<u8>) {
 }
 
 /// A unique scratch directory for one instance.
-pub fn scratch_dir(settings: &RocksSettings, job_id: &str, uid: &str, subtask: usize, attempt: u32) -> PathBuf {
-    settings
-        .local_dir
-        .join(format!("job_{job_id}_op_{uid}_{subtask}_attempt_{attempt}_{}", std::process::id()))
+pub fn scratch_dir(
+    settings: &RocksSettings,
+    job_id: &str,
+    uid: &str,
+    subtask: usize,
+    attempt: u32,
+) -> PathBuf {
+    settings.local_dir.join(format!(
+        "job_{job_id}_op_{uid}_{subtask}_attempt_{attempt}_{}",
+        std::process::id()
+    ))
 }
 
 /// Shared handle type.

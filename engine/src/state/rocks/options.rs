@@ -169,7 +169,8 @@ impl MemoryBudget {
         // Flink. The key is accepted and validated.
         let _ = high_prio_ratio;
         let cache = Cache::new_lru_cache_opts(&lru);
-        let wbm = WriteBufferManager::new_write_buffer_manager_with_cache(wb_cap, false, cache.clone());
+        let wbm =
+            WriteBufferManager::new_write_buffer_manager_with_cache(wb_cap, false, cache.clone());
         Self {
             bytes,
             cache_capacity: cache_cap as u64,
@@ -204,7 +205,11 @@ impl BudgetPool {
     /// The budget for a new instance.
     pub fn budget(&self, s: &RocksSettings) -> Option<MemoryBudget> {
         if let Some(b) = s.fixed_per_slot {
-            return Some(MemoryBudget::new(b, s.write_buffer_ratio, s.high_prio_ratio));
+            return Some(MemoryBudget::new(
+                b,
+                s.write_buffer_ratio,
+                s.high_prio_ratio,
+            ));
         }
         if !s.managed {
             return None;

@@ -36,7 +36,9 @@ pub fn native_checkpoint(db: &DbHandle, id: u64) -> Result<PathBuf> {
     let _ = std::fs::remove_dir_all(&path);
     Checkpoint::new(db.db())
         .and_then(|c| c.create_checkpoint(&path))
-        .map_err(|e| Error::Checkpoint(format!("RocksDB native checkpoint {}: {e}", path.display())))?;
+        .map_err(|e| {
+            Error::Checkpoint(format!("RocksDB native checkpoint {}: {e}", path.display()))
+        })?;
     Ok(path)
 }
 

@@ -50,25 +50,28 @@ impl<K: Key, S: Data> RocksStore<K, S> {
 
     fn encode_key(&mut self, k: &K) -> Result<()> {
         self.key_buf.clear();
-        self.key_buf.extend_from_slice(&key_group_prefix(assign_to_key_group(
-            k,
-            self.max_parallelism,
-        )));
+        self.key_buf
+            .extend_from_slice(&key_group_prefix(assign_to_key_group(
+                k,
+                self.max_parallelism,
+            )));
         bincode::serialize_into(&mut self.key_buf, k)?;
         Ok(())
     }
 
     fn read(&mut self, k: &K) -> Result<Option<S>> {
         self.encode_key(k)?;
-        let cf = self
-            .db
-            .db()
-            .cf_handle(&self.cf)
-            .ok_or_else(|| Error::Checkpoint(format!("column family '{}' vanished", self.cf)))?;
+        let cf =
+            self.db.db().cf_handle(&self.cf).ok_or_else(|| {
+                Error::Checkpoint(format!("column family '{}' vanished", self.cf))
+            })?;
         match self.db.db().get_pinned_cf(&cf, &self.key_buf) {
             Ok(Some(v)) => Ok(Some(bincode::deserialize(&v)?)),
             Ok(None) => Ok(None),
-            Err(e) => Err(Error::Checkpoint(format!("RocksDB get in '{}': {e}", self.cf))),
+            Err(e) => Err(Error::Checkpoint(format!(
+                "RocksDB get in '{}': {e}",
+                self.cf
+            ))),
         }
     }
 
@@ -87,7 +90,13 @@ impl<K: Key, S: Data> RocksStore<K, S> {
                 None
             }
         };
-        self.cache.insert(k.clone(), Slot { value, dirty: false });
+        self.cache.insert(
+            k.clone(),
+            Slot {
+                value,
+                dirty: false,
+            },
+        );
     }
 
     fn note(&mut self, f: impl FnOnce(&mut Self) -> Result<()>) {
@@ -183,7 +192,11 @@ impl<K: Key, S: Data> KvStore<K, S> for RocksStore<K, S> {
         // RocksDB only estimates; exact counts would need a full scan.
         let db = self.db.db();
         db.cf_handle(&self.cf)
-            .and_then(|cf| db.property_int_value_cf(&cf, "rocksdb.estimate-num-keys").ok().flatten())
+            .and_then(|cf| {
+                db.property_int_value_cf(&cf, "rocksdb.estimate-num-keys")
+                    .ok()
+                    .flatten()
+            })
             .unwrap_or(0) as usize
     }
 

@@ -58,7 +58,13 @@ pub struct Uploaded {
 
 /// Uploads `snap` for checkpoint `id` of subtask `uid`/`subtask` into `job`
 /// (the job's checkpoint folder), reusing confirmed SST files.
-pub fn upload(snap: &NativeSnapshot, job: &Location, uid: &str, subtask: usize, id: u64) -> Result<Uploaded> {
+pub fn upload(
+    snap: &NativeSnapshot,
+    job: &Location,
+    uid: &str,
+    subtask: usize,
+    id: u64,
+) -> Result<Uploaded> {
     let confirmed: HashMap<String, NativeFile> = snap
         .uploads
         .lock()
