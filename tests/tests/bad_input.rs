@@ -138,7 +138,7 @@ fn unwritable_checkpoint_directory_is_refused() {
     expect_usage_error(
         dir.path(),
         &["run", &p, "--set", "execution.checkpointing.dir=a-file/ck"],
-        &["execution.checkpointing.dir: cannot create 'a-file/ck/"],
+        &["execution.checkpointing.dir: 'a-file/ck' is not writable"],
     );
 }
 

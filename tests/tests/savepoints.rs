@@ -82,7 +82,7 @@ fn run_then_stop_with_savepoint(d: &Path, name: &str, yml: &str, from: Option<&s
     );
     let (code, err) = r.wait(Duration::from_secs(60));
     assert_eq!(code, 0, "{err}");
-    assert!(err.contains("job stopped; state kept at"), "{err}");
+    assert!(err.contains("job stopped; savepoint kept at"), "{err}");
     assert!(stdout.contains("savepoints/savepoint-"), "{stdout}");
     stdout
 }

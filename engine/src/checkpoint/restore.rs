@@ -118,6 +118,12 @@ pub fn load_explicit(
     } else {
         path.clone()
     };
+    if let Some(p) = dir.local_path().filter(|p| !p.exists()) {
+        return Err(Error::Config(format!(
+            "--restore: '{}' does not exist; give a chk-<id> or savepoint folder, its _metadata file, or 'latest'",
+            p.display()
+        )));
+    }
     if !dir.join(METADATA_FILE).exists() {
         return Err(Error::Config(format!(
             "--restore: '{dir}' holds no _metadata: it is not a completed checkpoint or savepoint \

@@ -346,7 +346,14 @@ fn execute(p: Prepared, args: &RunArgs) -> i32 {
         }
         Ok(JobOutcome::Stopped { checkpoint }) => {
             match checkpoint {
-                Some(c) => eprintln!("job stopped; state kept at {c} (resume with --restore {c})"),
+                Some(c) => eprintln!(
+                    "job stopped; {} kept at {c} (resume with --restore {c})",
+                    if c.name().starts_with("chk-") {
+                        "checkpoint"
+                    } else {
+                        "savepoint"
+                    }
+                ),
                 None => eprintln!("job stopped"),
             }
             0
