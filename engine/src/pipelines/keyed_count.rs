@@ -79,10 +79,12 @@ impl<K: Key, I: Data> KeyedProcessFunction<K, I, (K, u64)> for RunningCount<K, I
 }
 
 /// A running count whose state carries `payload` bytes per key, rewritten on
-/// every update (so state size and write volume scale with it).
+/// every update (so state size and write volume scale with it). The bytes are
+/// pseudo-random, so compression does not shrink the state.
 pub struct PaddedCount<K, I> {
     state: Option<ValueStateDesc<(u64, Vec<u8>)>>,
     payload: usize,
+    seed: u64,
     _p: PhantomData<fn(K, I)>,
 }
 
@@ -92,6 +94,7 @@ impl<K, I> PaddedCount<K, I> {
         Self {
             state: None,
             payload,
+            seed: 0x5eed,
             _p: PhantomData,
         }
     }
@@ -113,7 +116,13 @@ impl<K: Key, I: Data> KeyedProcessFunction<K, I, (K, u64)> for PaddedCount<K, I>
                     *c
                 }
                 None => {
-                    v.set((1, vec![1; self.payload.max(1)]));
+                    let mut pad = Vec::with_capacity(self.payload.max(1) + 8);
+                    while pad.len() < self.payload.max(1) {
+                        self.seed = crate::source::datagen::splitmix64(self.seed);
+                        pad.extend_from_slice(&self.seed.to_le_bytes());
+                    }
+                    pad.truncate(self.payload.max(1));
+                    v.set((1, pad));
                     1
                 }
             }
