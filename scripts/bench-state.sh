@@ -8,7 +8,8 @@
 #   2. restores the same checkpoint from the task-local copy and from S3;
 #   3. throughput and peak RSS with the state several times the memory budget.
 # Usage: scripts/bench-state.sh   (env: KEYS=2000000 PAYLOAD=1000 INTERVAL_S=5 CHANGE=0.01
-#        CHECKPOINTS=8 BUDGET=256mb WORK=/tmp/tidemark-bench-state)
+#        CHECKPOINTS=8 BUDGET=256mb WORK=/tmp/tidemark-bench-state
+#        PHASES=incremental,restore,throughput EXTRA_CONFIG="key: value; key: value")
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/setup.sh

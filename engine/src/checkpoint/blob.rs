@@ -22,6 +22,12 @@ pub trait Blobs: Send + Sync + 'static {
     fn put(&self, key: &str, bytes: &[u8]) -> Result<()>;
     /// Reads the object under `key`.
     fn get(&self, key: &str) -> Result<Vec<u8>>;
+    /// Writes the file at `src` under `key` without holding it in memory;
+    /// returns its size and CRC32.
+    fn put_file(&self, key: &str, src: &Path) -> Result<(u64, u32)>;
+    /// Copies the object under `key` into the file `dst` without holding it
+    /// in memory; returns its size and CRC32.
+    fn get_file(&self, key: &str, dst: &Path) -> Result<(u64, u32)>;
     /// Every object under `prefix/`, as (key, size), recursively.
     fn list(&self, prefix: &str) -> Result<Vec<(String, u64)>>;
     /// Deletes `key`; a missing object is not an error.
@@ -144,6 +150,16 @@ impl Location {
         self.blobs.get(&self.key)
     }
 
+    /// Writes the file `src` as this object, streaming; (size, CRC32).
+    pub fn put_file(&self, src: &Path) -> Result<(u64, u32)> {
+        self.blobs.put_file(&self.key, src)
+    }
+
+    /// Copies this object into the file `dst`, streaming; (size, CRC32).
+    pub fn get_file(&self, dst: &Path) -> Result<(u64, u32)> {
+        self.blobs.get_file(&self.key, dst)
+    }
+
     /// Whether this object exists.
     pub fn exists(&self) -> bool {
         let parent = self.parent();
@@ -252,6 +268,26 @@ impl Blobs for LocalBlobs {
         std::fs::read(&p).map_err(|e| Error::io("reading", &p, e))
     }
 
+    fn put_file(&self, key: &str, src: &Path) -> Result<(u64, u32)> {
+        let p = self.path(key);
+        if let Some(d) = p.parent() {
+            std::fs::create_dir_all(d).map_err(|e| Error::io("creating directory", d, e))?;
+        }
+        let tmp = p.with_file_name(format!(
+            "{}.inprogress",
+            p.file_name()
+                .map(|n| n.to_string_lossy())
+                .unwrap_or_default()
+        ));
+        let r = copy_with_crc(src, &tmp, true)?;
+        std::fs::rename(&tmp, &p).map_err(|e| Error::io("renaming into place", &p, e))?;
+        Ok(r)
+    }
+
+    fn get_file(&self, key: &str, dst: &Path) -> Result<(u64, u32)> {
+        copy_with_crc(&self.path(key), dst, false)
+    }
+
     fn list(&self, prefix: &str) -> Result<Vec<(String, u64)>> {
         fn walk(dir: &Path, key: &str, out: &mut Vec<(String, u64)>) {
             let Ok(rd) = std::fs::read_dir(dir) else {
@@ -305,6 +341,52 @@ impl Blobs for LocalBlobs {
         self.path(key).display().to_string()
     }
 }
+
+/// CRC32 (IEEE) of bytes, as recorded for every checkpoint file.
+pub fn crc32(bytes: &[u8]) -> u32 {
+    crc32fast::hash(bytes)
+}
+
+/// Size and CRC32 of a file, read in 1 MiB pieces.
+pub fn file_digest(path: &Path) -> Result<(u64, u32)> {
+    stream_file(path, None)
+}
+
+/// Copies `src` to `dst` in 1 MiB pieces, computing the CRC32 on the way;
+/// fsyncs `dst` when `durable`.
+fn copy_with_crc(src: &Path, dst: &Path, durable: bool) -> Result<(u64, u32)> {
+    let mut to = std::fs::File::create(dst).map_err(|e| Error::io("creating", dst, e))?;
+    let r = stream_file(src, Some((&mut to, dst)))?;
+    if durable {
+        to.sync_all().map_err(|e| Error::io("syncing", dst, e))?;
+    }
+    Ok(r)
+}
+
+fn stream_file(src: &Path, mut to: Option<(&mut std::fs::File, &Path)>) -> Result<(u64, u32)> {
+    use std::io::Read;
+    let mut from = std::fs::File::open(src).map_err(|e| Error::io("opening", src, e))?;
+    let mut buf = vec![0u8; 1 << 20];
+    let mut crc = crc32fast::Hasher::new();
+    let mut n = 0u64;
+    loop {
+        let k = from
+            .read(&mut buf)
+            .map_err(|e| Error::io("reading", src, e))?;
+        if k == 0 {
+            return Ok((n, crc.finalize()));
+        }
+        crc.update(&buf[..k]);
+        if let Some((f, dst)) = &mut to {
+            f.write_all(&buf[..k])
+                .map_err(|e| Error::io("writing", *dst, e))?;
+        }
+        n += k as u64;
+    }
+}
+
+/// Files up to this size go up in one PUT; larger ones in parts of this size.
+const PART: usize = 16 << 20;
 
 /// Objects in an S3 bucket, through object_store on a small runtime of its own
 /// (callers are plain threads: task snapshot threads and the job master).
@@ -429,6 +511,81 @@ impl Blobs for S3Blobs {
         })
         .map(|b| b.to_vec())
         .map_err(|e| s3_err("reading", self.describe(key), e))
+    }
+
+    fn put_file(&self, key: &str, src: &Path) -> Result<(u64, u32)> {
+        use std::io::Read;
+        let url = self.describe(key);
+        let mut f = std::fs::File::open(src).map_err(|e| Error::io("opening", src, e))?;
+        let len = f.metadata().map(|m| m.len()).unwrap_or(0);
+        let mut crc = crc32fast::Hasher::new();
+        if len as usize <= PART {
+            let mut v = Vec::with_capacity(len as usize);
+            f.read_to_end(&mut v)
+                .map_err(|e| Error::io("reading", src, e))?;
+            crc.update(&v);
+            let n = v.len() as u64;
+            block_on(self.store.put(&ObjPath::from(key), PutPayload::from(v)))
+                .map_err(|e| s3_err("writing", url, e))?;
+            return Ok((n, crc.finalize()));
+        }
+        // Multipart: at most a few parts in memory at once.
+        block_on(async {
+            let up = self.store.put_multipart(&ObjPath::from(key)).await?;
+            let mut w = object_store::WriteMultipart::new_with_chunk_size(up, PART);
+            let mut buf = vec![0u8; PART];
+            let mut n = 0u64;
+            loop {
+                let k = match f.read(&mut buf) {
+                    Ok(k) => k,
+                    Err(e) => {
+                        let _ = w.abort().await;
+                        return Err(object_store::Error::Generic {
+                            store: "local file",
+                            source: Box::new(e),
+                        });
+                    }
+                };
+                if k == 0 {
+                    break;
+                }
+                crc.update(&buf[..k]);
+                n += k as u64;
+                w.wait_for_capacity(2).await?;
+                w.write(&buf[..k]);
+            }
+            w.finish().await?;
+            Ok(n)
+        })
+        .map(|n| (n, crc.finalize()))
+        .map_err(|e| s3_err("writing", url, e))
+    }
+
+    fn get_file(&self, key: &str, dst: &Path) -> Result<(u64, u32)> {
+        use futures::StreamExt;
+        let url = self.describe(key);
+        let mut to = std::fs::File::create(dst).map_err(|e| Error::io("creating", dst, e))?;
+        let mut crc = crc32fast::Hasher::new();
+        let mut n = 0u64;
+        let mut werr = None;
+        block_on(async {
+            let mut s = self.store.get(&ObjPath::from(key)).await?.into_stream();
+            while let Some(chunk) = s.next().await {
+                let chunk = chunk?;
+                crc.update(&chunk);
+                n += chunk.len() as u64;
+                if let Err(e) = to.write_all(&chunk) {
+                    werr = Some(e);
+                    break;
+                }
+            }
+            Ok::<_, object_store::Error>(())
+        })
+        .map_err(|e| s3_err("reading", url, e))?;
+        if let Some(e) = werr {
+            return Err(Error::io("writing", dst, e));
+        }
+        Ok((n, crc.finalize()))
     }
 
     fn list(&self, prefix: &str) -> Result<Vec<(String, u64)>> {

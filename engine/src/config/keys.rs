@@ -343,6 +343,13 @@ pub static KEYS: &[KeySpec] = &[
         "Compaction style."
     ),
     key!(
+        "state.backend.rocksdb.compaction.level0-file-num-trigger",
+        [],
+        None,
+        Kind::Int(1, 1000),
+        "L0 files that start a compaction (RocksDB default 4); each checkpoint flushes one per state, so higher means rarer large incremental uploads."
+    ),
+    key!(
         "state.backend.rocksdb.metrics.native",
         [],
         Some("true"),

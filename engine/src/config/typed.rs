@@ -261,6 +261,9 @@ impl Config {
                     _ => None,
                 }
             }),
+            level0_trigger: values
+                .get("state.backend.rocksdb.compaction.level0-file-num-trigger")
+                .map(|_| int("state.backend.rocksdb.compaction.level0-file-num-trigger") as i32),
             statistics: StatsLevel::parse(&get("state.backend.rocksdb.statistics.level"))
                 .unwrap_or_default(),
             native_metrics: flag("state.backend.rocksdb.metrics.native"),

@@ -268,13 +268,21 @@ pub fn encode(
 
 /// Checks bytes read back against the size and CRC32 recorded when they were written.
 pub fn verify(bytes: &[u8], size: u64, crc32: u32, what: &str) -> Result<()> {
-    if bytes.len() as u64 != size {
+    verify_digest(
+        (bytes.len() as u64, crc32fast::hash(bytes)),
+        size,
+        crc32,
+        what,
+    )
+}
+
+/// Checks the (size, CRC32) of what was read against what was recorded.
+pub fn verify_digest((got, crc): (u64, u32), size: u64, crc32: u32, what: &str) -> Result<()> {
+    if got != size {
         return Err(Error::Checkpoint(format!(
-            "{what} is {} bytes, the metadata says {size}: the file was truncated or replaced",
-            bytes.len(),
+            "{what} is {got} bytes, the metadata says {size}: the file was truncated or replaced",
         )));
     }
-    let crc = crc32fast::hash(bytes);
     if crc != crc32 {
         return Err(Error::Checkpoint(format!(
             "{what} has CRC32 {crc:08x}, the metadata says {crc32:08x}: the file is corrupted"

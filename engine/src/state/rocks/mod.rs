@@ -65,6 +65,9 @@ impl DbHandle {
         shared: &RocksShared,
         tables: &[String],
     ) -> Result<Self> {
+        if let Some(parent) = dir.parent() {
+            clean_stale(parent);
+        }
         let budget = shared.budgets.budget(settings);
         let opts = options::options(settings, budget.as_ref());
         std::fs::create_dir_all(&dir)
@@ -130,6 +133,32 @@ pub fn range_bounds(range: KeyGroupRange) -> (Vec<u8>, Vec<u8>) {
     )
 }
 
+/// Deletes scratch directories (instances, native checkpoints, imports) that
+/// processes no longer running left behind, e.g. after a SIGKILL: they are
+/// named after the process that made them.
+pub fn clean_stale(local_dir: &Path) {
+    let Ok(rd) = std::fs::read_dir(local_dir) else {
+        return;
+    };
+    for e in rd.flatten() {
+        let name = e.file_name().to_string_lossy().into_owned();
+        if !name.starts_with("job_") {
+            continue;
+        }
+        let base = name.split('-').next().unwrap_or(&name);
+        let pid = base.rsplit('_').next().and_then(|p| p.parse::<u32>().ok());
+        if let Some(pid) = pid {
+            if pid != std::process::id() && !Path::new(&format!("/proc/{pid}")).exists() {
+                log::info!(
+                    "removing {}, left by process {pid} which is gone",
+                    e.path().display()
+                );
+                let _ = std::fs::remove_dir_all(e.path());
+            }
+        }
+    }
+}
+
 /// A unique scratch directory for one instance.
 pub fn scratch_dir(
     settings: &RocksSettings,
@@ -150,6 +179,22 @@ pub type SharedDb = Arc<DbHandle>;
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn stale_scratch_directories_of_dead_processes_are_removed() {
+        let d = tempfile::tempdir().unwrap();
+        let mine = d
+            .path()
+            .join(format!("job_a_op_count_0_attempt_0_{}", std::process::id()));
+        let dead = d.path().join("job_a_op_count_0_attempt_0_4000000000");
+        let dead_chk = d.path().join("job_a_op_count_0_attempt_0_4000000000-chk-7");
+        for p in [&mine, &dead, &dead_chk] {
+            std::fs::create_dir_all(p).unwrap();
+        }
+        clean_stale(d.path());
+        assert!(mine.exists());
+        assert!(!dead.exists() && !dead_chk.exists());
+    }
 
     #[test]
     fn key_group_prefixes_sort_by_group() {

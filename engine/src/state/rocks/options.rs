@@ -106,6 +106,11 @@ pub struct RocksSettings {
     pub background_jobs: Option<i32>,
     /// `state.backend.rocksdb.compaction.style`.
     pub compaction_style: Option<DBCompactionStyle>,
+    /// `state.backend.rocksdb.compaction.level0-file-num-trigger`: L0 files
+    /// that start a compaction into the base level. Each checkpoint flushes
+    /// one L0 file per state, so this sets how often incremental checkpoints
+    /// upload rewritten base-level files.
+    pub level0_trigger: Option<i32>,
     /// `state.backend.rocksdb.statistics.level`.
     pub statistics: StatsLevel,
     /// `state.backend.rocksdb.metrics.enabled`: the cheap native properties.
@@ -132,6 +137,7 @@ impl Default for RocksSettings {
             write_buffer_count: None,
             background_jobs: None,
             compaction_style: None,
+            level0_trigger: None,
             statistics: StatsLevel::Off,
             native_metrics: true,
             timers_in_rocksdb: false,
@@ -273,6 +279,12 @@ pub fn options(s: &RocksSettings, budget: Option<&MemoryBudget>) -> Options {
     }
     if let Some(v) = s.compaction_style {
         o.set_compaction_style(v);
+    }
+    if let Some(v) = s.level0_trigger {
+        // Keep the slowdown and stop thresholds above the trigger.
+        o.set_level_zero_file_num_compaction_trigger(v);
+        o.set_level_zero_slowdown_writes_trigger(v.saturating_mul(2).max(20));
+        o.set_level_zero_stop_writes_trigger(v.saturating_mul(3).max(36));
     }
     match budget {
         Some(b) => {

@@ -15,7 +15,7 @@ use super::snapshot::NativeSnapshot;
 use crate::checkpoint::blob::Location;
 use crate::checkpoint::storage::shared_key;
 use crate::error::{Error, Result};
-use crate::state::snapshot::{verify, NativeFile, NativeHandle};
+use crate::state::snapshot::{verify_digest, NativeFile, NativeHandle};
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 
@@ -87,20 +87,18 @@ pub fn upload(
             files.push(f.clone());
             continue;
         }
-        let path = snap.dir.join(&name);
-        let bytes = std::fs::read(&path).map_err(|e| Error::io("reading", &path, e))?;
         let key = if name.ends_with(".sst") {
             shared_key(uid, subtask, id, &name)
         } else {
             format!("chk-{id}/{uid}-{subtask}/{name}")
         };
-        job.join(&key).put(&bytes)?;
-        uploaded += bytes.len() as u64;
+        let (size, crc32) = job.join(&key).put_file(&snap.dir.join(&name))?;
+        uploaded += size;
         files.push(NativeFile {
             name,
             key,
-            size: bytes.len() as u64,
-            crc32: crc32fast::hash(&bytes),
+            size,
+            crc32,
         });
     }
     snap.uploads
@@ -161,10 +159,8 @@ pub fn download(
     }
     for f in &handle.files {
         let loc = job.join(&f.key);
-        let bytes = loc.get()?;
-        verify(&bytes, f.size, f.crc32, &loc.to_string())?;
-        let p = dst.join(&f.name);
-        std::fs::write(&p, &bytes).map_err(|e| Error::io("writing", &p, e))?;
+        let got = loc.get_file(&dst.join(&f.name))?;
+        verify_digest(got, f.size, f.crc32, &loc.to_string())?;
     }
     Ok(RestoreSource::Remote)
 }
@@ -173,14 +169,16 @@ pub fn download(
 fn link_local(handle: &NativeHandle, local: &Path, dst: &Path) -> Result<()> {
     for f in &handle.files {
         let src = local.join(&f.name);
-        let bytes = std::fs::read(&src).map_err(|e| Error::io("reading", &src, e))?;
-        verify(&bytes, f.size, f.crc32, &src.display().to_string())?;
         let p = dst.join(&f.name);
-        // SST files are immutable: link them. The rest (MANIFEST, CURRENT,
-        // OPTIONS) is small and RocksDB may rewrite it: copy it.
-        if !f.name.ends_with(".sst") || std::fs::hard_link(&src, &p).is_err() {
-            std::fs::write(&p, &bytes).map_err(|e| Error::io("writing", &p, e))?;
-        }
+        // SST files are immutable: link them (and read them once to check
+        // them). The rest (MANIFEST, CURRENT, OPTIONS) is small and RocksDB
+        // may rewrite it: copy it.
+        let got = if f.name.ends_with(".sst") && std::fs::hard_link(&src, &p).is_ok() {
+            crate::checkpoint::blob::file_digest(&src)?
+        } else {
+            Location::local(local).join(&f.name).get_file(&p)?
+        };
+        verify_digest(got, f.size, f.crc32, &src.display().to_string())?;
     }
     Ok(())
 }
