@@ -713,3 +713,83 @@ pub fn check_compatible(
         Err(Error::Config(format!("--restore: {}", problems.join("; "))))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::state::snapshot::StateHandle;
+
+    fn graph() -> JobGraph {
+        let cfg = crate::source::datagen::DatagenConfig {
+            keys: 10,
+            distribution: crate::source::datagen::KeyDistribution::Uniform,
+            rate: 0,
+            events: Some(10),
+            seed: 1,
+            event_time_start_ms: 0,
+            event_time_rate: 1000,
+            out_of_orderness_ms: 0,
+            warmup: 0,
+        };
+        let env = crate::api::StreamEnv::new("j", "p");
+        env.source::<crate::source::datagen::Event>("datagen", "datagen", move || {
+            Box::new(crate::source::datagen::DatagenSource::new(
+                cfg.clone(),
+                None,
+            ))
+        })
+        .key_by(|e: &crate::source::datagen::Event| e.key)
+        .process(
+            "count",
+            "count",
+            crate::pipelines::RunningCount::<u64, crate::source::datagen::Event>::default,
+        )
+        .sink("sink", "sink", || {
+            Box::new(crate::sink::blackhole::BlackholeSink)
+        });
+        env.build(2, 128).unwrap()
+    }
+
+    fn meta(uids: &[&str], max_parallelism: u32) -> CheckpointMetadata {
+        CheckpointMetadata {
+            version: FORMAT_VERSION,
+            job_name: "j".into(),
+            job_id: "x".into(),
+            pipeline: "p".into(),
+            checkpoint_id: 1,
+            trigger_ms: 0,
+            completed_ms: 0,
+            is_final: false,
+            savepoint: true,
+            operators: uids
+                .iter()
+                .map(|u| OperatorState {
+                    uid: u.to_string(),
+                    vertex: u.to_string(),
+                    parallelism: 4,
+                    max_parallelism,
+                    subtasks: vec![Some(StateHandle::of("f", b"x"))],
+                })
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn removed_state_needs_allow_non_restored_and_key_groups_must_match() {
+        let g = graph();
+        // Keyed state rescales (4 → 2); a new operator without state is fine.
+        assert!(check_compatible(&g, &meta(&["count"], 128), false).is_ok());
+        let e = check_compatible(&g, &meta(&["count", "gone"], 128), false)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("'gone'") && e.contains("--allow-non-restored-state"),
+            "{e}"
+        );
+        assert!(check_compatible(&g, &meta(&["count", "gone"], 128), true).is_ok());
+        let e = check_compatible(&g, &meta(&["count"], 256), true)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("pipeline.max-parallelism=256"), "{e}");
+    }
+}
