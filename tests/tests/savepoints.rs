@@ -167,8 +167,15 @@ fn two_jobs_restored_from_one_savepoint_run_side_by_side_under_their_own_job_ids
     let d = tempfile::tempdir().unwrap();
     let p = d.path();
     let sp = run_then_stop_with_savepoint(p, "ab", &yaml("ab", 2, "hashmap", "out", 8000), None);
+    let pgw = tidemark_tests::servers::pushgateway();
     let start = |name: &str, backend: &str, out: &str| {
-        let y = yaml(name, 2, backend, out, 0).replace("sink: file", "sink: blackhole");
+        let y = yaml(name, 2, backend, out, 0).replace("sink: file", "sink: blackhole")
+            + &format!(
+                "  metrics.reporters: prom,pgw\n  metrics.reporter.pgw.factory.class: pushgateway\n  \
+                 metrics.reporter.pgw.hostUrl: http://{}\n  metrics.reporter.pgw.interval: 200 ms\n  \
+                 metrics.reporter.pgw.deleteOnShutdown: false\n",
+                pgw.addr
+            );
         let job = tidemark_tests::write_file(p, &format!("{name}.yaml"), &y);
         Running::start_with_env(
             p,
@@ -209,6 +216,33 @@ fn two_jobs_restored_from_one_savepoint_run_side_by_side_under_their_own_job_ids
             "own job id in metrics"
         );
         assert!(!body.contains(other.as_str()), "no series of the other job");
+    }
+    // The Pushgateway holds one group per job, each under its own job_id,
+    // and each group's series carry only that id.
+    let (_, body) =
+        tidemark_tests::servers::curl(&[&format!("http://{}/api/v1/metrics", pgw.addr)]);
+    let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+    let groups: Vec<(String, String)> = v["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|g| {
+            let l = &g["labels"];
+            (
+                l["job_name"].as_str().unwrap_or("").into(),
+                l["job_id"].as_str().unwrap_or("").into(),
+            )
+        })
+        .collect();
+    assert!(groups.contains(&("ab-a".into(), ida.clone())), "{groups:?}");
+    assert!(groups.contains(&("ab-b".into(), idb.clone())), "{groups:?}");
+    for g in v["data"].as_array().unwrap() {
+        let own = g["labels"]["job_id"].as_str().unwrap_or("");
+        let other = if own == ida { &idb } else { &ida };
+        assert!(
+            !g.to_string().contains(other.as_str()),
+            "group {own} holds series of {other}"
+        );
     }
     a.kill();
     b.kill();
