@@ -40,6 +40,23 @@ fn unaligned_under_backpressure_sigkill_then_restore_gives_exact_counts() {
     );
 }
 
+/// RocksDB with incremental checkpoints and task-local recovery across
+/// process crashes: restores read the local copy the killed process left.
+#[test]
+fn rocksdb_incremental_local_recovery_sigkill_then_restore_gives_exact_counts() {
+    let (seen, logs) = crash_loop(
+        "",
+        "  state.backend.type: rocksdb\n  state.backend.rocksdb.localdir: rocks\n  \
+         execution.checkpointing.incremental: true\n  execution.state-recovery.from-local: true\n  \
+         taskmanager.state.local.root-dirs: local\n",
+    );
+    check(&seen, true);
+    assert!(
+        logs.contains("restored RocksDB state from the task-local copy"),
+        "no restore used the local copy:\n{logs}"
+    );
+}
+
 #[test]
 fn at_least_once_sigkill_then_restore_loses_nothing() {
     let (seen, _) = crash_loop(

@@ -8,6 +8,20 @@ use tidemark_tests::*;
 
 #[test]
 fn tumbling_window_counts_are_exact_with_out_of_order_records() {
+    tumbling_exact("");
+}
+
+/// The same with window state and timers in RocksDB (timers ordered by time
+/// in their own column family), and incremental checkpoints.
+#[test]
+fn tumbling_window_counts_are_exact_with_state_and_timers_in_rocksdb() {
+    tumbling_exact(
+        "  state.backend.type: rocksdb\n  state.backend.rocksdb.localdir: rocks\n  \
+         state.backend.rocksdb.timer-service.factory: ROCKSDB\n  execution.checkpointing.incremental: true\n",
+    );
+}
+
+fn tumbling_exact(config: &str) {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     let (events, keys, ooo) = (30_000u64, 20u64, 50i64);
@@ -15,7 +29,7 @@ fn tumbling_window_counts_are_exact_with_out_of_order_records() {
         d,
         "w.yaml",
         &format!(
-            "name: windows\npipeline: windowed-aggregation\nparams:\n  keys: {keys}\n  events: {events}\n  seed: 11\n  event-time-rate: 1000\n  out-of-orderness: {ooo} ms\n  window: tumbling\n  size: 1 s\n  aggregate: count\n  sink: file\n  output: out\n  source-parallelism: 2\nconfig:\n  parallelism.default: 2\n  execution.checkpointing.interval: 200 ms\n  execution.checkpointing.dir: ck\n  metrics.reporter.prom.port: 0\n"
+            "name: windows\npipeline: windowed-aggregation\nparams:\n  keys: {keys}\n  events: {events}\n  seed: 11\n  event-time-rate: 1000\n  out-of-orderness: {ooo} ms\n  window: tumbling\n  size: 1 s\n  aggregate: count\n  sink: file\n  output: out\n  source-parallelism: 2\nconfig:\n  parallelism.default: 2\n  execution.checkpointing.interval: 200 ms\n  execution.checkpointing.dir: ck\n  metrics.reporter.prom.port: 0\n{config}"
         ),
     );
     let (code, err) = run(d, &["run", &job, "--status-interval", "0"]);

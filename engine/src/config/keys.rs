@@ -255,8 +255,8 @@ pub static KEYS: &[KeySpec] = &[
         "state.backend.rocksdb.timer-service.factory",
         [],
         Some("HEAP"),
-        Kind::Enum(&["HEAP"]),
-        "Where timers live; HEAP (snapshotted with the keyed state). ROCKSDB is not supported yet."
+        Kind::Enum(&["HEAP", "ROCKSDB"]),
+        "With RocksDB state: timers on the heap (HEAP) or in a RocksDB column family ordered by time (ROCKSDB: no heap per timer)."
     ),
     key!(
         "state.backend.rocksdb.memory.managed",

@@ -267,7 +267,8 @@ impl Config {
             statistics: StatsLevel::parse(&get("state.backend.rocksdb.statistics.level"))
                 .unwrap_or_default(),
             native_metrics: flag("state.backend.rocksdb.metrics.native"),
-            timers_in_rocksdb: false,
+            timers_in_rocksdb: get("state.backend.rocksdb.timer-service.factory")
+                .eq_ignore_ascii_case("ROCKSDB"),
             cache_entries: defaults.cache_entries,
         };
         let state = StateSettings {

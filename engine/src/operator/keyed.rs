@@ -176,6 +176,15 @@ impl<K: Key, I: Data, O: Data> Operator<I, O> for KeyedProcessOperator<K, I, O> 
         if let Some(reg) = ctx.registry {
             report_backend(&backend, info, reg);
         }
+        if info.backend.rocks.timers_in_rocksdb {
+            if let Some(db) = backend.rocks_db() {
+                self.timers =
+                    TimerService::in_rocksdb(crate::state::rocks::timers::RocksTimers::new(
+                        db.clone(),
+                        info.max_parallelism,
+                    )?);
+            }
+        }
         if let Some(r) = ctx.restored {
             backend.restore_from(&r.files)?;
             self.timers.restore(backend.take_restored(TIMER_TABLE))?;
@@ -228,7 +237,7 @@ impl<K: Key, I: Data, O: Data> Operator<I, O> for KeyedProcessOperator<K, I, O> 
             .as_mut()
             .expect("opened")
             .snapshot(id, savepoint)?;
-        if !self.timers.is_empty() {
+        if self.timers.on_heap() && !self.timers.is_empty() {
             keyed.push(self.timers.snapshot());
         }
         Ok(OperatorSnapshot {

@@ -8,10 +8,12 @@ use crate::error::{Error, Result};
 use crate::state::key_group::KeyGroupRange;
 use crate::state::rocks::snapshot::{native_checkpoint, CheckpointReader, FullTableSnapshot};
 use crate::state::rocks::store::RocksStore;
+use crate::state::rocks::timers::TimerTableSnapshot;
 use crate::state::rocks::transfer::{download, RestoreSource, Uploads};
 use crate::state::rocks::{DbHandle, NativeSnapshot, RocksSettings, RocksShared, SharedDb};
 use crate::state::snapshot::{Compression, NativeHandle, StateFile, TableSnapshot};
 use crate::state::store::{HeapStore, KvStore};
+use crate::state::timers::TIMER_TABLE;
 use std::any::Any;
 use std::collections::HashMap;
 use std::marker::PhantomData;
@@ -377,30 +379,34 @@ impl<K: Key> KeyedStateBackend<K> {
             t.flush()?;
         }
         let dir = native_checkpoint(&r.db, id)?;
+        // Every column family: registered states, and timers if they live here.
+        let tables = r.db.tables();
         if self.incremental && !savepoint {
             return Ok((
                 Vec::new(),
                 Some(NativeSnapshot {
                     dir,
-                    tables: self.names.clone(),
+                    tables,
                     key_groups: self.range,
                     uploads: r.uploads.clone(),
                 }),
             ));
         }
-        let reader = CheckpointReader::new(dir, self.names.clone(), self.range);
-        Ok((
-            self.names
-                .iter()
-                .map(|n| {
-                    Box::new(FullTableSnapshot {
-                        name: n.clone(),
-                        reader: reader.clone(),
-                    }) as Box<dyn TableSnapshot>
-                })
-                .collect(),
-            None,
-        ))
+        let reader = CheckpointReader::new(dir, tables.clone(), self.range);
+        let mut out: Vec<Box<dyn TableSnapshot>> = self
+            .names
+            .iter()
+            .map(|n| {
+                Box::new(FullTableSnapshot {
+                    name: n.clone(),
+                    reader: reader.clone(),
+                }) as Box<dyn TableSnapshot>
+            })
+            .collect();
+        if tables.iter().any(|t| t == TIMER_TABLE) {
+            out.push(Box::new(TimerTableSnapshot { reader }));
+        }
+        Ok((out, None))
     }
 
     /// The heap tables' copies (tests).
@@ -442,7 +448,7 @@ fn import_range(
             let mut batch = rocksdb::WriteBatch::default();
             let mut wo = rocksdb::WriteOptions::default();
             wo.disable_wal(true);
-            crate::state::rocks::snapshot::scan_range(&ro, t, part, &mut |_, k, v| {
+            let mut put = |k: &[u8], v: &[u8]| -> Result<()> {
                 batch.put_cf(&cf, k, v);
                 if batch.len() >= 10_000 {
                     db.db()
@@ -450,7 +456,18 @@ fn import_range(
                         .map_err(|e| Error::Checkpoint(format!("importing state '{t}': {e}")))?;
                 }
                 Ok(())
-            })?;
+            };
+            if t == TIMER_TABLE {
+                // Ordered by time: the key group is a filter, not a prefix.
+                crate::state::rocks::snapshot::scan_all(&ro, t, &mut |k, v| {
+                    if crate::state::rocks::timers::in_range(k, part) {
+                        put(k, v)?;
+                    }
+                    Ok(())
+                })?;
+            } else {
+                crate::state::rocks::snapshot::scan_range(&ro, t, part, &mut |_, k, v| put(k, v))?;
+            }
             db.db()
                 .write_opt(batch, &wo)
                 .map_err(|e| Error::Checkpoint(format!("importing state '{t}': {e}")))?;
@@ -638,5 +655,100 @@ mod tests {
             .unwrap()
             .to_string();
         assert!(err.contains("corrupted"), "{err}");
+    }
+
+    #[test]
+    fn rocksdb_timers_pop_in_time_order_and_survive_full_and_rescaled_snapshots() {
+        use crate::state::rocks::timers::RocksTimers;
+        use crate::state::timers::{TimeDomain, TimerService, TIMER_TABLE};
+        let d = tempfile::tempdir().unwrap();
+        let all = KeyGroupRange { start: 0, end: 127 };
+        let timers_of = |b: &KeyedStateBackend<u64>| {
+            TimerService::in_rocksdb(
+                RocksTimers::<u64>::new(b.rocks_db().unwrap().clone(), 128).unwrap(),
+            )
+        };
+        let fill = |t: &mut TimerService<u64>| {
+            for k in 0..50u64 {
+                t.register(TimeDomain::EventTime, 100 - k as i64 * 3, k);
+                t.register(TimeDomain::ProcessingTime, 1_000 + k as i64, k);
+            }
+            t.register(TimeDomain::EventTime, -100, 99);
+            t.delete(TimeDomain::EventTime, 100, 0);
+        };
+        let drain = |t: &mut TimerService<u64>, range: Option<KeyGroupRange>| {
+            let mut out = Vec::new();
+            while let Some(x) = t.pop_due(TimeDomain::EventTime, i64::MAX) {
+                out.push(x);
+            }
+            out.retain(|(_, k)| {
+                range.is_none_or(|r| {
+                    r.contains(crate::state::key_group::assign_to_key_group(k, 128))
+                })
+            });
+            out
+        };
+        // Reference: the heap timer service.
+        let mut heap = TimerService::<u64>::default();
+        fill(&mut heap);
+        let mut b =
+            KeyedStateBackend::<u64>::open(&settings(d.path(), true), &owner(0), 128, all, &[])
+                .unwrap();
+        let mut t = timers_of(&b);
+        fill(&mut t);
+        assert_eq!(t.next_processing_time(), Some(1_000));
+        assert_eq!(t.pop_due(TimeDomain::EventTime, -101), None);
+        assert_eq!(t.pop_due(TimeDomain::EventTime, -100), Some((-100, 99)));
+        heap.pop_due(TimeDomain::EventTime, -100);
+        // A full snapshot writes them as canonical timer chunks the heap reads.
+        let (keyed, _) = b.snapshot(1, true).unwrap();
+        assert!(keyed.iter().any(|k| k.name() == TIMER_TABLE));
+        let bytes = encode(
+            &OperatorSnapshot {
+                keyed,
+                ..OperatorSnapshot::default()
+            },
+            128,
+            Compression::None,
+        )
+        .unwrap();
+        let loc = Location::local(d.path()).join("t.state");
+        loc.put(&bytes).unwrap();
+        let file = StateFile::open(&loc, &StateHandle::of("t.state", &bytes)).unwrap();
+        let mut from_full = TimerService::<u64>::default();
+        from_full
+            .restore(
+                file.chunks_in(all)
+                    .unwrap()
+                    .into_iter()
+                    .filter(|(n, _)| *n == TIMER_TABLE)
+                    .map(|(_, c)| c.into_owned())
+                    .collect(),
+            )
+            .unwrap();
+        // An incremental snapshot restored at half the range keeps that half.
+        let store = Location::local(&d.path().join("ck")).join("job");
+        let (_, native) = b.snapshot(2, false).unwrap();
+        let up = upload(&native.unwrap(), &store, "count", 0, 2).unwrap();
+        let half = crate::state::key_group::key_group_range_for_subtask(128, 2, 1);
+        let restored = RestoredNative {
+            handle: up.handle,
+            job: store,
+            local: None,
+            same_job: false,
+        };
+        let h = KeyedStateBackend::<u64>::open(
+            &settings(d.path(), true),
+            &owner(5),
+            128,
+            half,
+            &[restored],
+        )
+        .unwrap();
+        let mut t_half = timers_of(&h);
+        let want = drain(&mut heap, None);
+        assert_eq!(drain(&mut t, None), want);
+        assert_eq!(drain(&mut from_full, None), want);
+        assert_eq!(drain(&mut t_half, None), want.into_iter().filter(|(_, k)| half.contains(crate::state::key_group::assign_to_key_group(k, 128))).collect::<Vec<_>>());
     }
 }

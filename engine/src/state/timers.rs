@@ -3,6 +3,7 @@
 //! per key group with the tables.
 
 use crate::data::Key;
+use crate::state::rocks::timers::RocksTimers;
 use crate::state::snapshot::{ChunkWriter, TableSnapshot};
 use std::collections::BTreeSet;
 
@@ -18,43 +19,75 @@ pub enum TimeDomain {
 /// Name of the pseudo-table timers are written under.
 pub const TIMER_TABLE: &str = "_timers";
 
-/// The timers of one keyed subtask.
+/// The timers of one keyed subtask: on the heap, or in RocksDB.
 pub struct TimerService<K> {
-    event: BTreeSet<(i64, K)>,
-    processing: BTreeSet<(i64, K)>,
+    store: Store<K>,
+}
+
+enum Store<K> {
+    Heap {
+        event: BTreeSet<(i64, K)>,
+        processing: BTreeSet<(i64, K)>,
+    },
+    Rocks(RocksTimers<K>),
 }
 
 impl<K: Key> Default for TimerService<K> {
     fn default() -> Self {
         Self {
-            event: BTreeSet::new(),
-            processing: BTreeSet::new(),
+            store: Store::Heap {
+                event: BTreeSet::new(),
+                processing: BTreeSet::new(),
+            },
         }
     }
 }
 
 impl<K: Key> TimerService<K> {
+    /// Timers kept in RocksDB (`state.backend.rocksdb.timer-service.factory: ROCKSDB`).
+    pub fn in_rocksdb(timers: RocksTimers<K>) -> Self {
+        Self {
+            store: Store::Rocks(timers),
+        }
+    }
+
+    /// Whether timers live on the heap (and are snapshotted from there).
+    pub fn on_heap(&self) -> bool {
+        matches!(self.store, Store::Heap { .. })
+    }
+
     /// Registers a timer (idempotent).
     pub fn register(&mut self, domain: TimeDomain, time: i64, key: K) {
-        match domain {
-            TimeDomain::EventTime => self.event.insert((time, key)),
-            TimeDomain::ProcessingTime => self.processing.insert((time, key)),
-        };
+        match &mut self.store {
+            Store::Heap { event, processing } => {
+                match domain {
+                    TimeDomain::EventTime => event.insert((time, key)),
+                    TimeDomain::ProcessingTime => processing.insert((time, key)),
+                };
+            }
+            Store::Rocks(r) => r.register(domain, time, key),
+        }
     }
 
     /// Deletes a timer, if present.
     pub fn delete(&mut self, domain: TimeDomain, time: i64, key: K) {
-        match domain {
-            TimeDomain::EventTime => self.event.remove(&(time, key)),
-            TimeDomain::ProcessingTime => self.processing.remove(&(time, key)),
-        };
+        match &mut self.store {
+            Store::Heap { event, processing } => {
+                match domain {
+                    TimeDomain::EventTime => event.remove(&(time, key)),
+                    TimeDomain::ProcessingTime => processing.remove(&(time, key)),
+                };
+            }
+            Store::Rocks(r) => r.delete(domain, time, key),
+        }
     }
 
     /// Removes and returns the earliest timer due at `now` in `domain`.
     pub fn pop_due(&mut self, domain: TimeDomain, now: i64) -> Option<(i64, K)> {
-        let set = match domain {
-            TimeDomain::EventTime => &mut self.event,
-            TimeDomain::ProcessingTime => &mut self.processing,
+        let set = match &mut self.store {
+            Store::Heap { event, .. } if domain == TimeDomain::EventTime => event,
+            Store::Heap { processing, .. } => processing,
+            Store::Rocks(r) => return r.pop_due(domain, now),
         };
         if set.first().is_some_and(|(t, _)| *t <= now) {
             set.pop_first()
@@ -65,12 +98,18 @@ impl<K: Key> TimerService<K> {
 
     /// The earliest processing-time timer, so the task knows how long it may wait.
     pub fn next_processing_time(&self) -> Option<i64> {
-        self.processing.first().map(|(t, _)| *t)
+        match &self.store {
+            Store::Heap { processing, .. } => processing.first().map(|(t, _)| *t),
+            Store::Rocks(r) => r.next_processing_time(),
+        }
     }
 
-    /// Number of registered timers.
+    /// Number of registered timers (estimated in RocksDB).
     pub fn len(&self) -> usize {
-        self.event.len() + self.processing.len()
+        match &self.store {
+            Store::Heap { event, processing } => event.len() + processing.len(),
+            Store::Rocks(r) => r.estimated_len(),
+        }
     }
 
     /// Whether no timer is registered.
@@ -78,19 +117,22 @@ impl<K: Key> TimerService<K> {
         self.len() == 0
     }
 
-    /// The synchronous snapshot phase: a copy of all timers.
+    /// The synchronous snapshot phase of heap timers: a copy of all of them.
+    /// (RocksDB timers are part of the instance's snapshot.)
     pub fn snapshot(&self) -> Box<dyn TableSnapshot> {
         let mut entries = Vec::with_capacity(self.len());
-        entries.extend(
-            self.event
-                .iter()
-                .map(|(t, k)| (k.clone(), (TimeDomain::EventTime, *t))),
-        );
-        entries.extend(
-            self.processing
-                .iter()
-                .map(|(t, k)| (k.clone(), (TimeDomain::ProcessingTime, *t))),
-        );
+        if let Store::Heap { event, processing } = &self.store {
+            entries.extend(
+                event
+                    .iter()
+                    .map(|(t, k)| (k.clone(), (TimeDomain::EventTime, *t))),
+            );
+            entries.extend(
+                processing
+                    .iter()
+                    .map(|(t, k)| (k.clone(), (TimeDomain::ProcessingTime, *t))),
+            );
+        }
         Box::new(TimerSnapshot { entries })
     }
 

@@ -78,6 +78,15 @@ impl CheckpointReader {
     ) -> Result<()> {
         scan_range(self.db()?, table, range, &mut f)
     }
+
+    /// Calls `f(stored key, value)` for every entry of `table`.
+    pub fn scan_all(
+        &self,
+        table: &str,
+        f: &mut dyn FnMut(&[u8], &[u8]) -> Result<()>,
+    ) -> Result<()> {
+        scan_all(self.db()?, table, f)
+    }
 }
 
 impl Drop for CheckpointReader {
@@ -116,6 +125,26 @@ pub fn scan_range(
             break;
         };
         f(key_group_of(k), k, v)?;
+        it.next();
+    }
+    it.status()
+        .map_err(|e| Error::Checkpoint(format!("scanning RocksDB table '{table}': {e}")))
+}
+
+/// Scans every entry of `table` of `db`.
+pub fn scan_all(db: &Db, table: &str, f: &mut dyn FnMut(&[u8], &[u8]) -> Result<()>) -> Result<()> {
+    let cf = db
+        .cf_handle(table)
+        .ok_or_else(|| Error::Checkpoint(format!("RocksDB checkpoint has no table '{table}'")))?;
+    let mut ro = rocksdb::ReadOptions::default();
+    ro.fill_cache(false);
+    let mut it = db.raw_iterator_cf_opt(&cf, ro);
+    it.seek_to_first();
+    while it.valid() {
+        let (Some(k), Some(v)) = (it.key(), it.value()) else {
+            break;
+        };
+        f(k, v)?;
         it.next();
     }
     it.status()
