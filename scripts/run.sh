@@ -7,7 +7,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/setup.sh
-say "building tidemark (release; the first build takes a few minutes)"
+say "building tidemark (release; the first build compiles RocksDB's C++: 10-20 minutes on 2 cores)"
 cargo build --release --bins
 say "running examples/keyed-count.yaml (metrics: curl 127.0.0.1:9249/metrics; checkpoints: ./ck)"
 exec "$CARGO_TARGET_DIR/release/tidemark" run examples/keyed-count.yaml --restore latest "$@"

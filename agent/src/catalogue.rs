@@ -93,6 +93,23 @@ pub static SINK_EVENT_TIME_LATENCY: MetricDef = MetricDef {
 };
 
 /// A checkpoint-phase histogram per vertex.
+/// One family with no buckets: kind, unit, labels, scale, Flink name, help.
+macro_rules! metric {
+    ($ident:ident, $name:expr, $kind:expr, $unit:expr, $labels:expr, $scale:expr, $flink:expr, $help:expr) => {
+        #[doc = $help]
+        pub static $ident: MetricDef = MetricDef {
+            name: $name,
+            kind: $kind,
+            unit: $unit,
+            help: $help,
+            labels: $labels,
+            flink: $flink,
+            scale: $scale,
+            buckets: &[],
+        };
+    };
+}
+
 macro_rules! phase {
     ($ident:ident, $name:expr, $help:expr, $flink:expr) => {
         #[doc = $help]
@@ -201,17 +218,16 @@ pub static EXPORTER_LAST_SUCCESS: MetricDef = MetricDef {
 /// A process or host metric with no labels or one.
 macro_rules! sys {
     ($ident:ident, $name:expr, $kind:expr, $unit:expr, $labels:expr, $scale:expr, $help:expr) => {
-        #[doc = $help]
-        pub static $ident: MetricDef = MetricDef {
-            name: $name,
-            kind: $kind,
-            unit: $unit,
-            help: $help,
-            labels: $labels,
-            flink: "System.* (metrics.system-resource)",
-            scale: $scale,
-            buckets: &[],
-        };
+        metric!(
+            $ident,
+            $name,
+            $kind,
+            $unit,
+            $labels,
+            $scale,
+            "System.* (metrics.system-resource)",
+            $help
+        );
     };
 }
 
@@ -446,17 +462,16 @@ pub static TASK_OUTPUT_QUEUE_USAGE: MetricDef = MetricDef {
 /// A gauge of one subtask or job.
 macro_rules! gauge {
     ($ident:ident, $name:expr, $unit:expr, $labels:expr, $scale:expr, $flink:expr, $help:expr) => {
-        #[doc = $help]
-        pub static $ident: MetricDef = MetricDef {
-            name: $name,
-            kind: MetricKind::Gauge,
-            unit: $unit,
-            help: $help,
-            labels: $labels,
-            flink: $flink,
-            scale: $scale,
-            buckets: &[],
-        };
+        metric!(
+            $ident,
+            $name,
+            MetricKind::Gauge,
+            $unit,
+            $labels,
+            $scale,
+            $flink,
+            $help
+        );
     };
 }
 
@@ -616,24 +631,8 @@ pub static JOB_RESTARTS: MetricDef = MetricDef {
     buckets: &[],
 };
 
-/// A RocksDB native metric: a property read every second, or a statistics ticker.
-macro_rules! rocks {
-    ($ident:ident, $name:expr, $kind:expr, $unit:expr, $labels:expr, $scale:expr, $flink:expr, $help:expr) => {
-        #[doc = $help]
-        pub static $ident: MetricDef = MetricDef {
-            name: $name,
-            kind: $kind,
-            unit: $unit,
-            help: $help,
-            labels: $labels,
-            flink: $flink,
-            scale: $scale,
-            buckets: &[],
-        };
-    };
-}
-
-rocks!(
+// RocksDB native metrics: properties read every second, and statistics tickers.
+metric!(
     ROCKS_NUM_KEYS,
     "tidemark_rocksdb_estimate_num_keys",
     MetricKind::Gauge,
@@ -643,7 +642,7 @@ rocks!(
     "state.backend.rocksdb.metrics.estimate-num-keys",
     "Estimated keys in one state (column family) of a subtask."
 );
-rocks!(
+metric!(
     ROCKS_LIVE_DATA,
     "tidemark_rocksdb_estimate_live_data_size_bytes",
     MetricKind::Gauge,
@@ -653,7 +652,7 @@ rocks!(
     "state.backend.rocksdb.metrics.estimate-live-data-size",
     "Estimated bytes of live data in one state."
 );
-rocks!(
+metric!(
     ROCKS_SST_SIZE,
     "tidemark_rocksdb_total_sst_files_size_bytes",
     MetricKind::Gauge,
@@ -663,7 +662,7 @@ rocks!(
     "state.backend.rocksdb.metrics.total-sst-files-size",
     "Bytes of all SST files of one state."
 );
-rocks!(
+metric!(
     ROCKS_MEMTABLES,
     "tidemark_rocksdb_cur_size_all_mem_tables_bytes",
     MetricKind::Gauge,
@@ -673,7 +672,7 @@ rocks!(
     "state.backend.rocksdb.metrics.cur-size-all-mem-tables",
     "Bytes of the active and unflushed immutable memtables of one state."
 );
-rocks!(
+metric!(
     ROCKS_IMMUTABLE,
     "tidemark_rocksdb_num_immutable_mem_tables",
     MetricKind::Gauge,
@@ -683,7 +682,7 @@ rocks!(
     "state.backend.rocksdb.metrics.num-immutable-mem-table",
     "Immutable memtables not yet flushed, per state."
 );
-rocks!(
+metric!(
     ROCKS_PENDING_COMPACTION,
     "tidemark_rocksdb_estimate_pending_compaction_bytes",
     MetricKind::Gauge,
@@ -693,7 +692,7 @@ rocks!(
     "state.backend.rocksdb.metrics.estimate-pending-compaction-bytes",
     "Bytes compaction must rewrite to bring every level under its target."
 );
-rocks!(
+metric!(
     ROCKS_RUNNING_COMPACTIONS,
     "tidemark_rocksdb_num_running_compactions",
     MetricKind::Gauge,
@@ -703,7 +702,7 @@ rocks!(
     "state.backend.rocksdb.metrics.num-running-compactions",
     "Compactions running in a subtask's instance."
 );
-rocks!(
+metric!(
     ROCKS_RUNNING_FLUSHES,
     "tidemark_rocksdb_num_running_flushes",
     MetricKind::Gauge,
@@ -713,7 +712,7 @@ rocks!(
     "state.backend.rocksdb.metrics.num-running-flushes",
     "Memtable flushes running in a subtask's instance."
 );
-rocks!(
+metric!(
     ROCKS_DELAYED_WRITE_RATE,
     "tidemark_rocksdb_actual_delayed_write_rate_bytes",
     MetricKind::Gauge,
@@ -723,7 +722,7 @@ rocks!(
     "state.backend.rocksdb.metrics.actual-delayed-write-rate",
     "Bytes per second writes are throttled to; 0 when not throttled."
 );
-rocks!(
+metric!(
     ROCKS_WRITE_STOPPED,
     "tidemark_rocksdb_is_write_stopped",
     MetricKind::Gauge,
@@ -733,7 +732,7 @@ rocks!(
     "state.backend.rocksdb.metrics.is-write-stopped",
     "1 while RocksDB stops writes (too many L0 files or memtables)."
 );
-rocks!(
+metric!(
     ROCKS_BACKGROUND_ERRORS,
     "tidemark_rocksdb_background_errors",
     MetricKind::Gauge,
@@ -743,9 +742,9 @@ rocks!(
     "state.backend.rocksdb.metrics.background-errors",
     "Background errors (failed flushes or compactions) since the instance opened."
 );
-rocks!(ROCKS_CACHE_USAGE, "tidemark_rocksdb_block_cache_usage_bytes", MetricKind::Gauge, "bytes", TASK, 1.0,
+metric!(ROCKS_CACHE_USAGE, "tidemark_rocksdb_block_cache_usage_bytes", MetricKind::Gauge, "bytes", TASK, 1.0,
     "state.backend.rocksdb.metrics.block-cache-usage", "Bytes in the block cache, memtables charged to it included (shared when the budget is managed).");
-rocks!(
+metric!(
     ROCKS_CACHE_CAPACITY,
     "tidemark_rocksdb_block_cache_capacity_bytes",
     MetricKind::Gauge,
@@ -755,7 +754,7 @@ rocks!(
     "state.backend.rocksdb.metrics.block-cache-capacity",
     "Capacity of the block cache the instance uses."
 );
-rocks!(
+metric!(
     ROCKS_CACHE_PINNED,
     "tidemark_rocksdb_block_cache_pinned_usage_bytes",
     MetricKind::Gauge,
@@ -765,7 +764,7 @@ rocks!(
     "state.backend.rocksdb.metrics.block-cache-pinned-usage",
     "Bytes pinned in the block cache."
 );
-rocks!(
+metric!(
     ROCKS_CACHE_HIT,
     "tidemark_rocksdb_block_cache_hits_total",
     MetricKind::Counter,
@@ -775,7 +774,7 @@ rocks!(
     "rocksdb.block.cache.hit (state.backend.rocksdb.metrics.block-cache-hit)",
     "Block cache hits (statistics ticker; needs state.backend.rocksdb.statistics.level)."
 );
-rocks!(
+metric!(
     ROCKS_CACHE_MISS,
     "tidemark_rocksdb_block_cache_misses_total",
     MetricKind::Counter,
@@ -785,7 +784,7 @@ rocks!(
     "rocksdb.block.cache.miss (state.backend.rocksdb.metrics.block-cache-miss)",
     "Block cache misses (statistics ticker)."
 );
-rocks!(
+metric!(
     ROCKS_BYTES_READ,
     "tidemark_rocksdb_read_bytes_total",
     MetricKind::Counter,
@@ -795,7 +794,7 @@ rocks!(
     "rocksdb.bytes.read (state.backend.rocksdb.metrics.bytes-read)",
     "Bytes read by gets (statistics ticker)."
 );
-rocks!(
+metric!(
     ROCKS_BYTES_WRITTEN,
     "tidemark_rocksdb_written_bytes_total",
     MetricKind::Counter,
@@ -805,7 +804,7 @@ rocks!(
     "rocksdb.bytes.written (state.backend.rocksdb.metrics.bytes-written)",
     "Bytes written by puts and batches (statistics ticker)."
 );
-rocks!(
+metric!(
     ROCKS_STALL,
     "tidemark_rocksdb_stall_seconds_total",
     MetricKind::Counter,
@@ -815,7 +814,7 @@ rocks!(
     "rocksdb.stall.micros (state.backend.rocksdb.metrics.stall-micros)",
     "Time writers were stalled (statistics ticker)."
 );
-rocks!(
+metric!(
     ROCKS_COMPACTION_READ,
     "tidemark_rocksdb_compaction_read_bytes_total",
     MetricKind::Counter,
@@ -825,7 +824,7 @@ rocks!(
     "rocksdb.compact.read.bytes (state.backend.rocksdb.metrics.compaction-read-bytes)",
     "Bytes read by compactions (statistics ticker)."
 );
-rocks!(
+metric!(
     ROCKS_COMPACTION_WRITTEN,
     "tidemark_rocksdb_compaction_written_bytes_total",
     MetricKind::Counter,
@@ -835,9 +834,9 @@ rocks!(
     "rocksdb.compact.write.bytes (state.backend.rocksdb.metrics.compaction-write-bytes)",
     "Bytes written by compactions (statistics ticker)."
 );
-rocks!(STATE_RESTORE_DURATION, "tidemark_state_restore_duration_seconds", MetricKind::Gauge, "seconds", TASK_SOURCE, 1e-3,
+metric!(STATE_RESTORE_DURATION, "tidemark_state_restore_duration_seconds", MetricKind::Gauge, "seconds", TASK_SOURCE, 1e-3,
     "restoreStateDuration (Flink's state.backend.local-recovery metrics)", "How long a subtask's last restore of keyed state took, by where it read from (local copy or checkpoint storage).");
-rocks!(STATE_RESTORES, "tidemark_state_restores_total", MetricKind::Counter, "", TASK_SOURCE, 1.0,
+metric!(STATE_RESTORES, "tidemark_state_restores_total", MetricKind::Counter, "", TASK_SOURCE, 1.0,
     "-", "Restores of a subtask's keyed state, by where they read from: local (task-local copy) or remote (checkpoint storage).");
 /// Every metric Tidemark can register, in documentation order.
 pub static ALL: &[&MetricDef] = &[

@@ -352,3 +352,22 @@ fn signal(pid: u32, sig: &str) {
         .unwrap_or(false);
     assert!(ok, "kill {sig} {pid}");
 }
+
+/// The (job_name, job_id) grouping labels of the Pushgateway's groups.
+pub fn pushgateway_groups(pgw: &Server) -> Vec<(String, String)> {
+    let (_, body) = curl(&[&format!("http://{}/api/v1/metrics", pgw.addr)]);
+    let v: serde_json::Value = serde_json::from_str(&body).unwrap_or_default();
+    v["data"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .map(|g| {
+                    (
+                        g["labels"]["job_name"].as_str().unwrap_or("").to_string(),
+                        g["labels"]["job_id"].as_str().unwrap_or("").to_string(),
+                    )
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}

@@ -36,25 +36,6 @@ fn pushgateway_sum(pgw: &Server, metric: &str, want: &[(&str, &str)]) -> Option<
     sum
 }
 
-/// The `job_id` grouping labels of the groups present.
-fn pushgateway_groups(pgw: &Server) -> Vec<(String, String)> {
-    let (_, body) = curl(&[&format!("http://{}/api/v1/metrics", pgw.addr)]);
-    let v: Value = serde_json::from_str(&body).unwrap();
-    v["data"]
-        .as_array()
-        .map(|a| {
-            a.iter()
-                .map(|g| {
-                    (
-                        g["labels"]["job_name"].as_str().unwrap_or("").to_string(),
-                        g["labels"]["job_id"].as_str().unwrap_or("").to_string(),
-                    )
-                })
-                .collect()
-        })
-        .unwrap_or_default()
-}
-
 fn promql_sum(prom: &Server, q: &str) -> Option<f64> {
     let body = promql(prom, q);
     let v: Value = serde_json::from_str(&body).unwrap();

@@ -219,29 +219,19 @@ fn two_jobs_restored_from_one_savepoint_run_side_by_side_under_their_own_job_ids
     }
     // The Pushgateway holds one group per job, each under its own job_id,
     // and each group's series carry only that id.
-    let v = tidemark_tests::wait_for(
+    tidemark_tests::wait_for(
         "both jobs' groups in the Pushgateway",
         Duration::from_secs(30),
         || {
-            let (_, body) =
-                tidemark_tests::servers::curl(&[&format!("http://{}/api/v1/metrics", pgw.addr)]);
-            let v: serde_json::Value = serde_json::from_str(&body).ok()?;
-            let groups: Vec<(String, String)> = v["data"]
-                .as_array()?
-                .iter()
-                .map(|g| {
-                    let l = &g["labels"];
-                    (
-                        l["job_name"].as_str().unwrap_or("").into(),
-                        l["job_id"].as_str().unwrap_or("").into(),
-                    )
-                })
-                .collect();
+            let groups = tidemark_tests::servers::pushgateway_groups(&pgw);
             (groups.contains(&("ab-a".into(), ida.clone()))
                 && groups.contains(&("ab-b".into(), idb.clone())))
-            .then_some(v)
+            .then_some(())
         },
     );
+    let (_, body) =
+        tidemark_tests::servers::curl(&[&format!("http://{}/api/v1/metrics", pgw.addr)]);
+    let v: serde_json::Value = serde_json::from_str(&body).unwrap();
     for g in v["data"].as_array().unwrap() {
         let own = g["labels"]["job_id"].as_str().unwrap_or("");
         let other = if own == ida { &idb } else { &ida };

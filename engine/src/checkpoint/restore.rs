@@ -152,8 +152,6 @@ pub struct LoadedCheckpoint {
     pub files: std::collections::HashMap<String, Vec<Option<Arc<StateFile>>>>,
     /// Per operator uid: the RocksDB checkpoints of its old subtasks.
     pub natives: std::collections::HashMap<String, Vec<RestoredNative>>,
-    /// State files read from task-local copies, and from checkpoint storage.
-    pub local_reads: (usize, usize),
 }
 
 impl LoadedCheckpoint {
@@ -219,7 +217,6 @@ impl LoadedCheckpoint {
             dir,
             files,
             natives,
-            local_reads,
         })
     }
 }

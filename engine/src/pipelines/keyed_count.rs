@@ -38,69 +38,80 @@ pub(super) const SPEC: PipelineSpec = PipelineSpec {
     build,
 };
 
+/// What a running count keeps per key: the count, and whatever rides along.
+pub trait CountState: Data {
+    /// The count.
+    fn count(&self) -> u64;
+    /// One more record; returns the new count.
+    fn bump(&mut self) -> u64;
+}
+
+impl CountState for u64 {
+    fn count(&self) -> u64 {
+        *self
+    }
+    #[inline]
+    fn bump(&mut self) -> u64 {
+        *self += 1;
+        *self
+    }
+}
+
+/// A count with padding bytes, rewritten with every update (benchmarks).
+impl CountState for (u64, Vec<u8>) {
+    fn count(&self) -> u64 {
+        self.0
+    }
+    fn bump(&mut self) -> u64 {
+        self.0 += 1;
+        self.1[0] = self.0 as u8;
+        self.0
+    }
+}
+
 /// Counts records per key in value state and emits `(key, count)` per record.
-pub struct RunningCount<K, I> {
-    state: Option<ValueStateDesc<u64>>,
+pub struct RunningCount<K, I, S = u64> {
+    state: Option<ValueStateDesc<S>>,
+    /// The state of a key's first record (count 1).
+    first: Box<dyn FnMut() -> S + Send>,
     _p: PhantomData<fn(K, I)>,
 }
 
-impl<K, I> Default for RunningCount<K, I> {
+impl<K, I> Default for RunningCount<K, I, u64> {
     fn default() -> Self {
         Self {
             state: None,
+            first: Box::new(|| 1),
             _p: PhantomData,
         }
     }
 }
 
-impl<K: Key, I: Data> KeyedProcessFunction<K, I, (K, u64)> for RunningCount<K, I> {
-    fn open(&mut self, state: &mut KeyedStateBackend<K>) -> Result<()> {
-        self.state = Some(state.value_state("count")?);
-        Ok(())
-    }
-    fn process(&mut self, _r: I, ctx: &mut KeyedContext<'_, K, (K, u64)>) -> Result<()> {
-        let d = self.state.as_ref().expect("opened");
-        let count = {
-            let mut v = ctx.value(d);
-            match v.get_mut() {
-                Some(c) => {
-                    *c += 1;
-                    *c
-                }
-                None => {
-                    v.set(1);
-                    1
-                }
-            }
-        };
-        let key = ctx.key().clone();
-        ctx.emit((key, count))
-    }
-}
-
-/// A running count whose state carries `payload` bytes per key, rewritten on
-/// every update (so state size and write volume scale with it). The bytes are
-/// pseudo-random, so compression does not shrink the state.
-pub struct PaddedCount<K, I> {
-    state: Option<ValueStateDesc<(u64, Vec<u8>)>>,
-    payload: usize,
-    seed: u64,
-    _p: PhantomData<fn(K, I)>,
-}
-
-impl<K, I> PaddedCount<K, I> {
-    /// A count padded with `payload` bytes per key.
-    pub fn new(payload: usize) -> Self {
+impl<K, I> RunningCount<K, I, (u64, Vec<u8>)> {
+    /// A count whose state carries `payload` pseudo-random bytes per key, so
+    /// state size and write volume scale with it and compression does not
+    /// shrink it (`params.payload-bytes`).
+    pub fn padded(payload: usize) -> Self {
+        let mut seed = 0x5eedu64;
         Self {
             state: None,
-            payload,
-            seed: 0x5eed,
+            first: Box::new(move || {
+                let mut pad = Vec::with_capacity(payload.max(1) + 8);
+                while pad.len() < payload.max(1) {
+                    seed = crate::source::datagen::splitmix64(seed);
+                    pad.extend_from_slice(&seed.to_le_bytes());
+                }
+                pad.truncate(payload.max(1));
+                (1, pad)
+            }),
             _p: PhantomData,
         }
     }
 }
 
-impl<K: Key, I: Data> KeyedProcessFunction<K, I, (K, u64)> for PaddedCount<K, I> {
+impl<K: Key, I: Data, S: CountState> KeyedProcessFunction<K, I, (K, u64)>
+    for RunningCount<K, I, S>
+{
     fn open(&mut self, state: &mut KeyedStateBackend<K>) -> Result<()> {
         self.state = Some(state.value_state("count")?);
         Ok(())
@@ -110,20 +121,12 @@ impl<K: Key, I: Data> KeyedProcessFunction<K, I, (K, u64)> for PaddedCount<K, I>
         let count = {
             let mut v = ctx.value(d);
             match v.get_mut() {
-                Some((c, pad)) => {
-                    *c += 1;
-                    pad[0] = *c as u8;
-                    *c
-                }
+                Some(s) => s.bump(),
                 None => {
-                    let mut pad = Vec::with_capacity(self.payload.max(1) + 8);
-                    while pad.len() < self.payload.max(1) {
-                        self.seed = crate::source::datagen::splitmix64(self.seed);
-                        pad.extend_from_slice(&self.seed.to_le_bytes());
-                    }
-                    pad.truncate(self.payload.max(1));
-                    v.set((1, pad));
-                    1
+                    let s = (self.first)();
+                    let c = s.count();
+                    v.set(s);
+                    c
                 }
             }
         };
@@ -168,7 +171,7 @@ fn build(name: &str, p: &Params, config: &Config) -> Result<JobGraph> {
         keyed.process("count", "count", RunningCount::<u64, Event>::default)
     } else {
         keyed.process("count", "count", move || {
-            PaddedCount::<u64, Event>::new(payload)
+            RunningCount::<u64, Event, _>::padded(payload)
         })
     }
     .with_parallelism(cp);

@@ -143,7 +143,6 @@ impl<K: Key, S: Data> ErasedTable<K> for Table<K, S> {
 
 /// All keyed state of one subtask.
 pub struct KeyedStateBackend<K> {
-    kind: StateBackendKind,
     rocks: Option<Rocks>,
     incremental: bool,
     restore_report: Option<RestoreReport>,
@@ -158,9 +157,8 @@ pub struct KeyedStateBackend<K> {
 
 impl<K: Key> KeyedStateBackend<K> {
     /// An empty heap backend owning `range` of `max_parallelism` key groups.
-    pub fn new(kind: StateBackendKind, max_parallelism: u32, range: KeyGroupRange) -> Self {
+    pub fn new(max_parallelism: u32, range: KeyGroupRange) -> Self {
         Self {
-            kind,
             rocks: None,
             incremental: false,
             restore_report: None,
@@ -182,7 +180,7 @@ impl<K: Key> KeyedStateBackend<K> {
         range: KeyGroupRange,
         natives: &[RestoredNative],
     ) -> Result<Self> {
-        let mut b = Self::new(settings.kind, max_parallelism, range);
+        let mut b = Self::new(max_parallelism, range);
         if settings.kind == StateBackendKind::Heap {
             if !natives.is_empty() {
                 return Err(Error::Checkpoint(
@@ -303,11 +301,6 @@ impl<K: Key> KeyedStateBackend<K> {
             }
         }
         Ok(())
-    }
-
-    /// Where this backend keeps state.
-    pub fn kind(&self) -> StateBackendKind {
-        self.kind
     }
 
     /// Takes restored chunks of a table that is not a registered state (timers).
@@ -547,7 +540,7 @@ mod tests {
         let mut seen = 0;
         for i in 0..2 {
             let r = key_group_range_for_subtask(128, 2, i);
-            let mut h = KeyedStateBackend::<u64>::new(StateBackendKind::Heap, 128, r);
+            let mut h = KeyedStateBackend::<u64>::new(128, r);
             h.restore_from(std::slice::from_ref(&file)).unwrap();
             let t = h.register::<u64>("count").unwrap();
             seen += h.store(t).len();

@@ -280,7 +280,6 @@ impl<K: Key, I: 'static, A: Data, O: 'static> AggregatingState<'_, K, I, A, O> {
 mod tests {
     use super::*;
     use crate::state::key_group::KeyGroupRange;
-    use crate::state::StateBackendKind;
 
     struct Sum;
     impl AggregateFunction<i64, (i64, i64), f64> for Sum {
@@ -298,11 +297,7 @@ mod tests {
 
     #[test]
     fn every_state_type_is_scoped_to_its_key() {
-        let mut b = KeyedStateBackend::<String>::new(
-            StateBackendKind::Heap,
-            128,
-            KeyGroupRange { start: 0, end: 127 },
-        );
+        let mut b = KeyedStateBackend::<String>::new(128, KeyGroupRange { start: 0, end: 127 });
         let v = b.value_state::<u64>("v").unwrap();
         let l = b.list_state::<u32>("l").unwrap();
         let m = b.map_state::<String, u32>("m").unwrap();

@@ -90,7 +90,11 @@ pub struct RocksSettings {
     pub fixed_per_slot: Option<u64>,
     /// `state.backend.rocksdb.memory.write-buffer-ratio`.
     pub write_buffer_ratio: f64,
-    /// `state.backend.rocksdb.memory.high-prio-pool-ratio`.
+    /// `state.backend.rocksdb.memory.high-prio-pool-ratio`: accepted and
+    /// validated, not applied. The C API the rocksdb crate wraps sets no
+    /// high-priority pool on an LRU cache; index and filter blocks are
+    /// instead cached and pinned at L0 (see [`options`]), which is what the
+    /// ratio protects in Flink.
     pub high_prio_ratio: f64,
     /// `state.backend.rocksdb.predefined-options`.
     pub profile: Profile,
@@ -164,16 +168,11 @@ impl std::fmt::Debug for MemoryBudget {
 
 impl MemoryBudget {
     /// Flink's split of `bytes` by `write_buffer_ratio`.
-    pub fn new(bytes: u64, write_buffer_ratio: f64, high_prio_ratio: f64) -> Self {
+    pub fn new(bytes: u64, write_buffer_ratio: f64) -> Self {
         let cache_cap = ((3.0 - write_buffer_ratio) * bytes as f64 / 3.0) as usize;
         let wb_cap = (2.0 * bytes as f64 * write_buffer_ratio / 3.0) as usize;
         let mut lru = rocksdb::LruCacheOptions::default();
         lru.set_capacity(cache_cap);
-        // The C API the rocksdb crate wraps sets no high-priority pool ratio
-        // on an LRU cache; index and filter blocks are instead cached and
-        // pinned at L0 (see `options`), which is what the ratio protects in
-        // Flink. The key is accepted and validated.
-        let _ = high_prio_ratio;
         let cache = Cache::new_lru_cache_opts(&lru);
         let wbm =
             WriteBufferManager::new_write_buffer_manager_with_cache(wb_cap, false, cache.clone());
@@ -211,21 +210,15 @@ impl BudgetPool {
     /// The budget for a new instance.
     pub fn budget(&self, s: &RocksSettings) -> Option<MemoryBudget> {
         if let Some(b) = s.fixed_per_slot {
-            return Some(MemoryBudget::new(
-                b,
-                s.write_buffer_ratio,
-                s.high_prio_ratio,
-            ));
+            return Some(MemoryBudget::new(b, s.write_buffer_ratio));
         }
         if !s.managed {
             return None;
         }
         let mut g = self.shared.lock().unwrap_or_else(|e| e.into_inner());
         Some(
-            g.get_or_insert_with(|| {
-                MemoryBudget::new(s.managed_size, s.write_buffer_ratio, s.high_prio_ratio)
-            })
-            .clone(),
+            g.get_or_insert_with(|| MemoryBudget::new(s.managed_size, s.write_buffer_ratio))
+                .clone(),
         )
     }
 }

@@ -69,14 +69,13 @@ impl CheckpointReader {
     }
 
     /// Calls `f(key group, stored key, value)` for every entry of `table` in
-    /// `range`, in key order.
+    /// the reader's key-group range, in key order.
     pub fn scan(
         &self,
         table: &str,
-        range: KeyGroupRange,
         mut f: impl FnMut(u32, &[u8], &[u8]) -> Result<()>,
     ) -> Result<()> {
-        scan_range(self.db()?, table, range, &mut f)
+        scan_range(self.db()?, table, self.range, &mut f)
     }
 
     /// Calls `f(stored key, value)` for every entry of `table`.
@@ -179,21 +178,20 @@ impl TableSnapshot for FullTableSnapshot {
             chunk.extend_from_slice(body);
             w.write_raw(kg, &chunk)
         };
-        self.reader
-            .scan(&self.name, self.reader.range, |kg, k, v| {
-                if cur != Some(kg) {
-                    if let Some(c) = cur {
-                        emit(c, count, &body, w)?;
-                    }
-                    cur = Some(kg);
-                    count = 0;
-                    body.clear();
+        self.reader.scan(&self.name, |kg, k, v| {
+            if cur != Some(kg) {
+                if let Some(c) = cur {
+                    emit(c, count, &body, w)?;
                 }
-                count += 1;
-                body.extend_from_slice(&k[2..]);
-                body.extend_from_slice(v);
-                Ok(())
-            })?;
+                cur = Some(kg);
+                count = 0;
+                body.clear();
+            }
+            count += 1;
+            body.extend_from_slice(&k[2..]);
+            body.extend_from_slice(v);
+            Ok(())
+        })?;
         if let Some(c) = cur {
             emit(c, count, &body, w)?;
         }
