@@ -522,6 +522,15 @@ gauge!(
     "-",
     "Seconds since the last checkpoint completed (updated every second); -1 before the first."
 );
+gauge!(
+    CHECKPOINT_INTERVAL,
+    "tidemark_checkpoint_interval_seconds",
+    "seconds",
+    JOB,
+    1e-3,
+    "REST /jobs/:id/checkpoints/config interval",
+    "The configured checkpoint interval (execution.checkpointing.interval); 0 when periodic checkpoints are off. Alert rules compare checkpoint age and duration with it."
+);
 gauge!(CHECKPOINT_LAST_FULL_SIZE, "tidemark_checkpoint_last_full_size_bytes", "bytes", JOB, 1.0, "lastCheckpointFullSize",
     "Full size of the last completed checkpoint (equal to its size for full snapshots); -1 before the first.");
 gauge!(
@@ -885,6 +894,7 @@ pub static ALL: &[&MetricDef] = &[
     &CHECKPOINT_IN_PROGRESS,
     &CHECKPOINT_LAST_COMPLETION,
     &CHECKPOINT_SINCE_LAST,
+    &CHECKPOINT_INTERVAL,
     &CHECKPOINT_LAST_FULL_SIZE,
     &CHECKPOINT_LAST_PROCESSED,
     &CHECKPOINT_LAST_PERSISTED,

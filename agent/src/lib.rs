@@ -14,6 +14,7 @@
 //! | [`export`] | transports: scrape, Pushgateway, InfluxDB, OTLP, remote-write; the delivery contract |
 //! | [`host`] | process and host metrics (sysinfo, /proc) |
 //! | [`http`] | the small HTTP server behind `/metrics` and the REST API |
+//! | [`monitoring`] | the shipped Grafana dashboards and Prometheus rules, generated from code |
 //!
 //! The engine depends on this crate, never the reverse: the catalogue names engine
 //! metrics as data, so nothing here needs the engine's types.
@@ -24,6 +25,7 @@ pub mod export;
 pub mod host;
 pub mod http;
 pub mod labels;
+pub mod monitoring;
 pub mod registry;
 
 pub use catalogue::{MetricDef, MetricKind};

@@ -224,6 +224,8 @@ pub struct JobMetrics {
     pub last_completion_ms: Gauge,
     /// Since the last completion (ms).
     pub since_last_ms: Gauge,
+    /// The configured checkpoint interval (ms; 0 when off), set once.
+    pub interval_ms: Gauge,
     /// Last full size (bytes).
     pub last_full_size: Gauge,
     /// Bytes processed during alignment by the last checkpoint.
@@ -259,6 +261,7 @@ impl JobMetrics {
             in_progress: g(&cat::CHECKPOINT_IN_PROGRESS),
             last_completion_ms: g(&cat::CHECKPOINT_LAST_COMPLETION),
             since_last_ms: g(&cat::CHECKPOINT_SINCE_LAST),
+            interval_ms: g(&cat::CHECKPOINT_INTERVAL),
             last_full_size: g(&cat::CHECKPOINT_LAST_FULL_SIZE),
             last_processed: g(&cat::CHECKPOINT_LAST_PROCESSED),
             last_persisted: g(&cat::CHECKPOINT_LAST_PERSISTED),

@@ -9,10 +9,12 @@
 //! | [`rest_client`] | reading a running job's REST API |
 //! | [`usage`] | CPU and peak memory of the process, for the summary |
 //! | [`docs`] | `tidemark pipelines`, `metrics-doc`, `config-doc` |
+//! | [`monitoring`] | `tidemark dashboards`, `alert-rules` |
 
 pub mod backpressure;
 pub mod checkpoints;
 pub mod docs;
+pub mod monitoring;
 pub mod rest_client;
 pub mod run;
 pub mod savepoint;
@@ -57,6 +59,17 @@ enum Command {
     MetricsDoc,
     /// Print docs/configuration.md (generated from the key table).
     ConfigDoc,
+    /// Write the Grafana dashboards (dashboards/*.json) into a directory.
+    Dashboards {
+        /// Where to write them.
+        dir: PathBuf,
+    },
+    /// Print the Prometheus rule file (alerts/tidemark.rules.yml), with thresholds changed by --set.
+    AlertRules {
+        /// A threshold to change, name=value (see alerts/README.md); repeatable.
+        #[arg(long = "set", value_name = "NAME=VALUE")]
+        set: Vec<String>,
+    },
 }
 
 /// Exit code for invalid input (bad job file, config, or restore path).
@@ -86,6 +99,8 @@ pub fn main() -> i32 {
             print!("{}", tidemark_agent::catalogue::markdown());
             0
         }
+        Command::Dashboards { dir } => monitoring::write_dashboards(&dir),
+        Command::AlertRules { set } => monitoring::print_rules(&set),
         Command::ConfigDoc => {
             print!("{}", docs::configuration());
             0

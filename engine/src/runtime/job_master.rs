@@ -118,6 +118,8 @@ impl JobMaster {
             (None, None) => None,
         };
         let metrics = JobMetrics::new(&registry, &graph.name, &job_id);
+        let interval_ms = opts.checkpoint.interval.map_or(0, |d| d.as_millis() as i64);
+        metrics.interval_ms.set(interval_ms);
         let status: Arc<JobStatus> = Arc::default();
         *lock(&status.vertices) = graph
             .nodes
