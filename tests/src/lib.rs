@@ -1,6 +1,7 @@
 //! Helpers for the integration tests: find the `tidemark` binary, run it, wait
 //! for conditions with a deadline (never a bare sleep), kill it hard.
 
+pub mod promql_check;
 pub mod servers;
 
 use std::io::{BufRead, BufReader, Read, Write};

@@ -135,11 +135,29 @@ fn which(bin: &str) -> bool {
 /// Prometheus scraping `targets` (job name, host:port) every second, with the
 /// remote-write receiver on.
 pub fn prometheus(targets: &[(&str, &str)]) -> Server {
+    prometheus_with(targets, None, None)
+}
+
+/// Prometheus scraping `targets` every second, evaluating the rule file
+/// `rules` (text) every second and sending alerts to `alertmanager` (host:port).
+pub fn prometheus_with(
+    targets: &[(&str, &str)],
+    rules: Option<&str>,
+    alertmanager: Option<&str>,
+) -> Server {
     let dir = tempfile::tempdir().unwrap();
     let port = free_port();
-    let mut cfg = String::from(
-        "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\nscrape_configs:\n",
-    );
+    let mut cfg = String::from("global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\n");
+    if let Some(r) = rules {
+        std::fs::write(dir.path().join("rules.yml"), r).unwrap();
+        cfg.push_str("rule_files: [rules.yml]\n");
+    }
+    if let Some(am) = alertmanager {
+        cfg.push_str(&format!(
+            "alerting:\n  alertmanagers:\n    - static_configs:\n        - targets: ['{am}']\n"
+        ));
+    }
+    cfg.push_str("scrape_configs:\n");
     for (job, t) in targets {
         cfg.push_str(&format!(
             "  - job_name: '{job}'\n    honor_labels: true\n    static_configs:\n      - targets: ['{t}']\n"
@@ -163,6 +181,95 @@ pub fn prometheus(targets: &[(&str, &str)]) -> Server {
         "/-/ready",
         200,
     )
+}
+
+/// Alertmanager with the configuration `config` (text), clustering off.
+pub fn alertmanager(config: &str) -> Server {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let conf = dir.path().join("alertmanager.yml");
+    std::fs::write(&conf, config).unwrap();
+    let args = vec![
+        format!("--config.file={}", conf.display()),
+        format!("--storage.path={}", dir.path().join("data").display()),
+        format!("--web.listen-address=127.0.0.1:{port}"),
+        // Without this it binds *:9094 and gossips (see obs-stack.md).
+        "--cluster.listen-address=".into(),
+        "--log.level=warn".into(),
+    ];
+    Server::spawn(
+        "prometheus-alertmanager",
+        &args,
+        format!("127.0.0.1:{port}"),
+        dir,
+        "/-/ready",
+        200,
+    )
+}
+
+/// One notification a [`Webhook`] received.
+#[derive(Debug, Clone)]
+pub struct Notification {
+    /// The request path (Alertmanager's receiver URL path).
+    pub path: String,
+    /// The JSON body.
+    pub body: serde_json::Value,
+}
+
+/// An HTTP receiver for Alertmanager's webhooks, on a free loopback port; it
+/// answers 200 to every POST and keeps what it received.
+pub struct Webhook {
+    /// `http://127.0.0.1:<port>`.
+    pub url: String,
+    received: std::sync::Arc<std::sync::Mutex<Vec<Notification>>>,
+}
+
+impl Webhook {
+    /// Starts the receiver on its own thread (it lives as long as the test process).
+    pub fn start() -> Webhook {
+        use std::io::{BufRead, BufReader, Read, Write};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let received = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let sink = received.clone();
+        std::thread::spawn(move || {
+            for conn in listener.incoming().flatten() {
+                let mut r = BufReader::new(conn);
+                let mut line = String::new();
+                if r.read_line(&mut line).is_err() {
+                    continue;
+                }
+                let path = line.split_whitespace().nth(1).unwrap_or("").to_string();
+                let mut len = 0;
+                loop {
+                    let mut h = String::new();
+                    if r.read_line(&mut h).unwrap_or(0) == 0 || h == "\r\n" {
+                        break;
+                    }
+                    if let Some((k, v)) = h.split_once(':') {
+                        if k.eq_ignore_ascii_case("content-length") {
+                            len = v.trim().parse().unwrap_or(0);
+                        }
+                    }
+                }
+                let mut body = vec![0; len];
+                if r.read_exact(&mut body).is_ok() {
+                    if let Ok(body) = serde_json::from_slice(&body) {
+                        sink.lock().unwrap().push(Notification { path, body });
+                    }
+                }
+                let _ = r
+                    .get_mut()
+                    .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\nconnection: close\r\n\r\n");
+            }
+        });
+        Webhook { url, received }
+    }
+
+    /// Everything received so far.
+    pub fn received(&self) -> Vec<Notification> {
+        self.received.lock().unwrap().clone()
+    }
 }
 
 /// A Pushgateway without persistence.

@@ -144,7 +144,6 @@ fn variable(v: &Var) -> Value {
         "type": "query",
         "datasource": datasource_ref(),
         "query": {"query": v.query, "refId": "PrometheusVariableQueryEditor-VariableQuery", "qryType": 1},
-        "definition": v.query,
         "refresh": 2,
         "sort": 1,
         "multi": true,

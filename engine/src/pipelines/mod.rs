@@ -143,6 +143,12 @@ pub(crate) static SINK_PARAMS: &[ParamSpec] = &[
         kind: Kind::Duration,
         doc: "Slow only this long after the sink starts (0 = always).",
     },
+    ParamSpec {
+        name: "sink-delay-while-exists",
+        default: None,
+        kind: Kind::Path,
+        doc: "Slow only while this file exists; delete it to end the slowdown.",
+    },
 ];
 
 /// A datagen source for the shared parameters (see [`datagen`]), with `source-lag`.
@@ -230,8 +236,13 @@ pub(crate) fn line_sink<T: crate::Data>(
         return Ok(make);
     }
     let limit = (!for_how_long.is_zero()).then_some(for_how_long);
+    let while_exists = p.opt_text("sink-delay-while-exists").map(std::path::PathBuf::from);
     Ok(std::sync::Arc::new(move || {
-        Box::new(SlowSink::new(make(), delay, limit))
+        let sink = SlowSink::new(make(), delay, limit);
+        Box::new(match &while_exists {
+            Some(path) => sink.while_exists(path.clone()),
+            None => sink,
+        })
     }))
 }
 

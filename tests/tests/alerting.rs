@@ -1,0 +1,240 @@
+//! The shipped dashboards and rules against real servers.
+//!
+//! - Every dashboard query, evaluated by a real Prometheus scraping a real
+//!   job, returns data whenever the job produces the metrics it reads.
+//! - Paging end to end: a job with a slow sink → Prometheus (scraping the job,
+//!   or a Pushgateway the job pushes to, with `honor_labels`) evaluating the
+//!   shipped rules at test-sized windows → Alertmanager routed by the shipped
+//!   example → a webhook receiver. `SustainedBackpressure` arrives at the pager
+//!   receiver for the right job and vertex, names the sink as the bottleneck,
+//!   and is resolved once the slowdown ends.
+
+use serde_json::Value;
+use std::collections::BTreeSet;
+use std::path::Path;
+use std::process::Command;
+use std::time::Duration;
+use tidemark_agent::monitoring::dashboards;
+use tidemark_tests::servers::*;
+use tidemark_tests::*;
+
+const SINK: &str = "sink: blackhole";
+
+fn repo() -> std::path::PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
+}
+
+/// `tidemark alert-rules` with `--set` overrides: the rules users load.
+fn rules(overrides: &[&str]) -> String {
+    let mut c = Command::new(bin());
+    c.arg("alert-rules");
+    for o in overrides {
+        c.args(["--set", o]);
+    }
+    let out = c.output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8(out.stdout).unwrap()
+}
+
+/// The shipped Alertmanager example, pointed at `hook` and with second-sized waits.
+fn alertmanager_config(hook: &Webhook) -> String {
+    let mut cfg = std::fs::read_to_string(repo().join("alerts/alertmanager.example.yml")).unwrap();
+    for (from, to) in [
+        ("http://pager.example.internal/alertmanager", format!("{}/pager", hook.url)),
+        ("http://tickets.example.internal/alertmanager", format!("{}/ticket", hook.url)),
+        ("group_wait: 30s", "group_wait: 1s".into()),
+        ("group_interval: 5m", "group_interval: 1s".into()),
+    ] {
+        assert!(cfg.contains(from), "the example no longer has {from:?}");
+        cfg = cfg.replace(from, &to);
+    }
+    cfg
+}
+
+/// Alerts named `alertname` with `status`, from the notifications at `path`.
+fn alerts(hook: &Webhook, path: &str, alertname: &str, status: &str) -> Vec<Value> {
+    hook.received()
+        .into_iter()
+        .filter(|n| n.path == path)
+        .flat_map(|n| n.body["alerts"].as_array().cloned().unwrap_or_default())
+        .filter(|a| a["labels"]["alertname"] == alertname && a["status"] == status)
+        .collect()
+}
+
+/// The job id Prometheus sees for `job_name`.
+fn job_id(prom: &Server, job_name: &str) -> String {
+    wait_for("the job's series in Prometheus", Duration::from_secs(60), || {
+        let body = promql(prom, &format!("tidemark_job_uptime_seconds{{job_name=\"{job_name}\"}}"));
+        let v: Value = serde_json::from_str(&body).ok()?;
+        v["data"]["result"][0]["metric"]["job_id"].as_str().map(String::from)
+    })
+}
+
+/// Runs the paging scenario; `push` sends the job's metrics through a Pushgateway.
+fn pages_and_resolves(push: bool) {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let hook = Webhook::start();
+    let am = alertmanager(&alertmanager_config(&hook));
+    let rules = rules(&["rate_window=5s", "backpressure_for=5s"]);
+    let slow = d.join("slow");
+    std::fs::write(&slow, "").unwrap();
+    let name = if push { "paged-push" } else { "paged-scrape" };
+    // The sink manages 20 k records/s while `slow` exists; the source offers 100 k/s.
+    let reporters = if push {
+        let pgw = pushgateway();
+        let cfg = format!(
+            "  metrics.reporters: pgw\n  metrics.reporter.pgw.factory.class: pushgateway\n  metrics.reporter.pgw.hostUrl: http://{}\n  metrics.reporter.pgw.interval: 1 s\n",
+            pgw.addr
+        );
+        (cfg, Some(pgw))
+    } else {
+        ("  metrics.reporter.prom.port: 0\n".to_string(), None)
+    };
+    let yaml = format!(
+        "name: {name}\npipeline: keyed-count\nparams:\n  keys: 1000\n  rate: 100000\n  sink-delay: 50us\n  sink-delay-while-exists: {}\nconfig:\n{}",
+        slow.display(),
+        reporters.0
+    );
+    let job = write_file(d, "job.yaml", &yaml);
+    let r = Running::start(d, &["run", &job, "--status-interval", "0"]);
+    let target = match &reporters.1 {
+        Some(pgw) => ("pushgateway", pgw.addr.clone()),
+        None => ("tidemark", r.metrics_addr()),
+    };
+    let prom = prometheus_with(&[(target.0, &target.1)], Some(&rules), Some(&am.addr));
+    let id = job_id(&prom, name);
+
+    let firing = wait_for(
+        "SustainedBackpressure at the pager receiver",
+        Duration::from_secs(120),
+        || {
+            alerts(&hook, "/pager", "SustainedBackpressure", "firing")
+                .into_iter()
+                .find(|a| a["labels"]["vertex"] == "count")
+        },
+    );
+    let l = &firing["labels"];
+    assert_eq!(l["job_name"], name, "{firing}");
+    assert_eq!(l["job_id"], id.as_str(), "{firing}");
+    assert_eq!(l["severity"], "page", "{firing}");
+    assert_eq!(firing["annotations"]["bottleneck"], SINK, "{firing}");
+    let summary = firing["annotations"]["summary"].as_str().unwrap();
+    assert!(summary.contains(name) && summary.contains("vertex count"), "{summary}");
+    assert!(
+        firing["annotations"]["runbook_url"].as_str().unwrap().ends_with("/SustainedBackpressure.md"),
+        "{firing}"
+    );
+    // The sink is slow, not blocked: it is never the alerting vertex, and
+    // nothing reached the ticket receiver as a page.
+    assert!(alerts(&hook, "/pager", "SustainedBackpressure", "firing")
+        .iter()
+        .all(|a| a["labels"]["vertex"] != SINK));
+    assert!(alerts(&hook, "/ticket", "SustainedBackpressure", "firing").is_empty());
+
+    std::fs::remove_file(&slow).unwrap();
+    let resolved = wait_for(
+        "SustainedBackpressure resolved once the sink is fast again",
+        Duration::from_secs(120),
+        || {
+            alerts(&hook, "/pager", "SustainedBackpressure", "resolved")
+                .into_iter()
+                .find(|a| a["labels"]["vertex"] == "count" && a["labels"]["job_id"] == id.as_str())
+        },
+    );
+    assert!(resolved["endsAt"].as_str().unwrap() > firing["startsAt"].as_str().unwrap());
+    r.kill();
+}
+
+#[test]
+fn sustained_backpressure_pages_and_resolves_when_prometheus_scrapes_the_job() {
+    pages_and_resolves(false);
+}
+
+#[test]
+fn sustained_backpressure_pages_and_resolves_through_a_pushgateway() {
+    pages_and_resolves(true);
+}
+
+/// Metric names a query reads (identifiers followed by `{` or `[` or `)`
+/// that the job's exposition knows).
+fn names_in(query: &str, known: &BTreeSet<String>) -> BTreeSet<String> {
+    query
+        .split(|c: char| !(c.is_ascii_alphanumeric() || c == '_' || c == ':'))
+        .filter(|w| known.contains(*w) || w.starts_with("tidemark_") || w.starts_with("process_"))
+        .map(String::from)
+        .collect()
+}
+
+#[test]
+fn every_dashboard_query_returns_data_from_a_live_job() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let name = "dash-live";
+    // RocksDB with statistics, checkpoints every 200 ms, latency markers: most families exist.
+    let job = write_file(
+        d,
+        "job.yaml",
+        &format!("name: {name}\npipeline: keyed-count\nparams:\n  keys: 2000\n  rate: 20000\nconfig:\n  execution.checkpointing.interval: 200 ms\n  execution.checkpointing.dir: ck\n  metrics.reporter.prom.port: 0\n  metrics.latency.interval: 100 ms\n  state.backend.type: rocksdb\n  state.backend.rocksdb.localdir: rocks\n  state.backend.rocksdb.statistics.level: TICKERS\n"),
+    );
+    let r = Running::start(d, &["run", &job, "--status-interval", "0"]);
+    let addr = r.metrics_addr();
+    let prom = prometheus(&[("tidemark", &addr)]);
+    // The families the job exposes (histograms by their series names).
+    let exposed: BTreeSet<String> = wait_for("checkpoint histograms exposed", Duration::from_secs(60), || {
+        let (_, body) = curl(&[&format!("http://{addr}/metrics")]);
+        body.contains("tidemark_checkpoint_start_delay_seconds_count").then_some(body)
+    })
+    .lines()
+    .filter(|l| !l.starts_with('#') && !l.is_empty())
+    .map(|l| l.split(['{', ' ']).next().unwrap().to_string())
+    .collect();
+    // Wait until Prometheus has 10 s of scrapes, so rate() over 10 s has samples.
+    wait_for("10 s of scrapes", Duration::from_secs(60), || {
+        let b = promql(&prom, "count_over_time(tidemark_job_uptime_seconds[10s]) >= 8");
+        b.contains("\"job_name\"").then_some(())
+    });
+    let mut checked = 0;
+    let mut skipped = Vec::new();
+    let mut empty = Vec::new();
+    for (file, dash) in dashboards::all() {
+        for (title, expr) in dash.queries() {
+            let q = expr
+                .replace("$job_name", name)
+                .replace("$job_id", ".*")
+                .replace("$vertex", ".*")
+                .replace("$instance", ".*")
+                .replace("$__rate_interval", "10s")
+                .replace("$__range", "1m");
+            let reads = names_in(&q, &exposed);
+            let missing: Vec<_> = reads
+                .iter()
+                .filter(|n| !exposed.contains(*n) && !n.contains(':'))
+                .cloned()
+                .collect();
+            if !missing.is_empty() {
+                skipped.push(format!("{file} / {title}: the job does not produce {missing:?}"));
+                continue;
+            }
+            let body = promql(&prom, &q);
+            let v: Value = serde_json::from_str(&body).unwrap();
+            assert_eq!(v["status"], "success", "{file} / {title}: {body}");
+            if v["data"]["result"].as_array().is_none_or(|a| a.is_empty()) {
+                empty.push(format!("{file} / {title}: {q}"));
+            }
+            checked += 1;
+        }
+    }
+    eprintln!("checked {checked} queries; skipped {}:\n{}", skipped.len(), skipped.join("\n"));
+    assert!(empty.is_empty(), "queries returned no data:\n{}", empty.join("\n"));
+    // Only the families this job cannot produce are skipped: event-time latency
+    // (no event time in keyed-count) and restores (it never restored).
+    for s in &skipped {
+        assert!(
+            s.contains("sink_event_time_latency") || s.contains("state_restore"),
+            "skipped a query the job should feed: {s}"
+        );
+    }
+    assert!(checked >= 60, "only {checked} queries checked");
+    r.kill();
+}
