@@ -21,8 +21,14 @@ const TARGET_LABELS: &[&str] = &["job", "instance"];
 /// default key: job_name, job_id, instance).
 const EXTERNAL: &[(&str, &[&str])] = &[
     ("up", &["job", "instance"]),
-    ("push_time_seconds", &["job", "instance", "job_name", "job_id"]),
-    ("push_failure_time_seconds", &["job", "instance", "job_name", "job_id"]),
+    (
+        "push_time_seconds",
+        &["job", "instance", "job_name", "job_id"],
+    ),
+    (
+        "push_failure_time_seconds",
+        &["job", "instance", "job_name", "job_id"],
+    ),
 ];
 
 /// Known series names with their label sets.
@@ -140,7 +146,10 @@ impl Symbols {
         let input = self
             .labels(&a.expr)?
             .ok_or("an aggregation over a scalar")?;
-        let keeps_series = matches!(a.op.id(), token::T_TOPK | token::T_BOTTOMK | token::T_LIMITK);
+        let keeps_series = matches!(
+            a.op.id(),
+            token::T_TOPK | token::T_BOTTOMK | token::T_LIMITK
+        );
         let out = match &a.modifier {
             Some(LabelModifier::Include(l)) => {
                 let by = set_of(&l.labels);
@@ -152,7 +161,9 @@ impl Symbols {
                 }
                 by
             }
-            Some(LabelModifier::Exclude(l)) => input.difference(&set_of(&l.labels)).cloned().collect(),
+            Some(LabelModifier::Exclude(l)) => {
+                input.difference(&set_of(&l.labels)).cloned().collect()
+            }
             None => LabelSet::new(),
         };
         Ok(Some(if keeps_series { input } else { out }))
@@ -182,8 +193,10 @@ impl Symbols {
             }
             Some(LabelModifier::Exclude(ign)) => {
                 let ign = set_of(&ign.labels);
-                let (ld, rd): (LabelSet, LabelSet) =
-                    (l.difference(&ign).cloned().collect(), r.difference(&ign).cloned().collect());
+                let (ld, rd): (LabelSet, LabelSet) = (
+                    l.difference(&ign).cloned().collect(),
+                    r.difference(&ign).cloned().collect(),
+                );
                 if ld != rd && !b.op.is_set_operator() {
                     return Err(format!("{op} ignoring(..) between different label sets {ld:?} and {rd:?}: no series would match"));
                 }
@@ -226,7 +239,11 @@ pub fn substitute_grafana_variables(q: &str) -> String {
             .take_while(|b| b.is_ascii_alphanumeric() || *b == b'_')
             .count();
         let name = &body[..n];
-        out.push_str(if name.starts_with("__") && name != "__all" { "5m" } else { "x" });
+        out.push_str(if name.starts_with("__") && name != "__all" {
+            "5m"
+        } else {
+            "x"
+        });
         rest = &body[n + usize::from(braced)..];
     }
     out.push_str(rest);

@@ -258,9 +258,9 @@ impl Webhook {
                         sink.lock().unwrap().push(Notification { path, body });
                     }
                 }
-                let _ = r
-                    .get_mut()
-                    .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\nconnection: close\r\n\r\n");
+                let _ = r.get_mut().write_all(
+                    b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\nconnection: close\r\n\r\n",
+                );
             }
         });
         Webhook { url, received }

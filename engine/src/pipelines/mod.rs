@@ -236,7 +236,9 @@ pub(crate) fn line_sink<T: crate::Data>(
         return Ok(make);
     }
     let limit = (!for_how_long.is_zero()).then_some(for_how_long);
-    let while_exists = p.opt_text("sink-delay-while-exists").map(std::path::PathBuf::from);
+    let while_exists = p
+        .opt_text("sink-delay-while-exists")
+        .map(std::path::PathBuf::from);
     Ok(std::sync::Arc::new(move || {
         let sink = SlowSink::new(make(), delay, limit);
         Box::new(match &while_exists {
