@@ -258,10 +258,10 @@ fn every_alert_has_a_severity_templated_annotations_and_a_runbook() {
         );
     }
     assert_eq!(
-        str_of(&rules_yaml()["groups"][1]["rules"][0], "alert"),
+        str_of(&rules_yaml()["groups"][0]["rules"][2], "alert"),
         Some("SustainedBackpressure")
     );
-    let sb = &rules_yaml()["groups"][1]["rules"][0];
+    let sb = &rules_yaml()["groups"][0]["rules"][2];
     assert_eq!(str_of(&sb["labels"], "severity"), Some("page"));
     assert!(str_of(&sb["annotations"], "bottleneck")
         .unwrap()

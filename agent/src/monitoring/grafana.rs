@@ -8,8 +8,9 @@
 
 use serde_json::{json, Value};
 
-/// The dashboard schema version written (Grafana 11/12 read it without migrating).
-pub const SCHEMA_VERSION: u32 = 39;
+/// The dashboard schema version written: Grafana 12's current one. Older
+/// Grafana versions load a newer version as it is (migrations only run upward).
+pub const SCHEMA_VERSION: u32 = 41;
 
 /// Every query refers to the datasource through this variable, never by uid.
 const DATASOURCE: &str = "${datasource}";

@@ -232,7 +232,10 @@ pub fn render(settings: &AlertSettings) -> String {
     if !changed.is_empty() {
         y.push_str(&format!("# Settings: {}\n", changed.join(" ")));
     }
-    y.push_str("groups:\n  - name: tidemark-recording\n    rules:\n");
+    // One group: rules in a group run in order at each evaluation, so the
+    // alerts read the recording rules of the same cycle (two groups run
+    // independently, and an alert could see the previous cycle's value).
+    y.push_str("groups:\n  - name: tidemark\n    rules:\n");
     for r in RECORDING {
         y.push_str(&format!(
             "      - record: {}\n        expr: {}",
@@ -240,7 +243,6 @@ pub fn render(settings: &AlertSettings) -> String {
             block(&fill(r.expr, settings), 10)
         ));
     }
-    y.push_str("  - name: tidemark-alerts\n    rules:\n");
     let base = settings.get("runbook_base_url").trim_end_matches('/');
     for a in ALERTS {
         y.push_str(&format!(
