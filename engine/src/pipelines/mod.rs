@@ -5,9 +5,11 @@
 //! | `keyed-count` | datagen → key_by(key) → running count per key → sink |
 //! | `windowed-aggregation` | datagen with event time → key_by → tumbling/sliding window aggregate → sink |
 //! | `file-word-count` | line files → words → running count per word → sink |
+//! | `nexmark` | the Nexmark generator → query q0, q1, q2, q3, q4, q5, q7 or q8 → sink |
 
 mod file_word_count;
 mod keyed_count;
+mod nexmark;
 mod params;
 mod windowed;
 
@@ -202,7 +204,12 @@ pub(crate) fn datagen(
 }
 
 /// Every built-in pipeline.
-pub static PIPELINES: &[PipelineSpec] = &[keyed_count::SPEC, windowed::SPEC, file_word_count::SPEC];
+pub static PIPELINES: &[PipelineSpec] = &[
+    keyed_count::SPEC,
+    windowed::SPEC,
+    file_word_count::SPEC,
+    nexmark::SPEC,
+];
 
 /// Builds the graph a job file names, checking its parameters.
 pub fn build(job: &JobFile, config: &Config) -> Result<JobGraph> {

@@ -3,6 +3,7 @@
 
 pub mod datagen;
 pub mod file;
+pub mod nexmark;
 
 use crate::error::Result;
 use crate::operator::SubtaskInfo;
