@@ -10,8 +10,10 @@
 //! | [`usage`] | CPU and peak memory of the process, for the summary |
 //! | [`docs`] | `tidemark pipelines`, `metrics-doc`, `config-doc` |
 //! | [`monitoring`] | `tidemark dashboards`, `alert-rules` |
+//! | [`bench`] | `tidemark bench`: workloads, one row per run, medians |
 
 pub mod backpressure;
+pub mod bench;
 pub mod checkpoints;
 pub mod docs;
 pub mod monitoring;
@@ -53,6 +55,8 @@ enum Command {
         /// The job's REST address (http://127.0.0.1:8081) or job URL.
         url: String,
     },
+    /// Run benchmark workloads (keyed-count, nexmark-q0 … q8): one row per run and the median.
+    Bench(bench::BenchArgs),
     /// List the built-in pipelines and their parameters.
     Pipelines,
     /// Print docs/metrics.md (generated from the metric catalogue).
@@ -91,6 +95,7 @@ pub fn main() -> i32 {
         Command::Checkpoints { .. } => EXIT_USAGE,
         Command::Backpressure { url } => backpressure::report(&url),
         Command::Savepoint(a) => savepoint::run(&a),
+        Command::Bench(a) => bench::run(&a),
         Command::Pipelines => {
             print!("{}", docs::pipelines());
             0
