@@ -9,7 +9,7 @@
 //! | q2 | filter: bids on auctions whose id is a multiple of 123 |
 //! | q3 | join: auctions of category 10 by sellers in OR, ID or CA, with the seller's name, city and state |
 //! | q4 | average winning price per category (the highest bid within an auction's lifetime) |
-//! | q5 | hot items: the auctions with the most bids in each 10 s window sliding by 2 s |
+//! | q5 | hot items: the auctions with the most bids in each 10 s window sliding by 2 s (`auction, bids, window end`) |
 //! | q7 | highest bid in each 10 s tumbling window |
 //! | q8 | new users: persons who opened an auction in the 10 s window they registered in |
 
@@ -403,7 +403,7 @@ struct Q5Hottest {
     best: Option<ValueStateDesc<(u64, Vec<u64>)>>,
 }
 
-impl KeyedProcessFunction<i64, WindowResult<u64, f64>, (u64, u64)> for Q5Hottest {
+impl KeyedProcessFunction<i64, WindowResult<u64, f64>, (u64, u64, i64)> for Q5Hottest {
     fn open(&mut self, s: &mut KeyedStateBackend<i64>) -> Result<()> {
         self.best = Some(s.value_state("best")?);
         Ok(())
@@ -411,7 +411,7 @@ impl KeyedProcessFunction<i64, WindowResult<u64, f64>, (u64, u64)> for Q5Hottest
     fn process(
         &mut self,
         r: WindowResult<u64, f64>,
-        ctx: &mut KeyedContext<'_, i64, (u64, u64)>,
+        ctx: &mut KeyedContext<'_, i64, (u64, u64, i64)>,
     ) -> Result<()> {
         let d = self.best.as_ref().expect("opened");
         let n = r.value as u64;
@@ -435,14 +435,14 @@ impl KeyedProcessFunction<i64, WindowResult<u64, f64>, (u64, u64)> for Q5Hottest
         &mut self,
         _t: i64,
         _d: TimeDomain,
-        ctx: &mut KeyedContext<'_, i64, (u64, u64)>,
+        ctx: &mut KeyedContext<'_, i64, (u64, u64, i64)>,
     ) -> Result<()> {
         let d = self.best.as_ref().expect("opened");
         let best = ctx.value(d).get().cloned();
         ctx.value(d).clear();
         if let Some((n, ids)) = best {
             for id in ids {
-                ctx.emit((id, n))?;
+                ctx.emit((id, n, *ctx.key()))?;
             }
         }
         Ok(())
