@@ -252,6 +252,13 @@ pub static KEYS: &[KeySpec] = &[
         "Working directories of RocksDB instances (default <tmp>/tidemark-rocksdb)."
     ),
     key!(
+        "state.backend.rocksdb.write-back-cache.size",
+        [],
+        Some("32mb"),
+        Kind::Bytes,
+        "Memory of each state's write-back cache of deserialised entries in front of RocksDB (estimated from serialised sizes). Hot keys that fit are read and updated without RocksDB; dirty entries go to RocksDB in one batch when it is full and before each snapshot. Tidemark's own key."
+    ),
+    key!(
         "state.backend.rocksdb.timer-service.factory",
         [],
         Some("HEAP"),

@@ -269,7 +269,8 @@ impl Config {
             native_metrics: flag("state.backend.rocksdb.metrics.native"),
             timers_in_rocksdb: get("state.backend.rocksdb.timer-service.factory")
                 .eq_ignore_ascii_case("ROCKSDB"),
-            cache_entries: defaults.cache_entries,
+            cache_bytes: bytes("state.backend.rocksdb.write-back-cache.size")
+                .map_or(defaults.cache_bytes, |b| b as usize),
         };
         let state = StateSettings {
             kind,

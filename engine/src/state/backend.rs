@@ -101,7 +101,7 @@ pub struct RestoreReport {
 struct Rocks {
     db: SharedDb,
     uploads: Arc<Mutex<Uploads>>,
-    cache_entries: usize,
+    cache_bytes: usize,
 }
 
 /// A typed reference to a registered table, returned at registration.
@@ -259,7 +259,7 @@ impl<K: Key> KeyedStateBackend<K> {
         b.rocks = Some(Rocks {
             db: Arc::new(db),
             uploads,
-            cache_entries: settings.rocks.cache_entries,
+            cache_bytes: settings.rocks.cache_bytes,
         });
         Ok(b)
     }
@@ -321,7 +321,7 @@ impl<K: Key> KeyedStateBackend<K> {
                 r.db.clone(),
                 name,
                 self.max_parallelism,
-                r.cache_entries,
+                r.cache_bytes,
             )?),
         };
         for chunk in self.restored.remove(name).unwrap_or_default() {
@@ -487,7 +487,7 @@ mod tests {
             ..StateSettings::default()
         };
         s.rocks.local_dir = dir.to_path_buf();
-        s.rocks.cache_entries = 16; // force write-backs while filling
+        s.rocks.cache_bytes = 16 * 100; // about 16 entries: force write-backs while filling
         s
     }
 

@@ -121,8 +121,9 @@ pub struct RocksSettings {
     pub native_metrics: bool,
     /// `state.backend.rocksdb.timer-service.factory` is `ROCKSDB`.
     pub timers_in_rocksdb: bool,
-    /// Entries of the per-table write-back cache in front of RocksDB.
-    pub cache_entries: usize,
+    /// Bytes of the per-table write-back cache in front of RocksDB
+    /// (`state.backend.rocksdb.write-back-cache.size`).
+    pub cache_bytes: usize,
 }
 
 impl Default for RocksSettings {
@@ -145,7 +146,7 @@ impl Default for RocksSettings {
             statistics: StatsLevel::Off,
             native_metrics: true,
             timers_in_rocksdb: false,
-            cache_entries: 4096,
+            cache_bytes: 32 << 20,
         }
     }
 }

@@ -1,10 +1,12 @@
 //! One state table in a RocksDB column family, behind [`KvStore`].
 //!
 //! Keyed functions borrow state (`get` returns `&S`), which RocksDB cannot
-//! lend, so each table keeps a small write-back cache of deserialised
-//! entries: reads fill it, writes mark entries dirty, and dirty entries go to
-//! RocksDB in one write batch (without WAL: checkpoints are the durability)
-//! when the cache is full and before every snapshot.
+//! lend, so each table keeps a write-back cache of deserialised entries:
+//! reads fill it, writes mark entries dirty, and dirty entries go to RocksDB
+//! in one write batch (without WAL: checkpoints are the durability) when the
+//! cache is full and before every snapshot. The cache is bounded in bytes
+//! (serialised key and value sizes plus a per-entry overhead), so hot state
+//! that fits is served at hash-map speed whatever the size of its values.
 
 use super::{key_group_prefix, SharedDb};
 use crate::data::{Data, Key};
@@ -14,6 +16,10 @@ use crate::state::snapshot::TableSnapshot;
 use crate::state::store::KvStore;
 use rocksdb::{WriteBatch, WriteOptions};
 use rustc_hash::FxHashMap;
+
+/// Bytes a cached entry costs beyond its serialised key and value: the hash
+/// map's slot, the `Option` and the dirty flag, roughly.
+const ENTRY_OVERHEAD: usize = 48;
 
 struct Slot<S> {
     value: Option<S>,
@@ -26,7 +32,11 @@ pub struct RocksStore<K, S> {
     cf: String,
     max_parallelism: u32,
     cache: FxHashMap<K, Slot<S>>,
+    /// Budget of the cache, bytes.
     capacity: usize,
+    /// Estimated bytes in the cache: sizes when entries were loaded or inserted
+    /// (updates in place are not re-measured; values rarely change size much).
+    bytes: usize,
     key_buf: Vec<u8>,
     /// The first write error, reported at the next snapshot (the KvStore
     /// accessors cannot return errors).
@@ -34,7 +44,8 @@ pub struct RocksStore<K, S> {
 }
 
 impl<K: Key, S: Data> RocksStore<K, S> {
-    /// A table over column family `cf` (created if missing).
+    /// A table over column family `cf` (created if missing), with a cache of
+    /// about `capacity` bytes.
     pub fn new(db: SharedDb, cf: &str, max_parallelism: u32, capacity: usize) -> Result<Self> {
         db.ensure_table(cf)?;
         Ok(Self {
@@ -43,6 +54,7 @@ impl<K: Key, S: Data> RocksStore<K, S> {
             max_parallelism,
             cache: FxHashMap::default(),
             capacity: capacity.max(1),
+            bytes: 0,
             key_buf: Vec::with_capacity(64),
             error: None,
         })
@@ -59,15 +71,16 @@ impl<K: Key, S: Data> RocksStore<K, S> {
         Ok(())
     }
 
-    fn read(&mut self, k: &K) -> Result<Option<S>> {
+    /// Reads `k` from RocksDB; returns the value and its serialised size.
+    fn read(&mut self, k: &K) -> Result<(Option<S>, usize)> {
         self.encode_key(k)?;
         let cf =
             self.db.db().cf_handle(&self.cf).ok_or_else(|| {
                 Error::Checkpoint(format!("column family '{}' vanished", self.cf))
             })?;
         match self.db.db().get_pinned_cf(&cf, &self.key_buf) {
-            Ok(Some(v)) => Ok(Some(bincode::deserialize(&v)?)),
-            Ok(None) => Ok(None),
+            Ok(Some(v)) => Ok((Some(bincode::deserialize(&v)?), v.len())),
+            Ok(None) => Ok((None, 0)),
             Err(e) => Err(Error::Checkpoint(format!(
                 "RocksDB get in '{}': {e}",
                 self.cf
@@ -80,11 +93,14 @@ impl<K: Key, S: Data> RocksStore<K, S> {
         if self.cache.contains_key(k) {
             return;
         }
-        if self.cache.len() >= self.capacity {
+        if self.bytes >= self.capacity {
             self.note(|s| s.flush_and_clear());
         }
         let value = match self.read(k) {
-            Ok(v) => v,
+            Ok((v, size)) => {
+                self.bytes += ENTRY_OVERHEAD + self.key_buf.len() + size;
+                v
+            }
             Err(e) => {
                 self.error.get_or_insert(e.to_string());
                 None
@@ -108,6 +124,7 @@ impl<K: Key, S: Data> RocksStore<K, S> {
     fn flush_and_clear(&mut self) -> Result<()> {
         self.write_dirty()?;
         self.cache.clear();
+        self.bytes = 0;
         Ok(())
     }
 
@@ -168,8 +185,17 @@ impl<K: Key, S: Data> KvStore<K, S> for RocksStore<K, S> {
     }
 
     fn insert(&mut self, k: K, s: S) {
-        if !self.cache.contains_key(&k) && self.cache.len() >= self.capacity {
-            self.note(|st| st.flush_and_clear());
+        let fresh = match self.cache.get(&k) {
+            None => true,
+            Some(slot) => slot.value.is_none(),
+        };
+        if fresh {
+            if !self.cache.contains_key(&k) && self.bytes >= self.capacity {
+                self.note(|st| st.flush_and_clear());
+            }
+            let size = bincode::serialized_size(&k).unwrap_or(0)
+                + bincode::serialized_size(&s).unwrap_or(0);
+            self.bytes += ENTRY_OVERHEAD + 2 + size as usize;
         }
         self.cache.insert(
             k,
