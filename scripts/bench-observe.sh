@@ -1,11 +1,15 @@
 #!/usr/bin/env bash
 # The cost of observing (docs/benchmarks.md): the keyed-count benchmark job with
-# metrics off (A: no reporters, no host metrics) and with every exporter on (B:
+# metrics off (A: no reporters, no host metrics), with the default metrics (C: the
+# /metrics reporter, host metrics, subtask level, latency markers every second,
+# the REST API) and with every exporter on (B:
 # /metrics scraped by a real Prometheus every second, Pushgateway, InfluxDB,
 # OTLP and remote-write every second, host metrics, subtask level, latency
 # markers every 200 ms at operator granularity, the REST API), alternating
-# A B A B … in one run; prints each run, the medians and the ratio.
-# Usage: scripts/bench-observe.sh [PAIRS] (default 3)
+# A C B A C B … in one run; prints each run, the medians and the ratios.
+# Usage: scripts/bench-observe.sh [ROUNDS] (default 3)
+# BACKEND=rocksdb runs all three with RocksDB state; B then adds the RocksDB
+# statistics tickers to the native properties, and A turns the properties off.
 # MEASURE=instructions counts the job process's instructions with valgrind
 # (cachegrind, no cache simulation) over 5 M records instead of timing it:
 # immune to the machine's noise. Valgrind runs the job about 20x slower, so the
@@ -63,6 +67,7 @@ for url in "http://127.0.0.1:$P_PROM/-/ready" "http://127.0.0.1:$P_PGW/-/ready" 
 done
 curl -s -XPOST "http://127.0.0.1:$P_INFLUX/query" --data-urlencode 'q=CREATE DATABASE "bench"' >/dev/null
 A=(--set metrics.reporters= --set metrics.system-resource=false --set metrics.latency.interval=0 --set rest.enabled=false)
+C=(--set metrics.reporter.prom.port=0 --set rest.bind-port=0)
 B=(--set metrics.reporters=prom,pgw,influx,otel,rw --set metrics.reporter.prom.port=$P_SCRAPE
    --set metrics.reporter.pgw.factory.class=pushgateway --set metrics.reporter.pgw.hostUrl=http://127.0.0.1:$P_PGW --set metrics.reporter.pgw.interval=1s
    --set metrics.reporter.influx.factory.class=influxdb --set metrics.reporter.influx.host=127.0.0.1 --set metrics.reporter.influx.port=$P_INFLUX
@@ -71,11 +76,17 @@ B=(--set metrics.reporters=prom,pgw,influx,otel,rw --set metrics.reporter.prom.p
    --set metrics.reporter.rw.factory.class=remote-write --set metrics.reporter.rw.url=http://127.0.0.1:$P_PROM/api/v1/write --set metrics.reporter.rw.interval=1s
    --set metrics.system-resource=true --set metrics.system-resource-probing-interval=1s --set metrics.level=subtask
    --set metrics.latency.interval=200ms --set metrics.latency.granularity=operator --set rest.bind-port=0)
+if [ "${BACKEND:-heap}" = rocksdb ]; then
+  common=(--set state.backend.type=rocksdb --set "state.backend.rocksdb.localdir=$work/rocksdb")
+  A+=("${common[@]}" --set state.backend.rocksdb.metrics.native=false)
+  C+=("${common[@]}")
+  B+=("${common[@]}" --set state.backend.rocksdb.statistics.level=TICKERS)
+fi
 : > "$work/rows"
 for i in $(seq 1 "$pairs"); do
-  for mode in A B; do
+  for mode in A C B; do
     rm -rf /tmp/tidemark-bench
-    if [ "$mode" = A ]; then args=("${A[@]}"); else args=("${B[@]}"); fi
+    case "$mode" in A) args=("${A[@]}");; C) args=("${C[@]}");; *) args=("${B[@]}");; esac
     out=$("${wrap[@]}" "$bin" run examples/bench-keyed-count.yaml --status-interval 0 "${args[@]}" "${extra[@]}" 2>&1)
     line=$(grep '^summary:' <<<"$out")
     ir=$(grep -E 'I +refs' <<<"$out" | sed -E 's/.*refs: *//' | tr -d ', ' || true)
@@ -103,14 +114,16 @@ series=$(curl -s -G "http://127.0.0.1:$P_PROM/api/v1/query" --data-urlencode 'qu
 say "delivered: $points InfluxDB points of records_in; $series records_in series in Prometheus (scrape + remote-write)"
 python3 - "$work/rows" "$work/idle" <<'PY'
 import sys, statistics, os
-rows = {"A": [], "B": []}
+rows = {"A": [], "B": [], "C": []}
 for l in open(sys.argv[1]):
     mode, rest = l.split(" ", 1)
     rows[mode].append(dict(kv.split("=") for kv in rest.split()[1:]))
 med = lambda m, k: statistics.median(float(r[k]) for r in rows[m])
-for m, name in (("A", "metrics off"), ("B", "all exporters on")):
+for m, name in (("A", "metrics off"), ("C", "default metrics"), ("B", "all exporters on")):
     print("%-17s median of %d: %.2f M records/s, %.2f M per CPU-second, peak RSS %.1f MiB" % (
         name, len(rows[m]), med(m, "records_per_s") / 1e6, med(m, "records_per_cpu_s") / 1e6, med(m, "peak_rss_bytes") / 2**20))
+print("C/A throughput: %.3f   C/A per CPU-second: %.3f" % (
+    med("C", "records_per_s") / med("A", "records_per_s"), med("C", "records_per_cpu_s") / med("A", "records_per_cpu_s")))
 print("B/A throughput: %.3f   B/A per CPU-second: %.3f" % (
     med("B", "records_per_s") / med("A", "records_per_s"), med("B", "records_per_cpu_s") / med("A", "records_per_cpu_s")))
 if "instructions" in rows["A"][0]:

@@ -216,7 +216,13 @@ pub struct NexmarkConfig {
 
 fn last_base0_person_id(n: u64) -> u64 {
     let (epoch, offset) = (n / TOTAL_PROPORTION, n % TOTAL_PROPORTION);
-    epoch * PERSON_PROPORTION + offset.min(PERSON_PROPORTION - 1)
+    // Beam's formula for any proportion (with 1 person per 50 events, the epoch).
+    let offset = if offset >= PERSON_PROPORTION {
+        PERSON_PROPORTION - 1
+    } else {
+        offset
+    };
+    epoch * PERSON_PROPORTION + offset
 }
 
 fn last_base0_auction_id(n: u64) -> u64 {
