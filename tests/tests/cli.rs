@@ -68,7 +68,9 @@ fn ctrl_c_with_checkpoint_on_stop_keeps_a_restorable_checkpoint() {
         d,
         &["run", &job, "--restore", &chk, "--status-interval", "0"],
     );
-    r.wait_stderr("restoring from checkpoint", Duration::from_secs(30));
+    // The start-up lines come after the Ctrl-C handler is installed.
+    let started = r.wait_stderr("checkpoints: ", Duration::from_secs(30));
+    assert!(started.contains("restoring from checkpoint"), "{started}");
     interrupt(&r);
     let (code, err) = r.wait(Duration::from_secs(60));
     assert_eq!(code, 0, "{err}");

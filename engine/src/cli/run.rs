@@ -287,6 +287,17 @@ fn execute(p: Prepared, args: &RunArgs) -> i32 {
         total_events,
         linger,
     } = p;
+    // Installed before the start-up lines are printed, so whoever reads them
+    // (a supervisor, a test) can interrupt gracefully from then on.
+    let stop = jm.stop_handle();
+    let stop2 = stop.clone();
+    let _ = ctrlc::set_handler(move || {
+        if stop2.swap(true, Ordering::SeqCst) {
+            eprintln!("second interrupt: exiting now");
+            std::process::exit(130);
+        }
+        eprintln!("stopping (press Ctrl-C again to exit immediately)");
+    });
     eprintln!(
         "job '{}' (id {}, {} subtasks):\n{}",
         jm.graph().name,
@@ -303,15 +314,6 @@ fn execute(p: Prepared, args: &RunArgs) -> i32 {
     if let Some(d) = jm.checkpoint_job_dir() {
         eprintln!("checkpoints: {d}");
     }
-    let stop = jm.stop_handle();
-    let stop2 = stop.clone();
-    let _ = ctrlc::set_handler(move || {
-        if stop2.swap(true, Ordering::SeqCst) {
-            eprintln!("second interrupt: exiting now");
-            std::process::exit(130);
-        }
-        eprintln!("stopping (press Ctrl-C again to exit immediately)");
-    });
     let done = Arc::new(AtomicBool::new(false));
     let printer = (args.status_interval > 0.0).then(|| {
         status::spawn(
