@@ -2,12 +2,13 @@
 //! and `i`, so a restored run replays exactly the records a crashed run would
 //! have produced. Subtask `s` of `p` produces records `s, s+p, s+2p, …`.
 
+use super::pacing::Pacing;
 use super::{Poll, Source};
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::operator::SubtaskInfo;
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// A generated record.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -112,15 +113,7 @@ impl DatagenConfig {
 pub struct DatagenSource {
     cfg: DatagenConfig,
     cdf: Option<Arc<Vec<f64>>>,
-    subtask: u64,
-    parallelism: u64,
-    /// Records this subtask has produced (its position).
-    produced: u64,
-    /// This subtask's share of the job's records.
-    limit: Option<u64>,
-    rate: f64,
-    started: Instant,
-    produced_at_start: u64,
+    pacing: Pacing,
     /// Subtask 0 blocks this long in every read (None: never).
     lag: Option<Duration>,
 }
@@ -128,16 +121,11 @@ pub struct DatagenSource {
 impl DatagenSource {
     /// A generator for `cfg`; `cdf` is [`zipf_cdf`] when the distribution is Zipf.
     pub fn new(cfg: DatagenConfig, cdf: Option<Arc<Vec<f64>>>) -> Self {
+        let pacing = Pacing::new(cfg.events, cfg.rate, cfg.warmup);
         Self {
             cfg,
             cdf,
-            subtask: 0,
-            parallelism: 1,
-            produced: 0,
-            limit: None,
-            rate: 0.0,
-            started: Instant::now(),
-            produced_at_start: 0,
+            pacing,
             lag: None,
         }
     }
@@ -152,71 +140,33 @@ impl DatagenSource {
 
 impl Source<Event> for DatagenSource {
     fn open(&mut self, info: &SubtaskInfo) -> Result<()> {
-        self.subtask = info.index as u64;
-        self.parallelism = info.parallelism as u64;
-        self.limit = self.cfg.events.map(|n| {
-            let (q, r) = (n / self.parallelism, n % self.parallelism);
-            q + u64::from(self.subtask < r)
-        });
-        self.rate = self.cfg.rate as f64 / self.parallelism as f64;
-        self.started = Instant::now();
+        self.pacing.open(info);
         Ok(())
     }
 
     fn restore(&mut self, position: &[u8]) -> Result<()> {
-        let p: [u8; 8] = position.try_into().map_err(|_| {
-            Error::Checkpoint(format!(
-                "datagen position has {} bytes, expected 8",
-                position.len()
-            ))
-        })?;
-        self.produced = u64::from_le_bytes(p);
-        self.produced_at_start = self.produced;
-        self.started = Instant::now();
-        Ok(())
+        self.pacing.restore(position, "datagen")
     }
 
     fn poll(&mut self, out: &mut Vec<Event>, max: usize) -> Result<Poll> {
-        let mut n = max as u64;
-        if let Some(limit) = self.limit {
-            if self.produced >= limit {
-                return Ok(Poll::Finished);
-            }
-            n = n.min(limit - self.produced);
-        }
-        // This subtask's warm-up records are not rate-limited; the rate starts after them.
-        let warm = self.cfg.warmup.div_ceil(self.parallelism.max(1));
-        if self.produced < warm {
-            n = n.min(warm - self.produced);
-            self.started = Instant::now();
-            self.produced_at_start = self.produced + n;
-        } else if self.rate > 0.0 {
-            let allowed = (self.started.elapsed().as_secs_f64() * self.rate) as u64;
-            let done = self.produced - self.produced_at_start;
-            if allowed <= done {
-                let wait = Duration::from_secs_f64(
-                    ((done + 1) as f64 / self.rate - self.started.elapsed().as_secs_f64())
-                        .max(0.0005),
-                );
-                return Ok(Poll::Pending(Some(wait)));
-            }
-            n = n.min(allowed - done);
-        }
-        if let Some(lag) = self.lag.filter(|_| self.subtask == 0) {
+        let n = match self.pacing.next_batch(max) {
+            Ok(n) => n,
+            Err(p) => return Ok(p),
+        };
+        if let Some(lag) = self.lag.filter(|_| self.pacing.subtask() == 0) {
             // The simulated slow read: the task cannot inject a barrier meanwhile.
             std::thread::sleep(lag);
         }
         let cdf = self.cdf.as_deref().map(|v| v.as_slice());
         for k in 0..n {
-            let i = self.subtask + (self.produced + k) * self.parallelism;
-            out.push(self.cfg.record(i, cdf));
+            out.push(self.cfg.record(self.pacing.index(k), cdf));
         }
-        self.produced += n;
+        self.pacing.advance(n);
         Ok(Poll::Data)
     }
 
     fn position(&self) -> Result<Vec<u8>> {
-        Ok(self.produced.to_le_bytes().to_vec())
+        Ok(self.pacing.position())
     }
 }
 

@@ -4,6 +4,7 @@
 pub mod datagen;
 pub mod file;
 pub mod nexmark;
+pub mod pacing;
 
 use crate::error::Result;
 use crate::operator::SubtaskInfo;

@@ -17,12 +17,12 @@
 //! `splitmix64(seed, n)`), so a restored run replays exactly what a crashed one
 //! would have produced, and subtask `s` of `p` produces events `s, s+p, …`.
 
+use super::pacing::Pacing;
 use super::{Poll, Source};
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::operator::SubtaskInfo;
 use crate::source::datagen::splitmix64;
 use serde::{Deserialize, Serialize};
-use std::time::{Duration, Instant};
 
 /// A new user.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -368,89 +368,41 @@ impl NexmarkConfig {
 /// One subtask of the generator.
 pub struct NexmarkSource {
     cfg: NexmarkConfig,
-    subtask: u64,
-    parallelism: u64,
-    produced: u64,
-    limit: Option<u64>,
-    rate: f64,
-    started: Instant,
-    produced_at_start: u64,
+    pacing: Pacing,
 }
 
 impl NexmarkSource {
     /// A generator for `cfg`.
     pub fn new(cfg: NexmarkConfig) -> Self {
-        Self {
-            cfg,
-            subtask: 0,
-            parallelism: 1,
-            produced: 0,
-            limit: None,
-            rate: 0.0,
-            started: Instant::now(),
-            produced_at_start: 0,
-        }
+        let pacing = Pacing::new(cfg.events, cfg.rate, 0);
+        Self { cfg, pacing }
     }
 }
 
 impl Source<NexmarkEvent> for NexmarkSource {
     fn open(&mut self, info: &SubtaskInfo) -> Result<()> {
-        self.subtask = info.index as u64;
-        self.parallelism = info.parallelism as u64;
-        self.limit = self.cfg.events.map(|n| {
-            let (q, r) = (n / self.parallelism, n % self.parallelism);
-            q + u64::from(self.subtask < r)
-        });
-        self.rate = self.cfg.rate as f64 / self.parallelism as f64;
-        self.started = Instant::now();
+        self.pacing.open(info);
         Ok(())
     }
 
     fn restore(&mut self, position: &[u8]) -> Result<()> {
-        let p: [u8; 8] = position.try_into().map_err(|_| {
-            Error::Checkpoint(format!(
-                "nexmark position has {} bytes, expected 8",
-                position.len()
-            ))
-        })?;
-        self.produced = u64::from_le_bytes(p);
-        self.produced_at_start = self.produced;
-        self.started = Instant::now();
-        Ok(())
+        self.pacing.restore(position, "nexmark")
     }
 
     fn poll(&mut self, out: &mut Vec<NexmarkEvent>, max: usize) -> Result<Poll> {
-        let mut n = max as u64;
-        if let Some(limit) = self.limit {
-            if self.produced >= limit {
-                return Ok(Poll::Finished);
-            }
-            n = n.min(limit - self.produced);
-        }
-        if self.rate > 0.0 {
-            let allowed = (self.started.elapsed().as_secs_f64() * self.rate) as u64;
-            let done = self.produced - self.produced_at_start;
-            if allowed <= done {
-                let wait = Duration::from_secs_f64(
-                    ((done + 1) as f64 / self.rate - self.started.elapsed().as_secs_f64())
-                        .max(0.0005),
-                );
-                return Ok(Poll::Pending(Some(wait)));
-            }
-            n = n.min(allowed - done);
-        }
+        let n = match self.pacing.next_batch(max) {
+            Ok(n) => n,
+            Err(p) => return Ok(p),
+        };
         for k in 0..n {
-            out.push(
-                self.cfg
-                    .event(self.subtask + (self.produced + k) * self.parallelism),
-            );
+            out.push(self.cfg.event(self.pacing.index(k)));
         }
-        self.produced += n;
+        self.pacing.advance(n);
         Ok(Poll::Data)
     }
 
     fn position(&self) -> Result<Vec<u8>> {
-        Ok(self.produced.to_le_bytes().to_vec())
+        Ok(self.pacing.position())
     }
 }
 
