@@ -254,7 +254,7 @@ pub static KEYS: &[KeySpec] = &[
     key!(
         "state.backend.rocksdb.write-back-cache.size",
         [],
-        Some("32mb"),
+        Some("16mb"),
         Kind::Bytes,
         "Memory of each state's write-back cache of deserialised entries in front of RocksDB (estimated from serialised sizes). Hot keys that fit are read and updated without RocksDB; dirty entries go to RocksDB in one batch when it is full and before each snapshot. Tidemark's own key."
     ),

@@ -146,7 +146,7 @@ impl Default for RocksSettings {
             statistics: StatsLevel::Off,
             native_metrics: true,
             timers_in_rocksdb: false,
-            cache_bytes: 32 << 20,
+            cache_bytes: 16 << 20,
         }
     }
 }

@@ -21,6 +21,9 @@ use rustc_hash::FxHashMap;
 /// map's slot, the `Option` and the dirty flag, roughly.
 const ENTRY_OVERHEAD: usize = 48;
 
+/// Largest write batch when dirty entries are written back, bytes.
+const MAX_BATCH_BYTES: usize = 4 << 20;
+
 struct Slot<S> {
     value: Option<S>,
     dirty: bool,
@@ -138,6 +141,13 @@ impl<K: Key, S: Data> RocksStore<K, S> {
             .db()
             .cf_handle(&self.cf)
             .ok_or_else(|| Error::Checkpoint(format!("column family '{}' vanished", self.cf)))?;
+        let mut wo = WriteOptions::default();
+        wo.disable_wal(true);
+        let write = |batch: WriteBatch| {
+            db.db()
+                .write_opt(batch, &wo)
+                .map_err(|e| Error::Checkpoint(format!("RocksDB write to '{}': {e}", self.cf)))
+        };
         let mut batch = WriteBatch::default();
         let mut key = Vec::with_capacity(64);
         let mut val = Vec::with_capacity(64);
@@ -157,15 +167,15 @@ impl<K: Key, S: Data> RocksStore<K, S> {
                 None => batch.delete_cf(&cf, &key),
             }
             slot.dirty = false;
+            // Bounded batches: a whole cache's worth in one would be a second copy of it.
+            if batch.size_in_bytes() >= MAX_BATCH_BYTES {
+                write(std::mem::take(&mut batch))?;
+            }
         }
         if batch.is_empty() {
             return Ok(());
         }
-        let mut wo = WriteOptions::default();
-        wo.disable_wal(true);
-        db.db()
-            .write_opt(batch, &wo)
-            .map_err(|e| Error::Checkpoint(format!("RocksDB write to '{}': {e}", self.cf)))
+        write(batch)
     }
 }
 
