@@ -219,12 +219,14 @@ fn every_dashboard_query_returns_data_from_a_live_job() {
     let prom = prometheus(&[("tidemark", &addr)]);
     // The families the job exposes (histograms by their series names).
     let exposed: BTreeSet<String> = wait_for(
-        "checkpoint histograms exposed",
+        "checkpoint and latency histograms exposed",
         Duration::from_secs(60),
         || {
             let (_, body) = curl(&[&format!("http://{addr}/metrics")]);
-            body.contains("tidemark_checkpoint_start_delay_seconds_count")
-                .then_some(body)
+            // Checkpoint phases and latency markers have both been observed.
+            (body.contains("tidemark_checkpoint_start_delay_seconds_count")
+                && body.contains("tidemark_latency_seconds_bucket"))
+            .then_some(body)
         },
     )
     .lines()
