@@ -238,29 +238,39 @@ impl LocalBlobs {
             self.root.join(key)
         }
     }
-}
 
-impl Blobs for LocalBlobs {
-    fn put(&self, key: &str, bytes: &[u8]) -> Result<()> {
+    /// The file for `key` and the `.inprogress` file it is written as first
+    /// (which `list` skips), with the parent directory created.
+    fn staged(&self, key: &str) -> Result<(PathBuf, PathBuf)> {
         let p = self.path(key);
         if let Some(d) = p.parent() {
             std::fs::create_dir_all(d).map_err(|e| Error::io("creating directory", d, e))?;
         }
-        let tmp = p.with_extension(format!(
-            "{}inprogress",
-            p.extension()
-                .map(|e| format!("{}.", e.to_string_lossy()))
-                .unwrap_or_default()
-        ));
-        let mut f = std::fs::File::create(&tmp).map_err(|e| Error::io("creating", &tmp, e))?;
-        f.write_all(bytes)
-            .and_then(|_| f.sync_all())
-            .map_err(|e| Error::io("writing", &tmp, e))?;
-        std::fs::rename(&tmp, &p).map_err(|e| Error::io("renaming into place", &p, e))?;
+        let mut name = p.file_name().unwrap_or_default().to_os_string();
+        name.push(".inprogress");
+        let tmp = p.with_file_name(name);
+        Ok((p, tmp))
+    }
+
+    /// Renames the written `tmp` to `p` and syncs the directory, so the
+    /// object appears whole or not at all, and survives a crash once there.
+    fn publish(tmp: &Path, p: &Path) -> Result<()> {
+        std::fs::rename(tmp, p).map_err(|e| Error::io("renaming into place", p, e))?;
         if let Some(d) = p.parent().and_then(|d| std::fs::File::open(d).ok()) {
             let _ = d.sync_all();
         }
         Ok(())
+    }
+}
+
+impl Blobs for LocalBlobs {
+    fn put(&self, key: &str, bytes: &[u8]) -> Result<()> {
+        let (p, tmp) = self.staged(key)?;
+        let mut f = std::fs::File::create(&tmp).map_err(|e| Error::io("creating", &tmp, e))?;
+        f.write_all(bytes)
+            .and_then(|_| f.sync_all())
+            .map_err(|e| Error::io("writing", &tmp, e))?;
+        Self::publish(&tmp, &p)
     }
 
     fn get(&self, key: &str) -> Result<Vec<u8>> {
@@ -269,18 +279,9 @@ impl Blobs for LocalBlobs {
     }
 
     fn put_file(&self, key: &str, src: &Path) -> Result<(u64, u32)> {
-        let p = self.path(key);
-        if let Some(d) = p.parent() {
-            std::fs::create_dir_all(d).map_err(|e| Error::io("creating directory", d, e))?;
-        }
-        let tmp = p.with_file_name(format!(
-            "{}.inprogress",
-            p.file_name()
-                .map(|n| n.to_string_lossy())
-                .unwrap_or_default()
-        ));
+        let (p, tmp) = self.staged(key)?;
         let r = copy_with_crc(src, &tmp, true)?;
-        std::fs::rename(&tmp, &p).map_err(|e| Error::io("renaming into place", &p, e))?;
+        Self::publish(&tmp, &p)?;
         Ok(r)
     }
 

@@ -168,11 +168,7 @@ fn build(name: &str, p: &Params, config: &Config) -> Result<JobGraph> {
                     NexmarkEvent::Bid(_) => false,
                 })
                 .with_parallelism(qp)
-                .key_by(|e: &NexmarkEvent| match e {
-                    NexmarkEvent::Person(p) => p.id,
-                    NexmarkEvent::Auction(a) => a.seller,
-                    NexmarkEvent::Bid(b) => b.bidder,
-                })
+                .key_by(NexmarkEvent::person_id)
                 .process("q3 join", "q3-join", Q3Join::default)
                 .with_parallelism(qp);
             sink(&joined, p, qp)?
@@ -237,12 +233,10 @@ fn build(name: &str, p: &Params, config: &Config) -> Result<JobGraph> {
                 })
                 .with_parallelism(qp)
                 .key_by(|e: &NexmarkEvent| {
-                    let id = match e {
-                        NexmarkEvent::Person(p) => p.id,
-                        NexmarkEvent::Auction(a) => a.seller,
-                        NexmarkEvent::Bid(b) => b.bidder,
-                    };
-                    (id, e.date_time().div_euclid(WINDOW_MS) * WINDOW_MS)
+                    (
+                        e.person_id(),
+                        e.date_time().div_euclid(WINDOW_MS) * WINDOW_MS,
+                    )
                 })
                 .process("q8 window join", "q8-join", Q8Join::default)
                 .with_parallelism(qp);

@@ -149,20 +149,17 @@ impl Source<Event> for DatagenSource {
     }
 
     fn poll(&mut self, out: &mut Vec<Event>, max: usize) -> Result<Poll> {
-        let n = match self.pacing.next_batch(max) {
-            Ok(n) => n,
-            Err(p) => return Ok(p),
-        };
-        if let Some(lag) = self.lag.filter(|_| self.pacing.subtask() == 0) {
-            // The simulated slow read: the task cannot inject a barrier meanwhile.
-            std::thread::sleep(lag);
-        }
+        let (cfg, lag) = (&self.cfg, self.lag);
         let cdf = self.cdf.as_deref().map(|v| v.as_slice());
-        for k in 0..n {
-            out.push(self.cfg.record(self.pacing.index(k), cdf));
-        }
-        self.pacing.advance(n);
-        Ok(Poll::Data)
+        let slow_read = |subtask: u64| {
+            if let Some(lag) = lag.filter(|_| subtask == 0) {
+                // The simulated slow read: the task cannot inject a barrier meanwhile.
+                std::thread::sleep(lag);
+            }
+        };
+        Ok(self
+            .pacing
+            .fill(out, max, slow_read, |i| cfg.record(i, cdf)))
     }
 
     fn position(&self) -> Result<Vec<u8>> {

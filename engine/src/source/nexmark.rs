@@ -101,6 +101,15 @@ pub enum NexmarkEvent {
 }
 
 impl NexmarkEvent {
+    /// The person it is about: a person's id, an auction's seller, a bid's bidder.
+    pub fn person_id(&self) -> u64 {
+        match self {
+            NexmarkEvent::Person(p) => p.id,
+            NexmarkEvent::Auction(a) => a.seller,
+            NexmarkEvent::Bid(b) => b.bidder,
+        }
+    }
+
     /// Event time, ms.
     pub fn date_time(&self) -> i64 {
         match self {
@@ -390,15 +399,8 @@ impl Source<NexmarkEvent> for NexmarkSource {
     }
 
     fn poll(&mut self, out: &mut Vec<NexmarkEvent>, max: usize) -> Result<Poll> {
-        let n = match self.pacing.next_batch(max) {
-            Ok(n) => n,
-            Err(p) => return Ok(p),
-        };
-        for k in 0..n {
-            out.push(self.cfg.event(self.pacing.index(k)));
-        }
-        self.pacing.advance(n);
-        Ok(Poll::Data)
+        let cfg = &self.cfg;
+        Ok(self.pacing.fill(out, max, |_| {}, |i| cfg.event(i)))
     }
 
     fn position(&self) -> Result<Vec<u8>> {

@@ -78,13 +78,8 @@ impl Pacing {
         self.produced.to_le_bytes().to_vec()
     }
 
-    /// This subtask's index.
-    pub fn subtask(&self) -> u64 {
-        self.subtask
-    }
-
     /// How many records to produce now (at most `max`), or what `poll` returns instead.
-    pub fn next_batch(&mut self, max: usize) -> std::result::Result<u64, Poll> {
+    fn next_batch(&mut self, max: usize) -> std::result::Result<u64, Poll> {
         let mut n = max as u64;
         if let Some(limit) = self.limit {
             if self.produced >= limit {
@@ -115,12 +110,28 @@ impl Pacing {
 
     /// The job-wide index of this subtask's `k`-th next record.
     #[inline]
-    pub fn index(&self, k: u64) -> u64 {
+    fn index(&self, k: u64) -> u64 {
         self.subtask + (self.produced + k) * self.parallelism
     }
 
-    /// Counts `n` records as produced.
-    pub fn advance(&mut self, n: u64) {
+    /// One `poll`: appends up to `max` records, `make(job-wide index)` each,
+    /// within the share and the rate; `before` runs once before a batch.
+    pub fn fill<T>(
+        &mut self,
+        out: &mut Vec<T>,
+        max: usize,
+        before: impl FnOnce(u64),
+        mut make: impl FnMut(u64) -> T,
+    ) -> Poll {
+        let n = match self.next_batch(max) {
+            Ok(n) => n,
+            Err(p) => return p,
+        };
+        before(self.subtask);
+        for k in 0..n {
+            out.push(make(self.index(k)));
+        }
         self.produced += n;
+        Poll::Data
     }
 }
