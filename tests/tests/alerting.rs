@@ -219,13 +219,15 @@ fn every_dashboard_query_returns_data_from_a_live_job() {
     let prom = prometheus(&[("tidemark", &addr)]);
     // The families the job exposes (histograms by their series names).
     let exposed: BTreeSet<String> = wait_for(
-        "checkpoint and latency histograms exposed",
+        "checkpoint, latency and per-state RocksDB families exposed",
         Duration::from_secs(60),
         || {
             let (_, body) = curl(&[&format!("http://{addr}/metrics")]);
-            // Checkpoint phases and latency markers have both been observed.
+            // Checkpoint phases and latency markers have both been observed, and
+            // the RocksDB sampler (once a second) has seen the first column family.
             (body.contains("tidemark_checkpoint_start_delay_seconds_count")
-                && body.contains("tidemark_latency_seconds_bucket"))
+                && body.contains("tidemark_latency_seconds_bucket")
+                && body.contains("tidemark_rocksdb_estimate_num_keys"))
             .then_some(body)
         },
     )
