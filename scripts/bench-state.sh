@@ -6,10 +6,14 @@
 #      each steady-state checkpoint: bytes uploaded against full size, duration,
 #      and the synchronous phase (the pause in processing);
 #   2. restores the same checkpoint from the task-local copy and from S3;
-#   3. throughput and peak RSS with the state several times the memory budget.
+#   3. throughput and peak RSS with the state several times the memory budget;
+#   4. (PHASES=sweep) for each of SIZES and MODES: checkpoint duration, uploaded
+#      and full size, peak RSS, then the restore from the task-local copy and
+#      from S3 (one JSON line per size and mode).
 # Usage: scripts/bench-state.sh   (env: KEYS=2000000 PAYLOAD=1000 INTERVAL_S=5 CHANGE=0.01
 #        CHECKPOINTS=8 BUDGET=256mb WORK=/tmp/tidemark-bench-state
-#        PHASES=incremental,restore,throughput EXTRA_CONFIG="key: value; key: value")
+#        PHASES=incremental,restore,throughput EXTRA_CONFIG="key: value; key: value"
+#        SIZES=100m,1g,4g MODES=full,incremental)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/setup.sh

@@ -12,13 +12,18 @@ BUDGET = os.environ.get("BUDGET", "256mb")
 # Extra config lines, `key: value` separated by `;` (tuning variants).
 EXTRA = "".join(f"  {kv.strip()}\n" for kv in os.environ.get("EXTRA_CONFIG", "").split(";") if kv.strip())
 PHASES = os.environ.get("PHASES", "incremental,restore,throughput").split(",")
+# The sweep phase: state sizes (k/m/g suffixes, powers of 1000) and checkpoint kinds.
+SIZES = os.environ.get("SIZES", "100m,1g,4g").split(",")
+MODES = os.environ.get("MODES", "full,incremental").split(",")
+RESTORE_RE = (r"restored (?:RocksDB|heap) state from the (task-local|checkpoint storage) copy "
+              r"in (\d+) ms")
 
 
 def say(*a):
     print("==>", *a, file=sys.stderr, flush=True)
 
 
-def job(name, params, extra=""):
+def job(name, params, extra="", incremental=True):
     p = "\n".join(f"  {k}: {v}" for k, v in params.items())
     text = f"""name: {name}
 pipeline: keyed-count
@@ -29,7 +34,7 @@ config:
   state.backend.type: rocksdb
   state.backend.rocksdb.localdir: {WORK}/rocks
   taskmanager.memory.managed.size: {BUDGET}
-  execution.checkpointing.incremental: true
+  execution.checkpointing.incremental: {str(incremental).lower()}
   execution.checkpointing.interval: {int(INTERVAL * 1000)} ms
   execution.checkpointing.timeout: 10 min
   execution.checkpointing.tolerable-failed-checkpoints: 100
@@ -64,6 +69,13 @@ class Run:
                 raise SystemExit(f"job exited: {self.text()[-3000:]}")
             time.sleep(0.2)
         raise SystemExit(f"timeout waiting for {pattern}: {self.text()[-3000:]}")
+
+    def peak_rss(self):
+        """The process's peak resident set so far, bytes (VmHWM)."""
+        for line in open(f"/proc/{self.p.pid}/status"):
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) * 1024
+        return 0
 
     def kill(self):
         self.p.send_signal(signal.SIGKILL)
@@ -120,7 +132,7 @@ def restores(path, chk, cid):
         if source == "remote":
             subprocess.run(["rm", "-rf", f"{WORK}/local"], check=True)
         r = Run(path, "--restore", chk)
-        m = r.wait_log(r"restored RocksDB state from the (task-local|checkpoint storage) copy in (\d+) ms", 600)
+        m = r.wait_log(RESTORE_RE, 1800)
         r.kill()
         got = "local" if m.group(1) == "task-local" else "remote"
         if got != source:
@@ -129,6 +141,81 @@ def restores(path, chk, cid):
         say(f"restore of checkpoint {cid} from {source}: {out[source]} ms")
     print(f"restore of checkpoint {cid}: local {out['local']} ms, S3 {out['remote']} ms "
           f"(local {out['remote'] / max(out['local'], 1):.1f}x faster)")
+
+
+def size_bytes(text):
+    t = text.strip().lower().rstrip("b")
+    mult = {"k": 1e3, "m": 1e6, "g": 1e9}.get(t[-1:], 1)
+    return int(float(t.rstrip("kmg")) * mult)
+
+
+def steady_checkpoints(url, keys, n, timeout=3600):
+    """The first `n` checkpoints completed after the state is loaded and uploaded once."""
+    seen, rows, t0 = set(), [], time.time()
+    while len(rows) < n:
+        if time.time() - t0 > timeout:
+            raise SystemExit("no steady state in time")
+        time.sleep(1)
+        for c in sorted(get(f"{url}/checkpoints")["history"], key=lambda c: c["id"]):
+            if c["status"] != "COMPLETED" or c["id"] in seen:
+                continue
+            seen.add(c["id"])
+            full = c["state_size"]
+            if full < 0.9 * keys * PAYLOAD or len(seen) < 3:
+                say(f"checkpoint {c['id']}: {full / 1e6:.0f} MB (loading)")
+                continue
+            sub = get(f"{url}/checkpoints/details/{c['id']}/subtasks/count")["subtasks"]
+            row = {"id": c["id"], "full": full, "uploaded": c["checkpointed_size"],
+                   "duration": c["end_to_end_duration"],
+                   "sync": max(s["checkpoint"]["sync"] for s in sub),
+                   "async": max(s["checkpoint"]["async"] for s in sub)}
+            say(f"checkpoint {c['id']}: {row}")
+            rows.append(row)
+    return rows
+
+
+def sweep():
+    """Checkpoint duration and size against state size, full vs incremental,
+    then the restore of the last one from the task-local copy and from S3."""
+    n = max(3, CHECKPOINTS // 2)
+    for size in SIZES:
+        keys = max(1, size_bytes(size) // PAYLOAD)
+        for mode in MODES:
+            name = f"sweep-{size}-{mode}"
+            rate = max(1, int(keys * CHANGE / INTERVAL))
+            path = job(name, {"keys": keys, "payload-bytes": PAYLOAD, "warmup": keys, "rate": rate,
+                              "events": 0, "sink": "blackhole"},
+                       f"  execution.checkpointing.dir: s3://checkpoints/{name}\n",
+                       incremental=(mode == "incremental"))
+            say(f"{name}: loading {keys} keys x {PAYLOAD} B, then {rate} records/s")
+            t0 = time.time()
+            r = Run(path)
+            url = r.wait_log(r"rest: (http://\S+)", 60).group(1)
+            rows = steady_checkpoints(url, keys, n)
+            latest = get(f"{url}/checkpoints")["latest"]["completed"]
+            rss = r.peak_rss()
+            r.kill()
+            med = lambda k: statistics.median(x[k] for x in rows)
+            restore = {}
+            for source in ("local", "remote"):
+                if source == "remote":
+                    subprocess.run(["rm", "-rf", f"{WORK}/local"], check=True)
+                rr = Run(path, "--restore", latest["external_path"])
+                m = rr.wait_log(RESTORE_RE, 1800)
+                restore[source] = (int(m.group(2)), rr.peak_rss())
+                rr.kill()
+                got = "local" if m.group(1) == "task-local" else "remote"
+                if got != source:
+                    raise SystemExit(f"{name}: expected a {source} restore, the job used {got}")
+            out = {"size": size, "mode": mode, "checkpoints": len(rows),
+                   "state_bytes": med("full"), "uploaded_bytes": med("uploaded"),
+                   "duration_ms": med("duration"), "sync_ms": med("sync"), "async_ms": med("async"),
+                   "max_duration_ms": max(x["duration"] for x in rows), "peak_rss_bytes": rss,
+                   "restore_local_ms": restore["local"][0], "restore_local_rss_bytes": restore["local"][1],
+                   "restore_s3_ms": restore["remote"][0], "restore_s3_rss_bytes": restore["remote"][1],
+                   "wall_s": round(time.time() - t0)}
+            print("sweep: " + json.dumps(out), flush=True)
+            subprocess.run(["rm", "-rf", f"{WORK}/rocks", f"{WORK}/local"], check=True)
 
 
 def throughput():
@@ -153,3 +240,5 @@ if "incremental" in PHASES:
         restores(path, chk, cid)
 if "throughput" in PHASES:
     throughput()
+if "sweep" in PHASES:
+    sweep()

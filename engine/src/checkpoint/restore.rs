@@ -225,7 +225,7 @@ impl LoadedCheckpoint {
 fn read_local(copy: &std::path::Path, h: &StateHandle) -> Option<StateFile> {
     let loc = Location::local(copy).join(&h.file);
     match StateFile::open(&loc, h) {
-        Ok(f) => Some(f),
+        Ok(f) => Some(f.from_local_copy()),
         Err(e) => {
             if copy.exists() {
                 log::warn!("task-local copy unusable, reading checkpoint storage instead: {e}");

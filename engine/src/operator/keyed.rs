@@ -173,9 +173,6 @@ impl<K: Key, I: Data, O: Data> Operator<I, O> for KeyedProcessOperator<K, I, O> 
         let mut backend =
             KeyedStateBackend::open(&info.backend, &owner, info.max_parallelism, range, natives)
                 .map_err(|e| Error::Checkpoint(format!("operator '{}': {e}", info.uid)))?;
-        if let Some(reg) = ctx.registry {
-            report_backend(&backend, info, reg);
-        }
         if info.backend.rocks.timers_in_rocksdb {
             if let Some(db) = backend.rocks_db() {
                 self.timers =
@@ -185,11 +182,16 @@ impl<K: Key, I: Data, O: Data> Operator<I, O> for KeyedProcessOperator<K, I, O> 
                     )?);
             }
         }
+        let loading = std::time::Instant::now();
         if let Some(r) = ctx.restored {
             backend.restore_from(&r.files)?;
             self.timers.restore(backend.take_restored(TIMER_TABLE))?;
         }
         self.func.open(&mut backend)?;
+        backend.finish_restore(loading.elapsed(), &info.uid, info.index);
+        if let Some(reg) = ctx.registry {
+            report_backend(&backend, info, reg);
+        }
         let unclaimed = backend.unclaimed();
         if !unclaimed.is_empty() {
             return Err(Error::Checkpoint(format!(

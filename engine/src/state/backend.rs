@@ -94,8 +94,11 @@ pub struct BackendOwner {
 pub struct RestoreReport {
     /// Where the RocksDB files came from.
     pub source: RestoreSource,
-    /// Download and open, milliseconds.
+    /// Until the state was ready, milliseconds: download and open of RocksDB
+    /// files, or read, verify and load of a full snapshot's chunks.
     pub millis: u64,
+    /// A full snapshot (chunks loaded key by key), not RocksDB files.
+    pub full: bool,
 }
 
 struct Rocks {
@@ -212,7 +215,11 @@ impl<K: Key> KeyedStateBackend<K> {
         let db = match mine.as_slice() {
             [one] if one.handle.key_groups == (range.start, range.end) => {
                 let source = download(&one.handle, &one.job, one.local.as_deref(), &dir)?;
-                b.restore_report = Some(RestoreReport { source, millis: 0 });
+                b.restore_report = Some(RestoreReport {
+                    source,
+                    millis: 0,
+                    full: false,
+                });
                 if one.same_job {
                     uploads
                         .lock()
@@ -238,23 +245,16 @@ impl<K: Key> KeyedStateBackend<K> {
                         _ => RestoreSource::Local,
                     });
                 }
-                b.restore_report = source.map(|source| RestoreReport { source, millis: 0 });
+                b.restore_report = source.map(|source| RestoreReport {
+                    source,
+                    millis: 0,
+                    full: false,
+                });
                 db
             }
         };
         if let Some(r) = &mut b.restore_report {
             r.millis = start.elapsed().as_millis() as u64;
-            log::info!(
-                "operator {} subtask {}: restored RocksDB state from the {} copy in {} ms",
-                owner.uid,
-                owner.subtask,
-                if r.source == RestoreSource::Local {
-                    "task-local"
-                } else {
-                    "checkpoint storage"
-                },
-                r.millis
-            );
         }
         b.rocks = Some(Rocks {
             db: Arc::new(db),
@@ -291,16 +291,61 @@ impl<K: Key> KeyedStateBackend<K> {
 
     /// Takes the chunks of this subtask's key groups from restored state files
     /// (one per old subtask: after rescaling, several files hold our groups).
+    /// Without RocksDB files, this is a full-snapshot restore: its report
+    /// starts with the time the files holding our groups took to read.
     pub fn restore_from(&mut self, files: &[std::sync::Arc<StateFile>]) -> Result<()> {
+        let (mut read_ms, mut any, mut all_local) = (0, false, true);
         for f in files {
-            for (name, bytes) in f.chunks_in(self.range)? {
+            let chunks = f.chunks_in(self.range)?;
+            if !chunks.is_empty() {
+                any = true;
+                read_ms += f.read_millis();
+                all_local &= f.is_local();
+            }
+            for (name, bytes) in chunks {
                 self.restored
                     .entry(name.to_string())
                     .or_default()
                     .push(bytes.into_owned());
             }
         }
+        if any && self.restore_report.is_none() {
+            self.restore_report = Some(RestoreReport {
+                source: if all_local {
+                    RestoreSource::Local
+                } else {
+                    RestoreSource::Remote
+                },
+                millis: read_ms,
+                full: true,
+            });
+        }
         Ok(())
+    }
+
+    /// The restore is over (the function registered its states, which loads
+    /// a full snapshot's chunks): adds `loading` to the report and logs it.
+    pub fn finish_restore(&mut self, loading: std::time::Duration, uid: &str, subtask: usize) {
+        let rocks = self.rocks.is_some();
+        let Some(r) = &mut self.restore_report else {
+            return;
+        };
+        r.millis += loading.as_millis() as u64;
+        log::info!(
+            "operator {uid} subtask {subtask}: restored {} state from the {} copy in {} ms ({})",
+            if rocks { "RocksDB" } else { "heap" },
+            if r.source == RestoreSource::Local {
+                "task-local"
+            } else {
+                "checkpoint storage"
+            },
+            r.millis,
+            if r.full {
+                "full snapshot"
+            } else {
+                "RocksDB files"
+            }
+        );
     }
 
     /// Takes restored chunks of a table that is not a registered state (timers).
@@ -543,6 +588,11 @@ mod tests {
             let mut h = KeyedStateBackend::<u64>::new(128, r);
             h.restore_from(std::slice::from_ref(&file)).unwrap();
             let t = h.register::<u64>("count").unwrap();
+            h.finish_restore(std::time::Duration::from_millis(7), "count", i as usize);
+            // A full snapshot read from checkpoint storage, timed with its loading.
+            let report = h.restore_report().unwrap();
+            assert!(report.full && report.source == RestoreSource::Remote);
+            assert!(report.millis >= 7);
             seen += h.store(t).len();
             for k in 0..1000u64 {
                 if r.contains(crate::state::key_group::assign_to_key_group(&k, 128)) {
@@ -551,6 +601,28 @@ mod tests {
             }
         }
         assert_eq!(seen, 999);
+        // Read from a task-local copy, the same restore reports `local`; a
+        // subtask whose key groups hold nothing reports no restore at all.
+        let local = std::sync::Arc::new(
+            StateFile::open(&loc, &StateHandle::of("f.state", &bytes))
+                .unwrap()
+                .from_local_copy(),
+        );
+        let mut h = KeyedStateBackend::<u64>::new(128, all);
+        h.restore_from(std::slice::from_ref(&local)).unwrap();
+        assert_eq!(h.restore_report().unwrap().source, RestoreSource::Local);
+        let empty = std::sync::Arc::new(
+            StateFile::open(&loc, &StateHandle::of("f.state", &bytes)).unwrap(),
+        );
+        let mut h = KeyedStateBackend::<u64>::new(
+            256,
+            KeyGroupRange {
+                start: 200,
+                end: 255,
+            },
+        );
+        h.restore_from(std::slice::from_ref(&empty)).unwrap();
+        assert!(h.restore_report().is_none());
     }
 
     #[test]

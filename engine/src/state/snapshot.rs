@@ -295,14 +295,37 @@ pub fn verify_digest((got, crc): (u64, u32), size: u64, crc32: u32, what: &str) 
 pub struct StateFile {
     bytes: Vec<u8>,
     footer: Footer,
+    /// How long reading and verifying it took, for the restore's report.
+    read_millis: u64,
+    /// Read from a task-local copy rather than checkpoint storage.
+    local: bool,
 }
 
 impl StateFile {
     /// Reads the state file at `loc` and checks it against its handle (size, CRC32, format).
     pub fn open(loc: &crate::checkpoint::blob::Location, handle: &StateHandle) -> Result<Self> {
+        let start = std::time::Instant::now();
         let bytes = loc.get()?;
         verify(&bytes, handle.size, handle.crc32, &loc.to_string())?;
-        Self::parse(bytes).map_err(|e| Error::Checkpoint(format!("{loc}: {e}")))
+        let mut f = Self::parse(bytes).map_err(|e| Error::Checkpoint(format!("{loc}: {e}")))?;
+        f.read_millis = start.elapsed().as_millis() as u64;
+        Ok(f)
+    }
+
+    /// Marks the file as read from a task-local copy.
+    pub fn from_local_copy(mut self) -> Self {
+        self.local = true;
+        self
+    }
+
+    /// Whether it was read from a task-local copy.
+    pub fn is_local(&self) -> bool {
+        self.local
+    }
+
+    /// How long reading and verifying it took, in milliseconds.
+    pub fn read_millis(&self) -> u64 {
+        self.read_millis
     }
 
     fn parse(bytes: Vec<u8>) -> Result<Self> {
@@ -315,7 +338,12 @@ impl StateFile {
             return Err(Error::Codec("footer length out of range".into()));
         }
         let footer: Footer = bincode::deserialize(&bytes[n - 16 - flen..n - 16])?;
-        Ok(Self { bytes, footer })
+        Ok(Self {
+            bytes,
+            footer,
+            read_millis: 0,
+            local: false,
+        })
     }
 
     /// The chunks of every table whose key group lies in `range`, as (table,
