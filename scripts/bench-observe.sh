@@ -9,7 +9,8 @@
 # A C B A C B … in one run; prints each run, the medians and the ratios.
 # Usage: scripts/bench-observe.sh [ROUNDS] (default 3)
 # BACKEND=rocksdb runs all three with RocksDB state; B then adds the RocksDB
-# statistics tickers to the native properties, and A turns the properties off.
+# statistics tickers to the native properties (ROCKS_STATISTICS=OFF leaves them
+# off, to separate their cost), and A turns the properties off.
 # MEASURE=instructions counts the job process's instructions with valgrind
 # (cachegrind, no cache simulation) over 5 M records instead of timing it:
 # immune to the machine's noise. Valgrind runs the job about 20x slower, so the
@@ -19,6 +20,9 @@
 # 20x (to 20 s) so that checkpoint work stays in its native proportion to the
 # records: counted 20x too often, it would dilute the difference between modes
 # (with RocksDB, 1 s checkpoints under valgrind made up most of the count).
+# PROFILE_DIR=DIR keeps each run's per-function counts (DIR/<mode>.<pair>.out);
+# `cg_diff DIR/A.1.out DIR/B.1.out | cg_annotate /dev/stdin` shows where B's
+# extra instructions go.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/setup.sh
@@ -31,11 +35,13 @@ if [ "${MEASURE:-time}" = instructions ]; then
   extra=(--set params.events=5000000 --set execution.checkpointing.interval=20s)
 fi
 cargo build --release --bins
+profile="${PROFILE_DIR:-}"
 bin="$CARGO_TARGET_DIR/release/tidemark"
 work=$(mktemp -d)
 pids=()
 cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$work"; }
 trap cleanup EXIT
+profile="${profile:-$work/profile}"; mkdir -p "$profile"
 port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 P_SCRAPE=$(port); P_PROM=$(port); P_PGW=$(port); P_INFLUX=$(port); P_RPC=$(port); P_OTLP=$(port)
 mkdir -p "$work/prom" "$work/influx"
@@ -84,14 +90,18 @@ if [ "${BACKEND:-heap}" = rocksdb ]; then
   common=(--set state.backend.type=rocksdb --set "state.backend.rocksdb.localdir=$work/rocksdb")
   A+=("${common[@]}" --set state.backend.rocksdb.metrics.native=false)
   C+=("${common[@]}")
-  B+=("${common[@]}" --set state.backend.rocksdb.statistics.level=TICKERS)
+  B+=("${common[@]}" --set "state.backend.rocksdb.statistics.level=${ROCKS_STATISTICS:-TICKERS}")
 fi
 : > "$work/rows"
 for i in $(seq 1 "$pairs"); do
   for mode in A C B; do
     rm -rf /tmp/tidemark-bench
     case "$mode" in A) args=("${A[@]}");; C) args=("${C[@]}");; *) args=("${B[@]}");; esac
-    out=$("${wrap[@]}" "$bin" run examples/bench-keyed-count.yaml --status-interval 0 "${args[@]}" "${extra[@]}" 2>&1)
+    w=("${wrap[@]}")
+    if [ ${#w[@]} -gt 0 ]; then
+      w=("${w[@]/--cachegrind-out-file=\/dev\/null/--cachegrind-out-file=$profile/$mode.$i.out}")
+    fi
+    out=$("${w[@]}" "$bin" run examples/bench-keyed-count.yaml --status-interval 0 "${args[@]}" "${extra[@]}" 2>&1)
     line=$(grep '^summary:' <<<"$out")
     ir=$(grep -E 'I +refs' <<<"$out" | sed -E 's/.*refs: *//' | tr -d ', ' || true)
     [ -n "$ir" ] && line="$line instructions=$ir"
@@ -99,25 +109,12 @@ for i in $(seq 1 "$pairs"); do
     echo "$mode $line" >> "$work/rows"
   done
 done
-if [ "${MEASURE:-time}" = instructions ]; then
-  # The time-driven part alone: the same modes on an almost idle job (1 000
-  # records/s) for 10 s, stopped with SIGINT.
-  for mode in A B; do
-    rm -rf /tmp/tidemark-bench
-    if [ "$mode" = A ]; then args=("${A[@]}"); else args=("${B[@]}"); fi
-    out=$(timeout -s INT 10 "${wrap[@]}" "$bin" run examples/bench-keyed-count.yaml --status-interval 0 "${args[@]}" \
-          --set params.events=0 --set params.rate=1000 2>&1 || true)
-    ir=$(grep -E 'I +refs' <<<"$out" | sed -E 's/.*refs: *//' | tr -d ', ')
-    say "idle $mode: instructions=$ir in 10 s"
-    echo "idle$mode $ir" >> "$work/idle"
-  done
-fi
 # The exporters delivered (the Pushgateway groups were deleted on shutdown, as configured).
 points=$(curl -s -G "http://127.0.0.1:$P_INFLUX/query" --data-urlencode db=bench --data-urlencode 'q=SELECT count("value") FROM "tidemark_task_records_in_total"' | python3 -c 'import json,sys; print(json.load(sys.stdin)["results"][0]["series"][0]["values"][0][1])')
 series=$(curl -s -G "http://127.0.0.1:$P_PROM/api/v1/query" --data-urlencode 'query=count(count_over_time(tidemark_task_records_in_total[1h]))' | python3 -c 'import json,sys; print(json.load(sys.stdin)["data"]["result"][0]["value"][1])')
 say "delivered: $points InfluxDB points of records_in; $series records_in series in Prometheus (scrape + remote-write)"
-python3 - "$work/rows" "$work/idle" <<'PY'
-import sys, statistics, os
+python3 - "$work/rows" "$profile" <<'PY'
+import sys, statistics, os, re, subprocess
 rows = {"A": [], "B": [], "C": []}
 for l in open(sys.argv[1]):
     mode, rest = l.split(" ", 1)
@@ -133,10 +130,32 @@ print("B/A throughput: %.3f   B/A per CPU-second: %.3f" % (
 if "instructions" in rows["A"][0]:
     ipr = lambda m: med(m, "instructions") / med(m, "records")
     print("instructions per record under valgrind: A %.1f, B %.1f; B/A %.4f (upper bound)" % (ipr("A"), ipr("B"), ipr("B") / ipr("A")))
-    idle = dict(l.split() for l in open(sys.argv[2]))
-    rate = (float(idle["idleB"]) - float(idle["idleA"])) / 10.0  # time-driven instructions per second
-    per_rec = ipr("B") - ipr("A") - rate * med("B", "elapsed_s") / med("B", "records")
-    print("B adds %.0f instructions per second (exports, scrapes, markers, host sampling) and %.2f per record" % (rate, per_rec))
+    # Where B's extra instructions run, per function (cg_diff of pair 1): in
+    # the engine's own code (the record path, tasks, checkpoints) or RocksDB
+    # (statistics tickers count on every operation), both driven by records;
+    # or elsewhere (the agent's exporters and encoders, compression, malloc),
+    # driven by the clock.
+    diff = subprocess.run(["cg_diff", f"{sys.argv[2]}/A.1.out", f"{sys.argv[2]}/B.1.out"],
+                          capture_output=True, text=True, check=True).stdout
+    open(f"{sys.argv[2]}/diff.out", "w").write(diff)
+    ann = subprocess.run(["cg_annotate", "--threshold=0", f"{sys.argv[2]}/diff.out"],
+                         capture_output=True, text=True, check=True).stdout
+    engine = rest = 0
+    for l in ann.splitlines():
+        m = re.match(r"^\s*(-?[\d,]+) \([ \-\d.]+%\)\s+(\S.*)$", l)
+        if not m or ":" not in m.group(2) or "PROGRAM TOTALS" in m.group(2):
+            continue
+        n = int(m.group(1).replace(",", ""))
+        # (sched_getcpu: RocksDB's per-core statistics counters call it.)
+        if any(x in m.group(2) for x in ("/engine/src/", "librocksdb-sys", "sched_getcpu")):
+            engine += n
+        else:
+            rest += n
+    r1 = lambda m: float(rows[m][0]["records"])
+    per_rec = engine / r1("B")
+    rate = rest / float(rows["B"][0]["elapsed_s"])  # per second of the run, under valgrind
+    print("B minus A, pair 1: %.1f M instructions in the engine's and RocksDB's code (%.3f per record), %.1f M elsewhere "
+          "(exporters, encoding, compression, malloc: %.1f M per second of the run)" % (engine / 1e6, per_rec, rest / 1e6, rate / 1e6))
     for x in (1e6, 1e7, 2e7):
         print("  at %.0f M records/s natively: B/A instructions %.4f" % (x / 1e6, 1 + (per_rec + rate / x) / ipr("A")))
 PY
