@@ -9,6 +9,8 @@
 # Environment: RECORDS (10000000) KEYS (100000) PARALLELISM (1) CKPT_INTERVAL ("1 s")
 #   MODE (sql: datagen -> GROUP BY k COUNT(*) -> blackhole | datastream: keyBy + reduce)
 #   BACKENDS ("hashmap rocksdb") FLINK_VENV ($HOME/.cache/tidemark-flink-venv)
+#   FLINK_WORK (/tmp/tidemark-flink-peer) REST_PORT (8081, Flink's web UI)
+#   TIDEMARK_BIN (a built tidemark binary: skips the build)
 #
 # Flink runs in a local MiniCluster started by PyFlink (no Python in the record
 # path; scripts/flink/). Its JVM start-up and job submission are reported apart
@@ -32,15 +34,15 @@ if ! "$FLINK_VENV/bin/python" -c 'import pyflink' >/dev/null 2>&1; then
 else
   say "Flink: $FLINK_VENV already has apache-flink"
 fi
-say "building tidemark"
-cargo build --release --bins
-bin="$CARGO_TARGET_DIR/release/tidemark"
+# TIDEMARK_BIN=PATH uses that binary instead of building one (the smoke tests).
+if [ -z "${TIDEMARK_BIN:-}" ]; then say "building tidemark"; cargo build --release --bins; fi
+bin="${TIDEMARK_BIN:-$CARGO_TARGET_DIR/release/tidemark}"
 rows=$(mktemp)
 interval="${CKPT_INTERVAL// /}"
 for backend in $BACKENDS; do
   for i in $(seq 1 "$PAIRS"); do
     say "$backend pair $i: Flink ($MODE)"
-    export WORK_DIR="/tmp/tidemark-flink-peer"
+    export WORK_DIR="${FLINK_WORK:-/tmp/tidemark-flink-peer}"
     out=$(scripts/flink/keyed_count.sh "$RECORDS" "$KEYS" "$PARALLELISM" "$backend")
     python3 - "$backend" "$i" "$out" >>"$rows" <<'PY'
 import json, re, sys

@@ -8,6 +8,7 @@
 # markers every 200 ms at operator granularity, the REST API), alternating
 # A C B A C B … in one run; prints each run, the medians and the ratios.
 # Usage: scripts/bench-observe.sh [ROUNDS] (default 3)
+# EVENTS=N overrides the job's record count (100 M; 5 M with MEASURE=instructions).
 # BACKEND=rocksdb runs all three with RocksDB state; B then adds the RocksDB
 # statistics tickers to the native properties (ROCKS_STATISTICS=OFF leaves them
 # off, to separate their cost), and A turns the properties off.
@@ -34,10 +35,13 @@ if [ "${MEASURE:-time}" = instructions ]; then
   wrap=(valgrind --tool=cachegrind --cache-sim=no --cachegrind-out-file=/dev/null)
   extra=(--set params.events=5000000 --set execution.checkpointing.interval=20s)
 fi
-cargo build --release --bins
+if [ -n "${EVENTS:-}" ]; then extra+=(--set "params.events=$EVENTS"); fi
+# TIDEMARK_BIN=PATH uses that binary instead of building one (the smoke tests).
+if [ -z "${TIDEMARK_BIN:-}" ]; then cargo build --release --bins; fi
 profile="${PROFILE_DIR:-}"
-bin="$CARGO_TARGET_DIR/release/tidemark"
+bin="${TIDEMARK_BIN:-$CARGO_TARGET_DIR/release/tidemark}"
 work=$(mktemp -d)
+extra+=(--set "execution.checkpointing.dir=$work/ck")
 pids=()
 cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$work"; }
 trap cleanup EXIT
@@ -95,7 +99,7 @@ fi
 : > "$work/rows"
 for i in $(seq 1 "$pairs"); do
   for mode in A C B; do
-    rm -rf /tmp/tidemark-bench
+    rm -rf "$work/ck"
     case "$mode" in A) args=("${A[@]}");; C) args=("${C[@]}");; *) args=("${B[@]}");; esac
     w=("${wrap[@]}")
     if [ ${#w[@]} -gt 0 ]; then

@@ -13,17 +13,18 @@
 # Usage: scripts/bench-state.sh   (env: KEYS=2000000 PAYLOAD=1000 INTERVAL_S=5 CHANGE=0.01
 #        CHECKPOINTS=8 BUDGET=256mb WORK=/tmp/tidemark-bench-state
 #        PHASES=incremental,restore,throughput EXTRA_CONFIG="key: value; key: value"
-#        SIZES=100m,1g,4g MODES=full,incremental)
+#        SIZES=100m,1g,4g MODES=full,incremental S3_PORT=18433 TIDEMARK_BIN=path)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/setup.sh
 bash scripts/install-test-deps.sh
-cargo build --release --bins
-export BIN="$CARGO_TARGET_DIR/release/tidemark"
+# TIDEMARK_BIN=PATH uses that binary instead of building one (the smoke tests).
+if [ -z "${TIDEMARK_BIN:-}" ]; then cargo build --release --bins; fi
+export BIN="${TIDEMARK_BIN:-$CARGO_TARGET_DIR/release/tidemark}"
 export WORK="${WORK:-/tmp/tidemark-bench-state}"
 scripts/s3-server.sh stop "$WORK/s3" 2>/dev/null || true
 rm -rf "$WORK"; mkdir -p "$WORK"
-eval "$(scripts/s3-server.sh start "$WORK/s3" 18433)"
+eval "$(scripts/s3-server.sh start "$WORK/s3" "${S3_PORT:-18433}")"
 trap 'scripts/s3-server.sh stop "$WORK/s3"' EXIT
 export AWS_ENDPOINT_URL AWS_ACCESS_KEY_ID AWS_SECRET_ACCESS_KEY
 python3 scripts/bench_state.py

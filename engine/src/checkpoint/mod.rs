@@ -1,6 +1,6 @@
 //! Checkpoints: barriers flow with the records; the coordinator decides; storage
 //! writes. Decisions ([`align`], [`coordinator`], [`restore`]) are pure functions
-//! over facts already read; I/O lives in [`blob`], [`storage`], [`local`] and
+//! over facts already read; I/O lives in [`blob`], [`storage`], [`local`], [`spool`] and
 //! the job master.
 
 pub mod align;
@@ -11,4 +11,5 @@ pub mod local;
 pub mod metadata;
 pub mod restore;
 pub mod savepoint;
+pub mod spool;
 pub mod storage;

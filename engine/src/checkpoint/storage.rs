@@ -55,6 +55,22 @@ impl CheckpointStorage {
         Ok(StateHandle::of(name, bytes))
     }
 
+    /// Writes the state file `src` (a spilled snapshot) as `name` of checkpoint `id`, streaming.
+    pub fn write_state_file(
+        &self,
+        id: u64,
+        name: &str,
+        src: &std::path::Path,
+    ) -> Result<StateHandle> {
+        let (size, crc32) = self.chk_dir(id).join(name).put_file(src)?;
+        Ok(StateHandle {
+            file: name.to_string(),
+            size,
+            crc32,
+            native: None,
+        })
+    }
+
     /// Writes the metadata last and atomically.
     pub fn commit_metadata(&self, meta: &CheckpointMetadata) -> Result<Location> {
         let d = self.chk_dir(meta.checkpoint_id);

@@ -185,7 +185,7 @@ impl<K: Key, I: Data, O: Data> Operator<I, O> for KeyedProcessOperator<K, I, O> 
         let loading = std::time::Instant::now();
         if let Some(r) = ctx.restored {
             backend.restore_from(&r.files)?;
-            self.timers.restore(backend.take_restored(TIMER_TABLE))?;
+            self.timers.restore(backend.take_restored(TIMER_TABLE)?)?;
         }
         self.func.open(&mut backend)?;
         backend.finish_restore(loading.elapsed(), &info.uid, info.index);

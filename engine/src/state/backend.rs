@@ -11,7 +11,7 @@ use crate::state::rocks::store::RocksStore;
 use crate::state::rocks::timers::TimerTableSnapshot;
 use crate::state::rocks::transfer::{download, RestoreSource, Uploads};
 use crate::state::rocks::{DbHandle, NativeSnapshot, RocksSettings, RocksShared, SharedDb};
-use crate::state::snapshot::{Compression, NativeHandle, StateFile, TableSnapshot};
+use crate::state::snapshot::{ChunkRef, Compression, NativeHandle, StateFile, TableSnapshot};
 use crate::state::store::{HeapStore, KvStore};
 use crate::state::timers::TIMER_TABLE;
 use std::any::Any;
@@ -153,9 +153,9 @@ pub struct KeyedStateBackend<K> {
     range: KeyGroupRange,
     tables: Vec<Box<dyn ErasedTable<K>>>,
     names: Vec<String>,
-    /// Restored chunks by table name, consumed when the table is registered
-    /// (a function registers its state in `open`, after restore).
-    restored: HashMap<String, Vec<Vec<u8>>>,
+    /// Restored chunks by table name, loaded one at a time when the table is
+    /// registered (a function registers its state in `open`, after restore).
+    restored: HashMap<String, Vec<ChunkRef>>,
 }
 
 impl<K: Key> KeyedStateBackend<K> {
@@ -296,17 +296,14 @@ impl<K: Key> KeyedStateBackend<K> {
     pub fn restore_from(&mut self, files: &[std::sync::Arc<StateFile>]) -> Result<()> {
         let (mut read_ms, mut any, mut all_local) = (0, false, true);
         for f in files {
-            let chunks = f.chunks_in(self.range)?;
+            let chunks = f.chunk_refs(self.range);
             if !chunks.is_empty() {
                 any = true;
                 read_ms += f.read_millis();
                 all_local &= f.is_local();
             }
-            for (name, bytes) in chunks {
-                self.restored
-                    .entry(name.to_string())
-                    .or_default()
-                    .push(bytes.into_owned());
+            for (name, chunk) in chunks {
+                self.restored.entry(name).or_default().push(chunk);
             }
         }
         if any && self.restore_report.is_none() {
@@ -349,8 +346,13 @@ impl<K: Key> KeyedStateBackend<K> {
     }
 
     /// Takes restored chunks of a table that is not a registered state (timers).
-    pub fn take_restored(&mut self, name: &str) -> Vec<Vec<u8>> {
-        self.restored.remove(name).unwrap_or_default()
+    pub fn take_restored(&mut self, name: &str) -> Result<Vec<Vec<u8>>> {
+        self.restored
+            .remove(name)
+            .unwrap_or_default()
+            .iter()
+            .map(ChunkRef::load)
+            .collect()
     }
 
     /// Registers a table named `name` holding `S` per key, filled from restored chunks.
@@ -370,7 +372,7 @@ impl<K: Key> KeyedStateBackend<K> {
             )?),
         };
         for chunk in self.restored.remove(name).unwrap_or_default() {
-            store.restore_chunk(&chunk).map_err(|e| {
+            store.restore_chunk(&chunk.load()?).map_err(|e| {
                 Error::Checkpoint(format!(
                     "restoring state '{name}': {e} (was the state's type changed since the checkpoint?)"
                 ))
@@ -522,7 +524,7 @@ mod tests {
     use crate::checkpoint::blob::Location;
     use crate::state::key_group::key_group_range_for_subtask;
     use crate::state::rocks::transfer::upload;
-    use crate::state::snapshot::{encode, OperatorSnapshot, StateHandle};
+    use crate::state::snapshot::{encode, encode_to, OperatorSnapshot, StateHandle};
 
     fn settings(dir: &std::path::Path, incremental: bool) -> StateSettings {
         let mut s = StateSettings {
@@ -623,6 +625,65 @@ mod tests {
         );
         h.restore_from(std::slice::from_ref(&empty)).unwrap();
         assert!(h.restore_report().is_none());
+    }
+
+    /// A full snapshot larger than the in-memory limits is encoded through a
+    /// spilled file and restored chunk by chunk from the file where it lies.
+    #[test]
+    fn a_large_full_rocksdb_snapshot_spills_to_a_file_and_restores_from_it() {
+        use crate::checkpoint::spool::{Spool, Spooled};
+        let d = tempfile::tempdir().unwrap();
+        let mut s = settings(d.path(), false);
+        s.rocks.cache_bytes = 1 << 20;
+        let all = KeyGroupRange { start: 0, end: 127 };
+        let mut b = KeyedStateBackend::<u64>::open(&s, &owner(0), 128, all, &[]).unwrap();
+        let t = b.register::<Vec<u8>>("blob").unwrap();
+        let value = |k: u64| -> Vec<u8> { (0..1000).map(|i| (k * 31 + i) as u8).collect() };
+        let n = 20_000u64; // ~20 MB, past both 16 MiB limits
+        for k in 0..n {
+            b.store(t).insert(k, value(k));
+        }
+        let (keyed, _) = b.snapshot(1, false).unwrap();
+        let snap = OperatorSnapshot {
+            keyed,
+            operator_state: b"pos".to_vec(),
+            ..OperatorSnapshot::default()
+        };
+        let mut spool = Spool::new(&d.path().join("spill"), 16 << 20);
+        let size = encode_to(&snap, 128, Compression::None, &mut spool).unwrap();
+        assert!(size > 16 << 20, "{size}");
+        let Spooled::File(spilled) = spool.finish().unwrap() else {
+            panic!("a {size}-byte snapshot spills to a file")
+        };
+        let stored = d.path().join("f.state");
+        spilled.keep_as(&stored).unwrap();
+        let (len, crc32) = crate::checkpoint::blob::file_digest(&stored).unwrap();
+        let handle = StateHandle {
+            file: "f.state".into(),
+            size: len,
+            crc32,
+            native: None,
+        };
+        let file = std::sync::Arc::new(
+            StateFile::open(&Location::local(d.path()).join("f.state"), &handle).unwrap(),
+        );
+        assert_eq!(file.operator_state(), b"pos");
+        let mut h = KeyedStateBackend::<u64>::new(128, all);
+        h.restore_from(std::slice::from_ref(&file)).unwrap();
+        let t = h.register::<Vec<u8>>("blob").unwrap();
+        assert_eq!(h.store(t).len(), n as usize);
+        for k in (0..n).step_by(997) {
+            assert_eq!(h.store(t).get(&k), Some(&value(k)), "key {k}");
+        }
+        // A damaged large file is refused by its CRC32, as a small one is.
+        let mut bytes = std::fs::read(&stored).unwrap();
+        bytes[1000] ^= 1;
+        std::fs::write(&stored, &bytes).unwrap();
+        let err = StateFile::open(&Location::local(d.path()).join("f.state"), &handle)
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(err.contains("CRC32"), "{err}");
     }
 
     #[test]

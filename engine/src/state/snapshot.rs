@@ -24,7 +24,7 @@ pub trait TableSnapshot: Send {
     /// Table (state) name.
     fn name(&self) -> &str;
     /// Writes one chunk per non-empty key group.
-    fn write(&self, max_parallelism: u32, w: &mut ChunkWriter<'_>) -> Result<()>;
+    fn write(&self, max_parallelism: u32, w: &mut ChunkWriter<'_, '_>) -> Result<()>;
 }
 
 /// What a subtask's synchronous snapshot phase produced.
@@ -126,25 +126,39 @@ struct TableIndex {
     chunks: Vec<(u32, u64, u64)>,
 }
 
+/// A writer that counts the bytes written (the offsets of the index).
+struct Counting<'a> {
+    out: &'a mut dyn std::io::Write,
+    written: u64,
+}
+
+impl Counting<'_> {
+    fn put(&mut self, bytes: &[u8]) -> Result<()> {
+        self.out
+            .write_all(bytes)
+            .map_err(|e| Error::Checkpoint(format!("writing a state file: {e}")))?;
+        self.written += bytes.len() as u64;
+        Ok(())
+    }
+}
+
 /// Where chunks of one table are appended.
-pub struct ChunkWriter<'a> {
-    buf: &'a mut Vec<u8>,
+pub struct ChunkWriter<'a, 'b> {
+    out: &'a mut Counting<'b>,
     index: &'a mut TableIndex,
     compression: Compression,
 }
 
-impl ChunkWriter<'_> {
+impl ChunkWriter<'_, '_> {
     /// Appends one already encoded chunk (`bincode(Vec<(K, S)>)`) of key group `kg`.
     pub fn write_raw(&mut self, kg: u32, raw: &[u8]) -> Result<()> {
-        let off = self.buf.len() as u64;
+        let off = self.out.written;
         if self.compression == Compression::None {
-            self.buf.extend_from_slice(raw);
+            self.out.put(raw)?;
         } else {
-            self.buf.extend_from_slice(&self.compression.compress(raw)?);
+            self.out.put(&self.compression.compress(raw)?)?;
         }
-        self.index
-            .chunks
-            .push((kg, off, self.buf.len() as u64 - off));
+        self.index.chunks.push((kg, off, self.out.written - off));
         Ok(())
     }
 
@@ -229,13 +243,26 @@ pub struct NativeFile {
     pub crc32: u32,
 }
 
-/// Encodes a snapshot into bytes (the asynchronous phase calls this off the task thread).
+/// Encodes `snap` as a state file in memory (small snapshots and tests).
 pub fn encode(
     snap: &OperatorSnapshot,
     max_parallelism: u32,
     compression: Compression,
 ) -> Result<Vec<u8>> {
     let mut buf = Vec::new();
+    encode_to(snap, max_parallelism, compression, &mut buf)?;
+    Ok(buf)
+}
+
+/// Encodes `snap` as a state file into `out`, chunk by chunk, so that the
+/// file never needs to be whole in memory; returns its size.
+pub fn encode_to(
+    snap: &OperatorSnapshot,
+    max_parallelism: u32,
+    compression: Compression,
+    out: &mut dyn std::io::Write,
+) -> Result<u64> {
+    let mut w = Counting { out, written: 0 };
     let mut footer = Footer {
         compression,
         ..Footer::default()
@@ -248,22 +275,22 @@ pub fn encode(
         t.write(
             max_parallelism,
             &mut ChunkWriter {
-                buf: &mut buf,
+                out: &mut w,
                 index: &mut index,
                 compression,
             },
         )?;
         footer.tables.push(index);
     }
-    footer.operator_state = (buf.len() as u64, snap.operator_state.len() as u64);
-    buf.extend_from_slice(&snap.operator_state);
-    footer.channel_state = (buf.len() as u64, snap.channel_state.len() as u64);
-    buf.extend_from_slice(&snap.channel_state);
+    footer.operator_state = (w.written, snap.operator_state.len() as u64);
+    w.put(&snap.operator_state)?;
+    footer.channel_state = (w.written, snap.channel_state.len() as u64);
+    w.put(&snap.channel_state)?;
     let fb = bincode::serialize(&footer)?;
-    buf.extend_from_slice(&fb);
-    buf.extend_from_slice(&(fb.len() as u64).to_le_bytes());
-    buf.extend_from_slice(MAGIC);
-    Ok(buf)
+    w.put(&fb)?;
+    w.put(&(fb.len() as u64).to_le_bytes())?;
+    w.put(MAGIC)?;
+    Ok(w.written)
 }
 
 /// Checks bytes read back against the size and CRC32 recorded when they were written.
@@ -291,23 +318,110 @@ pub fn verify_digest((got, crc): (u64, u32), size: u64, crc32: u32, what: &str) 
     Ok(())
 }
 
+/// Files up to this size are read into memory; larger ones are read where
+/// they lie (a task-local copy) or downloaded to a temporary file, and their
+/// chunks are read one at a time, so a restore never holds the whole state.
+const IN_MEMORY_LIMIT: u64 = 16 << 20;
+
 /// A verified state file, ready to hand out chunks.
 pub struct StateFile {
-    bytes: Vec<u8>,
+    data: Data,
     footer: Footer,
+    operator_state: Vec<u8>,
+    channel_state: Vec<u8>,
     /// How long reading and verifying it took, for the restore's report.
     read_millis: u64,
     /// Read from a task-local copy rather than checkpoint storage.
     local: bool,
 }
 
+/// Where a state file's bytes are.
+enum Data {
+    Memory(Vec<u8>),
+    /// An open file; the temporary download, if it is one, goes when dropped.
+    File {
+        file: std::fs::File,
+        _download: Option<crate::checkpoint::spool::TempFile>,
+    },
+}
+
+impl Data {
+    fn len(&self) -> Result<u64> {
+        Ok(match self {
+            Data::Memory(b) => b.len() as u64,
+            Data::File { file, .. } => file
+                .metadata()
+                .map_err(|e| Error::Checkpoint(format!("reading a state file's size: {e}")))?
+                .len(),
+        })
+    }
+
+    fn read(&self, off: u64, len: u64) -> Result<std::borrow::Cow<'_, [u8]>> {
+        use std::borrow::Cow;
+        match self {
+            Data::Memory(b) => b
+                .get(off as usize..(off + len) as usize)
+                .map(Cow::Borrowed)
+                .ok_or_else(|| Error::Codec("section out of range".into())),
+            Data::File { file, .. } => {
+                use std::os::unix::fs::FileExt;
+                let mut buf = vec![0; len as usize];
+                file.read_exact_at(&mut buf, off).map_err(|e| {
+                    Error::Checkpoint(format!("reading a state file at {off}: {e}"))
+                })?;
+                Ok(Cow::Owned(buf))
+            }
+        }
+    }
+}
+
+/// One chunk of a restored state file, read and decompressed when loaded.
+pub struct ChunkRef {
+    file: std::sync::Arc<StateFile>,
+    off: u64,
+    len: u64,
+}
+
+impl ChunkRef {
+    /// The chunk's decompressed bytes (`bincode(Vec<(K, S)>)`).
+    pub fn load(&self) -> Result<Vec<u8>> {
+        let data = self.file.data.read(self.off, self.len)?;
+        Ok(self.file.footer.compression.decompress(&data)?.into_owned())
+    }
+}
+
 impl StateFile {
     /// Reads the state file at `loc` and checks it against its handle (size, CRC32, format).
     pub fn open(loc: &crate::checkpoint::blob::Location, handle: &StateHandle) -> Result<Self> {
         let start = std::time::Instant::now();
-        let bytes = loc.get()?;
-        verify(&bytes, handle.size, handle.crc32, &loc.to_string())?;
-        let mut f = Self::parse(bytes).map_err(|e| Error::Checkpoint(format!("{loc}: {e}")))?;
+        let what = loc.to_string();
+        let data = if handle.size <= IN_MEMORY_LIMIT {
+            let bytes = loc.get()?;
+            verify(&bytes, handle.size, handle.crc32, &what)?;
+            Data::Memory(bytes)
+        } else if let Some(path) = loc.local_path() {
+            verify_digest(
+                crate::checkpoint::blob::file_digest(&path)?,
+                handle.size,
+                handle.crc32,
+                &what,
+            )?;
+            let f = std::fs::File::open(&path).map_err(|e| Error::io("opening", &path, e))?;
+            Data::File {
+                file: f,
+                _download: None,
+            }
+        } else {
+            let tmp = crate::checkpoint::spool::TempFile::new(&std::env::temp_dir(), "restore")?;
+            verify_digest(loc.get_file(tmp.path())?, handle.size, handle.crc32, &what)?;
+            let f =
+                std::fs::File::open(tmp.path()).map_err(|e| Error::io("opening", tmp.path(), e))?;
+            Data::File {
+                file: f,
+                _download: Some(tmp),
+            }
+        };
+        let mut f = Self::parse(data).map_err(|e| Error::Checkpoint(format!("{loc}: {e}")))?;
         f.read_millis = start.elapsed().as_millis() as u64;
         Ok(f)
     }
@@ -328,26 +442,65 @@ impl StateFile {
         self.read_millis
     }
 
-    fn parse(bytes: Vec<u8>) -> Result<Self> {
-        let n = bytes.len();
-        if n < 16 || &bytes[n - 8..] != MAGIC {
+    fn parse(data: Data) -> Result<Self> {
+        let n = data.len()?;
+        let tail = if n >= 16 {
+            data.read(n - 16, 16)?
+        } else {
+            Default::default()
+        };
+        if n < 16 || &tail[8..] != MAGIC {
             return Err(Error::Codec("not a Tidemark state file (bad magic)".into()));
         }
-        let flen = u64::from_le_bytes(bytes[n - 16..n - 8].try_into().expect("8 bytes")) as usize;
+        let flen = u64::from_le_bytes(tail[..8].try_into().expect("8 bytes"));
         if flen > n - 16 {
             return Err(Error::Codec("footer length out of range".into()));
         }
-        let footer: Footer = bincode::deserialize(&bytes[n - 16 - flen..n - 16])?;
+        let footer: Footer = bincode::deserialize(&data.read(n - 16 - flen, flen)?)?;
+        let section = |(off, len): (u64, u64)| -> Result<Vec<u8>> {
+            if off.checked_add(len).is_none_or(|end| end > n) {
+                return Err(Error::Codec("section out of range".into()));
+            }
+            Ok(data.read(off, len)?.into_owned())
+        };
+        let operator_state = section(footer.operator_state)?;
+        let channel_state = section(footer.channel_state)?;
         Ok(Self {
-            bytes,
+            data,
             footer,
+            operator_state,
+            channel_state,
             read_millis: 0,
             local: false,
         })
     }
 
     /// The chunks of every table whose key group lies in `range`, as (table,
-    /// decompressed bytes).
+    /// chunk), to be loaded one at a time.
+    pub fn chunk_refs(
+        self: &std::sync::Arc<Self>,
+        range: KeyGroupRange,
+    ) -> Vec<(String, ChunkRef)> {
+        let mut out = Vec::new();
+        for t in &self.footer.tables {
+            for &(kg, off, len) in &t.chunks {
+                if range.contains(kg) {
+                    out.push((
+                        t.name.clone(),
+                        ChunkRef {
+                            file: self.clone(),
+                            off,
+                            len,
+                        },
+                    ));
+                }
+            }
+        }
+        out
+    }
+
+    /// The chunks of every table whose key group lies in `range`, as (table,
+    /// decompressed bytes), all at once (tests and small files).
     pub fn chunks_in(
         &self,
         range: KeyGroupRange,
@@ -356,8 +509,9 @@ impl StateFile {
         for t in &self.footer.tables {
             for &(kg, off, len) in &t.chunks {
                 if range.contains(kg) {
-                    let data = &self.bytes[off as usize..(off + len) as usize];
-                    out.push((t.name.as_str(), self.footer.compression.decompress(data)?));
+                    let data = self.data.read(off, len)?;
+                    let raw = self.footer.compression.decompress(&data)?.into_owned();
+                    out.push((t.name.as_str(), std::borrow::Cow::Owned(raw)));
                 }
             }
         }
@@ -366,16 +520,12 @@ impl StateFile {
 
     /// The non-keyed operator state.
     pub fn operator_state(&self) -> &[u8] {
-        self.section(self.footer.operator_state)
+        &self.operator_state
     }
 
     /// The in-flight records of an unaligned checkpoint (empty if none).
     pub fn channel_state(&self) -> &[u8] {
-        self.section(self.footer.channel_state)
-    }
-
-    fn section(&self, (off, len): (u64, u64)) -> &[u8] {
-        &self.bytes[off as usize..(off + len) as usize]
+        &self.channel_state
     }
 }
 

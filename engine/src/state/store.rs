@@ -97,7 +97,7 @@ impl<K: Key, S: Data> TableSnapshot for HeapSnapshot<K, S> {
     fn name(&self) -> &str {
         &self.name
     }
-    fn write(&self, max_parallelism: u32, w: &mut ChunkWriter<'_>) -> crate::Result<()> {
+    fn write(&self, max_parallelism: u32, w: &mut ChunkWriter<'_, '_>) -> crate::Result<()> {
         w.write_grouped(&self.entries, max_parallelism)
     }
 }

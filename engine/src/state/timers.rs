@@ -156,7 +156,7 @@ impl<K: Key> TableSnapshot for TimerSnapshot<K> {
     fn name(&self) -> &str {
         TIMER_TABLE
     }
-    fn write(&self, max_parallelism: u32, w: &mut ChunkWriter<'_>) -> crate::Result<()> {
+    fn write(&self, max_parallelism: u32, w: &mut ChunkWriter<'_, '_>) -> crate::Result<()> {
         w.write_grouped(&self.entries, max_parallelism)
     }
 }

@@ -5,12 +5,13 @@
 use super::{TaskEvent, TaskSetup};
 use crate::checkpoint::coordinator::SubtaskAck;
 use crate::checkpoint::local::LocalRecovery;
+use crate::checkpoint::spool::{Spool, Spooled};
 use crate::checkpoint::storage::CheckpointStorage;
 use crate::error::Result;
 use crate::message::Barrier;
 use crate::operator::SubtaskInfo;
 use crate::state::rocks::transfer::upload;
-use crate::state::snapshot::{encode, OperatorSnapshot, StateHandle};
+use crate::state::snapshot::{encode_to, OperatorSnapshot, StateHandle};
 use std::time::Instant;
 
 /// What the task measured before the asynchronous phase.
@@ -84,6 +85,9 @@ pub fn spawn_async(setup: &TaskSetup, barrier: Barrier, snap: OperatorSnapshot, 
     }
 }
 
+/// State files larger than this are encoded into a file rather than memory.
+const SPILL_AT: usize = 16 << 20;
+
 /// The primary copy (checkpoint storage, must succeed), then the secondary
 /// (task-local, best effort). Returns the handle and the bytes written now.
 fn write(
@@ -98,25 +102,46 @@ fn write(
         Some(n) => Some(upload(n, storage.job_dir(), &info.uid, info.index, id)?),
         None => None,
     };
-    let bytes = encode(snap, maxp, info.backend.compression)?;
-    let mut handle = storage.write_state(id, file, &bytes)?;
-    let mut written = bytes.len() as u64;
+    // Small files stay in memory; a large full snapshot spills to a file
+    // beside its task-local copy (which it then becomes by a rename), or
+    // beside the RocksDB instance, or in the temporary directory.
+    let local = info
+        .backend
+        .local_recovery
+        .as_ref()
+        .map(|root| LocalRecovery::new(root.clone()));
+    let local_dir = local
+        .as_ref()
+        .map(|l| l.dir(&info.job_id, &info.uid, info.index, id));
+    let spill_dir = match (&local_dir, info.backend.kind) {
+        (Some(d), _) => d.clone(),
+        (None, crate::state::StateBackendKind::RocksDb) => info.backend.rocks.local_dir.clone(),
+        (None, _) => std::env::temp_dir(),
+    };
+    let mut spool = Spool::new(&spill_dir, SPILL_AT);
+    let size = encode_to(snap, maxp, info.backend.compression, &mut spool)?;
+    let spooled = spool.finish()?;
+    let mut handle = match &spooled {
+        Spooled::Memory(bytes) => storage.write_state(id, file, bytes)?,
+        Spooled::File(f) => storage.write_state_file(id, file, f.path())?,
+    };
+    let mut written = size;
     if let Some(u) = uploaded {
         written += u.uploaded_bytes;
         handle.native = Some(u.handle);
     }
-    if let Some(local) = &info.backend.local_recovery {
-        let l = LocalRecovery::new(local.clone());
-        let dir = l.dir(&info.job_id, &info.uid, info.index, id);
-        let secondary = l
-            .write_state(&dir, file, &bytes)
-            .and_then(|_| match &snap.native {
-                Some(n) => l.keep_native(&dir, &n.dir),
-                None => Ok(()),
-            });
+    if let (Some(l), Some(dir)) = (&local, &local_dir) {
+        let secondary = match spooled {
+            Spooled::Memory(bytes) => l.write_state(dir, file, &bytes),
+            Spooled::File(f) => f.keep_as(&dir.join(file)),
+        }
+        .and_then(|_| match &snap.native {
+            Some(n) => l.keep_native(dir, &n.dir),
+            None => Ok(()),
+        });
         if let Err(e) = secondary {
             log::warn!("checkpoint {id}: the task-local copy of {file} failed (the checkpoint does not): {e}");
-            let _ = std::fs::remove_dir_all(&dir);
+            let _ = std::fs::remove_dir_all(dir);
         }
     }
     Ok(Some((handle, written)))

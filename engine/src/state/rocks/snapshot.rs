@@ -167,12 +167,12 @@ impl TableSnapshot for FullTableSnapshot {
     /// as bincode bytes, which is exactly the stored key without its key-group
     /// prefix followed by the stored value. So chunks are assembled from raw
     /// bytes, without knowing the types.
-    fn write(&self, _max_parallelism: u32, w: &mut ChunkWriter<'_>) -> Result<()> {
+    fn write(&self, _max_parallelism: u32, w: &mut ChunkWriter<'_, '_>) -> Result<()> {
         let mut cur: Option<u32> = None;
         let mut count = 0u64;
         let mut body = Vec::new();
         let mut chunk = Vec::new();
-        let mut emit = |kg: u32, count: u64, body: &[u8], w: &mut ChunkWriter<'_>| {
+        let mut emit = |kg: u32, count: u64, body: &[u8], w: &mut ChunkWriter<'_, '_>| {
             chunk.clear();
             chunk.extend_from_slice(&count.to_le_bytes());
             chunk.extend_from_slice(body);

@@ -169,7 +169,7 @@ impl TableSnapshot for TimerTableSnapshot {
         TIMER_TABLE
     }
 
-    fn write(&self, _max_parallelism: u32, w: &mut ChunkWriter<'_>) -> Result<()> {
+    fn write(&self, _max_parallelism: u32, w: &mut ChunkWriter<'_, '_>) -> Result<()> {
         let mut groups: BTreeMap<u32, (u64, Vec<u8>)> = BTreeMap::new();
         self.reader.scan_all(TIMER_TABLE, &mut |k, _| {
             let (d, t, kg, key) =

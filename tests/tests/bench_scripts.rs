@@ -1,0 +1,136 @@
+//! Seconds-long smoke runs of the benchmark scripts (docs/benchmarks.md):
+//! each runs end to end on a tiny workload and prints its rows. Nothing here
+//! is timed; the figures themselves come from the full runs.
+
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use tidemark_tests::bin;
+use tidemark_tests::servers::free_port;
+
+fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("the workspace root")
+        .to_path_buf()
+}
+
+/// Runs `scripts/<script> args` with `env`, using the binary the tests built;
+/// returns stdout, failing with both streams if the script fails.
+fn run_script(script: &str, args: &[&str], env: &[(&str, String)]) -> String {
+    let out = Command::new("bash")
+        .arg(repo().join("scripts").join(script))
+        .args(args)
+        .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
+        .env("TIDEMARK_BIN", bin())
+        .current_dir(repo())
+        .output()
+        .expect("bash runs");
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "{script} failed ({}):\n{stdout}\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    stdout
+}
+
+/// A base port for `scripts/s3-server.sh`: it and the next four are free, and
+/// so are the same five plus 10 000 (SeaweedFS's gRPC ports).
+fn free_s3_base() -> u16 {
+    loop {
+        let p = free_port();
+        if p > 50_000 {
+            continue;
+        }
+        let all_free = (0..5).all(|i| {
+            [p + i, p + i + 10_000]
+                .iter()
+                .all(|q| std::net::TcpListener::bind(("127.0.0.1", *q)).is_ok())
+        });
+        if all_free {
+            return p;
+        }
+    }
+}
+
+#[test]
+fn bench_observe_runs_the_three_modes_and_prints_their_ratios() {
+    let out = run_script(
+        "bench-observe.sh",
+        &["1"],
+        &[("EVENTS", "300000".to_string())],
+    );
+    for row in [
+        "metrics off       median of 1:",
+        "default metrics   median of 1:",
+        "all exporters on  median of 1:",
+        "C/A throughput:",
+        "B/A throughput:",
+    ] {
+        assert!(out.contains(row), "no `{row}` in:\n{out}");
+    }
+}
+
+#[test]
+fn bench_state_sweep_prints_full_and_incremental_rows_with_both_restores() {
+    let work = tempfile::tempdir().unwrap();
+    let out = run_script(
+        "bench-state.sh",
+        &[],
+        &[
+            ("PHASES", "sweep".into()),
+            ("SIZES", "2m".into()),
+            ("MODES", "full,incremental".into()),
+            ("CHECKPOINTS", "6".into()),
+            ("INTERVAL_S", "1".into()),
+            ("WORK", work.path().join("w").display().to_string()),
+            ("S3_PORT", free_s3_base().to_string()),
+        ],
+    );
+    let rows: Vec<Value> = out
+        .lines()
+        .filter_map(|l| l.strip_prefix("sweep: "))
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(rows.len(), 2, "{out}");
+    for (row, mode) in rows.iter().zip(["full", "incremental"]) {
+        assert_eq!(row["mode"], mode, "{row}");
+        assert!(row["checkpoints"].as_u64().unwrap() >= 3, "{row}");
+        let state = row["state_bytes"].as_f64().unwrap();
+        let uploaded = row["uploaded_bytes"].as_f64().unwrap();
+        assert!(state >= 1.8e6, "about 2 MB of state: {row}");
+        if mode == "full" {
+            assert_eq!(uploaded, state, "a full checkpoint uploads it all: {row}");
+        } else {
+            assert!(uploaded < state, "incremental uploads less: {row}");
+        }
+        for k in ["restore_local_ms", "restore_s3_ms", "peak_rss_bytes"] {
+            assert!(row[k].is_u64(), "{k}: {row}");
+        }
+    }
+}
+
+#[test]
+fn bench_flink_runs_flink_and_tidemark_and_prints_the_ratio() {
+    let work = tempfile::tempdir().unwrap();
+    let out = run_script(
+        "bench-flink.sh",
+        &["1"],
+        &[
+            ("BACKENDS", "hashmap".into()),
+            ("RECORDS", "100000".into()),
+            ("KEYS", "1000".into()),
+            ("REST_PORT", free_port().to_string()),
+            ("FLINK_WORK", work.path().display().to_string()),
+        ],
+    );
+    for row in [
+        "median flink    hashmap",
+        "median tidemark hashmap",
+        "ratio tidemark/flink hashmap",
+    ] {
+        assert!(out.contains(row), "no `{row}` in:\n{out}");
+    }
+}
