@@ -28,16 +28,22 @@ fn a_failing_task_restarts_from_the_checkpoint_without_loss_or_duplicates() {
     let reg = run_case(&FAILED_HEAP, StateSettings::default());
     // Heap state without local recovery: the full snapshot is read from
     // checkpoint storage, and its restore is counted and timed as such.
+    assert_restores_from(&reg, "remote");
+    assert!(reg.contains("tidemark_state_restore_duration_seconds{"));
+}
+
+/// Every subtask's restore is counted, each with `source`.
+fn assert_restores_from(reg: &str, source: &str) {
     let restores: Vec<&str> = reg
         .lines()
         .filter(|l| l.starts_with("tidemark_state_restores_total{"))
         .collect();
     assert!(!restores.is_empty(), "restores are counted:\n{reg}");
+    let want = format!("source=\"{source}\"");
     assert!(
-        restores.iter().all(|l| l.contains("source=\"remote\"")),
-        "every subtask restored from checkpoint storage: {restores:?}"
+        restores.iter().all(|l| l.contains(&want)),
+        "every subtask restored from {source}: {restores:?}"
     );
-    assert!(reg.contains("tidemark_state_restore_duration_seconds{"));
 }
 
 /// RocksDB with incremental checkpoints and task-local recovery: the restart
@@ -54,15 +60,7 @@ fn rocksdb_incremental_with_local_recovery_restarts_exactly_from_the_local_copy(
     };
     s.rocks.local_dir = rocks_dir.path().to_path_buf();
     let reg = run_case(&FAILED_ROCKS, s);
-    let restores: Vec<&str> = reg
-        .lines()
-        .filter(|l| l.starts_with("tidemark_state_restores_total{"))
-        .collect();
-    assert!(!restores.is_empty(), "restores are counted:\n{reg}");
-    assert!(
-        restores.iter().all(|l| l.contains("source=\"local\"")),
-        "every subtask restored from its local copy: {restores:?}"
-    );
+    assert_restores_from(&reg, "local");
     assert!(
         reg.contains("tidemark_rocksdb_estimate_num_keys{"),
         "RocksDB native metrics are published"
