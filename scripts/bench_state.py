@@ -1,6 +1,6 @@
 """Driver of scripts/bench-state.sh: runs the jobs, reads the REST API and the
 logs, prints one line per measured figure (see docs/benchmarks.md)."""
-import json, os, re, signal, statistics, subprocess, sys, time, urllib.request
+import json, os, re, signal, statistics, subprocess, sys, threading, time, urllib.request
 
 BIN, WORK = os.environ["BIN"], os.environ["WORK"]
 KEYS = int(os.environ.get("KEYS", 2_000_000))
@@ -149,15 +149,27 @@ def size_bytes(text):
     return int(float(t.rstrip("kmg")) * mult)
 
 
+VACUUMING = threading.Lock()
+
+
 def vacuum():
-    """Asks SeaweedFS to give the space of deleted objects back to the disk
-    (it keeps it until a vacuum; full checkpoints of 4 GB fill a disk fast).
-    The master listens on the S3 port + 1."""
+    """Asks SeaweedFS, on a thread of its own, to give the space of deleted
+    objects back to the disk (it keeps it until a vacuum; full checkpoints of
+    4 GB fill a disk fast). A vacuum can take minutes; one at a time. The
+    master listens on the S3 port + 1."""
     port = int(os.environ["AWS_ENDPOINT_URL"].rsplit(":", 1)[1]) + 1
-    try:
-        urllib.request.urlopen(f"http://127.0.0.1:{port}/vol/vacuum?garbageThreshold=0.01", timeout=600).read()
-    except OSError as e:
-        say(f"vacuum failed (disk space is given back later): {e}")
+
+    def run():
+        try:
+            urllib.request.urlopen(f"http://127.0.0.1:{port}/vol/vacuum?garbageThreshold=0.01",
+                                   timeout=600).read()
+        except OSError as e:
+            say(f"vacuum failed (disk space is given back later): {e}")
+        finally:
+            VACUUMING.release()
+
+    if VACUUMING.acquire(blocking=False):
+        threading.Thread(target=run, daemon=True).start()
 
 
 def steady_checkpoints(url, keys, n, timeout=3600):
@@ -173,7 +185,9 @@ def steady_checkpoints(url, keys, n, timeout=3600):
             seen.add(c["id"])
             vacuum()
             full = c["state_size"]
-            if full < 0.9 * keys * PAYLOAD or len(seen) < 3:
+            # Loading, or (incremental) the first upload of the loaded state.
+            if full < 0.9 * keys * PAYLOAD or len(seen) < 3 or (
+                    not rows and 0.5 * full < c["checkpointed_size"] < full):
                 say(f"checkpoint {c['id']}: {full / 1e6:.0f} MB (loading)")
                 continue
             sub = get(f"{url}/checkpoints/details/{c['id']}/subtasks/count")["subtasks"]
