@@ -67,38 +67,43 @@ pub fn scan(root: &Location) -> Vec<Candidate> {
     out
 }
 
-/// Checks that every file named by the metadata is present and intact: state
-/// files completely (size and CRC32), RocksDB files of incremental
-/// checkpoints by presence and size (they can be gigabytes; their CRC32 is
-/// checked as they are downloaded).
+/// Checks that every file named by the metadata is present and intact: small
+/// state files completely (size and CRC32); large state files and RocksDB
+/// files of incremental checkpoints by presence and size (they can be
+/// gigabytes; their CRC32 is checked as the restore reads them).
 pub fn verify_files(chk_dir: &Location, m: &CheckpointMetadata) -> std::result::Result<(), String> {
     let job = chk_dir.parent();
+    let chk_key = chk_dir.relative_to(&job).unwrap_or_default();
     let mut sizes: Option<std::collections::HashMap<String, u64>> = None;
+    let mut check_listed = |key: &str, size: u64| -> std::result::Result<(), String> {
+        let sizes = match &mut sizes {
+            Some(s) => s,
+            None => sizes.insert(
+                job.list()
+                    .map_err(|e| e.to_string())?
+                    .into_iter()
+                    .filter_map(|(l, n)| l.relative_to(&job).map(|k| (k, n)))
+                    .collect(),
+            ),
+        };
+        match sizes.get(key) {
+            Some(&n) if n == size => Ok(()),
+            Some(&n) => Err(format!(
+                "{} is {n} bytes, the metadata says {size}: the file was truncated or replaced",
+                job.join(key),
+            )),
+            None => Err(format!("{} is missing", job.join(key))),
+        }
+    };
     for op in &m.operators {
         for h in op.subtasks.iter().flatten() {
-            StateFile::open(&chk_dir.join(&h.file), h).map_err(|e| e.to_string())?;
+            if h.size <= StateFile::IN_MEMORY_LIMIT {
+                StateFile::open(&chk_dir.join(&h.file), h).map_err(|e| e.to_string())?;
+            } else {
+                check_listed(&format!("{chk_key}/{}", h.file), h.size)?;
+            }
             for f in h.native.iter().flat_map(|n| n.files.iter()) {
-                let sizes = match &mut sizes {
-                    Some(s) => s,
-                    None => sizes.insert(
-                        job.list()
-                            .map_err(|e| e.to_string())?
-                            .into_iter()
-                            .filter_map(|(l, n)| l.relative_to(&job).map(|k| (k, n)))
-                            .collect(),
-                    ),
-                };
-                match sizes.get(&f.key) {
-                    Some(&n) if n == f.size => {}
-                    Some(&n) => {
-                        return Err(format!(
-                        "{} is {n} bytes, the metadata says {}: the file was truncated or replaced",
-                        job.join(&f.key),
-                        f.size
-                    ))
-                    }
-                    None => return Err(format!("{} is missing", job.join(&f.key))),
-                }
+                check_listed(&f.key, f.size)?;
             }
         }
     }
@@ -157,12 +162,14 @@ pub struct LoadedCheckpoint {
 impl LoadedCheckpoint {
     /// Reads every state file of `meta` from `dir`, from the task-local copy
     /// first when `local` is set and the copy verifies. `running_job` is the
-    /// id of the job that will restore it.
+    /// id of the job that will restore it; large files are downloaded into
+    /// `scratch`.
     pub fn load(
         dir: Location,
         meta: CheckpointMetadata,
         local: Option<&LocalRecovery>,
         running_job: &str,
+        scratch: &std::path::Path,
     ) -> Result<Self> {
         let mut files = std::collections::HashMap::new();
         let mut natives = std::collections::HashMap::new();
@@ -182,7 +189,7 @@ impl LoadedCheckpoint {
                             }
                             None => {
                                 local_reads.1 += 1;
-                                StateFile::open(&dir.join(&h.file), h)?
+                                StateFile::open_in(&dir.join(&h.file), h, scratch)?
                             }
                         };
                         if let Some(nh) = &h.native {

@@ -29,6 +29,15 @@ impl TempFile {
         })
     }
 
+    /// The process that made the temporary file named `name`, if it is one
+    /// (`.tidemark-<what>-<pid>-<n>.tmp`), so that leftovers can be removed.
+    pub fn owner_pid(name: &str) -> Option<u32> {
+        let rest = name.strip_prefix(".tidemark-")?.strip_suffix(".tmp")?;
+        let mut parts = rest.rsplitn(3, '-');
+        let _n = parts.next()?.parse::<u64>().ok()?;
+        parts.next()?.parse().ok()
+    }
+
     /// Its path.
     pub fn path(&self) -> &Path {
         self.path.as_deref().expect("a kept file is gone")
@@ -156,6 +165,11 @@ mod tests {
         let Spooled::File(f) = s.finish().unwrap() else {
             panic!("spilled")
         };
+        assert_eq!(
+            TempFile::owner_pid(f.path().file_name().unwrap().to_str().unwrap()),
+            Some(std::process::id())
+        );
+        assert_eq!(TempFile::owner_pid("job_x_1"), None);
         let dst = d.path().join("kept.state");
         f.keep_as(&dst).unwrap();
         assert_eq!(std::fs::read(&dst).unwrap(), b"kept");

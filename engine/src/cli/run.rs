@@ -127,7 +127,13 @@ fn prepare(args: &RunArgs) -> Result<Prepared> {
                         job.name,
                         m.checkpoint_id,
                     );
-                    Some(LoadedCheckpoint::load(d, m, local.as_ref(), &job_id)?)
+                    Some(LoadedCheckpoint::load(
+                        d,
+                        m,
+                        local.as_ref(),
+                        &job_id,
+                        &config.state.rocks.local_dir,
+                    )?)
                 }
                 None => {
                     log::info!(
@@ -150,7 +156,13 @@ fn prepare(args: &RunArgs) -> Result<Prepared> {
                 },
                 m.checkpoint_id,
             );
-            Some(LoadedCheckpoint::load(d, m, local.as_ref(), &job_id)?)
+            Some(LoadedCheckpoint::load(
+                d,
+                m,
+                local.as_ref(),
+                &job_id,
+                &config.state.rocks.local_dir,
+            )?)
         }
     };
     let registry = Registry::with_options(config.registry);

@@ -302,6 +302,7 @@ impl JobMaster {
                                 meta,
                                 local.as_ref(),
                                 &self.job_id,
+                                &self.opts.knobs.backend.rocks.local_dir,
                             )?)
                         }
                         None => None,

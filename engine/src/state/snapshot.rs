@@ -318,11 +318,6 @@ pub fn verify_digest((got, crc): (u64, u32), size: u64, crc32: u32, what: &str) 
     Ok(())
 }
 
-/// Files up to this size are read into memory; larger ones are read where
-/// they lie (a task-local copy) or downloaded to a temporary file, and their
-/// chunks are read one at a time, so a restore never holds the whole state.
-const IN_MEMORY_LIMIT: u64 = 16 << 20;
-
 /// A verified state file, ready to hand out chunks.
 pub struct StateFile {
     data: Data,
@@ -391,11 +386,28 @@ impl ChunkRef {
 }
 
 impl StateFile {
-    /// Reads the state file at `loc` and checks it against its handle (size, CRC32, format).
+    /// Files up to this size are read into memory; larger ones are read where
+    /// they lie (a task-local copy) or downloaded to a temporary file, and their
+    /// chunks are read one at a time, so a restore never holds the whole state.
+    pub const IN_MEMORY_LIMIT: u64 = 16 << 20;
+
+    /// Reads the state file at `loc` and checks it against its handle (size,
+    /// CRC32, format); a large remote file is downloaded into the system's
+    /// temporary directory.
     pub fn open(loc: &crate::checkpoint::blob::Location, handle: &StateHandle) -> Result<Self> {
+        Self::open_in(loc, handle, &std::env::temp_dir())
+    }
+
+    /// As [`Self::open`], downloading a large remote file into `scratch`
+    /// (beside the state it restores, not a `/tmp` that may be memory).
+    pub fn open_in(
+        loc: &crate::checkpoint::blob::Location,
+        handle: &StateHandle,
+        scratch: &std::path::Path,
+    ) -> Result<Self> {
         let start = std::time::Instant::now();
         let what = loc.to_string();
-        let data = if handle.size <= IN_MEMORY_LIMIT {
+        let data = if handle.size <= Self::IN_MEMORY_LIMIT {
             let bytes = loc.get()?;
             verify(&bytes, handle.size, handle.crc32, &what)?;
             Data::Memory(bytes)
@@ -412,7 +424,7 @@ impl StateFile {
                 _download: None,
             }
         } else {
-            let tmp = crate::checkpoint::spool::TempFile::new(&std::env::temp_dir(), "restore")?;
+            let tmp = crate::checkpoint::spool::TempFile::new(scratch, "restore")?;
             verify_digest(loc.get_file(tmp.path())?, handle.size, handle.crc32, &what)?;
             let f =
                 std::fs::File::open(tmp.path()).map_err(|e| Error::io("opening", tmp.path(), e))?;

@@ -135,27 +135,33 @@ pub fn range_bounds(range: KeyGroupRange) -> (Vec<u8>, Vec<u8>) {
     )
 }
 
-/// Deletes scratch directories (instances, native checkpoints, imports) that
-/// processes no longer running left behind, e.g. after a SIGKILL: they are
-/// named after the process that made them.
+/// Deletes scratch directories (instances, native checkpoints, imports) and
+/// temporary files (spilled snapshots, restore downloads) that processes no
+/// longer running left behind, e.g. after a SIGKILL: they are named after the
+/// process that made them.
 pub fn clean_stale(local_dir: &Path) {
     let Ok(rd) = std::fs::read_dir(local_dir) else {
         return;
     };
     for e in rd.flatten() {
         let name = e.file_name().to_string_lossy().into_owned();
-        if !name.starts_with("job_") {
-            continue;
-        }
-        let base = name.split('-').next().unwrap_or(&name);
-        let pid = base.rsplit('_').next().and_then(|p| p.parse::<u32>().ok());
+        let pid = if name.starts_with("job_") {
+            let base = name.split('-').next().unwrap_or(&name);
+            base.rsplit('_').next().and_then(|p| p.parse::<u32>().ok())
+        } else {
+            crate::checkpoint::spool::TempFile::owner_pid(&name)
+        };
         if let Some(pid) = pid {
             if pid != std::process::id() && !Path::new(&format!("/proc/{pid}")).exists() {
                 log::info!(
                     "removing {}, left by process {pid} which is gone",
                     e.path().display()
                 );
-                let _ = std::fs::remove_dir_all(e.path());
+                let _ = if e.path().is_dir() {
+                    std::fs::remove_dir_all(e.path())
+                } else {
+                    std::fs::remove_file(e.path())
+                };
             }
         }
     }
@@ -193,9 +199,16 @@ mod tests {
         for p in [&mine, &dead, &dead_chk] {
             std::fs::create_dir_all(p).unwrap();
         }
+        // A spilled snapshot of a dead process, and one of this process.
+        let dead_spill = d.path().join(".tidemark-state-4000000000-3.tmp");
+        let my_spill = d
+            .path()
+            .join(format!(".tidemark-restore-{}-0.tmp", std::process::id()));
+        std::fs::write(&dead_spill, b"x").unwrap();
+        std::fs::write(&my_spill, b"x").unwrap();
         clean_stale(d.path());
-        assert!(mine.exists());
-        assert!(!dead.exists() && !dead_chk.exists());
+        assert!(mine.exists() && my_spill.exists());
+        assert!(!dead.exists() && !dead_chk.exists() && !dead_spill.exists());
     }
 
     #[test]
