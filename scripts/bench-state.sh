@@ -9,7 +9,8 @@
 #   3. throughput and peak RSS with the state several times the memory budget;
 #   4. (PHASES=sweep) for each of SIZES and MODES: checkpoint duration, uploaded
 #      and full size, peak RSS, then the restore from the task-local copy and
-#      from S3 (one JSON line per size and mode).
+#      from S3 (one JSON line per size and mode; it keeps CHECKPOINTS/2
+#      checkpoints after the load, at least 3).
 # Usage: scripts/bench-state.sh   (env: KEYS=2000000 PAYLOAD=1000 INTERVAL_S=5 CHANGE=0.01
 #        CHECKPOINTS=8 BUDGET=256mb WORK=/tmp/tidemark-bench-state
 #        PHASES=incremental,restore,throughput EXTRA_CONFIG="key: value; key: value"
