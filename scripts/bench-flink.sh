@@ -24,16 +24,7 @@ export RECORDS="${RECORDS:-10000000}" KEYS="${KEYS:-100000}" PARALLELISM="${PARA
 export CKPT_INTERVAL="${CKPT_INTERVAL:-1 s}" MODE="${MODE:-sql}"
 BACKENDS="${BACKENDS:-hashmap rocksdb}"
 export FLINK_VENV="${FLINK_VENV:-$HOME/.cache/tidemark-flink-venv}"
-FLINK_VERSION=2.3.0
-
-command -v java >/dev/null || { say "Java 17 is needed for Flink: apt-get install openjdk-17-jre-headless"; exit 2; }
-if ! "$FLINK_VENV/bin/python" -c 'import pyflink' >/dev/null 2>&1; then
-  say "installing apache-flink==$FLINK_VERSION into $FLINK_VENV (about 450 MB, a minute)"
-  python3 -m venv "$FLINK_VENV"
-  "$FLINK_VENV/bin/pip" install -q "apache-flink==$FLINK_VERSION"
-else
-  say "Flink: $FLINK_VENV already has apache-flink"
-fi
+bash scripts/install-flink.sh
 # TIDEMARK_BIN=PATH uses that binary instead of building one (the smoke tests).
 if [ -z "${TIDEMARK_BIN:-}" ]; then say "building tidemark"; cargo build --release --bins; fi
 bin="${TIDEMARK_BIN:-$CARGO_TARGET_DIR/release/tidemark}"

