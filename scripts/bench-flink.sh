@@ -11,6 +11,8 @@
 #   BACKENDS ("hashmap rocksdb") FLINK_VENV ($HOME/.cache/tidemark-flink-venv)
 #   FLINK_WORK (/tmp/tidemark-flink-peer) REST_PORT (8081, Flink's web UI)
 #   TIDEMARK_BIN (a built tidemark binary: skips the build)
+#   TIDEMARK_RATE (0: Tidemark's runs paced to this many events/s; the smoke test uses it so
+#   that a small run lasts long enough to measure on any machine)
 #
 # Flink runs in a local MiniCluster started by PyFlink (no Python in the record
 # path; scripts/flink/). Its JVM start-up and job submission are reported apart
@@ -52,7 +54,7 @@ PY
     tm_backend=heap; extra=()
     if [ "$backend" = rocksdb ]; then tm_backend=rocksdb; extra=(--incremental); fi
     line=$("$bin" bench keyed-count --events "$RECORDS" --keys "$KEYS" --parallelism "$PARALLELISM" \
-      --checkpoint-interval "$interval" --backend "$tm_backend" "${extra[@]}" | grep '^{')
+      --checkpoint-interval "$interval" --backend "$tm_backend" --rate "${TIDEMARK_RATE:-0}" "${extra[@]}" | grep '^{')
     python3 - "$backend" "$i" "$line" >>"$rows" <<'PY'
 import json, sys
 backend, run, line = sys.argv[1], sys.argv[2], json.loads(sys.argv[3])

@@ -48,6 +48,34 @@ pub struct MetricDef {
     pub scale: f64,
     /// Bucket upper bounds in the exposed unit (histograms only; `+Inf` is implied).
     pub buckets: &'static [f64],
+    /// How the series of several writers combine when `metrics.level` drops
+    /// a label that told them apart (subtasks at `vertex`, vertices at `job`).
+    /// Counters and histograms always add; a gauge says what its value means
+    /// for the group: the slowest watermark (`Min`), the fullest queue or
+    /// worst lag (`Max`), a total size (`Sum`).
+    pub merge: Merge,
+}
+
+/// How a gauge's writers combine into one series (see [`MetricDef::merge`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Merge {
+    /// The total: sizes, counts of keys, running compactions.
+    Sum,
+    /// The smallest: watermarks (the group is as far as its slowest member).
+    Min,
+    /// The largest: queue usage, lag, durations, flags.
+    Max,
+}
+
+impl Merge {
+    /// The word `docs/metrics.md` shows.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Merge::Sum => "sum",
+            Merge::Min => "min",
+            Merge::Max => "max",
+        }
+    }
 }
 
 /// Buckets for durations from a millisecond to ten minutes (checkpoint phases).
@@ -78,6 +106,7 @@ pub static LATENCY: MetricDef = MetricDef {
     flink: "latency (source_id, operator_id, operator_subtask_index)",
     scale: 1e-6,
     buckets: LATENCY_BUCKETS,
+    merge: Merge::Sum,
 };
 
 /// End-to-end event-time latency of results at a sink.
@@ -90,12 +119,13 @@ pub static SINK_EVENT_TIME_LATENCY: MetricDef = MetricDef {
     flink: "",
     scale: 1e-3,
     buckets: LATENCY_BUCKETS,
+    merge: Merge::Sum,
 };
 
 /// A checkpoint-phase histogram per vertex.
 /// One family with no buckets: kind, unit, labels, scale, Flink name, help.
 macro_rules! metric {
-    ($ident:ident, $name:expr, $kind:expr, $unit:expr, $labels:expr, $scale:expr, $flink:expr, $help:expr) => {
+    ($ident:ident, $name:expr, $kind:expr, $unit:expr, $labels:expr, $scale:expr, $flink:expr, $help:expr, $merge:expr) => {
         #[doc = $help]
         pub static $ident: MetricDef = MetricDef {
             name: $name,
@@ -106,6 +136,7 @@ macro_rules! metric {
             flink: $flink,
             scale: $scale,
             buckets: &[],
+            merge: $merge,
         };
     };
 }
@@ -122,6 +153,7 @@ macro_rules! phase {
             flink: $flink,
             scale: 1e-9,
             buckets: DURATION_BUCKETS,
+            merge: Merge::Sum,
         };
     };
 }
@@ -169,6 +201,7 @@ pub static EXPORTER_SENT: MetricDef = MetricDef {
     flink: "-",
     scale: 1.0,
     buckets: &[],
+    merge: Merge::Sum,
 };
 /// Failed delivery attempts.
 pub static EXPORTER_FAILED: MetricDef = MetricDef {
@@ -180,6 +213,7 @@ pub static EXPORTER_FAILED: MetricDef = MetricDef {
     flink: "-",
     scale: 1.0,
     buckets: &[],
+    merge: Merge::Sum,
 };
 /// Payloads given up on.
 pub static EXPORTER_DROPPED: MetricDef = MetricDef {
@@ -191,6 +225,7 @@ pub static EXPORTER_DROPPED: MetricDef = MetricDef {
     flink: "-",
     scale: 1.0,
     buckets: &[],
+    merge: Merge::Sum,
 };
 /// Payloads waiting.
 pub static EXPORTER_QUEUE_DEPTH: MetricDef = MetricDef {
@@ -202,6 +237,7 @@ pub static EXPORTER_QUEUE_DEPTH: MetricDef = MetricDef {
     flink: "-",
     scale: 1.0,
     buckets: &[],
+    merge: Merge::Sum,
 };
 /// Time of the last success.
 pub static EXPORTER_LAST_SUCCESS: MetricDef = MetricDef {
@@ -213,9 +249,11 @@ pub static EXPORTER_LAST_SUCCESS: MetricDef = MetricDef {
     flink: "-",
     scale: 1e-3,
     buckets: &[],
+    merge: Merge::Max,
 };
 
-/// A process or host metric with no labels or one.
+/// A process or host metric with no labels or one: one writer per process,
+/// never merged (no job, vertex or subtask label), so its merge is moot.
 macro_rules! sys {
     ($ident:ident, $name:expr, $kind:expr, $unit:expr, $labels:expr, $scale:expr, $help:expr) => {
         metric!(
@@ -226,7 +264,8 @@ macro_rules! sys {
             $labels,
             $scale,
             "System.* (metrics.system-resource)",
-            $help
+            $help,
+            Merge::Sum
         );
     };
 }
@@ -368,6 +407,7 @@ pub static METRICS_SERIES: MetricDef = MetricDef {
     flink: "-",
     scale: 1.0,
     buckets: &[],
+    merge: Merge::Max,
 };
 /// Registrations refused by the per-family series limit.
 pub static METRICS_SERIES_DROPPED: MetricDef = MetricDef {
@@ -379,6 +419,7 @@ pub static METRICS_SERIES_DROPPED: MetricDef = MetricDef {
     flink: "-",
     scale: 1.0,
     buckets: &[],
+    merge: Merge::Sum,
 };
 
 /// Records a subtask received (from any input channel).
@@ -391,6 +432,7 @@ pub static TASK_RECORDS_IN: MetricDef = MetricDef {
     flink: "numRecordsIn",
     scale: 1.0,
     buckets: &[],
+    merge: Merge::Sum,
 };
 /// Records a subtask emitted (counted once per record, before fan-out).
 pub static TASK_RECORDS_OUT: MetricDef = MetricDef {
@@ -402,6 +444,7 @@ pub static TASK_RECORDS_OUT: MetricDef = MetricDef {
     flink: "numRecordsOut",
     scale: 1.0,
     buckets: &[],
+    merge: Merge::Sum,
 };
 /// Time spent processing; rate() is the busy ratio.
 pub static TASK_BUSY: MetricDef = MetricDef {
@@ -413,6 +456,7 @@ pub static TASK_BUSY: MetricDef = MetricDef {
     flink: "busyTimeMsPerSecond",
     scale: 1e-9,
     buckets: &[],
+    merge: Merge::Sum,
 };
 /// Time spent waiting for input; rate() is the idle ratio.
 pub static TASK_IDLE: MetricDef = MetricDef {
@@ -424,6 +468,7 @@ pub static TASK_IDLE: MetricDef = MetricDef {
     flink: "idleTimeMsPerSecond",
     scale: 1e-9,
     buckets: &[],
+    merge: Merge::Sum,
 };
 /// Time blocked on a full output channel; rate() is the backpressured ratio.
 pub static TASK_BACKPRESSURED: MetricDef = MetricDef {
@@ -436,6 +481,7 @@ pub static TASK_BACKPRESSURED: MetricDef = MetricDef {
     flink: "backPressuredTimeMsPerSecond",
     scale: 1e-9,
     buckets: &[],
+    merge: Merge::Sum,
 };
 /// Fill of the input channels.
 pub static TASK_INPUT_QUEUE_USAGE: MetricDef = MetricDef {
@@ -447,6 +493,7 @@ pub static TASK_INPUT_QUEUE_USAGE: MetricDef = MetricDef {
     flink: "inPoolUsage",
     scale: 1e-6,
     buckets: &[],
+    merge: Merge::Max,
 };
 /// Fill of the output channels.
 pub static TASK_OUTPUT_QUEUE_USAGE: MetricDef = MetricDef {
@@ -458,10 +505,11 @@ pub static TASK_OUTPUT_QUEUE_USAGE: MetricDef = MetricDef {
     flink: "outPoolUsage",
     scale: 1e-6,
     buckets: &[],
+    merge: Merge::Max,
 };
 /// A gauge of one subtask or job.
 macro_rules! gauge {
-    ($ident:ident, $name:expr, $unit:expr, $labels:expr, $scale:expr, $flink:expr, $help:expr) => {
+    ($ident:ident, $name:expr, $unit:expr, $labels:expr, $scale:expr, $flink:expr, $help:expr, $merge:expr) => {
         metric!(
             $ident,
             $name,
@@ -470,7 +518,8 @@ macro_rules! gauge {
             $labels,
             $scale,
             $flink,
-            $help
+            $help,
+            $merge
         );
     };
 }
@@ -482,7 +531,8 @@ gauge!(
     TASK,
     1e-3,
     "currentInputWatermark",
-    "Event time (Unix seconds) a subtask's inputs have all reached; -1 before the first watermark."
+    "Event time (Unix seconds) a subtask's inputs have all reached; -1 before the first watermark.",
+    Merge::Min
 );
 gauge!(
     TASK_OUTPUT_WATERMARK,
@@ -491,10 +541,13 @@ gauge!(
     TASK,
     1e-3,
     "currentOutputWatermark",
-    "Event time (Unix seconds) a subtask has emitted as its watermark; -1 before the first."
+    "Event time (Unix seconds) a subtask has emitted as its watermark; -1 before the first.",
+    Merge::Min
 );
 gauge!(TASK_WATERMARK_LAG, "tidemark_task_watermark_lag_seconds", "seconds", TASK, 1e-3, "(wall clock - currentInputWatermark)",
-    "Wall-clock time minus the subtask's input watermark: how far event time trails; -1 without event time.");
+    "Wall-clock time minus the subtask's input watermark: how far event time trails; -1 without event time.",
+    Merge::Max
+);
 gauge!(
     CHECKPOINT_IN_PROGRESS,
     "tidemark_checkpoint_in_progress",
@@ -502,7 +555,8 @@ gauge!(
     JOB,
     1.0,
     "numberOfInProgressCheckpoints",
-    "Checkpoints triggered and not yet completed or failed."
+    "Checkpoints triggered and not yet completed or failed.",
+    Merge::Max
 );
 gauge!(
     CHECKPOINT_LAST_COMPLETION,
@@ -511,7 +565,8 @@ gauge!(
     JOB,
     1e-3,
     "lastCheckpointCompletedTimestamp",
-    "Unix time the last checkpoint completed; -1 before the first."
+    "Unix time the last checkpoint completed; -1 before the first.",
+    Merge::Max
 );
 gauge!(
     CHECKPOINT_SINCE_LAST,
@@ -520,7 +575,8 @@ gauge!(
     JOB,
     1e-3,
     "-",
-    "Seconds since the last checkpoint completed (updated every second); -1 before the first."
+    "Seconds since the last checkpoint completed (updated every second); -1 before the first.",
+    Merge::Max
 );
 gauge!(
     CHECKPOINT_INTERVAL,
@@ -529,10 +585,13 @@ gauge!(
     JOB,
     1e-3,
     "REST /jobs/:id/checkpoints/config interval",
-    "The configured checkpoint interval (execution.checkpointing.interval); 0 when periodic checkpoints are off. Alert rules compare checkpoint age and duration with it."
+    "The configured checkpoint interval (execution.checkpointing.interval); 0 when periodic checkpoints are off. Alert rules compare checkpoint age and duration with it.",
+    Merge::Max
 );
 gauge!(CHECKPOINT_LAST_FULL_SIZE, "tidemark_checkpoint_last_full_size_bytes", "bytes", JOB, 1.0, "lastCheckpointFullSize",
-    "Full size of the last completed checkpoint (equal to its size for full snapshots); -1 before the first.");
+    "Full size of the last completed checkpoint (equal to its size for full snapshots); -1 before the first.",
+    Merge::Max
+);
 gauge!(
     CHECKPOINT_LAST_PROCESSED,
     "tidemark_checkpoint_last_processed_bytes",
@@ -540,7 +599,8 @@ gauge!(
     JOB,
     1.0,
     "lastCheckpointProcessedData",
-    "Bytes processed during barrier alignment in the last completed checkpoint (over all subtasks); -1 before the first."
+    "Bytes processed during barrier alignment in the last completed checkpoint (over all subtasks); -1 before the first.",
+    Merge::Max
 );
 gauge!(
     CHECKPOINT_LAST_PERSISTED,
@@ -549,7 +609,8 @@ gauge!(
     JOB,
     1.0,
     "lastCheckpointPersistedData",
-    "Bytes of in-flight records persisted by the last completed checkpoint (unaligned only; 0 when aligned); -1 before the first."
+    "Bytes of in-flight records persisted by the last completed checkpoint (unaligned only; 0 when aligned); -1 before the first.",
+    Merge::Max
 );
 gauge!(
     JOB_UPTIME,
@@ -558,7 +619,8 @@ gauge!(
     JOB,
     1e-3,
     "uptime",
-    "Time the job has been running since its last (re)start; 0 while restarting."
+    "Time the job has been running since its last (re)start; 0 while restarting.",
+    Merge::Max
 );
 
 /// Restores from a checkpoint.
@@ -571,6 +633,7 @@ pub static CHECKPOINTS_RESTORED: MetricDef = MetricDef {
     flink: "numberOfRestoredCheckpoints",
     scale: 1.0,
     buckets: &[],
+    merge: Merge::Sum,
 };
 
 /// Completed checkpoints.
@@ -583,6 +646,7 @@ pub static CHECKPOINTS_COMPLETED: MetricDef = MetricDef {
     flink: "numberOfCompletedCheckpoints",
     scale: 1.0,
     buckets: &[],
+    merge: Merge::Sum,
 };
 /// Failed or aborted checkpoints.
 pub static CHECKPOINTS_FAILED: MetricDef = MetricDef {
@@ -594,6 +658,7 @@ pub static CHECKPOINTS_FAILED: MetricDef = MetricDef {
     flink: "numberOfFailedCheckpoints",
     scale: 1.0,
     buckets: &[],
+    merge: Merge::Sum,
 };
 /// Id of the last completed checkpoint.
 pub static CHECKPOINT_LAST_ID: MetricDef = MetricDef {
@@ -605,6 +670,7 @@ pub static CHECKPOINT_LAST_ID: MetricDef = MetricDef {
     flink: "lastCompletedCheckpointId",
     scale: 1.0,
     buckets: &[],
+    merge: Merge::Max,
 };
 /// End-to-end duration of the last completed checkpoint.
 pub static CHECKPOINT_LAST_DURATION: MetricDef = MetricDef {
@@ -616,6 +682,7 @@ pub static CHECKPOINT_LAST_DURATION: MetricDef = MetricDef {
     flink: "lastCheckpointDuration",
     scale: 1e-9,
     buckets: &[],
+    merge: Merge::Max,
 };
 /// Size of the last completed checkpoint.
 pub static CHECKPOINT_LAST_SIZE: MetricDef = MetricDef {
@@ -627,6 +694,7 @@ pub static CHECKPOINT_LAST_SIZE: MetricDef = MetricDef {
     flink: "lastCheckpointSize",
     scale: 1.0,
     buckets: &[],
+    merge: Merge::Max,
 };
 /// Job restarts from a checkpoint inside the process.
 pub static JOB_RESTARTS: MetricDef = MetricDef {
@@ -638,6 +706,7 @@ pub static JOB_RESTARTS: MetricDef = MetricDef {
     flink: "numRestarts",
     scale: 1.0,
     buckets: &[],
+    merge: Merge::Sum,
 };
 
 // RocksDB native metrics: properties read every second, and statistics tickers.
@@ -649,7 +718,8 @@ metric!(
     TASK_STATE,
     1.0,
     "state.backend.rocksdb.metrics.estimate-num-keys",
-    "Estimated keys in one state (column family) of a subtask."
+    "Estimated keys in one state (column family) of a subtask.",
+    Merge::Sum
 );
 metric!(
     ROCKS_LIVE_DATA,
@@ -659,7 +729,8 @@ metric!(
     TASK_STATE,
     1.0,
     "state.backend.rocksdb.metrics.estimate-live-data-size",
-    "Estimated bytes of live data in one state."
+    "Estimated bytes of live data in one state.",
+    Merge::Sum
 );
 metric!(
     ROCKS_SST_SIZE,
@@ -669,7 +740,8 @@ metric!(
     TASK_STATE,
     1.0,
     "state.backend.rocksdb.metrics.total-sst-files-size",
-    "Bytes of all SST files of one state."
+    "Bytes of all SST files of one state.",
+    Merge::Sum
 );
 metric!(
     ROCKS_MEMTABLES,
@@ -679,7 +751,8 @@ metric!(
     TASK_STATE,
     1.0,
     "state.backend.rocksdb.metrics.cur-size-all-mem-tables",
-    "Bytes of the active and unflushed immutable memtables of one state."
+    "Bytes of the active and unflushed immutable memtables of one state.",
+    Merge::Sum
 );
 metric!(
     ROCKS_IMMUTABLE,
@@ -689,7 +762,8 @@ metric!(
     TASK_STATE,
     1.0,
     "state.backend.rocksdb.metrics.num-immutable-mem-table",
-    "Immutable memtables not yet flushed, per state."
+    "Immutable memtables not yet flushed, per state.",
+    Merge::Sum
 );
 metric!(
     ROCKS_PENDING_COMPACTION,
@@ -699,7 +773,8 @@ metric!(
     TASK_STATE,
     1.0,
     "state.backend.rocksdb.metrics.estimate-pending-compaction-bytes",
-    "Bytes compaction must rewrite to bring every level under its target."
+    "Bytes compaction must rewrite to bring every level under its target.",
+    Merge::Sum
 );
 metric!(
     ROCKS_RUNNING_COMPACTIONS,
@@ -709,7 +784,8 @@ metric!(
     TASK,
     1.0,
     "state.backend.rocksdb.metrics.num-running-compactions",
-    "Compactions running in a subtask's instance."
+    "Compactions running in a subtask's instance.",
+    Merge::Sum
 );
 metric!(
     ROCKS_RUNNING_FLUSHES,
@@ -719,7 +795,8 @@ metric!(
     TASK,
     1.0,
     "state.backend.rocksdb.metrics.num-running-flushes",
-    "Memtable flushes running in a subtask's instance."
+    "Memtable flushes running in a subtask's instance.",
+    Merge::Sum
 );
 metric!(
     ROCKS_DELAYED_WRITE_RATE,
@@ -729,7 +806,8 @@ metric!(
     TASK,
     1.0,
     "state.backend.rocksdb.metrics.actual-delayed-write-rate",
-    "Bytes per second writes are throttled to; 0 when not throttled."
+    "Bytes per second writes are throttled to; 0 when not throttled.",
+    Merge::Max
 );
 metric!(
     ROCKS_WRITE_STOPPED,
@@ -739,7 +817,8 @@ metric!(
     TASK,
     1.0,
     "state.backend.rocksdb.metrics.is-write-stopped",
-    "1 while RocksDB stops writes (too many L0 files or memtables)."
+    "1 while RocksDB stops writes (too many L0 files or memtables).",
+    Merge::Max
 );
 metric!(
     ROCKS_BACKGROUND_ERRORS,
@@ -749,10 +828,13 @@ metric!(
     TASK,
     1.0,
     "state.backend.rocksdb.metrics.background-errors",
-    "Background errors (failed flushes or compactions) since the instance opened."
+    "Background errors (failed flushes or compactions) since the instance opened.",
+    Merge::Sum
 );
 metric!(ROCKS_CACHE_USAGE, "tidemark_rocksdb_block_cache_usage_bytes", MetricKind::Gauge, "bytes", TASK, 1.0,
-    "state.backend.rocksdb.metrics.block-cache-usage", "Bytes in the block cache, memtables charged to it included (shared when the budget is managed).");
+    "state.backend.rocksdb.metrics.block-cache-usage", "Bytes in the block cache, memtables charged to it included (shared when the budget is managed).",
+    Merge::Max
+);
 metric!(
     ROCKS_CACHE_CAPACITY,
     "tidemark_rocksdb_block_cache_capacity_bytes",
@@ -761,7 +843,8 @@ metric!(
     TASK,
     1.0,
     "state.backend.rocksdb.metrics.block-cache-capacity",
-    "Capacity of the block cache the instance uses."
+    "Capacity of the block cache the instance uses.",
+    Merge::Max
 );
 metric!(
     ROCKS_CACHE_PINNED,
@@ -771,7 +854,8 @@ metric!(
     TASK,
     1.0,
     "state.backend.rocksdb.metrics.block-cache-pinned-usage",
-    "Bytes pinned in the block cache."
+    "Bytes pinned in the block cache.",
+    Merge::Max
 );
 metric!(
     ROCKS_CACHE_HIT,
@@ -781,7 +865,8 @@ metric!(
     TASK,
     1.0,
     "rocksdb.block.cache.hit (state.backend.rocksdb.metrics.block-cache-hit)",
-    "Block cache hits (statistics ticker; needs state.backend.rocksdb.statistics.level)."
+    "Block cache hits (statistics ticker; needs state.backend.rocksdb.statistics.level).",
+    Merge::Sum
 );
 metric!(
     ROCKS_CACHE_MISS,
@@ -791,7 +876,8 @@ metric!(
     TASK,
     1.0,
     "rocksdb.block.cache.miss (state.backend.rocksdb.metrics.block-cache-miss)",
-    "Block cache misses (statistics ticker)."
+    "Block cache misses (statistics ticker).",
+    Merge::Sum
 );
 metric!(
     ROCKS_BYTES_READ,
@@ -801,7 +887,8 @@ metric!(
     TASK,
     1.0,
     "rocksdb.bytes.read (state.backend.rocksdb.metrics.bytes-read)",
-    "Bytes read by gets (statistics ticker)."
+    "Bytes read by gets (statistics ticker).",
+    Merge::Sum
 );
 metric!(
     ROCKS_BYTES_WRITTEN,
@@ -811,7 +898,8 @@ metric!(
     TASK,
     1.0,
     "rocksdb.bytes.written (state.backend.rocksdb.metrics.bytes-written)",
-    "Bytes written by puts and batches (statistics ticker)."
+    "Bytes written by puts and batches (statistics ticker).",
+    Merge::Sum
 );
 metric!(
     ROCKS_STALL,
@@ -821,7 +909,8 @@ metric!(
     TASK,
     1e-6,
     "rocksdb.stall.micros (state.backend.rocksdb.metrics.stall-micros)",
-    "Time writers were stalled (statistics ticker)."
+    "Time writers were stalled (statistics ticker).",
+    Merge::Sum
 );
 metric!(
     ROCKS_COMPACTION_READ,
@@ -831,7 +920,8 @@ metric!(
     TASK,
     1.0,
     "rocksdb.compact.read.bytes (state.backend.rocksdb.metrics.compaction-read-bytes)",
-    "Bytes read by compactions (statistics ticker)."
+    "Bytes read by compactions (statistics ticker).",
+    Merge::Sum
 );
 metric!(
     ROCKS_COMPACTION_WRITTEN,
@@ -841,12 +931,17 @@ metric!(
     TASK,
     1.0,
     "rocksdb.compact.write.bytes (state.backend.rocksdb.metrics.compaction-write-bytes)",
-    "Bytes written by compactions (statistics ticker)."
+    "Bytes written by compactions (statistics ticker).",
+    Merge::Sum
 );
 metric!(STATE_RESTORE_DURATION, "tidemark_state_restore_duration_seconds", MetricKind::Gauge, "seconds", TASK_SOURCE, 1e-3,
-    "restoreStateDuration (Flink's state.backend.local-recovery metrics)", "How long a subtask's last restore of keyed state took, by where it read from (local copy or checkpoint storage).");
+    "restoreStateDuration (Flink's state.backend.local-recovery metrics)", "How long a subtask's last restore of keyed state took, by where it read from (local copy or checkpoint storage).",
+    Merge::Max
+);
 metric!(STATE_RESTORES, "tidemark_state_restores_total", MetricKind::Counter, "", TASK_SOURCE, 1.0,
-    "-", "Restores of a subtask's keyed state, by where they read from: local (task-local copy) or remote (checkpoint storage).");
+    "-", "Restores of a subtask's keyed state, by where they read from: local (task-local copy) or remote (checkpoint storage).",
+    Merge::Sum
+);
 /// Every metric Tidemark can register, in documentation order.
 pub static ALL: &[&MetricDef] = &[
     &TASK_RECORDS_IN,
@@ -931,15 +1026,22 @@ pub static ALL: &[&MetricDef] = &[
 pub fn markdown() -> String {
     let mut s = String::from(
         "# Metrics\n\nGenerated from `agent/src/catalogue.rs` by `tidemark metrics-doc`; do not edit by hand.\n\n\
-         | name | type | unit | labels | Flink equivalent | help |\n|---|---|---|---|---|---|\n",
+         At `metrics.level: vertex` or `job` the series of subtasks (and vertices) merge: counters and\n\
+         histograms add up, and each gauge combines as its *merge* column says (`min`: the slowest member,\n\
+         as for watermarks; `max`: the worst, as for queue usage and lag; `sum`: a total, as for sizes).\n\n\
+         | name | type | unit | labels | merge | Flink equivalent | help |\n|---|---|---|---|---|---|---|\n",
     );
     for d in ALL {
         s.push_str(&format!(
-            "| `{}` | {} | {} | {} | `{}` | {} |\n",
+            "| `{}` | {} | {} | {} | {} | `{}` | {} |\n",
             d.name,
             d.kind.as_str(),
             if d.unit.is_empty() { "-" } else { d.unit },
             d.labels.join(", "),
+            match d.kind {
+                MetricKind::Gauge => d.merge.as_str(),
+                _ => "sum",
+            },
             d.flink,
             d.help
         ));

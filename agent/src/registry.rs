@@ -13,7 +13,7 @@
 //! push exporter) has read them once more, then removed, so a consumer never
 //! sees a live counter vanish and come back (which Prometheus reads as a reset).
 
-use crate::catalogue::{self, MetricDef, MetricKind};
+use crate::catalogue::{self, Merge, MetricDef, MetricKind};
 use crate::labels::Level;
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
@@ -149,8 +149,28 @@ impl Cell {
 #[derive(Debug)]
 struct SeriesEntry {
     cell: Cell,
+    /// A gauge whose family drops labels at this level: one gauge per writer
+    /// (by its full label values), combined at read by the definition's
+    /// [`Merge`]. A shared cell would show whichever writer came last.
+    members: BTreeMap<Vec<String>, Gauge>,
     /// Set when retired: bit i = consumer i has read it since.
     retired_seen: Option<u64>,
+}
+
+impl SeriesEntry {
+    fn value(&self, def: &MetricDef) -> Value {
+        if self.members.is_empty() {
+            return self.cell.value(def);
+        }
+        // -1 is "not yet": a member that has not written does not count.
+        let written = self.members.values().map(Gauge::get).filter(|v| *v != -1);
+        let merged = match def.merge {
+            Merge::Sum => written.reduce(|a, b| a.saturating_add(b)),
+            Merge::Min => written.min(),
+            Merge::Max => written.max(),
+        };
+        Value::Gauge(merged.map_or(-1.0, |v| v as f64 * def.scale))
+    }
 }
 
 #[derive(Debug)]
@@ -306,17 +326,26 @@ impl Registry {
             .iter()
             .map(|(i, _)| values[*i].to_string())
             .collect();
+        let new_gauge = || {
+            let g = Gauge::default();
+            g.set(-1);
+            g
+        };
         let new_cell = || match kind {
             MetricKind::Counter => Cell::Counter(Counter::default()),
-            MetricKind::Gauge => {
-                let g = Gauge::default();
-                g.set(-1);
-                Cell::Gauge(g)
-            }
+            MetricKind::Gauge => Cell::Gauge(new_gauge()),
             MetricKind::Histogram => Cell::Histogram(Histogram::new(def)),
         };
+        // Several writers may share this series: gauges keep one member each.
+        let merged_gauge = kind == MetricKind::Gauge && fam.kept.len() < def.labels.len();
+        let full = || values.iter().map(|v| v.to_string()).collect::<Vec<_>>();
         if let Some(e) = fam.series.get_mut(&key) {
             e.retired_seen = None; // registered again: alive
+            if merged_gauge {
+                return Ok(Cell::Gauge(
+                    e.members.entry(full()).or_insert_with(new_gauge).clone(),
+                ));
+            }
             return Ok(e.cell.clone());
         }
         if fam.series.len() >= limit {
@@ -324,10 +353,15 @@ impl Registry {
             return Ok(new_cell()); // detached: counted, never exported
         }
         let cell = new_cell();
+        let mut members = BTreeMap::new();
+        if let (true, Cell::Gauge(g)) = (merged_gauge, &cell) {
+            members.insert(full(), g.clone());
+        }
         fam.series.insert(
             key,
             SeriesEntry {
                 cell: cell.clone(),
+                members,
                 retired_seen: None,
             },
         );
@@ -416,7 +450,7 @@ impl Registry {
             let series = fam
                 .series
                 .iter()
-                .map(|(k, e)| (k.clone(), e.cell.value(fam.def)))
+                .map(|(k, e)| (k.clone(), e.value(fam.def)))
                 .collect::<Vec<_>>();
             total += series.len();
             if fam.dropped.get() > 0 {
@@ -541,6 +575,67 @@ mod tests {
         assert_eq!(le(0.01), 1);
         assert_eq!(le(2.5), 2);
         assert!(buckets.windows(2).all(|w| w[0].1 <= w[1].1), "cumulative");
+    }
+
+    #[test]
+    fn merged_gauges_combine_as_their_definition_says_not_by_last_writer() {
+        use crate::catalogue::{ROCKS_NUM_KEYS, TASK_INPUT_QUEUE_USAGE, TASK_INPUT_WATERMARK};
+        let r = Registry::with_options(RegistryOptions {
+            level: Level::Vertex,
+            series_limit: 100,
+        });
+        let gauge = |def, sub: &str, v: i64| {
+            let g = r.gauge(def, &["j", "id", "map", sub]).unwrap();
+            g.set(v);
+            g
+        };
+        // Written in an order where the last writer is neither min, max nor sum.
+        let _w = [
+            gauge(&TASK_INPUT_WATERMARK, "0", 5_000),
+            gauge(&TASK_INPUT_WATERMARK, "1", 2_000),
+            gauge(&TASK_INPUT_WATERMARK, "2", 9_000),
+            gauge(&TASK_INPUT_WATERMARK, "3", 3_000),
+        ];
+        for (sub, v) in [("0", 100), ("1", 900), ("2", 300)] {
+            gauge(&TASK_INPUT_QUEUE_USAGE, sub, v);
+        }
+        // A subtask that has not written yet (-1) does not count.
+        r.gauge(&TASK_INPUT_QUEUE_USAGE, &["j", "id", "map", "3"])
+            .unwrap();
+        let keys = |sub: &str, v: i64| {
+            r.gauge(&ROCKS_NUM_KEYS, &["j", "id", "map", sub, "count"])
+                .unwrap()
+                .set(v)
+        };
+        keys("0", 10);
+        keys("1", 20);
+        keys("0", 15); // the same writer again replaces its own value
+        let snap = r.snapshot();
+        let one = |name: &str| match &find(&snap, name).series[..] {
+            [(_, Value::Gauge(v))] => *v,
+            other => panic!("{name}: {other:?}"),
+        };
+        assert_eq!(
+            one(TASK_INPUT_WATERMARK.name),
+            2_000.0 * TASK_INPUT_WATERMARK.scale
+        );
+        assert_eq!(
+            one(TASK_INPUT_QUEUE_USAGE.name),
+            900.0 * TASK_INPUT_QUEUE_USAGE.scale
+        );
+        assert_eq!(one(ROCKS_NUM_KEYS.name), 35.0);
+        // At subtask level nothing merges: each subtask keeps its own series.
+        let r = Registry::new();
+        r.gauge(&TASK_INPUT_WATERMARK, &["j", "id", "map", "0"])
+            .unwrap()
+            .set(1);
+        r.gauge(&TASK_INPUT_WATERMARK, &["j", "id", "map", "1"])
+            .unwrap()
+            .set(2);
+        assert_eq!(
+            find(&r.snapshot(), TASK_INPUT_WATERMARK.name).series.len(),
+            2
+        );
     }
 
     #[test]

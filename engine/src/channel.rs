@@ -647,6 +647,7 @@ mod tests {
             trigger_ms: 0,
             is_final: false,
             savepoint: false,
+            drain: false,
         };
         assert_eq!(
             out.emit_barrier(b, true, false).unwrap(),

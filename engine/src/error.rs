@@ -24,6 +24,11 @@ pub enum Error {
     /// A checkpoint could not be written, read or trusted.
     #[error("checkpoint: {0}")]
     Checkpoint(String),
+    /// Keyed state or timers could not be read or written: the task fails
+    /// there and then (the restart strategy applies) rather than go on
+    /// with state it does not have.
+    #[error("state access: {0}")]
+    State(String),
     /// A user function or operator failed while processing.
     #[error("{0}")]
     Task(String),

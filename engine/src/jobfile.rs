@@ -69,16 +69,45 @@ fn flatten(prefix: &str, v: &Value, out: &mut Vec<(String, String)>, errors: &mu
 }
 
 impl JobFile {
-    /// Reads and parses `path`.
+    /// Reads and parses `path`; an error lists every problem of the file.
     pub fn load(path: &Path) -> Result<Self> {
+        let (job, errors) = Self::load_lenient(path)?;
+        if !errors.is_empty() {
+            return Err(Error::Config(format!(
+                "{}:\n  {}",
+                path.display(),
+                errors.join("\n  ")
+            )));
+        }
+        Ok(job)
+    }
+
+    /// Reads and parses `path`, returning what could be read together with
+    /// the file's problems, so that a caller can report them along with those
+    /// of its configuration and parameters. Fails only when the file cannot be
+    /// read or is not a YAML mapping.
+    pub fn load_lenient(path: &Path) -> Result<(Self, Vec<String>)> {
         let text = std::fs::read_to_string(path).map_err(|e| {
             Error::Config(format!("cannot read job file '{}': {e}", path.display()))
         })?;
-        Self::parse(&text, path)
+        Self::parse_lenient(&text, path)
     }
 
     /// Parses job-file text; `path` is used in messages.
     pub fn parse(text: &str, path: &Path) -> Result<Self> {
+        let (job, errors) = Self::parse_lenient(text, path)?;
+        if !errors.is_empty() {
+            return Err(Error::Config(format!(
+                "{}:\n  {}",
+                path.display(),
+                errors.join("\n  ")
+            )));
+        }
+        Ok(job)
+    }
+
+    /// [`JobFile::load_lenient`] over text.
+    pub fn parse_lenient(text: &str, path: &Path) -> Result<(Self, Vec<String>)> {
         let doc: Value = serde_yaml::from_str(text).map_err(|e| {
             let loc = e
                 .location()
@@ -146,20 +175,14 @@ impl JobFile {
                 String::new()
             }
         };
-        if !errors.is_empty() {
-            return Err(Error::Config(format!(
-                "{}:\n  {}",
-                path.display(),
-                errors.join("\n  ")
-            )));
-        }
-        Ok(Self {
+        let job = Self {
             path: path.to_path_buf(),
             name: name.unwrap_or_else(|| pipeline.clone()),
             pipeline,
             params,
             config,
-        })
+        };
+        Ok((job, errors))
     }
 }
 

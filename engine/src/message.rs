@@ -62,6 +62,10 @@ pub struct Barrier {
     pub is_final: bool,
     /// Taken for a savepoint: state is written in the canonical format.
     pub savepoint: bool,
+    /// Stop-with-savepoint with `drain`: sources emit the end of event time
+    /// ([`MAX_WATERMARK`]) just before this barrier and read nothing more, so
+    /// every window and event-time timer fires into the savepoint's output.
+    pub drain: bool,
 }
 
 /// Event time meaning "no more records": fires every event-time timer.

@@ -83,10 +83,15 @@ impl Running {
 
     /// Starts `tidemark <args>` in `cwd` with extra environment variables.
     pub fn start_with_env(cwd: &Path, args: &[&str], env: &[(&str, &str)]) -> Self {
-        let mut child = Command::new(bin())
-            .args(args)
-            .envs(env.iter().copied())
-            .current_dir(cwd)
+        let mut cmd = Command::new(bin());
+        cmd.args(args).envs(env.iter().copied()).current_dir(cwd);
+        Self::spawn(cmd)
+    }
+
+    /// Starts `cmd` (which runs tidemark, e.g. through a script) and collects
+    /// its stderr.
+    pub fn spawn(mut cmd: Command) -> Self {
+        let mut child = cmd
             .env("RUST_LOG", "info")
             .stdin(Stdio::null())
             .stdout(Stdio::null())
@@ -137,6 +142,16 @@ impl Running {
             .and_then(|s| s.lines().next())
             .expect("the job prints its REST URL")
             .to_string()
+    }
+
+    /// Sends `sig` (e.g. "-INT", "-TERM") to the process.
+    pub fn signal(&self, sig: &str) {
+        let ok = Command::new("kill")
+            .args([sig, &self.child.id().to_string()])
+            .status()
+            .map(|s| s.success())
+            .unwrap_or(false);
+        assert!(ok, "kill {sig} {}", self.child.id());
     }
 
     /// SIGKILL, then reap.
@@ -291,4 +306,66 @@ pub fn histogram_sum_count(addr: &str, metric: &str, label: &str) -> (f64, f64) 
             .sum()
     };
     (pick("_sum"), pick("_count"))
+}
+
+/// The keyed-count generator's first `events` records (uniform keys, as the
+/// job files of the tests configure it): how often each key occurs. This is
+/// the oracle of the output tests: every key's running counts must be exactly
+/// 1..=n, with n from here, not from the output under test.
+pub fn generated_key_counts(
+    keys: u64,
+    events: u64,
+    seed: u64,
+) -> std::collections::BTreeMap<u64, u64> {
+    let gen = tidemark::source::datagen::DatagenConfig {
+        keys,
+        distribution: tidemark::source::datagen::KeyDistribution::Uniform,
+        rate: 0,
+        events: None,
+        seed,
+        event_time_start_ms: 0,
+        event_time_rate: 1000,
+        out_of_orderness_ms: 0,
+        warmup: 0,
+    };
+    let mut n = std::collections::BTreeMap::new();
+    for i in 0..events {
+        *n.entry(gen.record(i, None).key).or_default() += 1;
+    }
+    n
+}
+
+/// Checks `key,count` output lines against [`generated_key_counts`]: each
+/// (key, count) with count in 1..=n(key) exactly once, and nothing else.
+pub fn assert_counts_match_generator(lines: &[String], keys: u64, events: u64, seed: u64) {
+    let want = generated_key_counts(keys, events, seed);
+    let mut seen: std::collections::HashMap<(u64, u64), u32> = std::collections::HashMap::new();
+    for l in lines {
+        let (k, c) = l
+            .split_once(',')
+            .unwrap_or_else(|| panic!("not key,count: {l:?}"));
+        *seen
+            .entry((k.parse().unwrap(), c.parse().unwrap()))
+            .or_default() += 1;
+    }
+    let dupes: Vec<_> = seen.iter().filter(|(_, v)| **v > 1).take(5).collect();
+    assert!(dupes.is_empty(), "duplicated (key, count): {dupes:?}");
+    for (k, n) in &want {
+        for c in 1..=*n {
+            assert!(
+                seen.contains_key(&(*k, c)),
+                "lost: key {k} count {c} (the generator gives it {n} records)"
+            );
+        }
+    }
+    let extra: Vec<_> = seen
+        .keys()
+        .filter(|(k, c)| want.get(k).is_none_or(|n| c > n || *c == 0))
+        .take(5)
+        .collect();
+    assert!(
+        extra.is_empty(),
+        "counts the generator never produced: {extra:?}"
+    );
+    assert_eq!(lines.len() as u64, events, "one line per generated record");
 }

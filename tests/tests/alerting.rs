@@ -193,6 +193,85 @@ fn sustained_backpressure_pages_and_resolves_through_a_pushgateway() {
     pages_and_resolves(true);
 }
 
+/// How many times Prometheus has evaluated the shipped rule group, from its
+/// own `/metrics`.
+fn rule_iterations(prom: &Server) -> f64 {
+    let (_, body) = curl(&[&format!("http://{}/metrics", prom.addr)]);
+    body.lines()
+        .filter(|l| l.starts_with("prometheus_rule_group_iterations_total{"))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum()
+}
+
+/// The negative control of paging: a healthy job (fast sink, checkpoints
+/// completing, nothing failing) under the shipped rules at the same
+/// test-sized windows and `for:` durations as the paging test raises no
+/// alert, neither pending nor firing, over many evaluation cycles, and every
+/// rule evaluates without error (a broken rule would never fire either).
+#[test]
+fn a_healthy_job_raises_no_alert_over_many_evaluation_cycles() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let hook = Webhook::start();
+    let am = alertmanager(&alertmanager_config(&hook));
+    let rules = rules(&[
+        "rate_window=5s",
+        "backpressure_for=5s",
+        "not_completing_for=5s",
+        "checkpoint_timing_for=5s",
+        "watermark_lag_for=5s",
+        "write_stall_for=5s",
+        "exporter_failing_for=5s",
+        "target_down_for=5s",
+    ]);
+    let job = write_file(
+        d,
+        "healthy.yaml",
+        "name: healthy\npipeline: keyed-count\nparams:\n  keys: 1000\n  rate: 20000\nconfig:\n  execution.checkpointing.interval: 1 s\n  execution.checkpointing.dir: ck\n  metrics.reporter.prom.port: 0\n",
+    );
+    let r = Running::start(d, &["run", &job, "--status-interval", "0"]);
+    let prom = prometheus_with(
+        &[("tidemark", &r.metrics_addr())],
+        Some(&rules),
+        Some(&am.addr),
+    );
+    job_id(&prom, "healthy");
+    // Past the longest window of the rules given above, then 30 more cycles.
+    let start = rule_iterations(&prom);
+    wait_for_or(
+        "40 evaluation cycles of the shipped rules",
+        Duration::from_secs(120),
+        || (rule_iterations(&prom) >= start + 40.0).then_some(()),
+        || r.stderr(),
+    );
+    let rules_state: Value =
+        serde_json::from_str(&curl(&[&format!("http://{}/api/v1/rules", prom.addr)]).1).unwrap();
+    let mut evaluated = 0;
+    for g in rules_state["data"]["groups"].as_array().unwrap() {
+        for rule in g["rules"].as_array().unwrap() {
+            assert_eq!(rule["health"], "ok", "a rule that errs cannot page: {rule}");
+            evaluated += 1;
+        }
+    }
+    assert!(
+        evaluated >= 12,
+        "the shipped rules are loaded: {rules_state}"
+    );
+    let alerts: Value =
+        serde_json::from_str(&curl(&[&format!("http://{}/api/v1/alerts", prom.addr)]).1).unwrap();
+    assert_eq!(
+        alerts["data"]["alerts"].as_array().map(Vec::len),
+        Some(0),
+        "a healthy job raises nothing: {alerts}"
+    );
+    assert!(
+        hook.received().is_empty(),
+        "nothing was sent: {:?}",
+        hook.received()
+    );
+    r.kill();
+}
+
 /// Metric names a query reads (identifiers followed by `{` or `[` or `)`
 /// that the job's exposition knows).
 fn names_in(query: &str, known: &BTreeSet<String>) -> BTreeSet<String> {

@@ -131,6 +131,52 @@ fn invalid_values_name_key_value_and_what_is_allowed() {
 }
 
 #[test]
+fn a_job_file_with_mistakes_everywhere_is_reported_in_one_go() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = write_file(
+        dir.path(),
+        "everywhere.yaml",
+        "name: everywhere\npipeline: keyed-count\nparms: {}\nparams:\n  keys: many\n  sinc: file\n\
+         config:\n  execution.checkpointing.intervall: 1 s\n  execution.checkpointing.mode: SOMETIMES\n  \
+         metrics.reporters: prom,pgw\n  metrics.reporter.prom.port: http\n  \
+         metrics.reporter.pgw.factory.class: pushgateway\n  metrics.reporter.pgw.hostUrl: http://127.0.0.1:9\n  \
+         metrics.reporter.pgw.interval: often\n  \
+         rest.bind-port: abc\n",
+    );
+    let (code, err) = run(
+        dir.path(),
+        &[
+            "run",
+            &p,
+            "--set",
+            "state.backend.type=disk",
+            "--set",
+            "oops",
+            "--linger",
+            "forever",
+        ],
+    );
+    assert_eq!(code, 2, "{err}");
+    for needle in [
+        "unknown top-level key 'parms' (did you mean 'params'?)",
+        "params.keys: 'many' is not valid: expected an integer",
+        "params.sinc: unknown parameter",
+        "unknown key 'execution.checkpointing.intervall' (did you mean 'execution.checkpointing.interval'?)",
+        "execution.checkpointing.mode: 'SOMETIMES' is not valid: expected one of EXACTLY_ONCE, AT_LEAST_ONCE",
+        "metrics.reporter.prom.port: 'http' is not valid",
+        "metrics.reporter.pgw.interval: 'often' is not valid",
+        "rest.bind-port: 'abc' is not valid: expected a port",
+        "state.backend.type: 'disk' is not valid: expected one of",
+        "--set 'oops': expected KEY=VALUE",
+        "--linger: 'forever' is not valid: expected",
+    ] {
+        assert!(err.contains(needle), "the one report lacks {needle:?}:\n{err}");
+    }
+    assert!(err.contains("everywhere.yaml: 11 problems"), "{err}");
+    assert_eq!(err.matches("error:").count(), 1, "one report:\n{err}");
+}
+
+#[test]
 fn unwritable_checkpoint_directory_is_refused() {
     let dir = tempfile::tempdir().unwrap();
     write_file(dir.path(), "a-file", "not a directory");
@@ -163,6 +209,10 @@ fn missing_foreign_and_corrupted_restore_paths_are_refused_and_nothing_changes()
         &["run", &b, "--restore", &newest_s],
         &["belongs to job 'alpha'", "not to this job 'beta'"],
     );
+    assert!(
+        tree(&d.join("ck")) == before,
+        "a restore refused as foreign modifies nothing stored"
+    );
     // Corrupt one byte of a state file of the newest checkpoint.
     let state = std::fs::read_dir(&newest)
         .unwrap()
@@ -184,7 +234,13 @@ fn missing_foreign_and_corrupted_restore_paths_are_refused_and_nothing_changes()
         before_corrupt,
         "a refused restore modifies nothing stored"
     );
-    assert_eq!(before.len(), before_corrupt.len());
+    // What is stored is what was there, but for the one byte this test changed.
+    let mut expected = before;
+    expected.insert(state.clone(), bytes);
+    assert!(
+        before_corrupt == expected,
+        "only the corrupted file differs"
+    );
 }
 
 #[test]

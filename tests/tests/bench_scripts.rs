@@ -120,7 +120,10 @@ fn bench_flink_runs_flink_and_tidemark_and_prints_the_ratio() {
         &["1"],
         &[
             ("BACKENDS", "hashmap".into()),
-            ("RECORDS", "100000".into()),
+            // Paced: at least 0.4 s of Tidemark whatever the machine's speed
+            // (unpaced, 100 k events took 5 ms and measured nothing).
+            ("RECORDS", "200000".into()),
+            ("TIDEMARK_RATE", "500000".into()),
             ("KEYS", "1000".into()),
             ("REST_PORT", free_port().to_string()),
             ("FLINK_WORK", work.path().display().to_string()),

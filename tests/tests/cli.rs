@@ -1,5 +1,5 @@
-//! The CLI's lifecycle: Ctrl-C stops gracefully (optionally after a checkpoint
-//! that is kept and can be restored), and `tidemark checkpoints` lists what is stored.
+//! The CLI's lifecycle: Ctrl-C stops gracefully after a final checkpoint that
+//! is kept and can be restored, and `tidemark checkpoints` lists what is stored.
 
 use std::process::Command;
 use std::time::Duration;
@@ -15,7 +15,7 @@ fn interrupt(r: &Running) {
 }
 
 #[test]
-fn ctrl_c_with_checkpoint_on_stop_keeps_a_restorable_checkpoint() {
+fn ctrl_c_keeps_a_final_restorable_checkpoint() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     let job = write_file(
@@ -23,16 +23,7 @@ fn ctrl_c_with_checkpoint_on_stop_keeps_a_restorable_checkpoint() {
         "j.yaml",
         "name: stopper\npipeline: keyed-count\nparams:\n  keys: 1000\n  rate: 50000\nconfig:\n  execution.checkpointing.interval: 10 s\n  execution.checkpointing.dir: ck\n  metrics.reporter.prom.port: 0\n",
     );
-    let r = Running::start(
-        d,
-        &[
-            "run",
-            &job,
-            "--checkpoint-on-stop",
-            "--status-interval",
-            "0",
-        ],
-    );
+    let r = Running::start(d, &["run", &job, "--status-interval", "0"]);
     // The periodic checkpoint is 10 s away, so the stop checkpoint is the only one.
     r.wait_stderr("checkpoints: ", Duration::from_secs(30));
     interrupt(&r);

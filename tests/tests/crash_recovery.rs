@@ -58,12 +58,20 @@ fn rocksdb_incremental_local_recovery_sigkill_then_restore_gives_exact_counts() 
 }
 
 #[test]
-fn at_least_once_sigkill_then_restore_loses_nothing() {
+fn at_least_once_sigkill_then_restore_loses_nothing_and_does_duplicate() {
+    // Source subtask 0 lags, so its barrier reaches each count subtask late:
+    // AT_LEAST_ONCE does not block the other input meanwhile, so checkpoints
+    // hold records that restores replay. Duplicates must show: were the mode
+    // silently exactly-once, this test would fail.
     let (seen, _) = crash_loop(
-        "  sink-delay: 60us\n",
+        "  sink-delay: 60us\n  source-lag: 2ms\n",
         "  execution.checkpointing.mode: AT_LEAST_ONCE\n",
     );
-    check(&seen, false);
+    let duplicated = check(&seen, false);
+    assert!(
+        duplicated > 0,
+        "AT_LEAST_ONCE replayed nothing twice after 8 kills"
+    );
 }
 
 /// Runs the job, kills it six times, lets it finish; returns how often each
@@ -90,51 +98,119 @@ fn crash_loop(params: &str, config: &str) -> (HashMap<(u64, u64), u32>, String) 
     let mut logs = String::new();
     let mut kills = 0;
     let mut kills_during_write = 0;
-    for round in 0..6 {
+    let mut kills_during_restore = 0;
+    let mut kills_after_metadata = 0;
+    for round in 0..8 {
         let before = completed_checkpoints(&ck).len();
         let r = Running::start(d, &args);
+        if round == 4 {
+            // Kill during the restore: after the checkpoint was chosen and
+            // before the job runs (its start-up lines follow the restore,
+            // and the sinks commit the restored files as they open). The
+            // window is short, so it takes tries; each is checked on what
+            // the dead process printed.
+            let (landed, err) = kill_on(r, "restoring job", "subtasks):");
+            logs.push_str(&err);
+            kills += 1;
+            let mut tries = 1;
+            let mut landed = landed;
+            while !landed && tries < 40 {
+                let (l, err) = kill_on(Running::start(d, &args), "restoring job", "subtasks):");
+                logs.push_str(&err);
+                landed = l;
+                tries += 1;
+            }
+            kills_during_restore += usize::from(landed);
+            continue;
+        }
         // Let the run make progress: a new checkpoint completes after the restore.
         wait_for(
             "a new completed checkpoint",
             Duration::from_secs(60),
             || (completed_checkpoints(&ck).len() > before).then_some(()),
         );
-        if round % 2 == 1 {
-            // Kill while a checkpoint directory exists without its metadata.
-            let hit = wait_for(
-                "a checkpoint being written",
-                Duration::from_secs(30),
-                || {
-                    if in_progress_checkpoints(&ck) > 0 {
-                        Some(true)
-                    } else if r.stderr().contains("job finished") {
-                        Some(false)
-                    } else {
-                        None
-                    }
-                },
-            );
-            kills_during_write += usize::from(hit);
-        } else {
-            let delay = random_below(400);
-            let until = std::time::Instant::now() + Duration::from_millis(delay);
-            wait_for("the random kill point", Duration::from_secs(5), || {
-                (std::time::Instant::now() >= until).then_some(())
-            });
+        match round % 4 {
+            1 | 3 => {
+                // Kill while a checkpoint newer than every completed one is
+                // being written (one being deleted has an older id).
+                wait_for(
+                    "a checkpoint being written",
+                    Duration::from_secs(30),
+                    || {
+                        (!newer_in_progress(&ck).is_empty() || r.stderr().contains("job finished"))
+                            .then_some(())
+                    },
+                );
+            }
+            2 => {
+                // Kill as soon as a checkpoint's metadata is written: the
+                // sinks may not have committed its files yet.
+                let n = completed_checkpoints(&ck).len();
+                wait_for(
+                    "the next checkpoint's metadata",
+                    Duration::from_secs(30),
+                    || {
+                        (completed_checkpoints(&ck).len() > n
+                            || r.stderr().contains("job finished"))
+                        .then_some(())
+                    },
+                );
+            }
+            _ => {
+                let delay = random_below(400);
+                let until = std::time::Instant::now() + Duration::from_millis(delay);
+                wait_for("the random kill point", Duration::from_secs(5), || {
+                    (std::time::Instant::now() >= until).then_some(())
+                });
+            }
         }
         logs.push_str(&r.stderr());
         r.kill();
         kills += 1;
+        // Verified on what the dead process left, not on what it was doing
+        // a moment before the signal.
+        if round % 4 == 1 || round % 4 == 3 {
+            kills_during_write += usize::from(!newer_in_progress(&ck).is_empty());
+        }
+        if round % 4 == 2 {
+            kills_after_metadata += usize::from(has_uncommitted_output(&d.join("out")));
+        }
+    }
+    // Kill the run that finishes the job during its final checkpoint (again
+    // a short window: each try restores and reaches the end quickly).
+    let mut killed_in_final = false;
+    for _ in 0..40 {
+        let (landed, err) = kill_on(
+            Running::start(d, &args),
+            "taking the final checkpoint",
+            "job finished",
+        );
+        logs.push_str(&err);
+        if landed {
+            killed_in_final = true;
+            break;
+        }
     }
     let (code, err) = run(d, &args);
     assert_eq!(code, 0, "the final run must finish the job:\n{err}");
     logs.push_str(&err);
-    assert!(kills >= 5);
+    assert!(kills >= 8);
     assert!(
         kills_during_write >= 1,
-        "at least one kill landed while a checkpoint was being written"
+        "at least one kill landed while a new checkpoint was being written"
     );
-
+    assert_eq!(
+        kills_during_restore, 1,
+        "the kill during the restore landed"
+    );
+    assert!(
+        kills_after_metadata >= 1,
+        "at least one kill landed after a checkpoint's metadata, with output uncommitted"
+    );
+    assert!(
+        killed_in_final,
+        "the kill landed during the final checkpoint"
+    );
     let lines = committed_lines(&d.join("out"));
     let mut seen: HashMap<(u64, u64), u32> = HashMap::new();
     for l in &lines {
@@ -156,8 +232,75 @@ fn crash_loop(params: &str, config: &str) -> (HashMap<(u64, u64), u32>, String) 
     (seen, logs)
 }
 
+/// Checkpoint folders without metadata whose id is above every completed one:
+/// checkpoints being written (a discarded old one has a lower id).
+fn newer_in_progress(ck: &std::path::Path) -> Vec<u64> {
+    let id = |p: &std::path::Path| -> Option<u64> {
+        p.file_name()?.to_str()?.strip_prefix("chk-")?.parse().ok()
+    };
+    let done = completed_checkpoints(ck)
+        .iter()
+        .filter_map(|p| id(p))
+        .max()
+        .unwrap_or(0);
+    let mut out = Vec::new();
+    for job in std::fs::read_dir(ck).into_iter().flatten().flatten() {
+        for chk in std::fs::read_dir(job.path())
+            .into_iter()
+            .flatten()
+            .flatten()
+        {
+            let p = chk.path();
+            if let Some(i) = id(&p).filter(|i| *i > done) {
+                if !p.join("_metadata").exists() {
+                    out.push(i);
+                }
+            }
+        }
+    }
+    out
+}
+
+/// SIGKILLs `r` the moment its stderr shows `needle` (polled every
+/// millisecond); returns whether it died before printing `not_yet`, judged by
+/// everything it printed, and that output.
+fn kill_on(mut r: Running, needle: &str, not_yet: &str) -> (bool, String) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(120);
+    while !r.stderr().contains(needle) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no {needle:?} in:\n{}",
+            r.stderr()
+        );
+        if let Ok(Some(status)) = r.child.try_wait() {
+            panic!(
+                "tidemark exited ({status}) before {needle:?}:\n{}",
+                r.stderr()
+            );
+        }
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    r.signal("-KILL");
+    let (_, err) = r.wait(Duration::from_secs(30));
+    (!err.contains(not_yet), err)
+}
+
+/// Whether the file sink left closed-but-uncommitted or open part files.
+fn has_uncommitted_output(out: &std::path::Path) -> bool {
+    std::fs::read_dir(out)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .any(|e| e.file_name().to_string_lossy().ends_with(".inprogress"))
+}
+
 /// Every running count of every key is there; `exact`: each exactly once.
-fn check(seen: &HashMap<(u64, u64), u32>, exact: bool) {
+/// Returns how many lines go beyond exactly-once: repeated (key, count) lines
+/// and counts above what the generator gave a key (a record counted twice).
+/// A key's running count is its records' sequence number, so `(key, c)` for
+/// every c in 1..=n(key) being there is the per-record proof that nothing was
+/// lost.
+fn check(seen: &HashMap<(u64, u64), u32>, exact: bool) -> u64 {
     // Expected: for every key, counts 1..=n(key).
     let gen = DatagenConfig {
         keys: KEYS,
@@ -193,4 +336,10 @@ fn check(seen: &HashMap<(u64, u64), u32>, exact: bool) {
             "one committed line per input record"
         );
     }
+    seen.iter()
+        .map(|((k, c), times)| {
+            let beyond = u64::from(*c > n.get(k).copied().unwrap_or(0));
+            u64::from(*times - 1) + beyond * u64::from(*times)
+        })
+        .sum()
 }

@@ -45,7 +45,18 @@ fn promql_sum(prom: &Server, q: &str) -> Option<f64> {
 }
 
 fn influx_sum_of_last(influx: &Server, db: &str, measurement: &str, vertex: &str) -> Option<f64> {
-    let body = influxql(influx, db, &format!("SELECT last(\"value\") FROM \"{measurement}\" WHERE \"vertex\"='{vertex}' GROUP BY \"subtask\""));
+    influx_field_sum(influx, db, measurement, "value", vertex)
+}
+
+/// The sum over series of the last `field` of `measurement` at `vertex`.
+fn influx_field_sum(
+    influx: &Server,
+    db: &str,
+    measurement: &str,
+    field: &str,
+    vertex: &str,
+) -> Option<f64> {
+    let body = influxql(influx, db, &format!("SELECT last(\"{field}\") FROM \"{measurement}\" WHERE \"vertex\"='{vertex}' GROUP BY *"));
     let v: Value = serde_json::from_str(&body).unwrap();
     let series = v["results"][0]["series"].as_array()?;
     Some(
@@ -80,7 +91,7 @@ fn one_counter_reads_the_same_in_prometheus_pushgateway_and_influxdb() {
         "three-ways",
         &format!("  keys: 100\n  events: {events}\n  rate: 100000\n  count-parallelism: 2\n"),
         &format!(
-            "  metrics.reporters: prom,pgw,influx\n  metrics.reporter.prom.port: {port}\n  metrics.reporter.pgw.factory.class: pushgateway\n  metrics.reporter.pgw.hostUrl: http://{}\n  metrics.reporter.pgw.interval: 500 ms\n  metrics.reporter.pgw.deleteOnShutdown: false\n  metrics.reporter.influx.factory.class: org.apache.flink.metrics.influxdb.InfluxdbReporterFactory\n  metrics.reporter.influx.host: {ihost}\n  metrics.reporter.influx.port: {iport}\n  metrics.reporter.influx.db: tidemark\n  metrics.reporter.influx.interval: 500 ms\n",
+            "  metrics.reporters: prom,pgw,influx\n  metrics.reporter.prom.port: {port}\n  metrics.reporter.pgw.factory.class: pushgateway\n  metrics.reporter.pgw.hostUrl: http://{}\n  metrics.reporter.pgw.interval: 500 ms\n  metrics.reporter.pgw.deleteOnShutdown: false\n  metrics.reporter.influx.factory.class: org.apache.flink.metrics.influxdb.InfluxdbReporterFactory\n  metrics.reporter.influx.host: {ihost}\n  metrics.reporter.influx.port: {iport}\n  metrics.reporter.influx.db: tidemark\n  metrics.reporter.influx.interval: 500 ms\n  metrics.latency.interval: 100 ms\n",
             pgw.addr
         ),
     );
@@ -139,13 +150,45 @@ fn one_counter_reads_the_same_in_prometheus_pushgateway_and_influxdb() {
     let groups = pushgateway_groups(&pgw);
     assert_eq!(groups.len(), 1, "{groups:?}");
     assert_eq!(groups[0].1, job_id_of(&r.stderr()));
-    // Histograms arrive as fields and as series.
-    let body = influxql(
-        &influx,
-        "tidemark",
-        "SHOW FIELD KEYS FROM \"tidemark_metrics_series\"",
+    // A histogram read back from InfluxDB: its count and sum fields are what
+    // Prometheus scraped of the same finished job (frozen values, so both
+    // servers come to agree), and there is something in it.
+    let hq = |f: &str| {
+        format!("sum(tidemark_latency_seconds_{f}{{job_name=\"three-ways\",vertex=\"sink\"}})")
+    };
+    let (count, sum) = wait_for_or(
+        "the latency histogram to read the same in InfluxDB and Prometheus",
+        Duration::from_secs(60),
+        || {
+            let (pc, ps) = (
+                promql_sum(&prom, &hq("count"))?,
+                promql_sum(&prom, &hq("sum"))?,
+            );
+            let ic = influx_field_sum(
+                &influx,
+                "tidemark",
+                "tidemark_latency_seconds",
+                "count",
+                "sink",
+            )?;
+            let is = influx_field_sum(
+                &influx,
+                "tidemark",
+                "tidemark_latency_seconds",
+                "sum",
+                "sink",
+            )?;
+            (pc > 0.0 && ic == pc && (is - ps).abs() <= 1e-9 * ps.max(1.0)).then_some((ic, is))
+        },
+        || {
+            influxql(
+                &influx,
+                "tidemark",
+                "SELECT * FROM \"tidemark_latency_seconds\" ORDER BY time DESC LIMIT 5",
+            )
+        },
     );
-    assert!(body.contains("value"), "{body}");
+    assert!(sum >= 0.0 && count >= 1.0, "{count} {sum}");
     r.kill();
 }
 
@@ -200,12 +243,26 @@ fn jobs_get_their_own_groups_which_vanish_on_shutdown_and_after_a_crash_restart(
         pushgateway_groups(&pgw).iter().any(|x| x.1 == beta_id),
         "a killed job cannot delete its group"
     );
+    // The restarted run finds the Pushgateway hung (SIGSTOP): its delete of the
+    // stale group times out, is said, and is tried again once it answers.
+    pgw.freeze();
     let rb2 = Running::start(
         d,
-        &["run", &b, "--restore", "latest", "--status-interval", "0"],
+        &[
+            "run",
+            &b,
+            "--restore",
+            "latest",
+            "--status-interval",
+            "0",
+            "--set",
+            "metrics.reporter.pgw.timeout=500 ms",
+        ],
     );
     let new_id = job_id_of(&rb2.wait_stderr("subtasks):", Duration::from_secs(30)));
     assert_ne!(new_id, beta_id);
+    rb2.wait_stderr("start-up request DELETE", Duration::from_secs(30));
+    pgw.thaw();
     wait_for(
         "the crashed run's group gone and the new one present",
         Duration::from_secs(30),
@@ -242,6 +299,20 @@ fn rss_bytes(pid: u32) -> u64 {
 
 #[test]
 fn an_influxdb_outage_costs_the_job_nothing_and_delivery_resumes() {
+    influxdb_outage(false);
+}
+
+/// A hung server (SIGSTOP: it accepts connections and never answers) is
+/// worse than a refused connection: every request waits for its timeout.
+#[test]
+fn a_hung_influxdb_costs_the_job_nothing_and_delivery_resumes() {
+    influxdb_outage(true);
+}
+
+/// An InfluxDB down (`hung`: frozen) for 30 s under a job offering 50 k
+/// records/s: the job keeps its pace and memory, failures are counted, the
+/// queue stays bounded, and delivery resumes by itself afterwards.
+fn influxdb_outage(hung: bool) {
     let mut influx = influxdb("tidemark");
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
@@ -263,7 +334,11 @@ fn an_influxdb_outage_costs_the_job_nothing_and_delivery_resumes() {
     });
     let rss_before = rss_bytes(r.child.id());
 
-    influx.pause();
+    if hung {
+        influx.freeze();
+    } else {
+        influx.pause();
+    }
     let down_at = Instant::now();
     let records_at_outage = scrape_value(
         &addr,
@@ -285,13 +360,30 @@ fn an_influxdb_outage_costs_the_job_nothing_and_delivery_resumes() {
         records_during >= records_at_outage + 50_000.0 * 20.0,
         "the job kept its pace: {records_at_outage} -> {records_during}"
     );
-    assert!(depth <= 16.0, "the queue is bounded: {depth}");
+    // 30 s at 200 ms made about 150 payloads: a full queue of 16 holds some,
+    // the rest were dropped and counted (an unbounded queue drops none).
+    let dropped = scrape_value(&addr, "tidemark_exporter_dropped_total{reporter=\"influx\"");
+    assert!(
+        (1.0..=16.0).contains(&depth),
+        "the queue holds what waits, and is bounded: {depth}"
+    );
+    // Refused: failures are instant, so ticks keep coming. Hung: a tick can
+    // wait out a 1 s timeout, and the backoff grows; still well beyond 16.
+    let floor = if hung { 30.0 } else { 150.0 * 0.5 } - 16.0;
+    assert!(
+        dropped >= floor,
+        "payloads beyond the bound are dropped and counted: {dropped}"
+    );
     assert!(
         rss_during < rss_before + 64 * 1024 * 1024,
         "memory stays bounded: {rss_before} -> {rss_during}"
     );
 
-    influx.resume();
+    if hung {
+        influx.thaw();
+    } else {
+        influx.resume();
+    }
     let resumed_ms = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()

@@ -24,6 +24,17 @@ fn value(body: &str, prefix: &str) -> f64 {
         .sum()
 }
 
+/// The value of the one series starting with `prefix`, `None` if it is not exposed.
+fn single(body: &str, prefix: &str) -> Option<f64> {
+    let mut it = body.lines().filter(|l| l.starts_with(prefix));
+    let v = it.next()?.rsplit(' ').next()?.parse().ok();
+    assert!(
+        it.next().is_none(),
+        "one series of {prefix} expected:\n{body}"
+    );
+    v
+}
+
 #[test]
 fn counters_move_and_checkpoints_are_written() {
     let dir = tempfile::tempdir().unwrap();
@@ -68,9 +79,10 @@ fn counters_move_and_checkpoints_are_written() {
         Duration::from_secs(30),
         || {
             let b = scrape(&addr);
-            (value(&b, "tidemark_job_uptime_seconds{") > 0.0
-                && value(&b, "tidemark_checkpoint_since_last_completion_seconds{") >= 0.0)
-                .then_some(b)
+            // Both must be exposed: an absent series is not "0 seconds".
+            let uptime = single(&b, "tidemark_job_uptime_seconds{")?;
+            let since = single(&b, "tidemark_checkpoint_since_last_completion_seconds{")?;
+            (uptime > 0.0 && since >= 0.0).then_some(b)
         },
     );
     assert!(

@@ -230,6 +230,9 @@ fn bench_prints_a_row_and_a_json_line_per_run_and_the_median() {
             "nexmark-q5",
             "--events",
             "20000",
+            // Paced so that every run lasts long enough to measure (0.4 s).
+            "--rate",
+            "50000",
             "--runs",
             "2",
         ])
@@ -256,6 +259,8 @@ fn bench_prints_a_row_and_a_json_line_per_run_and_the_median() {
     for j in &json {
         assert_eq!(j["events"], 20000, "{j}");
         assert!(j["events_per_s"].as_f64().unwrap() > 0.0, "{j}");
+        assert!(j["cpu_s"].as_f64().unwrap() > 0.0, "{j}");
+        assert!(j["events_per_core_s"].as_f64().unwrap().is_finite(), "{j}");
         assert!(j["peak_rss_mib"].as_f64().unwrap() > 1.0, "{j}");
     }
     assert_eq!(
@@ -270,4 +275,24 @@ fn bench_prints_a_row_and_a_json_line_per_run_and_the_median() {
         .unwrap();
     assert_eq!(bad.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&bad.stderr).contains("nexmark-q7"));
+}
+
+#[test]
+fn bench_refuses_to_report_a_run_too_short_to_measure() {
+    // One event: the run is all start-up, far below the 200 ms a figure needs.
+    let out = std::process::Command::new(bin())
+        .args(["bench", "keyed-count", "--events", "1"])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stdout}{stderr}");
+    assert!(
+        stderr.contains("too short to measure") && stderr.contains("--events"),
+        "{stderr}"
+    );
+    assert!(
+        !stdout.lines().any(|l| l.starts_with('{')),
+        "no figures for it: {stdout}"
+    );
 }

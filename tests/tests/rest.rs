@@ -98,9 +98,14 @@ fn rest_api_and_cli_show_backpressure_checkpoints_and_act_with_a_token() {
         &format!("{job_url}/checkpoints"),
     ]);
     assert_eq!(code, 401);
-    let total = get_json(&format!("{job_url}/checkpoints"))["counts"]["total"]
-        .as_u64()
-        .unwrap();
+    // Every checkpoint so far has an id at most this; the triggered one is newer.
+    let before = get_json(&format!("{job_url}/checkpoints"))["history"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|c| c["id"].as_u64())
+        .max()
+        .unwrap_or(0);
     let (code, body) = curl(&[
         "-XPOST",
         "-H",
@@ -108,13 +113,29 @@ fn rest_api_and_cli_show_backpressure_checkpoints_and_act_with_a_token() {
         &format!("{job_url}/checkpoints"),
     ]);
     assert_eq!(code, 202, "{body}");
-    wait_for("the triggered checkpoint", Duration::from_secs(30), || {
-        (get_json(&format!("{job_url}/checkpoints"))["counts"]["total"]
-            .as_u64()
-            .unwrap()
-            > total)
-            .then_some(())
-    });
+    let request: serde_json::Value = serde_json::from_str(&body).unwrap();
+    let rid = request["request-id"]
+        .as_str()
+        .expect("a request-id")
+        .to_string();
+    let status_url = format!("{job_url}/checkpoints/{rid}");
+    let done = wait_for(
+        "the triggered checkpoint's status",
+        Duration::from_secs(30),
+        || {
+            let v = get_json(&status_url);
+            (v["status"]["id"] == "COMPLETED").then_some(v)
+        },
+    );
+    let id = done["operation"]["checkpointId"]
+        .as_u64()
+        .unwrap_or_else(|| panic!("a completed trigger names its checkpoint: {done}"));
+    assert!(id > before, "checkpoint {id} was triggered after {before}");
+    assert_eq!(
+        curl(&[&format!("{job_url}/checkpoints/{}", "0".repeat(32))]).0,
+        404,
+        "an unknown request id"
+    );
     assert_eq!(curl(&[&format!("{base}/jobs/0000/checkpoints")]).0, 404);
 
     // After the slowdown the levels return to OK.
@@ -140,5 +161,5 @@ fn rest_api_and_cli_show_backpressure_checkpoints_and_act_with_a_token() {
     assert_eq!(code, 202);
     let (code, err) = r.wait(Duration::from_secs(60));
     assert_eq!(code, 0, "{err}");
-    assert!(err.contains("job stopped"), "{err}");
+    assert!(err.contains("job cancelled"), "{err}");
 }

@@ -6,6 +6,13 @@ use std::collections::HashMap;
 use tidemark::source::datagen::{DatagenConfig, KeyDistribution};
 use tidemark_tests::*;
 
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64
+}
+
 #[test]
 fn tumbling_window_counts_are_exact_with_out_of_order_records() {
     tumbling_exact("");
@@ -75,10 +82,11 @@ fn tumbling_exact(config: &str) {
 fn watermarks_and_their_lag_are_exported_per_subtask() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
+    let start_ms = now_ms() - 10 * 86_400_000;
     let job = write_file(
         d,
         "wm.yaml",
-        "name: wm\npipeline: windowed-aggregation\nparams:\n  keys: 10\n  rate: 20000\n  event-time-rate: 1000\n  out-of-orderness: 100 ms\nconfig:\n  metrics.reporter.prom.port: 0\n",
+        &format!("name: wm\npipeline: windowed-aggregation\nparams:\n  keys: 10\n  rate: 20000\n  event-time-rate: 1000\n  event-time-start: {start_ms}\n  out-of-orderness: 100 ms\nconfig:\n  metrics.reporter.prom.port: 0\n"),
     );
     let r = Running::start(d, &["run", &job, "--status-interval", "0"]);
     let addr = r.metrics_addr();
@@ -99,9 +107,16 @@ fn watermarks_and_their_lag_are_exported_per_subtask() {
             (w > 0.0).then_some(w)
         },
     );
-    // Event time starts at 0 and advances 1 s per 1000 records: far behind the wall clock.
+    // Event time starts ten days ago and advances 20 s per second: the lag is
+    // the wall clock minus the watermark, about ten days, read between two
+    // readings of the watermark (the gauges are sampled, hence the slack).
     let lag = get("tidemark_task_watermark_lag_seconds", window);
-    assert!(lag > 1.0e9, "lag {lag}");
+    let now_s = now_ms() as f64 / 1e3;
+    let wm_after = get("tidemark_task_input_watermark_seconds", window);
+    assert!(
+        lag > now_s - wm_after - 60.0 && lag < now_s - wm + 60.0,
+        "lag {lag} s is the wall clock {now_s} minus the watermark ({wm} .. {wm_after})"
+    );
     let src = get("tidemark_task_output_watermark_seconds", "datagen");
     assert!(
         src >= wm,

@@ -248,14 +248,36 @@ pub async fn run(
     mut stop: tokio::sync::watch::Receiver<bool>,
 ) {
     let timeout = target.schedule().timeout;
-    for r in target.on_start() {
-        if let Attempt::Retry(m) | Attempt::Reject(m) = send(&client, &r, timeout).await {
-            log::debug!(
-                "metrics reporter '{}': start-up request failed: {m}",
-                target.schedule().name
-            );
+    // Start-up requests (the Pushgateway's deletes of a crashed run's groups)
+    // that failed are counted, said, and tried again at every tick until they
+    // succeed: a stale group left behind would double the job's series.
+    let mut start_up = target.on_start();
+    let name = target.schedule().name.clone();
+    let retry_start_up = |start_up: &mut Vec<PushRequest>| {
+        let pending = std::mem::take(start_up);
+        let client = &client;
+        let metrics = &metrics;
+        let name = &name;
+        async move {
+            let mut left = Vec::new();
+            for r in pending {
+                match send(client, &r, timeout).await {
+                    Attempt::Ok => metrics.sent.add(1),
+                    Attempt::Reject(m) => {
+                        metrics.failed.add(1);
+                        log::warn!("metrics reporter '{name}': start-up request {} {} refused, not retried: {m}", r.method, r.url);
+                    }
+                    Attempt::Retry(m) => {
+                        metrics.failed.add(1);
+                        log::warn!("metrics reporter '{name}': start-up request {} {} failed, retrying at the next push: {m}", r.method, r.url);
+                        left.push(r);
+                    }
+                }
+            }
+            left
         }
-    }
+    };
+    start_up = retry_start_up(&mut start_up).await;
     let mut queue: VecDeque<PushRequest> = VecDeque::new();
     let mut log = FailureLog {
         name: target.schedule().name.clone(),
@@ -291,6 +313,9 @@ pub async fn run(
         tokio::select! {
             _ = stop.changed() => break,
             _ = tick.tick() => {
+                if !start_up.is_empty() {
+                    start_up = retry_start_up(&mut start_up).await;
+                }
                 let fams = registry.snapshot_for(consumer);
                 enqueue(&mut queue, target.encode(&fams, now_ms()));
                 if retry_at.is_some() {

@@ -301,6 +301,7 @@ mod tests {
             trigger_ms: 0,
             is_final: false,
             savepoint: false,
+            drain: false,
         }
     }
 

@@ -48,6 +48,11 @@ pub struct BenchArgs {
     /// Incremental checkpoints (RocksDB).
     #[arg(long)]
     pub incremental: bool,
+    /// Pace the whole job to this many events per second (0: as fast as it
+    /// goes). A paced run lasts at least events / rate seconds on any
+    /// machine, which is how a smoke run stays long enough to measure.
+    #[arg(long, default_value_t = 0)]
+    pub rate: u64,
     /// Extra job configuration, KEY=VALUE (repeatable), e.g. metrics.latency.interval=0.
     #[arg(long = "set", value_name = "KEY=VALUE")]
     pub set: Vec<String>,
@@ -70,6 +75,27 @@ pub struct Row {
 }
 
 impl Row {
+    /// Why this run's figures cannot be trusted, if they cannot.
+    fn unmeasurable(&self) -> Option<String> {
+        let (e, c) = (self.elapsed_s, self.cpu_s);
+        if !(e.is_finite() && c.is_finite() && c > 0.0) {
+            return Some(format!(
+                "the run's summary has no usable elapsed or CPU time (elapsed_s={e}, cpu_s={c})"
+            ));
+        }
+        if e < MIN_RUN_S {
+            // Aim for ten times the minimum at the speed just seen.
+            let enough = (self.events as f64 * 10.0 * MIN_RUN_S / e.max(1e-6)).ceil() as u64;
+            return Some(format!(
+                "{} events ran for {:.1} ms, too short to measure (at least {:.0} ms): \
+                 raise --events (about {enough} at this speed) or pace the run with --rate",
+                self.events,
+                e * 1e3,
+                MIN_RUN_S * 1e3
+            ));
+        }
+        None
+    }
     fn events_per_s(&self) -> f64 {
         self.events as f64 / self.elapsed_s
     }
@@ -105,6 +131,11 @@ impl Row {
     }
 }
 
+/// The shortest run whose figures mean something: below it, start-up
+/// (building the graph, opening state, starting reporters) weighs in the
+/// figures, and the run is reported as too short instead of measured.
+const MIN_RUN_S: f64 = 0.2;
+
 const HEADER: &str =
     "workload     backend  P      events    run   elapsed     events/s cores   ev/core-s  RSS MiB";
 
@@ -112,12 +143,12 @@ const HEADER: &str =
 fn job_yaml(a: &BenchArgs, workload: &str, dir: &Path) -> String {
     let params = match workload.strip_prefix("nexmark-") {
         Some(q) => format!(
-            "pipeline: nexmark\nparams:\n  query: {q}\n  events: {}\n",
-            a.events
+            "pipeline: nexmark\nparams:\n  query: {q}\n  events: {}\n  rate: {}\n",
+            a.events, a.rate
         ),
         None => format!(
-            "pipeline: keyed-count\nparams:\n  keys: {}\n  events: {}\n",
-            a.keys, a.events
+            "pipeline: keyed-count\nparams:\n  keys: {}\n  events: {}\n  rate: {}\n",
+            a.keys, a.events, a.rate
         ),
     };
     let mut cfg = format!(
@@ -140,7 +171,8 @@ fn job_yaml(a: &BenchArgs, workload: &str, dir: &Path) -> String {
     format!("name: bench-{workload}\n{params}config:\n{cfg}")
 }
 
-/// Runs one workload once; `None` (with the reason printed) if it failed.
+/// Runs one workload once; `None` (with the reason printed) if it failed or
+/// was too short to measure.
 fn run_once(a: &BenchArgs, workload: &str, run: u32) -> Option<Row> {
     let dir = std::env::temp_dir().join(format!(
         "tidemark-bench-{}-{workload}-{run}",
@@ -174,7 +206,7 @@ fn run_once(a: &BenchArgs, workload: &str, run: u32) -> Option<Row> {
             .and_then(|v| v.parse().ok())
             .unwrap_or(f64::NAN)
     };
-    Some(Row {
+    let row = Row {
         workload: workload.to_string(),
         backend: a.backend.clone(),
         parallelism: a.parallelism,
@@ -183,7 +215,14 @@ fn run_once(a: &BenchArgs, workload: &str, run: u32) -> Option<Row> {
         cpu_s: field("cpu_s"),
         peak_rss_bytes: field("peak_rss_bytes"),
         run: run.to_string(),
-    })
+    };
+    match row.unmeasurable() {
+        Some(why) => {
+            eprintln!("error: {workload} run {run}: {why}");
+            None
+        }
+        None => Some(row),
+    }
 }
 
 fn median(mut v: Vec<f64>) -> f64 {

@@ -33,8 +33,9 @@ pub struct RunArgs {
     /// --set key=value (repeatable).
     #[arg(long = "set", value_name = "KEY=VALUE")]
     pub set: Vec<String>,
-    /// On Ctrl-C, take a checkpoint before stopping (it is kept, like a savepoint).
-    #[arg(long)]
+    /// Accepted for older scripts: Ctrl-C and SIGTERM always take a final,
+    /// kept checkpoint now (when checkpointing is on).
+    #[arg(long, hide = true)]
     pub checkpoint_on_stop: bool,
     /// Restore even if the checkpoint or savepoint holds state of operators
     /// this job no longer has (that state is dropped).
@@ -73,32 +74,62 @@ struct Prepared {
     linger: Option<Duration>,
 }
 
-fn prepare(args: &RunArgs) -> Result<Prepared> {
-    let linger = args
+/// Everything wrong with the input, reported in one go: the job file's
+/// structure, `--set` and `--linger`, every configuration key, the reporters'
+/// options and the pipeline's parameters. Only a file that cannot be read, or
+/// is not YAML, is reported alone.
+fn check_input(args: &RunArgs) -> Result<(JobFile, Config, Option<Duration>)> {
+    let (mut job, mut problems) = JobFile::load_lenient(&args.job)?;
+    let linger = match args
         .linger
         .as_deref()
-        .map(|l| {
-            crate::config::value::parse_duration(l)
-                .map_err(|e| Error::Config(format!("--linger: '{l}' is not valid: expected {e}")))
-        })
-        .transpose()?;
-    let mut job = JobFile::load(&args.job)?;
+        .map(crate::config::value::parse_duration)
+    {
+        None => None,
+        Some(Ok(d)) => Some(d),
+        Some(Err(allowed)) => {
+            problems.push(format!(
+                "--linger: '{}' is not valid: expected {allowed}",
+                args.linger.as_deref().unwrap_or_default()
+            ));
+            None
+        }
+    };
     let mut pairs = job.config.clone();
     for s in &args.set {
-        let (k, v) = s.split_once('=').ok_or_else(|| {
-            Error::Config(format!(
+        match s.split_once('=') {
+            None => problems.push(format!(
                 "--set '{s}': expected KEY=VALUE, e.g. --set execution.checkpointing.interval=2s"
-            ))
-        })?;
-        match k.trim().strip_prefix("params.") {
-            // Pipeline parameters: --set params.events=1000000
-            Some(param) => {
-                job.params.insert(param.to_string(), v.trim().to_string());
-            }
-            None => pairs.push((k.trim().to_string(), v.trim().to_string())),
+            )),
+            Some((k, v)) => match k.trim().strip_prefix("params.") {
+                // Pipeline parameters: --set params.events=1000000
+                Some(param) => {
+                    job.params.insert(param.to_string(), v.trim().to_string());
+                }
+                None => pairs.push((k.trim().to_string(), v.trim().to_string())),
+            },
         }
     }
-    let config = Config::from_pairs(&pairs)?;
+    let config = Config::validate(&pairs)
+        .map_err(|e| problems.extend(e))
+        .ok();
+    if let Err(e) = pipelines::check(&job) {
+        problems.extend(e);
+    }
+    match config {
+        Some(config) if problems.is_empty() => Ok((job, config, linger)),
+        _ => Err(Error::Config(format!(
+            "{}: {} problem{}:\n  {}",
+            args.job.display(),
+            problems.len(),
+            if problems.len() == 1 { "" } else { "s" },
+            problems.join("\n  ")
+        ))),
+    }
+}
+
+fn prepare(args: &RunArgs) -> Result<Prepared> {
+    let (job, config, linger) = check_input(args)?;
     for w in &config.warnings {
         log::warn!("{w}");
     }
@@ -236,8 +267,7 @@ fn prepare(args: &RunArgs) -> Result<Prepared> {
             "changelog_periodic_materialization_interval": 0, "changelog_storage": "memory",
         })
     });
-    let mut jm = JobMaster::new(graph, opts, registry.clone(), job_id.clone())?;
-    jm.checkpoint_on_stop(args.checkpoint_on_stop);
+    let jm = JobMaster::new(graph, opts, registry.clone(), job_id.clone())?;
     let rest = match &config.rest {
         Some((host, ports, token)) => Some(
             crate::rest::start(
@@ -300,16 +330,23 @@ fn execute(p: Prepared, args: &RunArgs) -> i32 {
         linger,
     } = p;
     // Installed before the start-up lines are printed, so whoever reads them
-    // (a supervisor, a test) can interrupt gracefully from then on.
+    // (a supervisor, a test) can stop the job gracefully from then on. Ctrl-C,
+    // SIGTERM (Kubernetes, systemd, `docker stop`) and SIGHUP all stop it as
+    // Flink's `stop` does: a final checkpoint that is kept, then the end.
     let stop = jm.stop_handle();
     let stop2 = stop.clone();
-    let _ = ctrlc::set_handler(move || {
-        if stop2.swap(true, Ordering::SeqCst) {
+    if let Err(e) = ctrlc::set_handler(move || {
+        if stop2.stop() {
             eprintln!("second interrupt: exiting now");
             std::process::exit(130);
         }
-        eprintln!("stopping (press Ctrl-C again to exit immediately)");
-    });
+        eprintln!("stopping (a second Ctrl-C or SIGTERM exits at once)");
+    }) {
+        // Without it a signal would kill the job with no final checkpoint.
+        eprintln!("error: cannot install the Ctrl-C / SIGTERM handler: {e}");
+        reporters.shutdown();
+        return EXIT_FAILED;
+    }
     eprintln!(
         "job '{}' (id {}, {} subtasks):\n{}",
         jm.graph().name,
@@ -350,7 +387,7 @@ fn execute(p: Prepared, args: &RunArgs) -> i32 {
             let u = super::usage::read();
             // One parseable line for scripts/bench.sh.
             eprintln!(
-                "summary: records={records} elapsed_s={elapsed:.3} cpu_s={:.2} records_per_s={:.0} records_per_cpu_s={:.0} peak_rss_bytes={}",
+                "summary: records={records} elapsed_s={elapsed:.6} cpu_s={:.6} records_per_s={:.0} records_per_cpu_s={:.0} peak_rss_bytes={}",
                 u.cpu_s,
                 records as f64 / elapsed.max(1e-9),
                 records as f64 / u.cpu_s.max(1e-9),
@@ -360,16 +397,16 @@ fn execute(p: Prepared, args: &RunArgs) -> i32 {
         }
         Ok(JobOutcome::Stopped { checkpoint }) => {
             match checkpoint {
-                Some(c) => eprintln!(
-                    "job stopped; {} kept at {c} (resume with --restore {c})",
-                    if c.name().starts_with("chk-") {
-                        "checkpoint"
-                    } else {
-                        "savepoint"
-                    }
+                Some(c) if c.name().starts_with("chk-") => eprintln!(
+                    "job stopped; checkpoint kept at {c} (resume with --restore latest or --restore {c})"
                 ),
-                None => eprintln!("job stopped"),
+                Some(c) => eprintln!("job stopped; savepoint kept at {c} (resume with --restore {c})"),
+                None => eprintln!("job stopped (no checkpoint to resume from)"),
             }
+            0
+        }
+        Ok(JobOutcome::Cancelled) => {
+            eprintln!("job cancelled");
             0
         }
         Err(e) => {
@@ -389,7 +426,7 @@ fn execute(p: Prepared, args: &RunArgs) -> i32 {
         eprintln!("keeping the metric reporters up for {d:?} (--linger)");
         let until = Instant::now() + d;
         // Ctrl-C ends the wait early.
-        while Instant::now() < until && !stop.load(Ordering::Relaxed) {
+        while Instant::now() < until && stop.requested().is_none() {
             std::thread::sleep(Duration::from_millis(50).min(until - Instant::now()));
         }
     }

@@ -18,6 +18,11 @@ pub struct SavepointArgs {
     /// Stop the job once the savepoint is written (stop-with-savepoint).
     #[arg(long)]
     pub stop: bool,
+    /// With --stop: end event time first (Flink's drain), so every window and
+    /// event-time timer fires and its result is in the output the savepoint
+    /// commits. Use it when the job will not be resumed.
+    #[arg(long, requires = "stop")]
+    pub drain: bool,
     /// Environment variable holding the REST bearer token (rest.auth.*).
     #[arg(long, default_value = "TIDEMARK_REST_TOKEN")]
     pub token_env: String,
@@ -44,7 +49,10 @@ fn trigger_and_wait(a: &SavepointArgs) -> Result<String, String> {
     let job = job_url(&a.url)?;
     let token = std::env::var(&a.token_env).ok();
     let (path, body) = if a.stop {
-        ("stop", json!({ "targetDirectory": a.dir, "drain": false }))
+        (
+            "stop",
+            json!({ "targetDirectory": a.dir, "drain": a.drain }),
+        )
     } else {
         (
             "savepoints",

@@ -71,6 +71,15 @@ impl Config {
     /// Validates `pairs` (later pairs override earlier ones) and reports every
     /// problem at once.
     pub fn from_pairs(pairs: &[(String, String)]) -> Result<Config> {
+        Self::validate(pairs).map_err(|errors| {
+            Error::Config(format!("invalid configuration:\n  {}", errors.join("\n  ")))
+        })
+    }
+
+    /// Validates `pairs`; on failure, every problem, one line each, naming the
+    /// key, the value and what is allowed (so that a caller can report them
+    /// with the problems of the rest of a job file, in one go).
+    pub fn validate(pairs: &[(String, String)]) -> std::result::Result<Config, Vec<String>> {
         let mut errors = Vec::new();
         let mut warnings = Vec::new();
         let mut values: BTreeMap<String, String> = BTreeMap::new();
@@ -285,50 +294,51 @@ impl Config {
                     .unwrap_or_else(|| std::env::temp_dir().join("tidemark-localState"))
             }),
         };
-        if !errors.is_empty() {
-            return Err(Error::Config(format!(
-                "invalid configuration:\n  {}",
-                errors.join("\n  ")
-            )));
-        }
         let rest = if get("rest.enabled").eq_ignore_ascii_case("true") {
             let host = get("rest.bind-address");
-            let host: std::net::IpAddr = host.parse().map_err(|_| {
-                Error::Config(format!("rest.bind-address: '{host}' is not valid: expected an IP address such as 127.0.0.1"))
-            })?;
+            let host: Option<std::net::IpAddr> = host.parse().ok();
+            if host.is_none() {
+                errors.push(format!("rest.bind-address: '{}' is not valid: expected an IP address such as 127.0.0.1", get("rest.bind-address")));
+            }
             let ports = get("rest.bind-port");
             if tidemark_agent::http::parse_ports(&ports).is_none() {
-                return Err(Error::Config(format!(
+                errors.push(format!(
                     "rest.bind-port: '{ports}' is not valid: expected a port, a range like 8081-8099 or a list like 8081,8082"
-                )));
+                ));
             }
             let token = match (
                 values.get("rest.auth.token-env"),
                 values.get("rest.auth.token-file"),
             ) {
-                (Some(var), _) => Some(std::env::var(var.trim()).map_err(|_| {
-                    Error::Config(format!(
-                        "rest.auth.token-env: environment variable '{}' is not set",
-                        var.trim()
-                    ))
-                })?),
-                (None, Some(path)) => Some(
-                    std::fs::read_to_string(path.trim())
-                        .map_err(|e| {
-                            Error::Config(format!(
-                                "rest.auth.token-file: cannot read '{}': {e}",
-                                path.trim()
-                            ))
-                        })?
-                        .trim()
-                        .to_string(),
-                ),
+                (Some(var), _) => match std::env::var(var.trim()) {
+                    Ok(t) => Some(t),
+                    Err(_) => {
+                        errors.push(format!(
+                            "rest.auth.token-env: '{}' is not valid: expected the name of a set environment variable",
+                            var.trim()
+                        ));
+                        None
+                    }
+                },
+                (None, Some(path)) => match std::fs::read_to_string(path.trim()) {
+                    Ok(t) => Some(t.trim().to_string()),
+                    Err(e) => {
+                        errors.push(format!(
+                            "rest.auth.token-file: '{}' is not valid: expected a readable file ({e})",
+                            path.trim()
+                        ));
+                        None
+                    }
+                },
                 (None, None) => None,
             };
-            Some((host, ports, token))
+            host.map(|h| (h, ports, token))
         } else {
             None
         };
+        if !errors.is_empty() {
+            return Err(errors);
+        }
         let restart_type = values
             .get("restart-strategy.type")
             .cloned()

@@ -99,17 +99,17 @@ impl<K: Key, O: Data> KeyedContext<'_, K, O> {
         }
     }
     /// Fires `on_timer` once the watermark reaches `time`.
-    pub fn register_event_time_timer(&mut self, time: i64) {
+    pub fn register_event_time_timer(&mut self, time: i64) -> Result<()> {
         self.timers
             .register(TimeDomain::EventTime, time, self.key.clone())
     }
     /// Fires `on_timer` once the wall clock reaches `time` (ms since epoch).
-    pub fn register_processing_time_timer(&mut self, time: i64) {
+    pub fn register_processing_time_timer(&mut self, time: i64) -> Result<()> {
         self.timers
             .register(TimeDomain::ProcessingTime, time, self.key.clone())
     }
     /// Deletes an event-time timer of the current key.
-    pub fn delete_event_time_timer(&mut self, time: i64) {
+    pub fn delete_event_time_timer(&mut self, time: i64) -> Result<()> {
         self.timers
             .delete(TimeDomain::EventTime, time, self.key.clone())
     }
@@ -141,7 +141,7 @@ impl<K: Key, I: Data, O: Data> KeyedProcessOperator<K, I, O> {
 
     fn fire(&mut self, domain: TimeDomain, now: i64, out: &mut Collector<O>) -> Result<()> {
         let state = self.state.as_mut().expect("opened");
-        while let Some((t, key)) = self.timers.pop_due(domain, now) {
+        while let Some((t, key)) = self.timers.pop_due(domain, now)? {
             let mut ctx = KeyedContext {
                 key: &key,
                 state,
@@ -319,11 +319,11 @@ impl<K: Key, T: Data> KeyedProcessFunction<K, T, T> for ReduceFunction<T> {
     fn process(&mut self, record: T, ctx: &mut KeyedContext<'_, K, T>) -> Result<()> {
         let d = self.state.as_ref().expect("opened");
         let mut v = ctx.value(d);
-        let next = match v.get() {
+        let next = match v.get()? {
             Some(cur) => (self.f)(cur, record),
             None => record,
         };
-        v.set(next.clone());
+        v.set(next.clone())?;
         ctx.emit(next)
     }
 }

@@ -50,6 +50,10 @@ pub struct RestoredState {
     pub files: Vec<Arc<StateFile>>,
     /// The file of the old subtask with the same index: non-keyed state.
     pub own: Option<Arc<StateFile>>,
+    /// Every old subtask's file by its index (`None`: it stored nothing), so
+    /// that non-keyed state can be handed over at another parallelism:
+    /// sources reassign their splits, sinks their pending transactions.
+    pub old_subtasks: Vec<Option<Arc<StateFile>>>,
     /// RocksDB checkpoints of the old subtasks (incremental checkpoints).
     pub natives: Vec<RestoredNative>,
 }

@@ -195,10 +195,10 @@ impl<K: Key, I: Data, A: Data, R: Data> KeyedProcessFunction<K, I, WindowResult<
             let agg = &self.agg;
             {
                 let mut windows = ctx.map(d);
-                let acc = windows.entry(start, || agg.create());
+                let acc = windows.entry(start, || agg.create())?;
                 agg.add(acc, record.clone());
             }
-            ctx.register_event_time_timer(last);
+            ctx.register_event_time_timer(last)?;
         }
         Ok(())
     }
@@ -211,7 +211,7 @@ impl<K: Key, I: Data, A: Data, R: Data> KeyedProcessFunction<K, I, WindowResult<
     ) -> Result<()> {
         let start = time + 1 - self.assigner.size();
         let d = self.windows.as_ref().expect("opened");
-        if let Some(acc) = ctx.map(d).remove(&start) {
+        if let Some(acc) = ctx.map(d).remove(&start)? {
             let value = self.agg.result(&acc);
             let key = ctx.key().clone();
             ctx.emit(WindowResult {

@@ -120,12 +120,12 @@ impl<K: Key, I: Data, S: CountState> KeyedProcessFunction<K, I, (K, u64)>
         let d = self.state.as_ref().expect("opened");
         let count = {
             let mut v = ctx.value(d);
-            match v.get_mut() {
+            match v.get_mut()? {
                 Some(s) => s.bump(),
                 None => {
                     let s = (self.first)();
                     let c = s.count();
-                    v.set(s);
+                    v.set(s)?;
                     c
                 }
             }

@@ -213,19 +213,25 @@ pub static PIPELINES: &[PipelineSpec] = &[
 
 /// Builds the graph a job file names, checking its parameters.
 pub fn build(job: &JobFile, config: &Config) -> Result<JobGraph> {
+    let (spec, params) = check(job).map_err(|errors| Error::Config(errors.join("\n  ")))?;
+    (spec.build)(&job.name, &params, config)
+}
+
+/// The job's pipeline and its checked parameters; on failure, every problem,
+/// one line each.
+pub fn check(job: &JobFile) -> std::result::Result<(&'static PipelineSpec, Params), Vec<String>> {
     let Some(spec) = PIPELINES.iter().find(|p| p.name == job.pipeline) else {
         let names: Vec<&str> = PIPELINES.iter().map(|p| p.name).collect();
         let hint = closest(&job.pipeline, names.iter().copied())
             .map(|c| format!(" (did you mean '{c}'?)"))
             .unwrap_or_default();
-        return Err(Error::Config(format!(
+        return Err(vec![format!(
             "pipeline: '{}' is not a built-in pipeline{hint}: expected one of {}",
             job.pipeline,
             names.join(", ")
-        )));
+        )]);
     };
-    let params = Params::check(spec, &job.params)?;
-    (spec.build)(&job.name, &params, config)
+    Ok((spec, Params::validate(spec, &job.params)?))
 }
 
 /// Sink parameter values shared by the pipelines.

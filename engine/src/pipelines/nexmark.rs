@@ -270,16 +270,16 @@ impl KeyedProcessFunction<u64, NexmarkEvent, (String, String, String, u64)> for 
         );
         match e {
             NexmarkEvent::Person(p) => {
-                let waiting = ctx.list(ld).get().to_vec();
-                ctx.list(ld).clear();
+                let waiting = ctx.list(ld).get()?.to_vec();
+                ctx.list(ld).clear()?;
                 for id in waiting {
                     ctx.emit((p.name.clone(), p.city.clone(), p.state.clone(), id))?;
                 }
-                ctx.value(pd).set((p.name, p.city, p.state));
+                ctx.value(pd).set((p.name, p.city, p.state))?;
             }
-            NexmarkEvent::Auction(a) => match ctx.value(pd).get().cloned() {
+            NexmarkEvent::Auction(a) => match ctx.value(pd).get()?.cloned() {
                 Some((name, city, state)) => ctx.emit((name, city, state, a.id))?,
-                None => ctx.list(ld).add(a.id),
+                None => ctx.list(ld).add(a.id)?,
             },
             NexmarkEvent::Bid(_) => {}
         }
@@ -314,21 +314,22 @@ impl KeyedProcessFunction<u64, NexmarkEvent, (u64, u64, u64)> for Q4Max {
         let key = *ctx.key();
         match e {
             NexmarkEvent::Auction(a) => {
-                let early = ctx.list(ed).get().to_vec();
-                ctx.list(ed).clear();
+                let early = ctx.list(ed).get()?.to_vec();
+                ctx.list(ed).clear()?;
                 let max = early
                     .iter()
                     .filter(|(_, t)| *t >= a.date_time && *t <= a.expires)
                     .map(|(p, _)| *p)
                     .max()
                     .unwrap_or(0);
-                ctx.value(ad).set((a.category, a.date_time, a.expires, max));
+                ctx.value(ad)
+                    .set((a.category, a.date_time, a.expires, max))?;
                 if max > 0 {
                     ctx.emit((key, a.category, max))?;
                 }
             }
             NexmarkEvent::Bid(b) => {
-                let rise = match ctx.value(ad).get_mut() {
+                let rise = match ctx.value(ad).get_mut()? {
                     Some((cat, start, end, max))
                         if b.date_time >= *start && b.date_time <= *end && b.price > *max =>
                     {
@@ -337,7 +338,7 @@ impl KeyedProcessFunction<u64, NexmarkEvent, (u64, u64, u64)> for Q4Max {
                     }
                     Some(_) => None,
                     None => {
-                        ctx.list(ed).add((b.price, b.date_time));
+                        ctx.list(ed).add((b.price, b.date_time))?;
                         None
                     }
                 };
@@ -374,16 +375,16 @@ impl KeyedProcessFunction<u64, (u64, u64, u64), (u64, f64)> for Q4Avg {
             self.winning.as_ref().expect("opened"),
             self.totals.as_ref().expect("opened"),
         );
-        let old = ctx.map(wd).get(&auction).copied();
-        ctx.map(wd).put(auction, max);
+        let old = ctx.map(wd).get(&auction)?.copied();
+        ctx.map(wd).put(auction, max)?;
         let (sum, n) = {
             let mut t = ctx.value(td);
-            let (sum, n) = t.get().copied().unwrap_or((0, 0));
+            let (sum, n) = t.get()?.copied().unwrap_or((0, 0));
             let next = match old {
                 Some(o) => (sum - o + max, n),
                 None => (sum + max, n + 1),
             };
-            t.set(next);
+            t.set(next)?;
             next
         };
         ctx.emit((cat, sum as f64 / n as f64))
@@ -410,7 +411,7 @@ impl KeyedProcessFunction<i64, WindowResult<u64, f64>, (u64, u64, i64)> for Q5Ho
         let d = self.best.as_ref().expect("opened");
         let n = r.value as u64;
         let mut v = ctx.value(d);
-        match v.get_mut() {
+        match v.get_mut()? {
             Some((max, ids)) if n > *max => {
                 *max = n;
                 ids.clear();
@@ -419,8 +420,8 @@ impl KeyedProcessFunction<i64, WindowResult<u64, f64>, (u64, u64, i64)> for Q5Ho
             Some((max, ids)) if n == *max => ids.push(r.key),
             Some(_) => {}
             None => {
-                v.set((n, vec![r.key]));
-                ctx.register_event_time_timer(r.end - 1);
+                v.set((n, vec![r.key]))?;
+                ctx.register_event_time_timer(r.end - 1)?;
             }
         }
         Ok(())
@@ -432,8 +433,8 @@ impl KeyedProcessFunction<i64, WindowResult<u64, f64>, (u64, u64, i64)> for Q5Ho
         ctx: &mut KeyedContext<'_, i64, (u64, u64, i64)>,
     ) -> Result<()> {
         let d = self.best.as_ref().expect("opened");
-        let best = ctx.value(d).get().cloned();
-        ctx.value(d).clear();
+        let best = ctx.value(d).get()?.cloned();
+        ctx.value(d).clear()?;
         if let Some((n, ids)) = best {
             for id in ids {
                 ctx.emit((id, n, *ctx.key()))?;
@@ -458,7 +459,7 @@ impl KeyedProcessFunction<i64, Bid, Bid> for Q7Highest {
         let d = self.best.as_ref().expect("opened");
         let end = (*ctx.key() + 1) * WINDOW_MS;
         let mut v = ctx.value(d);
-        match v.get_mut() {
+        match v.get_mut()? {
             Some(best) if b.price > best[0].price => {
                 best.clear();
                 best.push(b);
@@ -466,8 +467,8 @@ impl KeyedProcessFunction<i64, Bid, Bid> for Q7Highest {
             Some(best) if b.price == best[0].price => best.push(b),
             Some(_) => {}
             None => {
-                v.set(vec![b]);
-                ctx.register_event_time_timer(end - 1);
+                v.set(vec![b])?;
+                ctx.register_event_time_timer(end - 1)?;
             }
         }
         Ok(())
@@ -479,8 +480,8 @@ impl KeyedProcessFunction<i64, Bid, Bid> for Q7Highest {
         ctx: &mut KeyedContext<'_, i64, Bid>,
     ) -> Result<()> {
         let d = self.best.as_ref().expect("opened");
-        let best = ctx.value(d).get().cloned().unwrap_or_default();
-        ctx.value(d).clear();
+        let best = ctx.value(d).get()?.cloned().unwrap_or_default();
+        ctx.value(d).clear()?;
         for b in best {
             ctx.emit(b)?;
         }
@@ -510,11 +511,13 @@ impl KeyedProcessFunction<(u64, i64), NexmarkEvent, (u64, String, i64)> for Q8Jo
         let (id, start) = *ctx.key();
         let emit = {
             let mut v = ctx.value(d);
-            let fresh = v.get().is_none();
+            let fresh = v.get()?.is_none();
             if fresh {
-                v.set((None, false, false));
+                v.set((None, false, false))?;
             }
-            let s = v.get_mut().expect("set above");
+            let s = v.get_mut()?.ok_or_else(|| {
+                crate::error::Error::State("q8's pair vanished between its set and its read".into())
+            })?;
             match e {
                 NexmarkEvent::Person(p) => s.0 = Some(p.name),
                 NexmarkEvent::Auction(_) => s.1 = true,
@@ -530,7 +533,7 @@ impl KeyedProcessFunction<(u64, i64), NexmarkEvent, (u64, String, i64)> for Q8Jo
             (fresh, out)
         };
         if emit.0 {
-            ctx.register_event_time_timer(start + WINDOW_MS - 1);
+            ctx.register_event_time_timer(start + WINDOW_MS - 1)?;
         }
         if let Some(name) = emit.1 {
             ctx.emit((id, name, start))?;
@@ -544,7 +547,6 @@ impl KeyedProcessFunction<(u64, i64), NexmarkEvent, (u64, String, i64)> for Q8Jo
         ctx: &mut KeyedContext<'_, (u64, i64), (u64, String, i64)>,
     ) -> Result<()> {
         let d = self.seen.as_ref().expect("opened");
-        ctx.value(d).clear();
-        Ok(())
+        ctx.value(d).clear()
     }
 }

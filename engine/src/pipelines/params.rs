@@ -26,6 +26,16 @@ fn check_one(spec: &ParamSpec, v: &str) -> std::result::Result<(), String> {
 impl Params {
     /// Validates `given` against `spec`, reporting every problem.
     pub fn check(spec: &PipelineSpec, given: &BTreeMap<String, String>) -> Result<Self> {
+        Self::validate(spec, given).map_err(|errors| {
+            Error::Config(format!("invalid parameters:\n  {}", errors.join("\n  ")))
+        })
+    }
+
+    /// Validates `given` against `spec`; on failure, every problem, one line each.
+    pub fn validate(
+        spec: &PipelineSpec,
+        given: &BTreeMap<String, String>,
+    ) -> std::result::Result<Self, Vec<String>> {
         let mut errors = Vec::new();
         let mut values = BTreeMap::new();
         for (k, v) in given {
@@ -59,10 +69,7 @@ impl Params {
             }
         }
         if !errors.is_empty() {
-            return Err(Error::Config(format!(
-                "invalid parameters:\n  {}",
-                errors.join("\n  ")
-            )));
+            return Err(errors);
         }
         Ok(Self { values })
     }

@@ -16,7 +16,6 @@ use bytes::Bytes;
 use http_body_util::Full;
 use hyper::{Method, Response};
 use serde_json::{json, Value};
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use tidemark_agent::http::{bind_first, parse_ports, response, HttpRequest, HttpServer};
 
@@ -30,8 +29,8 @@ pub struct RestContext {
     pub job_name: String,
     /// `/checkpoints/config`, or `None` without checkpointing.
     pub checkpoint_config: Option<Value>,
-    /// Setting it cancels the job.
-    pub stop: Arc<AtomicBool>,
+    /// `PATCH /jobs/:id` cancels the job through it.
+    pub stop: crate::runtime::StopHandle,
     /// Bearer token for changing endpoints; `None` disables them.
     pub token: Option<String>,
 }
@@ -91,7 +90,8 @@ pub fn route(ctx: &RestContext, req: HttpRequest) -> Response<Full<Bytes>> {
         (&Method::PATCH, ["jobs", _]) => match rejected(ctx, &req) {
             Some(r) => r,
             None => {
-                ctx.stop.store(true, Ordering::SeqCst);
+                // Flink's cancel: no final checkpoint; retention decides what stays.
+                ctx.stop.cancel();
                 json_response(202, &json!({}))
             }
         },
@@ -109,11 +109,8 @@ pub fn route(ctx: &RestContext, req: HttpRequest) -> Response<Full<Bytes>> {
                 error(409, "checkpointing is not enabled for this job")
             }
             None => {
-                ctx.status.trigger_requested.store(true, Ordering::SeqCst);
-                json_response(
-                    202,
-                    &json!({ "request-id": format!("{:032x}", crate::operator::now_ms()) }),
-                )
+                let id = lock(&ctx.status.checkpoint_requests).request();
+                json_response(202, &json!({ "request-id": id }))
             }
         },
         (&Method::POST, ["jobs", _, "savepoints"]) | (&Method::POST, ["jobs", _, "stop"]) => {
@@ -134,7 +131,21 @@ pub fn route(ctx: &RestContext, req: HttpRequest) -> Response<Full<Bytes>> {
                         .get("cancel-job")
                         .and_then(Value::as_bool)
                         .unwrap_or(false);
-                    let id = lock(&ctx.status.savepoints).request(target, stop || cancel);
+                    // Flink's stop: `drain` ends event time before the savepoint.
+                    let drain = stop && body.get("drain").and_then(Value::as_bool).unwrap_or(false);
+                    let unaligned = ctx
+                        .checkpoint_config
+                        .as_ref()
+                        .is_some_and(|c| c["unaligned_checkpoints"] == true);
+                    if drain && unaligned {
+                        // A barrier that overtakes records would snapshot
+                        // operators before the end of event time reaches them.
+                        return error(
+                            400,
+                            "drain needs aligned checkpoints: this job runs with execution.checkpointing.unaligned.enabled: true; stop without drain, or run it aligned",
+                        );
+                    }
+                    let id = lock(&ctx.status.savepoints).request(target, stop || cancel, drain);
                     json_response(202, &json!({ "request-id": id }))
                 }
             }
@@ -163,6 +174,26 @@ pub fn route(ctx: &RestContext, req: HttpRequest) -> Response<Full<Bytes>> {
             Some(c) => json_response(200, c),
             None => error(404, "Checkpointing is not enabled for this job"),
         },
+        (&Method::GET, ["jobs", _, "checkpoints", tid]) if tid.len() == 32 => {
+            use crate::runtime::checkpoint_requests::CheckpointOutcome as O;
+            let outcome = lock(&ctx.status.checkpoint_requests).outcome(tid);
+            match outcome {
+                None => error(404, &format!("no checkpoint request {tid}")),
+                Some(O::InProgress) => json_response(
+                    200,
+                    &json!({ "status": { "id": "IN_PROGRESS" }, "operation": null }),
+                ),
+                Some(O::Completed(id)) => json_response(
+                    200,
+                    &json!({ "status": { "id": "COMPLETED" }, "operation": { "checkpointId": id } }),
+                ),
+                Some(O::Failed(why)) => json_response(
+                    200,
+                    &json!({ "status": { "id": "COMPLETED" },
+                             "operation": { "failure-cause": { "class": "CheckpointException", "stack-trace": why, "serialized-throwable": null } } }),
+                ),
+            }
+        }
         (&Method::GET, ["jobs", _, "checkpoints", "details", cid]) => match cid
             .parse()
             .ok()

@@ -172,6 +172,21 @@ pub fn deploy(
         task_metrics: Vec::new(),
     };
     for (ni, node) in graph.nodes.iter().enumerate() {
+        if let Some(files) = restore.and_then(|r| r.files.get(&node.uid)) {
+            // In-flight records belong to channels that no longer exist at
+            // another parallelism: they cannot be handed over, only lost.
+            let in_flight = files
+                .iter()
+                .flatten()
+                .any(|f| !f.channel_state().is_empty());
+            if in_flight && files.len() != node.parallelism {
+                return Err(Error::Checkpoint(format!(
+                    "operator '{}' holds in-flight records of an unaligned checkpoint taken at parallelism {}: restore it at that parallelism, or from an aligned checkpoint or a savepoint",
+                    node.uid,
+                    files.len()
+                )));
+            }
+        }
         let restored_files = restore.and_then(|r| {
             r.files.get(&node.uid).map(|f| {
                 (
@@ -212,6 +227,7 @@ pub fn deploy(
                     checkpoint_id: *cid,
                     files: files.iter().flatten().cloned().collect(),
                     own: files.get(i).cloned().flatten(),
+                    old_subtasks: files.to_vec(),
                     natives: natives.clone(),
                 });
             let id = TaskId {

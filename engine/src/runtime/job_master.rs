@@ -3,11 +3,13 @@
 //! metadata last, notifies tasks, and restarts from the latest completed
 //! checkpoint after a failure.
 
+use super::checkpoint_requests::CheckpointOutcome;
 use super::deploy::{deploy, Deployment, JobIdentity, RuntimeKnobs};
 use super::restart::RestartStrategy;
 use super::savepoints::{SavepointOutcome, SavepointRequest};
 use super::status::lock;
 use super::status::{CompletedInfo, JobStatus};
+use super::stop::{EndRequest, StopHandle};
 use crate::api::JobGraph;
 use crate::checkpoint::blob::Location;
 use crate::checkpoint::coordinator::{AbortReason, CheckpointSettings, Coordinator, Decision};
@@ -22,7 +24,7 @@ use crate::operator::now_ms;
 use crate::task::{TaskControl, TaskEvent};
 use crossbeam_channel::RecvTimeoutError;
 use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tidemark_agent::Registry;
@@ -63,17 +65,30 @@ pub struct JobOptions {
 pub enum JobOutcome {
     /// Every source finished and every task ended.
     Finished,
-    /// Stopped on request; the checkpoint taken at stop, if one was asked for.
+    /// Stopped on request (Ctrl-C, SIGTERM, stop-with-savepoint).
     Stopped {
-        /// The stop checkpoint's (or savepoint's) folder.
+        /// The checkpoint (or savepoint) kept to resume from: the final one
+        /// taken at the stop or, if that one failed, the newest completed
+        /// before it. `None` only when checkpointing is off or none completed.
         checkpoint: Option<Location>,
     },
+    /// Cancelled (`PATCH /jobs/:id`): the retention setting decided what stays.
+    Cancelled,
 }
 
 enum AttemptEnd {
     Finished,
     Stopped(Option<Location>),
+    Cancelled,
     Failed(String),
+}
+
+/// How the job ended, for what its checkpoints become.
+enum Terminal {
+    Finished,
+    /// Stopped, with the final checkpoint or savepoint if one completed.
+    Stopped(Option<Location>),
+    Cancelled,
 }
 
 /// Runs one job to its end.
@@ -86,8 +101,7 @@ pub struct JobMaster {
     /// Checkpoint phase histograms, by node index.
     vertex_metrics: Vec<VertexCheckpointMetrics>,
     status: Arc<JobStatus>,
-    stop: Arc<AtomicBool>,
-    checkpoint_on_stop: bool,
+    stop: StopHandle,
     storage: Option<Arc<CheckpointStorage>>,
     latest: Option<(Location, CheckpointMetadata)>,
     next_id: u64,
@@ -96,6 +110,8 @@ pub struct JobMaster {
     retained_shared: BTreeMap<u64, HashSet<String>>,
     /// Checkpoints taken for savepoint requests.
     savepoint_ids: HashMap<u64, SavepointRequest>,
+    /// Checkpoints taken for REST trigger requests, with their request ids.
+    checkpoint_requests: HashMap<u64, Vec<String>>,
     /// A stop-with-savepoint completed: stop with this folder.
     stop_with: Option<Location>,
 }
@@ -148,14 +164,14 @@ impl JobMaster {
             metrics,
             vertex_metrics,
             status,
-            stop: Arc::default(),
-            checkpoint_on_stop: false,
+            stop: StopHandle::default(),
             storage,
             latest: None,
             next_id: 1,
             retained: Vec::new(),
             retained_shared: BTreeMap::new(),
             savepoint_ids: HashMap::new(),
+            checkpoint_requests: HashMap::new(),
             stop_with: None,
         })
     }
@@ -175,14 +191,9 @@ impl JobMaster {
         self.status.clone()
     }
 
-    /// Setting this flag stops the job (Ctrl-C).
-    pub fn stop_handle(&self) -> Arc<AtomicBool> {
+    /// Stops or cancels the job from another thread (signals, REST).
+    pub fn stop_handle(&self) -> StopHandle {
         self.stop.clone()
-    }
-
-    /// Take a checkpoint before stopping on request.
-    pub fn checkpoint_on_stop(&mut self, yes: bool) {
-        self.checkpoint_on_stop = yes;
     }
 
     /// Where this run's checkpoints go.
@@ -223,7 +234,9 @@ impl JobMaster {
         self.status.end_ms.store(now_ms(), Ordering::Relaxed);
         self.set_state(match &result {
             Ok(JobOutcome::Finished) => "FINISHED",
-            Ok(JobOutcome::Stopped { .. }) => "CANCELED",
+            // Flink's stop ends a job FINISHED; its cancel, CANCELED.
+            Ok(JobOutcome::Stopped { .. }) => "FINISHED",
+            Ok(JobOutcome::Cancelled) => "CANCELED",
             Err(_) => "FAILED",
         });
         result
@@ -252,12 +265,16 @@ impl JobMaster {
             dep.shutdown();
             match end {
                 AttemptEnd::Finished => {
-                    self.on_terminal(false);
+                    self.on_terminal(Terminal::Finished);
                     return Ok(JobOutcome::Finished);
                 }
                 AttemptEnd::Stopped(p) => {
-                    self.on_terminal(true);
-                    return Ok(JobOutcome::Stopped { checkpoint: p });
+                    let kept = self.on_terminal(Terminal::Stopped(p));
+                    return Ok(JobOutcome::Stopped { checkpoint: kept });
+                }
+                AttemptEnd::Cancelled => {
+                    self.on_terminal(Terminal::Cancelled);
+                    return Ok(JobOutcome::Cancelled);
                 }
                 AttemptEnd::Failed(reason) => {
                     failures += 1;
@@ -283,8 +300,18 @@ impl JobMaster {
                     );
                     let until = Instant::now() + delay;
                     while Instant::now() < until {
-                        if self.stop.load(Ordering::Relaxed) {
-                            return Ok(JobOutcome::Stopped { checkpoint: None });
+                        match self.stop.requested() {
+                            // No tasks run to take a final checkpoint: the
+                            // newest completed one is kept instead.
+                            Some(EndRequest::Stop) => {
+                                let kept = self.on_terminal(Terminal::Stopped(None));
+                                return Ok(JobOutcome::Stopped { checkpoint: kept });
+                            }
+                            Some(EndRequest::Cancel) => {
+                                self.on_terminal(Terminal::Cancelled);
+                                return Ok(JobOutcome::Cancelled);
+                            }
+                            None => {}
                         }
                         std::thread::sleep(Duration::from_millis(10).min(until - Instant::now()));
                     }
@@ -322,17 +349,28 @@ impl JobMaster {
         }
     }
 
-    /// Applies the retention setting when the job ends normally, and retires
-    /// the job's series (each consumer reads them once more).
-    fn on_terminal(&mut self, cancelled: bool) {
+    /// Applies the retention setting when the job ends, and retires the job's
+    /// series (each consumer reads them once more). A stopped job keeps the
+    /// checkpoint it resumes from, whatever the retention: its final one, or
+    /// the newest completed one if that failed. Returns the kept folder.
+    fn on_terminal(&mut self, end: Terminal) -> Option<Location> {
         self.registry
             .retire_series(tidemark_agent::labels::JOB_ID, &self.job_id);
-        let Some(storage) = &self.storage else { return };
-        let keep_all = cancelled && self.opts.retention == Retention::RetainOnCancellation;
-        let stop_checkpoint = if cancelled && self.checkpoint_on_stop {
-            self.retained.last().copied()
-        } else {
-            None
+        let storage = self.storage.clone()?;
+        let (keep_all, stop_checkpoint) = match &end {
+            Terminal::Finished => (false, None),
+            Terminal::Cancelled => (self.opts.retention == Retention::RetainOnCancellation, None),
+            // A savepoint lives outside the retained checkpoints: nothing to keep here.
+            Terminal::Stopped(Some(l)) if !l.name().starts_with("chk-") => (false, None),
+            Terminal::Stopped(_) => (
+                self.opts.retention == Retention::RetainOnCancellation,
+                self.retained.last().copied(),
+            ),
+        };
+        let kept = match end {
+            Terminal::Stopped(Some(l)) => Some(l),
+            Terminal::Stopped(None) => stop_checkpoint.map(|id| storage.chk_dir(id)),
+            _ => None,
         };
         if !keep_all {
             for id in std::mem::take(&mut self.retained) {
@@ -350,6 +388,7 @@ impl JobMaster {
             let _ = std::fs::remove_dir(d.join(crate::checkpoint::storage::SHARED_DIR));
             let _ = std::fs::remove_dir(d); // only if empty
         }
+        kept
     }
 
     fn drive(&mut self, dep: &Deployment) -> AttemptEnd {
@@ -375,8 +414,19 @@ impl JobMaster {
                 self.status.sample(last_sample);
                 self.update_time_gauges(&coord, attempt_start);
             }
-            if checkpointing && self.status.trigger_requested.swap(false, Ordering::Relaxed) {
-                queue.extend(coord.trigger_now(now_ms()));
+            let requests = lock(&self.status.checkpoint_requests).take_all();
+            if !requests.is_empty() {
+                let ds = coord.trigger_now(now_ms());
+                if let Some(id) = ds.iter().find_map(|d| match d {
+                    Decision::Trigger { id, .. } => Some(*id),
+                    _ => None,
+                }) {
+                    self.checkpoint_requests
+                        .entry(id)
+                        .or_default()
+                        .extend(requests);
+                }
+                queue.extend(ds);
             }
             let request = lock(&self.status.savepoints).take();
             if let Some(req) = request {
@@ -402,18 +452,23 @@ impl JobMaster {
                     queue.extend(ds);
                 }
             }
-            if stopping.is_none() && self.stop.load(Ordering::Relaxed) {
-                if self.checkpoint_on_stop && checkpointing {
-                    let ds = coord.trigger_now(now_ms());
-                    let id = ds.iter().find_map(|d| match d {
-                        Decision::Trigger { id, .. } => Some(*id),
-                        _ => None,
-                    });
-                    queue.extend(ds);
-                    stopping = Some(id);
-                } else {
-                    break AttemptEnd::Stopped(None);
+            match self.stop.requested() {
+                Some(EndRequest::Cancel) => break AttemptEnd::Cancelled,
+                Some(EndRequest::Stop) if stopping.is_none() => {
+                    if checkpointing {
+                        log::info!("stopping: taking a final checkpoint to resume from");
+                        let ds = coord.trigger_now(now_ms());
+                        let id = ds.iter().find_map(|d| match d {
+                            Decision::Trigger { id, .. } => Some(*id),
+                            _ => None,
+                        });
+                        queue.extend(ds);
+                        stopping = Some(id);
+                    } else {
+                        break AttemptEnd::Stopped(None);
+                    }
                 }
+                _ => {}
             }
             match dep.events.recv_timeout(Duration::from_millis(10)) {
                 Ok(TaskEvent::Ack { id, ack }) => {
@@ -425,7 +480,15 @@ impl JobMaster {
                     exhausted.insert(t);
                     if exhausted.len() == dep.sources.len() {
                         if checkpointing {
-                            queue.extend(coord.trigger_final(now_ms()));
+                            let ds = coord.trigger_final(now_ms());
+                            for d in &ds {
+                                if let Decision::Trigger { id, .. } = d {
+                                    log::info!(
+                                        "every source has finished: taking the final checkpoint {id}"
+                                    );
+                                }
+                            }
+                            queue.extend(ds);
                         } else {
                             dep.to_sources(TaskControl::EndInput);
                         }
@@ -469,7 +532,10 @@ impl JobMaster {
                         break AttemptEnd::Stopped(self.storage.as_ref().map(|s| s.chk_dir(id)))
                     }
                     Some(id) if coord.in_flight() == 0 => {
-                        log::warn!("the stop checkpoint {id} did not complete");
+                        log::warn!(
+                            "the final checkpoint {id} did not complete; keeping {} instead",
+                            self.describe_latest()
+                        );
                         break AttemptEnd::Stopped(None);
                     }
                     Some(_) => {}
@@ -512,6 +578,10 @@ impl JobMaster {
                     trigger_ms,
                     is_final,
                     savepoint: self.savepoint_ids.contains_key(&id),
+                    drain: self
+                        .savepoint_ids
+                        .get(&id)
+                        .is_some_and(|r| r.stop && r.drain),
                 }));
                 Ok(vec![])
             }
@@ -583,6 +653,7 @@ impl JobMaster {
                         if let Some(req) = self.savepoint_ids.remove(&id) {
                             self.finish_savepoint(&dir, &meta, req);
                         }
+                        self.finish_requests(id, CheckpointOutcome::Completed(id));
                         self.retained_shared
                             .insert(id, meta.shared_files().map(str::to_string).collect());
                         self.latest = Some((dir, meta));
@@ -621,6 +692,10 @@ impl JobMaster {
                         SavepointOutcome::Failed(format!("checkpoint {id}: {reason}")),
                     );
                 }
+                self.finish_requests(
+                    id,
+                    CheckpointOutcome::Failed(format!("checkpoint {id}: {reason}")),
+                );
                 Ok(vec![])
             }
             Decision::Discard { id } => {
@@ -635,6 +710,16 @@ impl JobMaster {
 }
 
 impl JobMaster {
+    /// Records the outcome of checkpoint `id` for the REST requests it served.
+    fn finish_requests(&mut self, id: u64, outcome: CheckpointOutcome) {
+        if let Some(reqs) = self.checkpoint_requests.remove(&id) {
+            let mut book = lock(&self.status.checkpoint_requests);
+            for r in reqs {
+                book.finish(&r, outcome.clone());
+            }
+        }
+    }
+
     /// Copies completed checkpoint `meta` into the request's savepoint folder
     /// and records the outcome; a stop request then stops the job.
     fn finish_savepoint(
@@ -703,7 +788,10 @@ pub fn check_compatible(
                 op.uid, op.max_parallelism, graph.max_parallelism, op.max_parallelism
             ));
         }
-        if !node.keyed && node.parallelism != op.parallelism {
+        // Sources hand their splits over and sinks their pending transactions
+        // at another parallelism; other non-keyed state cannot be split.
+        let rescalable = node.keyed || node.is_source || node.is_sink;
+        if !rescalable && node.parallelism != op.parallelism {
             problems.push(format!(
                 "operator '{}' has non-keyed state from parallelism {} but now runs with {}; keep its parallelism",
                 op.uid, op.parallelism, node.parallelism

@@ -4,19 +4,24 @@
 //! | file | owns |
 //! |---|---|
 //! | [`backpressure`] | busy / idle / backpressured shares and Flink's levels over a window |
+//! | [`checkpoint_requests`] | checkpoints triggered by hand and their outcomes (REST) |
 //! | [`checkpoint_stats`] | counts, summary, latest and history of checkpoints (REST) |
 //! | [`deploy`] | graph → channels and task threads for one attempt |
 //! | [`job_master`] | the attempt loop, the coordinator's I/O edge, stop and restart |
 //! | [`restart`] | restart strategies (pure) |
 //! | [`savepoints`] | savepoint requests (REST, CLI) and their outcomes |
 //! | [`status`] | what the CLI's status line reads |
+//! | [`stop`] | stop (final kept checkpoint) versus cancel |
 
 pub mod backpressure;
+pub mod checkpoint_requests;
 pub mod checkpoint_stats;
 pub mod deploy;
 pub mod job_master;
 pub mod restart;
 pub mod savepoints;
 pub mod status;
+pub mod stop;
 
 pub use job_master::{JobMaster, JobOptions, JobOutcome};
+pub use stop::{EndRequest, StopHandle};

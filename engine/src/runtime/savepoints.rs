@@ -12,6 +12,9 @@ pub struct SavepointRequest {
     pub target: Option<String>,
     /// Stop the job once the savepoint is complete (stop-with-savepoint).
     pub stop: bool,
+    /// With `stop`: end event time first (Flink's `drain`), so windows and
+    /// timers fire and their results are part of what the savepoint commits.
+    pub drain: bool,
 }
 
 /// Where a request stands.
@@ -39,13 +42,14 @@ pub struct SavepointBook {
 
 impl SavepointBook {
     /// Files a request; returns its trigger id.
-    pub fn request(&mut self, target: Option<String>, stop: bool) -> String {
+    pub fn request(&mut self, target: Option<String>, stop: bool, drain: bool) -> String {
         self.next += 1;
         let id = format!("{:016x}{:016x}", crate::operator::now_ms(), self.next);
         self.queue.push_back(SavepointRequest {
             id: id.clone(),
             target,
             stop,
+            drain: stop && drain,
         });
         self.outcomes
             .insert(id.clone(), SavepointOutcome::InProgress);

@@ -57,8 +57,8 @@ pub struct JobStatus {
     pub start_ms: std::sync::atomic::AtomicI64,
     /// End (ms since epoch).
     pub end_ms: std::sync::atomic::AtomicI64,
-    /// Set by the REST API: take a checkpoint now.
-    pub trigger_requested: std::sync::atomic::AtomicBool,
+    /// Checkpoints triggered through the REST API, and their outcomes.
+    pub checkpoint_requests: Mutex<super::checkpoint_requests::CheckpointRequests>,
     /// Savepoint requests and outcomes.
     pub savepoints: Mutex<super::savepoints::SavepointBook>,
     /// The last completed checkpoint.

@@ -9,7 +9,7 @@ use crate::operator::SubtaskInfo;
 pub struct BlackholeSink;
 
 impl<T: Send + 'static> Sink<T> for BlackholeSink {
-    fn open(&mut self, _info: &SubtaskInfo, _restored: Option<&[u8]>) -> Result<()> {
+    fn open(&mut self, _info: &SubtaskInfo, _restored: &[(usize, &[u8])]) -> Result<()> {
         Ok(())
     }
     fn write(&mut self, batch: Vec<T>) -> Result<()> {

@@ -67,10 +67,12 @@ impl<T> FileSink<T> {
         })
     }
 
-    fn sync_dir(&self) {
-        if let Ok(d) = File::open(&self.dir) {
-            let _ = d.sync_all();
-        }
+    /// Makes the renames that committed files durable. A failure is the
+    /// task's: a commit that may not survive a crash is not a commit.
+    fn sync_dir(&self) -> Result<()> {
+        File::open(&self.dir)
+            .and_then(|d| d.sync_all())
+            .map_err(|e| Error::io("syncing the output directory", &self.dir, e))
     }
 
     fn close_current(&mut self) -> Result<Option<String>> {
@@ -113,7 +115,7 @@ fn remove_leftovers(dir: &Path, subtask: usize, keep: &[String]) -> Result<usize
 }
 
 impl<T: Send + 'static> Sink<T> for FileSink<T> {
-    fn open(&mut self, info: &SubtaskInfo, restored: Option<&[u8]>) -> Result<()> {
+    fn open(&mut self, info: &SubtaskInfo, restored: &[(usize, &[u8])]) -> Result<()> {
         fs::create_dir_all(&self.dir)
             .map_err(|e| Error::io("creating output directory", &self.dir, e))?;
         self.subtask = info.index;
@@ -122,14 +124,22 @@ impl<T: Send + 'static> Sink<T> for FileSink<T> {
             &info.job_id[..8.min(info.job_id.len())],
             info.attempt
         );
-        if let Some(bytes) = restored.filter(|b| !b.is_empty()) {
-            let pending: Vec<PendingFile> = bincode::deserialize(bytes)?;
-            for p in &pending {
-                self.commit_file(p)?;
+        // The pending files of every old subtask handed to this one: its own,
+        // or after a rescale those of old subtasks i with i mod p == index.
+        let mut removed = 0;
+        for (old, bytes) in restored {
+            if !bytes.is_empty() {
+                let pending: Vec<PendingFile> = bincode::deserialize(bytes)?;
+                for p in &pending {
+                    self.commit_file(p)?;
+                }
+                self.sync_dir()?;
             }
-            self.sync_dir();
+            if *old != self.subtask {
+                removed += remove_leftovers(&self.dir, *old, &[])?;
+            }
         }
-        let removed = remove_leftovers(&self.dir, self.subtask, &[])?;
+        removed += remove_leftovers(&self.dir, self.subtask, &[])?;
         if removed > 0 {
             log::info!(
                 "{}#{}: removed {removed} uncommitted part file(s) left by an earlier run",
@@ -183,7 +193,7 @@ impl<T: Send + 'static> Sink<T> for FileSink<T> {
             self.commit_file(p)?;
         }
         if !due.is_empty() {
-            self.sync_dir();
+            self.sync_dir()?;
         }
         Ok(())
     }
@@ -196,7 +206,7 @@ impl<T: Send + 'static> Sink<T> for FileSink<T> {
                 in_progress: name,
             };
             self.commit_file(&p)?;
-            self.sync_dir();
+            self.sync_dir()?;
         }
         Ok(())
     }

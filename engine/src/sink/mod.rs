@@ -14,9 +14,13 @@ use crate::state::snapshot::OperatorSnapshot;
 
 /// A parallel sink instance.
 pub trait Sink<T>: Send + 'static {
-    /// Called once; `restored` is the state `pre_commit` returned in the
-    /// checkpoint restored from (commit what it names, discard the rest).
-    fn open(&mut self, info: &SubtaskInfo, restored: Option<&[u8]>) -> Result<()>;
+    /// Called once; `restored` holds what `pre_commit` returned in the
+    /// checkpoint restored from, for each old subtask this subtask takes over
+    /// (with that subtask's index): its own at the same parallelism; after a
+    /// rescale, old subtask `i` goes to `i mod parallelism`, so every pending
+    /// transaction is committed exactly once. Commit what they name, discard
+    /// the rest.
+    fn open(&mut self, info: &SubtaskInfo, restored: &[(usize, &[u8])]) -> Result<()>;
     /// Writes records.
     fn write(&mut self, batch: Vec<T>) -> Result<()>;
     /// At a barrier: make everything written so far durable and return the
@@ -67,11 +71,19 @@ impl<T: crate::Data> Operator<T, ()> for SinkOperator<T> {
                 )
                 .ok();
         }
-        let restored = ctx
+        let (me, p) = (ctx.info.index, ctx.info.parallelism.max(1));
+        let restored: Vec<(usize, &[u8])> = ctx
             .restored
-            .and_then(|r| r.own.as_ref())
-            .map(|f| f.operator_state());
-        self.sink.open(ctx.info, restored)
+            .map(|r| {
+                r.old_subtasks
+                    .iter()
+                    .enumerate()
+                    .filter(|(i, _)| i % p == me)
+                    .filter_map(|(i, f)| Some((i, f.as_ref()?.operator_state())))
+                    .collect()
+            })
+            .unwrap_or_default();
+        self.sink.open(ctx.info, &restored)
     }
     fn process_batch(&mut self, batch: Vec<T>, _out: &mut Collector<()>) -> Result<()> {
         if let (Some(f), Some(h)) = (&self.event_time, &self.latency) {

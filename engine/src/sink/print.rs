@@ -24,7 +24,7 @@ impl<T> PrintSink<T> {
 }
 
 impl<T: Send + 'static> Sink<T> for PrintSink<T> {
-    fn open(&mut self, info: &SubtaskInfo, _restored: Option<&[u8]>) -> Result<()> {
+    fn open(&mut self, info: &SubtaskInfo, _restored: &[(usize, &[u8])]) -> Result<()> {
         self.prefix = format!("{}#{}> ", info.vertex, info.index);
         Ok(())
     }

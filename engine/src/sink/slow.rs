@@ -43,7 +43,7 @@ impl<T> SlowSink<T> {
 }
 
 impl<T: Send + 'static> Sink<T> for SlowSink<T> {
-    fn open(&mut self, info: &SubtaskInfo, restored: Option<&[u8]>) -> Result<()> {
+    fn open(&mut self, info: &SubtaskInfo, restored: &[(usize, &[u8])]) -> Result<()> {
         self.opened = Instant::now();
         self.inner.open(info, restored)
     }

@@ -144,8 +144,8 @@ impl Source<Event> for DatagenSource {
         Ok(())
     }
 
-    fn restore(&mut self, position: &[u8]) -> Result<()> {
-        self.pacing.restore(position, "datagen")
+    fn restore(&mut self, positions: &[&[u8]]) -> Result<()> {
+        self.pacing.restore(positions, "datagen")
     }
 
     fn poll(&mut self, out: &mut Vec<Event>, max: usize) -> Result<Poll> {
@@ -210,7 +210,7 @@ mod tests {
             let pos = src.position().unwrap();
             let mut resumed = DatagenSource::new(cfg(), None);
             resumed.open(&info).unwrap();
-            resumed.restore(&pos).unwrap();
+            resumed.restore(&[&pos]).unwrap();
             while resumed.poll(&mut out, 4).unwrap() != Poll::Finished {}
             seen.extend(out);
         }

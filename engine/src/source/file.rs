@@ -1,6 +1,9 @@
-//! A replayable line source over a file or a directory of files. Subtask `s` of
-//! `p` reads the files whose sorted index is `s` modulo `p`; its position is
-//! (file index, byte offset), so a restore continues at the next line.
+//! A replayable line source over a file or a directory of files. Each file is
+//! a split: subtask `s` of `p` reads the files whose sorted index is `s`
+//! modulo `p`, one after the other; its position is every owned file's byte
+//! offset (and whether it is done), so a restore continues at the next line,
+//! and a restore at another parallelism hands each file, with its offset, to
+//! its new owner.
 
 use super::{Poll, Source};
 use crate::error::{Error, Result};
@@ -11,9 +14,12 @@ use std::path::PathBuf;
 /// Reads lines (without the newline) from files.
 pub struct FileSource {
     path: PathBuf,
-    files: Vec<PathBuf>,
+    /// Owned files: (index among all files, path), in order.
+    files: Vec<(usize, PathBuf)>,
+    /// Per owned file: bytes read, and whether it is done.
+    progress: Vec<(u64, bool)>,
+    /// The owned file being read.
     file: usize,
-    offset: u64,
     reader: Option<BufReader<std::fs::File>>,
 }
 
@@ -23,8 +29,8 @@ impl FileSource {
         Self {
             path,
             files: Vec::new(),
+            progress: Vec::new(),
             file: 0,
-            offset: 0,
             reader: None,
         }
     }
@@ -57,15 +63,28 @@ impl Source<String> for FileSource {
             .into_iter()
             .enumerate()
             .filter(|(i, _)| i % info.parallelism == info.index)
-            .map(|(_, p)| p)
             .collect();
+        self.progress = vec![(0, false); self.files.len()];
         Ok(())
     }
 
-    fn restore(&mut self, position: &[u8]) -> Result<()> {
-        let (file, offset): (usize, u64) = bincode::deserialize(position)?;
-        self.file = file;
-        self.offset = offset;
+    fn restore(&mut self, positions: &[&[u8]]) -> Result<()> {
+        let mut by_file = std::collections::BTreeMap::new();
+        for p in positions {
+            let list: Vec<(usize, u64, bool)> = bincode::deserialize(p).map_err(|e| {
+                Error::Checkpoint(format!(
+                    "file source position ({} bytes) is not a list of files: {e}",
+                    p.len()
+                ))
+            })?;
+            for (i, offset, done) in list {
+                by_file.insert(i, (offset, done));
+            }
+        }
+        for ((i, _), pr) in self.files.iter().zip(&mut self.progress) {
+            *pr = by_file.get(i).copied().unwrap_or((0, false));
+        }
+        self.file = self.progress.iter().take_while(|(_, done)| *done).count();
         self.reader = None;
         Ok(())
     }
@@ -79,11 +98,12 @@ impl Source<String> for FileSource {
                     Poll::Data
                 });
             }
+            let (offset, _) = self.progress[self.file];
             if self.reader.is_none() {
-                let p = &self.files[self.file];
+                let p = &self.files[self.file].1;
                 let mut f =
                     std::fs::File::open(p).map_err(|e| Error::io("opening input file", p, e))?;
-                f.seek(SeekFrom::Start(self.offset))
+                f.seek(SeekFrom::Start(offset))
                     .map_err(|e| Error::io("seeking input file", p, e))?;
                 self.reader = Some(BufReader::new(f));
             }
@@ -91,14 +111,14 @@ impl Source<String> for FileSource {
             let mut line = String::new();
             let n = r
                 .read_line(&mut line)
-                .map_err(|e| Error::io("reading input file", &self.files[self.file], e))?;
+                .map_err(|e| Error::io("reading input file", &self.files[self.file].1, e))?;
             if n == 0 {
+                self.progress[self.file].1 = true;
                 self.file += 1;
-                self.offset = 0;
                 self.reader = None;
                 continue;
             }
-            self.offset += n as u64;
+            self.progress[self.file].0 += n as u64;
             if line.ends_with('\n') {
                 line.pop();
                 if line.ends_with('\r') {
@@ -111,6 +131,12 @@ impl Source<String> for FileSource {
     }
 
     fn position(&self) -> Result<Vec<u8>> {
-        Ok(bincode::serialize(&(self.file, self.offset))?)
+        let list: Vec<(usize, u64, bool)> = self
+            .files
+            .iter()
+            .zip(&self.progress)
+            .map(|((i, _), (offset, done))| (*i, *offset, *done))
+            .collect();
+        Ok(bincode::serialize(&list)?)
     }
 }

@@ -25,8 +25,11 @@ pub enum Poll {
 pub trait Source<T>: Send + 'static {
     /// Called once with this subtask's coordinates, before `restore` and `poll`.
     fn open(&mut self, info: &SubtaskInfo) -> Result<()>;
-    /// Continues from a position returned by `position` in an earlier run.
-    fn restore(&mut self, position: &[u8]) -> Result<()>;
+    /// Continues from the positions every subtask of the checkpointed run
+    /// returned from `position`, one per old subtask in subtask order, at this
+    /// parallelism or another: a source keeps the part (splits) this subtask
+    /// owns now, so a savepoint restores the whole job at another parallelism.
+    fn restore(&mut self, positions: &[&[u8]]) -> Result<()>;
     /// Appends up to `max` records to `out`.
     fn poll(&mut self, out: &mut Vec<T>, max: usize) -> Result<Poll>;
     /// The position after the last record returned (taken at a barrier).

@@ -394,8 +394,8 @@ impl Source<NexmarkEvent> for NexmarkSource {
         Ok(())
     }
 
-    fn restore(&mut self, position: &[u8]) -> Result<()> {
-        self.pacing.restore(position, "nexmark")
+    fn restore(&mut self, positions: &[&[u8]]) -> Result<()> {
+        self.pacing.restore(positions, "nexmark")
     }
 
     fn poll(&mut self, out: &mut Vec<NexmarkEvent>, max: usize) -> Result<Poll> {

@@ -1,14 +1,20 @@
 //! What the generators share: a subtask's progress through the job's records.
 //!
-//! Subtask `s` of `p` produces the job's records `s, s+p, s+2p, …`; with a
-//! bounded total it produces its share; with a rate it produces its share of
-//! the rate (measured from when it opened or restored); its position is how
-//! many it has produced, so a restore continues exactly where a checkpoint was
-//! taken. The first `warmup` records of the job are not rate-limited.
+//! The job's record sequence is cut into `S` splits (`S` is
+//! `pipeline.max-parallelism`, as key groups are): split `j` holds the records
+//! `j, j+S, j+2S, …`. Subtask `s` of `p` owns the splits `j ≡ s (mod p)` and
+//! emits their records in index order. Its position is how many records each
+//! owned split has produced, so a restore continues exactly where a checkpoint
+//! was taken, and a restore at another parallelism hands every split, with
+//! its progress, to the subtask that owns it now (Flink's split reassignment).
+//! With a bounded total each split produces its share; with a rate a subtask
+//! produces its splits' share of it (measured from when it opened or
+//! restored); records with an index below `warmup` are not rate-limited.
 
 use super::Poll;
 use crate::error::{Error, Result};
 use crate::operator::SubtaskInfo;
+use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 /// One generator subtask's progress.
@@ -18,82 +24,180 @@ pub struct Pacing {
     job_rate: u64,
     warmup: u64,
     subtask: u64,
-    parallelism: u64,
-    /// Records this subtask has produced (its position).
-    produced: u64,
-    /// This subtask's share of the job's records.
-    limit: Option<u64>,
+    /// Number of splits (`S`).
+    splits: u64,
+    /// Owned splits, ascending, and how many records each has produced.
+    owned: Vec<(u64, u64)>,
+    /// When every owned split before `cursor` has produced `round + 1`
+    /// records and every other `round`, the next index is found without a
+    /// search (the normal case; a rescaled restore may break it for a while).
+    lockstep: Option<(u64, usize)>,
     rate: f64,
     started: Instant,
+    produced: u64,
     produced_at_start: u64,
 }
 
 impl Pacing {
     /// `events` for the whole job (`None`: unbounded), `rate` records per
-    /// second for the whole job (0: as fast as possible), the first `warmup`
-    /// records unlimited.
+    /// second for the whole job (0: as fast as possible), records below index
+    /// `warmup` unlimited.
     pub fn new(events: Option<u64>, rate: u64, warmup: u64) -> Self {
         Self {
             events,
             job_rate: rate,
             warmup,
             subtask: 0,
-            parallelism: 1,
-            produced: 0,
-            limit: None,
+            splits: 1,
+            owned: vec![(0, 0)],
+            lockstep: Some((0, 0)),
             rate: 0.0,
             started: Instant::now(),
+            produced: 0,
             produced_at_start: 0,
         }
     }
 
-    /// Takes this subtask's coordinates.
+    /// Takes this subtask's coordinates and its splits.
     pub fn open(&mut self, info: &SubtaskInfo) {
+        let p = info.parallelism.max(1) as u64;
         self.subtask = info.index as u64;
-        self.parallelism = info.parallelism as u64;
-        self.limit = self.events.map(|n| {
-            let (q, r) = (n / self.parallelism, n % self.parallelism);
-            q + u64::from(self.subtask < r)
-        });
-        self.rate = self.job_rate as f64 / self.parallelism as f64;
+        self.splits = u64::from(info.max_parallelism).max(p);
+        self.owned = (self.subtask..self.splits)
+            .step_by(p as usize)
+            .map(|j| (j, 0))
+            .collect();
+        self.lockstep = Some((0, 0));
+        self.rate = self.job_rate as f64 * self.owned.len() as f64 / self.splits as f64;
         self.started = Instant::now();
     }
 
-    /// Continues from `position` (from [`Pacing::position`]); `what` names the source in errors.
-    pub fn restore(&mut self, position: &[u8], what: &str) -> Result<()> {
-        let p: [u8; 8] = position.try_into().map_err(|_| {
-            Error::Checkpoint(format!(
-                "{what} position has {} bytes, expected 8",
-                position.len()
-            ))
-        })?;
-        self.produced = u64::from_le_bytes(p);
+    /// Continues from the positions of every subtask of the checkpointed run
+    /// (from [`Pacing::position`]), whatever its parallelism: each owned split
+    /// resumes where its last owner left it. `what` names the source in errors.
+    pub fn restore(&mut self, positions: &[&[u8]], what: &str) -> Result<()> {
+        let mut progress: BTreeMap<u64, u64> = BTreeMap::new();
+        for p in positions {
+            let (splits, list): (u64, Vec<(u64, u64)>) = bincode::deserialize(p).map_err(|e| {
+                Error::Checkpoint(format!(
+                    "{what} position ({} bytes) is not a split list: {e}",
+                    p.len()
+                ))
+            })?;
+            if splits != self.splits {
+                return Err(Error::Checkpoint(format!(
+                    "{what} was checkpointed with {splits} splits (pipeline.max-parallelism), this job has {}: set pipeline.max-parallelism={splits}",
+                    self.splits
+                )));
+            }
+            for (j, n) in list {
+                if progress.insert(j, n).is_some() {
+                    return Err(Error::Checkpoint(format!(
+                        "{what} split {j} appears in two positions of the checkpoint"
+                    )));
+                }
+            }
+        }
+        for (j, n) in &mut self.owned {
+            *n = progress.get(j).copied().unwrap_or(0);
+        }
+        self.lockstep = self.find_lockstep();
+        self.produced = self.owned.iter().map(|(_, n)| n).sum();
         self.produced_at_start = self.produced;
         self.started = Instant::now();
         Ok(())
     }
 
-    /// The position after the last record produced.
+    /// The position after the last record produced: the split count and
+    /// each owned split's progress.
     pub fn position(&self) -> Vec<u8> {
-        self.produced.to_le_bytes().to_vec()
+        let list = self.progress();
+        bincode::serialize(&(self.splits, list)).expect("a split list serialises")
+    }
+
+    /// Each owned split's progress, whichever mode tracks it.
+    fn progress(&self) -> Vec<(u64, u64)> {
+        match self.lockstep {
+            Some((round, cursor)) => self
+                .owned
+                .iter()
+                .enumerate()
+                .map(|(i, (j, _))| (*j, round + u64::from(i < cursor)))
+                .collect(),
+            None => self.owned.clone(),
+        }
+    }
+
+    /// The lockstep form of the owned splits' progress, if they have one.
+    fn find_lockstep(&self) -> Option<(u64, usize)> {
+        let first = self.owned.first()?.1;
+        let cursor = self.owned.iter().take_while(|(_, n)| *n == first).count();
+        if cursor == self.owned.len() {
+            return Some((first, 0));
+        }
+        let round = first.checked_sub(1)?;
+        self.owned[cursor..]
+            .iter()
+            .all(|(_, n)| *n == round)
+            .then_some((round, cursor))
+    }
+
+    /// The next record's index, and where it comes from (a cursor in
+    /// lockstep, else the owned split's slot), or `None` if every owned split
+    /// is done.
+    #[inline]
+    fn next_index(&self) -> Option<(u64, usize)> {
+        let done = |i: u64| self.events.is_some_and(|n| i >= n);
+        match self.lockstep {
+            Some((round, cursor)) => {
+                let (j, _) = self.owned.get(cursor)?;
+                let i = j + round * self.splits;
+                // Splits are ascending: past the end here, past it for the rest.
+                (!done(i)).then_some((i, cursor))
+            }
+            None => self
+                .owned
+                .iter()
+                .enumerate()
+                .map(|(slot, (j, n))| (j + n * self.splits, slot))
+                .filter(|(i, _)| !done(*i))
+                .min(),
+        }
+    }
+
+    /// Counts the record at `at` (from [`Pacing::next_index`]) as produced.
+    #[inline]
+    fn advance(&mut self, at: usize) {
+        match &mut self.lockstep {
+            Some((round, cursor)) => {
+                *cursor += 1;
+                if *cursor == self.owned.len() {
+                    *cursor = 0;
+                    *round += 1;
+                }
+            }
+            None => self.owned[at].1 += 1,
+        }
+        self.produced += 1;
     }
 
     /// How many records to produce now (at most `max`), or what `poll` returns instead.
     fn next_batch(&mut self, max: usize) -> std::result::Result<u64, Poll> {
-        let mut n = max as u64;
-        if let Some(limit) = self.limit {
-            if self.produced >= limit {
-                return Err(Poll::Finished);
-            }
-            n = n.min(limit - self.produced);
+        if self.lockstep.is_none() {
+            // Caught up after an uneven hand-over: back to the fast path.
+            self.lockstep = self.find_lockstep();
         }
-        // This subtask's warm-up records are not rate-limited; the rate starts after them.
-        let warm = self.warmup.div_ceil(self.parallelism.max(1));
-        if self.produced < warm {
-            n = n.min(warm - self.produced);
+        let Some((next, _)) = self.next_index() else {
+            return Err(Poll::Finished);
+        };
+        let n = max as u64;
+        // Records below the warm-up index are not rate-limited; the rate starts after them.
+        if next < self.warmup {
             self.started = Instant::now();
             self.produced_at_start = self.produced + n;
-        } else if self.rate > 0.0 {
+            return Ok(n);
+        }
+        if self.rate > 0.0 {
             let allowed = (self.started.elapsed().as_secs_f64() * self.rate) as u64;
             let done = self.produced - self.produced_at_start;
             if allowed <= done {
@@ -103,19 +207,13 @@ impl Pacing {
                 );
                 return Err(Poll::Pending(Some(wait)));
             }
-            n = n.min(allowed - done);
+            return Ok(n.min(allowed - done));
         }
         Ok(n)
     }
 
-    /// The job-wide index of this subtask's `k`-th next record.
-    #[inline]
-    fn index(&self, k: u64) -> u64 {
-        self.subtask + (self.produced + k) * self.parallelism
-    }
-
     /// One `poll`: appends up to `max` records, `make(job-wide index)` each,
-    /// within the share and the rate; `before` runs once before a batch.
+    /// within the splits' share and the rate; `before` runs once before a batch.
     pub fn fill<T>(
         &mut self,
         out: &mut Vec<T>,
@@ -128,10 +226,113 @@ impl Pacing {
             Err(p) => return p,
         };
         before(self.subtask);
-        for k in 0..n {
-            out.push(make(self.index(k)));
+        for _ in 0..n {
+            let Some((i, at)) = self.next_index() else {
+                break;
+            };
+            out.push(make(i));
+            self.advance(at);
         }
-        self.produced += n;
         Poll::Data
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::BTreeSet;
+
+    fn info(index: usize, parallelism: usize) -> SubtaskInfo {
+        SubtaskInfo {
+            job_name: "j".into(),
+            job_id: "i".into(),
+            vertex: "v".into(),
+            uid: "u".into(),
+            index,
+            parallelism,
+            max_parallelism: 8,
+            attempt: 0,
+            backend: Default::default(),
+        }
+    }
+
+    /// Runs `p` subtasks from `positions` until each has produced `take`
+    /// more (or finished); returns what they produced and their positions.
+    fn run(
+        p: usize,
+        positions: &[Vec<u8>],
+        take: usize,
+        events: u64,
+    ) -> (Vec<Vec<u64>>, Vec<Vec<u8>>) {
+        let mut out = Vec::new();
+        let mut pos = Vec::new();
+        for s in 0..p {
+            let mut g = Pacing::new(Some(events), 0, 0);
+            g.open(&info(s, p));
+            if !positions.is_empty() {
+                let refs: Vec<&[u8]> = positions.iter().map(Vec::as_slice).collect();
+                g.restore(&refs, "test").unwrap();
+            }
+            let mut got = Vec::new();
+            while got.len() < take {
+                let mut batch = Vec::new();
+                if g.fill(&mut batch, 3, |_| {}, |i| i) == Poll::Finished {
+                    break;
+                }
+                got.extend(batch);
+            }
+            out.push(got);
+            pos.push(g.position());
+        }
+        (out, pos)
+    }
+
+    #[test]
+    fn each_subtask_emits_its_splits_in_index_order_and_together_every_record_once() {
+        let (out, _) = run(3, &[], usize::MAX, 50);
+        for o in &out {
+            assert!(o.windows(2).all(|w| w[0] < w[1]), "{o:?}");
+        }
+        let all: Vec<u64> = out.concat();
+        assert_eq!(all.len(), 50);
+        assert_eq!(
+            all.iter().copied().collect::<BTreeSet<_>>(),
+            (0..50).collect()
+        );
+    }
+
+    #[test]
+    fn a_restore_at_another_parallelism_continues_every_split_exactly() {
+        // 2 subtasks produce a while, then 3, then 1 finish the job: every
+        // record exactly once in all.
+        let events = 200;
+        let (a, pa) = run(2, &[], 17, events);
+        let (b, pb) = run(3, &pa, 23, events);
+        let (c, _) = run(1, &pb, usize::MAX, events);
+        let mut all: Vec<u64> = [a.concat(), b.concat(), c.concat()].concat();
+        all.sort();
+        assert_eq!(all, (0..events).collect::<Vec<_>>());
+        // After the uneven hand-over the single subtask still emits in index order.
+        assert!(c[0].windows(2).all(|w| w[0] < w[1]), "{:?}", c[0]);
+    }
+
+    #[test]
+    fn a_position_from_another_split_count_is_refused() {
+        let mut g = Pacing::new(None, 0, 0);
+        g.open(&info(0, 1));
+        let other = bincode::serialize(&(16u64, vec![(0u64, 3u64)])).unwrap();
+        let e = g
+            .restore(&[other.as_slice()], "datagen")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("16 splits") && e.contains("max-parallelism=16"),
+            "{e}"
+        );
+        let e = g
+            .restore(&[&[1, 2, 3][..]], "datagen")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("not a split list"), "{e}");
     }
 }

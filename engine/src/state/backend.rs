@@ -550,13 +550,13 @@ mod tests {
     fn fill(b: &mut KeyedStateBackend<u64>, n: u64) -> TableId<u64> {
         let t = b.register::<u64>("count").unwrap();
         for k in 0..n {
-            b.store(t).insert(k, k * 10);
+            b.store(t).insert(k, k * 10).unwrap();
         }
         // Updates through get_mut are written back too.
         for k in 0..n / 2 {
-            *b.store(t).get_mut(&k).unwrap() += 1;
+            *b.store(t).get_mut(&k).unwrap().unwrap() += 1;
         }
-        b.store(t).remove(&(n - 1));
+        b.store(t).remove(&(n - 1)).unwrap();
         t
     }
 
@@ -598,7 +598,11 @@ mod tests {
             seen += h.store(t).len();
             for k in 0..1000u64 {
                 if r.contains(crate::state::key_group::assign_to_key_group(&k, 128)) {
-                    assert_eq!(h.store(t).get(&k).copied(), expected(k, 1000), "key {k}");
+                    assert_eq!(
+                        h.store(t).get(&k).unwrap().copied(),
+                        expected(k, 1000),
+                        "key {k}"
+                    );
                 }
             }
         }
@@ -641,7 +645,7 @@ mod tests {
         let value = |k: u64| -> Vec<u8> { (0..1000).map(|i| (k * 31 + i) as u8).collect() };
         let n = 20_000u64; // ~20 MB, past both 16 MiB limits
         for k in 0..n {
-            b.store(t).insert(k, value(k));
+            b.store(t).insert(k, value(k)).unwrap();
         }
         let (keyed, _) = b.snapshot(1, false).unwrap();
         let snap = OperatorSnapshot {
@@ -673,7 +677,7 @@ mod tests {
         let t = h.register::<Vec<u8>>("blob").unwrap();
         assert_eq!(h.store(t).len(), n as usize);
         for k in (0..n).step_by(997) {
-            assert_eq!(h.store(t).get(&k), Some(&value(k)), "key {k}");
+            assert_eq!(h.store(t).get(&k).unwrap(), Some(&value(k)), "key {k}");
         }
         // A damaged large file is refused by its CRC32, as a small one is.
         let mut bytes = std::fs::read(&stored).unwrap();
@@ -700,7 +704,7 @@ mod tests {
         assert!(u1.uploaded_bytes > 0);
         b.notify_complete(1);
         // A second checkpoint after a small change shares the first's SST files.
-        b.store(t).insert(5000, 1);
+        b.store(t).insert(5000, 1).unwrap();
         let (_, native) = b.snapshot(2, false).unwrap();
         let n2 = native.unwrap();
         let u2 = upload(&n2, &store, "count", 0, 2).unwrap();
@@ -740,8 +744,8 @@ mod tests {
         )
         .unwrap();
         let t = r.register::<u64>("count").unwrap();
-        assert_eq!(r.store(t).get(&5000).copied(), Some(1));
-        assert_eq!(r.store(t).get(&3).copied(), expected(3, 1000));
+        assert_eq!(r.store(t).get(&5000).unwrap().copied(), Some(1));
+        assert_eq!(r.store(t).get(&3).unwrap().copied(), expected(3, 1000));
         assert_eq!(r.restore_report().unwrap().source, RestoreSource::Remote);
         drop(r);
         for i in 0..2 {
@@ -762,7 +766,11 @@ mod tests {
                 } else {
                     None
                 };
-                assert_eq!(h.store(t).get(&k).copied(), want, "key {k} in subtask {i}");
+                assert_eq!(
+                    h.store(t).get(&k).unwrap().copied(),
+                    want,
+                    "key {k} in subtask {i}"
+                );
             }
         }
         // A corrupted shared file is detected on download.
@@ -796,15 +804,17 @@ mod tests {
         };
         let fill = |t: &mut TimerService<u64>| {
             for k in 0..50u64 {
-                t.register(TimeDomain::EventTime, 100 - k as i64 * 3, k);
-                t.register(TimeDomain::ProcessingTime, 1_000 + k as i64, k);
+                t.register(TimeDomain::EventTime, 100 - k as i64 * 3, k)
+                    .unwrap();
+                t.register(TimeDomain::ProcessingTime, 1_000 + k as i64, k)
+                    .unwrap();
             }
-            t.register(TimeDomain::EventTime, -100, 99);
-            t.delete(TimeDomain::EventTime, 100, 0);
+            t.register(TimeDomain::EventTime, -100, 99).unwrap();
+            t.delete(TimeDomain::EventTime, 100, 0).unwrap();
         };
         let drain = |t: &mut TimerService<u64>, range: Option<KeyGroupRange>| {
             let mut out = Vec::new();
-            while let Some(x) = t.pop_due(TimeDomain::EventTime, i64::MAX) {
+            while let Some(x) = t.pop_due(TimeDomain::EventTime, i64::MAX).unwrap() {
                 out.push(x);
             }
             out.retain(|(_, k)| {
@@ -823,9 +833,12 @@ mod tests {
         let mut t = timers_of(&b);
         fill(&mut t);
         assert_eq!(t.next_processing_time(), Some(1_000));
-        assert_eq!(t.pop_due(TimeDomain::EventTime, -101), None);
-        assert_eq!(t.pop_due(TimeDomain::EventTime, -100), Some((-100, 99)));
-        heap.pop_due(TimeDomain::EventTime, -100);
+        assert_eq!(t.pop_due(TimeDomain::EventTime, -101).unwrap(), None);
+        assert_eq!(
+            t.pop_due(TimeDomain::EventTime, -100).unwrap(),
+            Some((-100, 99))
+        );
+        heap.pop_due(TimeDomain::EventTime, -100).unwrap();
         // A full snapshot writes them as canonical timer chunks the heap reads.
         let (keyed, _) = b.snapshot(1, true).unwrap();
         assert!(keyed.iter().any(|k| k.name() == TIMER_TABLE));

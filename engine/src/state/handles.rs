@@ -2,6 +2,7 @@
 //! `open`, and an accessor scoped to the key of the record being processed.
 
 use crate::data::{Data, Key};
+use crate::error::{Error, Result};
 use crate::state::backend::{KeyedStateBackend, TableId};
 use crate::state::store::KvStore;
 use std::collections::BTreeMap;
@@ -112,6 +113,10 @@ impl<K: Key> KeyedStateBackend<K> {
     }
 }
 
+// Every accessor returns the backend's error instead of "no state": a
+// function passes it on with `?`, and the task fails (the restart strategy
+// applies) before any record is processed against state it could not read.
+
 /// Value state of the current key.
 pub struct ValueState<'a, K, V> {
     pub(crate) store: &'a mut dyn KvStore<K, V>,
@@ -120,20 +125,20 @@ pub struct ValueState<'a, K, V> {
 
 impl<K: Key, V: Data> ValueState<'_, K, V> {
     /// The value, if set.
-    pub fn get(&mut self) -> Option<&V> {
+    pub fn get(&mut self) -> Result<Option<&V>> {
         self.store.get(self.key)
     }
     /// Mutable access to the value, if set.
-    pub fn get_mut(&mut self) -> Option<&mut V> {
+    pub fn get_mut(&mut self) -> Result<Option<&mut V>> {
         self.store.get_mut(self.key)
     }
     /// Sets the value.
-    pub fn set(&mut self, v: V) {
+    pub fn set(&mut self, v: V) -> Result<()> {
         self.store.insert(self.key.clone(), v)
     }
     /// Removes the value.
-    pub fn clear(&mut self) {
-        self.store.remove(self.key);
+    pub fn clear(&mut self) -> Result<()> {
+        self.store.remove(self.key).map(drop)
     }
 }
 
@@ -145,18 +150,21 @@ pub struct ListState<'a, K, V> {
 
 impl<K: Key, V: Data> ListState<'_, K, V> {
     /// Appends a value.
-    pub fn add(&mut self, v: V) {
-        match self.store.get_mut(self.key) {
-            Some(l) => l.push(v),
+    pub fn add(&mut self, v: V) -> Result<()> {
+        match self.store.get_mut(self.key)? {
+            Some(l) => {
+                l.push(v);
+                Ok(())
+            }
             None => self.store.insert(self.key.clone(), vec![v]),
         }
     }
     /// The values (empty when unset).
-    pub fn get(&mut self) -> &[V] {
-        self.store.get(self.key).map(Vec::as_slice).unwrap_or(&[])
+    pub fn get(&mut self) -> Result<&[V]> {
+        Ok(self.store.get(self.key)?.map(Vec::as_slice).unwrap_or(&[]))
     }
     /// Replaces the values.
-    pub fn update(&mut self, v: Vec<V>) {
+    pub fn update(&mut self, v: Vec<V>) -> Result<()> {
         if v.is_empty() {
             self.clear()
         } else {
@@ -164,8 +172,8 @@ impl<K: Key, V: Data> ListState<'_, K, V> {
         }
     }
     /// Removes all values.
-    pub fn clear(&mut self) {
-        self.store.remove(self.key);
+    pub fn clear(&mut self) -> Result<()> {
+        self.store.remove(self.key).map(drop)
     }
 }
 
@@ -177,14 +185,15 @@ pub struct MapState<'a, K, UK, UV> {
 
 impl<K: Key, UK: Data + Ord, UV: Data> MapState<'_, K, UK, UV> {
     /// The value under `uk`.
-    pub fn get(&mut self, uk: &UK) -> Option<&UV> {
-        self.store.get(self.key).and_then(|m| m.get(uk))
+    pub fn get(&mut self, uk: &UK) -> Result<Option<&UV>> {
+        Ok(self.store.get(self.key)?.and_then(|m| m.get(uk)))
     }
     /// Sets `uk` to `uv`.
-    pub fn put(&mut self, uk: UK, uv: UV) {
-        match self.store.get_mut(self.key) {
+    pub fn put(&mut self, uk: UK, uv: UV) -> Result<()> {
+        match self.store.get_mut(self.key)? {
             Some(m) => {
                 m.insert(uk, uv);
+                Ok(())
             }
             None => self
                 .store
@@ -192,35 +201,37 @@ impl<K: Key, UK: Data + Ord, UV: Data> MapState<'_, K, UK, UV> {
         }
     }
     /// Mutable access to the value under `uk`, inserting `init()` when absent.
-    pub fn entry(&mut self, uk: UK, init: impl FnOnce() -> UV) -> &mut UV {
-        if self.store.get(self.key).is_none() {
-            self.store.insert(self.key.clone(), BTreeMap::new());
+    pub fn entry(&mut self, uk: UK, init: impl FnOnce() -> UV) -> Result<&mut UV> {
+        if self.store.get(self.key)?.is_none() {
+            self.store.insert(self.key.clone(), BTreeMap::new())?;
         }
-        self.store
-            .get_mut(self.key)
-            .expect("inserted above")
-            .entry(uk)
-            .or_insert_with(init)
+        let m = self.store.get_mut(self.key)?.ok_or_else(|| {
+            Error::State("a map entry vanished between its insert and its read".into())
+        })?;
+        Ok(m.entry(uk).or_insert_with(init))
     }
     /// Removes `uk`; the key's state disappears with its last entry.
-    pub fn remove(&mut self, uk: &UK) -> Option<UV> {
-        let m = self.store.get_mut(self.key)?;
+    pub fn remove(&mut self, uk: &UK) -> Result<Option<UV>> {
+        let Some(m) = self.store.get_mut(self.key)? else {
+            return Ok(None);
+        };
         let v = m.remove(uk);
         if m.is_empty() {
-            self.store.remove(self.key);
+            self.store.remove(self.key)?;
         }
-        v
+        Ok(v)
     }
     /// All entries, in user-key order.
-    pub fn entries(&mut self) -> Vec<(UK, UV)> {
-        self.store
-            .get(self.key)
+    pub fn entries(&mut self) -> Result<Vec<(UK, UV)>> {
+        Ok(self
+            .store
+            .get(self.key)?
             .map(|m| m.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
-            .unwrap_or_default()
+            .unwrap_or_default())
     }
     /// Whether the key has no entries.
-    pub fn is_empty(&mut self) -> bool {
-        self.store.get(self.key).is_none()
+    pub fn is_empty(&mut self) -> Result<bool> {
+        Ok(self.store.get(self.key)?.is_none())
     }
 }
 
@@ -233,19 +244,22 @@ pub struct ReducingState<'a, K, V> {
 
 impl<K: Key, V: Data> ReducingState<'_, K, V> {
     /// Folds `v` into the state.
-    pub fn add(&mut self, v: V) {
-        match self.store.get_mut(self.key) {
-            Some(cur) => *cur = (self.reduce)(cur, v),
+    pub fn add(&mut self, v: V) -> Result<()> {
+        match self.store.get_mut(self.key)? {
+            Some(cur) => {
+                *cur = (self.reduce)(cur, v);
+                Ok(())
+            }
             None => self.store.insert(self.key.clone(), v),
         }
     }
     /// The folded value.
-    pub fn get(&mut self) -> Option<&V> {
+    pub fn get(&mut self) -> Result<Option<&V>> {
         self.store.get(self.key)
     }
     /// Removes the value.
-    pub fn clear(&mut self) {
-        self.store.remove(self.key);
+    pub fn clear(&mut self) -> Result<()> {
+        self.store.remove(self.key).map(drop)
     }
 }
 
@@ -258,21 +272,24 @@ pub struct AggregatingState<'a, K, I, A, O> {
 
 impl<K: Key, I: 'static, A: Data, O: 'static> AggregatingState<'_, K, I, A, O> {
     /// Adds one input.
-    pub fn add(&mut self, input: I) {
-        if self.store.get(self.key).is_none() {
-            self.store.insert(self.key.clone(), self.agg.create());
+    pub fn add(&mut self, input: I) -> Result<()> {
+        if self.store.get(self.key)?.is_none() {
+            self.store.insert(self.key.clone(), self.agg.create())?;
         }
-        let acc = self.store.get_mut(self.key).expect("inserted above");
+        let acc = self.store.get_mut(self.key)?.ok_or_else(|| {
+            Error::State("an accumulator vanished between its insert and its read".into())
+        })?;
         self.agg.add(acc, input);
+        Ok(())
     }
     /// The current result, if any input was added.
-    pub fn get(&mut self) -> Option<O> {
+    pub fn get(&mut self) -> Result<Option<O>> {
         let agg = self.agg;
-        self.store.get(self.key).map(|a| agg.result(a))
+        Ok(self.store.get(self.key)?.map(|a| agg.result(a)))
     }
     /// Removes the accumulator.
-    pub fn clear(&mut self) {
-        self.store.remove(self.key);
+    pub fn clear(&mut self) -> Result<()> {
+        self.store.remove(self.key).map(drop)
     }
 }
 
@@ -313,29 +330,34 @@ mod tests {
                     store: b.store(v.0),
                     key: k,
                 }
-                .set(u64::from(i));
+                .set(u64::from(i))
+                .unwrap();
                 ListState {
                     store: b.store(l.0),
                     key: k,
                 }
-                .add(i);
+                .add(i)
+                .unwrap();
                 MapState {
                     store: b.store(m.0),
                     key: k,
                 }
-                .put(format!("x{i}"), i);
+                .put(format!("x{i}"), i)
+                .unwrap();
                 ReducingState {
                     store: b.store(r.id),
                     key: k,
                     reduce: r.reduce.as_ref(),
                 }
-                .add(u64::from(10 - i));
+                .add(u64::from(10 - i))
+                .unwrap();
                 AggregatingState {
                     store: b.store(a.id),
                     key: k,
                     agg: a.agg.as_ref(),
                 }
-                .add(i64::from(i));
+                .add(i64::from(i))
+                .unwrap();
             }
         }
         assert_eq!(
@@ -343,7 +365,8 @@ mod tests {
                 store: b.store(v.0),
                 key: &k1
             }
-            .get(),
+            .get()
+            .unwrap(),
             Some(&2)
         );
         assert_eq!(
@@ -351,7 +374,8 @@ mod tests {
                 store: b.store(l.0),
                 key: &k1
             }
-            .get(),
+            .get()
+            .unwrap(),
             &[0, 1, 2]
         );
         assert_eq!(
@@ -359,23 +383,25 @@ mod tests {
                 store: b.store(l.0),
                 key: &k2
             }
-            .get(),
+            .get()
+            .unwrap(),
             &[0]
         );
         let mut ms = MapState {
             store: b.store(m.0),
             key: &k1,
         };
-        assert_eq!(ms.get(&"x1".to_string()), Some(&1));
-        assert_eq!(ms.remove(&"x1".to_string()), Some(1));
-        assert_eq!(ms.entries().len(), 2);
+        assert_eq!(ms.get(&"x1".to_string()).unwrap(), Some(&1));
+        assert_eq!(ms.remove(&"x1".to_string()).unwrap(), Some(1));
+        assert_eq!(ms.entries().unwrap().len(), 2);
         assert_eq!(
             ReducingState {
                 store: b.store(r.id),
                 key: &k1,
                 reduce: r.reduce.as_ref()
             }
-            .get(),
+            .get()
+            .unwrap(),
             Some(&10)
         );
         assert_eq!(
@@ -384,15 +410,16 @@ mod tests {
                 key: &k1,
                 agg: a.agg.as_ref()
             }
-            .get(),
+            .get()
+            .unwrap(),
             Some(1.0)
         );
         let mut vs = ValueState {
             store: b.store(v.0),
             key: &k2,
         };
-        vs.clear();
-        assert_eq!(vs.get(), None);
+        vs.clear().unwrap();
+        assert_eq!(vs.get().unwrap(), None);
         let snaps = b.snapshot_tables();
         assert_eq!(snaps.len(), 5);
     }

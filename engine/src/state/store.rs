@@ -9,15 +9,19 @@ use rustc_hash::FxHashMap;
 
 /// A key → state map. `get` takes `&mut self` so that an implementation may
 /// load the entry into a cache on first read.
+///
+/// Every access can fail (a RocksDB read or write-back that did not succeed):
+/// the error fails the task there and then, so no record is ever processed
+/// against state that could not be read, and none is answered with "no state".
 pub trait KvStore<K, S>: Send + 'static {
     /// The state of `k`, if any.
-    fn get(&mut self, k: &K) -> Option<&S>;
+    fn get(&mut self, k: &K) -> crate::Result<Option<&S>>;
     /// Mutable access to the state of `k`, if any (marks it changed).
-    fn get_mut(&mut self, k: &K) -> Option<&mut S>;
+    fn get_mut(&mut self, k: &K) -> crate::Result<Option<&mut S>>;
     /// Sets the state of `k`.
-    fn insert(&mut self, k: K, s: S);
+    fn insert(&mut self, k: K, s: S) -> crate::Result<()>;
     /// Removes the state of `k`.
-    fn remove(&mut self, k: &K) -> Option<S>;
+    fn remove(&mut self, k: &K) -> crate::Result<Option<S>>;
     /// Number of keys with state.
     fn len(&self) -> usize;
     /// Whether no key has state.
@@ -50,20 +54,21 @@ impl<K, S> Default for HeapStore<K, S> {
 
 impl<K: Key, S: Data> KvStore<K, S> for HeapStore<K, S> {
     #[inline]
-    fn get(&mut self, k: &K) -> Option<&S> {
-        self.map.get(k)
+    fn get(&mut self, k: &K) -> crate::Result<Option<&S>> {
+        Ok(self.map.get(k))
     }
     #[inline]
-    fn get_mut(&mut self, k: &K) -> Option<&mut S> {
-        self.map.get_mut(k)
+    fn get_mut(&mut self, k: &K) -> crate::Result<Option<&mut S>> {
+        Ok(self.map.get_mut(k))
     }
     #[inline]
-    fn insert(&mut self, k: K, s: S) {
+    fn insert(&mut self, k: K, s: S) -> crate::Result<()> {
         self.map.insert(k, s);
+        Ok(())
     }
     #[inline]
-    fn remove(&mut self, k: &K) -> Option<S> {
-        self.map.remove(k)
+    fn remove(&mut self, k: &K) -> crate::Result<Option<S>> {
+        Ok(self.map.remove(k))
     }
     fn len(&self) -> usize {
         self.map.len()

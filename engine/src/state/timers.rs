@@ -57,43 +57,45 @@ impl<K: Key> TimerService<K> {
     }
 
     /// Registers a timer (idempotent).
-    pub fn register(&mut self, domain: TimeDomain, time: i64, key: K) {
+    pub fn register(&mut self, domain: TimeDomain, time: i64, key: K) -> crate::Result<()> {
         match &mut self.store {
             Store::Heap { event, processing } => {
                 match domain {
                     TimeDomain::EventTime => event.insert((time, key)),
                     TimeDomain::ProcessingTime => processing.insert((time, key)),
                 };
+                Ok(())
             }
             Store::Rocks(r) => r.register(domain, time, key),
         }
     }
 
     /// Deletes a timer, if present.
-    pub fn delete(&mut self, domain: TimeDomain, time: i64, key: K) {
+    pub fn delete(&mut self, domain: TimeDomain, time: i64, key: K) -> crate::Result<()> {
         match &mut self.store {
             Store::Heap { event, processing } => {
                 match domain {
                     TimeDomain::EventTime => event.remove(&(time, key)),
                     TimeDomain::ProcessingTime => processing.remove(&(time, key)),
                 };
+                Ok(())
             }
             Store::Rocks(r) => r.delete(domain, time, key),
         }
     }
 
     /// Removes and returns the earliest timer due at `now` in `domain`.
-    pub fn pop_due(&mut self, domain: TimeDomain, now: i64) -> Option<(i64, K)> {
+    pub fn pop_due(&mut self, domain: TimeDomain, now: i64) -> crate::Result<Option<(i64, K)>> {
         let set = match &mut self.store {
             Store::Heap { event, .. } if domain == TimeDomain::EventTime => event,
             Store::Heap { processing, .. } => processing,
             Store::Rocks(r) => return r.pop_due(domain, now),
         };
-        if set.first().is_some_and(|(t, _)| *t <= now) {
+        Ok(if set.first().is_some_and(|(t, _)| *t <= now) {
             set.pop_first()
         } else {
             None
-        }
+        })
     }
 
     /// The earliest processing-time timer, so the task knows how long it may wait.
@@ -141,7 +143,7 @@ impl<K: Key> TimerService<K> {
         for c in chunks {
             let entries: Vec<(K, (TimeDomain, i64))> = bincode::deserialize(&c)?;
             for (k, (d, t)) in entries {
-                self.register(d, t, k);
+                self.register(d, t, k)?;
             }
         }
         Ok(())

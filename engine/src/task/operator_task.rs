@@ -227,8 +227,15 @@ impl<I: Data, O: Data> OperatorTask<I, O> {
             // Every upstream task is gone; barriers still come in-band.
             Got::Announce(None) => self.priority = None,
             Got::Input(ch, Some(msg)) => self.on_message(ch, msg, true)?,
-            // The upstream task is gone: the attempt is being torn down.
-            Got::Input(_, None) => return Err(Error::Cancelled),
+            // The upstream task is gone: the attempt is being torn down. A
+            // completed checkpoint's notification may still be queued (a stop
+            // sends it just before the cancel): commit it before going.
+            Got::Input(_, None) => {
+                while let Ok(TaskControl::NotifyComplete(id)) = self.setup.control.try_recv() {
+                    self.notify(id)?;
+                }
+                return Err(Error::Cancelled);
+            }
         }
         self.after_step(at)
     }

@@ -42,6 +42,8 @@ pub struct SourceTask<T> {
     final_id: Option<u64>,
     /// Set when a control message ended the task while waiting for input.
     exit: bool,
+    /// A drain barrier went out: event time has ended and nothing more is read.
+    drained: bool,
     /// When the last latency marker was emitted.
     last_marker: Instant,
 }
@@ -74,6 +76,7 @@ impl<T: Data> SourceTask<T> {
             idle_sent: false,
             final_id: None,
             exit: false,
+            drained: false,
             last_marker: now,
         }
     }
@@ -81,12 +84,30 @@ impl<T: Data> SourceTask<T> {
     /// Runs until the input is read and the job master lets the source end.
     pub fn run(mut self) -> Result<()> {
         self.source.open(&self.setup.info)?;
-        if let Some(own) = self.setup.restored.as_ref().and_then(|r| r.own.clone()) {
-            self.source.restore(own.operator_state())?;
-            if let Some(cs) =
-                ChannelState::<T, T>::decode(own.channel_state(), 0, &self.out.shape())?
-            {
-                self.out.restore_overflow(cs.outputs);
+        if let Some(r) = self
+            .setup
+            .restored
+            .as_ref()
+            .filter(|r| !r.old_subtasks.is_empty())
+        {
+            // Every old subtask's position: the source keeps the splits it owns now.
+            let mut positions = Vec::with_capacity(r.old_subtasks.len());
+            for (i, f) in r.old_subtasks.iter().enumerate() {
+                let f = f.as_ref().ok_or_else(|| {
+                    Error::Checkpoint(format!(
+                        "checkpoint {} has no position for subtask {i} of source '{}': its records cannot be resumed exactly",
+                        r.checkpoint_id, self.setup.info.uid
+                    ))
+                })?;
+                positions.push(f.operator_state());
+            }
+            self.source.restore(&positions)?;
+            if let Some(own) = &r.own {
+                if let Some(cs) =
+                    ChannelState::<T, T>::decode(own.channel_state(), 0, &self.out.shape())?
+                {
+                    self.out.restore_overflow(cs.outputs);
+                }
             }
         }
         let mut exhausted = false;
@@ -114,7 +135,7 @@ impl<T: Data> SourceTask<T> {
                 self.publish(Instant::now());
                 continue;
             }
-            if exhausted {
+            if exhausted || self.drained {
                 if let Flow::Exit = self.wait_control(PUBLISH_INTERVAL)? {
                     return self.finish();
                 }
@@ -248,6 +269,12 @@ impl<T: Data> SourceTask<T> {
                 let now = now_ms();
                 let start_delay_ns = ((now - b.trigger_ms).max(0) as u64) * 1_000_000;
                 let unaligned = self.setup.align.unaligned_at(b.trigger_ms, now);
+                if b.drain && !self.drained {
+                    // End of event time ahead of the barrier: downstream fires
+                    // every window and timer before it snapshots.
+                    self.drained = true;
+                    self.out.broadcast(|| Message::Watermark(MAX_WATERMARK))?;
+                }
                 // Records read before the trigger go first, or are persisted when
                 // the barrier overtakes them (unaligned).
                 let outputs = self

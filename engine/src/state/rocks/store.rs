@@ -41,9 +41,6 @@ pub struct RocksStore<K, S> {
     /// (updates in place are not re-measured; values rarely change size much).
     bytes: usize,
     key_buf: Vec<u8>,
-    /// The first write error, reported at the next snapshot (the KvStore
-    /// accessors cannot return errors).
-    error: Option<String>,
 }
 
 impl<K: Key, S: Data> RocksStore<K, S> {
@@ -59,7 +56,6 @@ impl<K: Key, S: Data> RocksStore<K, S> {
             capacity: capacity.max(1),
             bytes: 0,
             key_buf: Vec::with_capacity(64),
-            error: None,
         })
     }
 
@@ -77,38 +73,29 @@ impl<K: Key, S: Data> RocksStore<K, S> {
     /// Reads `k` from RocksDB; returns the value and its serialised size.
     fn read(&mut self, k: &K) -> Result<(Option<S>, usize)> {
         self.encode_key(k)?;
-        let cf =
-            self.db.db().cf_handle(&self.cf).ok_or_else(|| {
-                Error::Checkpoint(format!("column family '{}' vanished", self.cf))
-            })?;
+        let cf = self
+            .db
+            .db()
+            .cf_handle(&self.cf)
+            .ok_or_else(|| Error::State(format!("column family '{}' vanished", self.cf)))?;
         match self.db.db().get_pinned_cf(&cf, &self.key_buf) {
             Ok(Some(v)) => Ok((Some(bincode::deserialize(&v)?), v.len())),
             Ok(None) => Ok((None, 0)),
-            Err(e) => Err(Error::Checkpoint(format!(
-                "RocksDB get in '{}': {e}",
-                self.cf
-            ))),
+            Err(e) => Err(Error::State(format!("RocksDB read in '{}': {e}", self.cf))),
         }
     }
 
-    /// Makes room, then loads `k` into the cache if it is not there.
-    fn load(&mut self, k: &K) {
+    /// Makes room, then loads `k` into the cache if it is not there. A failed
+    /// read or write-back is returned, never cached as "no state".
+    fn load(&mut self, k: &K) -> Result<()> {
         if self.cache.contains_key(k) {
-            return;
+            return Ok(());
         }
         if self.bytes >= self.capacity {
-            self.note(|s| s.flush_and_clear());
+            self.flush_and_clear()?;
         }
-        let value = match self.read(k) {
-            Ok((v, size)) => {
-                self.bytes += ENTRY_OVERHEAD + self.key_buf.len() + size;
-                v
-            }
-            Err(e) => {
-                self.error.get_or_insert(e.to_string());
-                None
-            }
-        };
+        let (value, size) = self.read(k)?;
+        self.bytes += ENTRY_OVERHEAD + self.key_buf.len() + size;
         self.cache.insert(
             k.clone(),
             Slot {
@@ -116,12 +103,7 @@ impl<K: Key, S: Data> RocksStore<K, S> {
                 dirty: false,
             },
         );
-    }
-
-    fn note(&mut self, f: impl FnOnce(&mut Self) -> Result<()>) {
-        if let Err(e) = f(self) {
-            self.error.get_or_insert(e.to_string());
-        }
+        Ok(())
     }
 
     fn flush_and_clear(&mut self) -> Result<()> {
@@ -133,20 +115,17 @@ impl<K: Key, S: Data> RocksStore<K, S> {
 
     /// Writes dirty entries in one batch and marks them clean.
     pub fn write_dirty(&mut self) -> Result<()> {
-        if let Some(e) = self.error.take() {
-            return Err(Error::Checkpoint(format!("state '{}': {e}", self.cf)));
-        }
         let db = self.db.clone();
         let cf = db
             .db()
             .cf_handle(&self.cf)
-            .ok_or_else(|| Error::Checkpoint(format!("column family '{}' vanished", self.cf)))?;
+            .ok_or_else(|| Error::State(format!("column family '{}' vanished", self.cf)))?;
         let mut wo = WriteOptions::default();
         wo.disable_wal(true);
         let write = |batch: WriteBatch| {
             db.db()
                 .write_opt(batch, &wo)
-                .map_err(|e| Error::Checkpoint(format!("RocksDB write to '{}': {e}", self.cf)))
+                .map_err(|e| Error::State(format!("RocksDB write to '{}': {e}", self.cf)))
         };
         let mut batch = WriteBatch::default();
         let mut key = Vec::with_capacity(64);
@@ -180,31 +159,32 @@ impl<K: Key, S: Data> RocksStore<K, S> {
 }
 
 impl<K: Key, S: Data> KvStore<K, S> for RocksStore<K, S> {
-    fn get(&mut self, k: &K) -> Option<&S> {
-        self.load(k);
-        self.cache.get(k).and_then(|s| s.value.as_ref())
+    fn get(&mut self, k: &K) -> Result<Option<&S>> {
+        self.load(k)?;
+        Ok(self.cache.get(k).and_then(|s| s.value.as_ref()))
     }
 
-    fn get_mut(&mut self, k: &K) -> Option<&mut S> {
-        self.load(k);
-        let slot = self.cache.get_mut(k)?;
+    fn get_mut(&mut self, k: &K) -> Result<Option<&mut S>> {
+        self.load(k)?;
+        let Some(slot) = self.cache.get_mut(k) else {
+            return Ok(None);
+        };
         if slot.value.is_some() {
             slot.dirty = true;
         }
-        slot.value.as_mut()
+        Ok(slot.value.as_mut())
     }
 
-    fn insert(&mut self, k: K, s: S) {
+    fn insert(&mut self, k: K, s: S) -> Result<()> {
         let fresh = match self.cache.get(&k) {
             None => true,
             Some(slot) => slot.value.is_none(),
         };
         if fresh {
             if !self.cache.contains_key(&k) && self.bytes >= self.capacity {
-                self.note(|st| st.flush_and_clear());
+                self.flush_and_clear()?;
             }
-            let size = bincode::serialized_size(&k).unwrap_or(0)
-                + bincode::serialized_size(&s).unwrap_or(0);
+            let size = bincode::serialized_size(&k)? + bincode::serialized_size(&s)?;
             self.bytes += ENTRY_OVERHEAD + 2 + size as usize;
         }
         self.cache.insert(
@@ -214,14 +194,17 @@ impl<K: Key, S: Data> KvStore<K, S> for RocksStore<K, S> {
                 dirty: true,
             },
         );
+        Ok(())
     }
 
-    fn remove(&mut self, k: &K) -> Option<S> {
-        self.load(k);
-        let slot = self.cache.get_mut(k)?;
+    fn remove(&mut self, k: &K) -> Result<Option<S>> {
+        self.load(k)?;
+        let Some(slot) = self.cache.get_mut(k) else {
+            return Ok(None);
+        };
         let old = slot.value.take();
         slot.dirty = true;
-        old
+        Ok(old)
     }
 
     fn len(&self) -> usize {
@@ -247,8 +230,101 @@ impl<K: Key, S: Data> KvStore<K, S> for RocksStore<K, S> {
     fn restore_chunk(&mut self, bytes: &[u8]) -> Result<()> {
         let entries: Vec<(K, S)> = bincode::deserialize(bytes)?;
         for (k, s) in entries {
-            self.insert(k, s);
+            self.insert(k, s)?;
         }
         self.write_dirty()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::state::rocks::options::RocksShared;
+    use crate::state::rocks::{DbHandle, RocksSettings};
+    use std::sync::Arc;
+
+    fn open(dir: &std::path::Path) -> SharedDb {
+        Arc::new(
+            DbHandle::open(
+                dir.join("db"),
+                &RocksSettings::default(),
+                &RocksShared::default(),
+                &[],
+            )
+            .unwrap(),
+        )
+    }
+
+    /// A RocksDB read that fails (a data block whose checksum no longer
+    /// matches) is an error: never "no state", never a wrong value, and not
+    /// remembered as missing either.
+    #[test]
+    fn a_failed_read_is_an_error_not_missing_state() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = open(dir.path());
+        let n = 2_000u64;
+        {
+            let mut t = RocksStore::<u64, u64>::new(db.clone(), "t", 128, 1 << 20).unwrap();
+            for k in 0..n {
+                t.insert(k, k * 10).unwrap();
+            }
+            t.write_dirty().unwrap();
+        }
+        let cf = db.db().cf_handle("t").unwrap();
+        db.db().flush_cf(&cf).unwrap();
+        drop(cf);
+        // Overwrite the first half of every table file in place: data blocks
+        // come first, then filter, index and footer, which stay intact.
+        let mut corrupted = 0;
+        for e in std::fs::read_dir(db.dir()).unwrap().flatten() {
+            if e.path().extension().is_some_and(|x| x == "sst") {
+                let mut bytes = std::fs::read(e.path()).unwrap();
+                let half = bytes.len() / 2;
+                bytes[..half].fill(0xA5);
+                use std::io::{Seek, Write};
+                let mut f = std::fs::OpenOptions::new()
+                    .write(true)
+                    .open(e.path())
+                    .unwrap();
+                f.seek(std::io::SeekFrom::Start(0)).unwrap();
+                f.write_all(&bytes).unwrap();
+                f.sync_all().unwrap();
+                corrupted += 1;
+            }
+        }
+        assert!(corrupted > 0, "the flush wrote a table file");
+        // A new table over the same family: an empty cache, every read goes to RocksDB.
+        let mut t = RocksStore::<u64, u64>::new(db.clone(), "t", 128, 1 << 20).unwrap();
+        let mut failed = 0;
+        for k in 0..n {
+            match t.get(&k) {
+                Ok(Some(v)) => assert_eq!(*v, k * 10, "key {k}"),
+                Ok(None) => panic!("key {k} was written but reads as missing"),
+                Err(e) => {
+                    assert!(matches!(e, Error::State(_)), "{e}");
+                    assert!(t.get(&k).is_err(), "key {k}: a failed read is not cached");
+                    failed += 1;
+                }
+            }
+        }
+        assert!(failed > 0, "no read hit the corrupted blocks");
+    }
+
+    /// A write-back that cannot be written fails the access that caused it.
+    #[test]
+    fn a_failed_write_back_is_an_error_where_it_happens() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = open(dir.path());
+        // A cache of one byte: every new key writes the others back first.
+        let mut t = RocksStore::<u64, u64>::new(db.clone(), "t", 128, 1).unwrap();
+        t.insert(1, 10).unwrap();
+        t.insert(2, 20).unwrap();
+        db.db().drop_cf("t").unwrap();
+        let e = t.insert(3, 30).unwrap_err();
+        assert!(matches!(&e, Error::State(m) if m.contains("'t'")), "{e}");
+        assert!(
+            t.get(&4).is_err(),
+            "a read through the same table fails too"
+        );
     }
 }

@@ -76,72 +76,92 @@ impl<K: Key> RocksTimers<K> {
         encode(d, time, assign_to_key_group(key, self.max_parallelism), &kb)
     }
 
+    fn cf_missing() -> Error {
+        Error::State(format!("the timer column family '{TIMER_TABLE}' vanished"))
+    }
+
     fn write(
         &self,
         f: impl FnOnce(&mut rocksdb::WriteBatch, &std::sync::Arc<rocksdb::BoundColumnFamily<'_>>),
-    ) {
+    ) -> Result<()> {
         let db = self.db.db();
-        let Some(cf) = db.cf_handle(TIMER_TABLE) else {
-            return;
-        };
+        let cf = db.cf_handle(TIMER_TABLE).ok_or_else(Self::cf_missing)?;
         let mut b = rocksdb::WriteBatch::default();
         f(&mut b, &cf);
         let mut wo = WriteOptions::default();
         wo.disable_wal(true);
-        if let Err(e) = db.write_opt(b, &wo) {
-            log::error!("writing a timer to RocksDB failed: {e}");
-        }
+        db.write_opt(b, &wo)
+            .map_err(|e| Error::State(format!("writing a timer to RocksDB: {e}")))
     }
 
     /// Registers a timer (idempotent).
-    pub fn register(&mut self, d: TimeDomain, time: i64, key: K) {
+    pub fn register(&mut self, d: TimeDomain, time: i64, key: K) -> Result<()> {
         let k = self.key(d, time, &key);
-        self.write(|b, cf| b.put_cf(cf, k, []));
+        self.write(|b, cf| b.put_cf(cf, k, []))?;
         if d == TimeDomain::ProcessingTime {
             self.next_processing.set(None);
         }
+        Ok(())
     }
 
     /// Deletes a timer, if present.
-    pub fn delete(&mut self, d: TimeDomain, time: i64, key: K) {
+    pub fn delete(&mut self, d: TimeDomain, time: i64, key: K) -> Result<()> {
         let k = self.key(d, time, &key);
-        self.write(|b, cf| b.delete_cf(cf, k));
+        self.write(|b, cf| b.delete_cf(cf, k))?;
         if d == TimeDomain::ProcessingTime {
             self.next_processing.set(None);
         }
+        Ok(())
     }
 
-    fn first(&self, d: TimeDomain) -> Option<(Vec<u8>, i64)> {
+    /// The earliest timer of `d` and its time; an iterator error is returned,
+    /// not read as "no timer".
+    fn first(&self, d: TimeDomain) -> Result<Option<(Vec<u8>, i64)>> {
         let db = self.db.db();
-        let cf = db.cf_handle(TIMER_TABLE)?;
+        let cf = db.cf_handle(TIMER_TABLE).ok_or_else(Self::cf_missing)?;
         let mut ro = rocksdb::ReadOptions::default();
         ro.set_iterate_upper_bound(vec![domain_byte(d) + 1]);
         let mut it = db.raw_iterator_cf_opt(&cf, ro);
         it.seek([domain_byte(d)]);
-        let k = it.key()?.to_vec();
-        let (_, t, _, _) = decode(&k)?;
-        Some((k, t))
+        it.status()
+            .map_err(|e| Error::State(format!("reading timers from RocksDB: {e}")))?;
+        let Some(k) = it.key() else { return Ok(None) };
+        let k = k.to_vec();
+        let (_, t, _, _) = decode(&k)
+            .ok_or_else(|| Error::State("a timer's key in RocksDB is malformed".into()))?;
+        Ok(Some((k, t)))
     }
 
     /// Removes and returns the earliest timer due at `now` in `domain`.
-    pub fn pop_due(&mut self, d: TimeDomain, now: i64) -> Option<(i64, K)> {
-        let (k, t) = self.first(d).filter(|(_, t)| *t <= now)?;
-        let key: K = bincode::deserialize(decode(&k)?.3).ok()?;
-        self.write(|b, cf| b.delete_cf(cf, &k));
+    pub fn pop_due(&mut self, d: TimeDomain, now: i64) -> Result<Option<(i64, K)>> {
+        let Some((k, t)) = self.first(d)?.filter(|(_, t)| *t <= now) else {
+            return Ok(None);
+        };
+        let raw = decode(&k)
+            .ok_or_else(|| Error::State("a timer's key in RocksDB is malformed".into()))?
+            .3;
+        let key: K = bincode::deserialize(raw)?;
+        self.write(|b, cf| b.delete_cf(cf, &k))?;
         if d == TimeDomain::ProcessingTime {
             self.next_processing.set(None);
         }
-        Some((t, key))
+        Ok(Some((t, key)))
     }
 
-    /// The earliest processing-time timer.
+    /// The earliest processing-time timer. A read error fails the next
+    /// `pop_due`, which reads the same position; here it means "look now".
     pub fn next_processing_time(&self) -> Option<i64> {
         if let Some(v) = self.next_processing.get() {
             return v;
         }
-        let v = self.first(TimeDomain::ProcessingTime).map(|(_, t)| t);
-        self.next_processing.set(Some(v));
-        v
+        match self.first(TimeDomain::ProcessingTime) {
+            Ok(first) => {
+                let v = first.map(|(_, t)| t);
+                self.next_processing.set(Some(v));
+                v
+            }
+            Err(_) => Some(i64::MIN),
+        }
     }
 
     /// Estimated number of timers (RocksDB's estimate).
