@@ -68,18 +68,22 @@ fn flatten(prefix: &str, v: &Value, out: &mut Vec<(String, String)>, errors: &mu
     }
 }
 
+/// The job, or one error listing every problem of the file at `path`.
+fn strict((job, errors): (JobFile, Vec<String>), path: &Path) -> Result<JobFile> {
+    if errors.is_empty() {
+        return Ok(job);
+    }
+    Err(Error::Config(format!(
+        "{}:\n  {}",
+        path.display(),
+        errors.join("\n  ")
+    )))
+}
+
 impl JobFile {
     /// Reads and parses `path`; an error lists every problem of the file.
     pub fn load(path: &Path) -> Result<Self> {
-        let (job, errors) = Self::load_lenient(path)?;
-        if !errors.is_empty() {
-            return Err(Error::Config(format!(
-                "{}:\n  {}",
-                path.display(),
-                errors.join("\n  ")
-            )));
-        }
-        Ok(job)
+        strict(Self::load_lenient(path)?, path)
     }
 
     /// Reads and parses `path`, returning what could be read together with
@@ -95,15 +99,7 @@ impl JobFile {
 
     /// Parses job-file text; `path` is used in messages.
     pub fn parse(text: &str, path: &Path) -> Result<Self> {
-        let (job, errors) = Self::parse_lenient(text, path)?;
-        if !errors.is_empty() {
-            return Err(Error::Config(format!(
-                "{}:\n  {}",
-                path.display(),
-                errors.join("\n  ")
-            )));
-        }
-        Ok(job)
+        strict(Self::parse_lenient(text, path)?, path)
     }
 
     /// [`JobFile::load_lenient`] over text.

@@ -154,7 +154,7 @@ fn one_counter_reads_the_same_in_prometheus_pushgateway_and_influxdb() {
     // Prometheus scraped of the same finished job (frozen values, so both
     // servers come to agree), and there is something in it.
     let hq = |f: &str| {
-        format!("sum(tidemark_latency_seconds_{f}{{job_name=\"three-ways\",vertex=\"sink\"}})")
+        format!("sum(tidemark_latency_seconds_{f}{{job_name=\"three-ways\",vertex=\"count\"}})")
     };
     let (count, sum) = wait_for_or(
         "the latency histogram to read the same in InfluxDB and Prometheus",
@@ -169,14 +169,14 @@ fn one_counter_reads_the_same_in_prometheus_pushgateway_and_influxdb() {
                 "tidemark",
                 "tidemark_latency_seconds",
                 "count",
-                "sink",
+                "count",
             )?;
             let is = influx_field_sum(
                 &influx,
                 "tidemark",
                 "tidemark_latency_seconds",
                 "sum",
-                "sink",
+                "count",
             )?;
             (pc > 0.0 && ic == pc && (is - ps).abs() <= 1e-9 * ps.max(1.0)).then_some((ic, is))
         },

@@ -42,8 +42,23 @@ fn run(d: &Path, args: &[&str]) -> (i32, String) {
 }
 
 /// Runs a job (restoring `from` if given) until a few checkpoints completed,
-/// then stops it with a savepoint through `tidemark savepoint --stop`.
+/// then stops it with a savepoint through `tidemark savepoint --stop`;
+/// returns the savepoint's folder.
 fn run_then_stop_with_savepoint(d: &Path, name: &str, yml: &str, from: Option<&str>) -> String {
+    let (stdout, _) = run_then_stop(d, name, yml, from, &[]);
+    assert!(stdout.contains("savepoints/savepoint-"), "{stdout}");
+    stdout
+}
+
+/// [`run_then_stop_with_savepoint`] with more `tidemark savepoint` flags;
+/// returns what the savepoint command printed and the job's stderr.
+fn run_then_stop(
+    d: &Path,
+    name: &str,
+    yml: &str,
+    from: Option<&str>,
+    flags: &[&str],
+) -> (String, String) {
     let job = tidemark_tests::write_file(d, &format!("{name}.yaml"), yml);
     let mut args = vec!["run", &job, "--status-interval", "0"];
     if let Some(f) = from {
@@ -64,6 +79,7 @@ fn run_then_stop_with_savepoint(d: &Path, name: &str, yml: &str, from: Option<&s
         .current_dir(d)
         .env(TOKEN.0, TOKEN.1)
         .args(["savepoint", &url, "--stop"])
+        .args(flags)
         .output()
         .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout).trim().to_string();
@@ -76,8 +92,7 @@ fn run_then_stop_with_savepoint(d: &Path, name: &str, yml: &str, from: Option<&s
     let (code, err) = r.wait(Duration::from_secs(60));
     assert_eq!(code, 0, "{err}");
     assert!(err.contains("job stopped; savepoint kept at"), "{err}");
-    assert!(stdout.contains("savepoints/savepoint-"), "{stdout}");
-    stdout
+    (stdout, err)
 }
 
 /// The whole job, sources and sinks included, moves 2 → 3 → 1 through
@@ -273,32 +288,7 @@ fn stop_with_drain_fires_every_window_into_the_committed_output() {
     ]
     .join("\n")
         + "\n";
-    let job = tidemark_tests::write_file(p, "drained.yaml", &yml);
-    let r = Running::start_with_env(p, &["run", &job, "--status-interval", "0"], &[TOKEN]);
-    let url = r.rest_url();
-    wait_for_or(
-        "two completed checkpoints",
-        Duration::from_secs(60),
-        || {
-            (get_json(&format!("{url}/checkpoints"))["counts"]["completed"].as_u64() >= Some(2))
-                .then_some(())
-        },
-        || r.stderr(),
-    );
-    let out = std::process::Command::new(tidemark_tests::bin())
-        .current_dir(p)
-        .env(TOKEN.0, TOKEN.1)
-        .args(["savepoint", &url, "--stop", "--drain"])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let (code, err) = r.wait(Duration::from_secs(60));
-    assert_eq!(code, 0, "{err}");
-    assert!(err.contains("job stopped; savepoint kept at"), "{err}");
+    let (_, err) = run_then_stop(p, "drained", &yml, None, &["--drain"]);
 
     let mut got = std::collections::BTreeMap::new();
     for l in committed_lines(&p.join("out")) {
