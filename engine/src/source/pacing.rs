@@ -165,19 +165,9 @@ impl Pacing {
         }
     }
 
-    /// Counts the record at `at` (from [`Pacing::next_index`]) as produced.
-    #[inline]
+    /// Counts the record of owned slot `at` as produced (outside lockstep).
     fn advance(&mut self, at: usize) {
-        match &mut self.lockstep {
-            Some((round, cursor)) => {
-                *cursor += 1;
-                if *cursor == self.owned.len() {
-                    *cursor = 0;
-                    *round += 1;
-                }
-            }
-            None => self.owned[at].1 += 1,
-        }
+        self.owned[at].1 += 1;
         self.produced += 1;
     }
 
@@ -226,12 +216,37 @@ impl Pacing {
             Err(p) => return p,
         };
         before(self.subtask);
-        for _ in 0..n {
-            let Some((i, at)) = self.next_index() else {
-                break;
-            };
-            out.push(make(i));
-            self.advance(at);
+        match self.lockstep {
+            // The hot path: the owned splits in order, round after round.
+            Some((mut round, mut cursor)) => {
+                let end = self.events.unwrap_or(u64::MAX);
+                let mut made = 0;
+                'batch: while made < n {
+                    let base = round * self.splits;
+                    for (j, _) in &self.owned[cursor..] {
+                        let i = j + base;
+                        if i >= end || made == n {
+                            break 'batch;
+                        }
+                        out.push(make(i));
+                        cursor += 1;
+                        made += 1;
+                    }
+                    cursor = 0;
+                    round += 1;
+                }
+                self.lockstep = Some((round, cursor));
+                self.produced += made;
+            }
+            None => {
+                for _ in 0..n {
+                    let Some((i, at)) = self.next_index() else {
+                        break;
+                    };
+                    out.push(make(i));
+                    self.advance(at);
+                }
+            }
         }
         Poll::Data
     }
