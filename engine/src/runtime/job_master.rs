@@ -349,13 +349,13 @@ impl JobMaster {
         }
     }
 
-    /// Applies the retention setting when the job ends, and retires the job's
-    /// series (each consumer reads them once more). A stopped job keeps the
-    /// checkpoint it resumes from, whatever the retention: its final one, or
-    /// the newest completed one if that failed. Returns the kept folder.
+    /// Applies the retention setting when the job ends. A stopped job keeps
+    /// the checkpoint it resumes from, whatever the retention: its final one,
+    /// or the newest completed one if that failed. Returns the kept folder.
+    /// The job's series are retired by whoever runs the reporters, after
+    /// `--linger`: retired here, the pushes during the linger replaced the
+    /// Pushgateway group without them and the final values were gone.
     fn on_terminal(&mut self, end: Terminal) -> Option<Location> {
-        self.registry
-            .retire_series(tidemark_agent::labels::JOB_ID, &self.job_id);
         let storage = self.storage.clone()?;
         let (keep_all, stop_checkpoint) = match &end {
             Terminal::Finished => (false, None),
