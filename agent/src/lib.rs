@@ -22,6 +22,8 @@
 pub mod catalogue;
 pub mod encode;
 pub mod export;
+#[doc(hidden)]
+pub mod fuzz;
 pub mod host;
 pub mod http;
 pub mod labels;

@@ -245,6 +245,12 @@ pub enum RegistryError {
         /// Requested type.
         asked: &'static str,
     },
+    /// The registry's own families, which it computes at every snapshot.
+    #[error("metric {name} is the registry's own: it is computed, never written")]
+    SelfMetric {
+        /// Family name.
+        name: &'static str,
+    },
 }
 
 /// Identifies a reader of the registry for series retirement.
@@ -298,6 +304,17 @@ impl Registry {
                 labels: def.labels.join(","),
                 got: values.len(),
             });
+        }
+        // A written series of these would be a second family of the same
+        // name beside the computed one: an exposition no parser accepts.
+        if [
+            &catalogue::METRICS_SERIES,
+            &catalogue::METRICS_SERIES_DROPPED,
+        ]
+        .iter()
+        .any(|own| own.name == def.name)
+        {
+            return Err(RegistryError::SelfMetric { name: def.name });
         }
         if def.kind != kind {
             return Err(RegistryError::Kind {
@@ -510,6 +527,26 @@ mod tests {
 
     fn find<'a>(s: &'a [FamilySnapshot], n: &str) -> &'a FamilySnapshot {
         s.iter().find(|f| f.def.name == n).unwrap()
+    }
+
+    /// Found by the exposition fuzz target: a written `tidemark_metrics_series`
+    /// made a second family of that name, which OpenMetrics parsers refuse.
+    #[test]
+    fn the_registry_s_own_families_cannot_be_written() {
+        let r = Registry::new();
+        let err = r.gauge(&catalogue::METRICS_SERIES, &[]).unwrap_err();
+        assert!(matches!(err, RegistryError::SelfMetric { .. }), "{err}");
+        let err = r
+            .counter(&catalogue::METRICS_SERIES_DROPPED, &["f"])
+            .unwrap_err();
+        assert!(matches!(err, RegistryError::SelfMetric { .. }), "{err}");
+        let snap = r.snapshot();
+        assert_eq!(
+            snap.iter()
+                .filter(|f| f.def.name == catalogue::METRICS_SERIES.name)
+                .count(),
+            1
+        );
     }
 
     #[test]

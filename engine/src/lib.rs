@@ -26,6 +26,7 @@
 //! | [`metrics`] | the engine's half of the metric flow |
 //! | [`rest`] | the Flink-shaped REST API |
 //! | [`cli`] | the `tidemark` command |
+//! | `fuzz` | what the fuzz targets feed each reader of untrusted bytes (not a user API) |
 
 pub mod api;
 pub mod channel;
@@ -34,6 +35,8 @@ pub mod cli;
 pub mod config;
 pub mod data;
 pub mod error;
+#[doc(hidden)]
+pub mod fuzz;
 pub mod jobfile;
 pub mod message;
 pub mod metrics;

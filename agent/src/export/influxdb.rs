@@ -58,9 +58,10 @@ pub struct InfluxDb {
     headers: Vec<(String, String)>,
 }
 
-/// Escapes for line protocol: `specials` get a backslash; a newline or
-/// carriage return becomes the two characters `\n` / `\r` (line protocol cannot
-/// carry them). Line protocol reads `\` followed by a special character (or at
+/// Escapes for line protocol: `specials` get a backslash; a newline, carriage
+/// return or tab becomes the two characters `\n` / `\r` / `\t` (line protocol
+/// cannot carry the first two, and InfluxDB 3's parser ends a tag value at a
+/// tab, which 1.x stores: written this way, every version reads the same). Line protocol reads `\` followed by a special character (or at
 /// the end) as an escape, so a backslash there cannot be written at all: it
 /// becomes `%5C`. Every other backslash is written, and stored, as it is.
 fn escape_with(s: &str, specials: &[char], out: &mut String) {
@@ -69,6 +70,7 @@ fn escape_with(s: &str, specials: &[char], out: &mut String) {
         .flat_map(|c| match c {
             '\n' => vec!['\\', 'n'],
             '\r' => vec!['\\', 'r'],
+            '\t' => vec!['\\', 't'],
             c => vec![c],
         })
         .collect();
@@ -298,6 +300,7 @@ mod tests {
         assert_eq!(stored_tag_value("a\\"), "a%5C");
         assert_eq!(stored_tag_value("a\\b,c"), "a\\b,c");
         assert_eq!(stored_tag_value("x\\,y"), "x%5C,y");
+        assert_eq!(stored_tag_value("a\tb"), "a\\tb");
         let mut s = String::new();
         escape_string_field("say \"hi\" \\o/", &mut s);
         assert_eq!(s, "say \\\"hi\\\" \\\\o/");

@@ -104,7 +104,79 @@ impl CheckpointMetadata {
                 m.version
             ));
         }
+        m.check()?;
         Ok(m)
+    }
+
+    /// Refuses what no Tidemark run writes and a restore would act on
+    /// blindly: a file name that leaves its folder (`../`, `/`), a storage
+    /// key outside `shared/` and `chk-<n>/`, a subtask list that does not
+    /// match the parallelism, key groups outside `max_parallelism`. A
+    /// restore downloads, reads and (on retention) deletes by these names,
+    /// so a hostile `_metadata` must not reach beyond the job's folder.
+    fn check(&self) -> std::result::Result<(), String> {
+        let mut problems = Vec::new();
+        for op in &self.operators {
+            let at = format!("operator '{}'", op.uid);
+            if !(1..=crate::state::key_group::UPPER_BOUND_MAX_PARALLELISM)
+                .contains(&op.max_parallelism)
+            {
+                problems.push(format!(
+                    "{at}: max_parallelism {} is outside 1..={}",
+                    op.max_parallelism,
+                    crate::state::key_group::UPPER_BOUND_MAX_PARALLELISM
+                ));
+            }
+            if op.subtasks.len() != op.parallelism {
+                problems.push(format!(
+                    "{at}: parallelism {} but {} subtask entries",
+                    op.parallelism,
+                    op.subtasks.len()
+                ));
+            }
+            for (i, h) in op.subtasks.iter().enumerate() {
+                let Some(h) = h else { continue };
+                let at = format!("{at} subtask {i}");
+                if !is_plain_name(&h.file) {
+                    problems.push(format!(
+                        "{at}: state file name {:?} is not a plain file name",
+                        h.file
+                    ));
+                }
+                let Some(n) = &h.native else { continue };
+                let (start, end) = n.key_groups;
+                if start > end || end >= op.max_parallelism {
+                    problems.push(format!(
+                        "{at}: key groups {start}..={end} are outside 0..{}",
+                        op.max_parallelism
+                    ));
+                }
+                for f in &n.files {
+                    if !is_plain_name(&f.name) {
+                        problems.push(format!(
+                            "{at}: RocksDB file name {:?} is not a plain file name",
+                            f.name
+                        ));
+                    }
+                    let segments: Vec<&str> = f.key.split('/').collect();
+                    let inside = segments.len() > 1
+                        && (segments[0] == super::storage::SHARED_DIR
+                            || segments[0].starts_with("chk-"))
+                        && segments.iter().all(|s| is_plain_name(s));
+                    if !inside {
+                        problems.push(format!(
+                            "{at}: storage key {:?} is not under shared/ or chk-<n>/",
+                            f.key
+                        ));
+                    }
+                }
+            }
+        }
+        if problems.is_empty() {
+            Ok(())
+        } else {
+            Err(format!("metadata refused: {}", problems.join("; ")))
+        }
     }
 
     /// Reads and checks `<chk dir>/_metadata`.
@@ -113,6 +185,11 @@ impl CheckpointMetadata {
         let bytes = p.get()?;
         Self::decode(&bytes).map_err(|e| Error::Checkpoint(format!("{p}: {e}")))
     }
+}
+
+/// One path segment: not empty, not `.` or `..`, no `/`, `\\` or NUL.
+fn is_plain_name(s: &str) -> bool {
+    !s.is_empty() && s != "." && s != ".." && !s.contains(['/', '\\', '\0'])
 }
 
 #[cfg(test)]
@@ -144,5 +221,70 @@ mod tests {
         assert!(CheckpointMetadata::decode(b"hello")
             .unwrap_err()
             .contains("magic"));
+    }
+
+    /// A hostile `_metadata` (its CRC recomputed, as anyone can) naming files
+    /// outside the job's folder is refused with every problem named.
+    #[test]
+    fn names_that_leave_the_job_folder_are_refused() {
+        use crate::state::snapshot::{NativeFile, NativeHandle};
+        let mut h = StateHandle::of("../../etc/passwd", b"x");
+        h.native = Some(NativeHandle {
+            key_groups: (0, 200),
+            tables: vec!["t".into()],
+            files: vec![
+                NativeFile {
+                    name: "../CURRENT".into(),
+                    key: "shared/../../x.sst".into(),
+                    size: 1,
+                    crc32: 0,
+                },
+                NativeFile {
+                    name: "OPTIONS-1".into(),
+                    key: "/root/OPTIONS-1".into(),
+                    size: 1,
+                    crc32: 0,
+                },
+            ],
+        });
+        let m = CheckpointMetadata {
+            version: FORMAT_VERSION,
+            job_name: "j".into(),
+            job_id: "ab".into(),
+            pipeline: "keyed-count".into(),
+            checkpoint_id: 3,
+            trigger_ms: 1,
+            completed_ms: 2,
+            is_final: false,
+            savepoint: false,
+            operators: vec![OperatorState {
+                uid: "count".into(),
+                vertex: "count".into(),
+                parallelism: 2,
+                max_parallelism: 128,
+                subtasks: vec![Some(h)],
+            }],
+        };
+        let err = CheckpointMetadata::decode(&m.encode()).unwrap_err();
+        for part in [
+            "parallelism 2 but 1 subtask entries",
+            "state file name \"../../etc/passwd\"",
+            "key groups 0..=200 are outside 0..128",
+            "RocksDB file name \"../CURRENT\"",
+            "storage key \"shared/../../x.sst\"",
+            "storage key \"/root/OPTIONS-1\"",
+        ] {
+            assert!(err.contains(part), "{part} missing from: {err}");
+        }
+        let mut ok = m.clone();
+        ok.operators[0].parallelism = 1;
+        let h = ok.operators[0].subtasks[0].as_mut().unwrap();
+        h.file = "count-0.state".into();
+        let n = h.native.as_mut().unwrap();
+        n.key_groups = (0, 127);
+        n.files[0].name = "CURRENT".into();
+        n.files[0].key = "shared/count-0-3-000001.sst".into();
+        n.files[1].key = "chk-3/count-0/OPTIONS-1".into();
+        assert_eq!(CheckpointMetadata::decode(&ok.encode()).unwrap(), ok);
     }
 }

@@ -79,24 +79,37 @@ struct Prepared {
 /// options and the pipeline's parameters. Only a file that cannot be read, or
 /// is not YAML, is reported alone.
 fn check_input(args: &RunArgs) -> Result<(JobFile, Config, Option<Duration>)> {
-    let (mut job, mut problems) = JobFile::load_lenient(&args.job)?;
-    let linger = match args
-        .linger
-        .as_deref()
-        .map(crate::config::value::parse_duration)
-    {
+    let (job, problems) = JobFile::load_lenient(&args.job)?;
+    check_job(job, problems, &args.set, args.linger.as_deref()).map_err(|problems| {
+        Error::Config(format!(
+            "{}: {} problem{}:\n  {}",
+            args.job.display(),
+            problems.len(),
+            if problems.len() == 1 { "" } else { "s" },
+            problems.join("\n  ")
+        ))
+    })
+}
+
+/// Checks a parsed job file (with the problems its parse found) against the
+/// command line's `--set` and `--linger`: every problem at once, or the job,
+/// its configuration and the linger.
+pub(crate) fn check_job(
+    mut job: JobFile,
+    mut problems: Vec<String>,
+    set: &[String],
+    linger: Option<&str>,
+) -> std::result::Result<(JobFile, Config, Option<Duration>), Vec<String>> {
+    let linger = match linger.map(|l| (l, crate::config::value::parse_duration(l))) {
         None => None,
-        Some(Ok(d)) => Some(d),
-        Some(Err(allowed)) => {
-            problems.push(format!(
-                "--linger: '{}' is not valid: expected {allowed}",
-                args.linger.as_deref().unwrap_or_default()
-            ));
+        Some((_, Ok(d))) => Some(d),
+        Some((l, Err(allowed))) => {
+            problems.push(format!("--linger: '{l}' is not valid: expected {allowed}"));
             None
         }
     };
     let mut pairs = job.config.clone();
-    for s in &args.set {
+    for s in set {
         match s.split_once('=') {
             None => problems.push(format!(
                 "--set '{s}': expected KEY=VALUE, e.g. --set execution.checkpointing.interval=2s"
@@ -118,13 +131,7 @@ fn check_input(args: &RunArgs) -> Result<(JobFile, Config, Option<Duration>)> {
     }
     match config {
         Some(config) if problems.is_empty() => Ok((job, config, linger)),
-        _ => Err(Error::Config(format!(
-            "{}: {} problem{}:\n  {}",
-            args.job.display(),
-            problems.len(),
-            if problems.len() == 1 { "" } else { "s" },
-            problems.join("\n  ")
-        ))),
+        _ => Err(problems),
     }
 }
 

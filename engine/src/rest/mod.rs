@@ -122,7 +122,18 @@ pub fn route(ctx: &RestContext, req: HttpRequest) -> Response<Full<Bytes>> {
                 ),
                 None => {
                     let stop = parts[2] == "stop";
-                    let body: Value = serde_json::from_slice(&req.body).unwrap_or(json!({}));
+                    // An empty body asks for the defaults; one that is not
+                    // JSON is refused rather than read as "no options".
+                    let body: Value = if req.body.iter().all(u8::is_ascii_whitespace) {
+                        json!({})
+                    } else {
+                        match serde_json::from_slice(&req.body) {
+                            Ok(v) => v,
+                            Err(e) => {
+                                return error(400, &format!("the request body is not JSON: {e}"))
+                            }
+                        }
+                    };
                     let target = ["target-directory", "targetDirectory"]
                         .iter()
                         .find_map(|k| body.get(*k).and_then(Value::as_str))

@@ -95,20 +95,50 @@ impl Compression {
         use std::borrow::Cow;
         Ok(match self {
             Self::None => Cow::Borrowed(data),
-            Self::Snappy => Cow::Owned(
-                snap::raw::Decoder::new()
-                    .decompress_vec(data)
-                    .map_err(|e| Error::Codec(format!("snappy: {e}")))?,
-            ),
-            Self::Lz4 => Cow::Owned(
-                lz4_flex::decompress_size_prepended(data)
-                    .map_err(|e| Error::Codec(format!("lz4: {e}")))?,
-            ),
+            Self::Snappy => {
+                let claimed = snap::raw::decompress_len(data)
+                    .map_err(|e| Error::Codec(format!("snappy: {e}")))?;
+                check_claimed("snappy", claimed, data.len(), SNAPPY_MAX_RATIO)?;
+                Cow::Owned(
+                    snap::raw::Decoder::new()
+                        .decompress_vec(data)
+                        .map_err(|e| Error::Codec(format!("snappy: {e}")))?,
+                )
+            }
+            Self::Lz4 => {
+                let claimed = data
+                    .get(..4)
+                    .map(|b| u32::from_le_bytes(b.try_into().expect("4 bytes")) as usize)
+                    .ok_or_else(|| Error::Codec("lz4: chunk shorter than its size".into()))?;
+                check_claimed("lz4", claimed, data.len(), LZ4_MAX_RATIO)?;
+                Cow::Owned(
+                    lz4_flex::decompress_size_prepended(data)
+                        .map_err(|e| Error::Codec(format!("lz4: {e}")))?,
+                )
+            }
             Self::Zstd => Cow::Owned(
                 zstd::stream::decode_all(data).map_err(|e| Error::Codec(format!("zstd: {e}")))?,
             ),
         })
     }
+}
+
+/// Snappy's densest element is a 3-byte copy of 64 bytes: no valid input
+/// expands further (with room for the length header).
+const SNAPPY_MAX_RATIO: usize = 22;
+/// LZ4's densest run adds 255 bytes of match per extension byte.
+const LZ4_MAX_RATIO: usize = 256;
+
+/// Refuses a decompressed size that `compressed` bytes cannot produce: both
+/// formats declare it up front and the decoders allocate it at once, so a
+/// hostile chunk of a few bytes could otherwise ask for gigabytes.
+fn check_claimed(format: &str, claimed: usize, compressed: usize, ratio: usize) -> Result<()> {
+    if claimed > compressed.saturating_mul(ratio).saturating_add(64) {
+        return Err(Error::Codec(format!(
+            "{format}: a {compressed}-byte chunk claims {claimed} bytes decompressed, more than the format can encode"
+        )));
+    }
+    Ok(())
 }
 
 #[derive(Serialize, Deserialize, Debug, Default)]
@@ -354,8 +384,9 @@ impl Data {
     fn read(&self, off: u64, len: u64) -> Result<std::borrow::Cow<'_, [u8]>> {
         use std::borrow::Cow;
         match self {
-            Data::Memory(b) => b
-                .get(off as usize..(off + len) as usize)
+            Data::Memory(b) => off
+                .checked_add(len)
+                .and_then(|end| b.get(usize::try_from(off).ok()?..usize::try_from(end).ok()?))
                 .map(Cow::Borrowed)
                 .ok_or_else(|| Error::Codec("section out of range".into())),
             Data::File { file, .. } => {
@@ -454,6 +485,12 @@ impl StateFile {
         self.read_millis
     }
 
+    /// A state file already in memory, unchecked against any handle (the
+    /// fuzz targets' way in; a restore goes through [`Self::open_in`]).
+    pub(crate) fn from_bytes(bytes: Vec<u8>) -> Result<Self> {
+        Self::parse(Data::Memory(bytes))
+    }
+
     fn parse(data: Data) -> Result<Self> {
         let n = data.len()?;
         let tail = if n >= 16 {
@@ -468,9 +505,21 @@ impl StateFile {
         if flen > n - 16 {
             return Err(Error::Codec("footer length out of range".into()));
         }
-        let footer: Footer = bincode::deserialize(&data.read(n - 16 - flen, flen)?)?;
+        let body = n - 16 - flen;
+        let footer: Footer = bincode::deserialize(&data.read(body, flen)?)?;
+        // Every offset is checked once here, so no later read (of a chunk, in
+        // a file that may be gigabytes) sizes a buffer from an unchecked length.
+        let in_body = |(off, len): (u64, u64)| off.checked_add(len).is_some_and(|end| end <= body);
+        for t in &footer.tables {
+            if let Some(&(kg, off, len)) = t.chunks.iter().find(|&&(_, o, l)| !in_body((o, l))) {
+                return Err(Error::Codec(format!(
+                    "table '{}' key group {kg}: chunk at {off}+{len} lies outside the file's {body} data bytes",
+                    t.name
+                )));
+            }
+        }
         let section = |(off, len): (u64, u64)| -> Result<Vec<u8>> {
-            if off.checked_add(len).is_none_or(|end| end > n) {
+            if !in_body((off, len)) {
                 return Err(Error::Codec("section out of range".into()));
             }
             Ok(data.read(off, len)?.into_owned())
@@ -594,6 +643,71 @@ mod tests {
             loc.put(&bytes[..10]).unwrap();
             let err = StateFile::open(&loc, &h).err().unwrap().to_string();
             assert!(err.contains("truncated"), "{err}");
+        }
+    }
+
+    /// A file whose footer is hand-made: what a hostile checkpoint could hold.
+    fn with_footer(body: &[u8], footer: &Footer) -> Vec<u8> {
+        let mut b = body.to_vec();
+        let fb = bincode::serialize(footer).unwrap();
+        b.extend_from_slice(&fb);
+        b.extend_from_slice(&(fb.len() as u64).to_le_bytes());
+        b.extend_from_slice(MAGIC);
+        b
+    }
+
+    #[test]
+    fn chunks_outside_the_file_are_refused_when_it_is_opened() {
+        for (off, len) in [(u64::MAX, 2), (0, 1 << 40), (3, 6)] {
+            let footer = Footer {
+                tables: vec![TableIndex {
+                    name: "count".into(),
+                    chunks: vec![(7, off, len)],
+                }],
+                ..Footer::default()
+            };
+            let err = StateFile::from_bytes(with_footer(b"abcdefgh", &footer))
+                .err()
+                .unwrap()
+                .to_string();
+            assert!(
+                err.contains("key group 7") && err.contains("outside the file's 8 data bytes"),
+                "{err}"
+            );
+        }
+        let footer = Footer {
+            operator_state: (u64::MAX, 1),
+            ..Footer::default()
+        };
+        let err = StateFile::from_bytes(with_footer(b"x", &footer))
+            .err()
+            .unwrap();
+        assert!(err.to_string().contains("out of range"), "{err}");
+    }
+
+    #[test]
+    fn a_chunk_claiming_more_than_its_format_can_encode_is_refused() {
+        // Snappy's length header (varint 2^32-1) and LZ4's size prefix on a few bytes.
+        let snappy = [0xff, 0xff, 0xff, 0xff, 0x0f, 0x00];
+        let err = Compression::Snappy
+            .decompress(&snappy)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("claims 4294967295 bytes"), "{err}");
+        let mut lz4 = u32::MAX.to_le_bytes().to_vec();
+        lz4.extend_from_slice(&[0x10, 0x61]);
+        let err = Compression::Lz4.decompress(&lz4).unwrap_err().to_string();
+        assert!(err.contains("claims 4294967295 bytes"), "{err}");
+    }
+
+    #[test]
+    fn the_densest_real_chunks_still_round_trip() {
+        // 8 MiB of one byte: each format at its best ratio, under the bound.
+        let raw = vec![0u8; 8 << 20];
+        for c in [Compression::Snappy, Compression::Lz4, Compression::Zstd] {
+            let packed = c.compress(&raw).unwrap();
+            assert!(packed.len() < raw.len() / 20, "{c:?}: {}", packed.len());
+            assert_eq!(c.decompress(&packed).unwrap().as_ref(), &raw[..], "{c:?}");
         }
     }
 }
