@@ -89,10 +89,12 @@ impl Running {
     }
 
     /// Starts `cmd` (which runs tidemark, e.g. through a script) and collects
-    /// its stderr.
+    /// its stderr (at `RUST_LOG=info` unless `cmd` sets it).
     pub fn spawn(mut cmd: Command) -> Self {
+        if !cmd.get_envs().any(|(k, _)| k == "RUST_LOG") {
+            cmd.env("RUST_LOG", "info");
+        }
         let mut child = cmd
-            .env("RUST_LOG", "info")
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::piped())

@@ -75,6 +75,69 @@ fn at_least_once_sigkill_then_restore_loses_nothing_and_does_duplicate() {
 
 /// Runs the job, kills it six times, lets it finish; returns how often each
 /// (key, count) line was committed, and every run's stderr.
+/// A crash, then `--restore latest` to the end, then the same command again:
+/// the crashed run's checkpoints are still on disk, and resuming one would
+/// write the finished job's output a second time. The third run says the job
+/// finished and exits 0; the output is the generator's, each line once.
+#[test]
+fn a_finished_job_is_not_resumed_from_an_earlier_run_s_checkpoint() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let (keys, events) = (50, 60_000);
+    let job = write_file(
+        d,
+        "job.yaml",
+        &format!(
+            "name: once\npipeline: keyed-count\nparams:\n  keys: {keys}\n  events: {events}\n  rate: 20000\n  seed: {SEED}\n  sink: file\n  output: out\nconfig:\n  execution.checkpointing.interval: 100 ms\n  execution.checkpointing.dir: ck\n  metrics.reporter.prom.port: 0\n"
+        ),
+    );
+    let args = [
+        "run",
+        job.as_str(),
+        "--restore",
+        "latest",
+        "--status-interval",
+        "0",
+    ];
+    let ck = d.join("ck");
+    let r = Running::start(d, &args);
+    wait_for("a completed checkpoint", Duration::from_secs(30), || {
+        (newest_completed(&ck) > 0).then_some(())
+    });
+    r.kill();
+    let (code, err) = run(d, &args);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        err.contains("restoring job 'once'") && err.contains("job finished"),
+        "{err}"
+    );
+    let (code, err) = run(d, &args);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        err.contains("job 'once' finished after its last checkpoint")
+            && err.contains("nothing to resume")
+            && !err.contains("restoring job"),
+        "{err}"
+    );
+    assert_counts_match_generator(&committed_lines(&d.join("out")), keys, events, SEED);
+    // `tidemark checkpoints` shows why: the crashed run's checkpoints, then the marker.
+    let out = std::process::Command::new(bin())
+        .args(["checkpoints", "ck"])
+        .current_dir(d)
+        .output()
+        .unwrap();
+    let listing = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{listing}");
+    assert!(
+        listing
+            .lines()
+            .any(|l| l.contains("once") && l.contains("  ok"))
+            && listing.lines().any(|l| l.contains("once")
+                && l.contains("finished: --restore latest resumes no checkpoint older than this")),
+        "{listing}"
+    );
+}
+
 fn crash_loop(params: &str, config: &str) -> (HashMap<(u64, u64), u32>, String) {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
@@ -98,8 +161,9 @@ fn crash_loop(params: &str, config: &str) -> (HashMap<(u64, u64), u32>, String) 
     let mut kills = 0;
     let mut kills_during_write = 0;
     let mut kills_during_restore = 0;
+    let mut kills_after_metadata = 0;
     for round in 0..8 {
-        let before = completed_checkpoints(&ck).len();
+        let before = newest_completed(&ck);
         let r = Running::start(d, &args);
         if round == 4 {
             // Kill during the restore: after the checkpoint was chosen and
@@ -125,7 +189,7 @@ fn crash_loop(params: &str, config: &str) -> (HashMap<(u64, u64), u32>, String) 
         wait_for(
             "a new completed checkpoint",
             Duration::from_secs(60),
-            || (completed_checkpoints(&ck).len() > before).then_some(()),
+            || (newest_completed(&ck) > before).then_some(()),
         );
         match round % 4 {
             1 | 3 => {
@@ -141,19 +205,26 @@ fn crash_loop(params: &str, config: &str) -> (HashMap<(u64, u64), u32>, String) 
                 );
             }
             2 => {
-                // Kill as soon as a checkpoint's metadata is written: the
-                // sinks may not have committed its files yet (whether they
-                // had cannot be seen from outside: not asserted).
-                let n = completed_checkpoints(&ck).len();
-                wait_for(
-                    "the next checkpoint's metadata",
-                    Duration::from_secs(30),
-                    || {
-                        (completed_checkpoints(&ck).len() > n
-                            || r.stderr().contains("job finished"))
-                        .then_some(())
-                    },
-                );
+                // Kill between a checkpoint's metadata being written and the
+                // sinks committing its files: the line the job master logs
+                // at debug level in that window is the signal, and each try
+                // is verified on disk (the metadata names pending files that
+                // are still uncommitted); a miss restores and tries again.
+                logs.push_str(&r.stderr());
+                r.kill();
+                kills += 1;
+                for t in 0..40 {
+                    let r = Running::start_with_env(d, &args, &[("RUST_LOG", DEBUG_COMPLETIONS)]);
+                    let (_, err) = kill_on(r, "complete: metadata written", "\0");
+                    logs.push_str(&err);
+                    kills += 1;
+                    if uncommitted_in_newest(&ck, &d.join("out")) {
+                        eprintln!("the kill after the metadata landed at try {}", t + 1);
+                        kills_after_metadata += 1;
+                        break;
+                    }
+                }
+                continue;
             }
             _ => {
                 let delay = random_below(400);
@@ -200,6 +271,10 @@ fn crash_loop(params: &str, config: &str) -> (HashMap<(u64, u64), u32>, String) 
         "the kill during the restore landed"
     );
     assert!(
+        kills_after_metadata >= 1,
+        "a kill landed after a checkpoint's metadata, before its sinks committed"
+    );
+    assert!(
         killed_in_final,
         "the kill landed during the final checkpoint"
     );
@@ -224,17 +299,59 @@ fn crash_loop(params: &str, config: &str) -> (HashMap<(u64, u64), u32>, String) 
     (seen, logs)
 }
 
+/// The id of a `chk-<id>` folder.
+fn chk_id(p: &std::path::Path) -> Option<u64> {
+    p.file_name()?.to_str()?.strip_prefix("chk-")?.parse().ok()
+}
+
+/// The highest id of a completed checkpoint (0 before the first): a count
+/// would not do, retention keeps it flat.
+fn newest_completed(ck: &std::path::Path) -> u64 {
+    completed_checkpoints(ck)
+        .iter()
+        .filter_map(|p| chk_id(p))
+        .max()
+        .unwrap_or(0)
+}
+
+/// The job master's completion line (debug) beside the usual info lines.
+const DEBUG_COMPLETIONS: &str = "info,tidemark::runtime::job_master=debug";
+
+/// Whether the newest completed checkpoint names sink files that are still
+/// uncommitted in `out`: a kill landed after its metadata was written and
+/// before its sinks committed. Read from the checkpoint itself: the sink's
+/// state is its pending files, `(checkpoint id, in-progress name, final name)`.
+fn uncommitted_in_newest(ck: &std::path::Path, out: &std::path::Path) -> bool {
+    use tidemark::checkpoint::blob::Location;
+    use tidemark::checkpoint::metadata::CheckpointMetadata;
+    use tidemark::state::snapshot::StateFile;
+    let Some(newest) = completed_checkpoints(ck)
+        .into_iter()
+        .max_by_key(|p| chk_id(p))
+    else {
+        return false;
+    };
+    let dir = Location::local(&newest);
+    let meta = CheckpointMetadata::load(&dir).unwrap();
+    let sink = meta.operators.iter().find(|o| o.uid == "sink").unwrap();
+    sink.subtasks.iter().flatten().any(|h| {
+        let f = StateFile::open(&dir.join(&h.file), h).unwrap();
+        if f.operator_state().is_empty() {
+            return false;
+        }
+        let pending: Vec<(u64, String, String)> = bincode::deserialize(f.operator_state()).unwrap();
+        pending.iter().any(|(id, in_progress, final_name)| {
+            *id == meta.checkpoint_id
+                && out.join(in_progress).exists()
+                && !out.join(final_name).exists()
+        })
+    })
+}
+
 /// Checkpoint folders without metadata whose id is above every completed one:
 /// checkpoints being written (a discarded old one has a lower id).
 fn newer_in_progress(ck: &std::path::Path) -> Vec<u64> {
-    let id = |p: &std::path::Path| -> Option<u64> {
-        p.file_name()?.to_str()?.strip_prefix("chk-")?.parse().ok()
-    };
-    let done = completed_checkpoints(ck)
-        .iter()
-        .filter_map(|p| id(p))
-        .max()
-        .unwrap_or(0);
+    let done = newest_completed(ck);
     let mut out = Vec::new();
     for job in std::fs::read_dir(ck).into_iter().flatten().flatten() {
         for chk in std::fs::read_dir(job.path())
@@ -243,7 +360,7 @@ fn newer_in_progress(ck: &std::path::Path) -> Vec<u64> {
             .flatten()
         {
             let p = chk.path();
-            if let Some(i) = id(&p).filter(|i| *i > done) {
+            if let Some(i) = chk_id(&p).filter(|i| *i > done) {
                 if !p.join("_metadata").exists() {
                     out.push(i);
                 }
@@ -272,7 +389,8 @@ fn kill_on(mut r: Running, needle: &str, not_yet: &str) -> (bool, String) {
         }
         std::thread::sleep(Duration::from_millis(1));
     }
-    r.signal("-KILL");
+    // Child::kill is SIGKILL without spawning kill(1): the windows are short.
+    let _ = r.child.kill();
     let (_, err) = r.wait(Duration::from_secs(30));
     (!err.contains(not_yet), err)
 }

@@ -12,6 +12,12 @@ const MAGIC: &[u8; 8] = b"TMCKPT01";
 pub const FORMAT_VERSION: u32 = 1;
 /// File name of the metadata inside `chk-<id>/`.
 pub const METADATA_FILE: &str = "_metadata";
+/// Written in a finished job's folder before its checkpoints are deleted: it
+/// is newer than every checkpoint of earlier runs of the job, so `--restore
+/// latest` answers "finished" instead of resuming one of those (which would
+/// produce the finished job's output a second time). Same format as
+/// `_metadata`, with no operator state.
+pub const FINISHED_FILE: &str = "_finished";
 
 /// A completed checkpoint.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]

@@ -4,19 +4,21 @@
 
 use super::blob::Location;
 use super::local::LocalRecovery;
-use super::metadata::{CheckpointMetadata, METADATA_FILE};
+use super::metadata::{CheckpointMetadata, FINISHED_FILE, METADATA_FILE};
 use crate::error::{Error, Result};
 use crate::state::snapshot::{StateFile, StateHandle};
 use crate::state::RestoredNative;
 use std::sync::Arc;
 
-/// One checkpoint folder and what reading it gave.
+/// One checkpoint folder, or a finished job's marker, and what reading it gave.
 #[derive(Debug)]
 pub struct Candidate {
-    /// `…/chk-<id>`.
+    /// `…/chk-<id>`, or the job folder holding a `_finished` marker.
     pub dir: Location,
     /// Its metadata, or why it cannot be used.
     pub meta: std::result::Result<CheckpointMetadata, String>,
+    /// A [`FINISHED_FILE`] marker rather than a checkpoint.
+    pub finished: bool,
 }
 
 /// The outcome of a selection.
@@ -24,25 +26,39 @@ pub struct Candidate {
 pub struct Selection {
     /// The checkpoint to restore, if any.
     pub chosen: Option<(Location, CheckpointMetadata)>,
+    /// The job finished after every usable checkpoint was taken: its marker
+    /// (folder and contents). Nothing is to be resumed.
+    pub finished: Option<(Location, CheckpointMetadata)>,
     /// Candidates passed over because they are damaged, with the reason.
     pub skipped: Vec<(Location, String)>,
 }
 
-/// Picks the newest usable checkpoint of `job_name`. Checkpoints of other jobs
-/// are ignored; damaged ones of this job are reported and skipped.
+/// Picks the newest usable checkpoint of `job_name`, unless the job finished
+/// after it (a newer `_finished` marker): checkpoints of earlier runs are
+/// then history, and resuming one would repeat the finished run's output.
+/// Checkpoints of other jobs are ignored; damaged ones of this job are
+/// reported and skipped.
 pub fn select_latest(job_name: &str, candidates: Vec<Candidate>) -> Selection {
-    let mut ok: Vec<(Location, CheckpointMetadata)> = Vec::new();
+    let mut ok: Vec<(Location, CheckpointMetadata, bool)> = Vec::new();
     let mut skipped = Vec::new();
     for c in candidates {
         match c.meta {
-            Ok(m) if m.job_name == job_name => ok.push((c.dir, m)),
+            Ok(m) if m.job_name == job_name => ok.push((c.dir, m, c.finished)),
             Ok(_) => {}
             Err(e) => skipped.push((c.dir, e)),
         }
     }
-    ok.sort_by_key(|(_, m)| (m.completed_ms, m.checkpoint_id));
+    // A marker sorts after a checkpoint of the same time and id: the job
+    // finished after its final checkpoint.
+    ok.sort_by_key(|(_, m, finished)| (m.completed_ms, m.checkpoint_id, *finished));
+    let (chosen, finished) = match ok.pop() {
+        Some((d, m, true)) => (None, Some((d, m))),
+        Some((d, m, false)) => (Some((d, m)), None),
+        None => (None, None),
+    };
     Selection {
-        chosen: ok.pop(),
+        chosen,
+        finished,
         skipped,
     }
 }
@@ -55,6 +71,22 @@ pub fn scan(root: &Location) -> Vec<Candidate> {
         return out;
     };
     for (l, _) in objects {
+        // `<root>/<job id>/_finished`.
+        let in_job_folder = l
+            .relative_to(root)
+            .is_some_and(|k| k.matches('/').count() == 1);
+        if l.name() == FINISHED_FILE && in_job_folder {
+            let meta = l
+                .get()
+                .map_err(|e| e.to_string())
+                .and_then(|b| CheckpointMetadata::decode(&b).map_err(|e| format!("{l}: {e}")));
+            out.push(Candidate {
+                dir: l.parent(),
+                meta,
+                finished: true,
+            });
+            continue;
+        }
         if l.name() != METADATA_FILE || !l.parent().name().starts_with("chk-") {
             continue;
         }
@@ -62,7 +94,11 @@ pub fn scan(root: &Location) -> Vec<Candidate> {
         let meta = CheckpointMetadata::load(&dir)
             .map_err(|e| e.to_string())
             .and_then(|m| verify_files(&dir, &m).map(|_| m));
-        out.push(Candidate { dir, meta });
+        out.push(Candidate {
+            dir,
+            meta,
+            finished: false,
+        });
     }
     out
 }
@@ -270,6 +306,7 @@ mod tests {
         let c = |d: &str, m: std::result::Result<CheckpointMetadata, String>| Candidate {
             dir: loc(d),
             meta: m,
+            finished: false,
         };
         let s = select_latest(
             "a",
@@ -283,5 +320,35 @@ mod tests {
         assert_eq!(s.chosen.unwrap().0.name(), "mid");
         assert_eq!(s.skipped.len(), 1);
         assert!(select_latest("zzz", vec![]).chosen.is_none());
+    }
+
+    /// A finished job's marker is newer than the checkpoints of earlier
+    /// runs: they are not resumed. A run after the finish is newer again.
+    #[test]
+    fn a_finished_marker_newer_than_every_checkpoint_means_nothing_to_resume() {
+        let c = |d: &str, m: CheckpointMetadata, finished: bool| Candidate {
+            dir: loc(d),
+            meta: Ok(m),
+            finished,
+        };
+        let s = select_latest(
+            "a",
+            vec![
+                c("crashed-run", meta("a", 3, 10), false),
+                c("final", meta("a", 7, 30), false),
+                c("finished-job", meta("a", 7, 30), true),
+            ],
+        );
+        assert!(s.chosen.is_none());
+        assert_eq!(s.finished.unwrap().0.name(), "finished-job");
+        let s = select_latest(
+            "a",
+            vec![
+                c("finished-job", meta("a", 7, 30), true),
+                c("next-run", meta("a", 1, 40), false),
+            ],
+        );
+        assert_eq!(s.chosen.unwrap().0.name(), "next-run");
+        assert!(s.finished.is_none());
     }
 }

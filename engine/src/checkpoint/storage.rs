@@ -78,6 +78,13 @@ impl CheckpointStorage {
         Ok(d)
     }
 
+    /// Records that the job finished ([`super::metadata::FINISHED_FILE`]).
+    pub fn mark_finished(&self, marker: &CheckpointMetadata) -> Result<()> {
+        self.job
+            .join(super::metadata::FINISHED_FILE)
+            .put(&marker.encode())
+    }
+
     /// Deletes checkpoint `id` (aborted, or no longer retained). Its shared
     /// files are left to [`Self::collect_shared`].
     pub fn discard(&self, id: u64) {

@@ -1,6 +1,6 @@
 //! `tidemark checkpoints DIR`: what is stored, and whether it can be restored.
 
-use crate::checkpoint::metadata::{CheckpointMetadata, METADATA_FILE};
+use crate::checkpoint::metadata::{CheckpointMetadata, FINISHED_FILE, METADATA_FILE};
 use crate::checkpoint::restore::verify_files;
 use std::path::Path;
 
@@ -89,6 +89,23 @@ pub fn list(dir: &Path) -> i32 {
                         super::status::bytes(m.state_size())
                     );
                 }
+            }
+        }
+        let marker = job.join(FINISHED_FILE);
+        if let Ok(bytes) = std::fs::read(&marker) {
+            n += 1;
+            match CheckpointMetadata::decode(&bytes) {
+                Ok(m) => println!(
+                    "{job_id:<34} {:>6}  {:<20} {:<19}  {:>10}  finished: --restore latest resumes no checkpoint older than this",
+                    "-",
+                    m.job_name,
+                    utc(m.completed_ms),
+                    "-"
+                ),
+                Err(e) => println!(
+                    "{job_id:<34} {:>6}  {:<20} {:<19}  {:>10}  damaged {FINISHED_FILE}: {e}",
+                    "-", "-", "-", "-"
+                ),
             }
         }
     }

@@ -57,7 +57,9 @@ pub fn run(args: RunArgs) -> i32 {
             eprintln!("error: {e}");
             EXIT_USAGE
         }
-        Ok(p) => execute(p, &args),
+        // `--restore latest` of a job that finished: nothing to do.
+        Ok(None) => 0,
+        Ok(Some(p)) => execute(p, &args),
     }
 }
 
@@ -135,7 +137,9 @@ pub(crate) fn check_job(
     }
 }
 
-fn prepare(args: &RunArgs) -> Result<Prepared> {
+/// The job, ready to run; `None` when `--restore latest` finds that it
+/// finished (said on stderr).
+fn prepare(args: &RunArgs) -> Result<Option<Prepared>> {
     let (job, config, linger) = check_input(args)?;
     for w in &config.warnings {
         log::warn!("{w}");
@@ -157,6 +161,18 @@ fn prepare(args: &RunArgs) -> Result<Prepared> {
             let sel = select_latest(&job.name, scan(&dir));
             for (d, why) in &sel.skipped {
                 log::warn!("skipping damaged checkpoint {d}: {why}");
+            }
+            if let Some((d, m)) = &sel.finished {
+                eprintln!(
+                    "job '{}' finished after its last checkpoint ({}, {d}): nothing to resume; run it without --restore to start it over",
+                    job.name,
+                    if m.checkpoint_id == 0 {
+                        "none".to_string()
+                    } else {
+                        format!("checkpoint {}", m.checkpoint_id)
+                    },
+                );
+                return Ok(None);
             }
             match sel.chosen {
                 Some((d, m)) => {
@@ -293,7 +309,7 @@ fn prepare(args: &RunArgs) -> Result<Prepared> {
         ),
         None => None,
     };
-    Ok(Prepared {
+    Ok(Some(Prepared {
         jm,
         restore,
         reporters,
@@ -303,7 +319,7 @@ fn prepare(args: &RunArgs) -> Result<Prepared> {
         _host: host,
         total_events,
         linger,
-    })
+    }))
 }
 
 /// 32 random hex characters, like Flink's JobID.

@@ -235,7 +235,7 @@ pub static KEYS: &[KeySpec] = &[
             "DELETE_ON_CANCELLATION",
             "RETAIN_ON_CANCELLATION"
         ]),
-        "Whether checkpoints survive a cancelled job (a finished job deletes them)."
+        "Whether checkpoints survive a cancelled job (a finished job deletes them, leaving a `_finished` marker for `--restore latest`)."
     ),
     key!(
         "state.backend.type",

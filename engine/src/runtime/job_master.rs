@@ -357,6 +357,17 @@ impl JobMaster {
     /// Pushgateway group without them and the final values were gone.
     fn on_terminal(&mut self, end: Terminal) -> Option<Location> {
         let storage = self.storage.clone()?;
+        if matches!(end, Terminal::Finished) {
+            // Before anything is deleted, so that no crash leaves earlier
+            // runs' checkpoints as the newest thing under the root.
+            let marker = self.finished_marker();
+            if let Err(e) = storage.mark_finished(&marker) {
+                log::warn!(
+                    "could not record that the job finished ({e}): its checkpoints are kept, so that --restore latest resumes the final one rather than an earlier run's"
+                );
+                return None;
+            }
+        }
         let (keep_all, stop_checkpoint) = match &end {
             Terminal::Finished => (false, None),
             Terminal::Cancelled => (self.opts.retention == Retention::RetainOnCancellation, None),
@@ -389,6 +400,24 @@ impl JobMaster {
             let _ = std::fs::remove_dir(d); // only if empty
         }
         kept
+    }
+
+    /// What [`crate::checkpoint::metadata::FINISHED_FILE`] holds: the job,
+    /// its last checkpoint's id and the time it finished; no state.
+    fn finished_marker(&self) -> CheckpointMetadata {
+        let now = now_ms();
+        CheckpointMetadata {
+            version: FORMAT_VERSION,
+            job_name: self.graph.name.clone(),
+            job_id: self.job_id.clone(),
+            pipeline: self.graph.pipeline.clone(),
+            checkpoint_id: self.latest.as_ref().map_or(0, |(_, m)| m.checkpoint_id),
+            trigger_ms: now,
+            completed_ms: now,
+            is_final: true,
+            savepoint: false,
+            operators: Vec::new(),
+        }
     }
 
     fn drive(&mut self, dep: &Deployment) -> AttemptEnd {
@@ -632,6 +661,8 @@ impl JobMaster {
                 };
                 match storage.commit_metadata(&meta) {
                     Ok(dir) => {
+                        // The sinks commit after this line, on NotifyComplete.
+                        log::debug!("checkpoint {id} complete: metadata written to {dir}");
                         let size = meta.state_size();
                         let duration_ms = completed_ms - trigger_ms;
                         self.metrics.completed.add(1);
