@@ -46,7 +46,9 @@ export ROCKSDB_LIB_DIR="$(dirname "$archive")" ROCKSDB_STATIC=1
 say "fuzz build (cargo fuzz build, address sanitizer, debug assertions; RocksDB from $ROCKSDB_LIB_DIR)"
 cargo fuzz build --debug-assertions --target-dir "$fuzz_target_dir"
 
-scratch="${TMPDIR:-/tmp}/tidemark-fuzz"
+# A folder per run: each run starts from the committed inputs alone, so what
+# CI runs does not depend on what earlier runs on the machine found.
+scratch="${TMPDIR:-/tmp}/tidemark-fuzz/$(date -u +%Y%m%dT%H%M%S)-$$"
 mkdir -p "$scratch"
 for t in "${TARGETS[@]}"; do
   mkdir -p "fuzz/corpus/$t" "fuzz/regressions/$t" "$scratch/$t/new" "$scratch/$t/artifacts"

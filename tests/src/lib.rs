@@ -371,3 +371,21 @@ pub fn assert_counts_match_generator(lines: &[String], keys: u64, events: u64, s
     );
     assert_eq!(lines.len() as u64, events, "one line per generated record");
 }
+
+/// `promtool check metrics` over `body`, Prometheus' own reading and lint of
+/// an exposition: its exit code and findings.
+pub fn promtool_check_metrics(body: &str) -> (i32, String) {
+    let mut c = Command::new("promtool")
+        .args(["check", "metrics"])
+        .stdin(Stdio::piped())
+        .stderr(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("promtool is installed (scripts/install-test-deps.sh)");
+    c.stdin.take().unwrap().write_all(body.as_bytes()).unwrap();
+    let out = c.wait_with_output().unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}

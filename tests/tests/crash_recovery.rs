@@ -91,14 +91,7 @@ fn a_finished_job_is_not_resumed_from_an_earlier_run_s_checkpoint() {
             "name: once\npipeline: keyed-count\nparams:\n  keys: {keys}\n  events: {events}\n  rate: 20000\n  seed: {SEED}\n  sink: file\n  output: out\nconfig:\n  execution.checkpointing.interval: 100 ms\n  execution.checkpointing.dir: ck\n  metrics.reporter.prom.port: 0\n"
         ),
     );
-    let args = [
-        "run",
-        job.as_str(),
-        "--restore",
-        "latest",
-        "--status-interval",
-        "0",
-    ];
+    let args = restore_latest(&job);
     let ck = d.join("ck");
     let r = Running::start(d, &args);
     wait_for("a completed checkpoint", Duration::from_secs(30), || {
@@ -148,14 +141,7 @@ fn crash_loop(params: &str, config: &str) -> (HashMap<(u64, u64), u32>, String) 
             "name: crash-test\npipeline: keyed-count\nparams:\n  keys: {KEYS}\n  events: {EVENTS}\n  rate: 40000\n  seed: {SEED}\n  sink: file\n  output: out\n  count-parallelism: 2\n{params}config:\n  parallelism.default: 2\n  execution.checkpointing.interval: 150 ms\n  execution.checkpointing.dir: ck\n  execution.checkpointing.num-retained: 2\n  metrics.reporter.prom.port: 0\n  restart-strategy.type: none\n{config}"
         ),
     );
-    let args = [
-        "run",
-        job.as_str(),
-        "--restore",
-        "latest",
-        "--status-interval",
-        "0",
-    ];
+    let args = restore_latest(&job);
     let ck = d.join("ck");
     let mut logs = String::new();
     let mut kills = 0;
@@ -297,6 +283,11 @@ fn crash_loop(params: &str, config: &str) -> (HashMap<(u64, u64), u32>, String) 
         "uncommitted files remain after the job finished: {leftovers:?}"
     );
     (seen, logs)
+}
+
+/// `tidemark run JOB --restore latest`, as a supervisor restarts a job.
+fn restore_latest(job: &str) -> [&str; 6] {
+    ["run", job, "--restore", "latest", "--status-interval", "0"]
 }
 
 /// The id of a `chk-<id>` folder.

@@ -13,22 +13,6 @@ use tidemark_tests::*;
 
 const NASTY: &str = "a \"q\" b\\s\nnl =, / ünï 漢";
 
-fn promtool_check(body: &str) -> (i32, String) {
-    let mut c = Command::new("promtool")
-        .args(["check", "metrics"])
-        .stdin(Stdio::piped())
-        .stderr(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("promtool is installed (scripts/install-test-deps.sh)");
-    c.stdin.take().unwrap().write_all(body.as_bytes()).unwrap();
-    let out = c.wait_with_output().unwrap();
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
-
 fn python_parse(body: &str, openmetrics: bool) -> String {
     let venv = std::env::var("TIDEMARK_VENV")
         .unwrap_or_else(|_| format!("{}/.cache/tidemark-venv", std::env::var("HOME").unwrap()));
@@ -91,7 +75,7 @@ fn exposition_passes_promtool_and_the_python_parsers_with_hostile_label_values()
     r.kill();
     assert_eq!(om_code, 200);
 
-    let (code, findings) = promtool_check(&text);
+    let (code, findings) = promtool_check_metrics(&text);
     assert_eq!(
         code, 0,
         "promtool check metrics found problems:\n{findings}"

@@ -167,21 +167,9 @@ fn encoder_output_for_every_exposition_input_reads_back_in_the_reference_parsers
         let case = tidemark_agent::fuzz::case(&bytes);
         let families = case.registry.snapshot();
         let text = prometheus::encode(&families);
-        let mut c = Command::new("promtool")
-            .args(["check", "metrics"])
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("promtool is installed (scripts/install-test-deps.sh)");
-        c.stdin.take().unwrap().write_all(text.as_bytes()).unwrap();
-        let out = c.wait_with_output().unwrap();
-        if !out.status.success() {
-            promtool_failures.push(format!(
-                "{}: {}",
-                p.display(),
-                String::from_utf8_lossy(&out.stderr)
-            ));
+        let (code, findings) = tidemark_tests::promtool_check_metrics(&text);
+        if code != 0 {
+            promtool_failures.push(format!("{}: {findings}", p.display()));
         }
         paths.push(p);
         cases.push(serde_json::json!({

@@ -202,9 +202,8 @@ fn is_plain_name(s: &str) -> bool {
 mod tests {
     use super::*;
 
-    #[test]
-    fn round_trip_and_corruption() {
-        let m = CheckpointMetadata {
+    fn sample(operators: Vec<OperatorState>) -> CheckpointMetadata {
+        CheckpointMetadata {
             version: FORMAT_VERSION,
             job_name: "j".into(),
             job_id: "ab".into(),
@@ -214,8 +213,13 @@ mod tests {
             completed_ms: 2,
             is_final: false,
             savepoint: false,
-            operators: vec![],
-        };
+            operators,
+        }
+    }
+
+    #[test]
+    fn round_trip_and_corruption() {
+        let m = sample(vec![]);
         let b = m.encode();
         assert_eq!(CheckpointMetadata::decode(&b).unwrap(), m);
         let mut bad = b.clone();
@@ -253,24 +257,13 @@ mod tests {
                 },
             ],
         });
-        let m = CheckpointMetadata {
-            version: FORMAT_VERSION,
-            job_name: "j".into(),
-            job_id: "ab".into(),
-            pipeline: "keyed-count".into(),
-            checkpoint_id: 3,
-            trigger_ms: 1,
-            completed_ms: 2,
-            is_final: false,
-            savepoint: false,
-            operators: vec![OperatorState {
-                uid: "count".into(),
-                vertex: "count".into(),
-                parallelism: 2,
-                max_parallelism: 128,
-                subtasks: vec![Some(h)],
-            }],
-        };
+        let m = sample(vec![OperatorState {
+            uid: "count".into(),
+            vertex: "count".into(),
+            parallelism: 2,
+            max_parallelism: 128,
+            subtasks: vec![Some(h)],
+        }]);
         let err = CheckpointMetadata::decode(&m.encode()).unwrap_err();
         for part in [
             "parallelism 2 but 1 subtask entries",
