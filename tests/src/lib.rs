@@ -189,40 +189,42 @@ pub fn write_file(dir: &Path, name: &str, text: &str) -> String {
     p.to_string_lossy().into_owned()
 }
 
-/// Every completed checkpoint directory (holding `_metadata`) under `ck`.
-pub fn completed_checkpoints(ck: &Path) -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    for job in std::fs::read_dir(ck).into_iter().flatten().flatten() {
-        for chk in std::fs::read_dir(job.path())
-            .into_iter()
-            .flatten()
-            .flatten()
-        {
-            if chk.path().join("_metadata").exists() {
-                out.push(chk.path());
-            }
-        }
-    }
+/// Every `chk-<n>` directory of every job folder under `ck`, sorted.
+pub fn checkpoint_dirs(ck: &Path) -> Vec<PathBuf> {
+    let mut out: Vec<PathBuf> = std::fs::read_dir(ck)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .flat_map(|job| {
+            std::fs::read_dir(job.path())
+                .into_iter()
+                .flatten()
+                .flatten()
+        })
+        .map(|chk| chk.path())
+        .filter(|p| {
+            p.file_name()
+                .is_some_and(|n| n.to_string_lossy().starts_with("chk-"))
+        })
+        .collect();
     out.sort();
     out
 }
 
+/// Every completed checkpoint directory (holding `_metadata`) under `ck`.
+pub fn completed_checkpoints(ck: &Path) -> Vec<PathBuf> {
+    checkpoint_dirs(ck)
+        .into_iter()
+        .filter(|p| p.join("_metadata").exists())
+        .collect()
+}
+
 /// Checkpoint directories that exist but have no `_metadata` yet (being written).
 pub fn in_progress_checkpoints(ck: &Path) -> usize {
-    let mut n = 0;
-    for job in std::fs::read_dir(ck).into_iter().flatten().flatten() {
-        for chk in std::fs::read_dir(job.path())
-            .into_iter()
-            .flatten()
-            .flatten()
-        {
-            let name = chk.file_name().to_string_lossy().into_owned();
-            if name.starts_with("chk-") && !chk.path().join("_metadata").exists() {
-                n += 1;
-            }
-        }
-    }
-    n
+    checkpoint_dirs(ck)
+        .iter()
+        .filter(|p| !p.join("_metadata").exists())
+        .count()
 }
 
 /// Every committed line of the file sink's part files under `dir` (dot-files,

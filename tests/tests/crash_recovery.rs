@@ -343,22 +343,12 @@ fn uncommitted_in_newest(ck: &std::path::Path, out: &std::path::Path) -> bool {
 /// checkpoints being written (a discarded old one has a lower id).
 fn newer_in_progress(ck: &std::path::Path) -> Vec<u64> {
     let done = newest_completed(ck);
-    let mut out = Vec::new();
-    for job in std::fs::read_dir(ck).into_iter().flatten().flatten() {
-        for chk in std::fs::read_dir(job.path())
-            .into_iter()
-            .flatten()
-            .flatten()
-        {
-            let p = chk.path();
-            if let Some(i) = chk_id(&p).filter(|i| *i > done) {
-                if !p.join("_metadata").exists() {
-                    out.push(i);
-                }
-            }
-        }
-    }
-    out
+    checkpoint_dirs(ck)
+        .iter()
+        .filter(|p| !p.join("_metadata").exists())
+        .filter_map(|p| chk_id(p))
+        .filter(|i| *i > done)
+        .collect()
 }
 
 /// SIGKILLs `r` the moment its stderr shows `needle` (polled every
