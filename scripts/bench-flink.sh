@@ -48,7 +48,8 @@ eps = float(kv["records_per_sec"]); cores = float(kv["jvm_cores_busy"])
 print(json.dumps({"engine": "flink", "backend": backend, "run": run, "events_per_s": eps,
     "cores": cores, "events_per_core_s": eps / cores, "peak_rss_mib": float(kv["jvm_peak_rss_mb"]),
     "startup_s": float(kv["jvm_start_s"]) + float(kv["plan_and_submit_s"]),
-    "other_cores": float(kv.get("other_cores_busy", "nan"))}))
+    "other_cores": float(kv.get("other_cores_busy", "nan")),
+    "checkpoints": int(kv.get("checkpoints_completed", 0))}))
 PY
     say "$backend pair $i: Tidemark"
     tm_backend=heap; extra=()
@@ -60,17 +61,17 @@ import json, sys
 backend, run, line = sys.argv[1], sys.argv[2], json.loads(sys.argv[3])
 print(json.dumps({"engine": "tidemark", "backend": backend, "run": run, "events_per_s": line["events_per_s"],
     "cores": line["cores"], "events_per_core_s": line["events_per_core_s"], "peak_rss_mib": line["peak_rss_mib"],
-    "startup_s": 0.0, "other_cores": float("nan")}))
+    "startup_s": 0.0, "other_cores": float("nan"), "checkpoints": int(line["checkpoints"])}))
 PY
   done
 done
 python3 - "$rows" <<'PY'
 import json, statistics, sys
 rows = [json.loads(l) for l in open(sys.argv[1])]
-print("%-9s %-8s %-6s %12s %6s %12s %8s %9s" % ("engine", "backend", "run", "events/s", "cores", "ev/core-s", "RSS MiB", "startup s"))
+print("%-9s %-8s %-6s %12s %6s %12s %8s %9s %6s" % ("engine", "backend", "run", "events/s", "cores", "ev/core-s", "RSS MiB", "startup s", "ckpts"))
 for r in rows:
-    print("%-9s %-8s %-6s %12.0f %6.2f %12.0f %8.1f %9.1f" % (r["engine"], r["backend"], r["run"], r["events_per_s"],
-          r["cores"], r["events_per_core_s"], r["peak_rss_mib"], r["startup_s"]))
+    print("%-9s %-8s %-6s %12.0f %6.2f %12.0f %8.1f %9.1f %6d" % (r["engine"], r["backend"], r["run"], r["events_per_s"],
+          r["cores"], r["events_per_core_s"], r["peak_rss_mib"], r["startup_s"], r["checkpoints"]))
 print()
 for b in dict.fromkeys(r["backend"] for r in rows):
     med = {}

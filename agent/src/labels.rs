@@ -21,6 +21,8 @@ pub const KIND: &str = "kind";
 pub const STATE: &str = "state";
 /// Where a restore read state from: `local` or `remote`.
 pub const SOURCE: &str = "source";
+/// A RocksDB block's kind in the block cache: `data`, `index` or `filter`.
+pub const BLOCK: &str = "block";
 
 /// A file system's mount point (host metrics).
 pub const MOUNTPOINT: &str = "mountpoint";

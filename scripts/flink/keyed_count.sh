@@ -70,7 +70,7 @@ if [ $rc -ne 0 ]; then
   tail -40 "$OUT" >&2
   exit $rc
 fi
-grep -E '^flink(_details)? ' "$OUT"
+grep -E '^flink(_details|_window)? ' "$OUT"
 # The JVM exits once python has gone (its stdin pipe closes); wait for time's report.
 for _ in $(seq 1 60); do
   grep -q 'Exit status' "$JVM_TIME_OUT" 2>/dev/null && break

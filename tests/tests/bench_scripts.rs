@@ -137,3 +137,47 @@ fn bench_flink_runs_flink_and_tidemark_and_prints_the_ratio() {
         assert!(out.contains(row), "no `{row}` in:\n{out}");
     }
 }
+
+#[test]
+fn bench_sweep_measures_both_engines_over_equal_windows_and_prints_the_table() {
+    let work = tempfile::tempdir().unwrap();
+    let out = run_script(
+        "bench-sweep.sh",
+        &[],
+        &[
+            ("ROWS", "20k:8:uniform 5k:100:zipf".into()),
+            ("CACHES", "on off".into()),
+            ("WINDOW_S", "3".into()),
+            ("REST_PORT", free_port().to_string()),
+            ("SWEEP_WORK", work.path().display().to_string()),
+        ],
+    );
+    let runs: Vec<Value> = out
+        .lines()
+        .filter(|l| l.starts_with('{'))
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    // Per row: Flink once, Tidemark with its write-back cache on and off.
+    assert_eq!(runs.len(), 6, "{out}");
+    for r in &runs {
+        assert!(r["records"].as_u64().unwrap() > 0, "{r}");
+        assert!(r["window_s"].as_f64().unwrap() >= 3.0, "{r}");
+        assert!(r["cores"].as_f64().unwrap() > 0.0, "{r}");
+        assert!(r["checkpoints"].is_u64(), "{r}");
+    }
+    for (keys, value) in [(20_000, 8), (5_000, 100)] {
+        for (engine, cache) in [("flink", "-"), ("tidemark", "on"), ("tidemark", "off")] {
+            assert!(
+                runs.iter().any(|r| r["keys"] == keys
+                    && r["value_bytes"] == value
+                    && r["engine"] == engine
+                    && r["cache"] == cache),
+                "no {engine} run (cache {cache}) of {keys} keys × {value} B in:\n{out}"
+            );
+        }
+    }
+    assert!(
+        out.contains("ratio tidemark/flink 5,000 keys 100 B zipf cache off"),
+        "{out}"
+    );
+}

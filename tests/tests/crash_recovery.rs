@@ -150,27 +150,20 @@ fn crash_loop(params: &str, config: &str) -> (HashMap<(u64, u64), u32>, String) 
     let mut kills_after_metadata = 0;
     for round in 0..8 {
         let before = newest_completed(&ck);
-        let r = Running::start(d, &args);
         if round == 4 {
             // Kill during the restore: after the checkpoint was chosen and
-            // before the job runs (its start-up lines follow the restore,
-            // and the sinks commit the restored files as they open). The
-            // window is short, so it takes tries; each is checked on what
-            // the dead process printed.
-            let (landed, err) = kill_on(r, "restoring job", "subtasks):");
+            // loaded, before the job runs (its start-up lines follow the
+            // restore, and the sinks commit the restored files as they
+            // open). The process pauses there (TIDEMARK_FAULT_PAUSE); the
+            // kill is checked on what the dead process printed.
+            let paused = Running::start_with_env(d, &args, &[("TIDEMARK_FAULT_PAUSE", "restore")]);
+            let (landed, err) = kill_on(paused, "fault pause: restore", "subtasks):");
             logs.push_str(&err);
             kills += 1;
-            let mut tries = 1;
-            let mut landed = landed;
-            while !landed && tries < 40 {
-                let (l, err) = kill_on(Running::start(d, &args), "restoring job", "subtasks):");
-                logs.push_str(&err);
-                landed = l;
-                tries += 1;
-            }
-            kills_during_restore += usize::from(landed);
+            kills_during_restore += usize::from(landed && err.contains("restoring job"));
             continue;
         }
+        let r = Running::start(d, &args);
         // Let the run make progress: a new checkpoint completes after the restore.
         wait_for(
             "a new completed checkpoint",
@@ -192,16 +185,21 @@ fn crash_loop(params: &str, config: &str) -> (HashMap<(u64, u64), u32>, String) 
             }
             2 => {
                 // Kill between a checkpoint's metadata being written and the
-                // sinks committing its files: the line the job master logs
-                // at debug level in that window is the signal, and each try
-                // is verified on disk (the metadata names pending files that
-                // are still uncommitted); a miss restores and tries again.
+                // sinks committing its files: the job master pauses there
+                // (TIDEMARK_FAULT_PAUSE), and each kill is verified on disk
+                // (the metadata names pending files that are still
+                // uncommitted); a checkpoint without pending files restores
+                // and tries again.
                 logs.push_str(&r.stderr());
                 r.kill();
                 kills += 1;
                 for t in 0..40 {
-                    let r = Running::start_with_env(d, &args, &[("RUST_LOG", DEBUG_COMPLETIONS)]);
-                    let (_, err) = kill_on(r, "complete: metadata written", "\0");
+                    let r = Running::start_with_env(
+                        d,
+                        &args,
+                        &[("TIDEMARK_FAULT_PAUSE", "after-metadata")],
+                    );
+                    let (_, err) = kill_on(r, "fault pause: after-metadata", "\0");
                     logs.push_str(&err);
                     kills += 1;
                     if uncommitted_in_newest(&ck, &d.join("out")) {
@@ -229,21 +227,19 @@ fn crash_loop(params: &str, config: &str) -> (HashMap<(u64, u64), u32>, String) 
             kills_during_write += usize::from(!newer_in_progress(&ck).is_empty());
         }
     }
-    // Kill the run that finishes the job during its final checkpoint (again
-    // a short window: each try restores and reaches the end quickly).
-    let mut killed_in_final = false;
-    for _ in 0..40 {
-        let (landed, err) = kill_on(
-            Running::start(d, &args),
-            "taking the final checkpoint",
-            "job finished",
-        );
-        logs.push_str(&err);
-        if landed {
-            killed_in_final = true;
-            break;
-        }
-    }
+    // Kill the run that finishes the job during its final checkpoint: the
+    // job master pauses at its first acknowledgement. (Tried by luck, a miss
+    // finished the job, and no try was left.)
+    let (killed_in_final, err) = kill_on(
+        Running::start_with_env(d, &args, &[("TIDEMARK_FAULT_PAUSE", "final-checkpoint")]),
+        "fault pause: final-checkpoint",
+        "job finished",
+    );
+    logs.push_str(&err);
+    assert!(
+        err.contains("taking the final checkpoint"),
+        "the pause came during the final checkpoint:\n{err}"
+    );
     let (code, err) = run(d, &args);
     assert_eq!(code, 0, "the final run must finish the job:\n{err}");
     logs.push_str(&err);
@@ -304,9 +300,6 @@ fn newest_completed(ck: &std::path::Path) -> u64 {
         .max()
         .unwrap_or(0)
 }
-
-/// The job master's completion line (debug) beside the usual info lines.
-const DEBUG_COMPLETIONS: &str = "info,tidemark::runtime::job_master=debug";
 
 /// Whether the newest completed checkpoint names sink files that are still
 /// uncommitted in `out`: a kill landed after its metadata was written and

@@ -203,6 +203,15 @@ fn state_backend() -> Dashboard {
                 .q("max by (job_name, vertex) (tidemark_rocksdb_block_cache_usage_bytes{V})", "usage {{vertex}}")
                 .q("max by (job_name, vertex) (tidemark_rocksdb_block_cache_pinned_usage_bytes{V})", "pinned {{vertex}}")
                 .q("max by (job_name, vertex) (tidemark_rocksdb_block_cache_capacity_bytes{V})", "capacity {{vertex}}")),
+            row("Lookups"),
+            p(Panel::new("Block cache misses by block kind", "Blocks read from SST files per second because the cache lacked them, by kind, next to the lookups RocksDB served (statistics tickers: state.backend.rocksdb.statistics.level TICKERS). Data misses grow smoothly as state outgrows the cache. Index or filter misses close to the lookup rate mean every lookup reads index or filter blocks from a file: index and filter blocks do not stay in the cache (see docs/state-backend.md).").unit("ops").width(8)
+                .q("sum by (job_name, vertex, block) (rate(tidemark_rocksdb_block_cache_misses_total{V}[$__rate_interval]))", "{{vertex}} {{block}} misses")
+                .q("sum by (job_name, vertex) (rate(tidemark_rocksdb_keys_read_total{V}[$__rate_interval]))", "{{vertex}} lookups")),
+            p(Panel::new("SST bytes read per lookup", "Bytes read from SST files per RocksDB lookup, compaction reads left out (statistics tickers). About one data block (4 KB) per lookup is state beyond the cache; megabytes per lookup mean whole filter or index blocks are read again each time.").unit("bytes").width(8)
+                .q("clamp_min(sum by (job_name, vertex) (rate(tidemark_rocksdb_file_read_bytes_total{V}[$__rate_interval])) - sum by (job_name, vertex) (rate(tidemark_rocksdb_compaction_read_bytes_total{V}[$__rate_interval])), 0) / sum by (job_name, vertex) (rate(tidemark_rocksdb_keys_read_total{V}[$__rate_interval]))", "{{vertex}}")),
+            p(Panel::new("Lookup latency", "Median and 99th percentile of a RocksDB point lookup (one in 32 timed, always on), per vertex. Microseconds: served from the cache; tens: from the page cache; hundreds: from disk.").unit("s").width(8)
+                .q("histogram_quantile(0.5, sum by (job_name, vertex, le) (rate(tidemark_rocksdb_get_duration_seconds_bucket{V}[$__rate_interval])))", "p50 {{vertex}}")
+                .q("histogram_quantile(0.99, sum by (job_name, vertex, le) (rate(tidemark_rocksdb_get_duration_seconds_bucket{V}[$__rate_interval])))", "p99 {{vertex}}")),
             row("Compaction and stalls"),
             p(Panel::new("Compactions and flushes running", "Compactions and memtable flushes running per vertex. Always busy means background threads are saturated: add threads or disk bandwidth.").unit("short")
                 .q("sum by (job_name, vertex) (tidemark_rocksdb_num_running_compactions{V})", "compactions {{vertex}}")

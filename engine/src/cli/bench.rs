@@ -71,6 +71,9 @@ pub struct Row {
     elapsed_s: f64,
     cpu_s: f64,
     peak_rss_bytes: f64,
+    /// Checkpoints the run completed: equal work against another engine
+    /// means as many checkpoints, not only as many events.
+    checkpoints: f64,
     run: String,
 }
 
@@ -107,7 +110,7 @@ impl Row {
     }
     fn table(&self) -> String {
         format!(
-            "{:<12} {:<7} {:>2} {:>11} {:>6} {:>9.3} {:>12.0} {:>5.2} {:>12.0} {:>8.1}",
+            "{:<12} {:<7} {:>2} {:>11} {:>6} {:>9.3} {:>12.0} {:>5.2} {:>12.0} {:>8.1} {:>5}",
             self.workload,
             self.backend,
             self.parallelism,
@@ -117,7 +120,8 @@ impl Row {
             self.events_per_s(),
             self.cores(),
             self.events_per_core_s(),
-            self.peak_rss_bytes / (1 << 20) as f64
+            self.peak_rss_bytes / (1 << 20) as f64,
+            self.checkpoints
         )
     }
     fn json(&self) -> String {
@@ -126,6 +130,7 @@ impl Row {
             "events": self.events, "run": self.run, "elapsed_s": self.elapsed_s, "cpu_s": self.cpu_s,
             "events_per_s": self.events_per_s(), "cores": self.cores(),
             "events_per_core_s": self.events_per_core_s(), "peak_rss_mib": self.peak_rss_bytes / (1 << 20) as f64,
+            "checkpoints": self.checkpoints,
         })
         .to_string()
     }
@@ -137,7 +142,7 @@ impl Row {
 const MIN_RUN_S: f64 = 0.2;
 
 const HEADER: &str =
-    "workload     backend  P      events    run   elapsed     events/s cores   ev/core-s  RSS MiB";
+    "workload     backend  P      events    run   elapsed     events/s cores   ev/core-s  RSS MiB ckpts";
 
 /// The job file of one run.
 fn job_yaml(a: &BenchArgs, workload: &str, dir: &Path) -> String {
@@ -214,6 +219,7 @@ fn run_once(a: &BenchArgs, workload: &str, run: u32) -> Option<Row> {
         elapsed_s: field("elapsed_s"),
         cpu_s: field("cpu_s"),
         peak_rss_bytes: field("peak_rss_bytes"),
+        checkpoints: field("checkpoints"),
         run: run.to_string(),
     };
     match row.unmeasurable() {
@@ -243,6 +249,7 @@ fn median_row(rows: &[Row]) -> Row {
         elapsed_s: m(|r| r.elapsed_s),
         cpu_s: m(|r| r.cpu_s),
         peak_rss_bytes: m(|r| r.peak_rss_bytes),
+        checkpoints: m(|r| r.checkpoints),
         ..rows[0].clone()
     }
 }

@@ -181,13 +181,15 @@ fn prepare(args: &RunArgs) -> Result<Option<Prepared>> {
                         job.name,
                         m.checkpoint_id,
                     );
-                    Some(LoadedCheckpoint::load(
+                    let loaded = LoadedCheckpoint::load(
                         d,
                         m,
                         local.as_ref(),
                         &job_id,
                         &config.state.rocks.local_dir,
-                    )?)
+                    )?;
+                    crate::runtime::fault::pause_at(crate::runtime::fault::RESTORE);
+                    Some(loaded)
                 }
                 None => {
                     log::info!(
@@ -408,9 +410,14 @@ fn execute(p: Prepared, args: &RunArgs) -> i32 {
             eprintln!("job finished in {elapsed:.1}s");
             let records = status.totals().source_out;
             let u = super::usage::read();
-            // One parseable line for scripts/bench.sh.
+            let checkpoints = status
+                .checkpoints
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .completed;
+            // One parseable line for scripts/bench.sh and `tidemark bench`.
             eprintln!(
-                "summary: records={records} elapsed_s={elapsed:.6} cpu_s={:.6} records_per_s={:.0} records_per_cpu_s={:.0} peak_rss_bytes={}",
+                "summary: records={records} elapsed_s={elapsed:.6} cpu_s={:.6} records_per_s={:.0} records_per_cpu_s={:.0} peak_rss_bytes={} checkpoints={checkpoints}",
                 u.cpu_s,
                 records as f64 / elapsed.max(1e-9),
                 records as f64 / u.cpu_s.max(1e-9),

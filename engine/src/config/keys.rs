@@ -298,7 +298,42 @@ pub static KEYS: &[KeySpec] = &[
         [],
         Some("0.1"),
         Kind::Ratio,
-        "Share of the cache for index and filter blocks (pinned at L0)."
+        "Flink's share of the cache for index and filter blocks: validated, but RocksDB's C API (which Tidemark uses) fixes the high-priority pool at 0.5 of the cache; index and filter blocks are cached in it with high priority."
+    ),
+    key!(
+        "state.backend.rocksdb.memory.partitioned-index-filters",
+        [],
+        Some("false"),
+        Kind::Bool,
+        "With a memory budget: cut each SST file's index and filter into block.metadata-blocksize pieces that are cached like data blocks, with a small top level pinned. For budgets too small to hold whole filters (one file's is 10 bits per key: 4 MB at 3 M keys); otherwise it costs a second index search per lookup. The budget's cache is cut into shards of at least 32 MiB, so whole filters fit one."
+    ),
+    key!(
+        "state.backend.rocksdb.block.metadata-blocksize",
+        [],
+        Some("4kb"),
+        Kind::Bytes,
+        "Size of the index and filter partitions."
+    ),
+    key!(
+        "state.backend.rocksdb.use-bloom-filter",
+        [],
+        Some("true"),
+        Kind::Bool,
+        "A Bloom filter per SST file, so lookups of absent keys skip it. Flink's default is false."
+    ),
+    key!(
+        "state.backend.rocksdb.bloom-filter.bits-per-key",
+        [],
+        Some("10.0"),
+        Kind::Float,
+        "Bits per key of the Bloom filter (10: about 1 % false positives)."
+    ),
+    key!(
+        "state.backend.rocksdb.bloom-filter.block-based-mode",
+        [],
+        Some("false"),
+        Kind::Bool,
+        "RocksDB's legacy Bloom format instead of the current one."
     ),
     key!(
         "state.backend.rocksdb.predefined-options",
@@ -368,7 +403,7 @@ pub static KEYS: &[KeySpec] = &[
         [],
         Some("OFF"),
         Kind::Enum(crate::state::rocks::options::StatsLevel::NAMES),
-        "RocksDB statistics: OFF, TICKERS (cache hits, bytes, stalls), HISTOGRAMS, ALL; each costs more."
+        "RocksDB statistics: OFF, TICKERS (block-cache hits and misses by block kind, lookups, SST bytes read, stalls; about 12 % of a keyed count whose state is beyond the cache, nothing measurable when it fits), HISTOGRAMS, ALL; each costs more. docs/state-backend.md says when to turn them on."
     ),
     key!(
         "restart-strategy.type",

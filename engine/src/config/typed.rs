@@ -251,6 +251,15 @@ impl Config {
             .unwrap_or(0.5),
             high_prio_ratio: parse_ratio(&get("state.backend.rocksdb.memory.high-prio-pool-ratio"))
                 .unwrap_or(0.1),
+            partitioned_index_filters: flag(
+                "state.backend.rocksdb.memory.partitioned-index-filters",
+            ),
+            metadata_block_size: bytes("state.backend.rocksdb.block.metadata-blocksize")
+                .unwrap_or(defaults.metadata_block_size),
+            bloom_filter: flag("state.backend.rocksdb.use-bloom-filter"),
+            bloom_bits_per_key: parse_f64(&get("state.backend.rocksdb.bloom-filter.bits-per-key"))
+                .unwrap_or(defaults.bloom_bits_per_key),
+            bloom_block_based: flag("state.backend.rocksdb.bloom-filter.block-based-mode"),
             profile: Profile::parse(&get("state.backend.rocksdb.predefined-options"))
                 .unwrap_or_default(),
             block_cache_size: bytes("state.backend.rocksdb.block.cache-size"),

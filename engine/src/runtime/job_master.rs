@@ -432,6 +432,8 @@ impl JobMaster {
         let checkpointing = self.storage.is_some() && self.opts.checkpoint.interval.is_some();
         let mut finished = 0usize;
         let mut exhausted: HashSet<_> = HashSet::new();
+        // The final checkpoint's id, until its first acknowledgement (a crash-test pause point).
+        let mut final_id = None;
         let mut stopping: Option<Option<u64>> = None;
         let mut queue: VecDeque<Decision> = VecDeque::new();
         let mut last_sample = Instant::now();
@@ -502,7 +504,11 @@ impl JobMaster {
             match dep.events.recv_timeout(Duration::from_millis(10)) {
                 Ok(TaskEvent::Ack { id, ack }) => {
                     self.stats().acked(id, &ack);
-                    queue.extend(coord.on_ack(id, ack))
+                    queue.extend(coord.on_ack(id, ack));
+                    if final_id == Some(id) {
+                        final_id = None;
+                        super::fault::pause_at(super::fault::FINAL_CHECKPOINT);
+                    }
                 }
                 Ok(TaskEvent::Decline { id, reason }) => queue.extend(coord.on_decline(id, reason)),
                 Ok(TaskEvent::SourceExhausted(t)) => {
@@ -515,6 +521,7 @@ impl JobMaster {
                                     log::info!(
                                         "every source has finished: taking the final checkpoint {id}"
                                     );
+                                    final_id = Some(*id);
                                 }
                             }
                             queue.extend(ds);
@@ -663,6 +670,7 @@ impl JobMaster {
                     Ok(dir) => {
                         // The sinks commit after this line, on NotifyComplete.
                         log::debug!("checkpoint {id} complete: metadata written to {dir}");
+                        super::fault::pause_at(super::fault::AFTER_METADATA);
                         let size = meta.state_size();
                         let duration_ms = completed_ms - trigger_ms;
                         self.metrics.completed.add(1);

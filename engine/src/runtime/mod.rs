@@ -7,6 +7,7 @@
 //! | [`checkpoint_requests`] | checkpoints triggered by hand and their outcomes (REST) |
 //! | [`checkpoint_stats`] | counts, summary, latest and history of checkpoints (REST) |
 //! | [`deploy`] | graph → channels and task threads for one attempt |
+//! | `fault` | pause points the crash tests kill in (`TIDEMARK_FAULT_PAUSE`) |
 //! | [`job_master`] | the attempt loop, the coordinator's I/O edge, stop and restart |
 //! | [`restart`] | restart strategies (pure) |
 //! | [`savepoints`] | savepoint requests (REST, CLI) and their outcomes |
@@ -17,6 +18,7 @@ pub mod backpressure;
 pub mod checkpoint_requests;
 pub mod checkpoint_stats;
 pub mod deploy;
+pub(crate) mod fault;
 pub mod job_master;
 pub mod restart;
 pub mod savepoints;

@@ -1,7 +1,9 @@
 //! RocksDB's native metrics as gauges and counters of the subtask that owns
 //! the instance. A sampler thread reads the properties once a second (they
 //! are cheap: RocksDB keeps them up to date) and the statistics tickers when a
-//! statistics level is set, until the instance is closed.
+//! statistics level is set, until the instance is closed. Lookup latency is
+//! timed by the tables themselves, one lookup in
+//! [`cat::LOOKUP_SAMPLE`], into histograms this file registers.
 
 use super::{DbHandle, SharedDb};
 use crate::metrics::TaskLabels;
@@ -10,7 +12,49 @@ use std::sync::Weak;
 use std::time::Duration;
 use tidemark_agent::catalogue as cat;
 use tidemark_agent::Registry;
-use tidemark_agent::{Counter, Gauge};
+use tidemark_agent::{Counter, Gauge, Histogram};
+
+/// Where an instance's tables find their lookup-latency histograms.
+pub struct LookupMetrics {
+    registry: Registry,
+    labels: TaskLabels,
+}
+
+impl LookupMetrics {
+    /// The histogram of state (column family) `state`.
+    pub fn histogram(&self, state: &str) -> Option<Histogram> {
+        let sub = self.labels.subtask.to_string();
+        let vals = [
+            self.labels.job_name.as_str(),
+            self.labels.job_id.as_str(),
+            self.labels.vertex.as_str(),
+            sub.as_str(),
+            state,
+        ];
+        self.registry
+            .histogram(&cat::ROCKS_GET_DURATION, &vals)
+            .ok()
+    }
+}
+
+/// Block-cache tickers by block kind: `(kind, hit, miss)`.
+const BLOCK_TICKERS: [(&str, Ticker, Ticker); 3] = [
+    (
+        "data",
+        Ticker::BlockCacheDataHit,
+        Ticker::BlockCacheDataMiss,
+    ),
+    (
+        "index",
+        Ticker::BlockCacheIndexHit,
+        Ticker::BlockCacheIndexMiss,
+    ),
+    (
+        "filter",
+        Ticker::BlockCacheFilterHit,
+        Ticker::BlockCacheFilterMiss,
+    ),
+];
 
 struct PerState {
     name: String,
@@ -19,6 +63,10 @@ struct PerState {
 
 /// Starts sampling `db` into `registry` under `labels`.
 pub fn start(db: &SharedDb, registry: &Registry, labels: &TaskLabels, with_tickers: bool) {
+    let _ = db.lookup_metrics.set(LookupMetrics {
+        registry: registry.clone(),
+        labels: labels.clone(),
+    });
     let weak = std::sync::Arc::downgrade(db);
     let registry = registry.clone();
     let labels = labels.clone();
@@ -64,19 +112,35 @@ fn sample_loop(weak: Weak<DbHandle>, registry: Registry, labels: TaskLabels, wit
         g(&cat::ROCKS_CACHE_CAPACITY),
         g(&cat::ROCKS_CACHE_PINNED),
     );
+    let by_block = |def: &'static tidemark_agent::catalogue::MetricDef, kind: &str| {
+        let mut vals = base.to_vec();
+        vals.push(kind);
+        registry.counter(def, &vals).ok()
+    };
     let tickers: Vec<(Ticker, Option<Counter>)> = if with_tickers {
-        vec![
-            (Ticker::BlockCacheHit, c(&cat::ROCKS_CACHE_HIT)),
-            (Ticker::BlockCacheMiss, c(&cat::ROCKS_CACHE_MISS)),
+        let mut t = Vec::new();
+        for (kind, hit, miss) in BLOCK_TICKERS {
+            t.push((hit, by_block(&cat::ROCKS_CACHE_HIT, kind)));
+            t.push((miss, by_block(&cat::ROCKS_CACHE_MISS, kind)));
+        }
+        t.extend([
+            (
+                Ticker::BlockCacheAddFailures,
+                c(&cat::ROCKS_CACHE_ADD_FAILURES),
+            ),
+            (Ticker::NumberKeysRead, c(&cat::ROCKS_KEYS_READ)),
             (Ticker::BytesRead, c(&cat::ROCKS_BYTES_READ)),
             (Ticker::BytesWritten, c(&cat::ROCKS_BYTES_WRITTEN)),
             (Ticker::StallMicros, c(&cat::ROCKS_STALL)),
             (Ticker::CompactReadBytes, c(&cat::ROCKS_COMPACTION_READ)),
             (Ticker::CompactWriteBytes, c(&cat::ROCKS_COMPACTION_WRITTEN)),
-        ]
+        ]);
+        t
     } else {
         Vec::new()
     };
+    // Reads from SST files are counted apart for the last level and the others.
+    let file_read = with_tickers.then(|| c(&cat::ROCKS_FILE_READ)).flatten();
     let mut states: Vec<PerState> = Vec::new();
     loop {
         {
@@ -102,6 +166,13 @@ fn sample_loop(weak: Weak<DbHandle>, registry: Registry, labels: TaskLabels, wit
                 if let Some(counter) = counter {
                     counter.set_total(h.options().get_ticker_count(*t));
                 }
+            }
+            if let Some(counter) = &file_read {
+                let o = h.options();
+                counter.set_total(
+                    o.get_ticker_count(Ticker::LastLevelReadBytes)
+                        + o.get_ticker_count(Ticker::NonLastLevelReadBytes),
+                );
             }
             for name in h.tables() {
                 if !states.iter().any(|s| s.name == name) {

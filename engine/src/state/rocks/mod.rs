@@ -41,6 +41,8 @@ pub struct DbHandle {
     opts: Options,
     /// Its share of the memory budget, kept alive with it.
     pub budget: Option<options::MemoryBudget>,
+    /// Where its tables time lookups, once its metrics are started.
+    pub lookup_metrics: std::sync::OnceLock<metrics::LookupMetrics>,
 }
 
 impl DbHandle {
@@ -85,6 +87,7 @@ impl DbHandle {
             dir,
             opts,
             budget,
+            lookup_metrics: std::sync::OnceLock::new(),
         })
     }
 

@@ -3,12 +3,27 @@
 //!
 //! As in Flink, the budget `M` is split so that memtables (charged to the
 //! cache through a write-buffer manager) take at most `2/3 · M · ratio` and the
-//! cache holds `(3 − ratio)/3 · M` in all, with `high-prio-pool-ratio` of it
-//! kept for index and filter blocks. With `memory.managed` the budget is
-//! shared by every RocksDB instance of the process; with `fixed-per-slot` each
-//! instance (one per stateful subtask) gets its own.
+//! cache holds `(3 − ratio)/3 · M` in all, index and filter blocks included.
+//! With `memory.managed` the budget is shared by every RocksDB instance of the
+//! process; with `fixed-per-slot` each instance (one per stateful subtask) gets
+//! its own.
+//!
+//! **Why the cache has few, large shards.** Inside a budget, index and
+//! filter blocks live in the block cache. An SST file has one filter block of
+//! about `bits-per-key / 8` bytes per key: 4 MB for a 3 M-key file. RocksDB
+//! cuts a cache into shards of at least 512 KiB (64 shards of 3.3 MB for the
+//! default budget's 213 MB), and a block larger than its shard cannot stay:
+//! every lookup read and checksummed the whole filter block again, and keyed
+//! count over 5 M keys fell from 385 k to 2.5 k records/s once compaction made
+//! files that large. Shards of at least [`MIN_SHARD_BYTES`] hold any block a
+//! 64 MB SST file has. `memory.partitioned-index-filters` cuts index and
+//! filter blocks into small pieces instead; it costs a second index search per
+//! lookup (1.6x slower on that job, `docs/benchmarks.md`), so it is off by
+//! default, as in Flink, for budgets too small to hold whole filters.
 
-use rocksdb::{BlockBasedOptions, Cache, DBCompactionStyle, Options, WriteBufferManager};
+use rocksdb::{
+    BlockBasedIndexType, BlockBasedOptions, Cache, DBCompactionStyle, Options, WriteBufferManager,
+};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
@@ -50,10 +65,13 @@ impl Profile {
 /// `state.backend.rocksdb.statistics.level` (tickers cost a little per operation).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum StatsLevel {
-    /// No statistics object at all (the default).
+    /// No statistics object at all (the default: tickers cost 12 % of a
+    /// keyed count whose state is beyond the cache, `docs/benchmarks.md`,
+    /// far over the observability budget).
     #[default]
     Off,
-    /// Tickers only.
+    /// Tickers only: block-cache hits and misses by block kind, lookups,
+    /// SST bytes read, stalls.
     Tickers,
     /// Tickers and histograms, no timers.
     Histograms,
@@ -91,11 +109,24 @@ pub struct RocksSettings {
     /// `state.backend.rocksdb.memory.write-buffer-ratio`.
     pub write_buffer_ratio: f64,
     /// `state.backend.rocksdb.memory.high-prio-pool-ratio`: accepted and
-    /// validated, not applied. The C API the rocksdb crate wraps sets no
-    /// high-priority pool on an LRU cache; index and filter blocks are
-    /// instead cached and pinned at L0 (see [`options`]), which is what the
-    /// ratio protects in Flink.
+    /// validated, but RocksDB's C API (which the rocksdb crate wraps) creates
+    /// every LRU cache with RocksDB's own high-priority pool of 0.5 and has no
+    /// setter for it. Index and filter blocks are cached with high priority in
+    /// that pool, and their top levels are pinned (see [`options`]).
     pub high_prio_ratio: f64,
+    /// `state.backend.rocksdb.memory.partitioned-index-filters`: index and
+    /// filter blocks cut into small pieces (only inside a budget, as in Flink;
+    /// off by default: see the module's doc).
+    pub partitioned_index_filters: bool,
+    /// `state.backend.rocksdb.block.metadata-blocksize`: size of those pieces.
+    pub metadata_block_size: u64,
+    /// `state.backend.rocksdb.use-bloom-filter`.
+    pub bloom_filter: bool,
+    /// `state.backend.rocksdb.bloom-filter.bits-per-key`.
+    pub bloom_bits_per_key: f64,
+    /// `state.backend.rocksdb.bloom-filter.block-based-mode`: RocksDB's legacy
+    /// Bloom format instead of the current one.
+    pub bloom_block_based: bool,
     /// `state.backend.rocksdb.predefined-options`.
     pub profile: Profile,
     /// `state.backend.rocksdb.block.cache-size` (only without a managed budget).
@@ -135,6 +166,11 @@ impl Default for RocksSettings {
             fixed_per_slot: None,
             write_buffer_ratio: 0.5,
             high_prio_ratio: 0.1,
+            partitioned_index_filters: false,
+            metadata_block_size: 4 << 10,
+            bloom_filter: true,
+            bloom_bits_per_key: 10.0,
+            bloom_block_based: false,
             profile: Profile::Default,
             block_cache_size: None,
             block_size: None,
@@ -174,6 +210,7 @@ impl MemoryBudget {
         let wb_cap = (2.0 * bytes as f64 * write_buffer_ratio / 3.0) as usize;
         let mut lru = rocksdb::LruCacheOptions::default();
         lru.set_capacity(cache_cap);
+        lru.set_num_shard_bits(shard_bits(cache_cap as u64));
         let cache = Cache::new_lru_cache_opts(&lru);
         let wbm =
             WriteBufferManager::new_write_buffer_manager_with_cache(wb_cap, false, cache.clone());
@@ -199,6 +236,24 @@ impl MemoryBudget {
     pub fn capacity(&self) -> u64 {
         self.cache_capacity
     }
+}
+
+/// Smallest shard of a budget's block cache. RocksDB's own choice (shards of
+/// at least 512 KiB, up to 64 of them) cuts a 213 MB cache into 3.3 MB
+/// shards, and a block larger than its shard is dropped as soon as the read
+/// that loaded it lets go: an unpartitioned filter block of a large file then
+/// costs a file read on every lookup. This machine kind has two cores, so
+/// few shards cost no lock contention worth having.
+const MIN_SHARD_BYTES: u64 = 32 << 20;
+
+/// log2 of the number of shards: as many as keep each at least
+/// [`MIN_SHARD_BYTES`], at most 64 (RocksDB's own ceiling).
+fn shard_bits(capacity: u64) -> i32 {
+    let mut bits = 0;
+    while bits < 6 && capacity >> (bits + 1) >= MIN_SHARD_BYTES {
+        bits += 1;
+    }
+    bits
 }
 
 /// Hands out memory budgets: one shared (managed) or one per instance.
@@ -283,17 +338,31 @@ pub fn options(s: &RocksSettings, budget: Option<&MemoryBudget>) -> Options {
     match budget {
         Some(b) => {
             t.set_block_cache(&b.cache);
+            // Index and filter blocks count against the budget, so they live
+            // in the cache (with high priority, RocksDB's default); L0's stay
+            // pinned, and partitioned ones pin each file's top level.
             t.set_cache_index_and_filter_blocks(true);
             t.set_pin_l0_filter_and_index_blocks_in_cache(true);
+            if s.partitioned_index_filters {
+                t.set_index_type(BlockBasedIndexType::TwoLevelIndexSearch);
+                t.set_partition_filters(s.bloom_filter);
+                t.set_metadata_block_size(s.metadata_block_size as usize);
+                t.set_pin_top_level_index_and_filter(true);
+            }
             o.set_write_buffer_manager(&b.wbm);
         }
         None => {
             if let Some(c) = s.block_cache_size {
-                t.set_block_cache(&Cache::new_lru_cache(c as usize));
+                let mut lru = rocksdb::LruCacheOptions::default();
+                lru.set_capacity(c as usize);
+                lru.set_num_shard_bits(shard_bits(c));
+                t.set_block_cache(&Cache::new_lru_cache_opts(&lru));
             }
         }
     }
-    t.set_bloom_filter(10.0, false);
+    if s.bloom_filter {
+        t.set_bloom_filter(s.bloom_bits_per_key, s.bloom_block_based);
+    }
     o.set_block_based_table_factory(&t);
     if s.statistics != StatsLevel::Off {
         o.enable_statistics();
@@ -311,4 +380,33 @@ pub fn options(s: &RocksSettings, budget: Option<&MemoryBudget>) -> Options {
 pub struct RocksShared {
     /// Memory budgets.
     pub budgets: Arc<BudgetPool>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// No shard of a budget's cache is smaller than 32 MiB unless the whole
+    /// cache is: the default budget's 213 MB cache gets 4 shards of 53 MB,
+    /// not RocksDB's 64 of 3.3 MB.
+    #[test]
+    fn cache_shards_stay_large_enough_for_any_block() {
+        let default_cache = ((3.0 - 0.5) * (256u64 << 20) as f64 / 3.0) as u64;
+        assert_eq!(shard_bits(default_cache), 2);
+        for cap in [1u64 << 20, 31 << 20, 32 << 20, 100 << 20, 1 << 30, 1 << 40] {
+            let bits = shard_bits(cap);
+            assert!((0..=6).contains(&bits), "{cap}: {bits}");
+            assert!(
+                cap >> bits >= MIN_SHARD_BYTES || bits == 0,
+                "{cap} bytes in {} shards",
+                1 << bits
+            );
+            if bits < 6 {
+                assert!(
+                    cap >> (bits + 1) < MIN_SHARD_BYTES,
+                    "{cap}: one more shard would fit"
+                );
+            }
+        }
+    }
 }

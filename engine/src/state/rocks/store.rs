@@ -7,6 +7,12 @@
 //! cache is full and before every snapshot. The cache is bounded in bytes
 //! (serialised key and value sizes plus a per-entry overhead), so hot state
 //! that fits is served at hash-map speed whatever the size of its values.
+//!
+//! When the cache is full it evicts in one sweep, with a second chance:
+//! entries used again since they were loaded stay (their mark cleared),
+//! entries used once go. Emptying the whole cache instead made every hot key
+//! of a skewed stream a RocksDB lookup again after each sweep; a uniform
+//! stream over a state far larger than the cache loses nothing by it.
 
 use super::{key_group_prefix, SharedDb};
 use crate::data::{Data, Key};
@@ -16,6 +22,9 @@ use crate::state::snapshot::TableSnapshot;
 use crate::state::store::KvStore;
 use rocksdb::{WriteBatch, WriteOptions};
 use rustc_hash::FxHashMap;
+use std::time::Instant;
+use tidemark_agent::catalogue as cat;
+use tidemark_agent::Histogram;
 
 /// Bytes a cached entry costs beyond its serialised key and value: the hash
 /// map's slot, the `Option` and the dirty flag, roughly.
@@ -27,6 +36,10 @@ const MAX_BATCH_BYTES: usize = 4 << 20;
 struct Slot<S> {
     value: Option<S>,
     dirty: bool,
+    /// Used again since it was loaded or since the last sweep.
+    hot: bool,
+    /// Bytes counted for it in [`RocksStore::bytes`].
+    size: u32,
 }
 
 /// A table stored in RocksDB.
@@ -41,6 +54,10 @@ pub struct RocksStore<K, S> {
     /// (updates in place are not re-measured; values rarely change size much).
     bytes: usize,
     key_buf: Vec<u8>,
+    /// Lookups so far, to time one in [`cat::LOOKUP_SAMPLE`].
+    lookups: u32,
+    /// This table's lookup-latency histogram, once metrics are started.
+    lookup_time: Option<Histogram>,
 }
 
 impl<K: Key, S: Data> RocksStore<K, S> {
@@ -56,6 +73,8 @@ impl<K: Key, S: Data> RocksStore<K, S> {
             capacity: capacity.max(1),
             bytes: 0,
             key_buf: Vec::with_capacity(64),
+            lookups: 0,
+            lookup_time: None,
         })
     }
 
@@ -78,7 +97,22 @@ impl<K: Key, S: Data> RocksStore<K, S> {
             .db()
             .cf_handle(&self.cf)
             .ok_or_else(|| Error::State(format!("column family '{}' vanished", self.cf)))?;
-        match self.db.db().get_pinned_cf(&cf, &self.key_buf) {
+        self.lookups = self.lookups.wrapping_add(1);
+        let timed = (self.lookups % cat::LOOKUP_SAMPLE == 0).then(Instant::now);
+        let got = self.db.db().get_pinned_cf(&cf, &self.key_buf);
+        if let Some(start) = timed {
+            if self.lookup_time.is_none() {
+                self.lookup_time = self
+                    .db
+                    .lookup_metrics
+                    .get()
+                    .and_then(|m| m.histogram(&self.cf));
+            }
+            if let Some(h) = &self.lookup_time {
+                h.observe(start.elapsed().as_nanos() as u64);
+            }
+        }
+        match got {
             Ok(Some(v)) => Ok((Some(bincode::deserialize(&v)?), v.len())),
             Ok(None) => Ok((None, 0)),
             Err(e) => Err(Error::State(format!("RocksDB read in '{}': {e}", self.cf))),
@@ -88,28 +122,47 @@ impl<K: Key, S: Data> RocksStore<K, S> {
     /// Makes room, then loads `k` into the cache if it is not there. A failed
     /// read or write-back is returned, never cached as "no state".
     fn load(&mut self, k: &K) -> Result<()> {
-        if self.cache.contains_key(k) {
+        if let Some(slot) = self.cache.get_mut(k) {
+            slot.hot = true;
             return Ok(());
         }
         if self.bytes >= self.capacity {
-            self.flush_and_clear()?;
+            self.evict()?;
         }
         let (value, size) = self.read(k)?;
-        self.bytes += ENTRY_OVERHEAD + self.key_buf.len() + size;
+        let size = ENTRY_OVERHEAD + self.key_buf.len() + size;
+        self.bytes += size;
         self.cache.insert(
             k.clone(),
             Slot {
                 value,
                 dirty: false,
+                hot: false,
+                size: size as u32,
             },
         );
         Ok(())
     }
 
-    fn flush_and_clear(&mut self) -> Result<()> {
+    /// Writes every dirty entry back, then drops the entries not used again
+    /// since the last sweep. If those that stay hold more than half the
+    /// capacity, the hot set does not fit and everything goes, so that a
+    /// sweep always frees room for many loads.
+    fn evict(&mut self) -> Result<()> {
         self.write_dirty()?;
-        self.cache.clear();
-        self.bytes = 0;
+        let mut kept = 0usize;
+        self.cache.retain(|_, slot| {
+            let keep = std::mem::take(&mut slot.hot);
+            if keep {
+                kept += slot.size as usize;
+            }
+            keep
+        });
+        if kept > self.capacity / 2 {
+            self.cache.clear();
+            kept = 0;
+        }
+        self.bytes = kept;
         Ok(())
     }
 
@@ -176,22 +229,39 @@ impl<K: Key, S: Data> KvStore<K, S> for RocksStore<K, S> {
     }
 
     fn insert(&mut self, k: K, s: S) -> Result<()> {
-        let fresh = match self.cache.get(&k) {
-            None => true,
-            Some(slot) => slot.value.is_none(),
-        };
-        if fresh {
-            if !self.cache.contains_key(&k) && self.bytes >= self.capacity {
-                self.flush_and_clear()?;
+        let hot = match self.cache.get_mut(&k) {
+            Some(slot) if slot.value.is_some() => {
+                // An update in place: sizes are not re-measured.
+                slot.value = Some(s);
+                slot.dirty = true;
+                slot.hot = true;
+                return Ok(());
             }
-            let size = bincode::serialized_size(&k)? + bincode::serialized_size(&s)?;
-            self.bytes += ENTRY_OVERHEAD + 2 + size as usize;
-        }
+            Some(slot) => {
+                // An absent or removed entry gets a value (typically right
+                // after the read that found it missing, which already set its
+                // mark): measure it again, keep the mark.
+                self.bytes = self.bytes.saturating_sub(slot.size as usize);
+                slot.hot
+            }
+            None => {
+                if self.bytes >= self.capacity {
+                    self.evict()?;
+                }
+                false
+            }
+        };
+        let size = ENTRY_OVERHEAD
+            + 2
+            + (bincode::serialized_size(&k)? + bincode::serialized_size(&s)?) as usize;
+        self.bytes += size;
         self.cache.insert(
             k,
             Slot {
                 value: Some(s),
                 dirty: true,
+                hot,
+                size: size as u32,
             },
         );
         Ok(())
@@ -308,6 +378,33 @@ mod tests {
             }
         }
         assert!(failed > 0, "no read hit the corrupted blocks");
+    }
+
+    /// A key used again survives the sweeps that a stream of keys used once
+    /// forces: it is read from RocksDB once, however many sweeps pass.
+    #[test]
+    fn a_hot_key_survives_sweeps_of_keys_used_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = open(dir.path());
+        let n = 2_000u64;
+        {
+            let mut t = RocksStore::<u64, u64>::new(db.clone(), "t", 128, 1 << 20).unwrap();
+            for k in 0..n {
+                t.insert(k, k).unwrap();
+            }
+            t.write_dirty().unwrap();
+        }
+        // Room for about 100 entries: the cold keys force about 19 sweeps.
+        let mut t = RocksStore::<u64, u64>::new(db.clone(), "t", 128, 100 * 70).unwrap();
+        for k in 1..n {
+            assert_eq!(t.get(&0).unwrap(), Some(&0));
+            assert_eq!(t.get(&k).unwrap(), Some(&k));
+        }
+        assert!(t.bytes <= t.capacity + 70, "{} bytes", t.bytes);
+        assert_eq!(
+            t.lookups as u64, n,
+            "every cold key once and the hot key once"
+        );
     }
 
     /// A write-back that cannot be written fails the access that caused it.
