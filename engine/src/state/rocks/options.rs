@@ -19,7 +19,7 @@
 //! 64 MB SST file has. `memory.partitioned-index-filters` cuts index and
 //! filter blocks into small pieces instead; it costs a second index search per
 //! lookup (1.6x slower on that job, `docs/benchmarks.md`), so it is off by
-//! default, as in Flink, for budgets too small to hold whole filters.
+//! default, as in Flink: it is for budgets too small to hold whole filters.
 
 use rocksdb::{
     BlockBasedIndexType, BlockBasedOptions, Cache, DBCompactionStyle, Options, WriteBufferManager,
