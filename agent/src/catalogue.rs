@@ -886,12 +886,14 @@ metric!(
     "Block cache misses by block kind: each is a block read from an SST file (statistics ticker).",
     Merge::Sum
 );
-/// Sampled: one lookup in [`LOOKUP_SAMPLE`] is timed.
+/// Sampled: one single lookup in [`LOOKUP_SAMPLE`] is timed, and every
+/// batched lookup (a record batch's missing keys at once) is timed whole and
+/// observed once, divided by its keys.
 pub static ROCKS_GET_DURATION: MetricDef = MetricDef {
     name: "tidemark_rocksdb_get_duration_seconds",
     kind: MetricKind::Histogram,
     unit: "seconds",
-    help: "Time of a RocksDB point lookup (state read that missed the write-back cache), one lookup in 32 timed.",
+    help: "Time per key of a RocksDB lookup (state reads that missed the write-back cache): one single lookup in 32 timed; each batched lookup of a record batch observed once, its time divided by its keys.",
     labels: TASK_STATE,
     flink: "rocksdb.db.get.micros",
     scale: 1e-9,
@@ -922,7 +924,7 @@ metric!(
     TASK,
     1.0,
     "rocksdb.number.keys.read",
-    "Point lookups (gets) RocksDB served: state reads that missed the write-back cache (statistics ticker).",
+    "Keys RocksDB looked up, by single gets and by the multi-gets that prefetch a record batch: state reads that missed the write-back cache (statistics tickers).",
     Merge::Sum
 );
 metric!(

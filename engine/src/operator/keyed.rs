@@ -206,8 +206,9 @@ impl<K: Key, I: Data, O: Data> Operator<I, O> for KeyedProcessOperator<K, I, O> 
 
     fn process_batch(&mut self, batch: Vec<I>, out: &mut Collector<O>) -> Result<()> {
         let state = self.state.as_mut().expect("opened");
-        for r in batch {
-            let key = (self.key_of)(&r);
+        let keys: Vec<K> = batch.iter().map(|r| (self.key_of)(r)).collect();
+        state.prefetch(&keys)?;
+        for (r, key) in batch.into_iter().zip(keys) {
             let mut ctx = KeyedContext {
                 key: &key,
                 state,

@@ -124,6 +124,7 @@ impl<S> Copy for TableId<S> {}
 trait ErasedTable<K>: Send {
     fn snapshot(&self) -> Box<dyn TableSnapshot>;
     fn flush(&mut self) -> Result<()>;
+    fn prefetch(&mut self, keys: &[K]) -> Result<()>;
     fn as_any_mut(&mut self) -> &mut dyn Any;
 }
 
@@ -138,6 +139,9 @@ impl<K: Key, S: Data> ErasedTable<K> for Table<K, S> {
     }
     fn flush(&mut self) -> Result<()> {
         self.store.flush()
+    }
+    fn prefetch(&mut self, keys: &[K]) -> Result<()> {
+        self.store.prefetch(keys)
     }
     fn as_any_mut(&mut self) -> &mut dyn Any {
         self
@@ -387,6 +391,15 @@ impl<K: Key> KeyedStateBackend<K> {
             idx: self.tables.len() - 1,
             _p: PhantomData,
         })
+    }
+
+    /// Loads the state of `keys` ahead of their records, where loading
+    /// costs (RocksDB: one batched lookup per table the function uses).
+    pub fn prefetch(&mut self, keys: &[K]) -> Result<()> {
+        if self.rocks.is_none() {
+            return Ok(());
+        }
+        self.tables.iter_mut().try_for_each(|t| t.prefetch(keys))
     }
 
     /// The store behind a table id.

@@ -32,6 +32,12 @@ pub trait KvStore<K, S>: Send + 'static {
     fn flush(&mut self) -> crate::Result<()> {
         Ok(())
     }
+    /// Told the keys of the records about to be processed, a store whose
+    /// reads are costly loads those it lacks at once (RocksDB's batched
+    /// lookup); a failed load fails the batch.
+    fn prefetch(&mut self, _keys: &[K]) -> crate::Result<()> {
+        Ok(())
+    }
     /// Synchronous part of a snapshot: a copy that the asynchronous part writes
     /// while processing goes on.
     fn snapshot(&self, name: &str) -> Box<dyn TableSnapshot>;

@@ -128,7 +128,6 @@ fn sample_loop(weak: Weak<DbHandle>, registry: Registry, labels: TaskLabels, wit
                 Ticker::BlockCacheAddFailures,
                 c(&cat::ROCKS_CACHE_ADD_FAILURES),
             ),
-            (Ticker::NumberKeysRead, c(&cat::ROCKS_KEYS_READ)),
             (Ticker::BytesRead, c(&cat::ROCKS_BYTES_READ)),
             (Ticker::BytesWritten, c(&cat::ROCKS_BYTES_WRITTEN)),
             (Ticker::StallMicros, c(&cat::ROCKS_STALL)),
@@ -139,8 +138,26 @@ fn sample_loop(weak: Weak<DbHandle>, registry: Registry, labels: TaskLabels, wit
     } else {
         Vec::new()
     };
-    // Reads from SST files are counted apart for the last level and the others.
-    let file_read = with_tickers.then(|| c(&cat::ROCKS_FILE_READ)).flatten();
+    // Tickers RocksDB keeps apart that are one quantity here: reads from
+    // SST files of the last level and of the others; keys read by single
+    // lookups and by the multi-gets that prefetch a record batch.
+    let summed: Vec<(Counter, [Ticker; 2])> = if with_tickers {
+        [
+            (
+                c(&cat::ROCKS_FILE_READ),
+                [Ticker::LastLevelReadBytes, Ticker::NonLastLevelReadBytes],
+            ),
+            (
+                c(&cat::ROCKS_KEYS_READ),
+                [Ticker::NumberKeysRead, Ticker::NumberMultigetKeysRead],
+            ),
+        ]
+        .into_iter()
+        .filter_map(|(counter, t)| counter.map(|counter| (counter, t)))
+        .collect()
+    } else {
+        Vec::new()
+    };
     let mut states: Vec<PerState> = Vec::new();
     loop {
         {
@@ -167,12 +184,9 @@ fn sample_loop(weak: Weak<DbHandle>, registry: Registry, labels: TaskLabels, wit
                     counter.set_total(h.options().get_ticker_count(*t));
                 }
             }
-            if let Some(counter) = &file_read {
+            for (counter, [a, b]) in &summed {
                 let o = h.options();
-                counter.set_total(
-                    o.get_ticker_count(Ticker::LastLevelReadBytes)
-                        + o.get_ticker_count(Ticker::NonLastLevelReadBytes),
-                );
+                counter.set_total(o.get_ticker_count(*a) + o.get_ticker_count(*b));
             }
             for name in h.tables() {
                 if !states.iter().any(|s| s.name == name) {
