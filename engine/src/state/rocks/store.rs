@@ -93,13 +93,6 @@ impl<K: Key, S: Data> RocksStore<K, S> {
         encode_key(&mut self.key_buf, k, self.max_parallelism)
     }
 
-    fn cf(&self) -> Result<std::sync::Arc<rocksdb::BoundColumnFamily<'_>>> {
-        self.db
-            .db()
-            .cf_handle(&self.cf)
-            .ok_or_else(|| Error::State(format!("column family '{}' vanished", self.cf)))
-    }
-
     fn observe_lookup(&mut self, start: Instant, keys: u32) {
         if self.lookup_time.is_none() {
             self.lookup_time = self
@@ -145,10 +138,7 @@ impl<K: Key, S: Data> RocksStore<K, S> {
         }
         // Its own handle: the values it returns borrow the database, not `self`.
         let db = self.db.clone();
-        let cf = db
-            .db()
-            .cf_handle(&self.cf)
-            .ok_or_else(|| Error::State(format!("column family '{}' vanished", self.cf)))?;
+        let cf = column_family(&db, &self.cf)?;
         let start = Instant::now();
         let got = db
             .db()
@@ -183,10 +173,7 @@ impl<K: Key, S: Data> RocksStore<K, S> {
         self.lookups = self.lookups.wrapping_add(1);
         let timed = (self.lookups % cat::LOOKUP_SAMPLE == 0).then(Instant::now);
         let db = self.db.clone();
-        let cf = db
-            .db()
-            .cf_handle(&self.cf)
-            .ok_or_else(|| Error::State(format!("column family '{}' vanished", self.cf)))?;
+        let cf = column_family(&db, &self.cf)?;
         let got = db.db().get_pinned_cf(&cf, &self.key_buf);
         if let Some(start) = timed {
             self.observe_lookup(start, 1);
@@ -256,8 +243,8 @@ impl<K: Key, S: Data> RocksStore<K, S> {
     /// inserting sorted keys reuses each insert's search path, where the
     /// hash map's order made every insert search from the top.
     pub fn write_dirty(&mut self) -> Result<()> {
-        // Encoded entries in one buffer: (key start, key end, value end);
-        // a value end equal to the key end is a delete.
+        // Encoded entries in one buffer: (key start, key end, value end,
+        // whether it is a put rather than a delete).
         let mut buf = Vec::new();
         let mut entries = Vec::new();
         for (k, slot) in self.cache.iter_mut().filter(|(_, s)| s.dirty) {
@@ -274,7 +261,7 @@ impl<K: Key, S: Data> RocksStore<K, S> {
             return Ok(());
         }
         entries.sort_unstable_by(|a, b| buf[a.0..a.1].cmp(&buf[b.0..b.1]));
-        let cf = self.cf()?;
+        let cf = column_family(&self.db, &self.cf)?;
         let mut wo = WriteOptions::default();
         wo.disable_wal(true);
         let write = |batch: WriteBatch| {
@@ -299,6 +286,16 @@ impl<K: Key, S: Data> RocksStore<K, S> {
         }
         write(batch)
     }
+}
+
+/// The handle of column family `name`; one dropped under a table is an error.
+fn column_family<'a>(
+    db: &'a SharedDb,
+    name: &str,
+) -> Result<std::sync::Arc<rocksdb::BoundColumnFamily<'a>>> {
+    db.db()
+        .cf_handle(name)
+        .ok_or_else(|| Error::State(format!("column family '{name}' vanished")))
 }
 
 /// Appends the stored form of `k`: its key group's prefix, then its bytes.
