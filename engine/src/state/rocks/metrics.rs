@@ -2,8 +2,9 @@
 //! the instance. A sampler thread reads the properties once a second (they
 //! are cheap: RocksDB keeps them up to date) and the statistics tickers when a
 //! statistics level is set, until the instance is closed. Lookup latency is
-//! timed by the tables themselves, one lookup in
-//! [`cat::LOOKUP_SAMPLE`], into histograms this file registers.
+//! timed by the tables themselves (one single lookup in
+//! [`cat::LOOKUP_SAMPLE`], and each batch's multi-get) into histograms this
+//! file registers.
 
 use super::{DbHandle, SharedDb};
 use crate::metrics::TaskLabels;
@@ -117,44 +118,43 @@ fn sample_loop(weak: Weak<DbHandle>, registry: Registry, labels: TaskLabels, wit
         vals.push(kind);
         registry.counter(def, &vals).ok()
     };
-    let tickers: Vec<(Ticker, Option<Counter>)> = if with_tickers {
+    // Each counter is the sum of its tickers: RocksDB keeps apart reads
+    // from SST files of the last level and of the others, and keys read by
+    // single lookups and by the multi-gets that prefetch a record batch.
+    let tickers: Vec<(Counter, Vec<Ticker>)> = if with_tickers {
         let mut t = Vec::new();
         for (kind, hit, miss) in BLOCK_TICKERS {
-            t.push((hit, by_block(&cat::ROCKS_CACHE_HIT, kind)));
-            t.push((miss, by_block(&cat::ROCKS_CACHE_MISS, kind)));
+            t.push((by_block(&cat::ROCKS_CACHE_HIT, kind), vec![hit]));
+            t.push((by_block(&cat::ROCKS_CACHE_MISS, kind), vec![miss]));
         }
         t.extend([
             (
-                Ticker::BlockCacheAddFailures,
                 c(&cat::ROCKS_CACHE_ADD_FAILURES),
+                vec![Ticker::BlockCacheAddFailures],
             ),
-            (Ticker::BytesRead, c(&cat::ROCKS_BYTES_READ)),
-            (Ticker::BytesWritten, c(&cat::ROCKS_BYTES_WRITTEN)),
-            (Ticker::StallMicros, c(&cat::ROCKS_STALL)),
-            (Ticker::CompactReadBytes, c(&cat::ROCKS_COMPACTION_READ)),
-            (Ticker::CompactWriteBytes, c(&cat::ROCKS_COMPACTION_WRITTEN)),
-        ]);
-        t
-    } else {
-        Vec::new()
-    };
-    // Tickers RocksDB keeps apart that are one quantity here: reads from
-    // SST files of the last level and of the others; keys read by single
-    // lookups and by the multi-gets that prefetch a record batch.
-    let summed: Vec<(Counter, [Ticker; 2])> = if with_tickers {
-        [
+            (c(&cat::ROCKS_BYTES_READ), vec![Ticker::BytesRead]),
+            (c(&cat::ROCKS_BYTES_WRITTEN), vec![Ticker::BytesWritten]),
+            (c(&cat::ROCKS_STALL), vec![Ticker::StallMicros]),
+            (
+                c(&cat::ROCKS_COMPACTION_READ),
+                vec![Ticker::CompactReadBytes],
+            ),
+            (
+                c(&cat::ROCKS_COMPACTION_WRITTEN),
+                vec![Ticker::CompactWriteBytes],
+            ),
             (
                 c(&cat::ROCKS_FILE_READ),
-                [Ticker::LastLevelReadBytes, Ticker::NonLastLevelReadBytes],
+                vec![Ticker::LastLevelReadBytes, Ticker::NonLastLevelReadBytes],
             ),
             (
                 c(&cat::ROCKS_KEYS_READ),
-                [Ticker::NumberKeysRead, Ticker::NumberMultigetKeysRead],
+                vec![Ticker::NumberKeysRead, Ticker::NumberMultigetKeysRead],
             ),
-        ]
-        .into_iter()
-        .filter_map(|(counter, t)| counter.map(|counter| (counter, t)))
-        .collect()
+        ]);
+        t.into_iter()
+            .filter_map(|(counter, t)| counter.map(|counter| (counter, t)))
+            .collect()
     } else {
         Vec::new()
     };
@@ -179,14 +179,9 @@ fn sample_loop(weak: Weak<DbHandle>, registry: Registry, labels: TaskLabels, wit
                     x.set(b.pinned() as i64);
                 }
             }
-            for (t, counter) in &tickers {
-                if let Some(counter) = counter {
-                    counter.set_total(h.options().get_ticker_count(*t));
-                }
-            }
-            for (counter, [a, b]) in &summed {
+            for (counter, ts) in &tickers {
                 let o = h.options();
-                counter.set_total(o.get_ticker_count(*a) + o.get_ticker_count(*b));
+                counter.set_total(ts.iter().map(|t| o.get_ticker_count(*t)).sum());
             }
             for name in h.tables() {
                 if !states.iter().any(|s| s.name == name) {

@@ -61,10 +61,13 @@ pub struct RocksStore<K, S> {
     lookups: u32,
     /// This table's lookup-latency histogram, once metrics are started.
     lookup_time: Option<Histogram>,
-    /// Reads and writes since the last prefetch, and the size of the batch
-    /// that prefetch was for: a table the function barely touches is not
-    /// prefetched.
+    /// Reads and writes since the last prefetch, keys that missed the cache
+    /// since then (in the prefetch or after it), and the size of the batch
+    /// that prefetch was for: a table the function barely touches, or whose
+    /// keys the cache already holds, is not prefetched, so that hot state
+    /// pays no second hash lookup per record.
     accesses: usize,
+    misses: usize,
     last_batch: usize,
 }
 
@@ -84,6 +87,7 @@ impl<K: Key, S: Data> RocksStore<K, S> {
             lookups: 0,
             lookup_time: None,
             accesses: 0,
+            misses: 0,
             last_batch: 0,
         })
     }
@@ -112,8 +116,11 @@ impl<K: Key, S: Data> RocksStore<K, S> {
     /// and filter probes and overlapping their memory stalls, where one
     /// lookup per record pays each alone.
     fn prefetch_keys(&mut self, keys: &[K]) -> Result<()> {
-        let worth = 2 * self.accesses >= self.last_batch;
+        // Worth it if the function used the table for at least half of the
+        // last batch's records and at least 1 in 16 of them missed.
+        let worth = 2 * self.accesses >= self.last_batch && 16 * self.misses >= self.last_batch;
         self.accesses = 0;
+        self.misses = 0;
         self.last_batch = keys.len();
         if !worth {
             return Ok(());
@@ -133,6 +140,7 @@ impl<K: Key, S: Data> RocksStore<K, S> {
         }
         missing.sort_unstable_by(|a, b| buf[a.0..a.1].cmp(&buf[b.0..b.1]));
         missing.dedup_by(|a, b| buf[a.0..a.1] == buf[b.0..b.1]);
+        self.misses += missing.len();
         if self.bytes >= self.capacity {
             self.evict()?;
         }
@@ -197,6 +205,7 @@ impl<K: Key, S: Data> RocksStore<K, S> {
             }
             return Ok(());
         }
+        self.misses += 1;
         if self.bytes >= self.capacity {
             self.evict()?;
         }
@@ -541,6 +550,44 @@ mod tests {
             .map(|(k, _)| *k)
             .collect();
         assert_eq!(hot, vec![990], "only the key used twice is hot");
+    }
+
+    /// A batch whose keys all hit the cache turns the next prefetch off (no
+    /// second hash per record for hot state); the misses that follow turn it
+    /// back on.
+    #[test]
+    fn prefetch_follows_the_misses_of_the_last_batch() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = open(dir.path());
+        let mut t = RocksStore::<u64, u64>::new(db.clone(), "t", 128, 1 << 20).unwrap();
+        let cached: Vec<u64> = (0..64).collect();
+        for k in &cached {
+            t.insert(*k, *k).unwrap();
+        }
+        t.prefetch(&cached).unwrap();
+        for k in &cached {
+            assert_eq!(t.get(k).unwrap(), Some(k));
+        }
+        assert_eq!(t.lookups, 0);
+        // No misses in the last batch: this prefetch looks nothing up.
+        let new: Vec<u64> = (100..164).collect();
+        t.prefetch(&new).unwrap();
+        assert_eq!(
+            t.lookups, 0,
+            "prefetch skipped after a batch without misses"
+        );
+        for k in &new {
+            assert_eq!(t.get(k).unwrap(), None);
+        }
+        assert_eq!(t.lookups, 64, "each new key looked up on its own");
+        // That batch missed: the next one is prefetched whole.
+        let more: Vec<u64> = (200..264).collect();
+        t.prefetch(&more).unwrap();
+        assert_eq!(t.lookups, 128);
+        for k in &more {
+            assert_eq!(t.get(k).unwrap(), None);
+        }
+        assert_eq!(t.lookups, 128, "served from the prefetch");
     }
 
     /// A prefetch that cannot read is an error, not missing state.
