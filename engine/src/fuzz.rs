@@ -23,9 +23,13 @@ pub fn job_file(data: &[u8]) -> Result<(), String> {
     let text = std::str::from_utf8(data).map_err(|e| e.to_string())?;
     let (job, problems) =
         JobFile::parse_lenient(text, Path::new("fuzz.yaml")).map_err(|e| e.to_string())?;
-    crate::cli::run::check_job(job, problems, &[], None)
+    crate::cli::run::check_job(job, problems, &[], None, &builtins())
         .map(drop)
         .map_err(|p| p.join("\n"))
+}
+
+fn builtins() -> Vec<&'static crate::pipelines::PipelineSpec> {
+    crate::pipelines::with_builtins(&[])
 }
 
 /// `--set KEY=VALUE` lines (and a `--linger` on a line starting `linger `)
@@ -45,7 +49,7 @@ pub fn config_set(data: &[u8]) -> Result<(), String> {
             None => set.push(line.to_string()),
         }
     }
-    crate::cli::run::check_job(job, problems, &set, linger)
+    crate::cli::run::check_job(job, problems, &set, linger, &builtins())
         .map(drop)
         .map_err(|p| p.join("\n"))
 }

@@ -21,6 +21,7 @@
 //! | [`state`] | keyed state, key groups, timers, the state file format |
 //! | [`checkpoint`] | alignment, the coordinator, metadata, storage, restore selection |
 //! | [`watermark`] | watermark generation and combination |
+//! | [`runner`] | [`runner::Job`]: runs a graph as `tidemark run` does |
 //! | [`runtime`] | deployment, the job master, restarts, status |
 //! | [`config`], [`jobfile`], [`pipelines`] | Flink-keyed configuration, job files, built-in pipelines |
 //! | [`metrics`] | the engine's half of the metric flow |
@@ -43,6 +44,7 @@ pub mod metrics;
 pub mod operator;
 pub mod pipelines;
 pub mod rest;
+pub mod runner;
 pub mod runtime;
 pub mod sink;
 pub mod source;
@@ -51,4 +53,31 @@ pub mod task;
 pub mod watermark;
 
 pub use data::{Data, JavaHash, Key};
+
+/// What a job author needs, in one import: `use tidemark::prelude::*;`.
+pub mod prelude {
+    pub use crate::api::{
+        ConnectedKeyedStreams, ConnectedStreams, DataStream, JobGraph, KeyedStream, StreamEnv,
+        WindowedStream,
+    };
+    pub use crate::channel::Collector;
+    pub use crate::config::Config;
+    pub use crate::data::{Data, Key};
+    pub use crate::error::{Error, Result};
+    pub use crate::operator::{
+        Aggregation, Either, KeyedCoProcessFunction, KeyedContext, KeyedOpenContext,
+        KeyedProcessFunction, OpenContext, Operator, WindowAssigner, WindowResult,
+    };
+    pub use crate::pipelines::{ParamSpec, Params, PipelineSpec};
+    pub use crate::runner::{Job, Outcome, Restore};
+    pub use crate::sink::blackhole::BlackholeSink;
+    pub use crate::sink::print::PrintSink;
+    pub use crate::sink::Sink;
+    pub use crate::source::Source;
+    pub use crate::state::{
+        AggregateFunction, AggregatingStateDesc, ListStateDesc, MapStateDesc, ReducingStateDesc,
+        TimeDomain, ValueStateDesc,
+    };
+    pub use crate::watermark::WatermarkStrategy;
+}
 pub use error::{Error, Result};

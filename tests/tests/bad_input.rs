@@ -97,7 +97,7 @@ fn unknown_keys_suggest_the_closest_valid_one() {
     expect_usage_error(
         dir.path(),
         &["run", &p3],
-        &["'keyed-cuont' is not a built-in pipeline (did you mean 'keyed-count'?)"],
+        &["'keyed-cuont' is not a known pipeline (did you mean 'keyed-count'?)"],
     );
 }
 

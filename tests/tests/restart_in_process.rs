@@ -82,28 +82,42 @@ fn run_case(failed: &'static AtomicBool, state: StateSettings) -> String {
         out_of_orderness_ms: 0,
         warmup: 0,
     };
-    let env = StreamEnv::new("restart-test", "custom");
+    let env = StreamEnv::new("restart-test").with_pipeline("custom");
     let g2 = gen.clone();
     let sink_dir = out.clone();
-    env.source::<Event>("datagen", "datagen", move || {
-        Box::new(DatagenSource::new(g2.clone(), None))
-    })
-    .map("fail once", "fail-once", |e: Event| {
-        // The first attempt dies two thirds of the way through.
-        if e.seq == 100_000 && !failed.swap(true, Ordering::SeqCst) {
-            panic!("injected failure at record {}", e.seq);
-        }
-        e
-    })
-    .key_by(|e: &Event| e.key)
-    .process("count", "count", RunningCount::<u64, Event>::default)
-    .sink("file", "sink", move || {
-        Box::new(FileSink::new(
-            sink_dir.clone(),
-            Arc::new(|(k, c): &(u64, u64), s: &mut String| s.push_str(&format!("{k},{c}"))),
-        ))
-    });
-    let graph = env.build(2, 128).unwrap();
+    env.source::<Event>(move || Box::new(DatagenSource::new(g2.clone(), None)))
+        .name("datagen")
+        .uid("datagen")
+        .map(|e: Event| {
+            // The first attempt dies two thirds of the way through.
+            if e.seq == 100_000 && !failed.swap(true, Ordering::SeqCst) {
+                panic!("injected failure at record {}", e.seq);
+            }
+            e
+        })
+        .name("fail once")
+        .uid("fail-once")
+        .key_by(|e: &Event| e.key)
+        .process(RunningCount::<u64, Event>::default)
+        .name("count")
+        .uid("count")
+        .sink(move || {
+            Box::new(FileSink::new(
+                sink_dir.clone(),
+                Arc::new(|(k, c): &(u64, u64), s: &mut String| s.push_str(&format!("{k},{c}"))),
+            ))
+        })
+        .name("file")
+        .uid("sink");
+    let graph = env
+        .build(
+            &tidemark::config::Config::from_pairs(&[
+                ("parallelism.default".into(), "2".into()),
+                ("pipeline.max-parallelism".into(), "128".into()),
+            ])
+            .unwrap(),
+        )
+        .unwrap();
     let opts = JobOptions {
         checkpoint: CheckpointSettings {
             interval: Some(Duration::from_millis(100)),

@@ -8,6 +8,7 @@ use crate::error::{Error, Result};
 use crate::message::{Announcement, Message};
 use crate::operator::Operator;
 use crate::source::Source;
+use crate::task::input::{Convert, Input};
 use crate::task::operator_task::OperatorTask;
 use crate::task::source_task::SourceTask;
 use crate::task::TaskSetup;
@@ -117,14 +118,50 @@ impl<T: Data> EdgeFactory for TypedEdge<T> {
     }
 }
 
-fn downcast_inputs<I: Data>(inputs: Vec<Erased>) -> Vec<Receiver<Message<I>>> {
+/// Inputs arrive as `Receiver<Message<I>>` from a one-typed edge, or already
+/// converted (an [`Input`]) from one side of a `connect`.
+fn downcast_inputs<I: Data>(inputs: Vec<Erased>) -> Vec<Input<I>> {
     inputs
         .into_iter()
-        .map(|b| {
-            *b.downcast::<Receiver<Message<I>>>()
-                .expect("edge type checked when the graph was built")
+        .map(|b| match b.downcast::<Receiver<Message<I>>>() {
+            Ok(r) => Input::Direct(*r),
+            Err(b) => *b
+                .downcast::<Input<I>>()
+                .expect("edge type checked when the graph was built"),
         })
         .collect()
+}
+
+/// One side of a two-input operator: channels of `T`, each batch converted
+/// by `f` (`Either::Left` or `Either::Right`) as the operator receives it.
+pub(crate) struct ConvertedEdge<T, I> {
+    pub edge: TypedEdge<T>,
+    pub f: fn(T) -> I,
+}
+
+impl<T: Data, I: Data> EdgeFactory for ConvertedEdge<T, I> {
+    fn wire(
+        &self,
+        w: WireParams,
+        lanes: Option<&[Sender<Announcement>]>,
+    ) -> (Vec<Erased>, Vec<Vec<Erased>>) {
+        let (outs, ins) = self.edge.wire(w, lanes);
+        let f = self.f;
+        let ins = ins
+            .into_iter()
+            .map(|rs| {
+                rs.into_iter()
+                    .map(|r| {
+                        let rx = *r
+                            .downcast::<Receiver<Message<T>>>()
+                            .expect("wired by the typed edge above");
+                        Box::new(Input::Converted(Box::new(Convert { rx, f }))) as Erased
+                    })
+                    .collect()
+            })
+            .collect();
+        (outs, ins)
+    }
 }
 
 fn downcast_outputs<O: Data>(outputs: Vec<Erased>, cancel: CancelFlag) -> Collector<O> {
@@ -275,8 +312,11 @@ impl JobGraph {
     }
 
     /// Checks uids and forward edges; resolves default parallelism.
-    pub(crate) fn validate(&mut self, default_parallelism: usize) -> Result<()> {
-        let mut problems = Vec::new();
+    pub(crate) fn validate(
+        &mut self,
+        default_parallelism: usize,
+        mut problems: Vec<String>,
+    ) -> Result<()> {
         for n in &mut self.nodes {
             n.parallelism = n.explicit_parallelism.unwrap_or(default_parallelism);
             if n.parallelism == 0 {
@@ -291,14 +331,18 @@ impl JobGraph {
                     n.name, n.parallelism, self.max_parallelism
                 ));
             }
-            if n.uid.is_empty()
-                || !n
-                    .uid
-                    .chars()
-                    .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
+            if n.uid.is_empty() {
+                problems.push(format!(
+                    "operator '{}' has no uid: chain .uid(\"…\") after it (its state in checkpoints is found by the uid)",
+                    n.name
+                ));
+            } else if !n
+                .uid
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
             {
                 problems.push(format!(
-                    "operator '{}': uid '{}' must be non-empty and use only letters, digits, '-', '_' and '.'",
+                    "operator '{}': uid '{}' may use only letters, digits, '-', '_' and '.'",
                     n.name, n.uid
                 ));
             }

@@ -6,4 +6,6 @@ pub mod graph;
 pub mod stream;
 
 pub use graph::JobGraph;
-pub use stream::{DataStream, KeyedStream, StreamEnv, WindowedStream};
+pub use stream::{
+    ConnectedKeyedStreams, ConnectedStreams, DataStream, KeyedStream, StreamEnv, WindowedStream,
+};

@@ -1,33 +1,42 @@
-//! `StreamEnv`, `DataStream`, `KeyedStream`: the typed builder.
+//! `StreamEnv`, `DataStream`, `KeyedStream`, `ConnectedStreams`: the typed builder.
 //!
-//! ```no_run
-//! use tidemark::api::StreamEnv;
-//! use tidemark::source::datagen::{DatagenConfig, DatagenSource, KeyDistribution};
-//! use tidemark::sink::blackhole::BlackholeSink;
-//! let env = StreamEnv::new("keyed-count", "keyed-count");
-//! let cfg = DatagenConfig { keys: 1000, distribution: KeyDistribution::Uniform, rate: 0,
-//!     events: Some(10_000), seed: 1, event_time_start_ms: 0, event_time_rate: 1000, out_of_orderness_ms: 0,
-//!     warmup: 0 };
-//! env.source::<tidemark::source::datagen::Event>("datagen", "source", move || Box::new(DatagenSource::new(cfg.clone(), None)))
-//!     .key_by(|e| e.key)
-//!     .reduce("count", "count", |a, b| tidemark::source::datagen::Event { value: a.value + b.value, ..b })
-//!     .sink("blackhole", "sink", || Box::new(BlackholeSink));
-//! let graph = env.build(1, 128).unwrap();
+//! Every operator is named and given a stable id by chaining `.name(…)` and
+//! `.uid(…)` on the stream it returns; state in a checkpoint is matched to
+//! operators by uid, so a missing or repeated uid is an error when the graph
+//! is built, never a surprise at restore.
+//!
+//! ```
+//! use tidemark::prelude::*;
+//! use tidemark::source::datagen::{DatagenConfig, DatagenSource, Event};
+//!
+//! let env = StreamEnv::new("keyed-count");
+//! let cfg = DatagenConfig { events: Some(10_000), ..DatagenConfig::default() };
+//! env.source(move || Box::new(DatagenSource::new(cfg.clone(), None)))
+//!     .name("datagen").uid("source")
+//!     .key_by(|e: &Event| e.key)
+//!     .reduce(|a, b| Event { value: a.value + b.value, ..b })
+//!     .name("count").uid("count")
+//!     .sink(|| Box::new(BlackholeSink))
+//!     .name("sink").uid("sink");
+//! let graph = env.build(&Config::default()).unwrap();
+//! assert_eq!(graph.nodes.len(), 3);
 //! ```
 
 use super::graph::*;
 use crate::channel::Partitioner;
+use crate::config::Config;
 use crate::data::{Data, Key};
 use crate::error::Result;
+use crate::operator::co::{CoFunction, Either, KeyedCoProcessFunction};
 use crate::operator::keyed::ReduceFunction;
 use crate::operator::window::WindowFunction;
 use crate::operator::*;
 use crate::sink::{Sink, SinkOperator};
 use crate::source::Source;
+use crate::state::key_group::default_max_parallelism;
 use crate::state::AggregateFunction;
 use crate::watermark::WatermarkStrategy;
 use std::cell::RefCell;
-use std::marker::PhantomData;
 use std::rc::Rc;
 use std::sync::Arc;
 
@@ -35,9 +44,12 @@ use std::sync::Arc;
 struct Builder {
     nodes: Vec<Node>,
     edges: Vec<Edge>,
+    /// Misuse found while chaining (reported by `build`, all at once).
+    problems: Vec<String>,
 }
 
-/// The entry point: creates sources, then `build`s the graph.
+/// The entry point of a job: creates sources, then `build`s the graph (or
+/// `execute`s it).
 #[derive(Clone)]
 pub struct StreamEnv {
     name: String,
@@ -45,40 +57,54 @@ pub struct StreamEnv {
     b: Rc<RefCell<Builder>>,
 }
 
-/// A stream of `T` produced by one operator.
+/// A stream of `T`: the output of one operator, or of several after `union`.
 pub struct DataStream<T> {
     b: Rc<RefCell<Builder>>,
-    node: usize,
-    /// Partitioner for the next edge (set by `rebalance`, `broadcast`).
-    next: Option<Partitioner<T>>,
-    _p: PhantomData<T>,
+    /// The operators whose output this is, each with the partitioner of the
+    /// next edge from it (`None`: forward, or rebalance if parallelism differs).
+    from: Vec<(usize, Option<Partitioner<T>>)>,
 }
 
 impl StreamEnv {
-    /// A new job named `name` (metrics label `job_name`) built by `pipeline`.
-    pub fn new(name: &str, pipeline: &str) -> Self {
+    /// A new job named `name` (metrics label `job_name`; checkpoints are
+    /// found under it).
+    pub fn new(name: &str) -> Self {
         Self {
             name: name.to_string(),
-            pipeline: pipeline.to_string(),
+            pipeline: name.to_string(),
             b: Rc::default(),
         }
     }
 
-    /// Adds a source; `make` creates one instance per subtask.
-    pub fn source<T: Data>(
-        &self,
-        name: &str,
-        uid: &str,
-        make: impl Fn() -> Box<dyn Source<T>> + Send + Sync + 'static,
-    ) -> DataStream<T> {
-        self.source_with_watermarks(name, uid, make, None)
+    /// Records which program built the graph (a built-in pipeline's name, or
+    /// the job's own): a checkpoint restores only into the same program.
+    /// Defaults to the job name.
+    pub fn with_pipeline(mut self, pipeline: &str) -> Self {
+        self.pipeline = pipeline.to_string();
+        self
     }
 
-    /// Adds a source whose records carry event time.
+    /// Adds a source; `make` creates one instance per subtask (and again on
+    /// every restart). Name it with `.name(…)` and give it a `.uid(…)`.
+    pub fn source<T: Data>(
+        &self,
+        make: impl Fn() -> Box<dyn Source<T>> + Send + Sync + 'static,
+    ) -> DataStream<T> {
+        self.add_source(make, None)
+    }
+
+    /// Adds a source whose records carry event time: `watermarks` says where
+    /// each record's time is and how out of order records may be.
     pub fn source_with_watermarks<T: Data>(
         &self,
-        name: &str,
-        uid: &str,
+        make: impl Fn() -> Box<dyn Source<T>> + Send + Sync + 'static,
+        watermarks: WatermarkStrategy<T>,
+    ) -> DataStream<T> {
+        self.add_source(make, Some(watermarks))
+    }
+
+    fn add_source<T: Data>(
+        &self,
         make: impl Fn() -> Box<dyn Source<T>> + Send + Sync + 'static,
         watermarks: Option<WatermarkStrategy<T>>,
     ) -> DataStream<T> {
@@ -86,47 +112,69 @@ impl StreamEnv {
             make: Arc::new(make),
             watermarks,
         });
-        let node = push_node(&self.b, name, uid, true, false, false, factory);
+        let node = push_node(&self.b, "Source", true, false, factory);
         DataStream {
             b: self.b.clone(),
-            node,
-            next: None,
-            _p: PhantomData,
+            from: vec![(node, None)],
         }
     }
 
-    /// Validates and returns the graph.
-    pub fn build(self, default_parallelism: usize, max_parallelism: u32) -> Result<JobGraph> {
+    /// Validates the graph against `config` (`parallelism.default`,
+    /// `pipeline.max-parallelism`) and returns it: every problem at once.
+    pub fn build(self, config: &Config) -> Result<JobGraph> {
+        self.build_with(config.parallelism, config.max_parallelism)
+    }
+
+    /// Builds and runs the job with `config` as `tidemark run` would (metrics,
+    /// REST, checkpoints, restarts, Ctrl-C), starting fresh. For a restore or
+    /// any other option use [`Job`](crate::runner::Job).
+    pub fn execute(self, config: Config) -> Result<crate::runner::Outcome> {
+        let graph = self.build(&config)?;
+        crate::runner::Job::new(graph).config(config).run()
+    }
+
+    /// `build` with explicit parallelism; `None` derives the number of key
+    /// groups from the largest operator parallelism, as Flink does.
+    pub(crate) fn build_with(
+        self,
+        default_parallelism: usize,
+        max_parallelism: Option<u32>,
+    ) -> Result<JobGraph> {
         let b = self.b.replace(Builder::default());
+        let largest = b
+            .nodes
+            .iter()
+            .map(|n| n.explicit_parallelism.unwrap_or(default_parallelism))
+            .max()
+            .unwrap_or(1);
         let mut g = JobGraph {
             name: self.name,
             pipeline: self.pipeline,
             nodes: b.nodes,
             edges: b.edges,
-            max_parallelism,
+            max_parallelism: max_parallelism
+                .unwrap_or_else(|| default_max_parallelism(largest.max(1) as u32)),
         };
-        g.validate(default_parallelism)?;
+        g.validate(default_parallelism, b.problems)?;
         Ok(g)
     }
 }
 
 fn push_node(
     b: &Rc<RefCell<Builder>>,
-    name: &str,
-    uid: &str,
+    kind: &str,
     is_source: bool,
-    is_sink: bool,
     keyed: bool,
     factory: Arc<dyn NodeFactory>,
 ) -> usize {
     let mut b = b.borrow_mut();
     b.nodes.push(Node {
-        name: name.to_string(),
-        uid: uid.to_string(),
+        name: kind.to_string(),
+        uid: String::new(),
         parallelism: 0,
         explicit_parallelism: None,
         is_source,
-        is_sink,
+        is_sink: false,
         keyed,
         inputs: Vec::new(),
         outputs: Vec::new(),
@@ -136,56 +184,100 @@ fn push_node(
 }
 
 impl<T: Data> DataStream<T> {
-    fn connect(&self, to: usize, part: Option<Partitioner<T>>) {
+    fn one(b: &Rc<RefCell<Builder>>, node: usize) -> Self {
+        DataStream {
+            b: b.clone(),
+            from: vec![(node, None)],
+        }
+    }
+
+    /// Adds the edges from this stream's operators into `to`; `part`
+    /// overrides their partitioners (key_by), `edge` makes each edge's factory.
+    fn edges_into(
+        &self,
+        to: usize,
+        part: Option<&Partitioner<T>>,
+        edge: impl Fn(EdgeKind<T>) -> Arc<dyn EdgeFactory>,
+    ) {
         let mut b = self.b.borrow_mut();
-        let kind = match part.or_else(|| self.next.clone()) {
-            Some(p) => EdgeKind::Explicit(p),
-            None => EdgeKind::Default,
-        };
-        let pname = match &kind {
-            EdgeKind::Default => "FORWARD/REBALANCE",
-            EdgeKind::Explicit(p) => p.name(),
-        };
-        b.edges.push(Edge {
-            from: self.node,
-            to,
-            partitioner: pname,
-            factory: Arc::new(TypedEdge(kind)),
-        });
-        let e = b.edges.len() - 1;
-        b.nodes[self.node].outputs.push(e);
-        b.nodes[to].inputs.push(e);
+        for (from, next) in &self.from {
+            let kind = match part.or(next.as_ref()) {
+                Some(p) => EdgeKind::Explicit(p.clone()),
+                None => EdgeKind::Default,
+            };
+            let pname = match &kind {
+                EdgeKind::Default => "FORWARD/REBALANCE",
+                EdgeKind::Explicit(p) => p.name(),
+            };
+            b.edges.push(Edge {
+                from: *from,
+                to,
+                partitioner: pname,
+                factory: edge(kind),
+            });
+            let e = b.edges.len() - 1;
+            b.nodes[*from].outputs.push(e);
+            b.nodes[to].inputs.push(e);
+        }
     }
 
     fn then<O: Data>(
         &self,
-        name: &str,
-        uid: &str,
+        kind: &str,
         keyed: bool,
         part: Option<Partitioner<T>>,
         make: OperatorMaker<T, O>,
     ) -> DataStream<O> {
-        let node = push_node(
-            &self.b,
-            name,
-            uid,
-            false,
-            false,
-            keyed,
-            Arc::new(OperatorNode(make)),
-        );
-        self.connect(node, part);
-        DataStream {
-            b: self.b.clone(),
-            node,
-            next: None,
-            _p: PhantomData,
+        let node = push_node(&self.b, kind, false, keyed, Arc::new(OperatorNode(make)));
+        self.edges_into(node, part.as_ref(), |k| Arc::new(TypedEdge(k)));
+        DataStream::one(&self.b, node)
+    }
+
+    /// The operator this stream comes out of; after `union` there is none,
+    /// and `what` is reported when the graph is built.
+    fn own(&self, what: &str) -> Option<usize> {
+        match self.from.as_slice() {
+            [(n, _)] => Some(*n),
+            _ => {
+                let names: Vec<String> = {
+                    let b = self.b.borrow();
+                    self.from
+                        .iter()
+                        .map(|(n, _)| format!("'{}'", b.nodes[*n].name))
+                        .collect()
+                };
+                self.b.borrow_mut().problems.push(format!(
+                    "{what} on the union of {}: a union is not an operator; set it on each input or on the operator after it",
+                    names.join(", ")
+                ));
+                None
+            }
         }
+    }
+
+    /// Names the operator (the `vertex` label of its metrics, the REST API's
+    /// vertex name).
+    pub fn name(self, name: &str) -> Self {
+        if let Some(n) = self.own(".name()") {
+            self.b.borrow_mut().nodes[n].name = name.to_string();
+        }
+        self
+    }
+
+    /// The operator's stable id: its state in a checkpoint or savepoint is
+    /// found by it. Letters, digits, `-`, `_` and `.`; unique in the job.
+    pub fn uid(self, uid: &str) -> Self {
+        if let Some(n) = self.own(".uid()") {
+            self.b.borrow_mut().nodes[n].uid = uid.to_string();
+        }
+        self
     }
 
     /// Sets this operator's parallelism.
     pub fn parallelism(self, p: usize) -> Self {
-        self.b.borrow_mut().nodes[self.node].explicit_parallelism = Some(p);
+        if let Some(n) = self.own(".parallelism()") {
+            self.b.borrow_mut().nodes[n].explicit_parallelism = Some(p);
+        }
         self
     }
 
@@ -199,27 +291,40 @@ impl<T: Data> DataStream<T> {
 
     /// Round-robin the next edge over all downstream subtasks.
     pub fn rebalance(mut self) -> Self {
-        self.next = Some(Partitioner::Rebalance);
+        for f in &mut self.from {
+            f.1 = Some(Partitioner::Rebalance);
+        }
         self
     }
 
     /// Send every record of the next edge to every downstream subtask.
     pub fn broadcast(mut self) -> Self {
-        self.next = Some(Partitioner::Broadcast);
+        for f in &mut self.from {
+            f.1 = Some(Partitioner::Broadcast);
+        }
+        self
+    }
+
+    /// This stream and `other` as one: the next operator reads both. Its
+    /// watermark is the minimum of its inputs', and a checkpoint's barriers
+    /// are aligned across all of them.
+    pub fn union(mut self, other: DataStream<T>) -> Self {
+        if !Rc::ptr_eq(&self.b, &other.b) {
+            self.b
+                .borrow_mut()
+                .problems
+                .push("union of streams of two different StreamEnvs".into());
+            return self;
+        }
+        self.from.extend(other.from);
         self
     }
 
     /// `f` applied to every record.
-    pub fn map<O: Data>(
-        &self,
-        name: &str,
-        uid: &str,
-        f: impl Fn(T) -> O + Send + Sync + 'static,
-    ) -> DataStream<O> {
+    pub fn map<O: Data>(&self, f: impl Fn(T) -> O + Send + Sync + 'static) -> DataStream<O> {
         let f: Arc<dyn Fn(T) -> O + Send + Sync> = Arc::new(f);
         self.then(
-            name,
-            uid,
+            "Map",
             false,
             None,
             Arc::new(move || Box::new(Map(f.clone()))),
@@ -227,16 +332,10 @@ impl<T: Data> DataStream<T> {
     }
 
     /// The records for which `f` holds.
-    pub fn filter(
-        &self,
-        name: &str,
-        uid: &str,
-        f: impl Fn(&T) -> bool + Send + Sync + 'static,
-    ) -> DataStream<T> {
+    pub fn filter(&self, f: impl Fn(&T) -> bool + Send + Sync + 'static) -> DataStream<T> {
         let f: Arc<dyn Fn(&T) -> bool + Send + Sync> = Arc::new(f);
         self.then(
-            name,
-            uid,
+            "Filter",
             false,
             None,
             Arc::new(move || Box::new(Filter(f.clone()))),
@@ -246,28 +345,23 @@ impl<T: Data> DataStream<T> {
     /// Zero or more records per record: `f` pushes into the vector.
     pub fn flat_map<O: Data>(
         &self,
-        name: &str,
-        uid: &str,
         f: impl Fn(T, &mut Vec<O>) + Send + Sync + 'static,
     ) -> DataStream<O> {
         let f: Arc<dyn Fn(T, &mut Vec<O>) + Send + Sync> = Arc::new(f);
         self.then(
-            name,
-            uid,
+            "FlatMap",
             false,
             None,
             Arc::new(move || Box::new(FlatMap(f.clone()))),
         )
     }
 
-    /// Any custom operator.
+    /// Any operator of one input; `make` creates one per subtask.
     pub fn transform<O: Data>(
         &self,
-        name: &str,
-        uid: &str,
         make: impl Fn() -> Box<dyn Operator<T, O>> + Send + Sync + 'static,
     ) -> DataStream<O> {
-        self.then(name, uid, false, None, Arc::new(make))
+        self.then("Transform", false, None, Arc::new(make))
     }
 
     /// Partitions by key group of `key(record)`; the next operator is keyed.
@@ -278,43 +372,60 @@ impl<T: Data> DataStream<T> {
         KeyedStream {
             s: DataStream {
                 b: self.b.clone(),
-                node: self.node,
-                next: None,
-                _p: PhantomData,
+                from: self.from.iter().map(|(n, _)| (*n, None)).collect(),
             },
             key: Arc::new(key),
         }
     }
 
-    /// Ends the stream in a sink.
-    pub fn sink(
-        &self,
-        name: &str,
-        uid: &str,
-        make: impl Fn() -> Box<dyn Sink<T>> + Send + Sync + 'static,
-    ) -> DataStream<()> {
-        self.sink_timed(name, uid, None, make)
+    /// This stream and `other` into one operator of two inputs (see
+    /// [`ConnectedStreams`]).
+    pub fn connect<B: Data>(&self, other: &DataStream<B>) -> ConnectedStreams<T, B> {
+        ConnectedStreams {
+            a: self.clone_stream(),
+            b: other.clone_stream(),
+        }
     }
 
-    /// A sink that also measures how late results are: with `event_time`,
+    fn clone_stream(&self) -> DataStream<T> {
+        DataStream {
+            b: self.b.clone(),
+            from: self.from.clone(),
+        }
+    }
+
+    /// Ends the stream in a sink; `make` creates one per subtask.
+    pub fn sink(
+        &self,
+        make: impl Fn() -> Box<dyn Sink<T>> + Send + Sync + 'static,
+    ) -> DataStream<()> {
+        self.add_sink(None, make)
+    }
+
+    /// A sink that also measures how late results are:
     /// `tidemark_sink_event_time_latency_seconds` observes, per result, the
-    /// wall clock at the sink minus the result's event time (ms).
+    /// wall clock at the sink minus `event_time(result)` (ms).
     pub fn sink_timed(
         &self,
-        name: &str,
-        uid: &str,
+        event_time: crate::sink::EventTimeFn<T>,
+        make: impl Fn() -> Box<dyn Sink<T>> + Send + Sync + 'static,
+    ) -> DataStream<()> {
+        self.add_sink(Some(event_time), make)
+    }
+
+    fn add_sink(
+        &self,
         event_time: Option<crate::sink::EventTimeFn<T>>,
         make: impl Fn() -> Box<dyn Sink<T>> + Send + Sync + 'static,
     ) -> DataStream<()> {
         let make = Arc::new(make);
         let s = self.then::<()>(
-            name,
-            uid,
+            "Sink",
             false,
             None,
             Arc::new(move || Box::new(SinkOperator::new(make(), event_time.clone()))),
         );
-        s.b.borrow_mut().nodes[s.node].is_sink = true;
+        s.b.borrow_mut().nodes[s.from[0].0].is_sink = true;
         s
     }
 }
@@ -338,25 +449,26 @@ impl<K: Key, T: Data> KeyedStream<K, T> {
     /// Runs a keyed process function; `make` creates one per subtask.
     pub fn process<O: Data, F: KeyedProcessFunction<K, T, O>>(
         &self,
-        name: &str,
-        uid: &str,
+        make: impl Fn() -> F + Send + Sync + 'static,
+    ) -> DataStream<O> {
+        self.process_as("KeyedProcess", make)
+    }
+
+    fn process_as<O: Data, F: KeyedProcessFunction<K, T, O>>(
+        &self,
+        kind: &str,
         make: impl Fn() -> F + Send + Sync + 'static,
     ) -> DataStream<O> {
         let key = self.key.clone();
         let op: OperatorMaker<T, O> =
             Arc::new(move || Box::new(KeyedProcessOperator::new(key.clone(), Box::new(make()))));
-        self.s.then(name, uid, true, Some(self.partitioner()), op)
+        self.s.then(kind, true, Some(self.partitioner()), op)
     }
 
     /// Folds records per key with `f(current, new)` and emits each new value.
-    pub fn reduce(
-        &self,
-        name: &str,
-        uid: &str,
-        f: impl Fn(&T, T) -> T + Send + Sync + 'static,
-    ) -> DataStream<T> {
+    pub fn reduce(&self, f: impl Fn(&T, T) -> T + Send + Sync + 'static) -> DataStream<T> {
         let f: Arc<dyn Fn(&T, T) -> T + Send + Sync> = Arc::new(f);
-        self.process(name, uid, move || ReduceFunction::new(f.clone()))
+        self.process_as("Reduce", move || ReduceFunction::new(f.clone()))
     }
 
     /// Groups records into event-time windows by `timestamp(record)`.
@@ -369,6 +481,22 @@ impl<K: Key, T: Data> KeyedStream<K, T> {
             k: self,
             assigner,
             timestamp: Arc::new(timestamp),
+        }
+    }
+
+    /// This keyed stream and `other`, keyed by the same key type, into one
+    /// keyed operator of two inputs: records of both sides with equal keys
+    /// meet in the same subtask and share its keyed state and timers.
+    pub fn connect<B: Data>(&self, other: &KeyedStream<K, B>) -> ConnectedKeyedStreams<K, T, B> {
+        ConnectedKeyedStreams {
+            a: KeyedStream {
+                s: self.s.clone_stream(),
+                key: self.key.clone(),
+            },
+            b: KeyedStream {
+                s: other.s.clone_stream(),
+                key: other.key.clone(),
+            },
         }
     }
 }
@@ -384,14 +512,122 @@ impl<K: Key, T: Data> WindowedStream<K, T> {
     /// Aggregates each window incrementally and emits one result per key and window.
     pub fn aggregate<A: Data, R: Data>(
         &self,
-        name: &str,
-        uid: &str,
         agg: impl AggregateFunction<T, A, R>,
     ) -> DataStream<WindowResult<K, R>> {
         let agg: Arc<dyn AggregateFunction<T, A, R>> = Arc::new(agg);
         let (assigner, ts) = (self.assigner, self.timestamp.clone());
-        self.k.process(name, uid, move || {
+        self.k.process_as("Window", move || {
             WindowFunction::new(assigner, ts.clone(), agg.clone())
         })
+    }
+}
+
+/// Two streams into one operator of two inputs. The operator sees each
+/// record as [`Either::Left`] (from the first) or [`Either::Right`] (from the
+/// second); its watermark is the minimum of both inputs', and barriers are
+/// aligned across both in every checkpoint mode.
+pub struct ConnectedStreams<A, B> {
+    a: DataStream<A>,
+    b: DataStream<B>,
+}
+
+/// Wires both sides of a two-input operator into a new node.
+fn connect_node<A: Data, B: Data, O: Data>(
+    a: &DataStream<A>,
+    b: &DataStream<B>,
+    kind: &str,
+    keyed: bool,
+    parts: (Option<Partitioner<A>>, Option<Partitioner<B>>),
+    make: OperatorMaker<Either<A, B>, O>,
+) -> DataStream<O> {
+    if !Rc::ptr_eq(&a.b, &b.b) {
+        a.b.borrow_mut()
+            .problems
+            .push("connect of streams of two different StreamEnvs".into());
+    }
+    let node = push_node(&a.b, kind, false, keyed, Arc::new(OperatorNode(make)));
+    a.edges_into(node, parts.0.as_ref(), |k| {
+        Arc::new(ConvertedEdge {
+            edge: TypedEdge(k),
+            f: Either::<A, B>::Left,
+        })
+    });
+    b.edges_into(node, parts.1.as_ref(), |k| {
+        Arc::new(ConvertedEdge {
+            edge: TypedEdge(k),
+            f: Either::<A, B>::Right,
+        })
+    });
+    DataStream::one(&a.b, node)
+}
+
+impl<A: Data, B: Data> ConnectedStreams<A, B> {
+    /// Any operator over both inputs; `make` creates one per subtask.
+    pub fn transform<O: Data>(
+        &self,
+        make: impl Fn() -> Box<dyn Operator<Either<A, B>, O>> + Send + Sync + 'static,
+    ) -> DataStream<O> {
+        connect_node(
+            &self.a,
+            &self.b,
+            "CoTransform",
+            false,
+            (None, None),
+            Arc::new(make),
+        )
+    }
+
+    /// `left` applied to records of the first input, `right` to the second's.
+    pub fn map<O: Data>(
+        &self,
+        left: impl Fn(A) -> O + Send + Sync + 'static,
+        right: impl Fn(B) -> O + Send + Sync + 'static,
+    ) -> DataStream<O> {
+        let f: Arc<dyn Fn(Either<A, B>) -> O + Send + Sync> = Arc::new(move |r| match r {
+            Either::Left(a) => left(a),
+            Either::Right(b) => right(b),
+        });
+        connect_node(
+            &self.a,
+            &self.b,
+            "CoMap",
+            false,
+            (None, None),
+            Arc::new(move || Box::new(Map(f.clone()))),
+        )
+    }
+}
+
+/// Two keyed streams into one keyed operator of two inputs.
+pub struct ConnectedKeyedStreams<K, A, B> {
+    a: KeyedStream<K, A>,
+    b: KeyedStream<K, B>,
+}
+
+impl<K: Key, A: Data, B: Data> ConnectedKeyedStreams<K, A, B> {
+    /// Runs a keyed function of two inputs; `make` creates one per subtask.
+    pub fn process<O: Data, F: KeyedCoProcessFunction<K, A, B, O>>(
+        &self,
+        make: impl Fn() -> F + Send + Sync + 'static,
+    ) -> DataStream<O> {
+        let (ka, kb) = (self.a.key.clone(), self.b.key.clone());
+        let key: Arc<dyn Fn(&Either<A, B>) -> K + Send + Sync> = Arc::new(move |r| match r {
+            Either::Left(a) => ka(a),
+            Either::Right(b) => kb(b),
+        });
+        let op: OperatorMaker<Either<A, B>, O> = Arc::new(move || {
+            Box::new(KeyedProcessOperator::new(
+                key.clone(),
+                Box::new(CoFunction::new(make())),
+            ))
+        });
+        connect_node(
+            &self.a.s,
+            &self.b.s,
+            "KeyedCoProcess",
+            true,
+            (Some(self.a.partitioner()), Some(self.b.partitioner())),
+            op,
+        )
     }
 }

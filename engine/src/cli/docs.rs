@@ -1,7 +1,7 @@
 //! Reference text generated from the code's own tables.
 
 use crate::config::keys::{Kind, KEYS};
-use crate::pipelines::PIPELINES;
+use crate::pipelines::PipelineSpec;
 use tidemark_agent::export::config::OPTIONS;
 
 fn kind(k: Kind) -> String {
@@ -20,10 +20,10 @@ fn kind(k: Kind) -> String {
     }
 }
 
-/// The built-in pipelines and their parameters.
-pub fn pipelines() -> String {
+/// The pipelines and their parameters.
+pub fn pipelines(pipelines: &[&'static PipelineSpec]) -> String {
     let mut s = String::new();
-    for p in PIPELINES {
+    for p in pipelines {
         s.push_str(&format!("{}: {}\n", p.name, p.doc));
         for q in p.all_params() {
             s.push_str(&format!(

@@ -81,15 +81,46 @@ pub const EXIT_USAGE: i32 = 2;
 /// Exit code for a job that failed while running.
 pub const EXIT_FAILED: i32 = 1;
 
-/// Parses arguments and runs; returns the process exit code.
+/// The `tidemark` command: parses arguments and runs; returns the process
+/// exit code.
 pub fn main() -> i32 {
+    main_with(&[])
+}
+
+/// The whole `tidemark` command for a binary of one's own: job files may name
+/// `pipelines` (before the built-in ones), and `run`, `--restore`, `--set`,
+/// `savepoint`, `checkpoints`, `backpressure`, `bench`, `pipelines` and
+/// `metrics-doc` work as they do in `tidemark`.
+///
+/// ```no_run
+/// use tidemark::prelude::*;
+///
+/// fn build(name: &str, _params: &Params, config: &Config) -> tidemark::Result<JobGraph> {
+///     let env = StreamEnv::new(name);
+///     // … sources, operators, sinks …
+///     env.build(config)
+/// }
+///
+/// static PIPELINES: &[PipelineSpec] = &[PipelineSpec {
+///     name: "my-job",
+///     doc: "What my job does.",
+///     params: &[],
+///     build,
+/// }];
+///
+/// fn main() {
+///     std::process::exit(tidemark::cli::main_with(PIPELINES));
+/// }
+/// ```
+pub fn main_with(pipelines: &'static [crate::pipelines::PipelineSpec]) -> i32 {
+    let pipelines = crate::pipelines::with_builtins(pipelines);
     let cli = Cli::parse();
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info"))
         .format_timestamp_millis()
         .format_target(false)
         .init();
     match cli.command {
-        Command::Run(args) => run::run(args),
+        Command::Run(args) => run::run(args, &pipelines),
         Command::Checkpoints { job: Some(url), .. } => checkpoints::history(&url),
         Command::Checkpoints { dir: Some(dir), .. } => checkpoints::list(&dir),
         Command::Checkpoints { .. } => EXIT_USAGE,
@@ -97,7 +128,7 @@ pub fn main() -> i32 {
         Command::Savepoint(a) => savepoint::run(&a),
         Command::Bench(a) => bench::run(&a),
         Command::Pipelines => {
-            print!("{}", docs::pipelines());
+            print!("{}", docs::pipelines(&pipelines));
             0
         }
         Command::MetricsDoc => {

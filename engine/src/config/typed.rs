@@ -67,6 +67,13 @@ pub struct Config {
     pub values: BTreeMap<String, String>,
 }
 
+impl Default for Config {
+    /// Every key at its default (see docs/configuration.md).
+    fn default() -> Self {
+        Self::from_pairs(&[]).expect("the defaults are valid")
+    }
+}
+
 impl Config {
     /// Validates `pairs` (later pairs override earlier ones) and reports every
     /// problem at once.

@@ -14,7 +14,7 @@ use std::sync::Arc;
 /// The user's keyed logic.
 pub trait KeyedProcessFunction<K, I, O>: Send + 'static {
     /// Registers state (called after restore, so registered state is filled).
-    fn open(&mut self, _state: &mut KeyedStateBackend<K>) -> Result<()> {
+    fn open(&mut self, _ctx: &mut KeyedOpenContext<'_, K>) -> Result<()> {
         Ok(())
     }
     /// Processes one record of `ctx.key()`.
@@ -27,6 +27,55 @@ pub trait KeyedProcessFunction<K, I, O>: Send + 'static {
         _ctx: &mut KeyedContext<'_, K, O>,
     ) -> Result<()> {
         Ok(())
+    }
+}
+
+/// What a keyed function's `open` gets: it registers the state it uses, by
+/// name (a restored job's state is found by these names, so keep them).
+pub struct KeyedOpenContext<'a, K> {
+    state: &'a mut KeyedStateBackend<K>,
+}
+
+impl<'a, K: Key> KeyedOpenContext<'a, K> {
+    pub(crate) fn new(state: &'a mut KeyedStateBackend<K>) -> Self {
+        Self { state }
+    }
+    /// Registers value state `name`.
+    pub fn value_state<V: Data>(&mut self, name: &str) -> Result<ValueStateDesc<V>> {
+        Ok(ValueStateDesc(self.state.register(name)?))
+    }
+    /// Registers list state `name`.
+    pub fn list_state<V: Data>(&mut self, name: &str) -> Result<ListStateDesc<V>> {
+        Ok(ListStateDesc(self.state.register(name)?))
+    }
+    /// Registers map state `name`.
+    pub fn map_state<UK: Data + Ord, UV: Data>(
+        &mut self,
+        name: &str,
+    ) -> Result<MapStateDesc<UK, UV>> {
+        Ok(MapStateDesc(self.state.register(name)?))
+    }
+    /// Registers reducing state `name`.
+    pub fn reducing_state<V: Data>(
+        &mut self,
+        name: &str,
+        reduce: impl Fn(&V, V) -> V + Send + Sync + 'static,
+    ) -> Result<ReducingStateDesc<V>> {
+        Ok(ReducingStateDesc {
+            id: self.state.register(name)?,
+            reduce: Arc::new(reduce),
+        })
+    }
+    /// Registers aggregating state `name`.
+    pub fn aggregating_state<I, A: Data, O>(
+        &mut self,
+        name: &str,
+        agg: impl AggregateFunction<I, A, O>,
+    ) -> Result<AggregatingStateDesc<I, A, O>> {
+        Ok(AggregatingStateDesc {
+            id: self.state.register(name)?,
+            agg: Arc::new(agg),
+        })
     }
 }
 
@@ -187,7 +236,7 @@ impl<K: Key, I: Data, O: Data> Operator<I, O> for KeyedProcessOperator<K, I, O> 
             backend.restore_from(&r.files)?;
             self.timers.restore(backend.take_restored(TIMER_TABLE)?)?;
         }
-        self.func.open(&mut backend)?;
+        self.func.open(&mut KeyedOpenContext::new(&mut backend))?;
         backend.finish_restore(loading.elapsed(), &info.uid, info.index);
         if let Some(reg) = ctx.registry {
             report_backend(&backend, info, reg);
@@ -313,8 +362,8 @@ impl<T> ReduceFunction<T> {
 }
 
 impl<K: Key, T: Data> KeyedProcessFunction<K, T, T> for ReduceFunction<T> {
-    fn open(&mut self, state: &mut KeyedStateBackend<K>) -> Result<()> {
-        self.state = Some(state.value_state("reduce")?);
+    fn open(&mut self, ctx: &mut KeyedOpenContext<'_, K>) -> Result<()> {
+        self.state = Some(ctx.value_state("reduce")?);
         Ok(())
     }
     fn process(&mut self, record: T, ctx: &mut KeyedContext<'_, K, T>) -> Result<()> {

@@ -3,6 +3,7 @@
 //! One kind per file; each is small. A task owns exactly one operator and
 //! drives it through the defaulted lifecycle hooks of [`Operator`].
 
+pub mod co;
 pub mod keyed;
 pub mod simple;
 pub mod window;
@@ -13,7 +14,8 @@ use crate::state::snapshot::{OperatorSnapshot, StateFile};
 use crate::state::{RestoredNative, StateSettings};
 use std::sync::Arc;
 
-pub use keyed::{KeyedContext, KeyedProcessFunction, KeyedProcessOperator};
+pub use co::{Either, KeyedCoProcessFunction};
+pub use keyed::{KeyedContext, KeyedOpenContext, KeyedProcessFunction, KeyedProcessOperator};
 pub use simple::{Filter, FlatMap, Map};
 pub use window::{Aggregation, WindowAssigner, WindowResult};
 

@@ -5,10 +5,10 @@
 //! window's last millisecond emits the result when the watermark passes it.
 //! Records for windows that already fired are dropped and counted as late.
 
-use super::keyed::{KeyedContext, KeyedProcessFunction};
+use super::keyed::{KeyedContext, KeyedOpenContext, KeyedProcessFunction};
 use crate::data::{Data, Key};
 use crate::error::Result;
-use crate::state::{AggregateFunction, KeyedStateBackend, MapStateDesc, TimeDomain};
+use crate::state::{AggregateFunction, MapStateDesc, TimeDomain};
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 
@@ -172,7 +172,7 @@ impl<I, A, R> WindowFunction<I, A, R> {
 impl<K: Key, I: Data, A: Data, R: Data> KeyedProcessFunction<K, I, WindowResult<K, R>>
     for WindowFunction<I, A, R>
 {
-    fn open(&mut self, state: &mut KeyedStateBackend<K>) -> Result<()> {
+    fn open(&mut self, state: &mut KeyedOpenContext<'_, K>) -> Result<()> {
         self.windows = Some(state.map_state("windows")?);
         Ok(())
     }

@@ -1,7 +1,7 @@
 //! `file-word-count`: line files → words (lower-cased, split on anything not
 //! alphanumeric) → running count per word → sink, emitting `word,count`.
 
-use super::keyed_count::{max_parallelism, RunningCount};
+use super::keyed_count::RunningCount;
 use super::{line_sink, ParamSpec, Params, PipelineSpec, SINK_PARAMS};
 use crate::api::{JobGraph, StreamEnv};
 use crate::config::keys::Kind;
@@ -44,7 +44,7 @@ fn build(name: &str, p: &Params, config: &Config) -> Result<JobGraph> {
         crate::Error::Config("params.input: required (a file or a directory of text files)".into())
     })?);
     FileSource::list(&input)?;
-    let env = StreamEnv::new(name, SPEC.name);
+    let env = StreamEnv::new(name).with_pipeline(SPEC.name);
     let sink = line_sink::<(String, u64)>(
         p,
         Arc::new(|(w, c): &(String, u64), s: &mut String| {
@@ -59,23 +59,30 @@ fn build(name: &str, p: &Params, config: &Config) -> Result<JobGraph> {
         p.opt_usize("sink-parallelism"),
     );
     let src = env
-        .source::<String>("lines", "lines", move || {
-            Box::new(FileSource::new(input.clone()))
-        })
+        .source::<String>(move || Box::new(FileSource::new(input.clone())))
+        .name("lines")
+        .uid("lines")
         .with_parallelism(sp);
-    let words = src.flat_map("words", "words", |line: String, out: &mut Vec<String>| {
-        out.extend(
-            line.split(|c: char| !c.is_alphanumeric())
-                .filter(|w| !w.is_empty())
-                .map(str::to_lowercase),
-        )
-    });
+    let words = src
+        .flat_map(|line: String, out: &mut Vec<String>| {
+            out.extend(
+                line.split(|c: char| !c.is_alphanumeric())
+                    .filter(|w| !w.is_empty())
+                    .map(str::to_lowercase),
+            )
+        })
+        .name("words")
+        .uid("words");
     let counts = words
         .key_by(|w: &String| w.clone())
-        .process("count", "count", RunningCount::<String, String>::default)
+        .process(RunningCount::<String, String>::default)
+        .name("count")
+        .uid("count")
         .with_parallelism(cp);
     counts
-        .sink(&format!("sink: {}", p.text("sink")), "sink", move || sink())
+        .sink(move || sink())
+        .name(&format!("sink: {}", p.text("sink")))
+        .uid("sink")
         .with_parallelism(kp);
-    env.build(config.parallelism, max_parallelism(config, &[sp, cp, kp]))
+    env.build(config)
 }

@@ -9,10 +9,9 @@ use crate::config::keys::Kind;
 use crate::config::Config;
 use crate::data::{Data, Key};
 use crate::error::Result;
-use crate::operator::{KeyedContext, KeyedProcessFunction};
+use crate::operator::{KeyedContext, KeyedOpenContext, KeyedProcessFunction};
 use crate::source::datagen::Event;
-use crate::state::key_group::default_max_parallelism;
-use crate::state::{KeyedStateBackend, ValueStateDesc};
+use crate::state::ValueStateDesc;
 use std::marker::PhantomData;
 use std::sync::Arc;
 
@@ -158,7 +157,7 @@ impl<K, I> RunningCount<K, I, (u64, Payload)> {
 impl<K: Key, I: Data, S: CountState> KeyedProcessFunction<K, I, (K, u64)>
     for RunningCount<K, I, S>
 {
-    fn open(&mut self, state: &mut KeyedStateBackend<K>) -> Result<()> {
+    fn open(&mut self, state: &mut KeyedOpenContext<'_, K>) -> Result<()> {
         self.state = Some(state.value_state("count")?);
         Ok(())
     }
@@ -181,21 +180,9 @@ impl<K: Key, I: Data, S: CountState> KeyedProcessFunction<K, I, (K, u64)>
     }
 }
 
-/// Largest explicit or default parallelism among the given operators.
-pub(super) fn max_parallelism(config: &Config, ps: &[Option<usize>]) -> u32 {
-    config.max_parallelism.unwrap_or_else(|| {
-        let p = ps
-            .iter()
-            .map(|p| p.unwrap_or(config.parallelism))
-            .max()
-            .unwrap_or(1);
-        default_max_parallelism(p as u32)
-    })
-}
-
 fn build(name: &str, p: &Params, config: &Config) -> Result<JobGraph> {
     let make_source = datagen_source(p, None);
-    let env = StreamEnv::new(name, SPEC.name);
+    let env = StreamEnv::new(name).with_pipeline(SPEC.name);
     let sink = line_sink::<(u64, u64)>(
         p,
         Arc::new(|(k, c): &(u64, u64), s: &mut String| {
@@ -209,22 +196,30 @@ fn build(name: &str, p: &Params, config: &Config) -> Result<JobGraph> {
         p.opt_usize("sink-parallelism"),
     );
     let src = env
-        .source::<Event>("datagen", "datagen", make_source)
+        .source::<Event>(make_source)
+        .name("datagen")
+        .uid("datagen")
         .with_parallelism(sp);
     let payload = p.int("payload-bytes") as usize;
     let keyed = src.key_by(|e: &Event| e.key);
     let counts = if payload == 0 {
-        keyed.process("count", "count", RunningCount::<u64, Event>::default)
+        keyed
+            .process(RunningCount::<u64, Event>::default)
+            .name("count")
+            .uid("count")
     } else {
-        keyed.process("count", "count", move || {
-            RunningCount::<u64, Event, _>::padded(payload)
-        })
+        keyed
+            .process(move || RunningCount::<u64, Event, _>::padded(payload))
+            .name("count")
+            .uid("count")
     }
     .with_parallelism(cp);
     counts
-        .sink(&format!("sink: {}", p.text("sink")), "sink", move || sink())
+        .sink(move || sink())
+        .name(&format!("sink: {}", p.text("sink")))
+        .uid("sink")
         .with_parallelism(kp);
-    env.build(config.parallelism, max_parallelism(config, &[sp, cp, kp]))
+    env.build(config)
 }
 
 #[cfg(test)]

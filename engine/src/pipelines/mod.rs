@@ -211,22 +211,36 @@ pub static PIPELINES: &[PipelineSpec] = &[
     nexmark::SPEC,
 ];
 
+/// The pipelines a job file may name: `own` (a user's binary's, see
+/// [`crate::cli::main_with`]) first, then the built-in ones.
+pub fn with_builtins(own: &'static [PipelineSpec]) -> Vec<&'static PipelineSpec> {
+    own.iter().chain(PIPELINES).collect()
+}
+
 /// Builds the graph a job file names, checking its parameters.
-pub fn build(job: &JobFile, config: &Config) -> Result<JobGraph> {
-    let (spec, params) = check(job).map_err(|errors| Error::Config(errors.join("\n  ")))?;
+pub fn build(
+    pipelines: &[&'static PipelineSpec],
+    job: &JobFile,
+    config: &Config,
+) -> Result<JobGraph> {
+    let (spec, params) =
+        check(pipelines, job).map_err(|errors| Error::Config(errors.join("\n  ")))?;
     (spec.build)(&job.name, &params, config)
 }
 
-/// The job's pipeline and its checked parameters; on failure, every problem,
-/// one line each.
-pub fn check(job: &JobFile) -> std::result::Result<(&'static PipelineSpec, Params), Vec<String>> {
-    let Some(spec) = PIPELINES.iter().find(|p| p.name == job.pipeline) else {
-        let names: Vec<&str> = PIPELINES.iter().map(|p| p.name).collect();
+/// The job's pipeline among `pipelines` and its checked parameters; on
+/// failure, every problem, one line each.
+pub fn check(
+    pipelines: &[&'static PipelineSpec],
+    job: &JobFile,
+) -> std::result::Result<(&'static PipelineSpec, Params), Vec<String>> {
+    let Some(spec) = pipelines.iter().copied().find(|p| p.name == job.pipeline) else {
+        let names: Vec<&str> = pipelines.iter().map(|p| p.name).collect();
         let hint = closest(&job.pipeline, names.iter().copied())
             .map(|c| format!(" (did you mean '{c}'?)"))
             .unwrap_or_default();
         return Err(vec![format!(
-            "pipeline: '{}' is not a built-in pipeline{hint}: expected one of {}",
+            "pipeline: '{}' is not a known pipeline{hint}: expected one of {}",
             job.pipeline,
             names.join(", ")
         )]);

@@ -13,7 +13,6 @@
 //! | q7 | highest bid in each 10 s tumbling window |
 //! | q8 | new users: persons who opened an auction in the 10 s window they registered in |
 
-use super::keyed_count::max_parallelism;
 use super::{line_sink, ParamSpec, Params, PipelineSpec, SINK_PARAMS};
 use crate::api::{DataStream, JobGraph, StreamEnv};
 use crate::config::keys::Kind;
@@ -21,9 +20,9 @@ use crate::config::Config;
 use crate::data::Data;
 use crate::error::Result;
 use crate::operator::window::{AggKind, Aggregation, WindowAssigner, WindowResult};
-use crate::operator::{KeyedContext, KeyedProcessFunction};
+use crate::operator::{KeyedContext, KeyedOpenContext, KeyedProcessFunction};
 use crate::source::nexmark::{Bid, NexmarkConfig, NexmarkEvent, NexmarkSource};
-use crate::state::{KeyedStateBackend, ListStateDesc, MapStateDesc, TimeDomain, ValueStateDesc};
+use crate::state::{ListStateDesc, MapStateDesc, TimeDomain, ValueStateDesc};
 use crate::watermark::WatermarkStrategy;
 use std::sync::Arc;
 
@@ -85,11 +84,13 @@ const WINDOW_MS: i64 = 10_000;
 const SLIDE_MS: i64 = 2_000;
 
 fn bids(src: &DataStream<NexmarkEvent>) -> DataStream<Bid> {
-    src.flat_map("bids", "bids", |e, out: &mut Vec<Bid>| {
+    src.flat_map(|e, out: &mut Vec<Bid>| {
         if let NexmarkEvent::Bid(b) = e {
             out.push(b);
         }
     })
+    .name("bids")
+    .uid("bids")
 }
 
 /// A sink writing each result's `Debug` form (when the sink writes at all).
@@ -101,7 +102,9 @@ fn sink<T: Data>(s: &DataStream<T>, p: &Params, par: Option<usize>) -> Result<()
             let _ = write!(out, "{r:?}");
         }),
     )?;
-    s.sink(&format!("sink: {}", p.text("sink")), "sink", move || make())
+    s.sink(move || make())
+        .name(&format!("sink: {}", p.text("sink")))
+        .uid("sink")
         .with_parallelism(par);
     Ok(())
 }
@@ -119,24 +122,24 @@ fn build(name: &str, p: &Params, config: &Config) -> Result<JobGraph> {
         out_of_orderness_ms: 0,
         idle_timeout: None,
     };
-    let env = StreamEnv::new(name, SPEC.name);
+    let env = StreamEnv::new(name).with_pipeline(SPEC.name);
     let (sp, qp) = (
         p.opt_usize("source-parallelism"),
         p.opt_usize("query-parallelism"),
     );
     let src = env
         .source_with_watermarks::<NexmarkEvent>(
-            "nexmark",
-            "nexmark",
             move || Box::new(NexmarkSource::new(cfg.clone())),
-            Some(wm),
+            wm,
         )
+        .name("nexmark")
+        .uid("nexmark")
         .with_parallelism(sp);
     match p.text("query").as_str() {
         "q0" => sink(&bids(&src).with_parallelism(qp), p, qp)?,
         "q1" => {
             let euros = bids(&src)
-                .map("q1 euros", "q1", |b: Bid| {
+                .map(|b: Bid| {
                     (
                         b.auction,
                         b.bidder,
@@ -145,50 +148,62 @@ fn build(name: &str, p: &Params, config: &Config) -> Result<JobGraph> {
                         b.extra,
                     )
                 })
+                .name("q1 euros")
+                .uid("q1")
                 .with_parallelism(qp);
             sink(&euros, p, qp)?
         }
         "q2" => {
             let sel = src
-                .flat_map("q2 filter", "q2", |e, out: &mut Vec<(u64, u64)>| {
+                .flat_map(|e, out: &mut Vec<(u64, u64)>| {
                     if let NexmarkEvent::Bid(b) = e {
                         if b.auction % 123 == 0 {
                             out.push((b.auction, b.price));
                         }
                     }
                 })
+                .name("q2 filter")
+                .uid("q2")
                 .with_parallelism(qp);
             sink(&sel, p, qp)?
         }
         "q3" => {
             let joined = src
-                .filter("q3 filter", "q3-filter", |e| match e {
+                .filter(|e| match e {
                     NexmarkEvent::Person(p) => matches!(p.state.as_str(), "OR" | "ID" | "CA"),
                     NexmarkEvent::Auction(a) => a.category == 10,
                     NexmarkEvent::Bid(_) => false,
                 })
+                .name("q3 filter")
+                .uid("q3-filter")
                 .with_parallelism(qp)
                 .key_by(NexmarkEvent::person_id)
-                .process("q3 join", "q3-join", Q3Join::default)
+                .process(Q3Join::default)
+                .name("q3 join")
+                .uid("q3-join")
                 .with_parallelism(qp);
             sink(&joined, p, qp)?
         }
         "q4" => {
             let maxes = src
-                .filter("q4 filter", "q4-filter", |e| {
-                    !matches!(e, NexmarkEvent::Person(_))
-                })
+                .filter(|e| !matches!(e, NexmarkEvent::Person(_)))
+                .name("q4 filter")
+                .uid("q4-filter")
                 .with_parallelism(qp)
                 .key_by(|e: &NexmarkEvent| match e {
                     NexmarkEvent::Auction(a) => a.id,
                     NexmarkEvent::Bid(b) => b.auction,
                     NexmarkEvent::Person(p) => p.id,
                 })
-                .process("q4 winning bids", "q4-max", Q4Max::default)
+                .process(Q4Max::default)
+                .name("q4 winning bids")
+                .uid("q4-max")
                 .with_parallelism(qp);
             let avg = maxes
                 .key_by(|r: &(u64, u64, u64)| r.1)
-                .process("q4 average per category", "q4-avg", Q4Avg::default)
+                .process(Q4Avg::default)
+                .name("q4 average per category")
+                .uid("q4-avg")
                 .with_parallelism(qp);
             sink(&avg, p, qp)?
         }
@@ -203,18 +218,18 @@ fn build(name: &str, p: &Params, config: &Config) -> Result<JobGraph> {
                     },
                     |b: &Bid| b.date_time,
                 )
-                .aggregate(
-                    "q5 bids per auction",
-                    "q5-count",
-                    Aggregation {
-                        kind: AggKind::Count,
-                        field: Arc::new(|_: &Bid| 1.0),
-                    },
-                )
+                .aggregate(Aggregation {
+                    kind: AggKind::Count,
+                    field: Arc::new(|_: &Bid| 1.0),
+                })
+                .name("q5 bids per auction")
+                .uid("q5-count")
                 .with_parallelism(qp);
             let hot = counts
                 .key_by(|r: &WindowResult<u64, f64>| r.end)
-                .process("q5 hottest", "q5-max", Q5Hottest::default)
+                .process(Q5Hottest::default)
+                .name("q5 hottest")
+                .uid("q5-max")
                 .with_parallelism(qp);
             sink(&hot, p, qp)?
         }
@@ -222,15 +237,17 @@ fn build(name: &str, p: &Params, config: &Config) -> Result<JobGraph> {
             let highest = bids(&src)
                 .with_parallelism(qp)
                 .key_by(|b: &Bid| b.date_time.div_euclid(WINDOW_MS))
-                .process("q7 highest bid", "q7-max", Q7Highest::default)
+                .process(Q7Highest::default)
+                .name("q7 highest bid")
+                .uid("q7-max")
                 .with_parallelism(qp);
             sink(&highest, p, qp)?
         }
         _ => {
             let new_users = src
-                .filter("q8 filter", "q8-filter", |e| {
-                    !matches!(e, NexmarkEvent::Bid(_))
-                })
+                .filter(|e| !matches!(e, NexmarkEvent::Bid(_)))
+                .name("q8 filter")
+                .uid("q8-filter")
                 .with_parallelism(qp)
                 .key_by(|e: &NexmarkEvent| {
                     (
@@ -238,12 +255,14 @@ fn build(name: &str, p: &Params, config: &Config) -> Result<JobGraph> {
                         e.date_time().div_euclid(WINDOW_MS) * WINDOW_MS,
                     )
                 })
-                .process("q8 window join", "q8-join", Q8Join::default)
+                .process(Q8Join::default)
+                .name("q8 window join")
+                .uid("q8-join")
                 .with_parallelism(qp);
             sink(&new_users, p, qp)?
         }
     }
-    env.build(config.parallelism, max_parallelism(config, &[sp, qp]))
+    env.build(config)
 }
 
 /// q3: persons (kept) joined with their auctions (buffered until the seller arrives).
@@ -254,7 +273,7 @@ struct Q3Join {
 }
 
 impl KeyedProcessFunction<u64, NexmarkEvent, (String, String, String, u64)> for Q3Join {
-    fn open(&mut self, s: &mut KeyedStateBackend<u64>) -> Result<()> {
+    fn open(&mut self, s: &mut KeyedOpenContext<'_, u64>) -> Result<()> {
         self.person = Some(s.value_state("person")?);
         self.pending = Some(s.list_state("pending")?);
         Ok(())
@@ -297,7 +316,7 @@ struct Q4Max {
 }
 
 impl KeyedProcessFunction<u64, NexmarkEvent, (u64, u64, u64)> for Q4Max {
-    fn open(&mut self, s: &mut KeyedStateBackend<u64>) -> Result<()> {
+    fn open(&mut self, s: &mut KeyedOpenContext<'_, u64>) -> Result<()> {
         self.auction = Some(s.value_state("auction")?);
         self.early = Some(s.list_state("early-bids")?);
         Ok(())
@@ -361,7 +380,7 @@ struct Q4Avg {
 }
 
 impl KeyedProcessFunction<u64, (u64, u64, u64), (u64, f64)> for Q4Avg {
-    fn open(&mut self, s: &mut KeyedStateBackend<u64>) -> Result<()> {
+    fn open(&mut self, s: &mut KeyedOpenContext<'_, u64>) -> Result<()> {
         self.winning = Some(s.map_state("winning")?);
         self.totals = Some(s.value_state("totals")?);
         Ok(())
@@ -399,7 +418,7 @@ struct Q5Hottest {
 }
 
 impl KeyedProcessFunction<i64, WindowResult<u64, f64>, (u64, u64, i64)> for Q5Hottest {
-    fn open(&mut self, s: &mut KeyedStateBackend<i64>) -> Result<()> {
+    fn open(&mut self, s: &mut KeyedOpenContext<'_, i64>) -> Result<()> {
         self.best = Some(s.value_state("best")?);
         Ok(())
     }
@@ -451,7 +470,7 @@ struct Q7Highest {
 }
 
 impl KeyedProcessFunction<i64, Bid, Bid> for Q7Highest {
-    fn open(&mut self, s: &mut KeyedStateBackend<i64>) -> Result<()> {
+    fn open(&mut self, s: &mut KeyedOpenContext<'_, i64>) -> Result<()> {
         self.best = Some(s.value_state("highest")?);
         Ok(())
     }
@@ -498,7 +517,7 @@ struct Q8Join {
 }
 
 impl KeyedProcessFunction<(u64, i64), NexmarkEvent, (u64, String, i64)> for Q8Join {
-    fn open(&mut self, s: &mut KeyedStateBackend<(u64, i64)>) -> Result<()> {
+    fn open(&mut self, s: &mut KeyedOpenContext<'_, (u64, i64)>) -> Result<()> {
         self.seen = Some(s.value_state("seen")?);
         Ok(())
     }

@@ -2,7 +2,6 @@
 //! → key_by(key) → tumbling or sliding event-time windows aggregating `value`
 //! (count/sum/min/max/avg) → sink, emitting `key,start,end,value` per window.
 
-use super::keyed_count::max_parallelism;
 use super::{
     datagen_source, line_sink, ParamSpec, Params, PipelineSpec, DATAGEN_PARAMS, SINK_PARAMS,
 };
@@ -122,7 +121,7 @@ fn build(name: &str, p: &Params, config: &Config) -> Result<JobGraph> {
         out_of_orderness_ms: ooo,
         idle_timeout: (!idle.is_zero()).then_some(idle),
     };
-    let env = StreamEnv::new(name, SPEC.name);
+    let env = StreamEnv::new(name).with_pipeline(SPEC.name);
     let sink = line_sink::<WindowResult<u64, f64>>(
         p,
         Arc::new(|r: &WindowResult<u64, f64>, s: &mut String| {
@@ -136,29 +135,30 @@ fn build(name: &str, p: &Params, config: &Config) -> Result<JobGraph> {
         p.opt_usize("sink-parallelism"),
     );
     let src = env
-        .source_with_watermarks::<Event>("datagen", "datagen", make_source, Some(wm))
+        .source_with_watermarks::<Event>(make_source, wm)
+        .name("datagen")
+        .uid("datagen")
         .with_parallelism(sp);
     let win = src
         .key_by(|e: &Event| e.key)
         .window(assigner, |e: &Event| e.ts)
-        .aggregate(
-            &format!("window {} {}", p.text("window"), p.text("aggregate")),
-            "window",
-            Aggregation {
-                kind,
-                field: Arc::new(|e: &Event| e.value as f64),
-            },
-        )
+        .aggregate(Aggregation {
+            kind,
+            field: Arc::new(|e: &Event| e.value as f64),
+        })
+        .name(&format!(
+            "window {} {}",
+            p.text("window"),
+            p.text("aggregate")
+        ))
+        .uid("window")
         .with_parallelism(wp);
     // A window result's event time is its last instant.
     let end: crate::sink::EventTimeFn<WindowResult<u64, f64>> =
         Arc::new(|r: &WindowResult<u64, f64>| r.end - 1);
-    win.sink_timed(
-        &format!("sink: {}", p.text("sink")),
-        "sink",
-        Some(end),
-        move || sink(),
-    )
-    .with_parallelism(kp);
-    env.build(config.parallelism, max_parallelism(config, &[sp, wp, kp]))
+    win.sink_timed(end, move || sink())
+        .name(&format!("sink: {}", p.text("sink")))
+        .uid("sink")
+        .with_parallelism(kp);
+    env.build(config)
 }

@@ -861,23 +861,23 @@ mod tests {
             out_of_orderness_ms: 0,
             warmup: 0,
         };
-        let env = crate::api::StreamEnv::new("j", "p");
-        env.source::<crate::source::datagen::Event>("datagen", "datagen", move || {
+        let env = crate::api::StreamEnv::new("j").with_pipeline("p");
+        env.source::<crate::source::datagen::Event>(move || {
             Box::new(crate::source::datagen::DatagenSource::new(
                 cfg.clone(),
                 None,
             ))
         })
+        .name("datagen")
+        .uid("datagen")
         .key_by(|e: &crate::source::datagen::Event| e.key)
-        .process(
-            "count",
-            "count",
-            crate::pipelines::RunningCount::<u64, crate::source::datagen::Event>::default,
-        )
-        .sink("sink", "sink", || {
-            Box::new(crate::sink::blackhole::BlackholeSink)
-        });
-        env.build(2, 128).unwrap()
+        .process(crate::pipelines::RunningCount::<u64, crate::source::datagen::Event>::default)
+        .name("count")
+        .uid("count")
+        .sink(|| Box::new(crate::sink::blackhole::BlackholeSink))
+        .name("sink")
+        .uid("sink");
+        env.build_with(2, Some(128)).unwrap()
     }
 
     fn meta(uids: &[&str], max_parallelism: u32) -> CheckpointMetadata {

@@ -35,6 +35,11 @@ impl StopHandle {
             .is_err()
     }
 
+    /// Whether `other` is a handle of the same job.
+    pub fn same(&self, other: &StopHandle) -> bool {
+        Arc::ptr_eq(&self.0, &other.0)
+    }
+
     /// Asks for a cancel.
     pub fn cancel(&self) {
         self.0.store(CANCEL, Ordering::SeqCst);

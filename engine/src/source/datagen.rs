@@ -56,6 +56,24 @@ pub struct DatagenConfig {
     pub warmup: u64,
 }
 
+impl Default for DatagenConfig {
+    /// The job-file defaults: 100 000 uniform keys, unbounded, unthrottled,
+    /// seed 42, 1000 records per second of event time from 0.
+    fn default() -> Self {
+        Self {
+            keys: 100_000,
+            distribution: KeyDistribution::Uniform,
+            rate: 0,
+            events: None,
+            seed: 42,
+            event_time_start_ms: 0,
+            event_time_rate: 1000,
+            out_of_orderness_ms: 0,
+            warmup: 0,
+        }
+    }
+}
+
 /// SplitMix64: a fast, well-mixed hash of a counter.
 #[inline]
 pub fn splitmix64(mut z: u64) -> u64 {

@@ -3,7 +3,7 @@
 
 use crate::data::{Data, Key};
 use crate::error::{Error, Result};
-use crate::state::backend::{KeyedStateBackend, TableId};
+use crate::state::backend::TableId;
 use crate::state::store::KvStore;
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -70,46 +70,6 @@ impl<I, A, O> Clone for AggregatingStateDesc<I, A, O> {
             id: self.id,
             agg: self.agg.clone(),
         }
-    }
-}
-
-impl<K: Key> KeyedStateBackend<K> {
-    /// Registers value state `name`.
-    pub fn value_state<V: Data>(&mut self, name: &str) -> crate::Result<ValueStateDesc<V>> {
-        Ok(ValueStateDesc(self.register(name)?))
-    }
-    /// Registers list state `name`.
-    pub fn list_state<V: Data>(&mut self, name: &str) -> crate::Result<ListStateDesc<V>> {
-        Ok(ListStateDesc(self.register(name)?))
-    }
-    /// Registers map state `name`.
-    pub fn map_state<UK: Data + Ord, UV: Data>(
-        &mut self,
-        name: &str,
-    ) -> crate::Result<MapStateDesc<UK, UV>> {
-        Ok(MapStateDesc(self.register(name)?))
-    }
-    /// Registers reducing state `name`.
-    pub fn reducing_state<V: Data>(
-        &mut self,
-        name: &str,
-        reduce: impl Fn(&V, V) -> V + Send + Sync + 'static,
-    ) -> crate::Result<ReducingStateDesc<V>> {
-        Ok(ReducingStateDesc {
-            id: self.register(name)?,
-            reduce: Arc::new(reduce),
-        })
-    }
-    /// Registers aggregating state `name`.
-    pub fn aggregating_state<I, A: Data, O>(
-        &mut self,
-        name: &str,
-        agg: impl AggregateFunction<I, A, O>,
-    ) -> crate::Result<AggregatingStateDesc<I, A, O>> {
-        Ok(AggregatingStateDesc {
-            id: self.register(name)?,
-            agg: Arc::new(agg),
-        })
     }
 }
 
@@ -296,7 +256,9 @@ impl<K: Key, I: 'static, A: Data, O: 'static> AggregatingState<'_, K, I, A, O> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::operator::KeyedOpenContext;
     use crate::state::key_group::KeyGroupRange;
+    use crate::state::KeyedStateBackend;
 
     struct Sum;
     impl AggregateFunction<i64, (i64, i64), f64> for Sum {
@@ -315,14 +277,13 @@ mod tests {
     #[test]
     fn every_state_type_is_scoped_to_its_key() {
         let mut b = KeyedStateBackend::<String>::new(128, KeyGroupRange { start: 0, end: 127 });
-        let v = b.value_state::<u64>("v").unwrap();
-        let l = b.list_state::<u32>("l").unwrap();
-        let m = b.map_state::<String, u32>("m").unwrap();
-        let r = b
-            .reducing_state::<u64>("r", |a, b| a.max(&b).to_owned())
+        let v = KeyedOpenContext::new(&mut b).value_state::<u64>("v").unwrap();
+        let l = KeyedOpenContext::new(&mut b).list_state::<u32>("l").unwrap();
+        let m = KeyedOpenContext::new(&mut b).map_state::<String, u32>("m").unwrap();
+        let r = KeyedOpenContext::new(&mut b).reducing_state::<u64>("r", |a, b| a.max(&b).to_owned())
             .unwrap();
-        let a = b.aggregating_state("a", Sum).unwrap();
-        assert!(b.value_state::<u64>("v").is_err(), "a name registers once");
+        let a = KeyedOpenContext::new(&mut b).aggregating_state("a", Sum).unwrap();
+        assert!(KeyedOpenContext::new(&mut b).value_state::<u64>("v").is_err(), "a name registers once");
         let (k1, k2) = ("alice".to_string(), "bob".to_string());
         for (k, n) in [(&k1, 3u32), (&k2, 1)] {
             for i in 0..n {

@@ -4,10 +4,12 @@
 //!
 //! | file | owns |
 //! |---|---|
+//! | `input` | one input channel, converted on receipt for a two-input operator |
 //! | [`operator_task`] | the input loop: batches, watermarks, barrier alignment, snapshots |
 //! | [`source_task`] | polling a source, generating watermarks, injecting barriers |
 //! | [`snapshot`] | the asynchronous snapshot phase and the acknowledgement |
 
+pub(crate) mod input;
 pub mod operator_task;
 pub mod snapshot;
 pub mod source_task;

@@ -6,6 +6,7 @@
 //! (records drained by an unaligned checkpoint) or from the channels. Barrier
 //! handling is decided by the pure [`Aligner`]; this file carries it out.
 
+use super::input::Input;
 use super::snapshot::{spawn_async, SyncTimings};
 use super::{TaskControl, TaskEvent, TaskSetup, PUBLISH_INTERVAL};
 use crate::channel::{Collector, Wake};
@@ -43,7 +44,7 @@ struct PendingSnapshot<O> {
 pub struct OperatorTask<I, O> {
     setup: TaskSetup,
     op: Box<dyn Operator<I, O>>,
-    inputs: Vec<Receiver<Message<I>>>,
+    inputs: Vec<Input<I>>,
     /// Per channel: messages taken from the channel but not yet processed.
     local: Vec<VecDeque<Message<I>>>,
     /// The priority lane (unaligned checkpoints; None once every upstream left).
@@ -70,10 +71,10 @@ pub struct OperatorTask<I, O> {
 
 impl<I: Data, O: Data> OperatorTask<I, O> {
     /// A task over `inputs` (in channel order) emitting into `out`.
-    pub fn new(
+    pub(crate) fn new(
         mut setup: TaskSetup,
         op: Box<dyn Operator<I, O>>,
-        inputs: Vec<Receiver<Message<I>>>,
+        inputs: Vec<Input<I>>,
         out: Collector<O>,
     ) -> Self {
         let n = inputs.len();
@@ -198,7 +199,7 @@ impl<I: Data, O: Data> OperatorTask<I, O> {
             let mut chans = Vec::with_capacity(self.inputs.len());
             for (i, r) in self.inputs.iter().enumerate() {
                 if !self.ended[i] && !self.blocked[i] && self.local[i].is_empty() {
-                    sel.recv(r);
+                    r.register(&mut sel);
                     chans.push(i);
                 }
             }
@@ -214,7 +215,7 @@ impl<I: Data, O: Data> OperatorTask<I, O> {
                 }
                 Ok(oper) => {
                     let ch = chans[oper.index()];
-                    Got::Input(ch, oper.recv(&self.inputs[ch]).ok())
+                    Got::Input(ch, self.inputs[ch].complete(oper))
                 }
             }
         };
@@ -524,7 +525,8 @@ impl<I: Data, O: Data> OperatorTask<I, O> {
     /// Batches queued in the input channels, and their capacity.
     fn input_fill(&self) -> (usize, usize) {
         self.inputs.iter().fold((0, 0), |(l, c), r| {
-            (l + r.len(), c + r.capacity().unwrap_or(0))
+            let (len, cap) = r.fill();
+            (l + len, c + cap)
         })
     }
 
