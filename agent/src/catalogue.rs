@@ -1087,6 +1087,12 @@ pub static ALL: &[&MetricDef] = &[
 
 /// Renders the catalogue as the Markdown table committed as `docs/metrics.md`.
 pub fn markdown() -> String {
+    markdown_with(&[])
+}
+
+/// The catalogue followed by a job's own metrics (a user's binary's
+/// `metrics-doc`), in one table.
+pub fn markdown_with(own: &[&MetricDef]) -> String {
     let mut s = String::from(
         "# Metrics\n\nGenerated from `agent/src/catalogue.rs` by `tidemark metrics-doc`; do not edit by hand.\n\n\
          At `metrics.level: vertex` or `job` the series of subtasks (and vertices) merge: counters and\n\
@@ -1094,7 +1100,7 @@ pub fn markdown() -> String {
          as for watermarks; `max`: the worst, as for queue usage and lag; `sum`: a total, as for sizes).\n\n\
          | name | type | unit | labels | merge | Flink equivalent | help |\n|---|---|---|---|---|---|---|\n",
     );
-    for d in ALL {
+    for d in ALL.iter().chain(own) {
         s.push_str(&format!(
             "| `{}` | {} | {} | {} | {} | `{}` | {} |\n",
             d.name,

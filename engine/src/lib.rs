@@ -25,6 +25,7 @@
 //! | [`runtime`] | deployment, the job master, restarts, status |
 //! | [`config`], [`jobfile`], [`pipelines`] | Flink-keyed configuration, job files, built-in pipelines |
 //! | [`metrics`] | the engine's half of the metric flow |
+//! | [`user_metrics`] | metrics a job declares for itself |
 //! | [`rest`] | the Flink-shaped REST API |
 //! | [`cli`] | the `tidemark` command |
 //! | `fuzz` | what the fuzz targets feed each reader of untrusted bytes (not a user API) |
@@ -50,6 +51,7 @@ pub mod sink;
 pub mod source;
 pub mod state;
 pub mod task;
+pub mod user_metrics;
 pub mod watermark;
 
 pub use data::{Data, JavaHash, Key};
@@ -61,6 +63,7 @@ pub mod prelude {
         WindowedStream,
     };
     pub use crate::channel::Collector;
+    pub use crate::config::keys::Kind;
     pub use crate::config::Config;
     pub use crate::data::{Data, Key};
     pub use crate::error::{Error, Result};
@@ -78,6 +81,7 @@ pub mod prelude {
         AggregateFunction, AggregatingStateDesc, ListStateDesc, MapStateDesc, ReducingStateDesc,
         TimeDomain, ValueStateDesc,
     };
+    pub use crate::user_metrics::{CounterId, GaugeId, HistogramId, UserLabel, UserMetric};
     pub use crate::watermark::WatermarkStrategy;
 }
 pub use error::{Error, Result};

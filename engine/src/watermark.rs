@@ -15,6 +15,21 @@ pub struct WatermarkStrategy<T> {
     pub idle_timeout: Option<Duration>,
 }
 
+impl<T> WatermarkStrategy<T> {
+    /// Records at most `out_of_orderness_ms` behind the latest one seen, with
+    /// event time `timestamp(record)` in ms; never idle.
+    pub fn bounded(
+        out_of_orderness_ms: i64,
+        timestamp: impl Fn(&T) -> i64 + Send + Sync + 'static,
+    ) -> Self {
+        Self {
+            timestamp: Arc::new(timestamp),
+            out_of_orderness_ms,
+            idle_timeout: None,
+        }
+    }
+}
+
 impl<T> Clone for WatermarkStrategy<T> {
     fn clone(&self) -> Self {
         Self {

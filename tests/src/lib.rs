@@ -10,20 +10,26 @@ use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-/// The `tidemark` binary built beside this test binary (same profile).
-pub fn bin() -> PathBuf {
+/// A binary of the workspace built beside this test binary (same profile):
+/// `tidemark`, or an example's (`orders`).
+pub fn workspace_bin(name: &str) -> PathBuf {
     let exe = std::env::current_exe().expect("test binary path");
     let dir = exe
         .parent()
         .and_then(Path::parent)
         .expect("target/<profile>/deps/..");
-    let b = dir.join("tidemark");
+    let b = dir.join(name);
     assert!(
         b.exists(),
         "{} is missing: build it first with `cargo build --release --bins` (scripts/test.sh does)",
         b.display()
     );
     b
+}
+
+/// The `tidemark` binary built beside this test binary (same profile).
+pub fn bin() -> PathBuf {
+    workspace_bin("tidemark")
 }
 
 /// Polls `cond` every 20 ms until it returns `Some`, or panics after `timeout`

@@ -76,6 +76,34 @@ enum Command {
     },
 }
 
+/// The catalogue entries of the pipelines' own metrics, or every problem
+/// with their declarations (two metrics of one name must be one declaration).
+fn own_metrics(
+    pipelines: &'static [crate::pipelines::PipelineSpec],
+) -> Result<Vec<&'static tidemark_agent::MetricDef>, Vec<String>> {
+    let mut problems = Vec::new();
+    let mut defs: Vec<&'static tidemark_agent::MetricDef> = Vec::new();
+    let mut seen: Vec<&'static crate::user_metrics::UserMetric> = Vec::new();
+    for m in pipelines.iter().flat_map(|p| p.metrics.iter().copied()) {
+        if seen.iter().any(|s| std::ptr::eq(*s, m)) {
+            continue;
+        }
+        if seen.iter().any(|s| s.name == m.name) {
+            problems.push(format!("metric '{}' is declared twice", m.name));
+        }
+        seen.push(m);
+        match m.def() {
+            Ok(d) => defs.push(d),
+            Err(e) => problems.extend(e.to_string().lines().map(str::to_string)),
+        }
+    }
+    if problems.is_empty() {
+        Ok(defs)
+    } else {
+        Err(problems)
+    }
+}
+
 /// Exit code for invalid input (bad job file, config, or restore path).
 pub const EXIT_USAGE: i32 = 2;
 /// Exit code for a job that failed while running.
@@ -105,6 +133,7 @@ pub fn main() -> i32 {
 ///     name: "my-job",
 ///     doc: "What my job does.",
 ///     params: &[],
+///     metrics: &[],
 ///     build,
 /// }];
 ///
@@ -113,8 +142,18 @@ pub fn main() -> i32 {
 /// }
 /// ```
 pub fn main_with(pipelines: &'static [crate::pipelines::PipelineSpec]) -> i32 {
-    let pipelines = crate::pipelines::with_builtins(pipelines);
     let cli = Cli::parse();
+    let own_metrics = match own_metrics(pipelines) {
+        Ok(m) => m,
+        Err(problems) => {
+            eprintln!(
+                "error: the binary's metric declarations break the naming rules:\n  {}",
+                problems.join("\n  ")
+            );
+            return EXIT_USAGE;
+        }
+    };
+    let pipelines = crate::pipelines::with_builtins(pipelines);
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info"))
         .format_timestamp_millis()
         .format_target(false)
@@ -132,7 +171,7 @@ pub fn main_with(pipelines: &'static [crate::pipelines::PipelineSpec]) -> i32 {
             0
         }
         Command::MetricsDoc => {
-            print!("{}", tidemark_agent::catalogue::markdown());
+            print!("{}", tidemark_agent::catalogue::markdown_with(&own_metrics));
             0
         }
         Command::Dashboards { dir } => monitoring::write_dashboards(&dir),

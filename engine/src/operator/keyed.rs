@@ -9,7 +9,9 @@ use crate::state::key_group::key_group_range_for_subtask;
 use crate::state::snapshot::OperatorSnapshot;
 use crate::state::timers::TIMER_TABLE;
 use crate::state::*;
+use crate::user_metrics::{CounterId, GaugeId, HistogramId, UserMetric, UserMetrics};
 use std::sync::Arc;
+use tidemark_agent::Registry;
 
 /// The user's keyed logic.
 pub trait KeyedProcessFunction<K, I, O>: Send + 'static {
@@ -34,11 +36,48 @@ pub trait KeyedProcessFunction<K, I, O>: Send + 'static {
 /// name (a restored job's state is found by these names, so keep them).
 pub struct KeyedOpenContext<'a, K> {
     state: &'a mut KeyedStateBackend<K>,
+    metrics: Option<(&'a mut UserMetrics, &'a Registry, &'a super::SubtaskInfo)>,
 }
 
 impl<'a, K: Key> KeyedOpenContext<'a, K> {
+    #[cfg(test)]
     pub(crate) fn new(state: &'a mut KeyedStateBackend<K>) -> Self {
-        Self { state }
+        Self {
+            state,
+            metrics: None,
+        }
+    }
+
+    fn metrics(
+        &mut self,
+        m: &UserMetric,
+    ) -> Result<(&mut UserMetrics, &Registry, &super::SubtaskInfo)> {
+        match &mut self.metrics {
+            Some((um, reg, info)) => Ok((&mut **um, *reg, *info)),
+            None => Err(Error::Config(format!(
+                "metric '{}': this function runs without a metric registry",
+                m.name
+            ))),
+        }
+    }
+
+    /// Registers a counter of this subtask with its own label values (as
+    /// many as it declares, each one of its declared values).
+    pub fn counter(&mut self, m: &'static UserMetric, labels: &[&str]) -> Result<CounterId> {
+        let (um, reg, info) = self.metrics(m)?;
+        um.counter(reg, info, m, labels)
+    }
+
+    /// Registers a gauge of this subtask.
+    pub fn gauge(&mut self, m: &'static UserMetric, labels: &[&str]) -> Result<GaugeId> {
+        let (um, reg, info) = self.metrics(m)?;
+        um.gauge(reg, info, m, labels)
+    }
+
+    /// Registers a histogram of this subtask.
+    pub fn histogram(&mut self, m: &'static UserMetric, labels: &[&str]) -> Result<HistogramId> {
+        let (um, reg, info) = self.metrics(m)?;
+        um.histogram(reg, info, m, labels)
     }
     /// Registers value state `name`.
     pub fn value_state<V: Data>(&mut self, name: &str) -> Result<ValueStateDesc<V>> {
@@ -85,6 +124,7 @@ pub struct KeyedContext<'a, K, O> {
     state: &'a mut KeyedStateBackend<K>,
     timers: &'a mut TimerService<K>,
     out: &'a mut Collector<O>,
+    metrics: &'a mut UserMetrics,
     watermark: i64,
 }
 
@@ -100,6 +140,21 @@ impl<K: Key, O: Data> KeyedContext<'_, K, O> {
     /// Emits a record.
     pub fn emit(&mut self, o: O) -> Result<()> {
         self.out.emit(o)
+    }
+    /// Adds `n` to a counter registered in `open` (published per batch).
+    #[inline]
+    pub fn count(&mut self, id: CounterId, n: u64) {
+        self.metrics.add(id, n);
+    }
+    /// Sets a gauge registered in `open` (published per batch).
+    #[inline]
+    pub fn set_gauge(&mut self, id: GaugeId, v: i64) {
+        self.metrics.set(id, v);
+    }
+    /// Observes `v` (in the histogram's unit) in a histogram registered in `open`.
+    #[inline]
+    pub fn observe(&mut self, id: HistogramId, v: f64) {
+        self.metrics.observe(id, v);
     }
     /// Value state of the current key.
     pub fn value<V: Data>(&mut self, d: &ValueStateDesc<V>) -> ValueState<'_, K, V> {
@@ -170,6 +225,7 @@ pub struct KeyedProcessOperator<K, I, O> {
     func: Box<dyn KeyedProcessFunction<K, I, O>>,
     state: Option<KeyedStateBackend<K>>,
     timers: TimerService<K>,
+    metrics: UserMetrics,
     watermark: i64,
 }
 
@@ -184,6 +240,7 @@ impl<K: Key, I: Data, O: Data> KeyedProcessOperator<K, I, O> {
             func,
             state: None,
             timers: TimerService::default(),
+            metrics: UserMetrics::default(),
             watermark: i64::MIN,
         }
     }
@@ -196,10 +253,12 @@ impl<K: Key, I: Data, O: Data> KeyedProcessOperator<K, I, O> {
                 state,
                 timers: &mut self.timers,
                 out,
+                metrics: &mut self.metrics,
                 watermark: self.watermark,
             };
             self.func.on_timer(t, domain, &mut ctx)?;
         }
+        self.metrics.publish();
         Ok(())
     }
 }
@@ -236,7 +295,12 @@ impl<K: Key, I: Data, O: Data> Operator<I, O> for KeyedProcessOperator<K, I, O> 
             backend.restore_from(&r.files)?;
             self.timers.restore(backend.take_restored(TIMER_TABLE)?)?;
         }
-        self.func.open(&mut KeyedOpenContext::new(&mut backend))?;
+        // Without a registry (a unit test's operator) metrics go nowhere.
+        let detached = Registry::new();
+        self.func.open(&mut KeyedOpenContext {
+            state: &mut backend,
+            metrics: Some((&mut self.metrics, ctx.registry.unwrap_or(&detached), info)),
+        })?;
         backend.finish_restore(loading.elapsed(), &info.uid, info.index);
         if let Some(reg) = ctx.registry {
             report_backend(&backend, info, reg);
@@ -263,10 +327,12 @@ impl<K: Key, I: Data, O: Data> Operator<I, O> for KeyedProcessOperator<K, I, O> 
                 state,
                 timers: &mut self.timers,
                 out,
+                metrics: &mut self.metrics,
                 watermark: self.watermark,
             };
             self.func.process(r, &mut ctx)?;
         }
+        self.metrics.publish();
         Ok(())
     }
 

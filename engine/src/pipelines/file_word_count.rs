@@ -36,6 +36,7 @@ pub(super) const SPEC: PipelineSpec = PipelineSpec {
     name: "file-word-count",
     doc: "line files → words → running count per word → sink (word,count per word)",
     params: &[OWN, SINK_PARAMS],
+    metrics: &[],
     build,
 };
 

@@ -34,6 +34,7 @@ pub(super) const SPEC: PipelineSpec = PipelineSpec {
     name: "keyed-count",
     doc: "datagen → key_by(key) → running count per key → sink (key,count per record)",
     params: &[DATAGEN_PARAMS, OWN, SINK_PARAMS],
+    metrics: &[],
     build,
 };
 

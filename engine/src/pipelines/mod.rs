@@ -44,6 +44,10 @@ pub struct PipelineSpec {
     pub doc: &'static str,
     /// Its parameters, in groups (shared groups such as the generator's first).
     pub params: &'static [&'static [ParamSpec]],
+    /// The metrics its functions declare (see [`crate::user_metrics`]):
+    /// `metrics-doc` lists them, and the binary refuses to start when one
+    /// breaks the naming rules.
+    pub metrics: &'static [&'static crate::user_metrics::UserMetric],
     /// Builds the graph.
     pub build: fn(&str, &Params, &Config) -> Result<JobGraph>,
 }

@@ -75,6 +75,7 @@ pub(super) const SPEC: PipelineSpec = PipelineSpec {
     name: "nexmark",
     doc: "Nexmark generator (persons, auctions, bids) → query q0..q8 → sink",
     params: &[OWN, SINK_PARAMS],
+    metrics: &[],
     build,
 };
 

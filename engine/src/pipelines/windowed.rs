@@ -75,6 +75,7 @@ pub(super) const SPEC: PipelineSpec = PipelineSpec {
     name: "windowed-aggregation",
     doc: "datagen (event time) → key_by(key) → tumbling/sliding window aggregate → sink (key,start,end,value)",
     params: &[DATAGEN_PARAMS, OWN, SINK_PARAMS],
+    metrics: &[],
     build,
 };
 

@@ -277,13 +277,27 @@ mod tests {
     #[test]
     fn every_state_type_is_scoped_to_its_key() {
         let mut b = KeyedStateBackend::<String>::new(128, KeyGroupRange { start: 0, end: 127 });
-        let v = KeyedOpenContext::new(&mut b).value_state::<u64>("v").unwrap();
-        let l = KeyedOpenContext::new(&mut b).list_state::<u32>("l").unwrap();
-        let m = KeyedOpenContext::new(&mut b).map_state::<String, u32>("m").unwrap();
-        let r = KeyedOpenContext::new(&mut b).reducing_state::<u64>("r", |a, b| a.max(&b).to_owned())
+        let v = KeyedOpenContext::new(&mut b)
+            .value_state::<u64>("v")
             .unwrap();
-        let a = KeyedOpenContext::new(&mut b).aggregating_state("a", Sum).unwrap();
-        assert!(KeyedOpenContext::new(&mut b).value_state::<u64>("v").is_err(), "a name registers once");
+        let l = KeyedOpenContext::new(&mut b)
+            .list_state::<u32>("l")
+            .unwrap();
+        let m = KeyedOpenContext::new(&mut b)
+            .map_state::<String, u32>("m")
+            .unwrap();
+        let r = KeyedOpenContext::new(&mut b)
+            .reducing_state::<u64>("r", |a, b| a.max(&b).to_owned())
+            .unwrap();
+        let a = KeyedOpenContext::new(&mut b)
+            .aggregating_state("a", Sum)
+            .unwrap();
+        assert!(
+            KeyedOpenContext::new(&mut b)
+                .value_state::<u64>("v")
+                .is_err(),
+            "a name registers once"
+        );
         let (k1, k2) = ("alice".to_string(), "bob".to_string());
         for (k, n) in [(&k1, 3u32), (&k2, 1)] {
             for i in 0..n {
