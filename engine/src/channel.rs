@@ -56,6 +56,29 @@ impl<T> Clone for Partitioner<T> {
     }
 }
 
+impl<T: 'static> Partitioner<T> {
+    /// The same partitioning for records of type `P` seen through `view`
+    /// (a side output's records inside its operator's output): a record the
+    /// view does not show is never sent, so its hash does not matter.
+    pub(crate) fn through<P: 'static>(&self, view: fn(&P) -> Option<&T>) -> Partitioner<P> {
+        match self {
+            Partitioner::Forward => Partitioner::Forward,
+            Partitioner::Rebalance => Partitioner::Rebalance,
+            Partitioner::Broadcast => Partitioner::Broadcast,
+            Partitioner::KeyGroup {
+                hash,
+                max_parallelism,
+            } => {
+                let hash = hash.clone();
+                Partitioner::KeyGroup {
+                    hash: Arc::new(move |p: &P| view(p).map_or(0, |t| hash(t))),
+                    max_parallelism: *max_parallelism,
+                }
+            }
+        }
+    }
+}
+
 impl<T> Partitioner<T> {
     /// Short name for the graph description and errors.
     pub fn name(&self) -> &'static str {
@@ -100,7 +123,13 @@ pub struct OutputEdge<T> {
     partitioner: Partitioner<T>,
     next_rr: usize,
     batch_size: usize,
+    /// Only records for which this holds travel on this edge (a side
+    /// output's edge, or the main output's when there are side outputs).
+    keep: Option<Keep<T>>,
 }
+
+/// Which records an edge carries (see [`OutputEdge`]'s `keep`).
+pub(crate) type Keep<T> = Arc<dyn Fn(&T) -> bool + Send + Sync>;
 
 impl<T: Data> OutputEdge<T> {
     /// An edge sending to `senders` (one per downstream subtask, or just one for forward).
@@ -123,7 +152,18 @@ impl<T: Data> OutputEdge<T> {
             // Upstream subtasks start round robin at different channels.
             next_rr: subtask,
             batch_size: batch_size.max(1),
+            keep: None,
         }
+    }
+
+    /// Sends only the records for which `keep` holds.
+    pub(crate) fn keep_only(&mut self, keep: Keep<T>) {
+        self.keep = Some(keep);
+    }
+
+    #[inline]
+    fn keeps(&self, record: &T) -> bool {
+        self.keep.as_ref().is_none_or(|k| k(record))
     }
 
     #[inline]
@@ -354,12 +394,18 @@ impl<O: Data> Collector<O> {
         self.emitted += 1;
         match self.edges.len() {
             0 => Ok(()),
-            1 => self.edges[0].push(record),
+            1 if self.edges[0].keeps(&record) => self.edges[0].push(record),
+            1 => Ok(()),
             n => {
                 for e in &mut self.edges[..n - 1] {
-                    e.push(record.clone())?;
+                    if e.keeps(&record) {
+                        e.push(record.clone())?;
+                    }
                 }
-                self.edges[n - 1].push(record)
+                match &mut self.edges[n - 1] {
+                    e if e.keeps(&record) => e.push(record),
+                    _ => Ok(()),
+                }
             }
         }
     }

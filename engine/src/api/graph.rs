@@ -2,7 +2,7 @@
 //! edges (a partitioner). Each node and edge keeps a type-erased factory that
 //! the runtime calls per attempt to build typed channels and tasks.
 
-use crate::channel::{wire, CancelFlag, Collector, OutputEdge, Partitioner};
+use crate::channel::{wire, CancelFlag, Collector, Keep, OutputEdge, Partitioner};
 use crate::data::Data;
 use crate::error::{Error, Result};
 use crate::message::{Announcement, Message};
@@ -74,7 +74,12 @@ pub enum EdgeKind<T> {
     Explicit(Partitioner<T>),
 }
 
-pub(crate) struct TypedEdge<T>(pub EdgeKind<T>);
+/// The channels of one edge carrying `T`.
+pub(crate) struct TypedEdge<T> {
+    pub kind: EdgeKind<T>,
+    /// Only records for which this holds are sent (an output with side outputs).
+    pub keep: Option<Keep<T>>,
+}
 
 impl<T: Data> EdgeFactory for TypedEdge<T> {
     fn wire(
@@ -82,7 +87,7 @@ impl<T: Data> EdgeFactory for TypedEdge<T> {
         w: WireParams,
         lanes: Option<&[Sender<Announcement>]>,
     ) -> (Vec<Erased>, Vec<Vec<Erased>>) {
-        let part = match &self.0 {
+        let part = match &self.kind {
             EdgeKind::Default if w.up == w.down => Partitioner::Forward,
             EdgeKind::Default => Partitioner::Rebalance,
             EdgeKind::Explicit(Partitioner::KeyGroup { hash, .. }) => Partitioner::KeyGroup {
@@ -99,6 +104,9 @@ impl<T: Data> EdgeFactory for TypedEdge<T> {
             .enumerate()
             .map(|(i, s)| {
                 let mut e = OutputEdge::new(s, part.clone(), i, batch);
+                if let Some(k) = &self.keep {
+                    e.keep_only(k.clone());
+                }
                 for (c, lane) in lanes.iter().flat_map(|l| l.iter()).enumerate() {
                     // Forward: upstream i feeds only downstream i, as its channel 0.
                     match fwd {
@@ -118,44 +126,45 @@ impl<T: Data> EdgeFactory for TypedEdge<T> {
     }
 }
 
-/// Inputs arrive as `Receiver<Message<I>>` from a one-typed edge, or already
-/// converted (an [`Input`]) from one side of a `connect`.
+/// An input arrives as `Receiver<Message<I>>` from a one-typed edge, or
+/// already converted (an [`Input`]) from a [`MapInputs`] edge.
+fn downcast_input<I: Data>(b: Erased) -> Input<I> {
+    match b.downcast::<Receiver<Message<I>>>() {
+        Ok(r) => Input::Direct(*r),
+        Err(b) => *b
+            .downcast::<Input<I>>()
+            .expect("edge type checked when the graph was built"),
+    }
+}
+
 fn downcast_inputs<I: Data>(inputs: Vec<Erased>) -> Vec<Input<I>> {
-    inputs
-        .into_iter()
-        .map(|b| match b.downcast::<Receiver<Message<I>>>() {
-            Ok(r) => Input::Direct(*r),
-            Err(b) => *b
-                .downcast::<Input<I>>()
-                .expect("edge type checked when the graph was built"),
-        })
-        .collect()
+    inputs.into_iter().map(downcast_input).collect()
 }
 
-/// One side of a two-input operator: channels of `T`, each batch converted
-/// by `f` (`Either::Left` or `Either::Right`) as the operator receives it.
-pub(crate) struct ConvertedEdge<T, I> {
-    pub edge: TypedEdge<T>,
-    pub f: fn(T) -> I,
+/// An edge whose receiving ends are converted: each `T` is turned into the
+/// downstream operator's `I` by `f` (`Either::Left`/`Right` into a two-input
+/// operator, a side output's records out of their operator's output), or
+/// dropped when `f` returns `None`.
+pub(crate) struct MapInputs<T, I> {
+    pub inner: Arc<dyn EdgeFactory>,
+    pub f: Arc<dyn Fn(T) -> Option<I> + Send + Sync>,
 }
 
-impl<T: Data, I: Data> EdgeFactory for ConvertedEdge<T, I> {
+impl<T: Data, I: Data> EdgeFactory for MapInputs<T, I> {
     fn wire(
         &self,
         w: WireParams,
         lanes: Option<&[Sender<Announcement>]>,
     ) -> (Vec<Erased>, Vec<Vec<Erased>>) {
-        let (outs, ins) = self.edge.wire(w, lanes);
-        let f = self.f;
+        let (outs, ins) = self.inner.wire(w, lanes);
         let ins = ins
             .into_iter()
             .map(|rs| {
                 rs.into_iter()
                     .map(|r| {
-                        let rx = *r
-                            .downcast::<Receiver<Message<T>>>()
-                            .expect("wired by the typed edge above");
-                        Box::new(Input::Converted(Box::new(Convert { rx, f }))) as Erased
+                        let input = downcast_input::<T>(r);
+                        let f = self.f.clone();
+                        Box::new(Input::Converted(Box::new(Convert { input, f }))) as Erased
                     })
                     .collect()
             })

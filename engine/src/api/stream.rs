@@ -23,12 +23,13 @@
 //! ```
 
 use super::graph::*;
-use crate::channel::Partitioner;
+use crate::channel::{Keep, Partitioner};
 use crate::config::Config;
 use crate::data::{Data, Key};
 use crate::error::Result;
 use crate::operator::co::{CoFunction, Either, KeyedCoProcessFunction};
 use crate::operator::keyed::ReduceFunction;
+use crate::operator::session::SessionFunction;
 use crate::operator::window::WindowFunction;
 use crate::operator::*;
 use crate::sink::{Sink, SinkOperator};
@@ -60,9 +61,55 @@ pub struct StreamEnv {
 /// A stream of `T`: the output of one operator, or of several after `union`.
 pub struct DataStream<T> {
     b: Rc<RefCell<Builder>>,
-    /// The operators whose output this is, each with the partitioner of the
-    /// next edge from it (`None`: forward, or rebalance if parallelism differs).
-    from: Vec<(usize, Option<Partitioner<T>>)>,
+    /// The operators whose output this is.
+    from: Vec<Upstream<T>>,
+}
+
+/// Makes the edge from one upstream operator given the partitioning of this
+/// stream's records and which of them to send; the edge's receiving ends
+/// yield `T` (an operator's own output, or a view of it: a side output).
+type EdgeMaker<T> = Rc<dyn Fn(EdgeKind<T>, Option<Keep<T>>) -> Arc<dyn EdgeFactory>>;
+
+/// One operator a stream comes out of.
+struct Upstream<T> {
+    node: usize,
+    /// The partitioner of the next edge from it (`None`: forward, or
+    /// rebalance if parallelism differs).
+    next: Option<Partitioner<T>>,
+    edge: EdgeMaker<T>,
+}
+
+impl<T> Clone for Upstream<T> {
+    fn clone(&self) -> Self {
+        Self {
+            node: self.node,
+            next: self.next.clone(),
+            edge: self.edge.clone(),
+        }
+    }
+}
+
+/// A partitioner that does not look at records, for another record type.
+fn untyped<P, T>(p: &Partitioner<P>) -> Option<Partitioner<T>> {
+    match p {
+        Partitioner::Forward => Some(Partitioner::Forward),
+        Partitioner::Rebalance => Some(Partitioner::Rebalance),
+        Partitioner::Broadcast => Some(Partitioner::Broadcast),
+        Partitioner::KeyGroup { .. } => None,
+    }
+}
+
+fn plain_edge<T: Data>() -> EdgeMaker<T> {
+    Rc::new(|kind, keep| Arc::new(TypedEdge { kind, keep }))
+}
+
+impl<T: 'static> EdgeKind<T> {
+    fn through<P: 'static>(&self, view: fn(&P) -> Option<&T>) -> EdgeKind<P> {
+        match self {
+            EdgeKind::Default => EdgeKind::Default,
+            EdgeKind::Explicit(p) => EdgeKind::Explicit(p.through(view)),
+        }
+    }
 }
 
 impl StreamEnv {
@@ -113,10 +160,7 @@ impl StreamEnv {
             watermarks,
         });
         let node = push_node(&self.b, "Source", true, false, factory);
-        DataStream {
-            b: self.b.clone(),
-            from: vec![(node, None)],
-        }
+        DataStream::one(&self.b, node)
     }
 
     /// Validates the graph against `config` (`parallelism.default`,
@@ -187,21 +231,27 @@ impl<T: Data> DataStream<T> {
     fn one(b: &Rc<RefCell<Builder>>, node: usize) -> Self {
         DataStream {
             b: b.clone(),
-            from: vec![(node, None)],
+            from: vec![Upstream {
+                node,
+                next: None,
+                edge: plain_edge(),
+            }],
         }
     }
 
     /// Adds the edges from this stream's operators into `to`; `part`
-    /// overrides their partitioners (key_by), `edge` makes each edge's factory.
+    /// overrides their partitioners (key_by), `wrap` adapts each edge to the
+    /// receiving operator (one side of a two-input operator).
     fn edges_into(
         &self,
         to: usize,
         part: Option<&Partitioner<T>>,
-        edge: impl Fn(EdgeKind<T>) -> Arc<dyn EdgeFactory>,
+        wrap: impl Fn(Arc<dyn EdgeFactory>) -> Arc<dyn EdgeFactory>,
     ) {
         let mut b = self.b.borrow_mut();
-        for (from, next) in &self.from {
-            let kind = match part.or(next.as_ref()) {
+        for up in &self.from {
+            let from = &up.node;
+            let kind = match part.or(up.next.as_ref()) {
                 Some(p) => EdgeKind::Explicit(p.clone()),
                 None => EdgeKind::Default,
             };
@@ -213,7 +263,7 @@ impl<T: Data> DataStream<T> {
                 from: *from,
                 to,
                 partitioner: pname,
-                factory: edge(kind),
+                factory: wrap((up.edge)(kind, None)),
             });
             let e = b.edges.len() - 1;
             b.nodes[*from].outputs.push(e);
@@ -229,7 +279,7 @@ impl<T: Data> DataStream<T> {
         make: OperatorMaker<T, O>,
     ) -> DataStream<O> {
         let node = push_node(&self.b, kind, false, keyed, Arc::new(OperatorNode(make)));
-        self.edges_into(node, part.as_ref(), |k| Arc::new(TypedEdge(k)));
+        self.edges_into(node, part.as_ref(), |e| e);
         DataStream::one(&self.b, node)
     }
 
@@ -237,13 +287,13 @@ impl<T: Data> DataStream<T> {
     /// and `what` is reported when the graph is built.
     fn own(&self, what: &str) -> Option<usize> {
         match self.from.as_slice() {
-            [(n, _)] => Some(*n),
+            [up] => Some(up.node),
             _ => {
                 let names: Vec<String> = {
                     let b = self.b.borrow();
                     self.from
                         .iter()
-                        .map(|(n, _)| format!("'{}'", b.nodes[*n].name))
+                        .map(|up| format!("'{}'", b.nodes[up.node].name))
                         .collect()
                 };
                 self.b.borrow_mut().problems.push(format!(
@@ -291,16 +341,16 @@ impl<T: Data> DataStream<T> {
 
     /// Round-robin the next edge over all downstream subtasks.
     pub fn rebalance(mut self) -> Self {
-        for f in &mut self.from {
-            f.1 = Some(Partitioner::Rebalance);
+        for up in &mut self.from {
+            up.next = Some(Partitioner::Rebalance);
         }
         self
     }
 
     /// Send every record of the next edge to every downstream subtask.
     pub fn broadcast(mut self) -> Self {
-        for f in &mut self.from {
-            f.1 = Some(Partitioner::Broadcast);
+        for up in &mut self.from {
+            up.next = Some(Partitioner::Broadcast);
         }
         self
     }
@@ -372,7 +422,14 @@ impl<T: Data> DataStream<T> {
         KeyedStream {
             s: DataStream {
                 b: self.b.clone(),
-                from: self.from.iter().map(|(n, _)| (*n, None)).collect(),
+                from: self
+                    .from
+                    .iter()
+                    .map(|up| Upstream {
+                        next: None,
+                        ..up.clone()
+                    })
+                    .collect(),
             },
             key: Arc::new(key),
         }
@@ -425,8 +482,54 @@ impl<T: Data> DataStream<T> {
             None,
             Arc::new(move || Box::new(SinkOperator::new(make(), event_time.clone()))),
         );
-        s.b.borrow_mut().nodes[s.from[0].0].is_sink = true;
+        s.b.borrow_mut().nodes[s.from[0].node].is_sink = true;
         s
+    }
+}
+
+impl<A: Data, B: Data> DataStream<Either<A, B>> {
+    /// The two outputs of an operator that emits [`Either`]: its main output
+    /// (`Left`) and its side output (`Right`), such as the late records of a
+    /// window or the records a function sets aside. Each edge carries only
+    /// its side's records.
+    pub fn split(&self) -> (DataStream<A>, DataStream<B>) {
+        (
+            self.view(Either::left_ref, Either::left),
+            self.view(Either::right_ref, Either::right),
+        )
+    }
+
+    fn view<V: Data>(
+        &self,
+        peek: fn(&Either<A, B>) -> Option<&V>,
+        take: fn(Either<A, B>) -> Option<V>,
+    ) -> DataStream<V> {
+        let from = self
+            .from
+            .iter()
+            .map(|up| {
+                let parent = up.edge.clone();
+                let edge: EdgeMaker<V> =
+                    Rc::new(move |kind: EdgeKind<V>, keep: Option<Keep<V>>| {
+                        let shows: Keep<Either<A, B>> = Arc::new(move |r: &Either<A, B>| {
+                            peek(r).is_some_and(|v| keep.as_ref().is_none_or(|k| k(v)))
+                        });
+                        Arc::new(MapInputs::<Either<A, B>, V> {
+                            inner: parent(kind.through(peek), Some(shows)),
+                            f: Arc::new(take),
+                        }) as Arc<dyn EdgeFactory>
+                    });
+                Upstream {
+                    node: up.node,
+                    next: up.next.as_ref().and_then(untyped),
+                    edge,
+                }
+            })
+            .collect();
+        DataStream {
+            b: self.b.clone(),
+            from,
+        }
     }
 }
 
@@ -509,16 +612,31 @@ pub struct WindowedStream<K, T> {
 }
 
 impl<K: Key, T: Data> WindowedStream<K, T> {
-    /// Aggregates each window incrementally and emits one result per key and window.
+    /// Aggregates each window incrementally and emits one result per key and
+    /// window; records too late for every window they belong to are dropped.
     pub fn aggregate<A: Data, R: Data>(
         &self,
         agg: impl AggregateFunction<T, A, R>,
     ) -> DataStream<WindowResult<K, R>> {
+        self.aggregate_with_late(agg).split().0
+    }
+
+    /// As [`aggregate`](Self::aggregate), with the late records as a side
+    /// output: `.split()` gives the results and the late records.
+    pub fn aggregate_with_late<A: Data, R: Data>(
+        &self,
+        agg: impl AggregateFunction<T, A, R>,
+    ) -> DataStream<WindowOutput<K, R, T>> {
         let agg: Arc<dyn AggregateFunction<T, A, R>> = Arc::new(agg);
         let (assigner, ts) = (self.assigner, self.timestamp.clone());
-        self.k.process_as("Window", move || {
-            WindowFunction::new(assigner, ts.clone(), agg.clone())
-        })
+        match assigner {
+            WindowAssigner::Session { gap_ms } => self.k.process_as("Window", move || {
+                SessionFunction::new(gap_ms, ts.clone(), agg.clone())
+            }),
+            _ => self.k.process_as("Window", move || {
+                WindowFunction::new(assigner, ts.clone(), agg.clone())
+            }),
+        }
     }
 }
 
@@ -546,16 +664,16 @@ fn connect_node<A: Data, B: Data, O: Data>(
             .push("connect of streams of two different StreamEnvs".into());
     }
     let node = push_node(&a.b, kind, false, keyed, Arc::new(OperatorNode(make)));
-    a.edges_into(node, parts.0.as_ref(), |k| {
-        Arc::new(ConvertedEdge {
-            edge: TypedEdge(k),
-            f: Either::<A, B>::Left,
+    a.edges_into(node, parts.0.as_ref(), |inner| {
+        Arc::new(MapInputs::<A, Either<A, B>> {
+            inner,
+            f: Arc::new(|a| Some(Either::Left(a))),
         })
     });
-    b.edges_into(node, parts.1.as_ref(), |k| {
-        Arc::new(ConvertedEdge {
-            edge: TypedEdge(k),
-            f: Either::<A, B>::Right,
+    b.edges_into(node, parts.1.as_ref(), |inner| {
+        Arc::new(MapInputs::<B, Either<A, B>> {
+            inner,
+            f: Arc::new(|b| Some(Either::Right(b))),
         })
     });
     DataStream::one(&a.b, node)

@@ -20,6 +20,37 @@ pub enum Either<A, B> {
     Right(B),
 }
 
+impl<A, B> Either<A, B> {
+    /// The `Left` value, if it is one.
+    pub fn left(self) -> Option<A> {
+        match self {
+            Either::Left(a) => Some(a),
+            Either::Right(_) => None,
+        }
+    }
+    /// The `Right` value, if it is one.
+    pub fn right(self) -> Option<B> {
+        match self {
+            Either::Left(_) => None,
+            Either::Right(b) => Some(b),
+        }
+    }
+    /// A reference to the `Left` value, if it is one.
+    pub fn left_ref(&self) -> Option<&A> {
+        match self {
+            Either::Left(a) => Some(a),
+            Either::Right(_) => None,
+        }
+    }
+    /// A reference to the `Right` value, if it is one.
+    pub fn right_ref(&self) -> Option<&B> {
+        match self {
+            Either::Left(_) => None,
+            Either::Right(b) => Some(b),
+        }
+    }
+}
+
 /// Keyed logic over two inputs, as Flink's `KeyedCoProcessFunction`: records
 /// of both inputs with the same key share that key's state and timers.
 pub trait KeyedCoProcessFunction<K, A, B, O>: Send + 'static {

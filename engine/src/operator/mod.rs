@@ -5,6 +5,7 @@
 
 pub mod co;
 pub mod keyed;
+pub mod session;
 pub mod simple;
 pub mod window;
 
@@ -17,7 +18,7 @@ use std::sync::Arc;
 pub use co::{Either, KeyedCoProcessFunction};
 pub use keyed::{KeyedContext, KeyedOpenContext, KeyedProcessFunction, KeyedProcessOperator};
 pub use simple::{Filter, FlatMap, Map};
-pub use window::{Aggregation, WindowAssigner, WindowResult};
+pub use window::{Aggregation, WindowAssigner, WindowOutput, WindowResult};
 
 /// Who a subtask is: the labels of its metrics and the coordinates of its state.
 #[derive(Debug, Clone)]

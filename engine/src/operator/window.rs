@@ -3,7 +3,9 @@
 //! Each record is folded into the accumulator of every window it belongs to
 //! (map state: window start → accumulator) and an event-time timer at the
 //! window's last millisecond emits the result when the watermark passes it.
-//! Records for windows that already fired are dropped and counted as late.
+//! A record for a window that already fired is late: it goes to the side
+//! output (`Either::Right`), which the stream drops unless someone reads it.
+//! Session windows are in [`super::session`].
 
 use super::keyed::{KeyedContext, KeyedOpenContext, KeyedProcessFunction};
 use crate::data::{Data, Key};
@@ -27,15 +29,22 @@ pub enum WindowAssigner {
         /// Distance between window starts.
         slide_ms: i64,
     },
+    /// Sessions: a key's records closer than `gap_ms` to each other (in
+    /// event time) share a window, which ends `gap_ms` after its last record.
+    Session {
+        /// The silence that ends a session.
+        gap_ms: i64,
+    },
 }
 
 impl WindowAssigner {
-    /// Window length.
+    /// Window length (for sessions, the gap: the shortest session).
     pub fn size(&self) -> i64 {
         match *self {
             WindowAssigner::Tumbling { size_ms } | WindowAssigner::Sliding { size_ms, .. } => {
                 size_ms
             }
+            WindowAssigner::Session { gap_ms } => gap_ms,
         }
     }
 
@@ -44,6 +53,8 @@ impl WindowAssigner {
         let (size, slide) = match *self {
             WindowAssigner::Tumbling { size_ms } => (size_ms, size_ms),
             WindowAssigner::Sliding { size_ms, slide_ms } => (size_ms, slide_ms),
+            // A session starts where its first record is.
+            WindowAssigner::Session { .. } => return vec![ts],
         };
         let last = ts - ts.rem_euclid(slide);
         let mut out = Vec::new();
@@ -131,6 +142,12 @@ impl<I: 'static> AggregateFunction<I, Acc, f64> for Aggregation<I> {
         acc.min = acc.min.min(v);
         acc.max = acc.max.max(v);
     }
+    fn merge(&self, a: &mut Acc, o: Acc) {
+        a.count += o.count;
+        a.sum += o.sum;
+        a.min = a.min.min(o.min);
+        a.max = a.max.max(o.max);
+    }
     fn result(&self, a: &Acc) -> f64 {
         match self.kind {
             AggKind::Count => a.count as f64,
@@ -148,8 +165,6 @@ pub struct WindowFunction<I, A, R> {
     timestamp: Arc<dyn Fn(&I) -> i64 + Send + Sync>,
     agg: Arc<dyn AggregateFunction<I, A, R>>,
     windows: Option<MapStateDesc<i64, A>>,
-    /// Records dropped because their window had already fired.
-    pub late_dropped: u64,
 }
 
 impl<I, A, R> WindowFunction<I, A, R> {
@@ -164,12 +179,14 @@ impl<I, A, R> WindowFunction<I, A, R> {
             timestamp,
             agg,
             windows: None,
-            late_dropped: 0,
         }
     }
 }
 
-impl<K: Key, I: Data, A: Data, R: Data> KeyedProcessFunction<K, I, WindowResult<K, R>>
+/// A window's result, or (`Right`) a record too late for its windows.
+pub type WindowOutput<K, R, I> = super::Either<WindowResult<K, R>, I>;
+
+impl<K: Key, I: Data, A: Data, R: Data> KeyedProcessFunction<K, I, WindowOutput<K, R, I>>
     for WindowFunction<I, A, R>
 {
     fn open(&mut self, state: &mut KeyedOpenContext<'_, K>) -> Result<()> {
@@ -180,18 +197,19 @@ impl<K: Key, I: Data, A: Data, R: Data> KeyedProcessFunction<K, I, WindowResult<
     fn process(
         &mut self,
         record: I,
-        ctx: &mut KeyedContext<'_, K, WindowResult<K, R>>,
+        ctx: &mut KeyedContext<'_, K, WindowOutput<K, R, I>>,
     ) -> Result<()> {
         let ts = (self.timestamp)(&record);
         let size = self.assigner.size();
         let wm = ctx.current_watermark();
         let d = self.windows.as_ref().expect("opened");
+        let mut accepted = false;
         for start in self.assigner.starts(ts) {
             let last = start + size - 1;
             if last <= wm {
-                self.late_dropped += 1;
                 continue;
             }
+            accepted = true;
             let agg = &self.agg;
             {
                 let mut windows = ctx.map(d);
@@ -200,6 +218,10 @@ impl<K: Key, I: Data, A: Data, R: Data> KeyedProcessFunction<K, I, WindowResult<
             }
             ctx.register_event_time_timer(last)?;
         }
+        // Late only when every window it belongs to has fired (as Flink).
+        if !accepted {
+            ctx.emit(super::Either::Right(record))?;
+        }
         Ok(())
     }
 
@@ -207,19 +229,19 @@ impl<K: Key, I: Data, A: Data, R: Data> KeyedProcessFunction<K, I, WindowResult<
         &mut self,
         time: i64,
         _d: TimeDomain,
-        ctx: &mut KeyedContext<'_, K, WindowResult<K, R>>,
+        ctx: &mut KeyedContext<'_, K, WindowOutput<K, R, I>>,
     ) -> Result<()> {
         let start = time + 1 - self.assigner.size();
         let d = self.windows.as_ref().expect("opened");
         if let Some(acc) = ctx.map(d).remove(&start)? {
             let value = self.agg.result(&acc);
             let key = ctx.key().clone();
-            ctx.emit(WindowResult {
+            ctx.emit(super::Either::Left(WindowResult {
                 key,
                 start,
                 end: start + self.assigner.size(),
                 value,
-            })?;
+            }))?;
         }
         Ok(())
     }

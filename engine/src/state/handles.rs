@@ -57,6 +57,9 @@ pub trait AggregateFunction<I, A, O>: Send + Sync + 'static {
     fn add(&self, acc: &mut A, input: I);
     /// The result for an accumulator.
     fn result(&self, acc: &A) -> O;
+    /// Folds `other` into `acc` (session windows merge when a record
+    /// bridges them).
+    fn merge(&self, acc: &mut A, other: A);
 }
 
 /// Registered aggregating state.
@@ -271,6 +274,10 @@ mod tests {
         }
         fn result(&self, acc: &(i64, i64)) -> f64 {
             acc.0 as f64 / acc.1 as f64
+        }
+        fn merge(&self, acc: &mut (i64, i64), o: (i64, i64)) {
+            acc.0 += o.0;
+            acc.1 += o.1;
         }
     }
 

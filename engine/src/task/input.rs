@@ -2,13 +2,16 @@
 //!
 //! Most channels carry the operator's own record type. A channel into a
 //! two-input operator carries one side's type and converts each batch as it is
-//! received (into [`Either::Left`](crate::operator::Either) or `Right`), so the
-//! task, its barrier aligner, its watermark tracker and the in-flight records
-//! an unaligned checkpoint keeps all stay one-typed. The conversion moves each
-//! record once; control messages pass unchanged.
+//! received (into [`Either::Left`](crate::operator::Either) or `Right`); a
+//! channel from a side output carries its operator's whole output type and
+//! keeps its side's records. Either way the task, its barrier aligner, its
+//! watermark tracker and the in-flight records an unaligned checkpoint keeps
+//! all stay one-typed. The conversion moves each record once; control
+//! messages pass unchanged.
 
 use crate::message::Message;
 use crossbeam_channel::{Receiver, Select, SelectedOperation, TryRecvError};
+use std::sync::Arc;
 
 /// An input channel yielding `Message<I>`.
 pub(crate) enum Input<I> {
@@ -26,30 +29,31 @@ pub(crate) trait ConvertedInput<I>: Send {
     fn fill(&self) -> (usize, usize);
 }
 
-/// A channel of `A` converted by `f`.
+/// A channel of `A` seen as one of `I`: `f` converts each record, and drops
+/// those it returns `None` for (another output's records, on a side output).
 pub(crate) struct Convert<A, I> {
-    pub rx: Receiver<Message<A>>,
-    pub f: fn(A) -> I,
+    pub input: Input<A>,
+    pub f: Arc<dyn Fn(A) -> Option<I> + Send + Sync>,
 }
 
-impl<A: Send, I> ConvertedInput<I> for Convert<A, I> {
+impl<A: Send + 'static, I> ConvertedInput<I> for Convert<A, I> {
     fn register<'a>(&'a self, sel: &mut Select<'a>) -> usize {
-        sel.recv(&self.rx)
+        self.input.register(sel)
     }
     fn complete(&self, oper: SelectedOperation<'_>) -> Option<Message<I>> {
-        oper.recv(&self.rx).ok().map(|m| convert(m, self.f))
+        self.input.complete(oper).map(|m| convert(m, &*self.f))
     }
     fn try_recv(&self) -> Result<Message<I>, TryRecvError> {
-        self.rx.try_recv().map(|m| convert(m, self.f))
+        self.input.try_recv().map(|m| convert(m, &*self.f))
     }
     fn fill(&self) -> (usize, usize) {
-        (self.rx.len(), self.rx.capacity().unwrap_or(0))
+        self.input.fill()
     }
 }
 
-fn convert<A, I>(m: Message<A>, f: fn(A) -> I) -> Message<I> {
+fn convert<A, I>(m: Message<A>, f: &dyn Fn(A) -> Option<I>) -> Message<I> {
     match m {
-        Message::Batch(b) => Message::Batch(b.into_iter().map(f).collect()),
+        Message::Batch(b) => Message::Batch(b.into_iter().filter_map(f).collect()),
         Message::Watermark(w) => Message::Watermark(w),
         Message::Idle => Message::Idle,
         Message::Barrier(b) => Message::Barrier(b),

@@ -1,0 +1,210 @@
+//! The library as a job author uses it: a graph built with the public
+//! builder (union, connect, side outputs, uids) and run in-process by the
+//! public runner, with results checked against what the input implies.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+use tidemark::operator::SubtaskInfo;
+use tidemark::prelude::*;
+use tidemark::source::Poll;
+
+/// The numbers `from..to`, one subtask, resumable from its position.
+struct Numbers {
+    next: u64,
+    to: u64,
+}
+
+impl Source<u64> for Numbers {
+    fn open(&mut self, _: &SubtaskInfo) -> Result<()> {
+        Ok(())
+    }
+    fn restore(&mut self, p: &[&[u8]]) -> Result<()> {
+        self.next = bincode::deserialize(p[0])?;
+        Ok(())
+    }
+    fn poll(&mut self, out: &mut Vec<u64>, max: usize) -> Result<Poll> {
+        if self.next >= self.to {
+            return Ok(Poll::Finished);
+        }
+        let end = self.to.min(self.next + max as u64);
+        out.extend(self.next..end);
+        self.next = end;
+        Ok(Poll::Data)
+    }
+    fn position(&self) -> Result<Vec<u8>> {
+        Ok(bincode::serialize(&self.next)?)
+    }
+}
+
+fn numbers(env: &StreamEnv, from: u64, to: u64, uid: &str) -> DataStream<u64> {
+    env.source(move || Box::new(Numbers { next: from, to }))
+        .name(uid)
+        .uid(uid)
+        .parallelism(1)
+}
+
+/// Collects what reaches it (every subtask into one list).
+struct Collect<T>(Arc<Mutex<Vec<T>>>);
+
+impl<T: Data> Sink<T> for Collect<T> {
+    fn open(&mut self, _: &SubtaskInfo, _: &[(usize, &[u8])]) -> Result<()> {
+        Ok(())
+    }
+    fn write(&mut self, batch: Vec<T>) -> Result<()> {
+        self.0.lock().unwrap().extend(batch);
+        Ok(())
+    }
+}
+
+fn collect<T: Data>(s: &DataStream<T>, uid: &str) -> Arc<Mutex<Vec<T>>> {
+    let got = Arc::new(Mutex::new(Vec::new()));
+    let g = got.clone();
+    s.sink(move || Box::new(Collect(g.clone())))
+        .name(uid)
+        .uid(uid);
+    got
+}
+
+fn config() -> Config {
+    Config::from_pairs(&[
+        ("parallelism.default".into(), "2".into()),
+        ("rest.enabled".into(), "false".into()),
+        ("metrics.reporter.prom.port".into(), "0".into()),
+    ])
+    .unwrap()
+}
+
+fn run(env: StreamEnv) -> Outcome {
+    let graph = env.build(&config()).unwrap();
+    Job::new(graph)
+        .config(config())
+        .status_interval(None)
+        .run()
+        .unwrap()
+}
+
+#[test]
+fn a_union_feeds_one_keyed_operator_with_both_streams() {
+    let env = StreamEnv::new("union");
+    let sums = numbers(&env, 0, 5_000, "a")
+        .union(numbers(&env, 10_000, 12_000, "b"))
+        .map(|n| (n % 7, n))
+        .name("key")
+        .uid("key")
+        .key_by(|r: &(u64, u64)| r.0)
+        .reduce(|a, b| (a.0, a.1 + b.1))
+        .name("sum")
+        .uid("sum");
+    let got = collect(&sums, "sink");
+    let Outcome::Finished { records, .. } = run(env) else {
+        panic!("the job did not finish")
+    };
+    assert_eq!(records, 7_000);
+    // The last running sum of each key is the sum of its numbers in both inputs.
+    let mut want: BTreeMap<u64, u64> = BTreeMap::new();
+    for n in (0..5_000).chain(10_000..12_000) {
+        *want.entry(n % 7).or_default() += n;
+    }
+    let mut last: BTreeMap<u64, u64> = BTreeMap::new();
+    for (k, s) in got.lock().unwrap().iter() {
+        let e = last.entry(*k).or_default();
+        *e = (*e).max(*s);
+    }
+    assert_eq!(last, want);
+}
+
+/// Emits each number of the first input once its key has been seen on the
+/// second input (buffering it until then), and numbers of the second input
+/// never seen on the first to the side output.
+#[derive(Default)]
+struct Gate {
+    s: Option<(ValueStateDesc<bool>, ListStateDesc<u64>)>,
+}
+
+impl KeyedCoProcessFunction<u64, u64, u64, Either<u64, u64>> for Gate {
+    fn open(&mut self, ctx: &mut KeyedOpenContext<'_, u64>) -> Result<()> {
+        self.s = Some((ctx.value_state("open")?, ctx.list_state("waiting")?));
+        Ok(())
+    }
+    fn process1(
+        &mut self,
+        n: u64,
+        ctx: &mut KeyedContext<'_, u64, Either<u64, u64>>,
+    ) -> Result<()> {
+        let (open, waiting) = self.s.as_ref().unwrap();
+        if ctx.value(open).get()?.is_some() {
+            ctx.emit(Either::Left(n))
+        } else {
+            ctx.list(waiting).add(n)
+        }
+    }
+    fn process2(
+        &mut self,
+        n: u64,
+        ctx: &mut KeyedContext<'_, u64, Either<u64, u64>>,
+    ) -> Result<()> {
+        let (open, waiting) = self.s.as_ref().unwrap();
+        ctx.value(open).set(true)?;
+        let held = ctx.list(waiting).get()?.to_vec();
+        ctx.list(waiting).clear()?;
+        for h in held {
+            ctx.emit(Either::Left(h))?;
+        }
+        ctx.emit(Either::Right(n))
+    }
+}
+
+#[test]
+fn connected_keyed_streams_share_state_and_a_side_output_carries_its_own_records() {
+    let env = StreamEnv::new("connect");
+    let a = numbers(&env, 0, 3_000, "a");
+    let b = numbers(&env, 0, 3_000, "b")
+        .filter(|n| n % 3 == 0)
+        .name("thirds")
+        .uid("thirds");
+    let gated = a
+        .key_by(|n: &u64| *n)
+        .connect(&b.key_by(|n: &u64| *n))
+        .process(Gate::default)
+        .name("gate")
+        .uid("gate");
+    let (main, side) = gated.split();
+    let passed = collect(&main, "passed");
+    let openers = collect(&side, "openers");
+    run(env);
+    let mut passed = passed.lock().unwrap().clone();
+    passed.sort();
+    let want: Vec<u64> = (0..3_000).filter(|n| n % 3 == 0).collect();
+    assert_eq!(
+        passed, want,
+        "the numbers whose key the second input opened"
+    );
+    let mut openers = openers.lock().unwrap().clone();
+    openers.sort();
+    assert_eq!(
+        openers, want,
+        "every record of the second input, once, on the side output"
+    );
+}
+
+#[test]
+fn a_graph_with_missing_duplicate_or_misplaced_ids_is_refused_with_every_problem() {
+    let env = StreamEnv::new("bad");
+    let a = env
+        .source(|| Box::new(Numbers { next: 0, to: 1 }))
+        .name("a");
+    let b = numbers(&env, 0, 1, "b");
+    let both = a.union(b.map(|n| n).name("copy").uid("b")).name("both");
+    both.sink(|| Box::new(Collect(Arc::default()))).uid("sink");
+    let err = match env.build(&config()) {
+        Ok(_) => panic!("the graph was accepted"),
+        Err(e) => e.to_string(),
+    };
+    for want in [
+        "operator 'a' has no uid",
+        "uid 'b' is used by two operators",
+        ".name() on the union of 'a', 'copy'",
+    ] {
+        assert!(err.contains(want), "missing '{want}' in:\n{err}");
+    }
+}
