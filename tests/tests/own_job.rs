@@ -21,12 +21,16 @@ fn orders(d: &std::path::Path, args: &[&str], env: &[(&str, &str)]) -> Running {
     Running::spawn(cmd)
 }
 
-/// Each order's expected line, from the generator alone.
-fn expected() -> HashMap<u64, String> {
-    let g = Generator {
+fn generator() -> Generator {
+    Generator {
         orders: ORDERS,
         seed: SEED,
-    };
+    }
+}
+
+/// Each order's expected line, from the generator alone.
+fn expected() -> HashMap<u64, String> {
+    let g = generator();
     (0..ORDERS)
         .map(|i| {
             let o = g.order(i);
@@ -78,7 +82,10 @@ fn the_orders_example_survives_sigkill_with_exact_output() {
             .iter()
             .filter_map(|v| v["name"].as_str())
             .collect();
-        assert_eq!(names, ["orders", "payments", "payment check", "verdicts"]);
+        assert_eq!(
+            names,
+            ["orders", "payments", "payment check", "verdicts", "late payments"]
+        );
         let (_, metrics) = servers::curl(&[&format!("http://{}/metrics", r.metrics_addr())]);
         assert!(
             metrics.contains("vertex=\"payment check\""),
@@ -113,7 +120,7 @@ fn the_orders_example_survives_sigkill_with_exact_output() {
 
     let want = expected();
     let mut got: HashMap<u64, Vec<String>> = HashMap::new();
-    for l in committed_lines(&d.join("out")) {
+    for l in committed_lines(&d.join("out/verdicts")) {
         let id: u64 = l.split(',').next().unwrap().parse().unwrap();
         got.entry(id).or_default().push(l);
     }
@@ -141,4 +148,16 @@ fn the_orders_example_survives_sigkill_with_exact_output() {
         unpaid > 0 && unpaid < want.len(),
         "both verdicts occur ({unpaid} unpaid)"
     );
+    // The side output: every payment later than its order's timeout, once.
+    let g = generator();
+    let mut late_want: Vec<String> = (0..ORDERS)
+        .filter_map(|i| g.payment(i))
+        .filter(|p| p.time_ms > g.order(p.order_id).time_ms + TIMEOUT_MS)
+        .map(|p| format!("{},{}", p.order_id, p.time_ms))
+        .collect();
+    let mut late_got = committed_lines(&d.join("out/late-payments"));
+    late_want.sort();
+    late_got.sort();
+    assert!(!late_want.is_empty());
+    assert_eq!(late_got, late_want, "late payments on the side output");
 }

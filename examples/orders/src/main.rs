@@ -3,7 +3,8 @@
 //! Two sources of its own (orders and payments, generated from a seed and
 //! replayable from a position), one keyed two-input function with state and
 //! an event-time timer (an order not paid within `timeout` of event time is
-//! flagged unpaid), and a two-phase sink of its own (files made visible when a
+//! flagged unpaid), a side output (payments too late to count), a metric of
+//! its own, and a two-phase sink of its own (files made visible when a
 //! checkpoint completes). The binary is the whole `tidemark` command with one
 //! more pipeline: `orders run job.yaml` with `pipeline: orders-payments`.
 //!
@@ -47,7 +48,7 @@ static PARAMS: &[ParamSpec] = &[
         name: "output",
         default: None,
         kind: Kind::Path,
-        doc: "Directory for the verdicts (part files, one line per order).",
+        doc: "Directory for the output: verdicts/ (one line per order) and late-payments/ (part files).",
     },
 ];
 
@@ -99,7 +100,7 @@ fn build(name: &str, p: &Params, config: &Config) -> Result<JobGraph> {
         .name("payments")
         .uid("payments")
         .parallelism(1);
-    orders
+    let checked = orders
         .key_by(|o: &Order| o.id)
         .connect(&payments.key_by(|p: &Payment| p.order_id))
         .process(move || PaymentCheck {
@@ -107,10 +108,19 @@ fn build(name: &str, p: &Params, config: &Config) -> Result<JobGraph> {
             state: None,
         })
         .name("payment check")
-        .uid("payment-check")
-        .sink(move || Box::new(sink::TwoPhaseFiles::new(out.clone())))
+        .uid("payment-check");
+    // Verdicts are the main output; payments too late to count, the side output.
+    let (verdicts, late) = checked.split();
+    let dir = out.join("verdicts");
+    verdicts
+        .sink(move || Box::new(sink::TwoPhaseFiles::new(dir.clone())))
         .name("verdicts")
         .uid("verdicts");
+    let dir = out.join("late-payments");
+    late.sink(move || Box::new(sink::TwoPhaseFiles::new(dir.clone())))
+        .name("late payments")
+        .uid("late-payments")
+        .parallelism(1);
     env.build(config)
 }
 // ANCHOR_END: build
@@ -125,7 +135,8 @@ struct States {
 
 // ANCHOR: function
 /// Joins each order with its payment. Either may come first; an order whose
-/// payment is not there by `time + timeout` (event time) is unpaid.
+/// payment is not there by `time + timeout` (event time) is unpaid, and a
+/// payment later than that goes to the side output (`Either::Right`).
 struct PaymentCheck {
     timeout_ms: i64,
     state: Option<States>,
@@ -136,14 +147,17 @@ impl PaymentCheck {
         self.state.as_ref().expect("open registers the state")
     }
 
-    fn judge(&self, o: &Order, paid: bool, ctx: &mut KeyedContext<'_, u64, Verdict>) -> Result<()> {
+    fn judge(&self, o: &Order, paid: bool, ctx: &mut KeyedContext<'_, u64, Out>) -> Result<()> {
         let s = self.states();
         ctx.count(if paid { s.paid } else { s.unpaid }, 1);
-        ctx.emit(Verdict::of(o, paid))
+        ctx.emit(Either::Left(Verdict::of(o, paid)))
     }
 }
 
-impl KeyedCoProcessFunction<u64, Order, Payment, Verdict> for PaymentCheck {
+/// The main output and the side output.
+type Out = Either<Verdict, Payment>;
+
+impl KeyedCoProcessFunction<u64, Order, Payment, Out> for PaymentCheck {
     fn open(&mut self, ctx: &mut KeyedOpenContext<'_, u64>) -> Result<()> {
         self.state = Some(States {
             order: ctx.value_state("order")?,
@@ -154,14 +168,18 @@ impl KeyedCoProcessFunction<u64, Order, Payment, Verdict> for PaymentCheck {
         Ok(())
     }
 
-    fn process1(&mut self, order: Order, ctx: &mut KeyedContext<'_, u64, Verdict>) -> Result<()> {
+    fn process1(&mut self, order: Order, ctx: &mut KeyedContext<'_, u64, Out>) -> Result<()> {
         let s = self.states();
         let deadline = order.time_ms + self.timeout_ms;
         match ctx.value(&s.payment).get()?.cloned() {
             // The payment came first.
             Some(p) => {
                 ctx.value(&s.payment).clear()?;
-                self.judge(&order, p.time_ms <= deadline, ctx)
+                let paid = p.time_ms <= deadline;
+                if !paid {
+                    ctx.emit(Either::Right(p))?;
+                }
+                self.judge(&order, paid, ctx)
             }
             None => {
                 ctx.value(&s.order).set(order)?;
@@ -170,7 +188,7 @@ impl KeyedCoProcessFunction<u64, Order, Payment, Verdict> for PaymentCheck {
         }
     }
 
-    fn process2(&mut self, pay: Payment, ctx: &mut KeyedContext<'_, u64, Verdict>) -> Result<()> {
+    fn process2(&mut self, pay: Payment, ctx: &mut KeyedContext<'_, u64, Out>) -> Result<()> {
         let s = self.states();
         match ctx.value(&s.order).get()?.cloned() {
             Some(order) if pay.time_ms <= order.time_ms + self.timeout_ms => {
@@ -178,11 +196,10 @@ impl KeyedCoProcessFunction<u64, Order, Payment, Verdict> for PaymentCheck {
                 ctx.delete_event_time_timer(order.time_ms + self.timeout_ms)?;
                 self.judge(&order, true, ctx)
             }
-            // Too late: the timer will flag the order.
-            Some(_) => Ok(()),
-            None => {
-                // Before its order (or after the order was flagged): kept
-                // until event time passes it, when the order has surely come.
+            // Too late (the order's timer flags it), or before its order, or
+            // after the order was flagged: kept until event time passes it,
+            // when the order has surely come and gone.
+            _ => {
                 let t = pay.time_ms;
                 ctx.value(&s.payment).set(pay)?;
                 ctx.register_event_time_timer(t)
@@ -194,15 +211,21 @@ impl KeyedCoProcessFunction<u64, Order, Payment, Verdict> for PaymentCheck {
         &mut self,
         _time: i64,
         _domain: TimeDomain,
-        ctx: &mut KeyedContext<'_, u64, Verdict>,
+        ctx: &mut KeyedContext<'_, u64, Out>,
     ) -> Result<()> {
         let s = self.states();
         if let Some(order) = ctx.value(&s.order).get()?.cloned() {
             ctx.value(&s.order).clear()?;
             return self.judge(&order, false, ctx);
         }
-        // A payment whose order was already flagged unpaid: nothing to join.
-        ctx.value(&s.payment).clear()
+        // A payment whose order was already flagged unpaid: too late.
+        match ctx.value(&s.payment).get()?.cloned() {
+            Some(p) => {
+                ctx.value(&s.payment).clear()?;
+                ctx.emit(Either::Right(p))
+            }
+            None => Ok(()),
+        }
     }
 }
 // ANCHOR_END: function

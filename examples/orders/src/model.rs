@@ -30,6 +30,31 @@ pub struct Verdict {
     pub paid: bool,
 }
 
+/// How a record is written: one line of text.
+pub trait Line {
+    fn line(&self) -> String;
+}
+
+impl Line for Payment {
+    /// `order_id,time_ms`.
+    fn line(&self) -> String {
+        format!("{},{}", self.order_id, self.time_ms)
+    }
+}
+
+impl Line for Verdict {
+    /// `order_id,customer,amount_cents,paid|unpaid`.
+    fn line(&self) -> String {
+        format!(
+            "{},{},{},{}",
+            self.order_id,
+            self.customer,
+            self.amount_cents,
+            if self.paid { "paid" } else { "unpaid" }
+        )
+    }
+}
+
 impl Verdict {
     pub fn of(o: &Order, paid: bool) -> Self {
         Self {
@@ -38,17 +63,6 @@ impl Verdict {
             amount_cents: o.amount_cents,
             paid,
         }
-    }
-
-    /// One line of the output: `order_id,customer,amount_cents,paid|unpaid`.
-    pub fn line(&self) -> String {
-        format!(
-            "{},{},{},{}",
-            self.order_id,
-            self.customer,
-            self.amount_cents,
-            if self.paid { "paid" } else { "unpaid" }
-        )
     }
 }
 

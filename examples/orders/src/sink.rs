@@ -4,7 +4,7 @@
 //! After a crash, `open` commits what the restored checkpoint names and
 //! deletes what was written after it, so each verdict is visible once.
 
-use crate::model::Verdict;
+use crate::model::Line;
 use std::fs::{self, File};
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -59,7 +59,7 @@ fn io<T>(r: std::io::Result<T>, what: &'static str, p: &Path) -> Result<T> {
     r.map_err(|e| Error::io(what, p, e))
 }
 
-impl Sink<Verdict> for TwoPhaseFiles {
+impl<T: Data + Line> Sink<T> for TwoPhaseFiles {
     fn open(&mut self, info: &SubtaskInfo, restored: &[(usize, &[u8])]) -> Result<()> {
         self.subtask = info.index;
         self.prefix = format!("{}-{}", info.job_id, info.index);
@@ -89,7 +89,7 @@ impl Sink<Verdict> for TwoPhaseFiles {
         Ok(())
     }
 
-    fn write(&mut self, batch: Vec<Verdict>) -> Result<()> {
+    fn write(&mut self, batch: Vec<T>) -> Result<()> {
         if self.current.is_none() {
             let name = format!("{}-{}", self.prefix, self.next_txn);
             self.next_txn += 1;
