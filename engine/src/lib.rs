@@ -60,7 +60,7 @@ pub use data::{Data, JavaHash, Key};
 pub mod prelude {
     pub use crate::api::{
         ConnectedKeyedStreams, ConnectedStreams, DataStream, JobGraph, KeyedStream, StreamEnv,
-        WindowedStream,
+        WindowedConnectedStreams, WindowedStream,
     };
     pub use crate::channel::Collector;
     pub use crate::config::keys::Kind;
@@ -68,7 +68,7 @@ pub mod prelude {
     pub use crate::data::{Data, Key};
     pub use crate::error::{Error, Result};
     pub use crate::operator::{
-        Aggregation, Either, KeyedCoProcessFunction, KeyedContext, KeyedOpenContext,
+        Aggregation, CoGroup, Either, KeyedCoProcessFunction, KeyedContext, KeyedOpenContext,
         KeyedProcessFunction, OpenContext, Operator, WindowAssigner, WindowResult,
     };
     pub use crate::pipelines::{ParamSpec, Params, PipelineSpec};

@@ -84,7 +84,13 @@ fn the_orders_example_survives_sigkill_with_exact_output() {
             .collect();
         assert_eq!(
             names,
-            ["orders", "payments", "payment check", "verdicts", "late payments"]
+            [
+                "orders",
+                "payments",
+                "payment check",
+                "verdicts",
+                "late payments"
+            ]
         );
         let (_, metrics) = servers::curl(&[&format!("http://{}/metrics", r.metrics_addr())]);
         assert!(

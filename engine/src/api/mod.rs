@@ -7,5 +7,6 @@ pub mod stream;
 
 pub use graph::JobGraph;
 pub use stream::{
-    ConnectedKeyedStreams, ConnectedStreams, DataStream, KeyedStream, StreamEnv, WindowedStream,
+    ConnectedKeyedStreams, ConnectedStreams, DataStream, KeyedStream, StreamEnv,
+    WindowedConnectedStreams, WindowedStream,
 };

@@ -28,6 +28,7 @@ use crate::config::Config;
 use crate::data::{Data, Key};
 use crate::error::Result;
 use crate::operator::co::{CoFunction, Either, KeyedCoProcessFunction};
+use crate::operator::join::{CoGroup, CoGroupFn, WindowCoGroup};
 use crate::operator::keyed::ReduceFunction;
 use crate::operator::session::SessionFunction;
 use crate::operator::window::WindowFunction;
@@ -728,6 +729,31 @@ impl<K: Key, A: Data, B: Data> ConnectedKeyedStreams<K, A, B> {
         &self,
         make: impl Fn() -> F + Send + Sync + 'static,
     ) -> DataStream<O> {
+        self.process_as("KeyedCoProcess", make)
+    }
+
+    /// Cuts both inputs into the same event-time windows (tumbling or
+    /// sliding), by `time_a` of the first input's records and `time_b` of
+    /// the second's, for a window join or co-group.
+    pub fn window(
+        self,
+        assigner: WindowAssigner,
+        time_a: impl Fn(&A) -> i64 + Send + Sync + 'static,
+        time_b: impl Fn(&B) -> i64 + Send + Sync + 'static,
+    ) -> WindowedConnectedStreams<K, A, B> {
+        WindowedConnectedStreams {
+            c: self,
+            assigner,
+            time_a: Arc::new(time_a),
+            time_b: Arc::new(time_b),
+        }
+    }
+
+    fn process_as<O: Data, F: KeyedCoProcessFunction<K, A, B, O>>(
+        &self,
+        kind: &str,
+        make: impl Fn() -> F + Send + Sync + 'static,
+    ) -> DataStream<O> {
         let (ka, kb) = (self.a.key.clone(), self.b.key.clone());
         let key: Arc<dyn Fn(&Either<A, B>) -> K + Send + Sync> = Arc::new(move |r| match r {
             Either::Left(a) => ka(a),
@@ -742,10 +768,54 @@ impl<K: Key, A: Data, B: Data> ConnectedKeyedStreams<K, A, B> {
         connect_node(
             &self.a.s,
             &self.b.s,
-            "KeyedCoProcess",
+            kind,
             true,
             (Some(self.a.partitioner()), Some(self.b.partitioner())),
             op,
         )
+    }
+}
+
+/// Two keyed streams cut into the same windows.
+pub struct WindowedConnectedStreams<K, A, B> {
+    c: ConnectedKeyedStreams<K, A, B>,
+    assigner: WindowAssigner,
+    time_a: Arc<dyn Fn(&A) -> i64 + Send + Sync>,
+    time_b: Arc<dyn Fn(&B) -> i64 + Send + Sync>,
+}
+
+impl<K: Key, A: Data, B: Data> WindowedConnectedStreams<K, A, B> {
+    /// When the watermark passes a window, `f` gets each key's records of
+    /// both inputs in it (either side may be empty) and pushes results.
+    pub fn co_group<O: Data>(
+        &self,
+        f: impl Fn(CoGroup<'_, K, A, B>, &mut Vec<O>) + Send + Sync + 'static,
+    ) -> DataStream<O> {
+        if let WindowAssigner::Session { .. } = self.assigner {
+            self.c
+                .a
+                .s
+                .b
+                .borrow_mut()
+                .problems
+                .push("a window join takes tumbling or sliding windows, not sessions".into());
+        }
+        let f: CoGroupFn<K, A, B, O> = Arc::new(f);
+        let (assigner, ta, tb) = (self.assigner, self.time_a.clone(), self.time_b.clone());
+        self.c.process_as("WindowJoin", move || {
+            WindowCoGroup::new(assigner, ta.clone(), tb.clone(), f.clone())
+        })
+    }
+
+    /// The inner join: `f` of every pair of records with the same key in the
+    /// same window, emitted when the window ends.
+    pub fn join<O: Data>(&self, f: impl Fn(&A, &B) -> O + Send + Sync + 'static) -> DataStream<O> {
+        self.co_group(move |g, out| {
+            for a in &g.left {
+                for b in &g.right {
+                    out.push(f(a, b));
+                }
+            }
+        })
     }
 }

@@ -4,6 +4,7 @@
 //! drives it through the defaulted lifecycle hooks of [`Operator`].
 
 pub mod co;
+pub mod join;
 pub mod keyed;
 pub mod session;
 pub mod simple;
@@ -16,6 +17,7 @@ use crate::state::{RestoredNative, StateSettings};
 use std::sync::Arc;
 
 pub use co::{Either, KeyedCoProcessFunction};
+pub use join::CoGroup;
 pub use keyed::{KeyedContext, KeyedOpenContext, KeyedProcessFunction, KeyedProcessOperator};
 pub use simple::{Filter, FlatMap, Map};
 pub use window::{Aggregation, WindowAssigner, WindowOutput, WindowResult};

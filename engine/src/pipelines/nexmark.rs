@@ -20,8 +20,10 @@ use crate::config::Config;
 use crate::data::Data;
 use crate::error::Result;
 use crate::operator::window::{AggKind, Aggregation, WindowAssigner, WindowResult};
-use crate::operator::{KeyedContext, KeyedOpenContext, KeyedProcessFunction};
-use crate::source::nexmark::{Bid, NexmarkConfig, NexmarkEvent, NexmarkSource};
+use crate::operator::{
+    CoGroup, KeyedCoProcessFunction, KeyedContext, KeyedOpenContext, KeyedProcessFunction,
+};
+use crate::source::nexmark::{Auction, Bid, NexmarkConfig, NexmarkEvent, NexmarkSource, Person};
 use crate::state::{ListStateDesc, MapStateDesc, TimeDomain, ValueStateDesc};
 use crate::watermark::WatermarkStrategy;
 use std::sync::Arc;
@@ -83,6 +85,28 @@ pub(super) const SPEC: PipelineSpec = PipelineSpec {
 const WINDOW_MS: i64 = 10_000;
 /// Slide of q5, ms.
 const SLIDE_MS: i64 = 2_000;
+
+/// The persons of the event stream for which `keep` holds.
+fn persons(src: &DataStream<NexmarkEvent>, keep: fn(&Person) -> bool) -> DataStream<Person> {
+    src.flat_map(move |e, out: &mut Vec<Person>| {
+        if let NexmarkEvent::Person(p) = e {
+            if keep(&p) {
+                out.push(p);
+            }
+        }
+    })
+}
+
+/// The auctions of the event stream for which `keep` holds.
+fn auctions(src: &DataStream<NexmarkEvent>, keep: fn(&Auction) -> bool) -> DataStream<Auction> {
+    src.flat_map(move |e, out: &mut Vec<Auction>| {
+        if let NexmarkEvent::Auction(a) = e {
+            if keep(&a) {
+                out.push(a);
+            }
+        }
+    })
+}
 
 fn bids(src: &DataStream<NexmarkEvent>) -> DataStream<Bid> {
     src.flat_map(|e, out: &mut Vec<Bid>| {
@@ -169,16 +193,17 @@ fn build(name: &str, p: &Params, config: &Config) -> Result<JobGraph> {
             sink(&sel, p, qp)?
         }
         "q3" => {
-            let joined = src
-                .filter(|e| match e {
-                    NexmarkEvent::Person(p) => matches!(p.state.as_str(), "OR" | "ID" | "CA"),
-                    NexmarkEvent::Auction(a) => a.category == 10,
-                    NexmarkEvent::Bid(_) => false,
-                })
-                .name("q3 filter")
-                .uid("q3-filter")
-                .with_parallelism(qp)
-                .key_by(NexmarkEvent::person_id)
+            let sellers = persons(&src, |p| matches!(p.state.as_str(), "OR" | "ID" | "CA"))
+                .name("q3 persons")
+                .uid("q3-persons")
+                .with_parallelism(qp);
+            let items = auctions(&src, |a| a.category == 10)
+                .name("q3 auctions")
+                .uid("q3-auctions")
+                .with_parallelism(qp);
+            let joined = sellers
+                .key_by(|p: &Person| p.id)
+                .connect(&items.key_by(|a: &Auction| a.seller))
                 .process(Q3Join::default)
                 .name("q3 join")
                 .uid("q3-join")
@@ -245,18 +270,29 @@ fn build(name: &str, p: &Params, config: &Config) -> Result<JobGraph> {
             sink(&highest, p, qp)?
         }
         _ => {
-            let new_users = src
-                .filter(|e| !matches!(e, NexmarkEvent::Bid(_)))
-                .name("q8 filter")
-                .uid("q8-filter")
-                .with_parallelism(qp)
-                .key_by(|e: &NexmarkEvent| {
-                    (
-                        e.person_id(),
-                        e.date_time().div_euclid(WINDOW_MS) * WINDOW_MS,
-                    )
+            let people = persons(&src, |_| true)
+                .name("q8 persons")
+                .uid("q8-persons")
+                .with_parallelism(qp);
+            let sellers = auctions(&src, |_| true)
+                .name("q8 auctions")
+                .uid("q8-auctions")
+                .with_parallelism(qp);
+            let new_users = people
+                .key_by(|p: &Person| p.id)
+                .connect(&sellers.key_by(|a: &Auction| a.seller))
+                .window(
+                    WindowAssigner::Tumbling { size_ms: WINDOW_MS },
+                    |p: &Person| p.date_time,
+                    |a: &Auction| a.date_time,
+                )
+                .co_group(|g: CoGroup<'_, u64, Person, Auction>, out| {
+                    // Persons who registered in the window and opened an
+                    // auction in it (the auctions grouped by seller).
+                    if !g.right.is_empty() {
+                        out.extend(g.left.into_iter().map(|p| (p.id, p.name, g.start)));
+                    }
                 })
-                .process(Q8Join::default)
                 .name("q8 window join")
                 .uid("q8-join")
                 .with_parallelism(qp);
@@ -273,37 +309,35 @@ struct Q3Join {
     pending: Option<ListStateDesc<u64>>,
 }
 
-impl KeyedProcessFunction<u64, NexmarkEvent, (String, String, String, u64)> for Q3Join {
+type Q3Out = (String, String, String, u64);
+
+impl KeyedCoProcessFunction<u64, Person, Auction, Q3Out> for Q3Join {
     fn open(&mut self, s: &mut KeyedOpenContext<'_, u64>) -> Result<()> {
         self.person = Some(s.value_state("person")?);
         self.pending = Some(s.list_state("pending")?);
         Ok(())
     }
-    fn process(
-        &mut self,
-        e: NexmarkEvent,
-        ctx: &mut KeyedContext<'_, u64, (String, String, String, u64)>,
-    ) -> Result<()> {
+    fn process1(&mut self, p: Person, ctx: &mut KeyedContext<'_, u64, Q3Out>) -> Result<()> {
         let (pd, ld) = (
             self.person.as_ref().expect("opened"),
             self.pending.as_ref().expect("opened"),
         );
-        match e {
-            NexmarkEvent::Person(p) => {
-                let waiting = ctx.list(ld).get()?.to_vec();
-                ctx.list(ld).clear()?;
-                for id in waiting {
-                    ctx.emit((p.name.clone(), p.city.clone(), p.state.clone(), id))?;
-                }
-                ctx.value(pd).set((p.name, p.city, p.state))?;
-            }
-            NexmarkEvent::Auction(a) => match ctx.value(pd).get()?.cloned() {
-                Some((name, city, state)) => ctx.emit((name, city, state, a.id))?,
-                None => ctx.list(ld).add(a.id)?,
-            },
-            NexmarkEvent::Bid(_) => {}
+        let waiting = ctx.list(ld).get()?.to_vec();
+        ctx.list(ld).clear()?;
+        for id in waiting {
+            ctx.emit((p.name.clone(), p.city.clone(), p.state.clone(), id))?;
         }
-        Ok(())
+        ctx.value(pd).set((p.name, p.city, p.state))
+    }
+    fn process2(&mut self, a: Auction, ctx: &mut KeyedContext<'_, u64, Q3Out>) -> Result<()> {
+        let (pd, ld) = (
+            self.person.as_ref().expect("opened"),
+            self.pending.as_ref().expect("opened"),
+        );
+        match ctx.value(pd).get()?.cloned() {
+            Some((name, city, state)) => ctx.emit((name, city, state, a.id)),
+            None => ctx.list(ld).add(a.id),
+        }
     }
 }
 
@@ -506,67 +540,5 @@ impl KeyedProcessFunction<i64, Bid, Bid> for Q7Highest {
             ctx.emit(b)?;
         }
         Ok(())
-    }
-}
-
-/// q8, per (person, window): the person's name once seen, whether they opened
-/// an auction; emits `(id, name, window start)` once both are seen, and
-/// forgets the pair when the window ends.
-#[derive(Default)]
-struct Q8Join {
-    seen: Option<ValueStateDesc<(Option<String>, bool, bool)>>,
-}
-
-impl KeyedProcessFunction<(u64, i64), NexmarkEvent, (u64, String, i64)> for Q8Join {
-    fn open(&mut self, s: &mut KeyedOpenContext<'_, (u64, i64)>) -> Result<()> {
-        self.seen = Some(s.value_state("seen")?);
-        Ok(())
-    }
-    fn process(
-        &mut self,
-        e: NexmarkEvent,
-        ctx: &mut KeyedContext<'_, (u64, i64), (u64, String, i64)>,
-    ) -> Result<()> {
-        let d = self.seen.as_ref().expect("opened");
-        let (id, start) = *ctx.key();
-        let emit = {
-            let mut v = ctx.value(d);
-            let fresh = v.get()?.is_none();
-            if fresh {
-                v.set((None, false, false))?;
-            }
-            let s = v.get_mut()?.ok_or_else(|| {
-                crate::error::Error::State("q8's pair vanished between its set and its read".into())
-            })?;
-            match e {
-                NexmarkEvent::Person(p) => s.0 = Some(p.name),
-                NexmarkEvent::Auction(_) => s.1 = true,
-                NexmarkEvent::Bid(_) => {}
-            }
-            let out = match (&s.0, s.1, s.2) {
-                (Some(name), true, false) => Some(name.clone()),
-                _ => None,
-            };
-            if out.is_some() {
-                s.2 = true;
-            }
-            (fresh, out)
-        };
-        if emit.0 {
-            ctx.register_event_time_timer(start + WINDOW_MS - 1)?;
-        }
-        if let Some(name) = emit.1 {
-            ctx.emit((id, name, start))?;
-        }
-        Ok(())
-    }
-    fn on_timer(
-        &mut self,
-        _t: i64,
-        _d: TimeDomain,
-        ctx: &mut KeyedContext<'_, (u64, i64), (u64, String, i64)>,
-    ) -> Result<()> {
-        let d = self.seen.as_ref().expect("opened");
-        ctx.value(d).clear()
     }
 }
