@@ -549,7 +549,7 @@ impl<O: Data> Collector<O> {
             .collect()
     }
 
-    /// Recovery: queues the records persisted by [`Self::persist_overflow`].
+    /// Recovery: queues the records persisted by `persist_overflow`.
     pub fn restore_overflow(&mut self, state: Vec<Vec<Vec<O>>>) {
         for (e, s) in self.edges.iter_mut().zip(state) {
             e.restore_overflow(s);
@@ -573,7 +573,7 @@ impl<O: Data> Collector<O> {
         self.edges.iter().any(|e| e.has_buffered())
     }
 
-    /// Publishes blocked time to `c` while a block lasts (see [`SendStats::live`]).
+    /// Publishes blocked time to `c` while a block lasts (see `SendStats::live`).
     pub fn set_backpressure_counter(&mut self, c: tidemark_agent::Counter) {
         self.io.live = Some(c);
     }

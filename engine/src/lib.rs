@@ -1,60 +1,89 @@
-//! Tidemark's runtime. Three flows, each one visible way:
+//! Tidemark: a stateful stream processor whose every operator is observable.
+//! This crate is the engine; a job is a graph built with [`StreamEnv`], run
+//! by [`Job`] (or by the whole `tidemark` command, [`cli::main_with`]), and
+//! observed through the metrics, REST API and checkpoints of every job.
+//! `docs/guide.md` is the programming guide; this page is the map.
 //!
-//! ```text
-//! records : source ──► channel ──► operator ──► channel ──► sink
-//!           source/     channel.rs  task/operator_task.rs    sink/
-//! barriers: coordinator ─trigger─► source ─(in-band)─► operator (align, snapshot) ─► sink (pre-commit)
-//!           checkpoint/coordinator.rs (decisions) · runtime/job_master.rs (I/O edge)
-//!           task/source_task.rs · checkpoint/align.rs · task/snapshot.rs (async phase)
-//!           ─ack─► coordinator ─► checkpoint/storage.rs (metadata last) ─► notify ─► sink/file.rs (commit)
-//! metrics : task-local counts (metrics.rs LocalCounts) ─publish per batch─► agent registry ─► /metrics
+//! ```
+//! use tidemark::prelude::*;
+//! use tidemark::source::datagen::{DatagenConfig, DatagenSource, Event};
+//!
+//! let env = StreamEnv::new("counts");
+//! let cfg = DatagenConfig { keys: 10, events: Some(1_000), ..DatagenConfig::default() };
+//! env.source(move || Box::new(DatagenSource::new(cfg.clone(), None)))
+//!     .name("events").uid("events")
+//!     .key_by(|e: &Event| e.key)
+//!     .reduce(|a, b| Event { value: a.value + b.value, ..b })
+//!     .name("sum").uid("sum")
+//!     .sink(|| Box::new(BlackholeSink))
+//!     .name("sink").uid("sink");
+//! let config = Config::from_pairs(&[
+//!     ("metrics.reporter.prom.port".into(), "0".into()),
+//!     ("rest.enabled".into(), "false".into()),
+//! ])?;
+//! let graph = env.build(&config)?;
+//! let outcome = Job::new(graph).config(config).status_interval(None).run()?;
+//! assert!(matches!(outcome, Outcome::Finished { records: 1_000, .. }));
+//! # Ok::<(), tidemark::Error>(())
 //! ```
 //!
-//! | module | owns |
+//! | what | where |
 //! |---|---|
-//! | [`api`] | the DataStream-style builder and the logical graph |
-//! | [`message`] | what travels on an edge |
-//! | [`channel`] | bounded edges, partitioners, output buffering and backpressure timing |
-//! | [`task`] | one subtask's loop (operator or source) and the asynchronous snapshot |
-//! | [`operator`] | operators: map/filter/flat_map, keyed process, reduce, windows |
-//! | [`source`], [`sink`] | connectors: datagen, files, blackhole, print, exactly-once files |
-//! | [`state`] | keyed state, key groups, timers, the state file format |
-//! | [`checkpoint`] | alignment, the coordinator, metadata, storage, restore selection |
-//! | [`watermark`] | watermark generation and combination |
-//! | [`runner`] | [`runner::Job`]: runs a graph as `tidemark run` does |
-//! | [`runtime`] | deployment, the job master, restarts, status |
-//! | [`config`], [`jobfile`], [`pipelines`] | Flink-keyed configuration, job files, built-in pipelines |
-//! | [`metrics`] | the engine's half of the metric flow |
-//! | [`user_metrics`] | metrics a job declares for itself |
-//! | [`rest`] | the Flink-shaped REST API |
-//! | [`cli`] | the `tidemark` command |
-//! | `fuzz` | what the fuzz targets feed each reader of untrusted bytes (not a user API) |
+//! | everything below in one import | [`prelude`] |
+//! | building a graph: sources, `map`/`filter`/`flat_map`, `key_by`, windows, `union`, `connect`, joins, side outputs (`split`), sinks, `.name()`/`.uid()` | [`api`]: [`StreamEnv`], [`DataStream`](api::DataStream), [`KeyedStream`](api::KeyedStream), [`ConnectedKeyedStreams`](api::ConnectedKeyedStreams) |
+//! | running it as `tidemark run` does: restore, metrics, REST, Ctrl-C | [`runner`]: [`Job`], [`Restore`](runner::Restore), [`Outcome`](runner::Outcome) |
+//! | a binary of one's own with the whole CLI | [`cli::main_with`], [`pipelines::PipelineSpec`] |
+//! | keyed logic: state, timers, output | [`operator::KeyedProcessFunction`], [`operator::KeyedCoProcessFunction`], [`operator::KeyedContext`], [`state`] (descriptors and handles) |
+//! | operators of one's own | [`operator::Operator`] |
+//! | sources and sinks of one's own, and the built-in ones | [`source::Source`], [`sink::Sink`] (two phases), [`source`], [`sink`] |
+//! | event time | [`watermark::WatermarkStrategy`], [`operator::WindowAssigner`] |
+//! | metrics of one's own | [`user_metrics`] |
+//! | configuration (Flink's keys) | [`config::Config`], `docs/configuration.md` |
+//! | errors and whose they are | [`Error`] |
+//!
+//! The runtime behind it (channels, tasks, barrier alignment, the checkpoint
+//! coordinator, storage, the REST server) is private to the crate;
+//! ARCHITECTURE.md maps its three flows (records, barriers, metrics) to the
+//! files that own them.
+
+#![warn(missing_docs)]
 
 pub mod api;
-pub mod channel;
-pub mod checkpoint;
+pub(crate) mod channel;
+pub(crate) mod checkpoint;
 pub mod cli;
 pub mod config;
 pub mod data;
 pub mod error;
 #[doc(hidden)]
 pub mod fuzz;
-pub mod jobfile;
-pub mod message;
-pub mod metrics;
+pub(crate) mod jobfile;
+pub(crate) mod message;
+pub(crate) mod metrics;
 pub mod operator;
 pub mod pipelines;
-pub mod rest;
+pub(crate) mod rest;
 pub mod runner;
-pub mod runtime;
+pub(crate) mod runtime;
 pub mod sink;
 pub mod source;
 pub mod state;
-pub mod task;
+pub(crate) mod task;
 pub mod user_metrics;
 pub mod watermark;
 
+pub use api::StreamEnv;
 pub use data::{Data, JavaHash, Key};
+pub use runner::Job;
+
+/// Reading what a job stored (checkpoint metadata, state files and where
+/// they are), for the integration tests and tools; not a user API.
+#[doc(hidden)]
+pub mod inspect {
+    pub use crate::checkpoint::blob::{crc32, Location, S3Settings};
+    pub use crate::checkpoint::metadata::CheckpointMetadata;
+    pub use crate::state::snapshot::StateFile;
+}
 
 /// What a job author needs, in one import: `use tidemark::prelude::*;`.
 pub mod prelude {
@@ -63,8 +92,8 @@ pub mod prelude {
         WindowedConnectedStreams, WindowedStream,
     };
     pub use crate::channel::Collector;
-    pub use crate::config::keys::Kind;
     pub use crate::config::Config;
+    pub use crate::config::Kind;
     pub use crate::data::{Data, Key};
     pub use crate::error::{Error, Result};
     pub use crate::operator::{

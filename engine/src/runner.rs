@@ -27,7 +27,8 @@ use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::runtime::job_master::Retention;
 use crate::runtime::status::JobStatus;
-use crate::runtime::{deploy::RuntimeKnobs, JobMaster, JobOptions, JobOutcome, StopHandle};
+pub use crate::runtime::StopHandle;
+use crate::runtime::{deploy::RuntimeKnobs, JobMaster, JobOptions, JobOutcome};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
@@ -58,11 +59,18 @@ pub enum Outcome {
         elapsed: Duration,
         /// Checkpoints completed.
         checkpoints: u64,
+        /// Why the job restarted on the way, oldest first (each failure's
+        /// message); empty when it never failed.
+        restarts: Vec<String>,
+        /// How often state was restored from a checkpoint (at the start and
+        /// after each restart).
+        restores: u64,
     },
     /// Stopped on request (Ctrl-C, SIGTERM, stop-with-savepoint).
     Stopped {
-        /// The checkpoint or savepoint kept to resume from.
-        checkpoint: Option<Location>,
+        /// Where the checkpoint or savepoint kept to resume from is (a path
+        /// or an `s3://` URL).
+        checkpoint: Option<String>,
     },
     /// Cancelled (`PATCH /jobs/:id`).
     Cancelled,
@@ -80,6 +88,7 @@ pub struct Job {
     linger: Option<Duration>,
     status_interval: Option<Duration>,
     expected_records: Option<u64>,
+    registry: Option<Registry>,
 }
 
 impl Job {
@@ -93,7 +102,17 @@ impl Job {
             linger: None,
             status_interval: Some(Duration::from_secs(5)),
             expected_records: None,
+            registry: None,
         }
+    }
+
+    /// The registry the job's metrics go to (default: a new one), for a
+    /// process that embeds the job and serves or reads its metrics itself.
+    /// The configured reporters read it as well; its own options
+    /// (`metrics.level`, `metrics.series-limit`) apply, not the configuration's.
+    pub fn registry(mut self, registry: Registry) -> Self {
+        self.registry = Some(registry);
+        self
     }
 
     /// The configuration (checkpoints, state backend, reporters, REST, …).
@@ -152,7 +171,12 @@ impl Job {
             Resolved::Fresh => None,
             Resolved::Finished => return Ok(Started { inner: None }),
         };
-        let Job { graph, config, .. } = self;
+        let Job {
+            graph,
+            config,
+            registry,
+            ..
+        } = self;
         if let Some(r) = &restore {
             crate::runtime::job_master::check_compatible(
                 &graph,
@@ -160,7 +184,7 @@ impl Job {
                 self.allow_non_restored_state,
             )?;
         }
-        let registry = Registry::with_options(config.registry);
+        let registry = registry.unwrap_or_else(|| Registry::with_options(config.registry));
         let labels = JobLabels {
             job_name: graph.name.clone(),
             job_id: job_id.clone(),
@@ -356,7 +380,14 @@ fn report(o: JobOutcome, status: &JobStatus, elapsed: Duration) -> Outcome {
             eprintln!("job finished in {secs:.1}s");
             let records = status.totals().source_out;
             let u = crate::cli::usage::read();
-            let checkpoints = crate::runtime::status::lock(&status.checkpoints).completed;
+            let (checkpoints, restores) = {
+                let c = crate::runtime::status::lock(&status.checkpoints);
+                (c.completed, c.restored_count)
+            };
+            let restarts = crate::runtime::status::lock(&status.exceptions)
+                .iter()
+                .map(|(_, _, why)| why.clone())
+                .collect();
             eprintln!(
                 "summary: records={records} elapsed_s={secs:.6} cpu_s={:.6} records_per_s={:.0} records_per_cpu_s={:.0} peak_rss_bytes={} checkpoints={checkpoints}",
                 u.cpu_s,
@@ -368,6 +399,8 @@ fn report(o: JobOutcome, status: &JobStatus, elapsed: Duration) -> Outcome {
                 records,
                 elapsed,
                 checkpoints,
+                restarts,
+                restores,
             }
         }
         JobOutcome::Stopped { checkpoint } => {
@@ -378,7 +411,9 @@ fn report(o: JobOutcome, status: &JobStatus, elapsed: Duration) -> Outcome {
                 Some(c) => eprintln!("job stopped; savepoint kept at {c} (resume with --restore {c})"),
                 None => eprintln!("job stopped (no checkpoint to resume from)"),
             }
-            Outcome::Stopped { checkpoint }
+            Outcome::Stopped {
+                checkpoint: checkpoint.map(|c| c.to_string()),
+            }
         }
         JobOutcome::Cancelled => {
             eprintln!("job cancelled");

@@ -306,9 +306,9 @@ fn newest_completed(ck: &std::path::Path) -> u64 {
 /// before its sinks committed. Read from the checkpoint itself: the sink's
 /// state is its pending files, `(checkpoint id, in-progress name, final name)`.
 fn uncommitted_in_newest(ck: &std::path::Path, out: &std::path::Path) -> bool {
-    use tidemark::checkpoint::blob::Location;
-    use tidemark::checkpoint::metadata::CheckpointMetadata;
-    use tidemark::state::snapshot::StateFile;
+    use tidemark::inspect::CheckpointMetadata;
+    use tidemark::inspect::Location;
+    use tidemark::inspect::StateFile;
     let Some(newest) = completed_checkpoints(ck)
         .into_iter()
         .max_by_key(|p| chk_id(p))

@@ -6,18 +6,10 @@
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
-use tidemark::api::StreamEnv;
-use tidemark::checkpoint::blob::Location;
-use tidemark::checkpoint::coordinator::CheckpointSettings;
 use tidemark::pipelines::RunningCount;
-use tidemark::runtime::deploy::RuntimeKnobs;
-use tidemark::runtime::job_master::Retention;
-use tidemark::runtime::restart::RestartStrategy;
-use tidemark::runtime::{JobMaster, JobOptions, JobOutcome};
+use tidemark::prelude::*;
 use tidemark::sink::file::FileSink;
-use tidemark::source::datagen::{DatagenConfig, DatagenSource, Event, KeyDistribution};
-use tidemark::state::{StateBackendKind, StateSettings};
+use tidemark::source::datagen::{DatagenConfig, DatagenSource, Event};
 use tidemark_agent::Registry;
 
 static FAILED_HEAP: AtomicBool = AtomicBool::new(false);
@@ -25,7 +17,7 @@ static FAILED_ROCKS: AtomicBool = AtomicBool::new(false);
 
 #[test]
 fn a_failing_task_restarts_from_the_checkpoint_without_loss_or_duplicates() {
-    let reg = run_case(&FAILED_HEAP, StateSettings::default());
+    let reg = run_case(&FAILED_HEAP, &[]);
     // Heap state without local recovery: the full snapshot is read from
     // checkpoint storage, and its restore is counted and timed as such.
     assert_restores_from(&reg, "remote");
@@ -52,14 +44,20 @@ fn assert_restores_from(reg: &str, source: &str) {
 fn rocksdb_incremental_with_local_recovery_restarts_exactly_from_the_local_copy() {
     let local = tempfile::tempdir().unwrap();
     let rocks_dir = tempfile::tempdir().unwrap();
-    let mut s = StateSettings {
-        kind: StateBackendKind::RocksDb,
-        incremental: true,
-        local_recovery: Some(local.path().to_path_buf()),
-        ..StateSettings::default()
-    };
-    s.rocks.local_dir = rocks_dir.path().to_path_buf();
-    let reg = run_case(&FAILED_ROCKS, s);
+    let (local, rocks_dir) = (
+        local.path().display().to_string(),
+        rocks_dir.path().display().to_string(),
+    );
+    let reg = run_case(
+        &FAILED_ROCKS,
+        &[
+            ("state.backend.type", "rocksdb"),
+            ("execution.checkpointing.incremental", "true"),
+            ("execution.state-recovery.from-local", "true"),
+            ("taskmanager.state.local.root-dirs", &local),
+            ("state.backend.rocksdb.localdir", &rocks_dir),
+        ],
+    );
     assert_restores_from(&reg, "local");
     assert!(
         reg.contains("tidemark_rocksdb_estimate_num_keys{"),
@@ -67,22 +65,19 @@ fn rocksdb_incremental_with_local_recovery_restarts_exactly_from_the_local_copy(
     );
 }
 
-/// Runs the failing job with `state`; returns the final Prometheus exposition.
-fn run_case(failed: &'static AtomicBool, state: StateSettings) -> String {
+/// Runs the failing job with the configuration `state` adds; returns the
+/// final Prometheus exposition.
+fn run_case(failed: &'static AtomicBool, state: &[(&str, &str)]) -> String {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("out");
     let gen = DatagenConfig {
         keys: 200,
-        distribution: KeyDistribution::Uniform,
         rate: 100_000,
         events: Some(150_000),
         seed: 3,
-        event_time_start_ms: 0,
-        event_time_rate: 1000,
-        out_of_orderness_ms: 0,
-        warmup: 0,
+        ..DatagenConfig::default()
     };
-    let env = StreamEnv::new("restart-test").with_pipeline("custom");
+    let env = StreamEnv::new("restart-test");
     let g2 = gen.clone();
     let sink_dir = out.clone();
     env.source::<Event>(move || Box::new(DatagenSource::new(g2.clone(), None)))
@@ -109,64 +104,47 @@ fn run_case(failed: &'static AtomicBool, state: StateSettings) -> String {
         })
         .name("file")
         .uid("sink");
-    let graph = env
-        .build(
-            &tidemark::config::Config::from_pairs(&[
-                ("parallelism.default".into(), "2".into()),
-                ("pipeline.max-parallelism".into(), "128".into()),
-            ])
-            .unwrap(),
-        )
-        .unwrap();
-    let opts = JobOptions {
-        checkpoint: CheckpointSettings {
-            interval: Some(Duration::from_millis(100)),
-            timeout: Duration::from_secs(60),
-            min_pause: Duration::ZERO,
-            max_concurrent: 1,
-            tolerable_failed: 0,
-            num_retained: 1,
-        },
-        checkpoint_dir: Some(Location::local(&dir.path().join("ck"))),
-        savepoint_dir: None,
-        retention: Retention::NoExternalized,
-        allow_non_restored_state: false,
-        restart: RestartStrategy::FixedDelay {
-            attempts: 2,
-            delay: Duration::from_millis(50),
-        },
-        knobs: RuntimeKnobs {
-            channel_capacity: 4,
-            batch_size: 256,
-            buffer_timeout: Duration::from_millis(50),
-            watermark_interval: Duration::from_millis(200),
-            backend: Arc::new(state),
-            s3: Default::default(),
-            align: tidemark::checkpoint::align::AlignMode::Aligned { block: true },
-            latency: None,
-        },
-    };
+    let ck = dir.path().join("ck").display().to_string();
+    let mut pairs: Vec<(String, String)> = [
+        ("parallelism.default", "2"),
+        ("pipeline.max-parallelism", "128"),
+        ("execution.checkpointing.interval", "100 ms"),
+        ("execution.checkpointing.dir", &ck),
+        ("restart-strategy.type", "fixed-delay"),
+        ("restart-strategy.fixed-delay.attempts", "2"),
+        ("restart-strategy.fixed-delay.delay", "50 ms"),
+        ("tidemark.runtime.channel-capacity", "4"),
+        ("tidemark.runtime.batch-size", "256"),
+        ("metrics.reporter.prom.port", "0"),
+        ("rest.enabled", "false"),
+    ]
+    .iter()
+    .chain(state)
+    .map(|(k, v)| (k.to_string(), v.to_string()))
+    .collect();
+    pairs.push(("execution.checkpointing.num-retained".into(), "1".into()));
+    let config = Config::from_pairs(&pairs).unwrap();
+    let graph = env.build(&config).unwrap();
     let registry = Registry::new();
     // A consumer keeps the job's series readable after it ends.
     let _consumer = registry.register_consumer();
-    let jm = JobMaster::new(
-        graph,
-        opts,
-        registry.clone(),
-        "0123456789abcdef0123456789abcdef".into(),
-    )
-    .unwrap();
-    let status = jm.status();
-    let outcome = jm.run(None).unwrap();
-    assert!(matches!(outcome, JobOutcome::Finished));
+    let outcome = Job::new(graph)
+        .config(config)
+        .registry(registry.clone())
+        .status_interval(None)
+        .run()
+        .unwrap();
+    let Outcome::Finished {
+        restarts, restores, ..
+    } = outcome
+    else {
+        panic!("the job did not finish: {outcome:?}")
+    };
     assert!(failed.load(Ordering::SeqCst), "the failure was injected");
-    assert_eq!(status.restarts.load(Ordering::SeqCst), 1);
-    // The failure is in the exception history, and the restart restored a checkpoint.
-    let ex = status.exceptions.lock().unwrap().clone();
-    assert_eq!(ex.len(), 1);
-    assert!(ex[0].2.contains("injected failure"), "{ex:?}");
-    assert_eq!(status.checkpoints.lock().unwrap().restored_count, 1);
-    assert_eq!(*status.state.lock().unwrap(), "FINISHED");
+    // The failure is the one restart, and the restart restored a checkpoint.
+    assert_eq!(restarts.len(), 1, "{restarts:?}");
+    assert!(restarts[0].contains("injected failure"), "{restarts:?}");
+    assert_eq!(restores, 1);
 
     let mut n: HashMap<u64, u64> = HashMap::new();
     for i in 0..150_000 {

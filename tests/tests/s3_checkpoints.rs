@@ -5,8 +5,8 @@
 use std::collections::BTreeSet;
 use std::path::Path;
 use std::time::Duration;
-use tidemark::checkpoint::blob::{Location, S3Settings};
-use tidemark::checkpoint::metadata::CheckpointMetadata;
+use tidemark::inspect::CheckpointMetadata;
+use tidemark::inspect::{Location, S3Settings};
 use tidemark_tests::servers::{curl, s3, Server};
 use tidemark_tests::{committed_lines, get_json, start_job, wait_for_or, Running};
 
@@ -251,5 +251,5 @@ fn large_files_stream_up_in_parts_and_down_with_their_crc() {
 }
 
 fn crc32fast_hash(b: &[u8]) -> u32 {
-    tidemark::checkpoint::blob::crc32(b)
+    tidemark::inspect::crc32(b)
 }

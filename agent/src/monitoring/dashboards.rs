@@ -1,7 +1,7 @@
 //! The shipped Grafana dashboards: what each panel asks of Prometheus, and
 //! what it tells the reader. `tidemark dashboards DIR` writes them.
 //!
-//! Queries are written with three selector placeholders, filled by [`sel`]:
+//! Queries are written with three selector placeholders, filled by `sel`:
 //! `{J}` (the chosen jobs), `{V}` (jobs and vertices) and `{I}` (jobs and
 //! instances, for process metrics that carry no job label when scraped).
 

@@ -2,26 +2,26 @@
 //!
 //! | file | owns |
 //! |---|---|
-//! | [`run`] | `tidemark run`: load, validate, restore, run, report |
-//! | [`status`] | the periodic status line and progress bar |
-//! | [`checkpoints`] | `tidemark checkpoints DIR` and `--job URL` |
-//! | [`backpressure`] | `tidemark backpressure URL` |
-//! | [`rest_client`] | reading a running job's REST API |
-//! | [`usage`] | CPU and peak memory of the process, for the summary |
-//! | [`docs`] | `tidemark pipelines`, `metrics-doc`, `config-doc` |
-//! | [`monitoring`] | `tidemark dashboards`, `alert-rules` |
-//! | [`bench`] | `tidemark bench`: workloads, one row per run, medians |
+//! | `run` | `tidemark run`: load, validate, restore, run, report |
+//! | `status` | the periodic status line and progress bar |
+//! | `checkpoints` | `tidemark checkpoints DIR` and `--job URL` |
+//! | `backpressure` | `tidemark backpressure URL` |
+//! | `rest_client` | reading a running job's REST API |
+//! | `usage` | CPU and peak memory of the process, for the summary |
+//! | `docs` | `tidemark pipelines`, `metrics-doc`, `config-doc` |
+//! | `monitoring` | `tidemark dashboards`, `alert-rules` |
+//! | `bench` | `tidemark bench`: workloads, one row per run, medians |
 
-pub mod backpressure;
-pub mod bench;
-pub mod checkpoints;
-pub mod docs;
-pub mod monitoring;
-pub mod rest_client;
-pub mod run;
-pub mod savepoint;
-pub mod status;
-pub mod usage;
+pub(crate) mod backpressure;
+pub(crate) mod bench;
+pub(crate) mod checkpoints;
+pub(crate) mod docs;
+pub(crate) mod monitoring;
+pub(crate) mod rest_client;
+pub(crate) mod run;
+pub(crate) mod savepoint;
+pub(crate) mod status;
+pub(crate) mod usage;
 
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;

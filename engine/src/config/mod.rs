@@ -2,12 +2,13 @@
 //!
 //! | file | owns |
 //! |---|---|
-//! | [`keys`] | every key: aliases, default, allowed values, documentation |
-//! | [`value`] | parsing durations, numbers, booleans and enums with clear errors |
-//! | [`typed`] | the typed configuration a job runs with, and validation |
+//! | `keys` | every key: aliases, default, allowed values, documentation |
+//! | `value` | parsing durations, numbers, booleans and enums with clear errors |
+//! | `typed` | the typed configuration a job runs with, and validation |
 
-pub mod keys;
-pub mod typed;
-pub mod value;
+pub(crate) mod keys;
+pub(crate) mod typed;
+pub(crate) mod value;
 
+pub use keys::Kind;
 pub use typed::Config;

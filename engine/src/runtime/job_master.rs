@@ -686,7 +686,6 @@ impl JobMaster {
                             id,
                             duration_ms,
                             size,
-                            path: dir.clone(),
                         });
                         self.stats().completed(id, completed_ms, dir.to_string());
                         if let Some(req) = self.savepoint_ids.remove(&id) {

@@ -26,4 +26,4 @@ pub mod status;
 pub mod stop;
 
 pub use job_master::{JobMaster, JobOptions, JobOutcome};
-pub use stop::{EndRequest, StopHandle};
+pub use stop::StopHandle;

@@ -15,8 +15,6 @@ pub struct CompletedInfo {
     pub duration_ms: i64,
     /// Bytes of state files.
     pub size: u64,
-    /// Its folder.
-    pub path: crate::checkpoint::blob::Location,
 }
 
 /// A vertex as observers see it.

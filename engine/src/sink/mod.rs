@@ -5,7 +5,7 @@
 pub mod blackhole;
 pub mod file;
 pub mod print;
-pub mod slow;
+pub(crate) mod slow;
 
 use crate::channel::Collector;
 use crate::error::Result;

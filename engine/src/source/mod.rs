@@ -4,7 +4,7 @@
 pub mod datagen;
 pub mod file;
 pub mod nexmark;
-pub mod pacing;
+pub(crate) mod pacing;
 
 use crate::error::Result;
 use crate::operator::SubtaskInfo;

@@ -4,19 +4,19 @@
 //! | file | owns |
 //! |---|---|
 //! | [`key_group`] | Flink-exact key-group assignment and ranges |
-//! | [`store`] | the storage trait of one state table, and the heap implementation |
-//! | [`backend`] | the keyed backend: registered tables, restore hand-off, snapshot |
-//! | [`rocks`] | the RocksDB backend: instance, tables, native checkpoints, transfer, metrics |
+//! | `store` | the storage trait of one state table, and the heap implementation |
+//! | `backend` | the keyed backend: registered tables, restore hand-off, snapshot |
+//! | `rocks` | the RocksDB backend: instance, tables, native checkpoints, transfer, metrics |
 //! | [`handles`] | Value/List/Map/Reducing/Aggregating state, scoped to the current key |
 //! | [`timers`] | event- and processing-time timers, snapshotted with the keyed state |
-//! | [`snapshot`] | the state file format: one chunk per (table, key group), a footer index |
+//! | `snapshot` | the state file format: one chunk per (table, key group), a footer index |
 
-pub mod backend;
+pub(crate) mod backend;
 pub mod handles;
 pub mod key_group;
-pub mod rocks;
-pub mod snapshot;
-pub mod store;
+pub(crate) mod rocks;
+pub(crate) mod snapshot;
+pub(crate) mod store;
 pub mod timers;
 
 pub use backend::{

@@ -273,7 +273,8 @@ pub struct NativeFile {
     pub crc32: u32,
 }
 
-/// Encodes `snap` as a state file in memory (small snapshots and tests).
+/// Encodes `snap` as a state file in memory (the tests' small snapshots).
+#[cfg(test)]
 pub fn encode(
     snap: &OperatorSnapshot,
     max_parallelism: u32,
