@@ -365,18 +365,19 @@ pub enum Wake<A, B> {
     B(Result<B, RecvError>),
 }
 
-/// Where an operator puts its output: every outgoing edge, plus a local count.
+/// Where an operator puts its output (the prelude's `Output`): `emit` sends a
+/// record on to every consumer; the rest is the runtime's.
 pub struct Collector<O> {
     edges: Vec<OutputEdge<O>>,
     /// Records emitted since the task last published its counters.
-    pub emitted: u64,
+    pub(crate) emitted: u64,
     /// Blocking statistics of the sends.
-    pub io: SendStats,
+    pub(crate) io: SendStats,
 }
 
 impl<O: Data> Collector<O> {
     /// A collector over the given edges (empty for a sink).
-    pub fn new(edges: Vec<OutputEdge<O>>, cancel: CancelFlag) -> Self {
+    pub(crate) fn new(edges: Vec<OutputEdge<O>>, cancel: CancelFlag) -> Self {
         Self {
             edges,
             emitted: 0,
@@ -411,7 +412,7 @@ impl<O: Data> Collector<O> {
     }
 
     /// Sends all buffered records.
-    pub fn flush(&mut self) -> Result<(), crate::Error> {
+    pub(crate) fn flush(&mut self) -> Result<(), crate::Error> {
         for e in &mut self.edges {
             e.flush()?;
         }
@@ -419,7 +420,7 @@ impl<O: Data> Collector<O> {
     }
 
     /// Flushes and sends a control message on every channel of every edge.
-    pub fn broadcast(&mut self, make: impl Fn() -> Message<O>) -> Result<(), crate::Error> {
+    pub(crate) fn broadcast(&mut self, make: impl Fn() -> Message<O>) -> Result<(), crate::Error> {
         for e in &mut self.edges {
             e.broadcast(&make)?;
         }
@@ -427,7 +428,7 @@ impl<O: Data> Collector<O> {
     }
 
     /// Forwards a latency marker on one channel of every edge.
-    pub fn marker(&mut self, m: crate::message::LatencyMarker) -> Result<(), crate::Error> {
+    pub(crate) fn marker(&mut self, m: crate::message::LatencyMarker) -> Result<(), crate::Error> {
         for e in &mut self.edges {
             e.marker(m)?;
         }
@@ -437,7 +438,7 @@ impl<O: Data> Collector<O> {
     /// Whether every message was handed to its channel: the task may take
     /// more input only then.
     #[inline]
-    pub fn is_available(&self) -> bool {
+    pub(crate) fn is_available(&self) -> bool {
         self.edges
             .iter()
             .all(|e| e.overflow.iter().all(|q| q.is_empty()))
@@ -445,7 +446,7 @@ impl<O: Data> Collector<O> {
 
     /// Waits (at most one poll interval) until queued output moves on or `a`
     /// or `b` has a message; the wait counts as backpressured time.
-    pub fn wait_room<A, B>(
+    pub(crate) fn wait_room<A, B>(
         &mut self,
         a: &Receiver<A>,
         b: Option<&Receiver<B>>,
@@ -521,7 +522,7 @@ impl<O: Data> Collector<O> {
     /// the records still queued are copied (and returned, per edge and
     /// channel) because the barrier's announcement overtakes them; with
     /// `announce` every downstream priority lane is told.
-    pub fn emit_barrier(
+    pub(crate) fn emit_barrier(
         &mut self,
         b: Barrier,
         unaligned: bool,
@@ -550,14 +551,14 @@ impl<O: Data> Collector<O> {
     }
 
     /// Recovery: queues the records persisted by `persist_overflow`.
-    pub fn restore_overflow(&mut self, state: Vec<Vec<Vec<O>>>) {
+    pub(crate) fn restore_overflow(&mut self, state: Vec<Vec<Vec<O>>>) {
         for (e, s) in self.edges.iter_mut().zip(state) {
             e.restore_overflow(s);
         }
     }
 
     /// Channels per output edge (the shape of persisted output).
-    pub fn shape(&self) -> Vec<usize> {
+    pub(crate) fn shape(&self) -> Vec<usize> {
         self.edges.iter().map(|e| e.channels()).collect()
     }
 
@@ -569,17 +570,17 @@ impl<O: Data> Collector<O> {
     }
 
     /// Whether records wait for the buffer timeout.
-    pub fn has_buffered(&self) -> bool {
+    pub(crate) fn has_buffered(&self) -> bool {
         self.edges.iter().any(|e| e.has_buffered())
     }
 
     /// Publishes blocked time to `c` while a block lasts (see `SendStats::live`).
-    pub fn set_backpressure_counter(&mut self, c: tidemark_agent::Counter) {
+    pub(crate) fn set_backpressure_counter(&mut self, c: tidemark_agent::Counter) {
         self.io.live = Some(c);
     }
 
     /// Batches queued in the output channels and their capacity (output queue usage).
-    pub fn queue_fill(&self) -> (usize, usize) {
+    pub(crate) fn queue_fill(&self) -> (usize, usize) {
         self.edges.iter().fold((0, 0), |(l, c), e| {
             let (l2, c2) = e.queue_fill();
             (l + l2, c + c2)

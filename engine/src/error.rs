@@ -40,7 +40,62 @@ pub enum Error {
     Cancelled,
 }
 
+/// Whose problem an error is, so that an operator knows what to do about it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Blame {
+    /// The input: a job file, a setting, a graph, a user function. Fix it and
+    /// run again; retrying as is fails the same way.
+    User,
+    /// The outside world: storage, the network, the disk. `retryable` says
+    /// whether the same operation may succeed later (a timeout, a refused
+    /// connection) or not (a missing file, a permission).
+    Environment {
+        /// Whether trying again may succeed.
+        retryable: bool,
+    },
+    /// Tidemark itself: state it wrote that it cannot read back. Report it.
+    Bug,
+}
+
+impl std::fmt::Display for Blame {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Blame::User => "the job's input or code",
+            Blame::Environment { retryable: true } => "the environment, may pass on retry",
+            Blame::Environment { retryable: false } => "the environment",
+            Blame::Bug => "a bug in Tidemark",
+        })
+    }
+}
+
 impl Error {
+    /// Whose problem this is.
+    pub fn blame(&self) -> Blame {
+        use std::io::ErrorKind as K;
+        match self {
+            Error::Config(_) | Error::Task(_) => Blame::User,
+            Error::Io { source, .. } => Blame::Environment {
+                retryable: matches!(
+                    source.kind(),
+                    K::Interrupted
+                        | K::TimedOut
+                        | K::WouldBlock
+                        | K::ConnectionRefused
+                        | K::ConnectionReset
+                        | K::ConnectionAborted
+                        | K::BrokenPipe
+                        | K::StorageFull
+                        | K::ResourceBusy
+                ),
+            },
+            // A checkpoint or state that cannot be read or written: storage
+            // or the disk under it; a restart may find it whole again.
+            Error::Checkpoint(_) | Error::State(_) => Blame::Environment { retryable: true },
+            Error::Codec(_) => Blame::Bug,
+            Error::Cancelled => Blame::Environment { retryable: true },
+        }
+    }
+
     /// Wraps an I/O error with the path and the action.
     pub fn io(what: &'static str, path: impl Into<PathBuf>, source: std::io::Error) -> Self {
         Error::Io {

@@ -91,14 +91,13 @@ pub mod prelude {
         ConnectedKeyedStreams, ConnectedStreams, DataStream, JobGraph, KeyedStream, StreamEnv,
         WindowedConnectedStreams, WindowedStream,
     };
-    pub use crate::channel::Collector;
     pub use crate::config::Config;
     pub use crate::config::Kind;
     pub use crate::data::{Data, Key};
     pub use crate::error::{Error, Result};
     pub use crate::operator::{
         Aggregation, CoGroup, Either, KeyedCoProcessFunction, KeyedContext, KeyedOpenContext,
-        KeyedProcessFunction, OpenContext, Operator, WindowAssigner, WindowResult,
+        KeyedProcessFunction, OpenContext, Operator, Output, WindowAssigner, WindowResult,
     };
     pub use crate::pipelines::{ParamSpec, Params, PipelineSpec};
     pub use crate::runner::{Job, Outcome, Restore};

@@ -182,3 +182,55 @@ pub fn main_with(pipelines: &'static [crate::pipelines::PipelineSpec]) -> i32 {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::own_metrics;
+    use crate::pipelines::{Params, PipelineSpec};
+    use crate::user_metrics::UserMetric;
+
+    static GOOD: UserMetric = UserMetric::counter("orders_total", "Orders.");
+    static BAD: UserMetric = UserMetric::gauge("Queue-Depth_total", "items", "Queued.");
+    static SAME_NAME: UserMetric = UserMetric::counter("orders_total", "Orders, again.");
+
+    fn build(
+        _: &str,
+        _: &Params,
+        _: &crate::config::Config,
+    ) -> crate::Result<crate::api::JobGraph> {
+        unreachable!("not built")
+    }
+
+    static PIPELINES: &[PipelineSpec] = &[
+        PipelineSpec {
+            name: "a",
+            doc: "",
+            params: &[],
+            metrics: &[&GOOD, &BAD],
+            build,
+        },
+        PipelineSpec {
+            name: "b",
+            doc: "",
+            params: &[],
+            metrics: &[&GOOD, &SAME_NAME],
+            build,
+        },
+    ];
+
+    #[test]
+    fn a_binary_with_a_badly_named_or_doubly_declared_metric_is_refused_with_every_problem() {
+        let problems = own_metrics(PIPELINES).unwrap_err();
+        let all = problems.join("\n");
+        for want in [
+            "metric 'Queue-Depth_total': a name uses only a-z",
+            "metric 'Queue-Depth_total': only a counter's name ends in _total",
+            "metric 'Queue-Depth_total': the name ends in its unit: '_items'",
+            "metric 'orders_total' is declared twice",
+        ] {
+            assert!(all.contains(want), "missing '{want}' in:\n{all}");
+        }
+        // The same declaration listed by two pipelines is one metric.
+        assert_eq!(own_metrics(&PIPELINES[..1]).unwrap_err().len(), 3);
+    }
+}

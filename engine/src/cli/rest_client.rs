@@ -1,8 +1,7 @@
-//! Reading the REST API of a running job from the command line: a plain
-//! HTTP/1.1 GET over a TCP stream (loopback by default), and the job URL.
+//! Reading the REST API of a running job from the command line (reqwest on a
+//! one-thread runtime: a command makes a handful of requests), and the job URL.
 
 use serde_json::Value;
-use std::io::{Read, Write};
 use std::time::Duration;
 
 /// `GET url` and parse the body as JSON.
@@ -19,32 +18,45 @@ pub fn request(
     token: Option<&str>,
     ok: u16,
 ) -> Result<Value, String> {
-    let rest = url.strip_prefix("http://").ok_or_else(|| {
-        format!("'{url}': expected an http:// URL of the REST API, e.g. http://127.0.0.1:8081")
+    if !url.starts_with("http://") && !url.starts_with("https://") {
+        return Err(format!(
+            "'{url}': expected an http:// URL of the REST API, e.g. http://127.0.0.1:8081"
+        ));
+    }
+    let method = reqwest::Method::from_bytes(method.as_bytes()).map_err(|e| e.to_string())?;
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| e.to_string())?;
+    let (status, text) = rt.block_on(async {
+        let client = reqwest::Client::builder()
+            .timeout(Duration::from_secs(10))
+            .build()
+            .map_err(|e| e.to_string())?;
+        let mut req = client
+            .request(method.clone(), url)
+            .header(reqwest::header::ACCEPT, "application/json");
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        if let Some(b) = body {
+            req = req
+                .header(reqwest::header::CONTENT_TYPE, "application/json")
+                .body(b.to_string());
+        }
+        let resp = req.send().await.map_err(|e| {
+            format!(
+                "{method} {url}: {e} (is the job running? its REST address is printed at start)"
+            )
+        })?;
+        let status = resp.status().as_u16();
+        let text = resp
+            .text()
+            .await
+            .map_err(|e| format!("{method} {url}: {e}"))?;
+        Ok::<_, String>((status, text))
     })?;
-    let (host, path) = rest
-        .split_once('/')
-        .map(|(h, p)| (h, format!("/{p}")))
-        .unwrap_or((rest, "/".into()));
-    let mut s = std::net::TcpStream::connect(host).map_err(|e| format!("cannot connect to {host}: {e} (is the job running? its REST address is printed at start)"))?;
-    let _ = s.set_read_timeout(Some(Duration::from_secs(10)));
-    let body = body.map(|b| b.to_string()).unwrap_or_default();
-    let auth = token
-        .map(|t| format!("Authorization: Bearer {t}\r\n"))
-        .unwrap_or_default();
-    write!(s, "{method} {path} HTTP/1.1\r\nHost: {host}\r\nAccept: application/json\r\n{auth}Content-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}", body.len()).map_err(|e| e.to_string())?;
-    let mut raw = Vec::new();
-    s.read_to_end(&mut raw).map_err(|e| e.to_string())?;
-    let text = String::from_utf8_lossy(&raw);
-    let (head, body) = text
-        .split_once("\r\n\r\n")
-        .ok_or("malformed HTTP response")?;
-    let status: u16 = head
-        .split_whitespace()
-        .nth(1)
-        .and_then(|c| c.parse().ok())
-        .unwrap_or(0);
-    let v: Value = serde_json::from_str(body).map_err(|e| format!("{method} {url}: {e}"))?;
+    let v: Value = serde_json::from_str(&text).map_err(|e| format!("{method} {url}: {e}"))?;
     if status != ok {
         return Err(format!("{method} {url}: {status} {}", v["errors"]));
     }

@@ -62,7 +62,7 @@ pub fn run(args: RunArgs, pipelines: &[&'static PipelineSpec]) -> i32 {
     match started.wait() {
         Ok(_) => 0,
         Err(e) => {
-            eprintln!("error: {e}");
+            eprintln!("error: {e}\n  (whose: {})", e.blame());
             EXIT_FAILED
         }
     }

@@ -217,6 +217,11 @@ impl<K: Key, O: Data> KeyedContext<'_, K, O> {
         self.timers
             .delete(TimeDomain::EventTime, time, self.key.clone())
     }
+    /// Deletes a processing-time timer of the current key.
+    pub fn delete_processing_time_timer(&mut self, time: i64) -> Result<()> {
+        self.timers
+            .delete(TimeDomain::ProcessingTime, time, self.key.clone())
+    }
 }
 
 /// Runs a [`KeyedProcessFunction`] over a keyed stream.

@@ -10,7 +10,7 @@ pub mod session;
 pub mod simple;
 pub mod window;
 
-use crate::channel::Collector;
+pub use crate::channel::Collector as Output;
 use crate::error::Result;
 use crate::state::snapshot::{OperatorSnapshot, StateFile};
 use crate::state::{RestoredNative, StateSettings};
@@ -80,13 +80,13 @@ pub trait Operator<I, O>: Send + 'static {
         Ok(())
     }
     /// Processes a batch of records.
-    fn process_batch(&mut self, batch: Vec<I>, out: &mut Collector<O>) -> Result<()>;
+    fn process_batch(&mut self, batch: Vec<I>, out: &mut Output<O>) -> Result<()>;
     /// Event time advanced to `watermark`: fire due event-time timers.
-    fn on_watermark(&mut self, _watermark: i64, _out: &mut Collector<O>) -> Result<()> {
+    fn on_watermark(&mut self, _watermark: i64, _out: &mut Output<O>) -> Result<()> {
         Ok(())
     }
     /// The wall clock reached `now_ms`: fire due processing-time timers.
-    fn on_processing_time(&mut self, _now_ms: i64, _out: &mut Collector<O>) -> Result<()> {
+    fn on_processing_time(&mut self, _now_ms: i64, _out: &mut Output<O>) -> Result<()> {
         Ok(())
     }
     /// Earliest processing-time timer, so the task wakes up for it.
@@ -105,7 +105,7 @@ pub trait Operator<I, O>: Send + 'static {
     }
     /// All inputs ended. Output that must be covered by the final checkpoint
     /// belongs in `on_watermark(MAX_WATERMARK)`, which always comes first.
-    fn end_input(&mut self, _out: &mut Collector<O>) -> Result<()> {
+    fn end_input(&mut self, _out: &mut Output<O>) -> Result<()> {
         Ok(())
     }
 }

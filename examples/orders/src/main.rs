@@ -64,6 +64,7 @@ static VERDICTS: UserMetric = UserMetric::counter(
 }]);
 // ANCHOR_END: metric
 
+// ANCHOR: spec
 static PIPELINES: &[PipelineSpec] = &[PipelineSpec {
     name: "orders-payments",
     doc: "orders + payments → keyed join per order id (unpaid after a timeout) → files",
@@ -71,6 +72,7 @@ static PIPELINES: &[PipelineSpec] = &[PipelineSpec {
     metrics: &[&VERDICTS],
     build,
 }];
+// ANCHOR_END: spec
 
 // ANCHOR: build
 fn build(name: &str, p: &Params, config: &Config) -> Result<JobGraph> {
@@ -230,6 +232,8 @@ impl KeyedCoProcessFunction<u64, Order, Payment, Out> for PaymentCheck {
 }
 // ANCHOR_END: function
 
+// ANCHOR: main
 fn main() {
     std::process::exit(tidemark::cli::main_with(PIPELINES));
 }
+// ANCHOR_END: main

@@ -11,7 +11,6 @@ use std::path::{Path, PathBuf};
 use tidemark::operator::SubtaskInfo;
 use tidemark::prelude::*;
 
-// ANCHOR: sink
 pub struct TwoPhaseFiles {
     dir: PathBuf,
     /// `<job id>-<subtask>`: unique to this run and subtask.
@@ -59,6 +58,7 @@ fn io<T>(r: std::io::Result<T>, what: &'static str, p: &Path) -> Result<T> {
     r.map_err(|e| Error::io(what, p, e))
 }
 
+// ANCHOR: sink-open
 impl<T: Data + Line> Sink<T> for TwoPhaseFiles {
     fn open(&mut self, info: &SubtaskInfo, restored: &[(usize, &[u8])]) -> Result<()> {
         self.subtask = info.index;
@@ -89,6 +89,8 @@ impl<T: Data + Line> Sink<T> for TwoPhaseFiles {
         Ok(())
     }
 
+    // ANCHOR_END: sink-open
+
     fn write(&mut self, batch: Vec<T>) -> Result<()> {
         if self.current.is_none() {
             let name = format!("{}-{}", self.prefix, self.next_txn);
@@ -106,6 +108,7 @@ impl<T: Data + Line> Sink<T> for TwoPhaseFiles {
         io(f.write_all(text.as_bytes()), "writing", &p)
     }
 
+    // ANCHOR: sink-phases
     fn pre_commit(&mut self, checkpoint_id: u64) -> Result<Vec<u8>> {
         if let Some((name, f)) = self.current.take() {
             let p = self.hidden(&name);
@@ -128,6 +131,8 @@ impl<T: Data + Line> Sink<T> for TwoPhaseFiles {
         Ok(())
     }
 
+    // ANCHOR_END: sink-phases
+
     fn finish(&mut self) -> Result<()> {
         // No checkpoint after the last record (checkpointing off).
         if let Some((name, f)) = self.current.take() {
@@ -137,4 +142,3 @@ impl<T: Data + Line> Sink<T> for TwoPhaseFiles {
         Ok(())
     }
 }
-// ANCHOR_END: sink

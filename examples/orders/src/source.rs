@@ -8,7 +8,6 @@ use std::time::{Duration, Instant};
 use tidemark::prelude::*;
 use tidemark::source::Poll;
 
-// ANCHOR: source
 /// Records `0..orders` of one stream, at `rate` per second (0: unthrottled).
 pub struct Generated<T> {
     gen: Generator,
@@ -42,6 +41,7 @@ impl<T: Make + Data> Source<T> for Generated<T> {
         Ok(())
     }
 
+    // ANCHOR: source-position
     fn restore(&mut self, positions: &[&[u8]]) -> Result<()> {
         let [pos] = positions else {
             return Err(Error::Checkpoint(format!(
@@ -53,6 +53,8 @@ impl<T: Make + Data> Source<T> for Generated<T> {
         self.paced_from = (self.next, Instant::now());
         Ok(())
     }
+
+    // ANCHOR_END: source-position
 
     fn poll(&mut self, out: &mut Vec<T>, max: usize) -> Result<Poll> {
         if self.next >= self.gen.orders {
@@ -72,8 +74,9 @@ impl<T: Make + Data> Source<T> for Generated<T> {
         Ok(Poll::Data)
     }
 
+    // ANCHOR: source-save
     fn position(&self) -> Result<Vec<u8>> {
         Ok(bincode::serialize(&self.next)?)
     }
+    // ANCHOR_END: source-save
 }
-// ANCHOR_END: source
