@@ -11,7 +11,7 @@ use crate::checkpoint::channel_state::ChannelState;
 use crate::checkpoint::metadata::CheckpointMetadata;
 use crate::jobfile::JobFile;
 use crate::state::key_group::KeyGroupRange;
-use crate::state::snapshot::StateFile;
+use crate::state::state_file::StateFile;
 use crate::state::store::{HeapStore, KvStore};
 use crate::state::timers::TimerService;
 use std::path::Path;

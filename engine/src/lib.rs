@@ -82,7 +82,7 @@ pub use runner::Job;
 pub mod inspect {
     pub use crate::checkpoint::blob::{crc32, Location, S3Settings};
     pub use crate::checkpoint::metadata::CheckpointMetadata;
-    pub use crate::state::snapshot::StateFile;
+    pub use crate::state::state_file::StateFile;
 }
 
 /// What a job author needs, in one import: `use tidemark::prelude::*;`.

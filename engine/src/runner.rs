@@ -336,7 +336,7 @@ impl Running {
         }
         let done = Arc::new(AtomicBool::new(false));
         let printer = status_interval.map(|every| {
-            crate::cli::status::spawn(jm.status(), every, expected_records, done.clone())
+            crate::cli::status_line::spawn(jm.status(), every, expected_records, done.clone())
         });
         let status = jm.status();
         let started = Instant::now();

@@ -3,18 +3,10 @@
 //! facts and carries out the [`Decision`]s (sending triggers, writing metadata,
 //! deleting directories), so every rule here is testable without threads or I/O.
 
-use crate::state::snapshot::StateHandle;
+use crate::state::state_file::StateHandle;
+use crate::task::TaskId;
 use std::collections::{BTreeMap, VecDeque};
 use std::time::Duration;
-
-/// Identifies one subtask of the job graph.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct TaskId {
-    /// Node (operator) index in the graph.
-    pub node: usize,
-    /// Subtask index.
-    pub subtask: usize,
-}
 
 /// A subtask's acknowledgement: its state is durably written.
 #[derive(Debug, Clone)]

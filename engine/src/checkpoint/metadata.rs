@@ -4,7 +4,7 @@
 
 use super::blob::Location;
 use crate::error::{Error, Result};
-use crate::state::snapshot::StateHandle;
+use crate::state::state_file::StateHandle;
 use serde::{Deserialize, Serialize};
 
 const MAGIC: &[u8; 8] = b"TMCKPT01";
@@ -237,7 +237,7 @@ mod tests {
     /// outside the job's folder is refused with every problem named.
     #[test]
     fn names_that_leave_the_job_folder_are_refused() {
-        use crate::state::snapshot::{NativeFile, NativeHandle};
+        use crate::state::state_file::{NativeFile, NativeHandle};
         let mut h = StateHandle::of("../../etc/passwd", b"x");
         h.native = Some(NativeHandle {
             key_groups: (0, 200),

@@ -6,7 +6,7 @@ use super::blob::Location;
 use super::local::LocalRecovery;
 use super::metadata::{CheckpointMetadata, FINISHED_FILE, METADATA_FILE};
 use crate::error::{Error, Result};
-use crate::state::snapshot::{StateFile, StateHandle};
+use crate::state::state_file::{StateFile, StateHandle};
 use crate::state::RestoredNative;
 use std::sync::Arc;
 

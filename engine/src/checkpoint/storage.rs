@@ -13,7 +13,7 @@
 use super::blob::Location;
 use super::metadata::{CheckpointMetadata, METADATA_FILE};
 use crate::error::{Error, Result};
-use crate::state::snapshot::StateHandle;
+use crate::state::state_file::StateHandle;
 use std::collections::HashSet;
 
 /// Folder of files shared between incremental checkpoints, inside the job folder.

@@ -86,7 +86,7 @@ pub fn list(dir: &Path) -> i32 {
                         "{job_id:<34} {id:>6}  {:<20} {:<19}  {:>10}  {st}",
                         m.job_name,
                         utc(m.completed_ms),
-                        super::status::bytes(m.state_size())
+                        super::status_line::bytes(m.state_size())
                     );
                 }
             }
@@ -183,7 +183,7 @@ phases: the slowest subtask's, in ms
             h["status"].as_str().unwrap_or(""),
             utc(h["trigger_timestamp"].as_i64().unwrap_or(0)),
             h["end_to_end_duration"].as_i64().unwrap_or(0),
-            super::status::bytes(h["state_size"].as_u64().unwrap_or(0)),
+            super::status_line::bytes(h["state_size"].as_u64().unwrap_or(0)),
             delay,
             align,
             sync,

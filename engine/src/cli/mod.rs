@@ -3,16 +3,16 @@
 //! | file | owns |
 //! |---|---|
 //! | `run` | `tidemark run`: load, validate, restore, run, report |
-//! | `status` | the periodic status line and progress bar |
+//! | `status_line` | the periodic status line and progress bar |
 //! | `checkpoints` | `tidemark checkpoints DIR` and `--job URL` |
-//! | `backpressure` | `tidemark backpressure URL` |
+//! | `backpressure_report` | `tidemark backpressure URL` |
 //! | `rest_client` | reading a running job's REST API |
 //! | `usage` | CPU and peak memory of the process, for the summary |
 //! | `docs` | `tidemark pipelines`, `metrics-doc`, `config-doc` |
 //! | `monitoring` | `tidemark dashboards`, `alert-rules` |
 //! | `bench` | `tidemark bench`: workloads, one row per run, medians |
 
-pub(crate) mod backpressure;
+pub(crate) mod backpressure_report;
 pub(crate) mod bench;
 pub(crate) mod checkpoints;
 pub(crate) mod docs;
@@ -20,7 +20,7 @@ pub(crate) mod monitoring;
 pub(crate) mod rest_client;
 pub(crate) mod run;
 pub(crate) mod savepoint;
-pub(crate) mod status;
+pub(crate) mod status_line;
 pub(crate) mod usage;
 
 use clap::{Parser, Subcommand};
@@ -163,7 +163,7 @@ pub fn main_with(pipelines: &'static [crate::pipelines::PipelineSpec]) -> i32 {
         Command::Checkpoints { job: Some(url), .. } => checkpoints::history(&url),
         Command::Checkpoints { dir: Some(dir), .. } => checkpoints::list(&dir),
         Command::Checkpoints { .. } => EXIT_USAGE,
-        Command::Backpressure { url } => backpressure::report(&url),
+        Command::Backpressure { url } => backpressure_report::report(&url),
         Command::Savepoint(a) => savepoint::run(&a),
         Command::Bench(a) => bench::run(&a),
         Command::Pipelines => {

@@ -10,7 +10,7 @@ use crate::runtime::job_master::Retention;
 use crate::runtime::restart::RestartStrategy;
 use crate::state::rocks::options::{Profile, StatsLevel};
 use crate::state::rocks::RocksSettings;
-use crate::state::snapshot::Compression;
+use crate::state::state_file::Compression;
 use crate::state::{StateBackendKind, StateSettings};
 use std::collections::BTreeMap;
 use std::path::PathBuf;

@@ -6,7 +6,7 @@ use crate::channel::Collector;
 use crate::data::{Data, Key};
 use crate::error::{Error, Result};
 use crate::state::key_group::key_group_range_for_subtask;
-use crate::state::snapshot::OperatorSnapshot;
+use crate::state::state_file::OperatorSnapshot;
 use crate::state::timers::TIMER_TABLE;
 use crate::state::*;
 use crate::user_metrics::{CounterId, GaugeId, HistogramId, UserMetric, UserMetrics};

@@ -12,7 +12,7 @@ pub mod window;
 
 pub use crate::channel::Collector as Output;
 use crate::error::Result;
-use crate::state::snapshot::{OperatorSnapshot, StateFile};
+use crate::state::state_file::{OperatorSnapshot, StateFile};
 use crate::state::{RestoredNative, StateSettings};
 use std::sync::Arc;
 

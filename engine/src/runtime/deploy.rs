@@ -4,13 +4,13 @@
 use crate::api::graph::{Erased, JobGraph, WireParams};
 use crate::channel::CancelFlag;
 use crate::checkpoint::align::AlignMode;
-use crate::checkpoint::coordinator::TaskId;
 use crate::checkpoint::restore::LoadedCheckpoint;
 use crate::checkpoint::storage::CheckpointStorage;
 use crate::error::{Error, Result};
 use crate::message::Announcement;
 use crate::metrics::{TaskLabels, TaskMetrics};
 use crate::operator::{RestoredState, SubtaskInfo};
+use crate::task::TaskId;
 use crate::task::{TaskControl, TaskEvent, TaskSetup};
 use crossbeam_channel::{Receiver, Sender};
 use std::sync::Arc;

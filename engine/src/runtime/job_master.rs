@@ -846,7 +846,7 @@ pub fn check_compatible(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::state::snapshot::StateHandle;
+    use crate::state::state_file::StateHandle;
 
     fn graph() -> JobGraph {
         let cfg = crate::source::datagen::DatagenConfig {

@@ -10,7 +10,7 @@ pub(crate) mod slow;
 use crate::channel::Collector;
 use crate::error::Result;
 use crate::operator::{OpenContext, Operator, SubtaskInfo};
-use crate::state::snapshot::OperatorSnapshot;
+use crate::state::state_file::OperatorSnapshot;
 
 /// A parallel sink instance.
 pub trait Sink<T>: Send + 'static {

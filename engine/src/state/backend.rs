@@ -6,12 +6,14 @@ use crate::checkpoint::blob::Location;
 use crate::data::{Data, Key};
 use crate::error::{Error, Result};
 use crate::state::key_group::KeyGroupRange;
-use crate::state::rocks::snapshot::{native_checkpoint, CheckpointReader, FullTableSnapshot};
+use crate::state::rocks::native_checkpoint::{
+    native_checkpoint, CheckpointReader, FullTableSnapshot,
+};
 use crate::state::rocks::store::RocksStore;
 use crate::state::rocks::timers::TimerTableSnapshot;
 use crate::state::rocks::transfer::{download, RestoreSource, Uploads};
 use crate::state::rocks::{DbHandle, NativeSnapshot, RocksSettings, RocksShared, SharedDb};
-use crate::state::snapshot::{ChunkRef, Compression, NativeHandle, StateFile, TableSnapshot};
+use crate::state::state_file::{ChunkRef, Compression, NativeHandle, StateFile, TableSnapshot};
 use crate::state::store::{HeapStore, KvStore};
 use crate::state::timers::TIMER_TABLE;
 use std::any::Any;
@@ -485,7 +487,7 @@ fn import_range(
     let _ = std::fs::remove_dir_all(&tmp);
     let source = download(&n.handle, &n.job, n.local.as_deref(), &tmp)?;
     let result = (|| {
-        let ro = crate::state::rocks::snapshot::open_read_only(&tmp, &n.handle.tables)
+        let ro = crate::state::rocks::native_checkpoint::open_read_only(&tmp, &n.handle.tables)
             .map_err(Error::Checkpoint)?;
         let (s, e) = n.handle.key_groups;
         let part = KeyGroupRange {
@@ -512,14 +514,19 @@ fn import_range(
             };
             if t == TIMER_TABLE {
                 // Ordered by time: the key group is a filter, not a prefix.
-                crate::state::rocks::snapshot::scan_all(&ro, t, &mut |k, v| {
+                crate::state::rocks::native_checkpoint::scan_all(&ro, t, &mut |k, v| {
                     if crate::state::rocks::timers::in_range(k, part) {
                         put(k, v)?;
                     }
                     Ok(())
                 })?;
             } else {
-                crate::state::rocks::snapshot::scan_range(&ro, t, part, &mut |_, k, v| put(k, v))?;
+                crate::state::rocks::native_checkpoint::scan_range(
+                    &ro,
+                    t,
+                    part,
+                    &mut |_, k, v| put(k, v),
+                )?;
             }
             db.db()
                 .write_opt(batch, &wo)
@@ -537,7 +544,7 @@ mod tests {
     use crate::checkpoint::blob::Location;
     use crate::state::key_group::key_group_range_for_subtask;
     use crate::state::rocks::transfer::upload;
-    use crate::state::snapshot::{encode, encode_to, OperatorSnapshot, StateHandle};
+    use crate::state::state_file::{encode, encode_to, OperatorSnapshot, StateHandle};
 
     fn settings(dir: &std::path::Path, incremental: bool) -> StateSettings {
         let mut s = StateSettings {

@@ -9,13 +9,13 @@
 //! | `rocks` | the RocksDB backend: instance, tables, native checkpoints, transfer, metrics |
 //! | [`handles`] | Value/List/Map/Reducing/Aggregating state, scoped to the current key |
 //! | [`timers`] | event- and processing-time timers, snapshotted with the keyed state |
-//! | `snapshot` | the state file format: one chunk per (table, key group), a footer index |
+//! | `state_file` | the state file format: one chunk per (table, key group), a footer index |
 
 pub(crate) mod backend;
 pub mod handles;
 pub mod key_group;
 pub(crate) mod rocks;
-pub(crate) mod snapshot;
+pub(crate) mod state_file;
 pub(crate) mod store;
 pub mod timers;
 

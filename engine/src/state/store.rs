@@ -4,7 +4,7 @@
 //! (RocksDB behind a hot-state cache) slots in by implementing it.
 
 use crate::data::{Data, Key};
-use crate::state::snapshot::{ChunkWriter, TableSnapshot};
+use crate::state::state_file::{ChunkWriter, TableSnapshot};
 use rustc_hash::FxHashMap;
 
 /// A key → state map. `get` takes `&mut self` so that an implementation may

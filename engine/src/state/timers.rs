@@ -4,7 +4,7 @@
 
 use crate::data::Key;
 use crate::state::rocks::timers::RocksTimers;
-use crate::state::snapshot::{ChunkWriter, TableSnapshot};
+use crate::state::state_file::{ChunkWriter, TableSnapshot};
 use std::collections::BTreeSet;
 
 /// Which clock a timer follows.

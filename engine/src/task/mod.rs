@@ -7,15 +7,15 @@
 //! | `input` | one input channel, converted on receipt for a two-input operator |
 //! | [`operator_task`] | the input loop: batches, watermarks, barrier alignment, snapshots |
 //! | [`source_task`] | polling a source, generating watermarks, injecting barriers |
-//! | [`snapshot`] | the asynchronous snapshot phase and the acknowledgement |
+//! | [`async_snapshot`] | the asynchronous snapshot phase and the acknowledgement |
 
+pub mod async_snapshot;
 pub(crate) mod input;
 pub mod operator_task;
-pub mod snapshot;
 pub mod source_task;
 
 use crate::channel::CancelFlag;
-use crate::checkpoint::coordinator::{SubtaskAck, TaskId};
+use crate::checkpoint::coordinator::SubtaskAck;
 use crate::checkpoint::storage::CheckpointStorage;
 use crate::message::Barrier;
 use crate::metrics::TaskMetrics;
@@ -23,6 +23,15 @@ use crate::operator::{RestoredState, SubtaskInfo};
 use crossbeam_channel::{Receiver, Sender};
 use std::sync::Arc;
 use std::time::Duration;
+
+/// Identifies one subtask of the job graph.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct TaskId {
+    /// Node (operator) index in the graph.
+    pub node: usize,
+    /// Subtask index.
+    pub subtask: usize,
+}
 
 /// From the job master to one task (FIFO, so a notification sent before a
 /// cancel is seen first).

@@ -6,8 +6,8 @@
 //! (records drained by an unaligned checkpoint) or from the channels. Barrier
 //! handling is decided by the pure [`Aligner`]; this file carries it out.
 
+use super::async_snapshot::{spawn_async, SyncTimings};
 use super::input::Input;
-use super::snapshot::{spawn_async, SyncTimings};
 use super::{TaskControl, TaskEvent, TaskSetup, PUBLISH_INTERVAL};
 use crate::channel::{Collector, Wake};
 use crate::checkpoint::align::{AlignAction, Aligner};
@@ -17,7 +17,7 @@ use crate::error::{Error, Result};
 use crate::message::{Announcement, Barrier, Message};
 use crate::metrics::LocalCounts;
 use crate::operator::{now_ms, OpenContext, Operator};
-use crate::state::snapshot::OperatorSnapshot;
+use crate::state::state_file::OperatorSnapshot;
 use crate::watermark::{WatermarkChange, WatermarkTracker};
 use crossbeam_channel::{Receiver, Select, TryRecvError};
 use std::collections::VecDeque;

@@ -3,7 +3,7 @@
 //! output is full the source waits for room but still takes triggers, so an
 //! unaligned barrier leaves a backpressured source at once.
 
-use super::snapshot::{spawn_async, SyncTimings};
+use super::async_snapshot::{spawn_async, SyncTimings};
 use super::{TaskControl, TaskEvent, TaskSetup, PUBLISH_INTERVAL};
 use crate::channel::{Collector, Wake};
 use crate::checkpoint::channel_state::ChannelState;
@@ -13,7 +13,7 @@ use crate::message::{Message, MAX_WATERMARK};
 use crate::metrics::LocalCounts;
 use crate::operator::now_ms;
 use crate::source::{Poll, Source};
-use crate::state::snapshot::OperatorSnapshot;
+use crate::state::state_file::OperatorSnapshot;
 use crate::watermark::WatermarkStrategy;
 use crossbeam_channel::{RecvTimeoutError, TryRecvError};
 use std::time::{Duration, Instant};

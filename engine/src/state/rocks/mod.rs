@@ -10,19 +10,19 @@
 //! | [`options`] | settings, profiles and the shared memory budget |
 //! | [`store`] | one table: the `KvStore` over a column family, with a write-back cache |
 //! | [`timers`] | timers in a column family ordered by time (`timer-service.factory: ROCKSDB`) |
-//! | [`snapshot`] | native checkpoints: canonical chunks for full snapshots, files for incremental ones |
+//! | [`native_checkpoint`] | native checkpoints: canonical chunks for full snapshots, files for incremental ones |
 //! | [`transfer`] | uploading native checkpoints (incremental, shared files) and downloading them for restore |
 //! | [`metrics`] | native properties and statistics tickers as gauges |
 
 pub mod metrics;
+pub mod native_checkpoint;
 pub mod options;
-pub mod snapshot;
 pub mod store;
 pub mod timers;
 pub mod transfer;
 
+pub use native_checkpoint::NativeSnapshot;
 pub use options::{RocksSettings, RocksShared};
-pub use snapshot::NativeSnapshot;
 
 use crate::error::{Error, Result};
 use crate::state::key_group::KeyGroupRange;

@@ -18,7 +18,7 @@ use super::{key_group_prefix, SharedDb};
 use crate::data::{Data, Key};
 use crate::error::{Error, Result};
 use crate::state::key_group::assign_to_key_group;
-use crate::state::snapshot::TableSnapshot;
+use crate::state::state_file::TableSnapshot;
 use crate::state::store::KvStore;
 use rocksdb::{WriteBatch, WriteOptions};
 use rustc_hash::FxHashMap;

@@ -11,7 +11,7 @@ use super::SharedDb;
 use crate::data::Key;
 use crate::error::{Error, Result};
 use crate::state::key_group::{assign_to_key_group, KeyGroupRange};
-use crate::state::snapshot::{ChunkWriter, TableSnapshot};
+use crate::state::state_file::{ChunkWriter, TableSnapshot};
 use crate::state::timers::{TimeDomain, TIMER_TABLE};
 use rocksdb::WriteOptions;
 use std::cell::Cell;
@@ -181,7 +181,7 @@ impl<K: Key> RocksTimers<K> {
 /// chunks (`bincode(Vec<(K, (TimeDomain, i64))>)` per key group).
 pub struct TimerTableSnapshot {
     /// The native checkpoint.
-    pub reader: std::sync::Arc<super::snapshot::CheckpointReader>,
+    pub reader: std::sync::Arc<super::native_checkpoint::CheckpointReader>,
 }
 
 impl TableSnapshot for TimerTableSnapshot {

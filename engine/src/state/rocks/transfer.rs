@@ -11,11 +11,11 @@
 //! Download (restore): every file is checked against the size and CRC32 the
 //! checkpoint recorded before the instance opens it.
 
-use super::snapshot::NativeSnapshot;
+use super::native_checkpoint::NativeSnapshot;
 use crate::checkpoint::blob::Location;
 use crate::checkpoint::storage::shared_key;
 use crate::error::{Error, Result};
-use crate::state::snapshot::{verify_digest, NativeFile, NativeHandle};
+use crate::state::state_file::{verify_digest, NativeFile, NativeHandle};
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 

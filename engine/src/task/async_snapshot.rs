@@ -11,7 +11,7 @@ use crate::error::Result;
 use crate::message::Barrier;
 use crate::operator::SubtaskInfo;
 use crate::state::rocks::transfer::upload;
-use crate::state::snapshot::{encode_to, OperatorSnapshot, StateHandle};
+use crate::state::state_file::{encode_to, OperatorSnapshot, StateHandle};
 use std::time::Instant;
 
 /// What the task measured before the asynchronous phase.

@@ -8,7 +8,7 @@ use super::transfer::Uploads;
 use super::{key_group_of, Db, DbHandle};
 use crate::error::{Error, Result};
 use crate::state::key_group::KeyGroupRange;
-use crate::state::snapshot::{ChunkWriter, TableSnapshot};
+use crate::state::state_file::{ChunkWriter, TableSnapshot};
 use rocksdb::checkpoint::Checkpoint;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, OnceLock};
