@@ -23,9 +23,9 @@ use crate::api::JobGraph;
 use crate::checkpoint::align::AlignMode;
 use crate::checkpoint::blob::Location;
 use crate::checkpoint::restore::{load_explicit, scan, select_latest, LoadedCheckpoint};
+use crate::checkpoint::retention::Retention;
 use crate::config::Config;
 use crate::error::{Error, Result};
-use crate::runtime::job_master::Retention;
 use crate::runtime::status::JobStatus;
 pub use crate::runtime::StopHandle;
 use crate::runtime::{deploy::RuntimeKnobs, JobMaster, JobOptions, JobOutcome};
@@ -178,7 +178,7 @@ impl Job {
             ..
         } = self;
         if let Some(r) = &restore {
-            crate::runtime::job_master::check_compatible(
+            crate::checkpoint::compat::check_compatible(
                 &graph,
                 &r.meta,
                 self.allow_non_restored_state,

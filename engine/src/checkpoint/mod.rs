@@ -6,10 +6,12 @@
 pub mod align;
 pub mod blob;
 pub mod channel_state;
+pub mod compat;
 pub mod coordinator;
 pub mod local;
 pub mod metadata;
 pub mod restore;
+pub mod retention;
 pub mod savepoint;
 pub mod spool;
 pub mod storage;
