@@ -214,7 +214,9 @@ impl JobMaster {
         *lock(&self.status.state) = s;
     }
 
-    fn stats(&self) -> std::sync::MutexGuard<'_, crate::runtime::checkpoint_stats::CheckpointStats> {
+    fn stats(
+        &self,
+    ) -> std::sync::MutexGuard<'_, crate::runtime::checkpoint_stats::CheckpointStats> {
         lock(&self.status.checkpoints)
     }
 
