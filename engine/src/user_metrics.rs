@@ -34,6 +34,7 @@ use std::collections::HashMap;
 use std::sync::{Mutex, OnceLock};
 use tidemark_agent::catalogue::{Merge, MetricDef, MetricKind};
 use tidemark_agent::labels::{JOB_ID, JOB_NAME, SUBTASK, VERTEX};
+use tidemark_agent::registry::RegistryError;
 use tidemark_agent::{Counter, Gauge, Histogram, Registry};
 
 /// A label of a user metric and every value it may take.
@@ -290,11 +291,7 @@ impl UserMetrics {
         m: &'static UserMetric,
         own: &[&str],
     ) -> Result<CounterId> {
-        let sub = info.index.to_string();
-        let def = Self::checked(m, |k| matches!(k, UserKind::Counter), "counter")?;
-        let c = reg
-            .counter(def, &Self::values(m, info, &sub, own)?)
-            .map_err(|e| Error::Config(format!("metric '{}': {e}", m.name)))?;
+        let (c, _) = Self::resolve(reg, info, m, own, "counter", Registry::counter)?;
         self.counters.push((0, c));
         Ok(CounterId(self.counters.len() - 1))
     }
@@ -306,11 +303,7 @@ impl UserMetrics {
         m: &'static UserMetric,
         own: &[&str],
     ) -> Result<GaugeId> {
-        let sub = info.index.to_string();
-        let def = Self::checked(m, |k| matches!(k, UserKind::Gauge(_)), "gauge")?;
-        let g = reg
-            .gauge(def, &Self::values(m, info, &sub, own)?)
-            .map_err(|e| Error::Config(format!("metric '{}': {e}", m.name)))?;
+        let (g, _) = Self::resolve(reg, info, m, own, "gauge", Registry::gauge)?;
         self.gauges.push((None, g));
         Ok(GaugeId(self.gauges.len() - 1))
     }
@@ -322,27 +315,37 @@ impl UserMetrics {
         m: &'static UserMetric,
         own: &[&str],
     ) -> Result<HistogramId> {
-        let sub = info.index.to_string();
-        let def = Self::checked(m, |k| matches!(k, UserKind::Histogram(_)), "histogram")?;
-        let h = reg
-            .histogram(def, &Self::values(m, info, &sub, own)?)
-            .map_err(|e| Error::Config(format!("metric '{}': {e}", m.name)))?;
+        let (h, def) = Self::resolve(reg, info, m, own, "histogram", Registry::histogram)?;
         self.histograms.push((1.0 / def.scale, h));
         Ok(HistogramId(self.histograms.len() - 1))
     }
 
-    fn checked(
+    /// The handle of `m` for this subtask and these label values, made by
+    /// `get` after checking that `m` is a `what` with valid labels.
+    fn resolve<H>(
+        reg: &Registry,
+        info: &SubtaskInfo,
         m: &'static UserMetric,
-        is: fn(UserKind) -> bool,
+        own: &[&str],
         what: &str,
-    ) -> Result<&'static MetricDef> {
-        if !is(m.kind) {
+        get: fn(&Registry, &'static MetricDef, &[&str]) -> Result<H, RegistryError>,
+    ) -> Result<(H, &'static MetricDef)> {
+        let kind_is = match m.kind {
+            UserKind::Counter => "counter",
+            UserKind::Gauge(_) => "gauge",
+            UserKind::Histogram(_) => "histogram",
+        };
+        if kind_is != what {
             return Err(Error::Config(format!(
-                "metric '{}' is not a {what}: register it with the method of its kind",
+                "metric '{}' is a {kind_is}, registered as a {what}: register it with the method of its kind",
                 m.name
             )));
         }
-        m.def()
+        let def = m.def()?;
+        let sub = info.index.to_string();
+        let h = get(reg, def, &Self::values(m, info, &sub, own)?)
+            .map_err(|e| Error::Config(format!("metric '{}': {e}", m.name)))?;
+        Ok((h, def))
     }
 
     #[inline]
