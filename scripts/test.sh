@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Runs every check CI runs: formatting, clippy, the generated docs being
-# current, then all unit and integration tests (release profile, one build).
+# Runs every check CI runs: formatting, clippy, rustdoc, the generated docs
+# being current, then all unit and integration tests (release profile, one build).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/setup.sh
@@ -10,6 +10,8 @@ say "cargo fmt --check"
 cargo fmt --all -- --check
 say "cargo clippy (warnings are errors)"
 cargo clippy --release --workspace --all-targets -- -D warnings
+say "cargo doc (the library's documentation, warnings are errors)"
+RUSTDOCFLAGS="-D warnings" cargo doc --release --no-deps --workspace
 say "building the tidemark binary the integration tests run"
 cargo build --release --bins
 say "checking that docs/metrics.md and docs/configuration.md are generated from the code"
