@@ -4,8 +4,8 @@
 use super::keyed_count::RunningCount;
 use super::{line_sink, ParamSpec, Params, PipelineSpec, SINK_PARAMS};
 use crate::api::{JobGraph, StreamEnv};
-use crate::config::keys::Kind;
 use crate::config::Config;
+use crate::config::Kind;
 use crate::error::Result;
 use crate::source::file::FileSource;
 use std::path::PathBuf;

@@ -5,8 +5,8 @@ use super::{
     datagen_source, line_sink, ParamSpec, Params, PipelineSpec, DATAGEN_PARAMS, SINK_PARAMS,
 };
 use crate::api::{JobGraph, StreamEnv};
-use crate::config::keys::Kind;
 use crate::config::Config;
+use crate::config::Kind;
 use crate::data::{Data, Key};
 use crate::error::Result;
 use crate::operator::{KeyedContext, KeyedOpenContext, KeyedProcessFunction};

@@ -17,9 +17,9 @@ pub use keyed_count::RunningCount;
 pub use params::Params;
 
 use crate::api::JobGraph;
-use crate::config::keys::Kind;
 use crate::config::value::closest;
 use crate::config::Config;
+use crate::config::Kind;
 use crate::error::{Error, Result};
 use crate::jobfile::JobFile;
 

@@ -15,11 +15,12 @@
 
 use super::{line_sink, ParamSpec, Params, PipelineSpec, SINK_PARAMS};
 use crate::api::{DataStream, JobGraph, StreamEnv};
-use crate::config::keys::Kind;
 use crate::config::Config;
+use crate::config::Kind;
 use crate::data::Data;
 use crate::error::Result;
 use crate::operator::window::{AggKind, Aggregation, WindowAssigner, WindowResult};
+use crate::operator::Either;
 use crate::operator::{
     CoGroup, KeyedCoProcessFunction, KeyedContext, KeyedOpenContext, KeyedProcessFunction,
 };
@@ -86,26 +87,23 @@ const WINDOW_MS: i64 = 10_000;
 /// Slide of q5, ms.
 const SLIDE_MS: i64 = 2_000;
 
-/// The persons of the event stream for which `keep` holds.
-fn persons(src: &DataStream<NexmarkEvent>, keep: fn(&Person) -> bool) -> DataStream<Person> {
-    src.flat_map(move |e, out: &mut Vec<Person>| {
-        if let NexmarkEvent::Person(p) = e {
-            if keep(&p) {
-                out.push(p);
-            }
-        }
+/// The persons and the auctions of the event stream, as two streams out of
+/// one operator (its main and side outputs): each event is read once, and
+/// each edge carries only its side's records.
+fn persons_and_auctions<P: Data, A: Data>(
+    src: &DataStream<NexmarkEvent>,
+    person: fn(Person) -> Option<P>,
+    auction: fn(Auction) -> Option<A>,
+    uid: &str,
+) -> (DataStream<P>, DataStream<A>) {
+    src.flat_map(move |e, out: &mut Vec<Either<P, A>>| match e {
+        NexmarkEvent::Person(p) => out.extend(person(p).map(Either::Left)),
+        NexmarkEvent::Auction(a) => out.extend(auction(a).map(Either::Right)),
+        NexmarkEvent::Bid(_) => {}
     })
-}
-
-/// The auctions of the event stream for which `keep` holds.
-fn auctions(src: &DataStream<NexmarkEvent>, keep: fn(&Auction) -> bool) -> DataStream<Auction> {
-    src.flat_map(move |e, out: &mut Vec<Auction>| {
-        if let NexmarkEvent::Auction(a) = e {
-            if keep(&a) {
-                out.push(a);
-            }
-        }
-    })
+    .name(&format!("{uid} persons and auctions"))
+    .uid(uid)
+    .split()
 }
 
 fn bids(src: &DataStream<NexmarkEvent>) -> DataStream<Bid> {
@@ -193,15 +191,14 @@ fn build(name: &str, p: &Params, config: &Config) -> Result<JobGraph> {
             sink(&sel, p, qp)?
         }
         "q3" => {
-            let sellers = persons(&src, |p| matches!(p.state.as_str(), "OR" | "ID" | "CA"))
-                .name("q3 persons")
-                .uid("q3-persons")
-                .with_parallelism(qp);
-            let items = auctions(&src, |a| a.category == 10)
-                .name("q3 auctions")
-                .uid("q3-auctions")
-                .with_parallelism(qp);
+            let (sellers, items) = persons_and_auctions(
+                &src,
+                |p| matches!(p.state.as_str(), "OR" | "ID" | "CA").then_some(p),
+                |a| (a.category == 10).then_some(a),
+                "q3-split",
+            );
             let joined = sellers
+                .with_parallelism(qp)
                 .key_by(|p: &Person| p.id)
                 .connect(&items.key_by(|a: &Auction| a.seller))
                 .process(Q3Join::default)
@@ -270,27 +267,27 @@ fn build(name: &str, p: &Params, config: &Config) -> Result<JobGraph> {
             sink(&highest, p, qp)?
         }
         _ => {
-            let people = persons(&src, |_| true)
-                .name("q8 persons")
-                .uid("q8-persons")
-                .with_parallelism(qp);
-            let sellers = auctions(&src, |_| true)
-                .name("q8 auctions")
-                .uid("q8-auctions")
-                .with_parallelism(qp);
+            // Only what the join needs: (id, name, time) and (seller, time).
+            let (people, sellers) = persons_and_auctions(
+                &src,
+                |p| Some((p.id, p.name, p.date_time)),
+                |a| Some((a.seller, a.date_time)),
+                "q8-split",
+            );
             let new_users = people
-                .key_by(|p: &Person| p.id)
-                .connect(&sellers.key_by(|a: &Auction| a.seller))
+                .with_parallelism(qp)
+                .key_by(|p: &(u64, String, i64)| p.0)
+                .connect(&sellers.key_by(|a: &(u64, i64)| a.0))
                 .window(
                     WindowAssigner::Tumbling { size_ms: WINDOW_MS },
-                    |p: &Person| p.date_time,
-                    |a: &Auction| a.date_time,
+                    |p: &(u64, String, i64)| p.2,
+                    |a: &(u64, i64)| a.1,
                 )
-                .co_group(|g: CoGroup<'_, u64, Person, Auction>, out| {
+                .co_group(|g: CoGroup<'_, u64, (u64, String, i64), (u64, i64)>, out| {
                     // Persons who registered in the window and opened an
                     // auction in it (the auctions grouped by seller).
                     if !g.right.is_empty() {
-                        out.extend(g.left.into_iter().map(|p| (p.id, p.name, g.start)));
+                        out.extend(g.left.into_iter().map(|(id, name, _)| (id, name, g.start)));
                     }
                 })
                 .name("q8 window join")

@@ -1,8 +1,8 @@
 //! Checked pipeline parameters.
 
 use super::{ParamSpec, PipelineSpec};
-use crate::config::keys::Kind;
 use crate::config::value::*;
+use crate::config::Kind;
 use crate::error::{Error, Result};
 use std::collections::BTreeMap;
 use std::time::Duration;

@@ -6,8 +6,8 @@ use super::{
     datagen_source, line_sink, ParamSpec, Params, PipelineSpec, DATAGEN_PARAMS, SINK_PARAMS,
 };
 use crate::api::{JobGraph, StreamEnv};
-use crate::config::keys::Kind;
 use crate::config::Config;
+use crate::config::Kind;
 use crate::error::{Error, Result};
 use crate::operator::window::{AggKind, Aggregation, WindowAssigner, WindowResult};
 use crate::source::datagen::Event;

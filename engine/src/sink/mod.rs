@@ -5,7 +5,7 @@
 pub mod blackhole;
 pub mod file;
 pub mod print;
-pub(crate) mod slow;
+pub mod slow;
 
 use crate::channel::Collector;
 use crate::error::Result;
