@@ -11,7 +11,9 @@ use std::time::Duration;
 use tidemark_example_orders::model::Generator;
 use tidemark_tests::*;
 
-const ORDERS: u64 = 60_000;
+// 20 s of input at 6000 per second: four kill rounds of a second or two each
+// leave most of it for the last run, so no kill lands after the end.
+const ORDERS: u64 = 120_000;
 const SEED: u64 = 11;
 const TIMEOUT_MS: i64 = 3_000;
 
