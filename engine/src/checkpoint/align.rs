@@ -44,11 +44,23 @@ impl AlignMode {
         matches!(self, AlignMode::Unaligned { .. })
     }
 
-    /// Whether a checkpoint triggered at `trigger_ms` is unaligned at `now_ms`.
-    pub fn unaligned_at(self, trigger_ms: i64, now_ms: i64) -> bool {
+    /// Whether checkpoint `b` is taken unaligned at `now_ms`: never for the
+    /// final checkpoint, whose barrier follows the last record. Records it
+    /// overtook would be processed after the snapshot and, as tasks then
+    /// end, committed by the sinks' end of input while the checkpoint also
+    /// holds them as in-flight data: a restore would write them twice.
+    pub fn unaligned_for(self, b: &Barrier, now_ms: i64) -> bool {
+        match self.timeout_ms(b) {
+            Some(timeout_ms) => now_ms >= b.trigger_ms.saturating_add(timeout_ms),
+            None => false,
+        }
+    }
+
+    /// After how long `b` turns unaligned, if it may.
+    fn timeout_ms(self, b: &Barrier) -> Option<i64> {
         match self {
-            AlignMode::Unaligned { timeout_ms } => now_ms >= trigger_ms.saturating_add(timeout_ms),
-            AlignMode::Aligned { .. } => false,
+            AlignMode::Unaligned { timeout_ms } if !b.is_final => Some(timeout_ms),
+            _ => None,
         }
     }
 }
@@ -134,12 +146,9 @@ impl Aligner {
 
     /// When (ms since the epoch) the pending alignment turns unaligned.
     pub fn deadline(&self) -> Option<i64> {
-        match (self.mode, &self.pending) {
-            (AlignMode::Unaligned { timeout_ms }, Some(p)) if !p.recording => {
-                Some(p.barrier.trigger_ms.saturating_add(timeout_ms))
-            }
-            _ => None,
-        }
+        let p = self.pending.as_ref().filter(|p| !p.recording)?;
+        let timeout_ms = self.mode.timeout_ms(&p.barrier)?;
+        Some(p.barrier.trigger_ms.saturating_add(timeout_ms))
     }
 
     /// Starts tracking `b` unless it is stale; abandons an older pending one.
@@ -384,6 +393,37 @@ mod tests {
             vec![AlignAction::ChannelStateDone(1)]
         );
         assert_eq!(a.on_barrier(0, b(1), 0), vec![], "after its persisted mark");
+    }
+
+    #[test]
+    fn the_final_checkpoint_is_aligned_whatever_the_mode() {
+        let mode = AlignMode::Unaligned { timeout_ms: 0 };
+        let last = Barrier {
+            is_final: true,
+            ..b(1)
+        };
+        assert!(mode.unaligned_for(&b(1), 0));
+        assert!(!mode.unaligned_for(&last, 1_000_000));
+        let mut a = Aligner::new(2, mode);
+        assert_eq!(
+            a.on_announce(1, last, 0),
+            vec![],
+            "no snapshot before every barrier"
+        );
+        assert_eq!(a.on_barrier(1, last, 0), vec![AlignAction::Block(1)]);
+        assert_eq!(a.deadline(), None);
+        assert_eq!(a.on_time(1_000_000), vec![]);
+        assert!(!a.recording(0));
+        assert_eq!(
+            a.on_barrier(0, last, 1_000_000),
+            vec![
+                AlignAction::Snapshot {
+                    barrier: last,
+                    unaligned: false
+                },
+                AlignAction::UnblockAll
+            ]
+        );
     }
 
     #[test]

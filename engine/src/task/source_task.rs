@@ -268,7 +268,7 @@ impl<T: Data> SourceTask<T> {
             TaskControl::TriggerCheckpoint(b) => {
                 let now = now_ms();
                 let start_delay_ns = ((now - b.trigger_ms).max(0) as u64) * 1_000_000;
-                let unaligned = self.setup.align.unaligned_at(b.trigger_ms, now);
+                let unaligned = self.setup.align.unaligned_for(&b, now);
                 if b.drain && !self.drained {
                     // End of event time ahead of the barrier: downstream fires
                     // every window and timer before it snapshots.
