@@ -168,7 +168,8 @@ fn rest_context() -> crate::rest::RestContext {
         job_id: REST_JOB_ID.into(),
         job_name: "fuzz".into(),
         checkpoint_config: Some(serde_json::json!({ "mode": "exactly_once" })),
-        stop: crate::runtime::StopHandle::default(),
+        // Nobody reads the commands: a trigger is answered 409.
+        control: crate::runtime::StopHandle::channel().0,
         token: Some(REST_TOKEN.into()),
     }
 }

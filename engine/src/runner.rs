@@ -228,7 +228,7 @@ impl Job {
                         job_id: job_id.clone(),
                         job_name: jm.graph().name.clone(),
                         checkpoint_config,
-                        stop: jm.stop_handle(),
+                        control: jm.stop_handle(),
                         token: token.clone(),
                     },
                     *host,

@@ -220,7 +220,20 @@ fn two_jobs_restored_from_one_savepoint_run_side_by_side_under_their_own_job_ids
     let (ida, idb) = (id(&a), id(&b));
     assert_ne!(ida, idb);
     for (r, mine, other) in [(&a, &ida, &idb), (&b, &idb, &ida)] {
-        r.wait_stderr("keeping the metric reporters up", Duration::from_secs(120));
+        let e = r.wait_stderr("keeping the metric reporters up", Duration::from_secs(120));
+        // The job has ended and its REST API still answers (--linger): a
+        // trigger is refused, not filed for nobody to carry out.
+        let job_url = e.split("rest: ").nth(1).unwrap().lines().next().unwrap();
+        let (code, body) = tidemark_tests::servers::curl(&[
+            "-XPOST",
+            "-H",
+            &format!("Authorization: Bearer {}", TOKEN.1),
+            &format!("{job_url}/checkpoints"),
+        ]);
+        assert_eq!(
+            (code, body.as_str()),
+            (409, r#"{"errors":["the job is no longer running"]}"#)
+        );
         let (_, body) =
             tidemark_tests::servers::curl(&[&format!("http://{}/metrics", r.metrics_addr())]);
         assert!(

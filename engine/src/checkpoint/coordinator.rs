@@ -256,6 +256,29 @@ impl Coordinator {
         out
     }
 
+    /// When [`Self::tick`] has something to do next, if ever: the earliest
+    /// expiry of a pending checkpoint, or the time the next periodic one is
+    /// due (interval and min pause both passed). `None` while nothing is
+    /// pending and no periodic trigger can come without an event first
+    /// (checkpointing off, final checkpoint triggered, concurrency full). The
+    /// job master sleeps until then unless a task event or command wakes it.
+    pub fn next_deadline(&self) -> Option<i64> {
+        let timeout = self.cfg.timeout.as_millis() as i64;
+        let expiry = self.pending.values().map(|p| p.trigger_ms + timeout).min();
+        let trigger = self
+            .cfg
+            .interval
+            .filter(|_| !self.final_triggered && self.in_flight() < self.cfg.max_concurrent)
+            .map(|interval| {
+                let due = self.last_trigger_ms + interval.as_millis() as i64;
+                let unpaused = self
+                    .last_completion_ms
+                    .map_or(due, |c| c + self.cfg.min_pause.as_millis() as i64);
+                due.max(unpaused)
+            });
+        expiry.into_iter().chain(trigger).min()
+    }
+
     /// Every source is exhausted: trigger the final checkpoint now (ignoring
     /// interval and concurrency) and no periodic one after it.
     pub fn trigger_final(&mut self, now_ms: i64) -> Vec<Decision> {
@@ -500,18 +523,31 @@ mod tests {
         /// Under any sequence of ticks, acks, declines and completions: ids are
         /// triggered in increasing order, never more than max_concurrent are in
         /// flight, a checkpoint completes only with every ack, and no more than
-        /// num_retained are retained.
+        /// num_retained are retained; and a tick does something exactly when
+        /// the deadline the coordinator announced before it has passed (the
+        /// job master sleeps until that deadline).
         #[test]
         fn invariants(ops in proptest::collection::vec((0u8..4, 0usize..3, 1u64..200), 1..200),
-                      max_conc in 1usize..3, retain in 1usize..4) {
-            let mut c = Coordinator::new(CheckpointSettings { max_concurrent: max_conc, num_retained: retain, ..cfg() }, 3, 1, 0, vec![]);
+                      max_conc in 1usize..3, retain in 1usize..4, pause in 0u64..300) {
+            let settings = CheckpointSettings {
+                max_concurrent: max_conc,
+                num_retained: retain,
+                min_pause: Duration::from_millis(pause),
+                ..cfg()
+            };
+            let mut c = Coordinator::new(settings, 3, 1, 0, vec![]);
             let mut now = 0i64;
             let mut last_trigger = 0u64;
             let mut pending: Vec<u64> = Vec::new();
             for (op, sub, dt) in ops {
                 now += dt as i64;
                 let ds = match op {
-                    0 => c.tick(now),
+                    0 => {
+                        let deadline = c.next_deadline();
+                        let ds = c.tick(now);
+                        prop_assert_eq!(!ds.is_empty(), deadline.is_some_and(|d| d <= now), "deadline {:?}, now {}", deadline, now);
+                        ds
+                    }
                     1 => match pending.first() { Some(&id) => c.on_ack(id, ack(sub)), None => vec![] },
                     2 => match pending.last() { Some(&id) => c.on_decline(id, "x".into()), None => vec![] },
                     _ => vec![],

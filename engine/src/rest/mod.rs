@@ -11,6 +11,7 @@
 
 pub mod views;
 
+use crate::runtime::control::Command;
 use crate::runtime::status::{lock, JobStatus};
 use bytes::Bytes;
 use http_body_util::Full;
@@ -29,8 +30,8 @@ pub struct RestContext {
     pub job_name: String,
     /// `/checkpoints/config`, or `None` without checkpointing.
     pub checkpoint_config: Option<Value>,
-    /// `PATCH /jobs/:id` cancels the job through it.
-    pub stop: crate::runtime::StopHandle,
+    /// Carries requests to the job master: trigger, savepoint, stop, cancel.
+    pub control: crate::runtime::StopHandle,
     /// Bearer token for changing endpoints; `None` disables them.
     pub token: Option<String>,
 }
@@ -52,6 +53,11 @@ pub fn start(ctx: RestContext, host: std::net::IpAddr, ports: &str) -> Result<Ht
     let ctx = Arc::new(ctx);
     HttpServer::start(listener, "rest", Arc::new(move |req| route(&ctx, req)))
         .map_err(|e| format!("could not start the REST server: {e}"))
+}
+
+/// A request arrived after the job master ended: nobody will carry it out.
+fn no_longer_running() -> Response<Full<Bytes>> {
+    error(409, "the job is no longer running")
 }
 
 /// `None` when the request carries the bearer token, else the 401 to send.
@@ -91,7 +97,7 @@ pub fn route(ctx: &RestContext, req: HttpRequest) -> Response<Full<Bytes>> {
             Some(r) => r,
             None => {
                 // Flink's cancel: no final checkpoint; retention decides what stays.
-                ctx.stop.cancel();
+                ctx.control.cancel();
                 json_response(202, &json!({}))
             }
         },
@@ -110,6 +116,9 @@ pub fn route(ctx: &RestContext, req: HttpRequest) -> Response<Full<Bytes>> {
             }
             None => {
                 let id = lock(&ctx.status.checkpoint_requests).request();
+                if !ctx.control.send(Command::Checkpoint(id.clone())) {
+                    return no_longer_running();
+                }
                 json_response(202, &json!({ "request-id": id }))
             }
         },
@@ -156,7 +165,11 @@ pub fn route(ctx: &RestContext, req: HttpRequest) -> Response<Full<Bytes>> {
                             "drain needs aligned checkpoints: this job runs with execution.checkpointing.unaligned.enabled: true; stop without drain, or run it aligned",
                         );
                     }
-                    let id = lock(&ctx.status.savepoints).request(target, stop || cancel, drain);
+                    let req = lock(&ctx.status.savepoints).request(target, stop || cancel, drain);
+                    let id = req.id.clone();
+                    if !ctx.control.send(Command::Savepoint(req)) {
+                        return no_longer_running();
+                    }
                     json_response(202, &json!({ "request-id": id }))
                 }
             }

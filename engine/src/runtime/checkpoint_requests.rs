@@ -1,8 +1,9 @@
 //! Checkpoints triggered by hand (`POST /jobs/:id/checkpoints`) and their
 //! outcomes, looked up by the request id the trigger handed back, as Flink's
-//! `GET /jobs/:id/checkpoints/:triggerid` does.
+//! `GET /jobs/:id/checkpoints/:triggerid` does. The request itself travels
+//! to the job master as a message ([`super::control::Command`]).
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::HashMap;
 
 /// Where a triggered checkpoint stands.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -15,10 +16,9 @@ pub enum CheckpointOutcome {
     Failed(String),
 }
 
-/// Requests waiting for the job master, and outcomes by request id.
+/// Outcomes by request id.
 #[derive(Debug, Default)]
 pub struct CheckpointRequests {
-    queue: VecDeque<String>,
     outcomes: HashMap<String, CheckpointOutcome>,
     next: u64,
 }
@@ -27,11 +27,11 @@ pub struct CheckpointRequests {
 const KEPT: usize = 1000;
 
 impl CheckpointRequests {
-    /// Files a request; returns its id.
+    /// Files a request (in progress until the job master records an
+    /// outcome); returns its id, to be sent.
     pub fn request(&mut self) -> String {
         self.next += 1;
         let id = format!("{:016x}{:016x}", crate::operator::now_ms(), self.next);
-        self.queue.push_back(id.clone());
         if self.outcomes.len() >= KEPT {
             // Ids start with their filing time, so the smallest is the oldest.
             if let Some(old) = self.outcomes.keys().min().cloned() {
@@ -41,11 +41,6 @@ impl CheckpointRequests {
         self.outcomes
             .insert(id.clone(), CheckpointOutcome::InProgress);
         id
-    }
-
-    /// Every request waiting to be triggered (one checkpoint serves them all).
-    pub fn take_all(&mut self) -> Vec<String> {
-        self.queue.drain(..).collect()
     }
 
     /// Records how request `id` ended.
@@ -66,12 +61,10 @@ mod tests {
     use super::*;
 
     #[test]
-    fn requests_are_taken_once_and_their_outcomes_looked_up_by_id() {
+    fn outcomes_are_looked_up_by_request_id() {
         let mut b = CheckpointRequests::default();
         let (a, c) = (b.request(), b.request());
         assert_ne!(a, c);
-        assert_eq!(b.take_all(), vec![a.clone(), c.clone()]);
-        assert!(b.take_all().is_empty());
         assert_eq!(b.outcome(&a), Some(CheckpointOutcome::InProgress));
         b.finish(&a, CheckpointOutcome::Completed(7));
         b.finish(&c, CheckpointOutcome::Failed("declined".into()));

@@ -1,7 +1,8 @@
-//! Savepoint requests and their outcomes, shared by the REST API (which files
-//! requests and reads outcomes) and the job master (which carries them out).
+//! Savepoint requests and their outcomes, by trigger id: the REST API files a
+//! request here, sends it to the job master ([`super::control::Command`]) and
+//! reads its outcome; the job master records the outcome.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::HashMap;
 
 /// One request: where to write, and whether to stop the job after it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -28,10 +29,9 @@ pub enum SavepointOutcome {
     Failed(String),
 }
 
-/// Requests waiting for the job master, and outcomes by trigger id.
+/// Outcomes by trigger id.
 #[derive(Debug, Default)]
 pub struct SavepointBook {
-    queue: VecDeque<SavepointRequest>,
     outcomes: HashMap<String, SavepointOutcome>,
     /// Finished stop-with-savepoint requests whose outcome nobody read yet:
     /// the process waits a little for the caller before it exits.
@@ -41,27 +41,22 @@ pub struct SavepointBook {
 }
 
 impl SavepointBook {
-    /// Files a request; returns its trigger id.
-    pub fn request(&mut self, target: Option<String>, stop: bool, drain: bool) -> String {
+    /// Files a request (its outcome is in progress until the job master
+    /// records one); returns it, with its trigger id, to be sent.
+    pub fn request(&mut self, target: Option<String>, stop: bool, drain: bool) -> SavepointRequest {
         self.next += 1;
         let id = format!("{:016x}{:016x}", crate::operator::now_ms(), self.next);
-        self.queue.push_back(SavepointRequest {
-            id: id.clone(),
-            target,
-            stop,
-            drain: stop && drain,
-        });
         self.outcomes
             .insert(id.clone(), SavepointOutcome::InProgress);
         if stop {
             self.stops.insert(id.clone());
         }
-        id
-    }
-
-    /// The next request to carry out.
-    pub fn take(&mut self) -> Option<SavepointRequest> {
-        self.queue.pop_front()
+        SavepointRequest {
+            id,
+            target,
+            stop,
+            drain: stop && drain,
+        }
     }
 
     /// Records how request `id` ended.

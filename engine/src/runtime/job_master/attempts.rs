@@ -61,22 +61,8 @@ impl JobMaster {
                         "job failed: {reason}; restarting in {delay:?} from {}",
                         self.describe_latest()
                     );
-                    let until = Instant::now() + delay;
-                    while Instant::now() < until {
-                        match self.stop.requested() {
-                            // No tasks run to take a final checkpoint: the
-                            // newest completed one is kept instead.
-                            Some(EndRequest::Stop) => {
-                                let kept = self.on_terminal(Terminal::Stopped(None));
-                                return Ok(JobOutcome::Stopped { checkpoint: kept });
-                            }
-                            Some(EndRequest::Cancel) => {
-                                self.on_terminal(Terminal::Cancelled);
-                                return Ok(JobOutcome::Cancelled);
-                            }
-                            None => {}
-                        }
-                        std::thread::sleep(Duration::from_millis(10).min(until - Instant::now()));
+                    if let Some(end) = self.wait_to_restart(delay) {
+                        return Ok(end);
                     }
                     restore = match self.latest.clone() {
                         Some((dir, meta)) => {
@@ -101,6 +87,34 @@ impl JobMaster {
                     self.metrics.restarts.add(1);
                     self.status.restarts.fetch_add(1, Ordering::Relaxed);
                 }
+            }
+        }
+    }
+
+    /// Waits out a restart's delay. A stop or cancel (asked before or
+    /// during it) ends the job there: no tasks run to take a final
+    /// checkpoint, so a stop keeps the newest completed one. Checkpoint and
+    /// savepoint requests wait for the next attempt.
+    fn wait_to_restart(&mut self, delay: Duration) -> Option<JobOutcome> {
+        let until = Instant::now() + delay;
+        loop {
+            match self.end_asked {
+                Some(EndRequest::Stop) => {
+                    let kept = self.on_terminal(Terminal::Stopped(None));
+                    return Some(JobOutcome::Stopped { checkpoint: kept });
+                }
+                Some(EndRequest::Cancel) => {
+                    self.on_terminal(Terminal::Cancelled);
+                    return Some(JobOutcome::Cancelled);
+                }
+                None => {}
+            }
+            match self.commands.recv_deadline(until) {
+                Ok(Command::Stop) => self.end_asked = Some(EndRequest::Stop),
+                Ok(Command::Cancel) => self.end_asked = Some(EndRequest::Cancel),
+                Ok(c) => self.deferred.push(c),
+                // The job master holds a sender: only the deadline ends the wait.
+                Err(_) => return None,
             }
         }
     }

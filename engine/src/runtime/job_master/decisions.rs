@@ -4,6 +4,9 @@
 
 use super::*;
 
+/// How often the status (backpressure window, time gauges) is sampled.
+const SAMPLE_EVERY: Duration = Duration::from_secs(1);
+
 impl JobMaster {
     pub(super) fn drive(&mut self, dep: &Deployment) -> AttemptEnd {
         let total = self.graph.subtasks();
@@ -24,70 +27,87 @@ impl JobMaster {
         let mut last_sample = Instant::now();
         let attempt_start = now_ms();
         self.status.sample(last_sample);
+        let mut commands = std::mem::take(&mut self.deferred);
         let end = loop {
-            if last_sample.elapsed() >= Duration::from_secs(1) {
+            if last_sample.elapsed() >= SAMPLE_EVERY {
                 last_sample = Instant::now();
                 self.status.sample(last_sample);
                 self.update_time_gauges(&coord, attempt_start);
             }
-            let requests = lock(&self.status.checkpoint_requests).take_all();
-            if !requests.is_empty() {
-                let ds = coord.trigger_now(now_ms());
-                if let Some(id) = ds.iter().find_map(|d| match d {
-                    Decision::Trigger { id, .. } => Some(*id),
-                    _ => None,
-                }) {
-                    self.checkpoint_requests
-                        .entry(id)
-                        .or_default()
-                        .extend(requests);
+            // Sleep until a task event, a command, the coordinator's next
+            // deadline or the next status sample, whichever comes first.
+            let mut wait = SAMPLE_EVERY.saturating_sub(last_sample.elapsed());
+            if stopping.is_none() {
+                if let Some(d) = coord.next_deadline() {
+                    // At least 1 ms: the deadline is in whole ms.
+                    wait = wait.min(Duration::from_millis((d - now_ms()).max(1) as u64));
                 }
-                queue.extend(ds);
             }
-            let request = lock(&self.status.savepoints).take();
-            if let Some(req) = request {
-                if self.storage.is_none() {
-                    lock(&self.status.savepoints).finish(
-                        &req.id,
-                        SavepointOutcome::Failed(
-                            "savepoints need execution.checkpointing.dir".into(),
-                        ),
-                    );
-                } else {
-                    let ds = coord.trigger_now(now_ms());
-                    if let Some(id) = ds.iter().find_map(|d| match d {
-                        Decision::Trigger { id, .. } => Some(*id),
-                        _ => None,
-                    }) {
+            let event = if commands.is_empty() {
+                crossbeam_channel::select! {
+                    recv(dep.events) -> e => Some(e),
+                    recv(self.commands) -> c => {
+                        commands.extend(c.ok());
+                        None
+                    }
+                    default(wait) => None,
+                }
+            } else {
+                None
+            };
+            let mut end = None;
+            for c in commands.drain(..) {
+                match c {
+                    Command::Checkpoint(request) if !checkpointing => {
+                        lock(&self.status.checkpoint_requests).finish(
+                            &request,
+                            CheckpointOutcome::Failed("checkpointing is not enabled".into()),
+                        );
+                    }
+                    Command::Checkpoint(request) => {
+                        let id = self.trigger_now(&mut coord, &mut queue);
+                        self.checkpoint_requests
+                            .entry(id)
+                            .or_default()
+                            .push(request);
+                    }
+                    Command::Savepoint(req) if self.storage.is_none() => {
+                        lock(&self.status.savepoints).finish(
+                            &req.id,
+                            SavepointOutcome::Failed(
+                                "savepoints need execution.checkpointing.dir".into(),
+                            ),
+                        );
+                    }
+                    Command::Savepoint(req) => {
+                        let id = self.trigger_now(&mut coord, &mut queue);
                         log::info!(
                             "triggering savepoint (checkpoint {id}) for request {}",
                             req.id
                         );
                         self.savepoint_ids.insert(id, req);
                     }
-                    queue.extend(ds);
-                }
-            }
-            match self.stop.requested() {
-                Some(EndRequest::Cancel) => break AttemptEnd::Cancelled,
-                Some(EndRequest::Stop) if stopping.is_none() => {
-                    if checkpointing {
-                        log::info!("stopping: taking a final checkpoint to resume from");
-                        let ds = coord.trigger_now(now_ms());
-                        let id = ds.iter().find_map(|d| match d {
-                            Decision::Trigger { id, .. } => Some(*id),
-                            _ => None,
-                        });
-                        queue.extend(ds);
-                        stopping = Some(id);
-                    } else {
-                        break AttemptEnd::Stopped(None);
+                    Command::Cancel => {
+                        self.end_asked = Some(EndRequest::Cancel);
+                        end = Some(AttemptEnd::Cancelled);
+                    }
+                    Command::Stop if stopping.is_some() => {}
+                    Command::Stop => {
+                        self.end_asked.get_or_insert(EndRequest::Stop);
+                        if checkpointing {
+                            log::info!("stopping: taking a final checkpoint to resume from");
+                            stopping = Some(Some(self.trigger_now(&mut coord, &mut queue)));
+                        } else {
+                            end = end.or(Some(AttemptEnd::Stopped(None)));
+                        }
                     }
                 }
-                _ => {}
             }
-            match dep.events.recv_timeout(Duration::from_millis(10)) {
-                Ok(TaskEvent::Ack { id, ack }) => {
+            if let Some(end) = end {
+                break end;
+            }
+            match event {
+                Some(Ok(TaskEvent::Ack { id, ack })) => {
                     self.stats().acked(id, &ack);
                     queue.extend(coord.on_ack(id, ack));
                     if final_id == Some(id) {
@@ -95,8 +115,10 @@ impl JobMaster {
                         crate::runtime::fault::pause_at(crate::runtime::fault::FINAL_CHECKPOINT);
                     }
                 }
-                Ok(TaskEvent::Decline { id, reason }) => queue.extend(coord.on_decline(id, reason)),
-                Ok(TaskEvent::SourceExhausted(t)) => {
+                Some(Ok(TaskEvent::Decline { id, reason })) => {
+                    queue.extend(coord.on_decline(id, reason))
+                }
+                Some(Ok(TaskEvent::SourceExhausted(t))) => {
                     exhausted.insert(t);
                     if exhausted.len() == dep.sources.len() {
                         if checkpointing {
@@ -115,17 +137,17 @@ impl JobMaster {
                         }
                     }
                 }
-                Ok(TaskEvent::Finished(_)) => {
+                Some(Ok(TaskEvent::Finished(_))) => {
                     finished += 1;
                     if finished == total {
                         break AttemptEnd::Finished;
                     }
                 }
-                Ok(TaskEvent::Failed { error, .. }) => break AttemptEnd::Failed(error),
-                Err(RecvTimeoutError::Timeout) => {}
-                Err(RecvTimeoutError::Disconnected) => {
+                Some(Ok(TaskEvent::Failed { error, .. })) => break AttemptEnd::Failed(error),
+                Some(Err(_)) => {
                     break AttemptEnd::Failed("every task exited without finishing".into())
                 }
+                None => {}
             }
             if stopping.is_none() {
                 queue.extend(coord.tick(now_ms()));
@@ -165,6 +187,21 @@ impl JobMaster {
         };
         self.next_id = coord.next_id();
         end
+    }
+
+    /// Triggers a checkpoint now, whatever the interval, for a request, a
+    /// savepoint or a stop; returns its id.
+    fn trigger_now(&mut self, coord: &mut Coordinator, queue: &mut VecDeque<Decision>) -> u64 {
+        let ds = coord.trigger_now(now_ms());
+        let id = ds
+            .iter()
+            .find_map(|d| match d {
+                Decision::Trigger { id, .. } => Some(*id),
+                _ => None,
+            })
+            .expect("trigger_now triggers");
+        queue.extend(ds);
+        id
     }
 
     /// Gauges that move with the clock: uptime, time since the last

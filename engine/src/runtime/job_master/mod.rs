@@ -27,14 +27,13 @@ use crate::message::Barrier;
 use crate::metrics::{JobMetrics, VertexCheckpointMetrics};
 use crate::operator::now_ms;
 use crate::runtime::checkpoint_requests::CheckpointOutcome;
+use crate::runtime::control::{Command, Commands, EndRequest, StopHandle};
 use crate::runtime::deploy::{deploy, Deployment, JobIdentity, RuntimeKnobs};
 use crate::runtime::restart::RestartStrategy;
 use crate::runtime::savepoints::{SavepointOutcome, SavepointRequest};
 use crate::runtime::status::lock;
 use crate::runtime::status::{CompletedInfo, JobStatus};
-use crate::runtime::stop::{EndRequest, StopHandle};
 use crate::task::{TaskControl, TaskEvent};
-use crossbeam_channel::RecvTimeoutError;
 use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -101,7 +100,16 @@ pub struct JobMaster {
     /// Checkpoint phase histograms, by node index.
     vertex_metrics: Vec<VertexCheckpointMetrics>,
     status: Arc<JobStatus>,
+    /// The sending side of `commands`, handed to REST and signal handlers.
     stop: StopHandle,
+    /// Requests from outside: checkpoint, savepoint, stop, cancel.
+    commands: Commands,
+    /// A stop or cancel taken from `commands`: it outlives the attempt that
+    /// read it (a stop asked during a restart's delay ends the job there).
+    end_asked: Option<EndRequest>,
+    /// Checkpoint and savepoint requests read while no attempt ran (during a
+    /// restart's delay): the next attempt carries them out.
+    deferred: Vec<Command>,
     storage: Option<Arc<CheckpointStorage>>,
     latest: Option<(Location, CheckpointMetadata)>,
     next_id: u64,
@@ -137,6 +145,7 @@ impl JobMaster {
         let interval_ms = opts.checkpoint.interval.map_or(0, |d| d.as_millis() as i64);
         metrics.interval_ms.set(interval_ms);
         let status: Arc<JobStatus> = Arc::default();
+        let (stop, commands) = StopHandle::channel();
         *lock(&status.vertices) = graph
             .nodes
             .iter()
@@ -164,7 +173,10 @@ impl JobMaster {
             metrics,
             vertex_metrics,
             status,
-            stop: StopHandle::default(),
+            stop,
+            commands,
+            end_asked: None,
+            deferred: Vec::new(),
             storage,
             latest: None,
             next_id: 1,
