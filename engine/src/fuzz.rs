@@ -139,7 +139,10 @@ pub fn rest(data: &[u8]) -> u16 {
     };
     // A fresh job each time: requests a route records (checkpoints,
     // savepoints, a cancel) would otherwise pile up across runs.
-    crate::rest::route(&rest_context(), req).status().as_u16()
+    let (control, _job_master) = crate::runtime::StopHandle::channel();
+    crate::rest::route(&rest_context(control), req)
+        .status()
+        .as_u16()
 }
 
 /// The job id the REST target's job answers to.
@@ -147,7 +150,9 @@ pub const REST_JOB_ID: &str = "0123456789abcdef0123456789abcdef";
 /// The token the REST target's changing endpoints accept.
 pub const REST_TOKEN: &str = "fuzz-token";
 
-fn rest_context() -> crate::rest::RestContext {
+/// `control` reaches a job master that reads nothing: requests are filed
+/// and answered as accepted, as a running job's would be.
+fn rest_context(control: crate::runtime::StopHandle) -> crate::rest::RestContext {
     let status = Arc::new(crate::runtime::status::JobStatus::default());
     *crate::runtime::status::lock(&status.vertices) = vec![
         crate::runtime::status::VertexInfo {
@@ -168,8 +173,7 @@ fn rest_context() -> crate::rest::RestContext {
         job_id: REST_JOB_ID.into(),
         job_name: "fuzz".into(),
         checkpoint_config: Some(serde_json::json!({ "mode": "exactly_once" })),
-        // Nobody reads the commands: a trigger is answered 409.
-        control: crate::runtime::StopHandle::channel().0,
+        control,
         token: Some(REST_TOKEN.into()),
     }
 }

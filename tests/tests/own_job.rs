@@ -11,8 +11,10 @@ use std::time::Duration;
 use tidemark_example_orders::model::Generator;
 use tidemark_tests::*;
 
-// 20 s of input at 6000 per second: four kill rounds of a second or two each
-// leave most of it for the last run, so no kill lands after the end.
+// The kill rounds read 1 500 orders a second: 80 s of input, far more than
+// four rounds use however slow the machine, so no kill lands after the end.
+// The final runs read the rest unthrottled (the rate paces the sources; the
+// orders and payments are the generator's whatever it is).
 const ORDERS: u64 = 120_000;
 const SEED: u64 = 11;
 const TIMEOUT_MS: i64 = 3_000;
@@ -52,14 +54,25 @@ fn expected() -> HashMap<u64, String> {
 fn the_orders_example_survives_sigkill_with_exact_output() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
-    let job = write_file(
-        d,
-        "job.yaml",
-        &format!(
-            "name: orders\npipeline: orders-payments\nparams:\n  orders: {ORDERS}\n  rate: 6000\n  seed: {SEED}\n  timeout: {TIMEOUT_MS} ms\n  output: out\nconfig:\n  parallelism.default: 2\n  execution.checkpointing.interval: 200 ms\n  execution.checkpointing.dir: ck\n  metrics.reporter.prom.port: 0\n  rest.bind-port: 0\n  restart-strategy.type: none\n"
-        ),
-    );
+    let job_file = |name: &str, rate: u32| {
+        write_file(
+            d,
+            name,
+            &format!(
+                "name: orders\npipeline: orders-payments\nparams:\n  orders: {ORDERS}\n  rate: {rate}\n  seed: {SEED}\n  timeout: {TIMEOUT_MS} ms\n  output: out\nconfig:\n  parallelism.default: 2\n  execution.checkpointing.interval: 200 ms\n  execution.checkpointing.dir: ck\n  metrics.reporter.prom.port: 0\n  rest.bind-port: 0\n  restart-strategy.type: none\n"
+            ),
+        )
+    };
+    let (job, final_job) = (job_file("job.yaml", 1500), job_file("final.yaml", 0));
     let args = ["run", &job, "--restore", "latest", "--status-interval", "0"];
+    let final_args = [
+        "run",
+        &final_job,
+        "--restore",
+        "latest",
+        "--status-interval",
+        "0",
+    ];
     let ck = d.join("ck");
     let mut kills = 0;
     for _ in 0..4 {
@@ -116,11 +129,15 @@ fn the_orders_example_survives_sigkill_with_exact_output() {
         kills += 1;
     }
     // The run that finishes is killed during its final checkpoint first.
-    let r = orders(d, &args, &[("TIDEMARK_FAULT_PAUSE", "final-checkpoint")]);
+    let r = orders(
+        d,
+        &final_args,
+        &[("TIDEMARK_FAULT_PAUSE", "final-checkpoint")],
+    );
     let err = r.wait_stderr("fault pause: final-checkpoint", Duration::from_secs(120));
     assert!(err.contains("taking the final checkpoint"), "{err}");
     r.kill();
-    let last = orders(d, &args, &[]);
+    let last = orders(d, &final_args, &[]);
     let (code, err) = last.wait(Duration::from_secs(120));
     assert_eq!(code, 0, "the last run finishes the job:\n{err}");
     assert!(err.contains("restoring job 'orders'"), "{err}");

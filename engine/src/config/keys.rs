@@ -40,193 +40,200 @@ pub struct KeySpec {
     pub doc: &'static str,
 }
 
-macro_rules! key {
-    ($k:expr, [$($a:expr),*], $d:expr, $kind:expr, $doc:expr) => {
-        KeySpec { key: $k, aliases: &[$($a),*], default: $d, kind: $kind, doc: $doc }
+/// Declares each key as a constant (`keys::PARALLELISM_DEFAULT`), so that
+/// code reads a key through its spec and never spells its name twice, and
+/// lists them all in [`KEYS`].
+macro_rules! keys {
+    ($($id:ident = ($k:expr, [$($a:expr),*], $d:expr, $kind:expr, $doc:expr)),* $(,)?) => {
+        $(
+            #[doc = concat!("`", $k, "`: ", $doc)]
+            pub const $id: &KeySpec = &KeySpec { key: $k, aliases: &[$($a),*], default: $d, kind: $kind, doc: $doc };
+        )*
+        /// The keys, in documentation order.
+        pub static KEYS: &[&KeySpec] = &[$($id),*];
     };
 }
 
 /// Restart strategy names.
 pub const RESTART_TYPES: &[&str] = &["none", "off", "disable", "fixed-delay", "exponential-delay"];
 
-/// The keys, in documentation order.
-pub static KEYS: &[KeySpec] = &[
-    key!(
+keys! {
+    PARALLELISM_DEFAULT = (
         "parallelism.default",
         [],
         Some("1"),
         Kind::Int(1, 32768),
         "Parallelism of operators without their own."
     ),
-    key!(
+    PIPELINE_MAX_PARALLELISM = (
         "pipeline.max-parallelism",
         [],
         None,
         Kind::Int(1, 32768),
         "Number of key groups; default min(max(roundUpPow2(p + p/2), 128), 32768)."
     ),
-    key!(
+    PIPELINE_AUTO_WATERMARK_INTERVAL = (
         "pipeline.auto-watermark-interval",
         [],
         Some("200 ms"),
         Kind::Duration,
         "How often sources emit watermarks."
     ),
-    key!(
+    EXECUTION_BUFFER_TIMEOUT_INTERVAL = (
         "execution.buffer-timeout.interval",
         ["execution.buffer-timeout"],
         Some("100 ms"),
         Kind::Duration,
         "Longest time a record waits in an output buffer before it is sent."
     ),
-    key!(
+    EXECUTION_CHECKPOINTING_INTERVAL = (
         "execution.checkpointing.interval",
         [],
         None,
         Kind::Duration,
         "Time between checkpoints; unset disables checkpointing."
     ),
-    key!(
+    EXECUTION_CHECKPOINTING_MODE = (
         "execution.checkpointing.mode",
         [],
         Some("EXACTLY_ONCE"),
         Kind::Enum(&["EXACTLY_ONCE", "AT_LEAST_ONCE"]),
         "EXACTLY_ONCE blocks channels during alignment; AT_LEAST_ONCE does not."
     ),
-    key!(
+    EXECUTION_CHECKPOINTING_UNALIGNED_ENABLED = (
         "execution.checkpointing.unaligned.enabled",
         ["execution.checkpointing.unaligned"],
         Some("false"),
-        Kind::Enum(&["true", "false"]),
+        Kind::Bool,
         "Unaligned checkpoints: barriers overtake queued records, which are persisted with the checkpoint and replayed on recovery. Needs EXACTLY_ONCE."
     ),
-    key!(
+    EXECUTION_CHECKPOINTING_ALIGNED_CHECKPOINT_TIMEOUT = (
         "execution.checkpointing.aligned-checkpoint-timeout",
         ["execution.checkpointing.alignment-timeout"],
         Some("0 ms"),
         Kind::Duration,
         "With unaligned checkpoints: start aligned and switch to unaligned once a checkpoint is this old (0: unaligned at once)."
     ),
-    key!(
+    EXECUTION_CHECKPOINTING_TIMEOUT = (
         "execution.checkpointing.timeout",
         [],
         Some("10 min"),
         Kind::Duration,
         "A checkpoint not complete after this long is aborted."
     ),
-    key!(
+    EXECUTION_CHECKPOINTING_MIN_PAUSE = (
         "execution.checkpointing.min-pause",
         [],
         Some("0 ms"),
         Kind::Duration,
         "Minimum time between the end of one checkpoint and the start of the next."
     ),
-    key!(
+    EXECUTION_CHECKPOINTING_MAX_CONCURRENT_CHECKPOINTS = (
         "execution.checkpointing.max-concurrent-checkpoints",
         [],
         Some("1"),
         Kind::Int(1, 1000),
         "Checkpoints in flight at once."
     ),
-    key!(
+    EXECUTION_CHECKPOINTING_TOLERABLE_FAILED_CHECKPOINTS = (
         "execution.checkpointing.tolerable-failed-checkpoints",
         [],
         Some("0"),
         Kind::Int(0, i32::MAX as i64),
         "Consecutive checkpoint failures tolerated before the job fails over."
     ),
-    key!(
+    EXECUTION_CHECKPOINTING_NUM_RETAINED = (
         "execution.checkpointing.num-retained",
         ["state.checkpoints.num-retained"],
         Some("1"),
         Kind::Int(1, 10000),
         "Completed checkpoints kept."
     ),
-    key!(
+    EXECUTION_CHECKPOINTING_DIR = (
         "execution.checkpointing.dir",
         ["state.checkpoints.dir", "state.backend.fs.checkpointdir"],
         None,
         Kind::Path,
         "Where checkpoints go: a local directory or s3://bucket/prefix; <dir>/<job id>/chk-<n>/."
     ),
-    key!(
+    EXECUTION_CHECKPOINTING_SAVEPOINT_DIR = (
         "execution.checkpointing.savepoint-dir",
         ["state.savepoints.dir"],
         None,
         Kind::Path,
         "Default target of savepoints (a local directory or s3://bucket/prefix)."
     ),
-    key!(
+    EXECUTION_CHECKPOINTING_INCREMENTAL = (
         "execution.checkpointing.incremental",
         ["state.backend.incremental"],
         Some("false"),
         Kind::Bool,
         "RocksDB: upload only SST files no completed checkpoint stored yet (savepoints stay full)."
     ),
-    key!(
+    EXECUTION_CHECKPOINTING_SNAPSHOT_COMPRESSION = (
         "execution.checkpointing.snapshot-compression",
         [],
         Some("false"),
         Kind::Enum(&["false", "true", "none", "snappy", "lz4", "zstd"]),
         "Compress full snapshots per key group: true = snappy (as Flink), or lz4, zstd."
     ),
-    key!(
+    EXECUTION_STATE_RECOVERY_FROM_LOCAL = (
         "execution.state-recovery.from-local",
         ["state.backend.local-recovery"],
         Some("false"),
         Kind::Bool,
         "Keep a task-local copy of each snapshot and restore from it first."
     ),
-    key!(
+    TASKMANAGER_STATE_LOCAL_ROOT_DIRS = (
         "taskmanager.state.local.root-dirs",
         [],
         None,
         Kind::Path,
         "Root of task-local state copies (default <tmp>/tidemark-localState)."
     ),
-    key!(
+    S3_ENDPOINT = (
         "s3.endpoint",
         [],
         None,
         Kind::Text,
         "S3 endpoint URL (default: AWS_ENDPOINT_URL / AWS_ENDPOINT, else AWS)."
     ),
-    key!(
+    S3_REGION = (
         "s3.region",
         [],
         None,
         Kind::Text,
         "S3 region (default: AWS_REGION, else us-east-1)."
     ),
-    key!(
+    S3_ACCESS_KEY = (
         "s3.access-key",
         [],
         None,
         Kind::Text,
         "S3 access key (default: AWS_ACCESS_KEY_ID)."
     ),
-    key!(
+    S3_SECRET_KEY = (
         "s3.secret-key",
         [],
         None,
         Kind::Text,
         "S3 secret key (default: AWS_SECRET_ACCESS_KEY)."
     ),
-    key!(
+    S3_PATH_STYLE_ACCESS = (
         "s3.path.style.access",
         [],
         Some("true"),
         Kind::Bool,
         "Address buckets as http://host/bucket (true) or http://bucket.host (false)."
     ),
-    key!(
+    S3_MAX_RETRIES = (
         "s3.max-retries",
         [],
         Some("3"),
         Kind::Int(0, 100),
         "Retries per S3 request before a checkpoint write fails."
     ),
-    key!(
+    EXECUTION_CHECKPOINTING_EXTERNALIZED_CHECKPOINT_RETENTION = (
         "execution.checkpointing.externalized-checkpoint-retention",
         [],
         Some("NO_EXTERNALIZED_CHECKPOINTS"),
@@ -237,326 +244,326 @@ pub static KEYS: &[KeySpec] = &[
         ]),
         "Whether checkpoints survive a cancelled job (a finished job deletes them, leaving a `_finished` marker for `--restore latest`)."
     ),
-    key!(
+    STATE_BACKEND_TYPE = (
         "state.backend.type",
         ["state.backend"],
         Some("hashmap"),
         Kind::Enum(&["hashmap", "rocksdb"]),
         "Where keyed state lives: objects on the heap, or RocksDB on local disk."
     ),
-    key!(
+    STATE_BACKEND_ROCKSDB_LOCALDIR = (
         "state.backend.rocksdb.localdir",
         [],
         None,
         Kind::Path,
         "Working directories of RocksDB instances (default <tmp>/tidemark-rocksdb)."
     ),
-    key!(
+    STATE_BACKEND_ROCKSDB_WRITE_BACK_CACHE_SIZE = (
         "state.backend.rocksdb.write-back-cache.size",
         [],
         Some("16mb"),
         Kind::Bytes,
         "Memory of each state's write-back cache of deserialised entries in front of RocksDB (estimated from serialised sizes). Hot keys that fit are read and updated without RocksDB; dirty entries go to RocksDB in one batch when it is full and before each snapshot. Tidemark's own key."
     ),
-    key!(
+    STATE_BACKEND_ROCKSDB_TIMER_SERVICE_FACTORY = (
         "state.backend.rocksdb.timer-service.factory",
         [],
         Some("HEAP"),
         Kind::Enum(&["HEAP", "ROCKSDB"]),
         "With RocksDB state: timers on the heap (HEAP) or in a RocksDB column family ordered by time (ROCKSDB: no heap per timer)."
     ),
-    key!(
+    STATE_BACKEND_ROCKSDB_MEMORY_MANAGED = (
         "state.backend.rocksdb.memory.managed",
         [],
         Some("true"),
         Kind::Bool,
         "Bound block cache and write buffers of all instances together by taskmanager.memory.managed.size."
     ),
-    key!(
+    TASKMANAGER_MEMORY_MANAGED_SIZE = (
         "taskmanager.memory.managed.size",
         [],
         Some("256mb"),
         Kind::Bytes,
         "The managed memory budget RocksDB instances share."
     ),
-    key!(
+    STATE_BACKEND_ROCKSDB_MEMORY_FIXED_PER_SLOT = (
         "state.backend.rocksdb.memory.fixed-per-slot",
         [],
         None,
         Kind::Bytes,
         "A budget per instance (stateful subtask) instead of the shared one."
     ),
-    key!(
+    STATE_BACKEND_ROCKSDB_MEMORY_WRITE_BUFFER_RATIO = (
         "state.backend.rocksdb.memory.write-buffer-ratio",
         [],
         Some("0.5"),
         Kind::Ratio,
         "Share of the budget for memtables."
     ),
-    key!(
+    STATE_BACKEND_ROCKSDB_MEMORY_HIGH_PRIO_POOL_RATIO = (
         "state.backend.rocksdb.memory.high-prio-pool-ratio",
         [],
         Some("0.1"),
         Kind::Ratio,
         "Flink's share of the cache for index and filter blocks: validated, but RocksDB's C API (which Tidemark uses) fixes the high-priority pool at 0.5 of the cache; index and filter blocks are cached in it with high priority."
     ),
-    key!(
+    STATE_BACKEND_ROCKSDB_MEMORY_PARTITIONED_INDEX_FILTERS = (
         "state.backend.rocksdb.memory.partitioned-index-filters",
         [],
         Some("false"),
         Kind::Bool,
         "With a memory budget: cut each SST file's index and filter into block.metadata-blocksize pieces that are cached like data blocks, with a small top level pinned. For budgets too small to hold whole filters (one file's is 10 bits per key: 4 MB at 3 M keys); otherwise it costs a second index search per lookup. The budget's cache is cut into shards of at least 32 MiB, so whole filters fit one."
     ),
-    key!(
+    STATE_BACKEND_ROCKSDB_BLOCK_METADATA_BLOCKSIZE = (
         "state.backend.rocksdb.block.metadata-blocksize",
         [],
         Some("4kb"),
         Kind::Bytes,
         "Size of the index and filter partitions."
     ),
-    key!(
+    STATE_BACKEND_ROCKSDB_USE_BLOOM_FILTER = (
         "state.backend.rocksdb.use-bloom-filter",
         [],
         Some("true"),
         Kind::Bool,
         "A Bloom filter per SST file, so lookups of absent keys skip it. Flink's default is false."
     ),
-    key!(
+    STATE_BACKEND_ROCKSDB_BLOOM_FILTER_BITS_PER_KEY = (
         "state.backend.rocksdb.bloom-filter.bits-per-key",
         [],
         Some("10.0"),
         Kind::Float,
         "Bits per key of the Bloom filter (10: about 1 % false positives)."
     ),
-    key!(
+    STATE_BACKEND_ROCKSDB_BLOOM_FILTER_BLOCK_BASED_MODE = (
         "state.backend.rocksdb.bloom-filter.block-based-mode",
         [],
         Some("false"),
         Kind::Bool,
         "RocksDB's legacy Bloom format instead of the current one."
     ),
-    key!(
+    STATE_BACKEND_ROCKSDB_PREDEFINED_OPTIONS = (
         "state.backend.rocksdb.predefined-options",
         [],
         Some("DEFAULT"),
         Kind::Enum(crate::state::rocks::options::Profile::NAMES),
         "A tuned profile applied before the individual options."
     ),
-    key!(
+    STATE_BACKEND_ROCKSDB_BLOCK_CACHE_SIZE = (
         "state.backend.rocksdb.block.cache-size",
         [],
         None,
         Kind::Bytes,
         "Block cache per instance (only without a managed or fixed budget)."
     ),
-    key!(
+    STATE_BACKEND_ROCKSDB_BLOCK_BLOCKSIZE = (
         "state.backend.rocksdb.block.blocksize",
         [],
         None,
         Kind::Bytes,
         "Data block size."
     ),
-    key!(
+    STATE_BACKEND_ROCKSDB_WRITEBUFFER_SIZE = (
         "state.backend.rocksdb.writebuffer.size",
         [],
         None,
         Kind::Bytes,
         "Memtable size."
     ),
-    key!(
+    STATE_BACKEND_ROCKSDB_WRITEBUFFER_COUNT = (
         "state.backend.rocksdb.writebuffer.count",
         [],
         None,
         Kind::Int(1, 64),
         "Memtables per column family."
     ),
-    key!(
+    STATE_BACKEND_ROCKSDB_THREAD_NUM = (
         "state.backend.rocksdb.thread.num",
         [],
         None,
         Kind::Int(1, 256),
         "Background flush and compaction jobs."
     ),
-    key!(
+    STATE_BACKEND_ROCKSDB_COMPACTION_STYLE = (
         "state.backend.rocksdb.compaction.style",
         [],
         None,
         Kind::Enum(&["LEVEL", "UNIVERSAL", "FIFO"]),
         "Compaction style."
     ),
-    key!(
+    STATE_BACKEND_ROCKSDB_COMPACTION_LEVEL0_FILE_NUM_TRIGGER = (
         "state.backend.rocksdb.compaction.level0-file-num-trigger",
         [],
         None,
         Kind::Int(1, 1000),
         "L0 files that start a compaction (RocksDB default 4); each checkpoint flushes one per state, so higher means rarer large incremental uploads."
     ),
-    key!(
+    STATE_BACKEND_ROCKSDB_METRICS_NATIVE = (
         "state.backend.rocksdb.metrics.native",
         [],
         Some("true"),
         Kind::Bool,
         "Publish RocksDB's cheap properties (keys, sizes, memtables, compactions, stalls) every second."
     ),
-    key!(
+    STATE_BACKEND_ROCKSDB_STATISTICS_LEVEL = (
         "state.backend.rocksdb.statistics.level",
         [],
         Some("OFF"),
         Kind::Enum(crate::state::rocks::options::StatsLevel::NAMES),
         "RocksDB statistics: OFF, TICKERS (block-cache hits and misses by block kind, lookups, SST bytes read, stalls; about 12 % of a keyed count whose state is beyond the cache, nothing measurable when it fits), HISTOGRAMS, ALL; each costs more. docs/state-backend.md says when to turn them on."
     ),
-    key!(
+    RESTART_STRATEGY_TYPE = (
         "restart-strategy.type",
         ["restart-strategy"],
         None,
         Kind::Enum(RESTART_TYPES),
         "Default: exponential-delay with checkpointing, none without."
     ),
-    key!(
+    RESTART_STRATEGY_FIXED_DELAY_ATTEMPTS = (
         "restart-strategy.fixed-delay.attempts",
         [],
         Some("1"),
         Kind::Int(0, i32::MAX as i64),
         "Restarts allowed by fixed-delay."
     ),
-    key!(
+    RESTART_STRATEGY_FIXED_DELAY_DELAY = (
         "restart-strategy.fixed-delay.delay",
         [],
         Some("1 s"),
         Kind::Duration,
         "Wait before each fixed-delay restart."
     ),
-    key!(
+    RESTART_STRATEGY_EXPONENTIAL_DELAY_INITIAL_BACKOFF = (
         "restart-strategy.exponential-delay.initial-backoff",
         [],
         Some("1 s"),
         Kind::Duration,
         "First exponential-delay wait."
     ),
-    key!(
+    RESTART_STRATEGY_EXPONENTIAL_DELAY_MAX_BACKOFF = (
         "restart-strategy.exponential-delay.max-backoff",
         [],
         Some("1 min"),
         Kind::Duration,
         "Longest exponential-delay wait."
     ),
-    key!(
+    RESTART_STRATEGY_EXPONENTIAL_DELAY_BACKOFF_MULTIPLIER = (
         "restart-strategy.exponential-delay.backoff-multiplier",
         [],
         Some("1.5"),
         Kind::Float,
         "Growth of the wait per failure."
     ),
-    key!(
+    TIDEMARK_RUNTIME_BATCH_SIZE = (
         "tidemark.runtime.batch-size",
         [],
         Some("1024"),
         Kind::Int(1, 1 << 20),
         "Records per batch on a channel: the unit of transfer, counting and timing."
     ),
-    key!(
+    TIDEMARK_RUNTIME_CHANNEL_CAPACITY = (
         "tidemark.runtime.channel-capacity",
         [],
         Some("4"),
         Kind::Int(1, 1 << 16),
         "Batches a channel holds before its sender blocks (backpressure)."
     ),
-    key!(
+    REST_ENABLED = (
         "rest.enabled",
         [],
         Some("true"),
-        Kind::Enum(&["true", "false"]),
+        Kind::Bool,
         "Serve the REST API (Flink's paths) while the job runs."
     ),
-    key!(
+    REST_BIND_ADDRESS = (
         "rest.bind-address",
         [],
         Some("127.0.0.1"),
         Kind::Text,
         "Address the REST API binds; loopback unless set."
     ),
-    key!(
+    REST_BIND_PORT = (
         "rest.bind-port",
         [],
         Some("8081-8099"),
         Kind::Text,
         "Port, range or list for the REST API; the first free one is used."
     ),
-    key!(
+    REST_AUTH_TOKEN_ENV = (
         "rest.auth.token-env",
         [],
         None,
         Kind::Text,
         "Environment variable holding the bearer token that endpoints changing a job require."
     ),
-    key!(
+    REST_AUTH_TOKEN_FILE = (
         "rest.auth.token-file",
         [],
         None,
         Kind::Path,
         "File holding that bearer token."
     ),
-    key!(
+    METRICS_SYSTEM_RESOURCE = (
         "metrics.system-resource",
         [],
         Some("true"),
-        Kind::Enum(&["true", "false"]),
+        Kind::Bool,
         "Host CPU, memory, disk and network metrics (process metrics are always on)."
     ),
-    key!(
+    METRICS_SYSTEM_RESOURCE_PROBING_INTERVAL = (
         "metrics.system-resource-probing-interval",
         [],
         Some("5000"),
         Kind::Duration,
         "How often process and host metrics are sampled."
     ),
-    key!(
+    METRICS_LATENCY_INTERVAL = (
         "metrics.latency.interval",
         [],
         Some("1 s"),
         Kind::Duration,
         "How often sources emit latency markers (0 = none). On by default: markers are cheap here."
     ),
-    key!(
+    METRICS_LATENCY_GRANULARITY = (
         "metrics.latency.granularity",
         [],
         Some("operator"),
         Kind::Enum(&["single", "operator", "subtask"]),
         "Latency histograms per vertex (single), per source and vertex (operator), or per subtask pair (subtask)."
     ),
-    key!(
+    METRICS_LATENCY_HISTORY_SIZE = (
         "metrics.latency.history-size",
         [],
         Some("128"),
         Kind::Int(1, i32::MAX as i64),
         "Accepted for compatibility: latency is a real histogram here, not a window of samples."
     ),
-    key!(
+    METRICS_LEVEL = (
         "metrics.level",
         [],
         Some("subtask"),
         Kind::Enum(&["job", "vertex", "subtask"]),
         "Which labels exist: subtask (a series per subtask), vertex (subtasks summed), job."
     ),
-    key!(
+    METRICS_SERIES_LIMIT = (
         "metrics.series-limit",
         [],
         Some("10000"),
         Kind::Int(1, i32::MAX as i64),
         "Series per metric family; more are counted in tidemark_metrics_series_dropped_total, not exported."
     ),
-    key!(
+    METRICS_REPORTERS = (
         "metrics.reporters",
         [],
         Some("prom"),
         Kind::List,
         "Names of the reporters to start (metrics.reporter.<name>.*)."
     ),
-];
+}
 
 /// The spec of `key` (by its name or an alias), and whether an alias was used.
 pub fn find(key: &str) -> Option<(&'static KeySpec, bool)> {
-    KEYS.iter().find_map(|s| {
+    KEYS.iter().find_map(|&s| {
         if s.key == key {
             Some((s, false))
         } else if s.aliases.contains(&key) {

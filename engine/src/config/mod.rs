@@ -3,10 +3,12 @@
 //! | file | owns |
 //! |---|---|
 //! | `keys` | every key: aliases, default, allowed values, documentation |
+//! | `reader` | reading each key once, by its spec, collecting every error |
 //! | `value` | parsing durations, numbers, booleans and enums with clear errors |
 //! | `typed` | the typed configuration a job runs with, and validation |
 
 pub(crate) mod keys;
+mod reader;
 pub(crate) mod typed;
 pub(crate) mod value;
 

@@ -1,12 +1,15 @@
 //! The typed configuration: built from (key, value) pairs in order (job file
 //! first, then `--set`), validated all at once.
 
-use super::keys::{self, Kind};
-use super::value::*;
+use super::keys::{self as k};
+use super::reader::Reader;
+use super::value::closest;
+use crate::checkpoint::align::AlignMode;
 use crate::checkpoint::blob::{Location, S3Settings};
 use crate::checkpoint::coordinator::CheckpointSettings;
 use crate::checkpoint::retention::Retention;
 use crate::error::{Error, Result};
+use crate::metrics::LatencyGranularity;
 use crate::runtime::restart::RestartStrategy;
 use crate::state::rocks::options::{Profile, StatsLevel};
 use crate::state::rocks::RocksSettings;
@@ -87,94 +90,183 @@ impl Config {
     /// key, the value and what is allowed (so that a caller can report them
     /// with the problems of the rest of a job file, in one go).
     pub fn validate(pairs: &[(String, String)]) -> std::result::Result<Config, Vec<String>> {
-        let mut errors = Vec::new();
+        Self::validate_reading(pairs, &mut Vec::new())
+    }
+
+    /// [`Self::validate`], telling which keys it read (each once, a test checks).
+    fn validate_reading(
+        pairs: &[(String, String)],
+        reads: &mut Vec<&'static str>,
+    ) -> std::result::Result<Config, Vec<String>> {
+        let mut unknown = Vec::new();
         let mut warnings = Vec::new();
         let mut values: BTreeMap<String, String> = BTreeMap::new();
         let mut reporter_opts: BTreeMap<String, BTreeMap<String, String>> = BTreeMap::new();
-        for (k, v) in pairs {
-            if let Some((spec, alias)) = keys::find(k) {
+        for (key, v) in pairs {
+            if let Some((spec, alias)) = k::find(key) {
                 if alias {
-                    warnings.push(format!("'{k}' is deprecated; use '{}'", spec.key));
+                    warnings.push(format!("'{key}' is deprecated; use '{}'", spec.key));
                 }
                 values.insert(spec.key.to_string(), v.clone());
-            } else if let Some(rest) = k.strip_prefix("metrics.reporter.") {
+            } else if let Some(rest) = key.strip_prefix("metrics.reporter.") {
                 match rest.split_once('.') {
                     Some((name, opt)) if !name.is_empty() && !opt.is_empty() => {
                         reporter_opts
                             .entry(name.to_string())
                             .or_default()
                             .insert(opt.to_string(), v.clone());
-                        values.insert(k.clone(), v.clone());
+                        values.insert(key.clone(), v.clone());
                     }
-                    _ => errors.push(format!(
-                        "unknown key '{k}': reporter keys are metrics.reporter.<name>.<option>"
+                    _ => unknown.push(format!(
+                        "unknown key '{key}': reporter keys are metrics.reporter.<name>.<option>"
                     )),
                 }
             } else {
-                let hint = closest(k, keys::all_names())
+                let hint = closest(key, k::all_names())
                     .map(|c| format!(" (did you mean '{c}'?)"))
                     .unwrap_or_default();
-                errors.push(format!("unknown key '{k}'{hint}"));
+                unknown.push(format!("unknown key '{key}'{hint}"));
             }
         }
-        for spec in keys::KEYS {
-            let Some(v) = values.get(spec.key) else {
-                continue;
-            };
-            let check = match spec.kind {
-                Kind::Duration => parse_duration(v).map(|_| ()),
-                Kind::Int(lo, hi) => parse_int(v, lo, hi).map(|_| ()),
-                Kind::Float => parse_f64(v).map(|_| ()),
-                Kind::Ratio => parse_ratio(v).map(|_| ()),
-                Kind::Bytes => parse_bytes(v).map(|_| ()),
-                Kind::Bool => parse_bool(v).map(|_| ()),
-                Kind::Enum(allowed) => parse_enum(v, allowed).map(|_| ()),
-                Kind::Path | Kind::Text | Kind::List => {
-                    if v.trim().is_empty() && !matches!(spec.kind, Kind::List) {
-                        Err("a non-empty value".into())
-                    } else {
-                        Ok(())
-                    }
-                }
-            };
-            if let Err(allowed) = check {
-                errors.push(format!(
-                    "{}: '{v}' is not valid: expected {allowed}",
-                    spec.key
-                ));
-            }
+        let mut r = Reader::new(&values);
+        // Every key is read once, here, whatever the others say: a value
+        // that does not parse is an error even where it would not be used.
+        let parallelism = r.int(k::PARALLELISM_DEFAULT).unwrap_or(1) as usize;
+        let max_parallelism = r.int(k::PIPELINE_MAX_PARALLELISM).map(|p| p as u32);
+        let watermark_interval = r.duration(k::PIPELINE_AUTO_WATERMARK_INTERVAL);
+        let buffer_timeout = r.duration(k::EXECUTION_BUFFER_TIMEOUT_INTERVAL);
+        let interval = r.duration(k::EXECUTION_CHECKPOINTING_INTERVAL);
+        if interval.is_some_and(|i| i < Duration::from_millis(10)) {
+            let v = r
+                .raw(k::EXECUTION_CHECKPOINTING_INTERVAL)
+                .unwrap_or_default();
+            r.errors.push(format!(
+                "execution.checkpointing.interval: '{v}' is too short: expected at least 10 ms"
+            ));
         }
-        let get = |k: &str| -> String {
-            values
-                .get(k)
-                .cloned()
-                .or_else(|| keys::find(k).and_then(|(s, _)| s.default.map(str::to_string)))
-                .unwrap_or_default()
+        let mode = r.choice(k::EXECUTION_CHECKPOINTING_MODE);
+        let exactly_once = mode == Some("EXACTLY_ONCE");
+        let unaligned = r.flag(k::EXECUTION_CHECKPOINTING_UNALIGNED_ENABLED);
+        if unaligned && mode == Some("AT_LEAST_ONCE") {
+            r.errors.push(
+                "execution.checkpointing.unaligned.enabled: 'true' needs execution.checkpointing.mode EXACTLY_ONCE, but it is 'AT_LEAST_ONCE': unaligned checkpoints exist to keep exactly-once cheap under backpressure"
+                    .into(),
+            );
+        }
+        let aligned_timeout = r.duration(k::EXECUTION_CHECKPOINTING_ALIGNED_CHECKPOINT_TIMEOUT);
+        let align = if unaligned {
+            AlignMode::Unaligned {
+                timeout_ms: aligned_timeout.unwrap_or_default().as_millis() as i64,
+            }
+        } else {
+            AlignMode::Aligned {
+                block: exactly_once,
+            }
         };
-        let dur = |k: &str| parse_duration(&get(k)).unwrap_or_default();
-        let int = |k: &str| parse_int(&get(k), i64::MIN, i64::MAX).unwrap_or(0);
-        let interval = values
-            .get("execution.checkpointing.interval")
-            .map(|v| parse_duration(v).unwrap_or_default());
-        if let Some(i) = interval {
-            if i < Duration::from_millis(10) {
-                errors.push(format!(
-                    "execution.checkpointing.interval: '{}' is too short: expected at least 10 ms",
-                    get("execution.checkpointing.interval")
-                ));
-            }
+        let checkpoint = CheckpointSettings {
+            interval,
+            timeout: r
+                .duration(k::EXECUTION_CHECKPOINTING_TIMEOUT)
+                .unwrap_or_default(),
+            min_pause: r
+                .duration(k::EXECUTION_CHECKPOINTING_MIN_PAUSE)
+                .unwrap_or_default(),
+            max_concurrent: r
+                .int(k::EXECUTION_CHECKPOINTING_MAX_CONCURRENT_CHECKPOINTS)
+                .unwrap_or(1) as usize,
+            tolerable_failed: r
+                .int(k::EXECUTION_CHECKPOINTING_TOLERABLE_FAILED_CHECKPOINTS)
+                .unwrap_or_default() as u32,
+            num_retained: r.int(k::EXECUTION_CHECKPOINTING_NUM_RETAINED).unwrap_or(1) as usize,
+        };
+        let s3 = S3Settings {
+            endpoint: r.text(k::S3_ENDPOINT),
+            region: r.text(k::S3_REGION),
+            access_key: r.text(k::S3_ACCESS_KEY),
+            secret_key: r.text(k::S3_SECRET_KEY),
+            path_style: r.flag(k::S3_PATH_STYLE_ACCESS),
+            max_retries: r.int(k::S3_MAX_RETRIES).unwrap_or_default() as usize,
+        };
+        let location = |r: &mut Reader, key| {
+            let v = r.text(key)?;
+            Location::parse(&v, &s3, key.key)
+                .map_err(|e| {
+                    r.errors.push(
+                        e.to_string()
+                            .trim_start_matches("configuration: ")
+                            .to_string(),
+                    )
+                })
+                .ok()
+        };
+        let checkpoint_dir = location(&mut r, k::EXECUTION_CHECKPOINTING_DIR);
+        let savepoint_dir = location(&mut r, k::EXECUTION_CHECKPOINTING_SAVEPOINT_DIR);
+        let retention = match r.choice(k::EXECUTION_CHECKPOINTING_EXTERNALIZED_CHECKPOINT_RETENTION)
+        {
+            Some("DELETE_ON_CANCELLATION") => Retention::DeleteOnCancellation,
+            Some("RETAIN_ON_CANCELLATION") => Retention::RetainOnCancellation,
+            _ => Retention::NoExternalized,
+        };
+        let kind = match r.choice(k::STATE_BACKEND_TYPE) {
+            Some("rocksdb") => StateBackendKind::RocksDb,
+            _ => StateBackendKind::Heap,
+        };
+        let incremental = r.flag(k::EXECUTION_CHECKPOINTING_INCREMENTAL);
+        if incremental && kind != StateBackendKind::RocksDb {
+            warnings.push(
+                "execution.checkpointing.incremental is true but state.backend.type is hashmap: \
+                 heap snapshots are always full"
+                    .into(),
+            );
         }
-        // Reporters.
-        let names: Vec<String> = get("metrics.reporters")
-            .split([',', ';'])
-            .map(|s| s.trim().to_string())
-            .filter(|s| !s.is_empty())
-            .collect();
+        let compression = r
+            .choice(k::EXECUTION_CHECKPOINTING_SNAPSHOT_COMPRESSION)
+            .and_then(Compression::parse)
+            .unwrap_or_default();
+        let from_local = r.flag(k::EXECUTION_STATE_RECOVERY_FROM_LOCAL);
+        let local_root = r.text(k::TASKMANAGER_STATE_LOCAL_ROOT_DIRS);
+        let rocks = rocks_settings(&mut r);
+        let state = StateSettings {
+            kind,
+            rocks,
+            rocks_shared: Default::default(),
+            incremental: incremental && kind == StateBackendKind::RocksDb,
+            compression,
+            local_recovery: from_local.then(|| {
+                local_root
+                    .map(PathBuf::from)
+                    .unwrap_or_else(|| std::env::temp_dir().join("tidemark-localState"))
+            }),
+        };
+        let restart = restart_strategy(&mut r, interval.is_some());
+        let batch_size = r.int(k::TIDEMARK_RUNTIME_BATCH_SIZE).unwrap_or(1) as usize;
+        let channel_capacity = r.int(k::TIDEMARK_RUNTIME_CHANNEL_CAPACITY).unwrap_or(1) as usize;
+        let rest = rest_settings(&mut r);
+        let system_resource = r.flag(k::METRICS_SYSTEM_RESOURCE);
+        let system_resource_interval = r
+            .duration(k::METRICS_SYSTEM_RESOURCE_PROBING_INTERVAL)
+            .unwrap_or_default();
+        let latency_interval = r.duration(k::METRICS_LATENCY_INTERVAL).unwrap_or_default();
+        let granularity = match r.choice(k::METRICS_LATENCY_GRANULARITY) {
+            Some("single") => LatencyGranularity::Single,
+            Some("subtask") => LatencyGranularity::Subtask,
+            _ => LatencyGranularity::Operator,
+        };
+        // Accepted for Flink's sake; latency is a histogram here.
+        let _ = r.int(k::METRICS_LATENCY_HISTORY_SIZE);
+        let level = r
+            .choice(k::METRICS_LEVEL)
+            .and_then(|l| l.parse().ok())
+            .unwrap_or(tidemark_agent::labels::Level::Subtask);
+        let series_limit = r.int(k::METRICS_SERIES_LIMIT).unwrap_or(1) as usize;
+        let names = r.list(k::METRICS_REPORTERS);
+        reads.extend_from_slice(r.read());
+        let mut errors = std::mem::take(&mut r.errors);
         let mut reporters = Vec::new();
         let none = BTreeMap::new();
         for name in &names {
             match ReporterConfig::parse(name, reporter_opts.get(name).unwrap_or(&none)) {
-                Ok(r) => reporters.push(r),
+                Ok(rc) => reporters.push(rc),
                 Err(e) => errors.extend(e),
             }
         }
@@ -185,225 +277,16 @@ impl Config {
                 ));
             }
         }
-        let exactly_once = get("execution.checkpointing.mode").eq_ignore_ascii_case("EXACTLY_ONCE");
-        let unaligned =
-            get("execution.checkpointing.unaligned.enabled").eq_ignore_ascii_case("true");
-        if unaligned && !exactly_once {
-            errors.push(format!(
-                "execution.checkpointing.unaligned.enabled: 'true' needs execution.checkpointing.mode EXACTLY_ONCE, but it is '{}': unaligned checkpoints exist to keep exactly-once cheap under backpressure",
-                get("execution.checkpointing.mode")
-            ));
+        if !unknown.is_empty() || !errors.is_empty() {
+            unknown.extend(errors);
+            return Err(unknown);
         }
-        let align = if unaligned {
-            crate::checkpoint::align::AlignMode::Unaligned {
-                timeout_ms: dur("execution.checkpointing.aligned-checkpoint-timeout").as_millis()
-                    as i64,
-            }
-        } else {
-            crate::checkpoint::align::AlignMode::Aligned {
-                block: exactly_once,
-            }
-        };
-        let opt = |k: &str| values.get(k).map(|v| v.trim().to_string());
-        let flag = |k: &str| get(k).eq_ignore_ascii_case("true");
-        let bytes = |k: &str| values.get(k).and_then(|v| parse_bytes(v).ok());
-        let s3 = S3Settings {
-            endpoint: opt("s3.endpoint"),
-            region: opt("s3.region"),
-            access_key: opt("s3.access-key"),
-            secret_key: opt("s3.secret-key"),
-            path_style: flag("s3.path.style.access"),
-            max_retries: int("s3.max-retries") as usize,
-        };
-        let mut location = |k: &str| -> Option<Location> {
-            let v = values.get(k)?;
-            match Location::parse(v, &s3, k) {
-                Ok(l) => Some(l),
-                Err(e) => {
-                    errors.push(
-                        e.to_string()
-                            .trim_start_matches("configuration: ")
-                            .to_string(),
-                    );
-                    None
-                }
-            }
-        };
-        let checkpoint_dir = location("execution.checkpointing.dir");
-        let savepoint_dir = location("execution.checkpointing.savepoint-dir");
-        let kind = if get("state.backend.type").eq_ignore_ascii_case("rocksdb") {
-            StateBackendKind::RocksDb
-        } else {
-            StateBackendKind::Heap
-        };
-        let incremental = flag("execution.checkpointing.incremental");
-        if incremental && kind != StateBackendKind::RocksDb {
-            warnings.push(
-                "execution.checkpointing.incremental is true but state.backend.type is hashmap: \
-                 heap snapshots are always full"
-                    .into(),
-            );
-        }
-        let defaults = RocksSettings::default();
-        let rocks = RocksSettings {
-            local_dir: opt("state.backend.rocksdb.localdir")
-                .map(PathBuf::from)
-                .unwrap_or(defaults.local_dir),
-            managed: flag("state.backend.rocksdb.memory.managed"),
-            managed_size: bytes("taskmanager.memory.managed.size").unwrap_or(defaults.managed_size),
-            fixed_per_slot: bytes("state.backend.rocksdb.memory.fixed-per-slot"),
-            write_buffer_ratio: parse_ratio(&get(
-                "state.backend.rocksdb.memory.write-buffer-ratio",
-            ))
-            .unwrap_or(0.5),
-            high_prio_ratio: parse_ratio(&get("state.backend.rocksdb.memory.high-prio-pool-ratio"))
-                .unwrap_or(0.1),
-            partitioned_index_filters: flag(
-                "state.backend.rocksdb.memory.partitioned-index-filters",
-            ),
-            metadata_block_size: bytes("state.backend.rocksdb.block.metadata-blocksize")
-                .unwrap_or(defaults.metadata_block_size),
-            bloom_filter: flag("state.backend.rocksdb.use-bloom-filter"),
-            bloom_bits_per_key: parse_f64(&get("state.backend.rocksdb.bloom-filter.bits-per-key"))
-                .unwrap_or(defaults.bloom_bits_per_key),
-            bloom_block_based: flag("state.backend.rocksdb.bloom-filter.block-based-mode"),
-            profile: Profile::parse(&get("state.backend.rocksdb.predefined-options"))
-                .unwrap_or_default(),
-            block_cache_size: bytes("state.backend.rocksdb.block.cache-size"),
-            block_size: bytes("state.backend.rocksdb.block.blocksize"),
-            write_buffer_size: bytes("state.backend.rocksdb.writebuffer.size"),
-            write_buffer_count: values
-                .get("state.backend.rocksdb.writebuffer.count")
-                .map(|_| int("state.backend.rocksdb.writebuffer.count") as i32),
-            background_jobs: values
-                .get("state.backend.rocksdb.thread.num")
-                .map(|_| int("state.backend.rocksdb.thread.num") as i32),
-            compaction_style: opt("state.backend.rocksdb.compaction.style").and_then(|v| {
-                match v.to_ascii_uppercase().as_str() {
-                    "LEVEL" => Some(rocksdb::DBCompactionStyle::Level),
-                    "UNIVERSAL" => Some(rocksdb::DBCompactionStyle::Universal),
-                    "FIFO" => Some(rocksdb::DBCompactionStyle::Fifo),
-                    _ => None,
-                }
-            }),
-            level0_trigger: values
-                .get("state.backend.rocksdb.compaction.level0-file-num-trigger")
-                .map(|_| int("state.backend.rocksdb.compaction.level0-file-num-trigger") as i32),
-            statistics: StatsLevel::parse(&get("state.backend.rocksdb.statistics.level"))
-                .unwrap_or_default(),
-            native_metrics: flag("state.backend.rocksdb.metrics.native"),
-            timers_in_rocksdb: get("state.backend.rocksdb.timer-service.factory")
-                .eq_ignore_ascii_case("ROCKSDB"),
-            cache_bytes: bytes("state.backend.rocksdb.write-back-cache.size")
-                .map_or(defaults.cache_bytes, |b| b as usize),
-        };
-        let state = StateSettings {
-            kind,
-            rocks,
-            rocks_shared: Default::default(),
-            incremental: incremental && kind == StateBackendKind::RocksDb,
-            compression: Compression::parse(&get("execution.checkpointing.snapshot-compression"))
-                .unwrap_or_default(),
-            local_recovery: flag("execution.state-recovery.from-local").then(|| {
-                opt("taskmanager.state.local.root-dirs")
-                    .map(PathBuf::from)
-                    .unwrap_or_else(|| std::env::temp_dir().join("tidemark-localState"))
-            }),
-        };
-        let rest = if get("rest.enabled").eq_ignore_ascii_case("true") {
-            let host = get("rest.bind-address");
-            let host: Option<std::net::IpAddr> = host.parse().ok();
-            if host.is_none() {
-                errors.push(format!("rest.bind-address: '{}' is not valid: expected an IP address such as 127.0.0.1", get("rest.bind-address")));
-            }
-            let ports = get("rest.bind-port");
-            if tidemark_agent::http::parse_ports(&ports).is_none() {
-                errors.push(format!(
-                    "rest.bind-port: '{ports}' is not valid: expected a port, a range like 8081-8099 or a list like 8081,8082"
-                ));
-            }
-            let token = match (
-                values.get("rest.auth.token-env"),
-                values.get("rest.auth.token-file"),
-            ) {
-                (Some(var), _) => match std::env::var(var.trim()) {
-                    Ok(t) => Some(t),
-                    Err(_) => {
-                        errors.push(format!(
-                            "rest.auth.token-env: '{}' is not valid: expected the name of a set environment variable",
-                            var.trim()
-                        ));
-                        None
-                    }
-                },
-                (None, Some(path)) => match std::fs::read_to_string(path.trim()) {
-                    Ok(t) => Some(t.trim().to_string()),
-                    Err(e) => {
-                        errors.push(format!(
-                            "rest.auth.token-file: '{}' is not valid: expected a readable file ({e})",
-                            path.trim()
-                        ));
-                        None
-                    }
-                },
-                (None, None) => None,
-            };
-            host.map(|h| (h, ports, token))
-        } else {
-            None
-        };
-        if !errors.is_empty() {
-            return Err(errors);
-        }
-        let restart_type = values
-            .get("restart-strategy.type")
-            .cloned()
-            .unwrap_or_else(|| {
-                if interval.is_some() {
-                    "exponential-delay".into()
-                } else {
-                    "none".into()
-                }
-            });
-        let restart = match parse_enum(&restart_type, keys::RESTART_TYPES).unwrap_or("none") {
-            "fixed-delay" => RestartStrategy::FixedDelay {
-                attempts: int("restart-strategy.fixed-delay.attempts") as u32,
-                delay: dur("restart-strategy.fixed-delay.delay"),
-            },
-            "exponential-delay" => RestartStrategy::ExponentialDelay {
-                initial: dur("restart-strategy.exponential-delay.initial-backoff"),
-                max: dur("restart-strategy.exponential-delay.max-backoff"),
-                multiplier: parse_f64(&get(
-                    "restart-strategy.exponential-delay.backoff-multiplier",
-                ))
-                .unwrap_or(1.5),
-            },
-            _ => RestartStrategy::None,
-        };
-        let retention = match get("execution.checkpointing.externalized-checkpoint-retention")
-            .to_ascii_uppercase()
-            .as_str()
-        {
-            "DELETE_ON_CANCELLATION" => Retention::DeleteOnCancellation,
-            "RETAIN_ON_CANCELLATION" => Retention::RetainOnCancellation,
-            _ => Retention::NoExternalized,
-        };
         Ok(Config {
-            parallelism: int("parallelism.default") as usize,
-            max_parallelism: values
-                .get("pipeline.max-parallelism")
-                .map(|v| parse_int(v, 1, 32768).unwrap_or(128) as u32),
-            watermark_interval: dur("pipeline.auto-watermark-interval"),
-            buffer_timeout: dur("execution.buffer-timeout.interval"),
-            checkpoint: CheckpointSettings {
-                interval,
-                timeout: dur("execution.checkpointing.timeout"),
-                min_pause: dur("execution.checkpointing.min-pause"),
-                max_concurrent: int("execution.checkpointing.max-concurrent-checkpoints") as usize,
-                tolerable_failed: int("execution.checkpointing.tolerable-failed-checkpoints")
-                    as u32,
-                num_retained: int("execution.checkpointing.num-retained") as usize,
-            },
+            parallelism,
+            max_parallelism,
+            watermark_interval: watermark_interval.unwrap_or_default(),
+            buffer_timeout: buffer_timeout.unwrap_or_default(),
+            checkpoint,
             checkpoint_dir,
             savepoint_dir,
             s3,
@@ -411,37 +294,173 @@ impl Config {
             retention,
             state,
             restart,
-            batch_size: int("tidemark.runtime.batch-size") as usize,
-            channel_capacity: int("tidemark.runtime.channel-capacity") as usize,
+            batch_size,
+            channel_capacity,
             reporters,
             rest,
-            latency: Some(dur("metrics.latency.interval"))
+            latency: Some(latency_interval)
                 .filter(|d| !d.is_zero())
-                .map(|d| {
-                    (
-                        d,
-                        match get("metrics.latency.granularity")
-                            .to_ascii_lowercase()
-                            .as_str()
-                        {
-                            "single" => crate::metrics::LatencyGranularity::Single,
-                            "subtask" => crate::metrics::LatencyGranularity::Subtask,
-                            _ => crate::metrics::LatencyGranularity::Operator,
-                        },
-                    )
-                }),
-            system_resource: get("metrics.system-resource").eq_ignore_ascii_case("true"),
-            system_resource_interval: dur("metrics.system-resource-probing-interval"),
+                .map(|d| (d, granularity)),
+            system_resource,
+            system_resource_interval,
             registry: tidemark_agent::registry::RegistryOptions {
-                level: get("metrics.level")
-                    .parse()
-                    .unwrap_or(tidemark_agent::labels::Level::Subtask),
-                series_limit: int("metrics.series-limit") as usize,
+                level,
+                series_limit,
             },
             warnings,
             values,
         })
     }
+}
+
+/// `state.backend.rocksdb.*` and the memory keys RocksDB shares with Flink.
+fn rocks_settings(r: &mut Reader) -> RocksSettings {
+    let defaults = RocksSettings::default();
+    let int32 = |r: &mut Reader, key| r.int(key).map(|n| n as i32);
+    RocksSettings {
+        local_dir: r
+            .text(k::STATE_BACKEND_ROCKSDB_LOCALDIR)
+            .map_or(defaults.local_dir, PathBuf::from),
+        cache_bytes: r
+            .bytes(k::STATE_BACKEND_ROCKSDB_WRITE_BACK_CACHE_SIZE)
+            .map_or(defaults.cache_bytes, |b| b as usize),
+        timers_in_rocksdb: r.choice(k::STATE_BACKEND_ROCKSDB_TIMER_SERVICE_FACTORY)
+            == Some("ROCKSDB"),
+        managed: r.flag(k::STATE_BACKEND_ROCKSDB_MEMORY_MANAGED),
+        managed_size: r
+            .bytes(k::TASKMANAGER_MEMORY_MANAGED_SIZE)
+            .unwrap_or(defaults.managed_size),
+        fixed_per_slot: r.bytes(k::STATE_BACKEND_ROCKSDB_MEMORY_FIXED_PER_SLOT),
+        write_buffer_ratio: r
+            .ratio(k::STATE_BACKEND_ROCKSDB_MEMORY_WRITE_BUFFER_RATIO)
+            .unwrap_or(defaults.write_buffer_ratio),
+        high_prio_ratio: r
+            .ratio(k::STATE_BACKEND_ROCKSDB_MEMORY_HIGH_PRIO_POOL_RATIO)
+            .unwrap_or(defaults.high_prio_ratio),
+        partitioned_index_filters: r
+            .flag(k::STATE_BACKEND_ROCKSDB_MEMORY_PARTITIONED_INDEX_FILTERS),
+        metadata_block_size: r
+            .bytes(k::STATE_BACKEND_ROCKSDB_BLOCK_METADATA_BLOCKSIZE)
+            .unwrap_or(defaults.metadata_block_size),
+        bloom_filter: r.flag(k::STATE_BACKEND_ROCKSDB_USE_BLOOM_FILTER),
+        bloom_bits_per_key: r
+            .float(k::STATE_BACKEND_ROCKSDB_BLOOM_FILTER_BITS_PER_KEY)
+            .unwrap_or(defaults.bloom_bits_per_key),
+        bloom_block_based: r.flag(k::STATE_BACKEND_ROCKSDB_BLOOM_FILTER_BLOCK_BASED_MODE),
+        profile: r
+            .choice(k::STATE_BACKEND_ROCKSDB_PREDEFINED_OPTIONS)
+            .and_then(Profile::parse)
+            .unwrap_or_default(),
+        block_cache_size: r.bytes(k::STATE_BACKEND_ROCKSDB_BLOCK_CACHE_SIZE),
+        block_size: r.bytes(k::STATE_BACKEND_ROCKSDB_BLOCK_BLOCKSIZE),
+        write_buffer_size: r.bytes(k::STATE_BACKEND_ROCKSDB_WRITEBUFFER_SIZE),
+        write_buffer_count: int32(r, k::STATE_BACKEND_ROCKSDB_WRITEBUFFER_COUNT),
+        background_jobs: int32(r, k::STATE_BACKEND_ROCKSDB_THREAD_NUM),
+        compaction_style: r
+            .choice(k::STATE_BACKEND_ROCKSDB_COMPACTION_STYLE)
+            .map(|s| match s {
+                "UNIVERSAL" => rocksdb::DBCompactionStyle::Universal,
+                "FIFO" => rocksdb::DBCompactionStyle::Fifo,
+                _ => rocksdb::DBCompactionStyle::Level,
+            }),
+        level0_trigger: int32(
+            r,
+            k::STATE_BACKEND_ROCKSDB_COMPACTION_LEVEL0_FILE_NUM_TRIGGER,
+        ),
+        native_metrics: r.flag(k::STATE_BACKEND_ROCKSDB_METRICS_NATIVE),
+        statistics: r
+            .choice(k::STATE_BACKEND_ROCKSDB_STATISTICS_LEVEL)
+            .and_then(StatsLevel::parse)
+            .unwrap_or_default(),
+    }
+}
+
+/// `restart-strategy.*`; without a type, exponential delay when the job
+/// checkpoints (as Flink does) and none otherwise.
+fn restart_strategy(r: &mut Reader, checkpointing: bool) -> RestartStrategy {
+    let kind = r.choice(k::RESTART_STRATEGY_TYPE);
+    let attempts = r
+        .int(k::RESTART_STRATEGY_FIXED_DELAY_ATTEMPTS)
+        .unwrap_or_default() as u32;
+    let delay = r
+        .duration(k::RESTART_STRATEGY_FIXED_DELAY_DELAY)
+        .unwrap_or_default();
+    let initial = r
+        .duration(k::RESTART_STRATEGY_EXPONENTIAL_DELAY_INITIAL_BACKOFF)
+        .unwrap_or_default();
+    let max = r
+        .duration(k::RESTART_STRATEGY_EXPONENTIAL_DELAY_MAX_BACKOFF)
+        .unwrap_or_default();
+    let multiplier = r
+        .float(k::RESTART_STRATEGY_EXPONENTIAL_DELAY_BACKOFF_MULTIPLIER)
+        .unwrap_or(1.5);
+    let default = if checkpointing {
+        "exponential-delay"
+    } else {
+        "none"
+    };
+    match kind
+        .filter(|_| r.is_set(k::RESTART_STRATEGY_TYPE))
+        .unwrap_or(default)
+    {
+        "fixed-delay" => RestartStrategy::FixedDelay { attempts, delay },
+        "exponential-delay" => RestartStrategy::ExponentialDelay {
+            initial,
+            max,
+            multiplier,
+        },
+        _ => RestartStrategy::None,
+    }
+}
+
+/// `rest.*`: `None` when the REST API is off. The bearer token is read from
+/// the named variable or file now, so that a missing one is a start-up error.
+fn rest_settings(r: &mut Reader) -> Option<(std::net::IpAddr, String, Option<String>)> {
+    let enabled = r.flag(k::REST_ENABLED);
+    let host = r.text(k::REST_BIND_ADDRESS);
+    let host: Option<std::net::IpAddr> = match host {
+        Some(h) => match h.parse() {
+            Ok(ip) => Some(ip),
+            Err(_) => {
+                r.invalid(k::REST_BIND_ADDRESS, "an IP address such as 127.0.0.1");
+                None
+            }
+        },
+        None => None,
+    };
+    let ports = r.text(k::REST_BIND_PORT).unwrap_or_default();
+    if tidemark_agent::http::parse_ports(&ports).is_none() {
+        r.invalid(
+            k::REST_BIND_PORT,
+            "a port, a range like 8081-8099 or a list like 8081,8082",
+        );
+    }
+    let token_env = r.text(k::REST_AUTH_TOKEN_ENV);
+    let token_file = r.text(k::REST_AUTH_TOKEN_FILE);
+    if !enabled {
+        return None;
+    }
+    let token = match (token_env, token_file) {
+        (Some(var), _) => match std::env::var(&var) {
+            Ok(t) => Some(t),
+            Err(_) => {
+                r.invalid(
+                    k::REST_AUTH_TOKEN_ENV,
+                    "the name of a set environment variable",
+                );
+                None
+            }
+        },
+        (None, Some(path)) => match std::fs::read_to_string(&path) {
+            Ok(t) => Some(t.trim().to_string()),
+            Err(e) => {
+                r.invalid(k::REST_AUTH_TOKEN_FILE, format!("a readable file ({e})"));
+                None
+            }
+        },
+        (None, None) => None,
+    };
+    host.map(|h| (h, ports, token))
 }
 
 #[cfg(test)]
@@ -454,6 +473,22 @@ mod tests {
                 .map(|(k, v)| (k.to_string(), v.to_string()))
                 .collect::<Vec<_>>(),
         )
+    }
+
+    #[test]
+    fn every_key_is_read_once_by_its_spec() {
+        let mut reads = Vec::new();
+        Config::validate_reading(&[], &mut reads).unwrap();
+        let mut sorted = reads.clone();
+        sorted.sort_unstable();
+        sorted.dedup();
+        assert_eq!(sorted.len(), reads.len(), "a key read twice: {reads:?}");
+        let mut all: Vec<&str> = k::KEYS.iter().map(|s| s.key).collect();
+        all.sort_unstable();
+        assert_eq!(
+            sorted, all,
+            "every key of the table is read, and only those"
+        );
     }
 
     #[test]
