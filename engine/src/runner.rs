@@ -108,8 +108,10 @@ impl Job {
 
     /// The registry the job's metrics go to (default: a new one), for a
     /// process that embeds the job and serves or reads its metrics itself.
-    /// The configured reporters read it as well; its own options
-    /// (`metrics.level`, `metrics.series-limit`) apply, not the configuration's.
+    /// The configured reporters read it as well. Its own options
+    /// (`metrics.level`, `metrics.series-limit`) apply: make it with
+    /// `Registry::with_options(config.registry)`. A configuration that sets
+    /// either key to another value than the registry's is refused at start.
     pub fn registry(mut self, registry: Registry) -> Self {
         self.registry = Some(registry);
         self
@@ -183,6 +185,9 @@ impl Job {
                 &r.meta,
                 self.allow_non_restored_state,
             )?;
+        }
+        if let Some(r) = &registry {
+            check_registry_options(&config, r.options())?;
         }
         let registry = registry.unwrap_or_else(|| Registry::with_options(config.registry));
         let labels = JobLabels {
@@ -370,6 +375,39 @@ impl Running {
         drop(rest);
         outcome
     }
+}
+
+/// A registry given to [`Job::registry`] keeps its own options; one that
+/// contradicts a key the configuration sets would silently export other
+/// series than the user asked for.
+fn check_registry_options(
+    config: &Config,
+    given: tidemark_agent::registry::RegistryOptions,
+) -> Result<()> {
+    use crate::config::keys::{METRICS_LEVEL, METRICS_SERIES_LIMIT};
+    let wanted = config.registry;
+    let mut problems = Vec::new();
+    if config.values.contains_key(METRICS_LEVEL.key) && given.level != wanted.level {
+        problems.push(format!(
+            "{}: the configuration says {:?} but the registry given to Job::registry has {:?}",
+            METRICS_LEVEL.key, wanted.level, given.level
+        ));
+    }
+    if config.values.contains_key(METRICS_SERIES_LIMIT.key)
+        && given.series_limit != wanted.series_limit
+    {
+        problems.push(format!(
+            "{}: the configuration says {} but the registry given to Job::registry has {}",
+            METRICS_SERIES_LIMIT.key, wanted.series_limit, given.series_limit
+        ));
+    }
+    if problems.is_empty() {
+        return Ok(());
+    }
+    Err(Error::Config(format!(
+        "{}; make the registry with Registry::with_options(config.registry)",
+        problems.join("; ")
+    )))
 }
 
 /// Prints how the job ended (the `summary:` line is what scripts parse).

@@ -208,3 +208,109 @@ fn a_graph_with_missing_duplicate_or_misplaced_ids_is_refused_with_every_problem
         assert!(err.contains(want), "missing '{want}' in:\n{err}");
     }
 }
+
+static NUMBERS: tidemark::user_metrics::UserMetric =
+    tidemark::user_metrics::UserMetric::counter("lib_numbers_total", "Numbers counted, by parity.")
+        .with_labels(&[tidemark::user_metrics::UserLabel {
+            name: "parity",
+            values: &["even", "odd"],
+        }]);
+
+/// Counts each number in the user metric, under its parity.
+#[derive(Default)]
+struct CountParity {
+    ids: Vec<tidemark::user_metrics::CounterId>,
+}
+
+impl KeyedProcessFunction<u64, u64, u64> for CountParity {
+    fn open(&mut self, ctx: &mut KeyedOpenContext<'_, u64>) -> Result<()> {
+        self.ids = vec![
+            ctx.counter(&NUMBERS, &["even"])?,
+            ctx.counter(&NUMBERS, &["odd"])?,
+        ];
+        Ok(())
+    }
+    fn process(&mut self, n: u64, ctx: &mut KeyedContext<'_, u64, u64>) -> Result<()> {
+        ctx.count(self.ids[(n % 2) as usize], 1);
+        ctx.emit(n)
+    }
+}
+
+/// Runs 0..10 000 through two subtasks of `CountParity` at `level`; returns
+/// the user metric's series lines.
+fn parity_series(level: &str) -> Vec<String> {
+    let graph = |config: &Config| {
+        let env = StreamEnv::new("levels");
+        let counted = numbers(&env, 0, 10_000, "numbers")
+            .key_by(|n: &u64| n % 10)
+            .process(CountParity::default)
+            .name("parity")
+            .uid("parity");
+        collect(&counted, "out");
+        env.build(config).unwrap()
+    };
+    let config = Config::from_pairs(&[
+        ("parallelism.default".into(), "2".into()),
+        ("rest.enabled".into(), "false".into()),
+        ("metrics.reporter.prom.port".into(), "0".into()),
+        ("metrics.level".into(), level.into()),
+    ])
+    .unwrap();
+    if level != "subtask" {
+        // A registry of one's own contradicting the configuration is refused.
+        let e = Job::new(graph(&config))
+            .config(config.clone())
+            .registry(tidemark_agent::Registry::new())
+            .run()
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("metrics.level: the configuration says") && e.contains("with_options"),
+            "{e}"
+        );
+    }
+    let registry = tidemark_agent::Registry::with_options(config.registry);
+    // A consumer keeps the job's series readable after it ends.
+    let _consumer = registry.register_consumer();
+    let outcome = Job::new(graph(&config))
+        .config(config)
+        .registry(registry.clone())
+        .status_interval(None)
+        .run()
+        .unwrap();
+    assert!(matches!(outcome, Outcome::Finished { .. }), "{outcome:?}");
+    tidemark_agent::encode::prometheus::encode(&registry.snapshot())
+        .lines()
+        .filter(|l| l.starts_with("lib_numbers_total{"))
+        .map(str::to_string)
+        .collect()
+}
+
+/// A user metric obeys `metrics.level`: at `vertex` the two subtasks' counts
+/// are one series per label value, summed (5 000 even and 5 000 odd numbers);
+/// at `subtask` each subtask has its own.
+#[test]
+fn a_user_metric_obeys_metrics_level() {
+    let vertex = parity_series("vertex");
+    assert_eq!(vertex.len(), 2, "{vertex:?}");
+    for parity in ["even", "odd"] {
+        let line = vertex
+            .iter()
+            .find(|l| l.contains(&format!("parity=\"{parity}\"")))
+            .unwrap_or_else(|| panic!("no {parity} series: {vertex:?}"));
+        assert!(!line.contains("subtask="), "{line}");
+        assert!(line.contains("vertex=\"parity\""), "{line}");
+        assert!(line.ends_with(" 5000"), "{line}");
+    }
+    let subtask = parity_series("subtask");
+    assert!(
+        subtask.iter().all(|l| l.contains("subtask=")),
+        "{subtask:?}"
+    );
+    let total: f64 = subtask
+        .iter()
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum();
+    assert_eq!(total, 10_000.0, "{subtask:?}");
+    assert!(subtask.len() > 2, "{subtask:?}");
+}
