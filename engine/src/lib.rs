@@ -109,7 +109,10 @@ pub mod prelude {
         AggregateFunction, AggregatingStateDesc, ListStateDesc, MapStateDesc, ReducingStateDesc,
         TimeDomain, ValueStateDesc,
     };
-    pub use crate::user_metrics::{CounterId, GaugeId, HistogramId, UserLabel, UserMetric};
+    pub use crate::user_metrics::{
+        CounterId, GaugeId, HistogramId, UserCounter, UserGauge, UserHistogram, UserLabel,
+        UserMetric,
+    };
     pub use crate::watermark::WatermarkStrategy;
 }
 pub use error::{Error, Result};

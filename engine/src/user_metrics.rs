@@ -230,6 +230,84 @@ impl UserMetric {
     }
 }
 
+/// A counter a plain [`Operator`](crate::operator::Operator) registered in
+/// `open` ([`OpenContext::counter`](crate::operator::OpenContext::counter)).
+/// Each `add` is one atomic add: count a batch's records in a local variable
+/// and add them once per batch, as the engine's own counters do.
+#[derive(Debug, Clone)]
+pub struct UserCounter(Counter);
+
+impl UserCounter {
+    /// Adds `n`.
+    #[inline]
+    pub fn add(&self, n: u64) {
+        self.0.add(n);
+    }
+}
+
+/// A gauge a plain operator registered in `open`.
+#[derive(Debug, Clone)]
+pub struct UserGauge(Gauge);
+
+impl UserGauge {
+    /// Sets the value.
+    #[inline]
+    pub fn set(&self, v: i64) {
+        self.0.set(v);
+    }
+}
+
+/// A histogram a plain operator registered in `open`.
+#[derive(Debug, Clone)]
+pub struct UserHistogram {
+    h: Histogram,
+    per_unit: f64,
+}
+
+impl UserHistogram {
+    /// Observes `v`, in the histogram's unit.
+    #[inline]
+    pub fn observe(&self, v: f64) {
+        self.h.observe((v * self.per_unit).max(0.0) as u64);
+    }
+}
+
+/// Registers `m` for a plain operator's subtask (see [`UserCounter`]).
+pub(crate) fn counter(
+    reg: &Registry,
+    info: &SubtaskInfo,
+    m: &'static UserMetric,
+    own: &[&str],
+) -> Result<UserCounter> {
+    let (c, _) = UserMetrics::resolve(reg, info, m, own, "counter", Registry::counter)?;
+    Ok(UserCounter(c))
+}
+
+/// Registers gauge `m` for a plain operator's subtask.
+pub(crate) fn gauge(
+    reg: &Registry,
+    info: &SubtaskInfo,
+    m: &'static UserMetric,
+    own: &[&str],
+) -> Result<UserGauge> {
+    let (g, _) = UserMetrics::resolve(reg, info, m, own, "gauge", Registry::gauge)?;
+    Ok(UserGauge(g))
+}
+
+/// Registers histogram `m` for a plain operator's subtask.
+pub(crate) fn histogram(
+    reg: &Registry,
+    info: &SubtaskInfo,
+    m: &'static UserMetric,
+    own: &[&str],
+) -> Result<UserHistogram> {
+    let (h, def) = UserMetrics::resolve(reg, info, m, own, "histogram", Registry::histogram)?;
+    Ok(UserHistogram {
+        h,
+        per_unit: 1.0 / def.scale,
+    })
+}
+
 /// A counter a function registered.
 #[derive(Debug, Clone, Copy)]
 pub struct CounterId(usize);

@@ -314,3 +314,166 @@ fn a_user_metric_obeys_metrics_level() {
     assert_eq!(total, 10_000.0, "{subtask:?}");
     assert!(subtask.len() > 2, "{subtask:?}");
 }
+
+/// Set once a checkpoint completed; the source holds back its second half
+/// until then, so the operator's failure comes after a checkpoint.
+static CHECKPOINTED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+/// Set when the injected failure happened (once per process).
+static FAILED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+const TOTAL_TO: u64 = 20_000;
+
+/// `1..=TOTAL_TO`, holding back the second half until a checkpoint completed.
+struct HeldBack(Numbers);
+
+impl Source<u64> for HeldBack {
+    fn open(&mut self, info: &SubtaskInfo) -> Result<()> {
+        self.0.open(info)
+    }
+    fn restore(&mut self, p: &[&[u8]]) -> Result<()> {
+        self.0.restore(p)
+    }
+    fn poll(&mut self, out: &mut Vec<u64>, max: usize) -> Result<Poll> {
+        use std::sync::atomic::Ordering::SeqCst;
+        if self.0.next > TOTAL_TO / 2 && !CHECKPOINTED.load(SeqCst) {
+            return Ok(Poll::Pending(Some(std::time::Duration::from_millis(5))));
+        }
+        let cap = (TOTAL_TO / 2 + 1).saturating_sub(self.0.next);
+        let max = if cap > 0 { max.min(cap as usize) } else { max };
+        self.0.poll(out, max)
+    }
+    fn position(&self) -> Result<Vec<u8>> {
+        self.0.position()
+    }
+}
+
+static BATCHES: tidemark::user_metrics::UserMetric = tidemark::user_metrics::UserMetric::counter(
+    "lib_total_records_total",
+    "Records the running total has added (replays included).",
+);
+
+/// A plain operator with non-keyed state: the running total of every
+/// number it has seen, emitted after each one. It fails once, on its first
+/// batch after a checkpoint completed.
+#[derive(Default)]
+struct RunningTotal {
+    total: u64,
+    records: Option<UserCounter>,
+    checkpointed: bool,
+}
+
+impl Operator<u64, u64> for RunningTotal {
+    fn open(&mut self, ctx: &OpenContext<'_>) -> Result<()> {
+        self.records = Some(ctx.counter(&BATCHES, &[])?);
+        for (_, bytes) in ctx.restored_state() {
+            self.total += bincode::deserialize::<u64>(bytes)?;
+        }
+        Ok(())
+    }
+    fn process_batch(&mut self, batch: Vec<u64>, out: &mut Output<u64>) -> Result<()> {
+        use std::sync::atomic::Ordering::SeqCst;
+        if self.checkpointed && !FAILED.swap(true, SeqCst) {
+            return Err(Error::Task("injected failure after a checkpoint".into()));
+        }
+        self.records
+            .as_ref()
+            .expect("opened")
+            .add(batch.len() as u64);
+        for n in batch {
+            self.total += n;
+            out.emit(self.total)?;
+        }
+        Ok(())
+    }
+    fn snapshot_state(&mut self, _: u64) -> Result<Vec<u8>> {
+        Ok(bincode::serialize(&self.total)?)
+    }
+    fn notify_checkpoint_complete(&mut self, _: u64) -> Result<()> {
+        self.checkpointed = true;
+        CHECKPOINTED.store(true, std::sync::atomic::Ordering::SeqCst);
+        Ok(())
+    }
+}
+
+/// A plain `Operator` keeps state of its own through a failure: the restart
+/// restores the running total it checkpointed, and the exactly-once output
+/// holds each prefix sum of 1..=20 000 once. Its own counter reaches
+/// Prometheus' text with at least every record.
+#[test]
+fn a_plain_operator_restores_its_own_state_and_counts_in_its_own_metric() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    let env = StreamEnv::new("running-total");
+    let totals = env
+        .source(move || {
+            Box::new(HeldBack(Numbers {
+                next: 1,
+                to: TOTAL_TO + 1,
+            }))
+        })
+        .name("numbers")
+        .uid("numbers")
+        .parallelism(1)
+        .transform(|| Box::new(RunningTotal::default()))
+        .name("total")
+        .uid("total")
+        .parallelism(1);
+    let sink_dir = out.clone();
+    totals
+        .sink(move || {
+            Box::new(tidemark::sink::file::FileSink::new(
+                sink_dir.clone(),
+                Arc::new(|t: &u64, s: &mut String| s.push_str(&t.to_string())),
+            ))
+        })
+        .name("file")
+        .uid("sink")
+        .parallelism(1);
+    let ck = dir.path().join("ck").display().to_string();
+    let config = Config::from_pairs(
+        &[
+            ("rest.enabled", "false"),
+            ("metrics.reporter.prom.port", "0"),
+            ("execution.checkpointing.interval", "50 ms"),
+            ("execution.checkpointing.dir", ck.as_str()),
+            ("restart-strategy.type", "fixed-delay"),
+            ("restart-strategy.fixed-delay.delay", "10 ms"),
+        ]
+        .map(|(k, v)| (k.to_string(), v.to_string())),
+    )
+    .unwrap();
+    let registry = tidemark_agent::Registry::with_options(config.registry);
+    let _consumer = registry.register_consumer();
+    let outcome = Job::new(env.build(&config).unwrap())
+        .config(config)
+        .registry(registry.clone())
+        .status_interval(None)
+        .run()
+        .unwrap();
+    let Outcome::Finished {
+        restarts, restores, ..
+    } = outcome
+    else {
+        panic!("{outcome:?}")
+    };
+    assert_eq!(restarts.len(), 1, "{restarts:?}");
+    assert!(restarts[0].contains("injected failure"), "{restarts:?}");
+    assert_eq!(restores, 1);
+    let mut got: Vec<u64> = tidemark_tests::committed_lines(&out)
+        .iter()
+        .map(|l| l.parse().unwrap())
+        .collect();
+    got.sort_unstable();
+    let want: Vec<u64> = (1..=TOTAL_TO).map(|n| n * (n + 1) / 2).collect();
+    assert_eq!(got.len(), want.len(), "one committed total per number");
+    assert!(
+        got == want,
+        "the committed totals are not 1, 3, 6, … once each"
+    );
+    let text = tidemark_agent::encode::prometheus::encode(&registry.snapshot());
+    let counted: f64 = text
+        .lines()
+        .filter(|l| l.starts_with("lib_total_records_total{"))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum();
+    assert!(counted >= TOTAL_TO as f64, "counted {counted}:\n{text}");
+}

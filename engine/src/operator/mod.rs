@@ -14,6 +14,7 @@ pub use crate::channel::Collector as Output;
 use crate::error::Result;
 use crate::state::state_file::{OperatorSnapshot, StateFile};
 use crate::state::{RestoredNative, StateSettings};
+use crate::user_metrics::{UserCounter, UserGauge, UserHistogram, UserMetric};
 use std::sync::Arc;
 
 pub use co::{Either, KeyedCoProcessFunction};
@@ -73,6 +74,53 @@ pub struct OpenContext<'a> {
     pub registry: Option<&'a tidemark_agent::Registry>,
 }
 
+impl OpenContext<'_> {
+    /// The operator state this subtask was handed by the restored checkpoint:
+    /// what each old subtask's [`Operator::snapshot_state`] returned, with the
+    /// old subtask's index. At the same parallelism that is its own; after a
+    /// rescale, those of the old subtasks `i` with `i % parallelism == index`
+    /// (an old subtask that stored nothing hands over empty bytes). Empty on
+    /// a fresh start.
+    pub fn restored_state(&self) -> Vec<(usize, &[u8])> {
+        let (me, p) = (self.info.index, self.info.parallelism.max(1));
+        self.restored
+            .map(|r| {
+                r.old_subtasks
+                    .iter()
+                    .enumerate()
+                    .filter(|(i, _)| i % p == me)
+                    .filter_map(|(i, f)| Some((i, f.as_ref()?.operator_state())))
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    fn registry(&self, m: &UserMetric) -> Result<&tidemark_agent::Registry> {
+        self.registry.ok_or_else(|| {
+            crate::Error::Config(format!(
+                "metric '{}': this operator runs without a metric registry",
+                m.name
+            ))
+        })
+    }
+
+    /// Registers a counter of this subtask, with its own label values (as
+    /// many as `m` declares, each one of its declared values).
+    pub fn counter(&self, m: &'static UserMetric, labels: &[&str]) -> Result<UserCounter> {
+        crate::user_metrics::counter(self.registry(m)?, self.info, m, labels)
+    }
+
+    /// Registers a gauge of this subtask.
+    pub fn gauge(&self, m: &'static UserMetric, labels: &[&str]) -> Result<UserGauge> {
+        crate::user_metrics::gauge(self.registry(m)?, self.info, m, labels)
+    }
+
+    /// Registers a histogram of this subtask.
+    pub fn histogram(&self, m: &'static UserMetric, labels: &[&str]) -> Result<UserHistogram> {
+        crate::user_metrics::histogram(self.registry(m)?, self.info, m, labels)
+    }
+}
+
 /// A one-input operator. Every hook but `process_batch` has a default.
 pub trait Operator<I, O>: Send + 'static {
     /// Called once before any input; restores state.
@@ -93,11 +141,25 @@ pub trait Operator<I, O>: Send + 'static {
     fn next_processing_time(&self) -> Option<i64> {
         None
     }
-    /// The synchronous part of a checkpoint: copy what must be written. The
-    /// returned snapshot is encoded and written off the task thread. A
-    /// savepoint must be in the canonical format.
-    fn snapshot(&mut self, _checkpoint_id: u64, _savepoint: bool) -> Result<OperatorSnapshot> {
-        Ok(OperatorSnapshot::default())
+    /// This subtask's non-keyed state at a checkpoint (Flink's operator
+    /// state), encoded as the operator likes: the checkpoint keeps the bytes,
+    /// and after a restore [`OpenContext::restored_state`] hands them back.
+    /// Called on the task thread at the barrier, so it sees exactly the
+    /// records before it.
+    fn snapshot_state(&mut self, _checkpoint_id: u64) -> Result<Vec<u8>> {
+        Ok(Vec::new())
+    }
+    /// The synchronous part of a checkpoint, for the engine's own operators
+    /// (keyed state, timers, sinks' transactions): copy what must be
+    /// written; it is encoded and written off the task thread. A savepoint
+    /// must be in the canonical format. Users implement
+    /// [`Self::snapshot_state`] instead.
+    #[doc(hidden)]
+    fn snapshot(&mut self, checkpoint_id: u64, _savepoint: bool) -> Result<OperatorSnapshot> {
+        Ok(OperatorSnapshot {
+            operator_state: self.snapshot_state(checkpoint_id)?,
+            ..OperatorSnapshot::default()
+        })
     }
     /// The checkpoint completed (metadata durable): commit side effects.
     fn notify_checkpoint_complete(&mut self, _checkpoint_id: u64) -> Result<()> {

@@ -71,18 +71,7 @@ impl<T: crate::Data> Operator<T, ()> for SinkOperator<T> {
                 )
                 .ok();
         }
-        let (me, p) = (ctx.info.index, ctx.info.parallelism.max(1));
-        let restored: Vec<(usize, &[u8])> = ctx
-            .restored
-            .map(|r| {
-                r.old_subtasks
-                    .iter()
-                    .enumerate()
-                    .filter(|(i, _)| i % p == me)
-                    .filter_map(|(i, f)| Some((i, f.as_ref()?.operator_state())))
-                    .collect()
-            })
-            .unwrap_or_default();
+        let restored = ctx.restored_state();
         self.sink.open(ctx.info, &restored)
     }
     fn process_batch(&mut self, batch: Vec<T>, _out: &mut Collector<()>) -> Result<()> {
