@@ -397,3 +397,17 @@ pub fn promtool_check_metrics(body: &str) -> (i32, String) {
         String::from_utf8_lossy(&out.stderr).into_owned(),
     )
 }
+
+/// Checks that an in-process job finished after exactly one restart, caused
+/// by the test's injected failure, and that the restart restored a checkpoint.
+pub fn assert_one_injected_restart(outcome: tidemark::prelude::Outcome) {
+    let tidemark::prelude::Outcome::Finished {
+        restarts, restores, ..
+    } = outcome
+    else {
+        panic!("the job did not finish: {outcome:?}")
+    };
+    assert_eq!(restarts.len(), 1, "{restarts:?}");
+    assert!(restarts[0].contains("injected failure"), "{restarts:?}");
+    assert_eq!(restores, 1, "the restart restored a checkpoint");
+}

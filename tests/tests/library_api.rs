@@ -443,21 +443,14 @@ fn a_plain_operator_restores_its_own_state_and_counts_in_its_own_metric() {
     .unwrap();
     let registry = tidemark_agent::Registry::with_options(config.registry);
     let _consumer = registry.register_consumer();
-    let outcome = Job::new(env.build(&config).unwrap())
-        .config(config)
-        .registry(registry.clone())
-        .status_interval(None)
-        .run()
-        .unwrap();
-    let Outcome::Finished {
-        restarts, restores, ..
-    } = outcome
-    else {
-        panic!("{outcome:?}")
-    };
-    assert_eq!(restarts.len(), 1, "{restarts:?}");
-    assert!(restarts[0].contains("injected failure"), "{restarts:?}");
-    assert_eq!(restores, 1);
+    tidemark_tests::assert_one_injected_restart(
+        Job::new(env.build(&config).unwrap())
+            .config(config)
+            .registry(registry.clone())
+            .status_interval(None)
+            .run()
+            .unwrap(),
+    );
     let mut got: Vec<u64> = tidemark_tests::committed_lines(&out)
         .iter()
         .map(|l| l.parse().unwrap())

@@ -128,23 +128,15 @@ fn run_case(failed: &'static AtomicBool, state: &[(&str, &str)]) -> String {
     let registry = Registry::new();
     // A consumer keeps the job's series readable after it ends.
     let _consumer = registry.register_consumer();
-    let outcome = Job::new(graph)
-        .config(config)
-        .registry(registry.clone())
-        .status_interval(None)
-        .run()
-        .unwrap();
-    let Outcome::Finished {
-        restarts, restores, ..
-    } = outcome
-    else {
-        panic!("the job did not finish: {outcome:?}")
-    };
+    tidemark_tests::assert_one_injected_restart(
+        Job::new(graph)
+            .config(config)
+            .registry(registry.clone())
+            .status_interval(None)
+            .run()
+            .unwrap(),
+    );
     assert!(failed.load(Ordering::SeqCst), "the failure was injected");
-    // The failure is the one restart, and the restart restored a checkpoint.
-    assert_eq!(restarts.len(), 1, "{restarts:?}");
-    assert!(restarts[0].contains("injected failure"), "{restarts:?}");
-    assert_eq!(restores, 1);
 
     let mut n: HashMap<u64, u64> = HashMap::new();
     for i in 0..150_000 {
@@ -303,14 +295,7 @@ fn a_two_input_operator_under_backpressure_restarts_exactly_from_unaligned_check
         saw_persisted,
         "no completed checkpoint persisted in-flight records"
     );
-    let Outcome::Finished {
-        restarts, restores, ..
-    } = outcome
-    else {
-        panic!("the job did not finish: {outcome:?}")
-    };
-    assert_eq!(restarts.len(), 1, "{restarts:?}");
-    assert_eq!(restores, 1);
+    tidemark_tests::assert_one_injected_restart(outcome);
 
     let mut n: HashMap<u64, u64> = HashMap::new();
     for g in [&ga, &gb] {
