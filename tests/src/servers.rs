@@ -521,3 +521,42 @@ pub fn otlp_receiver() -> (String, std::sync::Arc<std::sync::Mutex<Vec<Vec<u8>>>
     });
     (addr, bodies)
 }
+
+/// A NATS server with JetStream, on 127.0.0.1, storing in a temporary
+/// directory. `server.addr` is its monitoring address (ready when
+/// `/healthz` says JetStream is up); `url` is what clients connect to.
+pub struct Nats {
+    /// The process (pause and resume it for fault tests).
+    pub server: Server,
+    /// `nats://127.0.0.1:<port>`.
+    pub url: String,
+}
+
+/// Starts `nats-server -js` (Debian's package).
+pub fn nats() -> Nats {
+    let dir = tempfile::tempdir().unwrap();
+    let (port, monitor) = (free_port(), free_port());
+    let args = vec![
+        "-js".into(),
+        "-a".into(),
+        "127.0.0.1".into(),
+        "-p".into(),
+        port.to_string(),
+        "-m".into(),
+        monitor.to_string(),
+        "-sd".into(),
+        dir.path().join("jetstream").display().to_string(),
+    ];
+    let server = Server::spawn(
+        "nats-server",
+        &args,
+        format!("127.0.0.1:{monitor}"),
+        dir,
+        "/healthz?js-enabled-only=true",
+        200,
+    );
+    Nats {
+        server,
+        url: format!("nats://127.0.0.1:{port}"),
+    }
+}

@@ -3,6 +3,7 @@
 
 pub mod datagen;
 pub mod file;
+pub mod jetstream;
 pub mod nexmark;
 pub(crate) mod pacing;
 

@@ -1,0 +1,295 @@
+//! A NATS JetStream source: reads the subjects of one stream, each subject a
+//! partition, and resumes exactly where the last completed checkpoint left
+//! off.
+//!
+//! - **Partitions.** Subject `i` of the configured list belongs to subtask
+//!   `i % parallelism`, so the assignment is reproducible, and a savepoint
+//!   restored at another parallelism hands each subject to its new owner.
+//! - **Position.** The stream sequence of the last message read, per subject,
+//!   is the source's checkpointed position. On restore each subject is read
+//!   again from the next sequence by a consumer the source creates (an
+//!   ephemeral pull consumer filtered on the subject, acknowledging nothing):
+//!   no durable consumer group decides where the job resumes.
+//! - **Bounded mode.** `bounded` ends a subject once a message says none is
+//!   pending after it (or, for a subject with nothing to read, once its
+//!   consumer says so): the job reads what the stream holds when it gets
+//!   there, then finishes. Unbounded, the source never finishes.
+//! - **Records.** Each message is turned into a record by the user's function
+//!   from its payload, subject, stream sequence and publish time; an error
+//!   there fails the task (the restart strategy applies), never a record
+//!   silently dropped.
+
+use super::{Poll, Source};
+use crate::error::{Error, Result};
+use crate::operator::SubtaskInfo;
+use async_nats::jetstream::consumer::{pull, AckPolicy, DeliverPolicy};
+use futures::StreamExt;
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Where to read.
+#[derive(Debug, Clone)]
+pub struct JetStreamConfig {
+    /// Server URL (`nats://127.0.0.1:4222`).
+    pub url: String,
+    /// The stream's name.
+    pub stream: String,
+    /// The subjects to read, each a partition (each must be one of the
+    /// stream's subjects, or match one of its wildcards).
+    pub subjects: Vec<String>,
+    /// End each subject when nothing is pending on it (see the module).
+    pub bounded: bool,
+}
+
+/// One message, as the record function sees it.
+#[derive(Debug)]
+pub struct JetStreamMessage<'a> {
+    /// The subject it was published on.
+    pub subject: &'a str,
+    /// Its sequence in the stream.
+    pub sequence: u64,
+    /// When the server stored it (ms since the epoch).
+    pub published_ms: i64,
+    /// Its payload.
+    pub payload: &'a [u8],
+}
+
+/// Turns a message into a record.
+pub type MessageFn<T> = Arc<dyn Fn(&JetStreamMessage<'_>) -> Result<T> + Send + Sync>;
+
+/// One subject this subtask reads.
+struct Partition {
+    subject: String,
+    /// Stream sequence of the last message read (0: none yet).
+    last: u64,
+    consumer: Option<pull::Stream>,
+    done: bool,
+}
+
+/// Reads subjects of a JetStream stream (see the module).
+pub struct JetStreamSource<T> {
+    cfg: JetStreamConfig,
+    record: MessageFn<T>,
+    rt: Option<tokio::runtime::Runtime>,
+    stream: Option<async_nats::jetstream::stream::Stream>,
+    owned: Vec<Partition>,
+    /// The subject the next poll reads first (round robin).
+    next: usize,
+}
+
+fn connector(what: &str, e: impl std::fmt::Display) -> Error {
+    Error::Connector(format!("JetStream: {what}: {e}"))
+}
+
+impl<T> JetStreamSource<T> {
+    /// A source reading `cfg`, making records with `record`.
+    pub fn new(cfg: JetStreamConfig, record: MessageFn<T>) -> Self {
+        Self {
+            cfg,
+            record,
+            rt: None,
+            stream: None,
+            owned: Vec::new(),
+            next: 0,
+        }
+    }
+
+    fn rt(&self) -> &tokio::runtime::Runtime {
+        self.rt.as_ref().expect("opened")
+    }
+
+    /// A consumer reading `p.subject` from the message after `p.last`.
+    fn consumer(&self, p: &Partition) -> Result<pull::Stream> {
+        let stream = self.stream.as_ref().expect("opened");
+        let deliver_policy = match p.last {
+            0 => DeliverPolicy::All,
+            last => DeliverPolicy::ByStartSequence {
+                start_sequence: last + 1,
+            },
+        };
+        self.rt().block_on(async {
+            let consumer = stream
+                .create_consumer(pull::Config {
+                    filter_subject: p.subject.clone(),
+                    deliver_policy,
+                    ack_policy: AckPolicy::None,
+                    // The server forgets a consumer of a crashed run by itself.
+                    inactive_threshold: Duration::from_secs(60),
+                    ..Default::default()
+                })
+                .await
+                .map_err(|e| connector(&format!("creating a consumer of '{}'", p.subject), e))?;
+            consumer
+                .stream()
+                .max_messages_per_batch(1000)
+                .heartbeat(Duration::from_secs(5))
+                .expires(Duration::from_secs(30))
+                .messages()
+                .await
+                .map_err(|e| connector(&format!("reading '{}'", p.subject), e))
+        })
+    }
+}
+
+impl<T: Send + 'static> Source<T> for JetStreamSource<T> {
+    fn open(&mut self, info: &SubtaskInfo) -> Result<()> {
+        if self.cfg.subjects.is_empty() {
+            return Err(Error::Config(
+                "JetStream source: no subjects: list at least one".into(),
+            ));
+        }
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| connector("starting its I/O runtime", e))?;
+        let stream = rt.block_on(async {
+            let client = async_nats::connect(&self.cfg.url)
+                .await
+                .map_err(|e| connector(&format!("connecting to {}", self.cfg.url), e))?;
+            async_nats::jetstream::new(client)
+                .get_stream(&self.cfg.stream)
+                .await
+                .map_err(|e| connector(&format!("stream '{}'", self.cfg.stream), e))
+        })?;
+        self.rt = Some(rt);
+        self.stream = Some(stream);
+        let p = info.parallelism.max(1);
+        self.owned = self
+            .cfg
+            .subjects
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| i % p == info.index)
+            .map(|(_, s)| Partition {
+                subject: s.clone(),
+                last: 0,
+                consumer: None,
+                done: false,
+            })
+            .collect();
+        Ok(())
+    }
+
+    fn restore(&mut self, positions: &[&[u8]]) -> Result<()> {
+        let mut all: BTreeMap<String, u64> = BTreeMap::new();
+        for p in positions {
+            if p.is_empty() {
+                continue;
+            }
+            let map: BTreeMap<String, u64> = bincode::deserialize(p)?;
+            all.extend(map);
+        }
+        for part in &mut self.owned {
+            part.last = all.get(&part.subject).copied().unwrap_or(0);
+        }
+        Ok(())
+    }
+
+    fn poll(&mut self, out: &mut Vec<T>, max: usize) -> Result<Poll> {
+        if self.owned.iter().all(|p| p.done) {
+            return Ok(Poll::Finished);
+        }
+        let n = self.owned.len();
+        // One subject per poll, in turn, so none starves the others.
+        for _ in 0..n {
+            let i = self.next % n;
+            self.next += 1;
+            if self.owned[i].done {
+                continue;
+            }
+            if self.owned[i].consumer.is_none() {
+                let c = self.consumer(&self.owned[i])?;
+                self.owned[i].consumer = Some(c);
+            }
+            let got = self.read(i, out, max)?;
+            if got > 0 {
+                return Ok(Poll::Data);
+            }
+        }
+        if self.owned.iter().all(|p| p.done) {
+            return Ok(Poll::Finished);
+        }
+        Ok(Poll::Pending(Some(Duration::from_millis(20))))
+    }
+
+    fn position(&self) -> Result<Vec<u8>> {
+        let map: BTreeMap<&str, u64> = self
+            .owned
+            .iter()
+            .map(|p| (p.subject.as_str(), p.last))
+            .collect();
+        Ok(bincode::serialize(&map)?)
+    }
+}
+
+impl<T> JetStreamSource<T> {
+    /// Reads what subject `i` has now, up to `max` messages, without waiting
+    /// for more; returns how many records it appended.
+    fn read(&mut self, i: usize, out: &mut Vec<T>, max: usize) -> Result<usize> {
+        let bounded = self.cfg.bounded;
+        let record = self.record.clone();
+        let rt = self.rt.as_ref().expect("opened");
+        let part = &mut self.owned[i];
+        let consumer = part.consumer.as_mut().expect("created above");
+        let mut got = 0;
+        while got < max {
+            // Only what has arrived: a message on its way waits for the next poll.
+            let next = rt.block_on(async {
+                tokio::time::timeout(Duration::from_millis(1), consumer.next()).await
+            });
+            let msg = match next {
+                Err(_) => break,
+                Ok(None) => {
+                    return Err(connector(
+                        &format!("reading '{}'", part.subject),
+                        "the message stream ended",
+                    ))
+                }
+                Ok(Some(Err(e))) => {
+                    return Err(connector(&format!("reading '{}'", part.subject), e))
+                }
+                Ok(Some(Ok(m))) => m,
+            };
+            let info = msg
+                .info()
+                .map_err(|e| connector(&format!("a message of '{}'", part.subject), e))?;
+            let m = JetStreamMessage {
+                subject: msg.subject.as_str(),
+                sequence: info.stream_sequence,
+                published_ms: (info.published.unix_timestamp_nanos() / 1_000_000) as i64,
+                payload: &msg.payload,
+            };
+            out.push(record(&m)?);
+            part.last = info.stream_sequence;
+            got += 1;
+            if bounded && info.pending == 0 {
+                part.done = true;
+                break;
+            }
+        }
+        if got == 0 && bounded && !part.done {
+            // Nothing arrived: the subject ends if nothing newer than what
+            // was read is in the stream.
+            let stream = self.stream.as_ref().expect("opened");
+            part.done = rt.block_on(newest_on(stream, part))? <= part.last;
+        }
+        Ok(got)
+    }
+}
+
+/// The stream sequence of the newest message on `part.subject` (0: none).
+async fn newest_on(
+    stream: &async_nats::jetstream::stream::Stream,
+    part: &Partition,
+) -> Result<u64> {
+    use async_nats::jetstream::stream::LastRawMessageErrorKind as K;
+    match stream.get_last_raw_message_by_subject(&part.subject).await {
+        Ok(m) => Ok(m.sequence),
+        Err(e) if e.kind() == K::NoMessageFound => Ok(0),
+        Err(e) => Err(connector(
+            &format!("the newest message of '{}'", part.subject),
+            e,
+        )),
+    }
+}

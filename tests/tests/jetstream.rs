@@ -1,0 +1,217 @@
+//! The NATS JetStream source against a real server (Debian's nats-server,
+//! started by the test): subjects as partitions, positions in checkpoints,
+//! an exact result after a failure. The oracle is what the test published.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+use tidemark::pipelines::RunningCount;
+use tidemark::prelude::*;
+use tidemark::sink::file::FileSink;
+use tidemark::source::jetstream::{JetStreamConfig, JetStreamMessage, JetStreamSource};
+use tidemark_tests::servers::nats;
+use tidemark_tests::{committed_lines, completed_checkpoints, wait_for};
+
+const SUBJECTS: usize = 4;
+const MESSAGES: u64 = 20_000;
+const KEYS: u64 = 50;
+
+/// The key of message `i` (a fixed pseudo-random sequence).
+fn key_of(i: u64) -> u64 {
+    let mut z = i.wrapping_add(0x9e37_79b9_7f4a_7c15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    (z ^ (z >> 31)) % KEYS
+}
+
+/// A runtime for the test's own client.
+fn rt() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+/// Creates stream `events` (subjects `events.*`).
+fn create_stream(url: &str) {
+    rt().block_on(async {
+        let js = async_nats::jetstream::new(async_nats::connect(url).await.unwrap());
+        js.create_stream(async_nats::jetstream::stream::Config {
+            name: "events".into(),
+            subjects: vec!["events.*".into()],
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    });
+}
+
+/// Publishes messages `range` (message `i`: its key as text, on subject
+/// `events.{i % SUBJECTS}`), each acknowledged by the server.
+fn publish(url: &str, range: std::ops::Range<u64>) {
+    rt().block_on(async {
+        let js = async_nats::jetstream::new(async_nats::connect(url).await.unwrap());
+        let mut acks = Vec::new();
+        for i in range {
+            let subject = format!("events.{}", i % SUBJECTS as u64);
+            acks.push(
+                js.publish(subject, key_of(i).to_string().into())
+                    .await
+                    .unwrap(),
+            );
+            if acks.len() == 1000 {
+                for a in acks.drain(..) {
+                    a.await.unwrap();
+                }
+            }
+        }
+        for a in acks {
+            a.await.unwrap();
+        }
+    });
+}
+
+/// Passes records on; fails once, on its first batch after a checkpoint
+/// completed, so the restart has a checkpoint to resume from.
+#[derive(Default)]
+struct FailAfterCheckpoint {
+    checkpointed: bool,
+}
+
+impl Operator<u64, u64> for FailAfterCheckpoint {
+    fn process_batch(&mut self, batch: Vec<u64>, out: &mut Output<u64>) -> tidemark::Result<()> {
+        if self.checkpointed && !FAILED.swap(true, Ordering::SeqCst) {
+            return Err(Error::Task("injected failure".into()));
+        }
+        for k in batch {
+            out.emit(k)?;
+        }
+        Ok(())
+    }
+    fn notify_checkpoint_complete(&mut self, _: u64) -> tidemark::Result<()> {
+        self.checkpointed = true;
+        Ok(())
+    }
+}
+
+static FAILED: AtomicBool = AtomicBool::new(false);
+
+/// JetStream → keyed count → the exactly-once file sink, two subtasks
+/// reading two subjects each. Half the messages are there at the start; the
+/// rest come once a checkpoint completed, and the job fails on its next batch.
+/// The restart resumes every subject from its checkpointed sequence: each
+/// key's running counts are committed once each, none lost. The job is then
+/// stopped as Ctrl-C stops it.
+#[test]
+fn jetstream_to_keyed_count_is_exact_through_a_failure() {
+    let server = nats();
+    create_stream(&server.url);
+    publish(&server.url, 0..MESSAGES / 2);
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    let cfg = JetStreamConfig {
+        url: server.url.clone(),
+        stream: "events".into(),
+        subjects: (0..SUBJECTS).map(|s| format!("events.{s}")).collect(),
+        bounded: false,
+    };
+    let env = StreamEnv::new("jetstream-count");
+    let sink_dir = out.clone();
+    env.source(move || {
+        let parse = |m: &JetStreamMessage<'_>| -> tidemark::Result<u64> {
+            std::str::from_utf8(m.payload)
+                .ok()
+                .and_then(|t| t.parse().ok())
+                .ok_or_else(|| Error::Task(format!("message {} is not a key", m.sequence)))
+        };
+        Box::new(JetStreamSource::new(cfg.clone(), Arc::new(parse)))
+    })
+    .name("jetstream")
+    .uid("jetstream")
+    .transform(|| Box::new(FailAfterCheckpoint::default()))
+    .name("fail once")
+    .uid("fail-once")
+    .key_by(|k: &u64| *k)
+    .process(RunningCount::<u64, u64>::default)
+    .name("count")
+    .uid("count")
+    .sink(move || {
+        Box::new(FileSink::new(
+            sink_dir.clone(),
+            Arc::new(|(k, c): &(u64, u64), s: &mut String| s.push_str(&format!("{k},{c}"))),
+        ))
+    })
+    .name("file")
+    .uid("sink");
+    let ck = dir.path().join("ck");
+    let config = Config::from_pairs(
+        &[
+            ("parallelism.default", "2"),
+            ("execution.checkpointing.interval", "50 ms"),
+            ("execution.checkpointing.dir", &ck.display().to_string()),
+            ("restart-strategy.type", "fixed-delay"),
+            ("restart-strategy.fixed-delay.delay", "10 ms"),
+            ("metrics.reporter.prom.port", "0"),
+            ("rest.enabled", "false"),
+        ]
+        .map(|(k, v)| (k.to_string(), v.to_string())),
+    )
+    .unwrap();
+    let registry = tidemark_agent::Registry::with_options(config.registry);
+    let _consumer = registry.register_consumer();
+    let started = Job::new(env.build(&config).unwrap())
+        .config(config)
+        .registry(registry.clone())
+        .status_interval(None)
+        .start()
+        .unwrap();
+    let stop = started.stop_handle().unwrap();
+    let job = std::thread::spawn(move || started.wait());
+    wait_for("a completed checkpoint", Duration::from_secs(60), || {
+        (!completed_checkpoints(&ck).is_empty()).then_some(())
+    });
+    publish(&server.url, MESSAGES / 2..MESSAGES);
+    wait_for(
+        "a committed line per message",
+        Duration::from_secs(60),
+        || (committed_lines(&out).len() as u64 >= MESSAGES).then_some(()),
+    );
+    stop.stop();
+    let outcome = job.join().unwrap().unwrap();
+    assert!(matches!(outcome, Outcome::Stopped { .. }), "{outcome:?}");
+    assert!(FAILED.load(Ordering::SeqCst), "the failure was injected");
+    // One restart, and it restored a checkpoint.
+    let text = tidemark_agent::encode::prometheus::encode(&registry.snapshot());
+    let value = |name: &str| -> f64 {
+        text.lines()
+            .filter(|l| l.starts_with(&format!("{name}{{")))
+            .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+            .sum()
+    };
+    assert_eq!(value("tidemark_job_restarts_total"), 1.0, "{text}");
+    assert_eq!(value("tidemark_checkpoint_restored_total"), 1.0, "{text}");
+
+    let mut n: HashMap<u64, u64> = HashMap::new();
+    for i in 0..MESSAGES {
+        *n.entry(key_of(i)).or_default() += 1;
+    }
+    let lines = committed_lines(&out);
+    let mut seen = std::collections::HashSet::new();
+    for l in &lines {
+        assert!(seen.insert(l.clone()), "duplicate line {l}");
+    }
+    for (k, total) in &n {
+        for c in 1..=*total {
+            assert!(
+                seen.contains(&format!("{k},{c}")),
+                "lost: key {k} count {c}"
+            );
+        }
+    }
+    assert_eq!(
+        lines.len() as u64,
+        MESSAGES,
+        "one committed line per message"
+    );
+}
