@@ -4,7 +4,7 @@
 //! [`ALL`] cannot be registered. `docs/metrics.md` is generated from this list
 //! (see `tidemark metrics-doc`), and a test fails when the committed copy is stale.
 
-use crate::labels::{BLOCK, JOB_ID, JOB_NAME, SOURCE, STATE, SUBTASK, VERTEX};
+use crate::labels::{BLOCK, JOB_ID, JOB_NAME, PARTITION, SOURCE, STATE, SUBTASK, VERTEX};
 
 /// The Prometheus type a family is exposed as.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -95,6 +95,7 @@ const JOB: &[&str] = &[JOB_NAME, JOB_ID];
 const TASK_STATE: &[&str] = &[JOB_NAME, JOB_ID, VERTEX, SUBTASK, STATE];
 const TASK_SOURCE: &[&str] = &[JOB_NAME, JOB_ID, VERTEX, SUBTASK, SOURCE];
 const TASK_BLOCK: &[&str] = &[JOB_NAME, JOB_ID, VERTEX, SUBTASK, BLOCK];
+const TASK_PARTITION: &[&str] = &[JOB_NAME, JOB_ID, VERTEX, SUBTASK, PARTITION];
 const VERTEX_LABELS: &[&str] = &[JOB_NAME, JOB_ID, VERTEX];
 
 /// Buckets for record latencies, from 100 µs to a minute.
@@ -556,6 +557,26 @@ gauge!(TASK_WATERMARK_LAG, "tidemark_task_watermark_lag_seconds", "seconds", TAS
     Merge::Max
 );
 gauge!(
+    SOURCE_PENDING_RECORDS,
+    "tidemark_source_pending_records",
+    "",
+    TASK_PARTITION,
+    1.0,
+    "pendingRecords",
+    "Records in the source's input after the last one the subtask read, per partition (a Kafka partition, a JetStream subject): the backlog it still has to read.",
+    Merge::Sum
+);
+gauge!(
+    SOURCE_LAG,
+    "tidemark_source_lag_seconds",
+    "seconds",
+    TASK_PARTITION,
+    1e-3,
+    "(none; FLIP-33 has no lag in time)",
+    "How far behind the newest record of its partition the subtask reads: the newest record's timestamp minus the last read one's (0 when nothing is pending), from the records' timestamps.",
+    Merge::Max
+);
+gauge!(
     CHECKPOINT_IN_PROGRESS,
     "tidemark_checkpoint_in_progress",
     "",
@@ -1013,6 +1034,8 @@ pub static ALL: &[&MetricDef] = &[
     &TASK_INPUT_WATERMARK,
     &TASK_OUTPUT_WATERMARK,
     &TASK_WATERMARK_LAG,
+    &SOURCE_PENDING_RECORDS,
+    &SOURCE_LAG,
     &LATENCY,
     &SINK_EVENT_TIME_LATENCY,
     &CHECKPOINTS_COMPLETED,

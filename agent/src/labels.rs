@@ -23,6 +23,8 @@ pub const STATE: &str = "state";
 pub const SOURCE: &str = "source";
 /// A RocksDB block's kind in the block cache: `data`, `index` or `filter`.
 pub const BLOCK: &str = "block";
+/// A source's split: a Kafka partition, a JetStream subject.
+pub const PARTITION: &str = "partition";
 
 /// A file system's mount point (host metrics).
 pub const MOUNTPOINT: &str = "mountpoint";

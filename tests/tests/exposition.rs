@@ -113,13 +113,15 @@ fn exposition_passes_promtool_and_the_python_parsers_with_hostile_label_values()
     // host-specific families excepted: they need their reporters on; the
     // sinks' event-time latency needs results with an event time, which this
     // keyed count does not have: windows.rs checks it; restores need a
-    // restore: restart_in_process.rs checks them).
+    // restore: restart_in_process.rs checks them; source lag needs a source
+    // with partitions: jetstream.rs checks it).
     for def in catalogue::ALL {
         assert!(
             text.contains(&format!("# TYPE {} ", def.name))
                 || def.name == "tidemark_metrics_series_dropped_total"
                 || def.name == "tidemark_sink_event_time_latency_seconds"
-                || def.name.starts_with("tidemark_state_restore"),
+                || def.name.starts_with("tidemark_state_restore")
+                || def.name.starts_with("tidemark_source_"),
             "catalogued metric {} is never registered by a running job",
             def.name
         );

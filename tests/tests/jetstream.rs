@@ -215,3 +215,102 @@ fn jetstream_to_keyed_count_is_exact_through_a_failure() {
         "one committed line per message"
     );
 }
+
+/// The value of every series of `name` in `registry`, by its `partition`.
+fn by_partition(registry: &tidemark_agent::Registry, name: &str) -> HashMap<String, f64> {
+    let text = tidemark_agent::encode::prometheus::encode(&registry.snapshot());
+    text.lines()
+        .filter(|l| l.starts_with(&format!("{name}{{")))
+        .filter_map(|l| {
+            let p = l
+                .split("partition=\"")
+                .nth(1)?
+                .split('"')
+                .next()?
+                .to_string();
+            Some((p, l.rsplit(' ').next()?.parse().ok()?))
+        })
+        .collect()
+}
+
+/// A job slower than its input: while it works through 20 000 messages
+/// published before it started, each subject shows records pending (at most
+/// what was published on it) and a lag in seconds; once it read everything,
+/// nothing is pending and the lag is 0.
+#[test]
+fn source_lag_shows_the_backlog_and_falls_to_zero() {
+    let server = nats();
+    create_stream(&server.url);
+    publish(&server.url, 0..MESSAGES);
+    let cfg = JetStreamConfig {
+        url: server.url.clone(),
+        stream: "events".into(),
+        subjects: (0..SUBJECTS).map(|s| format!("events.{s}")).collect(),
+        bounded: true,
+    };
+    let env = StreamEnv::new("jetstream-lag");
+    env.source(move || {
+        Box::new(JetStreamSource::new(
+            cfg.clone(),
+            Arc::new(|m: &JetStreamMessage<'_>| Ok(m.sequence)),
+        ))
+    })
+    .name("jetstream")
+    .uid("jetstream")
+    .sink(|| {
+        // 200 µs a record: 4 s for what the source could read at once.
+        Box::new(tidemark::sink::slow::SlowSink::new(
+            Box::new(BlackholeSink),
+            Duration::from_micros(200),
+            None,
+        ))
+    })
+    .name("slow")
+    .uid("slow");
+    let config = Config::from_pairs(
+        &[
+            ("parallelism.default", "1"),
+            ("tidemark.runtime.batch-size", "100"),
+            ("metrics.reporter.prom.port", "0"),
+            ("rest.enabled", "false"),
+        ]
+        .map(|(k, v)| (k.to_string(), v.to_string())),
+    )
+    .unwrap();
+    let registry = tidemark_agent::Registry::with_options(config.registry);
+    let _consumer = registry.register_consumer();
+    let started = Job::new(env.build(&config).unwrap())
+        .config(config)
+        .registry(registry.clone())
+        .status_interval(None)
+        .start()
+        .unwrap();
+    let job = std::thread::spawn(move || started.wait());
+    let per_subject = MESSAGES / SUBJECTS as u64;
+    let behind = wait_for(
+        "records pending while the job works through its backlog",
+        Duration::from_secs(60),
+        || {
+            let pending = by_partition(&registry, "tidemark_source_pending_records");
+            let lag = by_partition(&registry, "tidemark_source_lag_seconds");
+            (pending.values().any(|p| *p > 0.0) && !lag.is_empty()).then_some((pending, lag))
+        },
+    );
+    for (subject, p) in &behind.0 {
+        assert!(
+            *p <= per_subject as f64,
+            "{subject}: {p} pending of {per_subject}"
+        );
+    }
+    assert!(behind.1.values().all(|l| *l >= 0.0), "{behind:?}");
+    let outcome = job.join().unwrap().unwrap();
+    assert!(
+        matches!(outcome, Outcome::Finished { records, .. } if records == MESSAGES),
+        "{outcome:?}"
+    );
+    let pending = by_partition(&registry, "tidemark_source_pending_records");
+    assert_eq!(pending.len(), SUBJECTS, "{pending:?}");
+    assert!(pending.values().all(|p| *p == 0.0), "{pending:?}");
+    let lag = by_partition(&registry, "tidemark_source_lag_seconds");
+    assert!(lag.values().all(|l| *l == 0.0), "{lag:?}");
+}

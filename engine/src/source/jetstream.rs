@@ -63,6 +63,10 @@ struct Partition {
     subject: String,
     /// Stream sequence of the last message read (0: none yet).
     last: u64,
+    /// Messages on the subject after the last one read, as the server said
+    /// with it, and when that one was published (ms); `None` before the
+    /// first message this run read.
+    behind: Option<(u64, i64)>,
     consumer: Option<pull::Stream>,
     done: bool,
 }
@@ -164,6 +168,7 @@ impl<T: Send + 'static> Source<T> for JetStreamSource<T> {
             .map(|(_, s)| Partition {
                 subject: s.clone(),
                 last: 0,
+                behind: None,
                 consumer: None,
                 done: false,
             })
@@ -213,6 +218,40 @@ impl<T: Send + 'static> Source<T> for JetStreamSource<T> {
         Ok(Poll::Pending(Some(Duration::from_millis(20))))
     }
 
+    /// Per subject read so far this run: the messages pending after the
+    /// last one read (the server's count, carried by that message), and the
+    /// newest message's publish time minus the last read one's.
+    fn lag(&mut self) -> Result<Vec<super::SplitLag>> {
+        let (Some(rt), Some(stream)) = (&self.rt, &self.stream) else {
+            return Ok(Vec::new());
+        };
+        let mut lags = Vec::new();
+        for p in &self.owned {
+            let Some((pending, read_ms)) = p.behind else {
+                continue;
+            };
+            let lag_ms = if pending == 0 {
+                0
+            } else {
+                let newest = rt.block_on(async {
+                    stream
+                        .get_last_raw_message_by_subject(&p.subject)
+                        .await
+                        .map_err(|e| {
+                            connector(&format!("the newest message of '{}'", p.subject), e)
+                        })
+                })?;
+                (unix_ms(newest.time) - read_ms).max(0)
+            };
+            lags.push(super::SplitLag {
+                split: p.subject.clone(),
+                pending_records: pending,
+                lag_ms,
+            });
+        }
+        Ok(lags)
+    }
+
     fn position(&self) -> Result<Vec<u8>> {
         let map: BTreeMap<&str, u64> = self
             .owned
@@ -257,11 +296,12 @@ impl<T> JetStreamSource<T> {
             let m = JetStreamMessage {
                 subject: msg.subject.as_str(),
                 sequence: info.stream_sequence,
-                published_ms: (info.published.unix_timestamp_nanos() / 1_000_000) as i64,
+                published_ms: unix_ms(info.published),
                 payload: &msg.payload,
             };
             out.push(record(&m)?);
             part.last = info.stream_sequence;
+            part.behind = Some((info.pending, m.published_ms));
             got += 1;
             if bounded && info.pending == 0 {
                 part.done = true;
@@ -276,6 +316,11 @@ impl<T> JetStreamSource<T> {
         }
         Ok(got)
     }
+}
+
+/// Milliseconds since the epoch of a server time.
+fn unix_ms(t: async_nats::datetime::DateTime) -> i64 {
+    (t.unix_timestamp_nanos() / 1_000_000) as i64
 }
 
 /// The stream sequence of the newest message on `part.subject` (0: none).

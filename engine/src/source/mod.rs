@@ -35,4 +35,22 @@ pub trait Source<T>: Send + 'static {
     fn poll(&mut self, out: &mut Vec<T>, max: usize) -> Result<Poll>;
     /// The position after the last record returned (taken at a barrier).
     fn position(&self) -> Result<Vec<u8>>;
+    /// How far behind its input each split this subtask reads is, once a
+    /// second (`tidemark_source_pending_records`, `tidemark_source_lag_seconds`
+    /// per `partition`). A source that cannot tell returns nothing.
+    fn lag(&mut self) -> Result<Vec<SplitLag>> {
+        Ok(Vec::new())
+    }
+}
+
+/// How far one split (a Kafka partition, a JetStream subject) is behind.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SplitLag {
+    /// The split's name: the `partition` label.
+    pub split: String,
+    /// Records after the last one read.
+    pub pending_records: u64,
+    /// The newest record's timestamp minus the last read one's, in ms
+    /// (0 when nothing is pending).
+    pub lag_ms: i64,
 }

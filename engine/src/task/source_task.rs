@@ -46,6 +46,8 @@ pub struct SourceTask<T> {
     drained: bool,
     /// When the last latency marker was emitted.
     last_marker: Instant,
+    /// The source's lag gauges.
+    lag: super::source_lag::SourceLag,
 }
 
 impl<T: Data> SourceTask<T> {
@@ -68,6 +70,7 @@ impl<T: Data> SourceTask<T> {
             batch_size,
             local: LocalCounts::default(),
             last_publish: now,
+            lag: super::source_lag::SourceLag::new(),
             last_flush: now,
             max_ts: i64::MIN,
             emitted_wm: i64::MIN,
@@ -205,6 +208,12 @@ impl<T: Data> SourceTask<T> {
             }
         }
         self.publish(Instant::now());
+        self.lag.publish(
+            &mut *self.source,
+            &self.setup.registry,
+            &self.setup.info,
+            None,
+        );
         let _ = self.setup.events.send(TaskEvent::Finished(self.setup.id));
         Ok(())
     }
@@ -326,6 +335,12 @@ impl<T: Data> SourceTask<T> {
     }
 
     fn publish(&mut self, now: Instant) {
+        self.lag.publish(
+            &mut *self.source,
+            &self.setup.registry,
+            &self.setup.info,
+            Some(now),
+        );
         super::publish(
             &self.setup.metrics,
             &mut self.local,

@@ -1,0 +1,81 @@
+//! Publishing a source's lag: once a second the source task asks its source
+//! how far each split is behind ([`Source::lag`]) and sets
+//! `tidemark_source_pending_records` and `tidemark_source_lag_seconds` per
+//! `partition`. Lag is an observation: a source that fails to tell it is
+//! logged, and reading goes on (its reads fail on their own if the input is
+//! gone).
+
+use crate::operator::SubtaskInfo;
+use crate::source::Source;
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+use tidemark_agent::catalogue::{SOURCE_LAG, SOURCE_PENDING_RECORDS};
+use tidemark_agent::{Gauge, Registry};
+
+/// How often lag is asked for.
+const EVERY: Duration = Duration::from_secs(1);
+
+/// One source subtask's lag gauges, by split.
+pub(crate) struct SourceLag {
+    gauges: HashMap<String, (Gauge, Gauge)>,
+    /// When lag was last asked for (`None`: never).
+    last: Option<Instant>,
+}
+
+impl SourceLag {
+    pub fn new() -> Self {
+        Self {
+            gauges: HashMap::new(),
+            last: None,
+        }
+    }
+
+    /// Asks `source` for its lag if a second has passed (or `now` is
+    /// `None`: the source ended, its last word counts), and publishes it.
+    pub fn publish<T: 'static>(
+        &mut self,
+        source: &mut dyn Source<T>,
+        registry: &Registry,
+        info: &SubtaskInfo,
+        now: Option<Instant>,
+    ) {
+        let now = match now {
+            Some(now) if self.last.is_some_and(|l| now < l + EVERY) => return,
+            Some(now) => now,
+            None => Instant::now(),
+        };
+        self.last = Some(now);
+        let lags = match source.lag() {
+            Ok(l) => l,
+            Err(e) => {
+                log::warn!("{}#{}: source lag unknown: {e}", info.vertex, info.index);
+                return;
+            }
+        };
+        let subtask = info.index.to_string();
+        for l in lags {
+            let (pending, lag) = match self.gauges.get(&l.split) {
+                Some(g) => g,
+                None => {
+                    let labels = [
+                        info.job_name.as_str(),
+                        &info.job_id,
+                        &info.vertex,
+                        &subtask,
+                        &l.split,
+                    ];
+                    let made = registry
+                        .gauge(&SOURCE_PENDING_RECORDS, &labels)
+                        .and_then(|p| Ok((p, registry.gauge(&SOURCE_LAG, &labels)?)));
+                    match made {
+                        Ok(g) => self.gauges.entry(l.split.clone()).or_insert(g),
+                        // Over metrics.series-limit: counted by the registry.
+                        Err(_) => continue,
+                    }
+                }
+            };
+            pending.set(l.pending_records.min(i64::MAX as u64) as i64);
+            lag.set(l.lag_ms);
+        }
+    }
+}
