@@ -35,11 +35,16 @@ fn rt() -> tokio::runtime::Runtime {
 
 /// Creates stream `events` (subjects `events.*`).
 fn create_stream(url: &str) {
+    create(url, "events", "events.*");
+}
+
+/// Creates stream `name` holding `subjects`.
+fn create(url: &str, name: &str, subjects: &str) {
     rt().block_on(async {
         let js = async_nats::jetstream::new(async_nats::connect(url).await.unwrap());
         js.create_stream(async_nats::jetstream::stream::Config {
-            name: "events".into(),
-            subjects: vec!["events.*".into()],
+            name: name.into(),
+            subjects: vec![subjects.into()],
             ..Default::default()
         })
         .await
@@ -47,14 +52,43 @@ fn create_stream(url: &str) {
     });
 }
 
+/// How many messages stream `name` holds.
+fn stored(url: &str, name: &str) -> u64 {
+    rt().block_on(async {
+        let js = async_nats::jetstream::new(async_nats::connect(url).await.unwrap());
+        let mut stream = js.get_stream(name).await.unwrap();
+        stream.info().await.unwrap().state.messages
+    })
+}
+
+/// Every message stream `name` holds, as text, in stream order.
+fn read_all(url: &str, name: &str) -> Vec<String> {
+    rt().block_on(async {
+        let js = async_nats::jetstream::new(async_nats::connect(url).await.unwrap());
+        let mut stream = js.get_stream(name).await.unwrap();
+        let last = stream.info().await.unwrap().state.last_sequence;
+        let mut out = Vec::new();
+        for seq in 1..=last {
+            let m = stream.get_raw_message(seq).await.unwrap();
+            out.push(String::from_utf8(m.payload.to_vec()).unwrap());
+        }
+        out
+    })
+}
+
 /// Publishes messages `range` (message `i`: its key as text, on subject
 /// `events.{i % SUBJECTS}`), each acknowledged by the server.
 fn publish(url: &str, range: std::ops::Range<u64>) {
+    publish_to(url, "events", SUBJECTS as u64, range);
+}
+
+/// Publishes message `i` of `range` on `{prefix}.{i % subjects}`.
+fn publish_to(url: &str, prefix: &str, subjects: u64, range: std::ops::Range<u64>) {
     rt().block_on(async {
         let js = async_nats::jetstream::new(async_nats::connect(url).await.unwrap());
         let mut acks = Vec::new();
         for i in range {
-            let subject = format!("events.{}", i % SUBJECTS as u64);
+            let subject = format!("{prefix}.{}", i % subjects);
             acks.push(
                 js.publish(subject, key_of(i).to_string().into())
                     .await
@@ -313,4 +347,139 @@ fn source_lag_shows_the_backlog_and_falls_to_zero() {
     assert!(pending.values().all(|p| *p == 0.0), "{pending:?}");
     let lag = by_partition(&registry, "tidemark_source_lag_seconds");
     assert!(lag.values().all(|l| *l == 0.0), "{lag:?}");
+}
+
+static FAILED_SINK: AtomicBool = AtomicBool::new(false);
+
+/// Passes records on; fails once, on its first batch after a checkpoint.
+#[derive(Default)]
+struct FailAfterCheckpointToo {
+    checkpointed: bool,
+}
+
+impl Operator<u64, u64> for FailAfterCheckpointToo {
+    fn process_batch(&mut self, batch: Vec<u64>, out: &mut Output<u64>) -> tidemark::Result<()> {
+        if self.checkpointed && !FAILED_SINK.swap(true, Ordering::SeqCst) {
+            return Err(Error::Task("injected failure".into()));
+        }
+        for k in batch {
+            out.emit(k)?;
+        }
+        Ok(())
+    }
+    fn notify_checkpoint_complete(&mut self, _: u64) -> tidemark::Result<()> {
+        self.checkpointed = true;
+        Ok(())
+    }
+}
+
+/// JetStream → keyed count → JetStream: half the input is there at the
+/// start, the rest comes after a checkpoint completed, and the job fails on
+/// its next batch. The output stream then holds every running count of
+/// every key once (the restored checkpoint's records are published again,
+/// and the server drops what it had), none lost.
+#[test]
+fn jetstream_to_jetstream_is_exact_through_a_failure() {
+    let server = nats();
+    create(&server.url, "input", "input.*");
+    create(&server.url, "counts", "counts");
+    publish_to(&server.url, "input", 2, 0..MESSAGES / 2);
+    let cfg = JetStreamConfig {
+        url: server.url.clone(),
+        stream: "input".into(),
+        subjects: vec!["input.0".into(), "input.1".into()],
+        bounded: false,
+    };
+    let out = tidemark::sink::jetstream::JetStreamSinkConfig {
+        url: server.url.clone(),
+    };
+    let env = StreamEnv::new("jetstream-to-jetstream");
+    env.source(move || {
+        let parse = |m: &JetStreamMessage<'_>| -> tidemark::Result<u64> {
+            std::str::from_utf8(m.payload)
+                .ok()
+                .and_then(|t| t.parse().ok())
+                .ok_or_else(|| Error::Task(format!("message {} is not a key", m.sequence)))
+        };
+        Box::new(JetStreamSource::new(cfg.clone(), Arc::new(parse)))
+    })
+    .name("input")
+    .uid("input")
+    .transform(|| Box::new(FailAfterCheckpointToo::default()))
+    .name("fail once")
+    .uid("fail-once")
+    .key_by(|k: &u64| *k)
+    .process(RunningCount::<u64, u64>::default)
+    .name("count")
+    .uid("count")
+    .sink(move || {
+        Box::new(tidemark::sink::jetstream::JetStreamSink::new(
+            out.clone(),
+            Arc::new(|(k, c): &(u64, u64)| ("counts".to_string(), format!("{k},{c}").into_bytes())),
+        ))
+    })
+    .name("counts")
+    .uid("counts");
+    let dir = tempfile::tempdir().unwrap();
+    let ck = dir.path().join("ck");
+    let config = Config::from_pairs(
+        &[
+            ("parallelism.default", "2"),
+            ("execution.checkpointing.interval", "50 ms"),
+            ("execution.checkpointing.dir", &ck.display().to_string()),
+            ("restart-strategy.type", "fixed-delay"),
+            ("restart-strategy.fixed-delay.delay", "10 ms"),
+            ("tidemark.runtime.batch-size", "100"),
+            ("metrics.reporter.prom.port", "0"),
+            ("rest.enabled", "false"),
+        ]
+        .map(|(k, v)| (k.to_string(), v.to_string())),
+    )
+    .unwrap();
+    let started = Job::new(env.build(&config).unwrap())
+        .config(config)
+        .status_interval(None)
+        .start()
+        .unwrap();
+    let stop = started.stop_handle().unwrap();
+    let job = std::thread::spawn(move || started.wait());
+    // The rest comes once a checkpoint completed: the failure follows it.
+    wait_for("a completed checkpoint", Duration::from_secs(60), || {
+        (!completed_checkpoints(&ck).is_empty()).then_some(())
+    });
+    publish_to(&server.url, "input", 2, MESSAGES / 2..MESSAGES);
+    wait_for(
+        "a message in counts per input message",
+        Duration::from_secs(60),
+        || (stored(&server.url, "counts") >= MESSAGES).then_some(()),
+    );
+    stop.stop();
+    let outcome = job.join().unwrap().unwrap();
+    assert!(matches!(outcome, Outcome::Stopped { .. }), "{outcome:?}");
+    assert!(
+        FAILED_SINK.load(Ordering::SeqCst),
+        "the failure was injected"
+    );
+    let mut n: HashMap<u64, u64> = HashMap::new();
+    for i in 0..MESSAGES {
+        *n.entry(key_of(i)).or_default() += 1;
+    }
+    let lines = read_all(&server.url, "counts");
+    let mut seen = std::collections::HashSet::new();
+    for l in &lines {
+        assert!(seen.insert(l.clone()), "duplicate message {l}");
+    }
+    for (k, total) in &n {
+        for c in 1..=*total {
+            assert!(
+                seen.contains(&format!("{k},{c}")),
+                "lost: key {k} count {c}"
+            );
+        }
+    }
+    assert_eq!(
+        lines.len() as u64,
+        MESSAGES,
+        "one message per input message"
+    );
 }

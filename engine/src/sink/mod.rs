@@ -4,6 +4,7 @@
 
 pub mod blackhole;
 pub mod file;
+pub mod jetstream;
 pub mod print;
 pub mod slow;
 
