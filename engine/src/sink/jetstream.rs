@@ -109,10 +109,7 @@ impl<T> JetStreamSink<T> {
 
 impl<T: Send + 'static> Sink<T> for JetStreamSink<T> {
     fn open(&mut self, info: &SubtaskInfo, restored: &[(usize, &[u8])]) -> Result<()> {
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .map_err(|e| connector("starting its I/O runtime", e))?;
+        let rt = crate::source::jetstream::io_runtime()?;
         // The context spawns its acknowledgement task: inside the runtime.
         let js = rt.block_on(async {
             async_nats::connect(&self.cfg.url)

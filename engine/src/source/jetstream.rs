@@ -86,6 +86,18 @@ fn connector(what: &str, e: impl std::fmt::Display) -> Error {
     Error::Connector(format!("JetStream: {what}: {e}"))
 }
 
+/// The client's runtime: one worker thread keeps the connection served
+/// (pings answered, heartbeats and messages received) while the task does
+/// not poll, under backpressure or between checkpoints.
+pub(crate) fn io_runtime() -> Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .thread_name("jetstream-io")
+        .enable_all()
+        .build()
+        .map_err(|e| connector("starting its I/O runtime", e))
+}
+
 impl<T> JetStreamSource<T> {
     /// A source reading `cfg`, making records with `record`.
     pub fn new(cfg: JetStreamConfig, record: MessageFn<T>) -> Self {
@@ -143,10 +155,7 @@ impl<T: Send + 'static> Source<T> for JetStreamSource<T> {
                 "JetStream source: no subjects: list at least one".into(),
             ));
         }
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .map_err(|e| connector("starting its I/O runtime", e))?;
+        let rt = io_runtime()?;
         let stream = rt.block_on(async {
             let client = async_nats::connect(&self.cfg.url)
                 .await
@@ -279,14 +288,22 @@ impl<T> JetStreamSource<T> {
             });
             let msg = match next {
                 Err(_) => break,
-                Ok(None) => {
-                    return Err(connector(
-                        &format!("reading '{}'", part.subject),
-                        "the message stream ended",
-                    ))
-                }
-                Ok(Some(Err(e))) => {
-                    return Err(connector(&format!("reading '{}'", part.subject), e))
+                // The pull stream gave up (a missed heartbeat after a long
+                // backpressure, a deleted consumer): read again from the
+                // next sequence with a new consumer. Creating it fails the
+                // task if the server is gone.
+                Ok(None) | Ok(Some(Err(_))) => {
+                    let why = match next {
+                        Ok(Some(Err(e))) => e.to_string(),
+                        _ => "the message stream ended".into(),
+                    };
+                    log::warn!(
+                        "JetStream source: reading '{}' stopped ({why}); reading again from sequence {}",
+                        part.subject,
+                        part.last + 1
+                    );
+                    part.consumer = None;
+                    break;
                 }
                 Ok(Some(Ok(m))) => m,
             };
