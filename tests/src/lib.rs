@@ -349,6 +349,14 @@ pub fn generated_key_counts(
 /// (key, count) with count in 1..=n(key) exactly once, and nothing else.
 pub fn assert_counts_match_generator(lines: &[String], keys: u64, events: u64, seed: u64) {
     let want = generated_key_counts(keys, events, seed);
+    assert_eq!(want.values().sum::<u64>(), events);
+    assert_running_counts(lines, &want.into_iter().collect());
+}
+
+/// `lines` (`key,count`) are every running count of every key exactly
+/// once: for each key of `want`, the counts 1 to its number of records, no
+/// count repeated, none it never reached.
+pub fn assert_running_counts(lines: &[String], want: &std::collections::HashMap<u64, u64>) {
     let mut seen: std::collections::HashMap<(u64, u64), u32> = std::collections::HashMap::new();
     for l in lines {
         let (k, c) = l
@@ -360,11 +368,11 @@ pub fn assert_counts_match_generator(lines: &[String], keys: u64, events: u64, s
     }
     let dupes: Vec<_> = seen.iter().filter(|(_, v)| **v > 1).take(5).collect();
     assert!(dupes.is_empty(), "duplicated (key, count): {dupes:?}");
-    for (k, n) in &want {
+    for (k, n) in want {
         for c in 1..=*n {
             assert!(
                 seen.contains_key(&(*k, c)),
-                "lost: key {k} count {c} (the generator gives it {n} records)"
+                "lost: key {k} count {c} (the input gives it {n} records)"
             );
         }
     }
@@ -375,9 +383,13 @@ pub fn assert_counts_match_generator(lines: &[String], keys: u64, events: u64, s
         .collect();
     assert!(
         extra.is_empty(),
-        "counts the generator never produced: {extra:?}"
+        "counts the input never produced: {extra:?}"
     );
-    assert_eq!(lines.len() as u64, events, "one line per generated record");
+    assert_eq!(
+        lines.len() as u64,
+        want.values().sum::<u64>(),
+        "one line per input record"
+    );
 }
 
 /// `promtool check metrics` over `body`, Prometheus' own reading and lint of

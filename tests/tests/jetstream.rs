@@ -106,16 +106,25 @@ fn publish_to(url: &str, prefix: &str, subjects: u64, range: std::ops::Range<u64
     });
 }
 
-/// Passes records on; fails once, on its first batch after a checkpoint
-/// completed, so the restart has a checkpoint to resume from.
-#[derive(Default)]
+/// Passes records on; fails once per process (`failed`), on its first batch
+/// after a checkpoint completed, so the restart has a checkpoint to resume from.
 struct FailAfterCheckpoint {
+    failed: &'static AtomicBool,
     checkpointed: bool,
+}
+
+impl FailAfterCheckpoint {
+    fn new(failed: &'static AtomicBool) -> Self {
+        Self {
+            failed,
+            checkpointed: false,
+        }
+    }
 }
 
 impl Operator<u64, u64> for FailAfterCheckpoint {
     fn process_batch(&mut self, batch: Vec<u64>, out: &mut Output<u64>) -> tidemark::Result<()> {
-        if self.checkpointed && !FAILED.swap(true, Ordering::SeqCst) {
+        if self.checkpointed && !self.failed.swap(true, Ordering::SeqCst) {
             return Err(Error::Task("injected failure".into()));
         }
         for k in batch {
@@ -163,7 +172,7 @@ fn jetstream_to_keyed_count_is_exact_through_a_failure() {
     })
     .name("jetstream")
     .uid("jetstream")
-    .transform(|| Box::new(FailAfterCheckpoint::default()))
+    .transform(|| Box::new(FailAfterCheckpoint::new(&FAILED)))
     .name("fail once")
     .uid("fail-once")
     .key_by(|k: &u64| *k)
@@ -230,24 +239,7 @@ fn jetstream_to_keyed_count_is_exact_through_a_failure() {
     for i in 0..MESSAGES {
         *n.entry(key_of(i)).or_default() += 1;
     }
-    let lines = committed_lines(&out);
-    let mut seen = std::collections::HashSet::new();
-    for l in &lines {
-        assert!(seen.insert(l.clone()), "duplicate line {l}");
-    }
-    for (k, total) in &n {
-        for c in 1..=*total {
-            assert!(
-                seen.contains(&format!("{k},{c}")),
-                "lost: key {k} count {c}"
-            );
-        }
-    }
-    assert_eq!(
-        lines.len() as u64,
-        MESSAGES,
-        "one committed line per message"
-    );
+    tidemark_tests::assert_running_counts(&committed_lines(&out), &n);
 }
 
 /// The value of every series of `name` in `registry`, by its `partition`.
@@ -351,28 +343,6 @@ fn source_lag_shows_the_backlog_and_falls_to_zero() {
 
 static FAILED_SINK: AtomicBool = AtomicBool::new(false);
 
-/// Passes records on; fails once, on its first batch after a checkpoint.
-#[derive(Default)]
-struct FailAfterCheckpointToo {
-    checkpointed: bool,
-}
-
-impl Operator<u64, u64> for FailAfterCheckpointToo {
-    fn process_batch(&mut self, batch: Vec<u64>, out: &mut Output<u64>) -> tidemark::Result<()> {
-        if self.checkpointed && !FAILED_SINK.swap(true, Ordering::SeqCst) {
-            return Err(Error::Task("injected failure".into()));
-        }
-        for k in batch {
-            out.emit(k)?;
-        }
-        Ok(())
-    }
-    fn notify_checkpoint_complete(&mut self, _: u64) -> tidemark::Result<()> {
-        self.checkpointed = true;
-        Ok(())
-    }
-}
-
 /// JetStream → keyed count → JetStream: half the input is there at the
 /// start, the rest comes after a checkpoint completed, and the job fails on
 /// its next batch. The output stream then holds every running count of
@@ -405,7 +375,7 @@ fn jetstream_to_jetstream_is_exact_through_a_failure() {
     })
     .name("input")
     .uid("input")
-    .transform(|| Box::new(FailAfterCheckpointToo::default()))
+    .transform(|| Box::new(FailAfterCheckpoint::new(&FAILED_SINK)))
     .name("fail once")
     .uid("fail-once")
     .key_by(|k: &u64| *k)
@@ -464,22 +434,5 @@ fn jetstream_to_jetstream_is_exact_through_a_failure() {
     for i in 0..MESSAGES {
         *n.entry(key_of(i)).or_default() += 1;
     }
-    let lines = read_all(&server.url, "counts");
-    let mut seen = std::collections::HashSet::new();
-    for l in &lines {
-        assert!(seen.insert(l.clone()), "duplicate message {l}");
-    }
-    for (k, total) in &n {
-        for c in 1..=*total {
-            assert!(
-                seen.contains(&format!("{k},{c}")),
-                "lost: key {k} count {c}"
-            );
-        }
-    }
-    assert_eq!(
-        lines.len() as u64,
-        MESSAGES,
-        "one message per input message"
-    );
+    tidemark_tests::assert_running_counts(&read_all(&server.url, "counts"), &n);
 }

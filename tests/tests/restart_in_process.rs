@@ -303,22 +303,5 @@ fn a_two_input_operator_under_backpressure_restarts_exactly_from_unaligned_check
             *n.entry(g.record(i, None).key).or_default() += 1;
         }
     }
-    let lines = tidemark_tests::committed_lines(&out);
-    let mut seen = std::collections::HashSet::new();
-    for l in &lines {
-        assert!(seen.insert(l.clone()), "duplicate line {l}");
-    }
-    for (k, total) in &n {
-        for c in 1..=*total {
-            assert!(
-                seen.contains(&format!("{k},{c}")),
-                "lost: key {k} count {c}"
-            );
-        }
-    }
-    assert_eq!(
-        lines.len() as u64,
-        2 * EVENTS,
-        "one committed line per record"
-    );
+    tidemark_tests::assert_running_counts(&tidemark_tests::committed_lines(&out), &n);
 }
