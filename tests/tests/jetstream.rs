@@ -138,6 +138,33 @@ impl Operator<u64, u64> for FailAfterCheckpoint {
     }
 }
 
+/// JetStream (keys as text) → fails once after a checkpoint (`failed`) →
+/// the running count of each key.
+fn counts(
+    env: &StreamEnv,
+    cfg: JetStreamConfig,
+    failed: &'static AtomicBool,
+) -> DataStream<(u64, u64)> {
+    env.source(move || {
+        let parse = |m: &JetStreamMessage<'_>| -> tidemark::Result<u64> {
+            std::str::from_utf8(m.payload)
+                .ok()
+                .and_then(|t| t.parse().ok())
+                .ok_or_else(|| Error::Task(format!("message {} is not a key", m.sequence)))
+        };
+        Box::new(JetStreamSource::new(cfg.clone(), Arc::new(parse)))
+    })
+    .name("jetstream")
+    .uid("jetstream")
+    .transform(move || Box::new(FailAfterCheckpoint::new(failed)))
+    .name("fail once")
+    .uid("fail-once")
+    .key_by(|k: &u64| *k)
+    .process(RunningCount::<u64, u64>::default)
+    .name("count")
+    .uid("count")
+}
+
 static FAILED: AtomicBool = AtomicBool::new(false);
 
 /// JetStream → keyed count → the exactly-once file sink, two subtasks
@@ -161,32 +188,15 @@ fn jetstream_to_keyed_count_is_exact_through_a_failure() {
     };
     let env = StreamEnv::new("jetstream-count");
     let sink_dir = out.clone();
-    env.source(move || {
-        let parse = |m: &JetStreamMessage<'_>| -> tidemark::Result<u64> {
-            std::str::from_utf8(m.payload)
-                .ok()
-                .and_then(|t| t.parse().ok())
-                .ok_or_else(|| Error::Task(format!("message {} is not a key", m.sequence)))
-        };
-        Box::new(JetStreamSource::new(cfg.clone(), Arc::new(parse)))
-    })
-    .name("jetstream")
-    .uid("jetstream")
-    .transform(|| Box::new(FailAfterCheckpoint::new(&FAILED)))
-    .name("fail once")
-    .uid("fail-once")
-    .key_by(|k: &u64| *k)
-    .process(RunningCount::<u64, u64>::default)
-    .name("count")
-    .uid("count")
-    .sink(move || {
-        Box::new(FileSink::new(
-            sink_dir.clone(),
-            Arc::new(|(k, c): &(u64, u64), s: &mut String| s.push_str(&format!("{k},{c}"))),
-        ))
-    })
-    .name("file")
-    .uid("sink");
+    counts(&env, cfg, &FAILED)
+        .sink(move || {
+            Box::new(FileSink::new(
+                sink_dir.clone(),
+                Arc::new(|(k, c): &(u64, u64), s: &mut String| s.push_str(&format!("{k},{c}"))),
+            ))
+        })
+        .name("file")
+        .uid("sink");
     let ck = dir.path().join("ck");
     let config = Config::from_pairs(
         &[
@@ -364,32 +374,17 @@ fn jetstream_to_jetstream_is_exact_through_a_failure() {
         url: server.url.clone(),
     };
     let env = StreamEnv::new("jetstream-to-jetstream");
-    env.source(move || {
-        let parse = |m: &JetStreamMessage<'_>| -> tidemark::Result<u64> {
-            std::str::from_utf8(m.payload)
-                .ok()
-                .and_then(|t| t.parse().ok())
-                .ok_or_else(|| Error::Task(format!("message {} is not a key", m.sequence)))
-        };
-        Box::new(JetStreamSource::new(cfg.clone(), Arc::new(parse)))
-    })
-    .name("input")
-    .uid("input")
-    .transform(|| Box::new(FailAfterCheckpoint::new(&FAILED_SINK)))
-    .name("fail once")
-    .uid("fail-once")
-    .key_by(|k: &u64| *k)
-    .process(RunningCount::<u64, u64>::default)
-    .name("count")
-    .uid("count")
-    .sink(move || {
-        Box::new(tidemark::sink::jetstream::JetStreamSink::new(
-            out.clone(),
-            Arc::new(|(k, c): &(u64, u64)| ("counts".to_string(), format!("{k},{c}").into_bytes())),
-        ))
-    })
-    .name("counts")
-    .uid("counts");
+    counts(&env, cfg, &FAILED_SINK)
+        .sink(move || {
+            Box::new(tidemark::sink::jetstream::JetStreamSink::new(
+                out.clone(),
+                Arc::new(|(k, c): &(u64, u64)| {
+                    ("counts".to_string(), format!("{k},{c}").into_bytes())
+                }),
+            ))
+        })
+        .name("counts")
+        .uid("counts");
     let dir = tempfile::tempdir().unwrap();
     let ck = dir.path().join("ck");
     let config = Config::from_pairs(

@@ -23,7 +23,7 @@ use super::{Poll, Source};
 use crate::error::{Error, Result};
 use crate::operator::SubtaskInfo;
 use async_nats::jetstream::consumer::{pull, AckPolicy, DeliverPolicy};
-use futures::StreamExt;
+use futures::{FutureExt, StreamExt};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
@@ -280,33 +280,29 @@ impl<T> JetStreamSource<T> {
         let rt = self.rt.as_ref().expect("opened");
         let part = &mut self.owned[i];
         let consumer = part.consumer.as_mut().expect("created above");
-        let mut got = 0;
-        while got < max {
-            // Only what has arrived: a message on its way waits for the next poll.
-            let next = rt.block_on(async {
-                tokio::time::timeout(Duration::from_millis(1), consumer.next()).await
-            });
-            let msg = match next {
-                Err(_) => break,
-                // The pull stream gave up (a missed heartbeat after a long
-                // backpressure, a deleted consumer): read again from the
-                // next sequence with a new consumer. Creating it fails the
-                // task if the server is gone.
-                Ok(None) | Ok(Some(Err(_))) => {
-                    let why = match next {
-                        Ok(Some(Err(e))) => e.to_string(),
-                        _ => "the message stream ended".into(),
-                    };
-                    log::warn!(
-                        "JetStream source: reading '{}' stopped ({why}); reading again from sequence {}",
-                        part.subject,
-                        part.last + 1
-                    );
-                    part.consumer = None;
+        // What has arrived, up to `max`, in one entry into the runtime: the
+        // first message may take a millisecond, the rest only if already
+        // there (no timer per record).
+        let mut batch = Vec::new();
+        let ended = rt.block_on(async {
+            let mut next = tokio::time::timeout(Duration::from_millis(1), consumer.next())
+                .await
+                .ok();
+            while let Some(item) = next {
+                match item {
+                    Some(Ok(m)) => batch.push(m),
+                    Some(Err(e)) => return Some(e.to_string()),
+                    None => return Some("the message stream ended".to_string()),
+                }
+                if batch.len() >= max {
                     break;
                 }
-                Ok(Some(Ok(m))) => m,
-            };
+                next = consumer.next().now_or_never();
+            }
+            None
+        });
+        let mut got = 0;
+        for msg in &batch {
             let info = msg
                 .info()
                 .map_err(|e| connector(&format!("a message of '{}'", part.subject), e))?;
@@ -321,9 +317,22 @@ impl<T> JetStreamSource<T> {
             part.behind = Some((info.pending, m.published_ms));
             got += 1;
             if bounded && info.pending == 0 {
+                // Later messages stay unread: the position does not pass them.
                 part.done = true;
                 break;
             }
+        }
+        if let Some(why) = ended {
+            // The pull stream gave up (a missed heartbeat after a long
+            // backpressure, a deleted consumer): read again from the next
+            // sequence with a new consumer. Creating it fails the task if
+            // the server is gone.
+            log::warn!(
+                "JetStream source: reading '{}' stopped ({why}); reading again from sequence {}",
+                part.subject,
+                part.last + 1
+            );
+            part.consumer = None;
         }
         if got == 0 && bounded && !part.done {
             // Nothing arrived: the subject ends if nothing newer than what
