@@ -195,6 +195,21 @@ pub fn write_file(dir: &Path, name: &str, text: &str) -> String {
     p.to_string_lossy().into_owned()
 }
 
+/// The id of a `chk-<id>` folder.
+pub fn chk_id(p: &Path) -> Option<u64> {
+    p.file_name()?.to_str()?.strip_prefix("chk-")?.parse().ok()
+}
+
+/// The highest id of a completed checkpoint under `ck` (0 before the
+/// first): a count would not do, retention keeps it flat.
+pub fn newest_completed(ck: &Path) -> u64 {
+    completed_checkpoints(ck)
+        .iter()
+        .filter_map(|p| chk_id(p))
+        .max()
+        .unwrap_or(0)
+}
+
 /// Every `chk-<n>` directory of every job folder under `ck`, sorted.
 pub fn checkpoint_dirs(ck: &Path) -> Vec<PathBuf> {
     let mut out: Vec<PathBuf> = std::fs::read_dir(ck)

@@ -560,3 +560,24 @@ pub fn nats() -> Nats {
         url: format!("nats://127.0.0.1:{port}"),
     }
 }
+
+impl Nats {
+    /// Every message stream `name` holds, as text, in stream order.
+    pub fn messages(&self, name: &str) -> Vec<String> {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            let js = async_nats::jetstream::new(async_nats::connect(&self.url).await.unwrap());
+            let mut stream = js.get_stream(name).await.unwrap();
+            let last = stream.info().await.unwrap().state.last_sequence;
+            let mut out = Vec::new();
+            for seq in 1..=last {
+                let m = stream.get_raw_message(seq).await.unwrap();
+                out.push(String::from_utf8(m.payload.to_vec()).unwrap());
+            }
+            out
+        })
+    }
+}

@@ -301,21 +301,6 @@ fn restore_latest(job: &str) -> [&str; 6] {
     ["run", job, "--restore", "latest", "--status-interval", "0"]
 }
 
-/// The id of a `chk-<id>` folder.
-fn chk_id(p: &std::path::Path) -> Option<u64> {
-    p.file_name()?.to_str()?.strip_prefix("chk-")?.parse().ok()
-}
-
-/// The highest id of a completed checkpoint (0 before the first): a count
-/// would not do, retention keeps it flat.
-fn newest_completed(ck: &std::path::Path) -> u64 {
-    completed_checkpoints(ck)
-        .iter()
-        .filter_map(|p| chk_id(p))
-        .max()
-        .unwrap_or(0)
-}
-
 /// Whether the newest completed checkpoint names sink files that are still
 /// uncommitted in `out`: a kill landed after its metadata was written and
 /// before its sinks committed. Read from the checkpoint itself: the sink's

@@ -61,21 +61,6 @@ fn stored(url: &str, name: &str) -> u64 {
     })
 }
 
-/// Every message stream `name` holds, as text, in stream order.
-fn read_all(url: &str, name: &str) -> Vec<String> {
-    rt().block_on(async {
-        let js = async_nats::jetstream::new(async_nats::connect(url).await.unwrap());
-        let mut stream = js.get_stream(name).await.unwrap();
-        let last = stream.info().await.unwrap().state.last_sequence;
-        let mut out = Vec::new();
-        for seq in 1..=last {
-            let m = stream.get_raw_message(seq).await.unwrap();
-            out.push(String::from_utf8(m.payload.to_vec()).unwrap());
-        }
-        out
-    })
-}
-
 /// Publishes messages `range` (message `i`: its key as text, on subject
 /// `events.{i % SUBJECTS}`), each acknowledged by the server.
 fn publish(url: &str, range: std::ops::Range<u64>) {
@@ -429,5 +414,5 @@ fn jetstream_to_jetstream_is_exact_through_a_failure() {
     for i in 0..MESSAGES {
         *n.entry(key_of(i)).or_default() += 1;
     }
-    tidemark_tests::assert_running_counts(&read_all(&server.url, "counts"), &n);
+    tidemark_tests::assert_running_counts(&server.messages("counts"), &n);
 }

@@ -11,12 +11,14 @@
 //! | `docs` | `tidemark pipelines`, `metrics-doc`, `config-doc` |
 //! | `monitoring` | `tidemark dashboards`, `alert-rules` |
 //! | `bench` | `tidemark bench`: workloads, one row per run, medians |
+//! | `produce` | `tidemark produce`: lines into a JetStream stream |
 
 pub(crate) mod backpressure_report;
 pub(crate) mod bench;
 pub(crate) mod checkpoints;
 pub(crate) mod docs;
 pub(crate) mod monitoring;
+pub(crate) mod produce;
 pub(crate) mod rest_client;
 pub(crate) mod run;
 pub(crate) mod savepoint;
@@ -55,6 +57,8 @@ enum Command {
         /// The job's REST address (http://127.0.0.1:8081) or job URL.
         url: String,
     },
+    /// Publish lines (of files, or standard input) to a JetStream stream, one message each.
+    Produce(produce::ProduceArgs),
     /// Run benchmark workloads (keyed-count, nexmark-q0 … q8): one row per run and the median.
     Bench(bench::BenchArgs),
     /// List the built-in pipelines and their parameters.
@@ -166,6 +170,7 @@ pub fn main_with(pipelines: &'static [crate::pipelines::PipelineSpec]) -> i32 {
         Command::Backpressure { url } => backpressure_report::report(&url),
         Command::Savepoint(a) => savepoint::run(&a),
         Command::Bench(a) => bench::run(&a),
+        Command::Produce(a) => produce::run(&a),
         Command::Pipelines => {
             print!("{}", docs::pipelines(&pipelines));
             0

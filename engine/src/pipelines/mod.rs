@@ -6,14 +6,18 @@
 //! | `windowed-aggregation` | datagen with event time → key_by → tumbling/sliding window aggregate → sink |
 //! | `file-word-count` | line files → words → running count per word → sink |
 //! | `nexmark` | the Nexmark generator → query q0, q1, q2, q3, q4, q5, q7 or q8 → sink |
+//! | `stream-count` | a JetStream stream → key per message → running count per key → sink |
 
+mod connectors;
 mod file_word_count;
 mod keyed_count;
 mod nexmark;
 mod params;
+mod stream_count;
 mod windowed;
 
 pub use keyed_count::RunningCount;
+pub use connectors::RawRecord;
 pub use params::Params;
 
 use crate::api::JobGraph;
@@ -123,13 +127,25 @@ pub(crate) static SINK_PARAMS: &[ParamSpec] = &[
         name: "sink",
         default: Some("blackhole"),
         kind: Kind::Enum(SINKS),
-        doc: "Where results go: blackhole, print, or file (exactly-once part files).",
+        doc: "Where results go: blackhole, print, file (exactly-once part files), or jetstream (exactly-once, deduplicated by message id).",
     },
     ParamSpec {
         name: "output",
         default: None,
         kind: Kind::Path,
         doc: "Directory of the file sink.",
+    },
+    ParamSpec {
+        name: "sink-url",
+        default: None,
+        kind: Kind::Text,
+        doc: "JetStream sink: the NATS server's URL (default: the source's params.url, else nats://127.0.0.1:4222).",
+    },
+    ParamSpec {
+        name: "sink-subject",
+        default: None,
+        kind: Kind::Text,
+        doc: "JetStream sink: the subject every result is published on (a stream must hold it).",
     },
     ParamSpec {
         name: "sink-parallelism",
@@ -213,6 +229,7 @@ pub static PIPELINES: &[PipelineSpec] = &[
     windowed::SPEC,
     file_word_count::SPEC,
     nexmark::SPEC,
+    stream_count::SPEC,
 ];
 
 /// The pipelines a job file may name: `own` (a user's binary's, see
@@ -253,7 +270,7 @@ pub fn check(
 }
 
 /// Sink parameter values shared by the pipelines.
-pub const SINKS: &[&str] = &["blackhole", "print", "file"];
+pub const SINKS: &[&str] = &["blackhole", "print", "file", "jetstream"];
 
 /// The `sink` / `output` parameters as a sink for lines formatted by `format`.
 pub(crate) fn line_sink<T: crate::Data>(
@@ -287,6 +304,7 @@ fn plain_sink<T: crate::Data>(
     use crate::sink::{blackhole::BlackholeSink, file::FileSink, print::PrintSink};
     Ok(match p.text("sink").as_str() {
         "print" => std::sync::Arc::new(move || Box::new(PrintSink::new(format.clone()))),
+        "jetstream" => connectors::jetstream_sink(p, format)?,
         "file" => {
             let out = p.opt_text("output").ok_or_else(|| {
                 Error::Config("params.output: required when params.sink is 'file' (the directory for part files)".into())

@@ -19,6 +19,7 @@ fn check_one(spec: &ParamSpec, v: &str) -> std::result::Result<(), String> {
         Kind::Int(lo, hi) => parse_int(v, lo, hi).map(|_| ()),
         Kind::Float => parse_f64(v).map(|_| ()),
         Kind::Enum(a) => parse_enum(v, a).map(|_| ()),
+        Kind::Bool => parse_bool(v).map(|_| ()),
         _ => Ok(()),
     }
 }

@@ -1,0 +1,261 @@
+//! `stream-count`: a stream (a JetStream stream) → the key of each message
+//! (its payload as text, or a field of its JSON) → running count per key →
+//! sink, emitting `key,count`. A message whose key cannot be read is handled
+//! as `params.on-error` says: fail the task, skip it and count it, or write
+//! it to the side output's part files.
+
+use super::connectors::{raw_source, RawRecord, SOURCE_PARAMS};
+use super::keyed_count::RunningCount;
+use super::{line_sink, ParamSpec, Params, PipelineSpec, SINK_PARAMS};
+use crate::api::{JobGraph, StreamEnv};
+use crate::channel::Collector;
+use crate::config::Config;
+use crate::config::Kind;
+use crate::error::{Error, Result};
+use crate::operator::{Either, OpenContext, Operator};
+use crate::sink::file::FileSink;
+use crate::user_metrics::{UserCounter, UserMetric};
+use std::sync::Arc;
+
+static OWN: &[ParamSpec] = &[
+    ParamSpec {
+        name: "key-field",
+        default: None,
+        kind: Kind::Text,
+        doc: "Each payload is a JSON object and the key is this field (a string or a number); unset, the key is the payload as UTF-8 text without surrounding whitespace.",
+    },
+    ParamSpec {
+        name: "on-error",
+        default: Some("fail"),
+        kind: Kind::Enum(ON_ERROR),
+        doc: "A message whose key cannot be read: fail (the task fails, naming the message; the restart strategy applies), skip (counted in stream_count_skipped_records_total), or side-output (written, with its place and the problem, as JSON lines to params.bad-records-output).",
+    },
+    ParamSpec {
+        name: "bad-records-output",
+        default: None,
+        kind: Kind::Path,
+        doc: "Directory of the side output's exactly-once part files (with on-error: side-output).",
+    },
+    ParamSpec {
+        name: "count-parallelism",
+        default: None,
+        kind: Kind::Int(1, 32768),
+        doc: "Parallelism of the key extraction and the count (default parallelism.default).",
+    },
+];
+
+const ON_ERROR: &[&str] = &["fail", "skip", "side-output"];
+
+static SKIPPED: UserMetric = UserMetric::counter(
+    "stream_count_skipped_records_total",
+    "Messages whose key could not be read, skipped (params.on-error: skip).",
+);
+
+pub(super) const SPEC: PipelineSpec = PipelineSpec {
+    name: "stream-count",
+    doc: "a JetStream stream → key per message → running count per key → sink (key,count per message)",
+    params: &[SOURCE_PARAMS, OWN, SINK_PARAMS],
+    metrics: &[&SKIPPED],
+    build,
+};
+
+/// What to do with a message whose key cannot be read.
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum OnError {
+    Fail,
+    Skip,
+    SideOutput,
+}
+
+/// The key of `r`: its payload as trimmed text, or field `field` of its JSON.
+fn key_of(r: &RawRecord, field: Option<&str>) -> std::result::Result<String, String> {
+    let text = std::str::from_utf8(&r.payload)
+        .map_err(|e| format!("the payload is not UTF-8 text ({e})"))?;
+    let Some(field) = field else {
+        return match text.trim() {
+            "" => Err("the payload is empty: a key is expected".into()),
+            key => Ok(key.to_string()),
+        };
+    };
+    let doc: serde_json::Value = serde_json::from_str(text)
+        .map_err(|e| format!("the payload is not JSON ({e}): a JSON object with field '{field}' is expected"))?;
+    match doc.get(field) {
+        Some(serde_json::Value::String(s)) => Ok(s.clone()),
+        Some(serde_json::Value::Number(n)) => Ok(n.to_string()),
+        Some(other) => Err(format!(
+            "field '{field}' is {other}: a string or a number is expected"
+        )),
+        None => Err(format!(
+            "the payload has no field '{field}': a JSON object with field '{field}' is expected"
+        )),
+    }
+}
+
+/// Where a message is, for a report: `subject events.0, offset 17`.
+fn place(r: &RawRecord) -> String {
+    format!("partition '{}', offset {}", r.partition, r.offset)
+}
+
+/// Reads each message's key; a message without one goes where `on_error` says.
+struct ReadKeys {
+    field: Option<String>,
+    on_error: OnError,
+    skipped: Option<UserCounter>,
+}
+
+impl Operator<RawRecord, Either<String, String>> for ReadKeys {
+    fn open(&mut self, ctx: &OpenContext<'_>) -> Result<()> {
+        if self.on_error == OnError::Skip {
+            self.skipped = Some(ctx.counter(&SKIPPED, &[])?);
+        }
+        Ok(())
+    }
+
+    fn process_batch(
+        &mut self,
+        batch: Vec<RawRecord>,
+        out: &mut Collector<Either<String, String>>,
+    ) -> Result<()> {
+        for r in batch {
+            match key_of(&r, self.field.as_deref()) {
+                Ok(key) => out.emit(Either::Left(key))?,
+                Err(problem) => match self.on_error {
+                    OnError::Fail => {
+                        return Err(Error::Task(format!(
+                            "stream-count: the message at {} has no key: {problem}; payload {:?}. Set params.on-error to skip or side-output to go on without it",
+                            place(&r),
+                            String::from_utf8_lossy(&r.payload)
+                        )))
+                    }
+                    OnError::Skip => {
+                        if let Some(c) = &self.skipped {
+                            c.add(1);
+                        }
+                    }
+                    OnError::SideOutput => {
+                        let line = serde_json::json!({
+                            "partition": r.partition,
+                            "offset": r.offset,
+                            "timestamp_ms": r.timestamp_ms,
+                            "problem": problem,
+                            "payload": String::from_utf8_lossy(&r.payload),
+                        });
+                        out.emit(Either::Right(line.to_string()))?
+                    }
+                },
+            }
+        }
+        Ok(())
+    }
+}
+
+fn build(name: &str, p: &Params, config: &Config) -> Result<JobGraph> {
+    let on_error = match p.text("on-error").as_str() {
+        "skip" => OnError::Skip,
+        "side-output" => OnError::SideOutput,
+        _ => OnError::Fail,
+    };
+    let bad_dir = p.opt_text("bad-records-output");
+    let mut problems = Vec::new();
+    if on_error == OnError::SideOutput && bad_dir.is_none() {
+        problems.push(
+            "params.bad-records-output: required with params.on-error: side-output (the directory for the side output's part files)".to_string(),
+        );
+    }
+    let source = raw_source(p);
+    let sink = line_sink::<(String, u64)>(
+        p,
+        Arc::new(|(k, c): &(String, u64), s: &mut String| {
+            use std::fmt::Write;
+            let _ = write!(s, "{k},{c}");
+        }),
+    );
+    let (source, sink) = match (source, sink) {
+        (Ok(source), Ok(sink)) if problems.is_empty() => (source, sink),
+        (source, sink) => {
+            problems.extend(
+                [source.err(), sink.err()]
+                    .into_iter()
+                    .flatten()
+                    .map(|e| e.to_string()),
+            );
+            return Err(Error::Config(problems.join("\n  ")));
+        }
+    };
+    let env = StreamEnv::new(name).with_pipeline(SPEC.name);
+    let (sp, cp, kp) = (
+        p.opt_usize("source-parallelism"),
+        p.opt_usize("count-parallelism"),
+        p.opt_usize("sink-parallelism"),
+    );
+    let field = p.opt_text("key-field");
+    let keys = env
+        .source::<RawRecord>(source)
+        .name(&format!("source: {}", p.text("source")))
+        .uid("source")
+        .with_parallelism(sp)
+        .transform(move || {
+            Box::new(ReadKeys {
+                field: field.clone(),
+                on_error,
+                skipped: None,
+            })
+        })
+        .name("keys")
+        .uid("keys")
+        .with_parallelism(cp);
+    let (keys, bad) = keys.split();
+    keys.key_by(|k: &String| k.clone())
+        .process(RunningCount::<String, String>::default)
+        .name("count")
+        .uid("count")
+        .with_parallelism(cp)
+        .sink(move || sink())
+        .name(&format!("sink: {}", p.text("sink")))
+        .uid("sink")
+        .with_parallelism(kp);
+    if let Some(dir) = bad_dir.filter(|_| on_error == OnError::SideOutput) {
+        let dir = std::path::PathBuf::from(dir);
+        let format: Arc<dyn Fn(&String, &mut String) + Send + Sync> =
+            Arc::new(|line: &String, s: &mut String| s.push_str(line));
+        bad.sink(move || Box::new(FileSink::new(dir.clone(), format.clone())))
+            .name("sink: bad records")
+            .uid("bad-records")
+            .with_parallelism(cp);
+    }
+    env.build(config)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn raw(payload: &[u8]) -> RawRecord {
+        RawRecord {
+            partition: "events.0".into(),
+            offset: 7,
+            timestamp_ms: 0,
+            payload: payload.to_vec(),
+        }
+    }
+
+    #[test]
+    fn keys_are_read_from_text_or_a_json_field_and_problems_are_named() {
+        assert_eq!(key_of(&raw(b" alice\n"), None).unwrap(), "alice");
+        assert_eq!(
+            key_of(&raw(br#"{"user":"bob","n":1}"#), Some("user")).unwrap(),
+            "bob"
+        );
+        assert_eq!(key_of(&raw(br#"{"user":42}"#), Some("user")).unwrap(), "42");
+        let no_field = key_of(&raw(br#"{"name":"x"}"#), Some("user")).unwrap_err();
+        assert!(no_field.contains("no field 'user'"), "{no_field}");
+        let not_json = key_of(&raw(b"alice"), Some("user")).unwrap_err();
+        assert!(not_json.contains("not JSON"), "{not_json}");
+        let nested = key_of(&raw(br#"{"user":{"id":1}}"#), Some("user")).unwrap_err();
+        assert!(nested.contains("a string or a number"), "{nested}");
+        assert!(key_of(&raw(&[0xff, 0xfe]), None)
+            .unwrap_err()
+            .contains("not UTF-8"));
+        assert!(key_of(&raw(b"  \n"), None).unwrap_err().contains("empty"));
+    }
+}
