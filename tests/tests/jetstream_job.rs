@@ -193,7 +193,13 @@ fn kill_loop(output: Output) {
             "a checkpoint completed in this run",
             Duration::from_secs(60),
             || (newest_completed(&ck) > before).then_some(()),
-            || format!("the job:\n{}\nthe producer:\n{}", job.stderr(), producer.stderr()),
+            || {
+                format!(
+                    "the job:\n{}\nthe producer:\n{}",
+                    job.stderr(),
+                    producer.stderr()
+                )
+            },
         );
         // Anywhere in the next checkpoint interval or so.
         std::thread::sleep(Duration::from_millis(random_below(300)));

@@ -79,10 +79,7 @@ pub(crate) fn raw_source(
     p: &Params,
 ) -> Result<impl Fn() -> Box<dyn Source<RawRecord>> + Send + Sync + 'static> {
     let what = "params.source: jetstream";
-    let (stream, subjects) = (
-        required(p, "stream", what),
-        required(p, "subjects", what),
-    );
+    let (stream, subjects) = (required(p, "stream", what), required(p, "subjects", what));
     let (stream, subjects) = match (stream, subjects) {
         (Ok(s), Ok(l)) => (s, l),
         (s, l) => {

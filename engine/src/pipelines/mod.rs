@@ -16,8 +16,8 @@ mod params;
 mod stream_count;
 mod windowed;
 
-pub use keyed_count::RunningCount;
 pub use connectors::RawRecord;
+pub use keyed_count::RunningCount;
 pub use params::Params;
 
 use crate::api::JobGraph;

@@ -77,8 +77,9 @@ fn key_of(r: &RawRecord, field: Option<&str>) -> std::result::Result<String, Str
             key => Ok(key.to_string()),
         };
     };
-    let doc: serde_json::Value = serde_json::from_str(text)
-        .map_err(|e| format!("the payload is not JSON ({e}): a JSON object with field '{field}' is expected"))?;
+    let doc: serde_json::Value = serde_json::from_str(text).map_err(|e| {
+        format!("the payload is not JSON ({e}): a JSON object with field '{field}' is expected")
+    })?;
     match doc.get(field) {
         Some(serde_json::Value::String(s)) => Ok(s.clone()),
         Some(serde_json::Value::Number(n)) => Ok(n.to_string()),
