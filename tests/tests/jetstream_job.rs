@@ -226,3 +226,127 @@ fn kill_loop(output: Output) {
     };
     assert_running_counts(&lines, &want);
 }
+
+/// The lag gauges read through a real Prometheus follow what the test does:
+/// it publishes 12 000 messages at 4 000 a second to a job that reads at most
+/// 2 000 a second (two sink subtasks taking 1 ms a record). Records pending
+/// rise, never above what was published on a subject, and fall to 0 once the
+/// job has read everything; the seconds figure is the publish-time span of
+/// the pending messages, which a steady producer makes pending / rate; and
+/// the Sources row of the job overview dashboard returns data.
+#[test]
+fn lag_through_prometheus_grows_while_producing_faster_than_the_job_reads_then_falls_to_zero() {
+    use tidemark_agent::monitoring::dashboards;
+    use tidemark_tests::servers::{prometheus, promql};
+    const LINES: u64 = 12_000;
+    let server = nats();
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    produce_stdin(d, &server, "events", "events.0,events.1", "");
+    let args = run_args(
+        &server,
+        &[
+            "--status-interval",
+            "0",
+            "--set",
+            "params.sink=blackhole",
+            "--set",
+            "params.sink-delay=1ms",
+            "--set",
+            "metrics.reporter.prom.port=0",
+            // Small channels: the backlog stays in the stream, where the
+            // source sees it, not in the job's queues.
+            "--set",
+            "tidemark.runtime.batch-size=16",
+            "--set",
+            "tidemark.runtime.channel-capacity=2",
+        ],
+    );
+    let job = start(d, &args);
+    let prom = prometheus(&[("tidemark", &job.metrics_addr())]);
+    let input: String = (0..LINES).map(|i| format!("{}\n", key_of(i))).collect();
+    let file = write_file(d, "input.txt", &input);
+    let started = std::time::Instant::now();
+    let (code, err) = Running::start(
+        d,
+        &[
+            "produce",
+            "--url",
+            &server.url,
+            "--stream",
+            "events",
+            "--subjects",
+            "events.0,events.1",
+            "--rate",
+            "4000",
+            &file,
+        ],
+    )
+    .wait(Duration::from_secs(120));
+    assert_eq!(code, 0, "tidemark produce: {err}");
+    // Messages a second per subject, as the producer managed them.
+    let per_subject_rate = (LINES / 2) as f64 / started.elapsed().as_secs_f64();
+    let value = |q: &str| -> Option<f64> {
+        let body = promql(&prom, q);
+        let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+        v["data"]["result"][0]["value"][1].as_str()?.parse().ok()
+    };
+    let sel = r#"{job_name="jetstream-count"}"#;
+    // Falls to 0: the job read everything (and Prometheus scraped it).
+    wait_for_or(
+        "0 records pending and 0 s of lag on both subjects",
+        Duration::from_secs(120),
+        || {
+            let pending = value(&format!("sum(tidemark_source_pending_records{sel})"))?;
+            let lag = value(&format!("max(tidemark_source_lag_seconds{sel})"))?;
+            let subjects = value(&format!("count(tidemark_source_pending_records{sel})"))?;
+            (pending == 0.0 && lag == 0.0 && subjects == 2.0).then_some(())
+        },
+        || job.stderr(),
+    );
+    let over_run = |q: &str| value(&format!("max_over_time(({q})[5m:1s])")).unwrap_or(0.0);
+    let max_pending = over_run(&format!("max(tidemark_source_pending_records{sel})"));
+    assert!(
+        max_pending > 1_000.0 && max_pending <= (LINES / 2) as f64,
+        "records pending on a subject peaked at {max_pending}: expected a backlog, and never more than the {} published on it",
+        LINES / 2
+    );
+    let max_lag = over_run(&format!("max(tidemark_source_lag_seconds{sel})"));
+    assert!(
+        max_lag > 0.5 && max_lag <= started.elapsed().as_secs_f64(),
+        "lag peaked at {max_lag} s"
+    );
+    // Seconds against records: pending / rate, within 0.25 s and 10 %.
+    let off = over_run(&format!(
+        "max(abs(tidemark_source_lag_seconds{sel} - on (subtask, partition) tidemark_source_pending_records{sel} / {per_subject_rate}) - 0.1 * tidemark_source_lag_seconds{sel})"
+    ));
+    assert!(
+        off <= 0.25,
+        "lag seconds and records pending / {per_subject_rate:.0} per s differ by {off} s beyond 10 %"
+    );
+    // The Sources row reads these series.
+    let overview = dashboards::all()
+        .into_iter()
+        .find(|(f, _)| *f == "job-overview.json")
+        .expect("the job overview dashboard")
+        .1;
+    let mut checked = 0;
+    for (title, expr) in overview.queries() {
+        if !expr.contains("tidemark_source_") {
+            continue;
+        }
+        let q = expr
+            .replace("$job_name", "jetstream-count")
+            .replace("$job_id", ".*")
+            .replace("$vertex", ".*")
+            .replace("$__rate_interval", "10s");
+        let body = promql(&prom, &format!("max_over_time(({q})[5m:1s])"));
+        assert!(
+            body.contains("\"result\":[{"),
+            "{title}: no data for {q}: {body}"
+        );
+        checked += 1;
+    }
+    assert_eq!(checked, 3, "the Sources row has three panels");
+    job.kill();
+}

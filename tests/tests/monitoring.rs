@@ -52,6 +52,8 @@ const REQUIRED: &[&str] = &[
     "AlignmentTimeHigh",
     "JobRestarting",
     "WatermarkLagHigh",
+    "SourceLagHigh",
+    "SourceLagGrowing",
     "StateBackendWriteStall",
     "ExporterFailing",
     "PushgatewayGroupStale",

@@ -84,6 +84,13 @@ fn job_overview() -> Dashboard {
             p(Panel::new("Checkpoints completed and failed", "Checkpoints completed and failed per rate interval. Completions should come steadily, one per interval; any failure line deserves a look at the Checkpoints dashboard.").unit("short")
                 .q("sum by (job_name) (increase(tidemark_checkpoint_completed_total{J}[$__rate_interval]))", "completed {{job_name}}")
                 .q("sum by (job_name) (increase(tidemark_checkpoint_failed_total{J}[$__rate_interval]))", "failed {{job_name}}")),
+            row("Sources"),
+            p(Panel::new("Source lag per partition", "How far behind the newest record of each partition (Kafka partition, JetStream subject) the source reads, from record timestamps. Results are this late; a lag that keeps rising means the job reads slower than records arrive.").unit("s")
+                .q("max by (job_name, vertex, partition) (tidemark_source_lag_seconds{V})", "{{vertex}} {{partition}}")),
+            p(Panel::new("Records pending per partition", "Records after the last one read, per partition. After a failure this is the backlog to catch up on; it should fall back to near zero.").unit("short")
+                .q("sum by (job_name, vertex, partition) (tidemark_source_pending_records{V})", "{{vertex}} {{partition}}")),
+            p(Panel::new("Time to read the backlog", "Records pending divided by the rate the source emits them now: how long reading the backlog takes at the current pace, if nothing new arrived. Compare it with how late results may be; a rising value means no headroom to catch up.").unit("s")
+                .q("sum by (job_name, vertex) (tidemark_source_pending_records{V}) / sum by (job_name, vertex) (rate(tidemark_task_records_out_total{V}[$__rate_interval]))", "{{vertex}}")),
             row("Latency and event time"),
             p(Panel::new("Result latency (p99, event time)", "99th percentile of how late results reach each sink: arrival time minus the result's event time. It includes window length and allowed lateness; a rise with a steady input means the job falls behind.").unit("s")
                 .q("histogram_quantile(0.99, sum by (job_name, vertex, le) (rate(tidemark_sink_event_time_latency_seconds_bucket{V}[$__rate_interval])))", "{{vertex}}")),

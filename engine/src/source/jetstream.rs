@@ -71,12 +71,21 @@ struct Partition {
     subject: String,
     /// Stream sequence of the last message read (0: none yet).
     last: u64,
-    /// Messages on the subject after the last one read, as the server said
-    /// with it, and when that one was published (ms); `None` before the
+    /// When the last message read was published (ms); `None` before the
     /// first message this run read.
-    behind: Option<(u64, i64)>,
-    consumer: Option<pull::Stream>,
+    read_ms: Option<i64>,
+    /// The consumer's sequence of the last message taken from it (read or
+    /// skipped): the server's delivered count minus this is what waits in
+    /// the client's buffer.
+    taken: u64,
+    consumer: Option<Reader>,
     done: bool,
+}
+
+/// A subject's consumer (asked for its pending count) and its messages.
+struct Reader {
+    consumer: async_nats::jetstream::consumer::PullConsumer,
+    messages: pull::Stream,
 }
 
 /// Reads subjects of a JetStream stream (see the module).
@@ -125,7 +134,7 @@ impl<T> JetStreamSource<T> {
 
     /// A consumer reading `p.subject` from its first message; the reader
     /// skips those up to `p.last` (see the module on why).
-    fn consumer(&self, p: &Partition) -> Result<pull::Stream> {
+    fn consumer(&self, p: &Partition) -> Result<Reader> {
         let stream = self.stream.as_ref().expect("opened");
         self.rt().block_on(async {
             let consumer = stream
@@ -139,14 +148,15 @@ impl<T> JetStreamSource<T> {
                 })
                 .await
                 .map_err(|e| connector(&format!("creating a consumer of '{}'", p.subject), e))?;
-            consumer
+            let messages = consumer
                 .stream()
                 .max_messages_per_batch(1000)
                 .heartbeat(Duration::from_secs(5))
                 .expires(Duration::from_secs(30))
                 .messages()
                 .await
-                .map_err(|e| connector(&format!("reading '{}'", p.subject), e))
+                .map_err(|e| connector(&format!("reading '{}'", p.subject), e))?;
+            Ok(Reader { consumer, messages })
         })
     }
 }
@@ -180,7 +190,8 @@ impl<T: Send + 'static> Source<T> for JetStreamSource<T> {
             .map(|(_, s)| Partition {
                 subject: s.clone(),
                 last: 0,
-                behind: None,
+                read_ms: None,
+                taken: 0,
                 consumer: None,
                 done: false,
             })
@@ -229,31 +240,37 @@ impl<T: Send + 'static> Source<T> for JetStreamSource<T> {
         Ok(Poll::Pending(Some(Duration::from_millis(20))))
     }
 
-    /// Per subject read so far this run: the messages pending after the
-    /// last one read (the server's count, carried by that message), and the
-    /// newest message's publish time minus the last read one's.
+    /// Per subject read so far this run, now: the messages after the last
+    /// one read (those the server has not delivered yet, plus those
+    /// delivered and waiting in the client), and the newest message's
+    /// publish time minus the last read one's.
     fn lag(&mut self) -> Result<Vec<super::SplitLag>> {
         let (Some(rt), Some(stream)) = (&self.rt, &self.stream) else {
             return Ok(Vec::new());
         };
         let mut lags = Vec::new();
         for p in &self.owned {
-            let Some((pending, read_ms)) = p.behind else {
+            let (Some(read_ms), Some(reader)) = (p.read_ms, &p.consumer) else {
                 continue;
             };
-            let lag_ms = if pending == 0 {
-                0
-            } else {
-                let newest = rt.block_on(async {
-                    stream
-                        .get_last_raw_message_by_subject(&p.subject)
-                        .await
-                        .map_err(|e| {
-                            connector(&format!("the newest message of '{}'", p.subject), e)
-                        })
-                })?;
-                (unix_ms(newest.time) - read_ms).max(0)
-            };
+            let (pending, lag_ms) = rt.block_on(async {
+                let what = format!("the lag of '{}'", p.subject);
+                let info = reader
+                    .consumer
+                    .get_info()
+                    .await
+                    .map_err(|e| connector(&what, e))?;
+                let buffered = info.delivered.consumer_sequence.saturating_sub(p.taken);
+                let pending = info.num_pending + buffered;
+                if pending == 0 {
+                    return Ok::<_, Error>((0, 0));
+                }
+                let newest = stream
+                    .get_last_raw_message_by_subject(&p.subject)
+                    .await
+                    .map_err(|e| connector(&what, e))?;
+                Ok((pending, (unix_ms(newest.time) - read_ms).max(0)))
+            })?;
             lags.push(super::SplitLag {
                 split: p.subject.clone(),
                 pending_records: pending,
@@ -282,7 +299,7 @@ impl<T> JetStreamSource<T> {
         let record = self.record.clone();
         let rt = self.rt.as_ref().expect("opened");
         let part = &mut self.owned[i];
-        let consumer = part.consumer.as_mut().expect("created above");
+        let consumer = &mut part.consumer.as_mut().expect("created above").messages;
         // What has arrived, up to `max`, in one entry into the runtime: the
         // first message may take a millisecond, the rest only if already
         // there (no timer per record).
@@ -310,6 +327,7 @@ impl<T> JetStreamSource<T> {
                 .info()
                 .map_err(|e| connector(&format!("a message of '{}'", part.subject), e))?;
             got += 1;
+            part.taken = info.consumer_sequence;
             if info.stream_sequence <= part.last {
                 // Read before the restore.
                 if bounded && info.pending == 0 {
@@ -326,7 +344,7 @@ impl<T> JetStreamSource<T> {
             };
             out.push(record(&m)?);
             part.last = info.stream_sequence;
-            part.behind = Some((info.pending, m.published_ms));
+            part.read_ms = Some(m.published_ms);
             if bounded && info.pending == 0 {
                 // Later messages stay unread: the position does not pass them.
                 part.done = true;
@@ -344,6 +362,7 @@ impl<T> JetStreamSource<T> {
                 part.last
             );
             part.consumer = None;
+            part.taken = 0;
         }
         if got == 0 && bounded && !part.done {
             // Nothing arrived: the subject ends if nothing newer than what
