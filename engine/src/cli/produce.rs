@@ -1,8 +1,9 @@
 //! `tidemark produce`: publishes lines (of files, or of standard input) to a
-//! JetStream stream, one message per line, the subjects taken in turn: the
-//! way to put test data into a stream a `stream-count` job reads, as Kafka's
-//! console producer is. Creates the stream when it does not exist. Every
-//! message is acknowledged by the server before the command succeeds.
+//! JetStream stream (the subjects taken in turn) or a Kafka topic (the
+//! partitions taken in turn), one message per line: the way to put test data
+//! where a `stream-count` job reads, as Kafka's console producer is. Creates
+//! the stream or topic when it does not exist. Every message is acknowledged
+//! by the server before the command succeeds.
 
 use crate::error::{Error, Result};
 use std::io::BufRead;
@@ -12,15 +13,28 @@ use std::time::{Duration, Instant};
 /// Arguments of `tidemark produce`.
 #[derive(clap::Args, Debug)]
 pub struct ProduceArgs {
-    /// The NATS server's URL.
+    /// JetStream: the NATS server's URL.
     #[arg(long, default_value = "nats://127.0.0.1:4222")]
     pub url: String,
-    /// The stream; created (holding exactly --subjects) when missing.
-    #[arg(long)]
-    pub stream: String,
-    /// Subjects, comma-separated: line i goes to subject i mod their number.
-    #[arg(long, value_delimiter = ',', required = true)]
+    /// JetStream: the stream; created (holding exactly --subjects) when missing.
+    #[arg(long, required_unless_present = "topic", conflicts_with = "topic", requires = "subjects")]
+    pub stream: Option<String>,
+    /// JetStream: subjects, comma-separated: line i goes to subject i mod their number.
+    #[arg(long, value_delimiter = ',')]
     pub subjects: Vec<String>,
+    /// Kafka: the topic; created with --partitions when missing.
+    #[arg(long)]
+    pub topic: Option<String>,
+    /// Kafka: the brokers.
+    #[arg(long, default_value = "127.0.0.1:9092")]
+    pub bootstrap_servers: String,
+    /// Kafka: partitions of a topic it creates; line i goes to partition i mod
+    /// the topic's partitions.
+    #[arg(long, default_value_t = 1)]
+    pub partitions: i32,
+    /// Kafka: a librdkafka producer property, KEY=VALUE (repeatable).
+    #[arg(long = "property", value_name = "KEY=VALUE")]
+    pub properties: Vec<String>,
     /// Lines per second (0 = as fast as the server acknowledges).
     #[arg(long, default_value_t = 0)]
     pub rate: u64,
@@ -30,9 +44,16 @@ pub struct ProduceArgs {
 
 /// Runs and returns the exit code.
 pub fn run(a: &ProduceArgs) -> i32 {
-    match produce(a) {
-        Ok(n) => {
-            eprintln!("published {n} messages to stream '{}'", a.stream);
+    let done = match (&a.stream, &a.topic) {
+        (Some(stream), _) => produce(a, stream).map(|n| (n, format!("stream '{stream}'"))),
+        (None, Some(topic)) => {
+            super::produce_kafka::produce(a, topic).map(|n| (n, format!("topic '{topic}'")))
+        }
+        (None, None) => unreachable!("clap requires --stream or --topic"),
+    };
+    match done {
+        Ok((n, to)) => {
+            eprintln!("published {n} messages to {to}");
             0
         }
         Err(e) => {
@@ -47,7 +68,7 @@ fn nats(what: &str, e: impl std::fmt::Display) -> Error {
 }
 
 /// Every line of `files` (or standard input), in order.
-fn lines(files: &[PathBuf]) -> Result<Box<dyn Iterator<Item = std::io::Result<String>>>> {
+pub(super) fn lines(files: &[PathBuf]) -> Result<Box<dyn Iterator<Item = std::io::Result<String>>>> {
     if files.is_empty() {
         return Ok(Box::new(std::io::stdin().lock().lines()));
     }
@@ -63,7 +84,12 @@ fn lines(files: &[PathBuf]) -> Result<Box<dyn Iterator<Item = std::io::Result<St
     Ok(Box::new(readers.into_iter().flatten()))
 }
 
-fn produce(a: &ProduceArgs) -> Result<u64> {
+/// When line `n` is due at `rate` lines a second from `start` (now if 0).
+pub(super) fn due(start: Instant, rate: u64, n: u64) -> Option<Instant> {
+    (rate > 0).then(|| start + Duration::from_secs_f64(n as f64 / rate as f64))
+}
+
+fn produce(a: &ProduceArgs, stream: &str) -> Result<u64> {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -74,19 +100,18 @@ fn produce(a: &ProduceArgs) -> Result<u64> {
             .map_err(|e| nats(&format!("connecting to {}", a.url), e))?;
         let js = async_nats::jetstream::new(client);
         js.get_or_create_stream(async_nats::jetstream::stream::Config {
-            name: a.stream.clone(),
+            name: stream.to_string(),
             subjects: a.subjects.clone(),
             ..Default::default()
         })
         .await
-        .map_err(|e| nats(&format!("stream '{}'", a.stream), e))?;
+        .map_err(|e| nats(&format!("stream '{stream}'"), e))?;
         let start = Instant::now();
         let mut acks = Vec::new();
         let mut n = 0u64;
         for line in lines(&a.files)? {
             let line = line.map_err(|e| nats("reading the input", e))?;
-            if a.rate > 0 {
-                let due = start + Duration::from_secs_f64(n as f64 / a.rate as f64);
+            if let Some(due) = due(start, a.rate, n) {
                 tokio::time::sleep_until(due.into()).await;
             }
             let subject = a.subjects[(n % a.subjects.len() as u64) as usize].clone();

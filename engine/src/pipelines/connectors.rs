@@ -1,5 +1,6 @@
 //! The stream connectors a job file can name: `params.source` (a JetStream
-//! stream) with its parameters, and the sink of `params.sink: jetstream`.
+//! stream or Kafka topics) with its parameters, and the sink of
+//! `params.sink: jetstream`.
 
 use super::{ParamSpec, Params};
 use crate::config::Kind;
@@ -14,9 +15,10 @@ use std::sync::Arc;
 /// can be reported with its place.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct RawRecord {
-    /// The partition (JetStream subject) it was read from.
+    /// The partition it was read from: a JetStream subject, or a Kafka
+    /// topic and partition (`orders-3`).
     pub partition: String,
-    /// Its offset in the stream (JetStream stream sequence).
+    /// Its offset: the JetStream stream sequence, or the Kafka offset.
     pub offset: u64,
     /// When the broker stored it (ms since the epoch).
     pub timestamp_ms: i64,
@@ -25,7 +27,9 @@ pub struct RawRecord {
 }
 
 /// Source connectors, `params.source`.
-pub const SOURCES: &[&str] = &["jetstream"];
+pub const SOURCES: &[&str] = &["jetstream", "kafka"];
+
+const STARTING_OFFSETS: &[&str] = &["earliest", "latest", "committed", "timestamp"];
 
 /// The stream source's parameters.
 pub(crate) static SOURCE_PARAMS: &[ParamSpec] = &[
@@ -33,7 +37,7 @@ pub(crate) static SOURCE_PARAMS: &[ParamSpec] = &[
         name: "source",
         default: None,
         kind: Kind::Enum(SOURCES),
-        doc: "Where records come from: jetstream (a NATS JetStream stream; required).",
+        doc: "Where records come from: jetstream (a NATS JetStream stream) or kafka (Kafka topics); required.",
     },
     ParamSpec {
         name: "url",
@@ -52,6 +56,54 @@ pub(crate) static SOURCE_PARAMS: &[ParamSpec] = &[
         default: None,
         kind: Kind::List,
         doc: "JetStream: the subjects to read, each a partition; subject i is read by source subtask i mod parallelism (required).",
+    },
+    ParamSpec {
+        name: "bootstrap-servers",
+        default: Some("127.0.0.1:9092"),
+        kind: Kind::Text,
+        doc: "Kafka: the brokers (bootstrap.servers).",
+    },
+    ParamSpec {
+        name: "topics",
+        default: None,
+        kind: Kind::List,
+        doc: "Kafka: the topics to read (or topic-pattern); partition p of topic t is read by the source subtask Flink's KafkaSource would pick.",
+    },
+    ParamSpec {
+        name: "topic-pattern",
+        default: None,
+        kind: Kind::Text,
+        doc: "Kafka: read every topic whose whole name matches this regular expression, found at start and by discovery.",
+    },
+    ParamSpec {
+        name: "group-id",
+        default: None,
+        kind: Kind::Text,
+        doc: "Kafka: the consumer group offsets are committed to when a checkpoint completes, for lag tools (default tidemark-JOBNAME); never read back for recovery.",
+    },
+    ParamSpec {
+        name: "starting-offsets",
+        default: Some("earliest"),
+        kind: Kind::Enum(STARTING_OFFSETS),
+        doc: "Kafka: where a partition without checkpointed state starts: earliest, latest, committed (the group's; earliest where none), or timestamp (params.starting-timestamp).",
+    },
+    ParamSpec {
+        name: "starting-timestamp",
+        default: None,
+        kind: Kind::Int(0, i64::MAX),
+        doc: "Kafka: with starting-offsets: timestamp, the first record at or after this time (ms since the epoch).",
+    },
+    ParamSpec {
+        name: "partition-discovery-interval",
+        default: Some("5 min"),
+        kind: Kind::Duration,
+        doc: "Kafka: how often partitions (and pattern topics) are listed again; new partitions are read from their earliest offset. 0 = only at start.",
+    },
+    ParamSpec {
+        name: "properties",
+        default: None,
+        kind: Kind::List,
+        doc: "Kafka: more librdkafka consumer properties, KEY=VALUE separated by ; (security.protocol=SSL;...).",
     },
     ParamSpec {
         name: "bounded",
@@ -73,11 +125,94 @@ fn required(p: &Params, name: &str, what: &str) -> std::result::Result<String, S
         .ok_or_else(|| format!("params.{name}: required with {what}"))
 }
 
+/// A factory of sources of [`RawRecord`]s.
+pub(crate) type RawSource = Arc<dyn Fn() -> Box<dyn Source<RawRecord>> + Send + Sync>;
+
 /// The source `params.source` names, making [`RawRecord`]s; every missing
-/// parameter is reported at once.
-pub(crate) fn raw_source(
-    p: &Params,
-) -> Result<impl Fn() -> Box<dyn Source<RawRecord>> + Send + Sync + 'static> {
+/// parameter is reported at once. `job` names the default consumer group.
+pub(crate) fn raw_source(p: &Params, job: &str) -> Result<RawSource> {
+    match p.text("source").as_str() {
+        "kafka" => kafka_source(p, job),
+        _ => jetstream_source(p),
+    }
+}
+
+/// A list parameter's items.
+fn list(v: &str) -> Vec<String> {
+    v.split([',', ';'])
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(str::to_string)
+        .collect()
+}
+
+fn kafka_source(p: &Params, job: &str) -> Result<RawSource> {
+    use crate::source::kafka::{
+        KafkaConfig, KafkaMessage, KafkaSource, MessageFn, StartingOffsets, Topics,
+    };
+    let mut errors = Vec::new();
+    let topics = match (p.opt_text("topics"), p.opt_text("topic-pattern")) {
+        (Some(t), None) => Some(Topics::List(list(&t))),
+        (None, Some(re)) => Some(Topics::Pattern(re)),
+        (Some(_), Some(_)) => {
+            errors.push("params.topics and params.topic-pattern: set one, not both".to_string());
+            None
+        }
+        (None, None) => {
+            errors.push("params.topics (or params.topic-pattern): required with params.source: kafka".to_string());
+            None
+        }
+    };
+    let starting_offsets = match p.text("starting-offsets").as_str() {
+        "latest" => StartingOffsets::Latest,
+        "committed" => StartingOffsets::Committed,
+        "timestamp" => match p.opt_text("starting-timestamp") {
+            Some(_) => StartingOffsets::Timestamp(p.int("starting-timestamp")),
+            None => {
+                errors.push("params.starting-timestamp: required with params.starting-offsets: timestamp (ms since the epoch)".to_string());
+                StartingOffsets::Earliest
+            }
+        },
+        _ => StartingOffsets::Earliest,
+    };
+    let mut properties = Vec::new();
+    for kv in list(&p.text("properties")) {
+        match kv.split_once('=') {
+            Some((k, v)) => properties.push((k.trim().to_string(), v.trim().to_string())),
+            None => errors.push(format!(
+                "params.properties: '{kv}' is not KEY=VALUE (e.g. fetch.max.bytes=1048576)"
+            )),
+        }
+    }
+    let (Some(topics), true) = (topics, errors.is_empty()) else {
+        return Err(Error::Config(errors.join("\n  ")));
+    };
+    let interval = p.duration("partition-discovery-interval");
+    let cfg = KafkaConfig {
+        bootstrap_servers: p.text("bootstrap-servers"),
+        topics,
+        group_id: p
+            .opt_text("group-id")
+            .unwrap_or_else(|| format!("tidemark-{job}")),
+        starting_offsets,
+        bounded: p.text("bounded") == "true",
+        discovery_interval: (!interval.is_zero()).then_some(interval),
+        properties,
+    };
+    let record: MessageFn<RawRecord> = Arc::new(|m: &KafkaMessage<'_>| {
+        Ok(RawRecord {
+            partition: format!("{}-{}", m.topic, m.partition),
+            offset: m.offset as u64,
+            timestamp_ms: m.timestamp_ms.unwrap_or(0),
+            payload: m.payload.to_vec(),
+        })
+    });
+    Ok(Arc::new(move || {
+        Box::new(KafkaSource::new(cfg.clone(), record.clone())) as Box<dyn Source<RawRecord>>
+    }))
+}
+
+fn jetstream_source(p: &Params) -> Result<RawSource> {
     let what = "params.source: jetstream";
     let (stream, subjects) = (required(p, "stream", what), required(p, "subjects", what));
     let (stream, subjects) = match (stream, subjects) {
@@ -90,12 +225,7 @@ pub(crate) fn raw_source(
     let cfg = JetStreamConfig {
         url: p.text("url"),
         stream,
-        subjects: subjects
-            .split([',', ';'])
-            .map(str::trim)
-            .filter(|s| !s.is_empty())
-            .map(str::to_string)
-            .collect(),
+        subjects: list(&subjects),
         bounded: p.text("bounded") == "true",
     };
     let record: crate::source::jetstream::MessageFn<RawRecord> =
@@ -107,9 +237,9 @@ pub(crate) fn raw_source(
                 payload: m.payload.to_vec(),
             })
         });
-    Ok(move || {
+    Ok(Arc::new(move || {
         Box::new(JetStreamSource::new(cfg.clone(), record.clone())) as Box<dyn Source<RawRecord>>
-    })
+    }))
 }
 
 /// The JetStream sink of lines `format` makes, for `params.sink: jetstream`.

@@ -6,7 +6,7 @@
 //! | `windowed-aggregation` | datagen with event time → key_by → tumbling/sliding window aggregate → sink |
 //! | `file-word-count` | line files → words → running count per word → sink |
 //! | `nexmark` | the Nexmark generator → query q0, q1, q2, q3, q4, q5, q7 or q8 → sink |
-//! | `stream-count` | a JetStream stream → key per message → running count per key → sink |
+//! | `stream-count` | a JetStream stream or Kafka topics → key per message → running count per key → sink |
 
 mod connectors;
 mod file_word_count;

@@ -1,4 +1,4 @@
-//! `stream-count`: a stream (a JetStream stream) → the key of each message
+//! `stream-count`: a stream (a JetStream stream or Kafka topics) → the key of each message
 //! (its payload as text, or a field of its JSON) → running count per key →
 //! sink, emitting `key,count`. A message whose key cannot be read is handled
 //! as `params.on-error` says: fail the task, skip it and count it, or write
@@ -53,7 +53,7 @@ static SKIPPED: UserMetric = UserMetric::counter(
 
 pub(super) const SPEC: PipelineSpec = PipelineSpec {
     name: "stream-count",
-    doc: "a JetStream stream → key per message → running count per key → sink (key,count per message)",
+    doc: "a JetStream stream or Kafka topics → key per message → running count per key → sink (key,count per message)",
     params: &[SOURCE_PARAMS, OWN, SINK_PARAMS],
     metrics: &[&SKIPPED],
     build,
@@ -163,7 +163,7 @@ fn build(name: &str, p: &Params, config: &Config) -> Result<JobGraph> {
             "params.bad-records-output: required with params.on-error: side-output (the directory for the side output's part files)".to_string(),
         );
     }
-    let source = raw_source(p);
+    let source = raw_source(p, name);
     let sink = line_sink::<(String, u64)>(
         p,
         Arc::new(|(k, c): &(String, u64), s: &mut String| {
@@ -191,7 +191,7 @@ fn build(name: &str, p: &Params, config: &Config) -> Result<JobGraph> {
     );
     let field = p.opt_text("key-field");
     let keys = env
-        .source::<RawRecord>(source)
+        .source::<RawRecord>(move || source())
         .name(&format!("source: {}", p.text("source")))
         .uid("source")
         .with_parallelism(sp)

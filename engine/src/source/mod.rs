@@ -4,6 +4,7 @@
 pub mod datagen;
 pub mod file;
 pub mod jetstream;
+pub mod kafka;
 pub mod nexmark;
 pub(crate) mod pacing;
 
@@ -35,6 +36,13 @@ pub trait Source<T>: Send + 'static {
     fn poll(&mut self, out: &mut Vec<T>, max: usize) -> Result<Poll>;
     /// The position after the last record returned (taken at a barrier).
     fn position(&self) -> Result<Vec<u8>>;
+    /// Checkpoint `checkpoint_id` completed, with `position` (what
+    /// [`Self::position`] returned at its barrier): tell the outside world,
+    /// e.g. commit offsets to a consumer group for its lag tools. Recovery
+    /// never depends on it.
+    fn checkpoint_complete(&mut self, _checkpoint_id: u64, _position: &[u8]) -> Result<()> {
+        Ok(())
+    }
     /// How far behind its input each split this subtask reads is, once a
     /// second (`tidemark_source_pending_records`, `tidemark_source_lag_seconds`
     /// per `partition`). A source that cannot tell returns nothing.

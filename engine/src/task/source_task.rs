@@ -40,6 +40,9 @@ pub struct SourceTask<T> {
     last_data: Instant,
     idle_sent: bool,
     final_id: Option<u64>,
+    /// The position at each barrier whose checkpoint has not completed yet,
+    /// handed to the source when it does.
+    positions: std::collections::BTreeMap<u64, Vec<u8>>,
     /// Set when a control message ended the task while waiting for input.
     exit: bool,
     /// A drain barrier went out: event time has ended and nothing more is read.
@@ -78,6 +81,7 @@ impl<T: Data> SourceTask<T> {
             last_data: now,
             idle_sent: false,
             final_id: None,
+            positions: std::collections::BTreeMap::new(),
             exit: false,
             drained: false,
             last_marker: now,
@@ -297,6 +301,7 @@ impl<T: Data> SourceTask<T> {
                 }
                 .encode()?;
                 let sync_ns = t0.elapsed().as_nanos() as u64;
+                self.positions.insert(b.id, position.clone());
                 spawn_async(
                     &self.setup,
                     b,
@@ -320,6 +325,12 @@ impl<T: Data> SourceTask<T> {
             }
             TaskControl::NotifyComplete(id) => {
                 super::drop_older_local_copies(&self.setup.info, id);
+                // Older positions are subsumed by this one (Flink's
+                // notifyCheckpointComplete is not sent for each).
+                let newer = self.positions.split_off(&(id + 1));
+                if let Some(position) = std::mem::replace(&mut self.positions, newer).remove(&id) {
+                    self.source.checkpoint_complete(id, &position)?;
+                }
                 if self.final_id.is_some_and(|f| id >= f) {
                     return Ok(Flow::Exit);
                 }

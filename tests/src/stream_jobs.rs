@@ -1,0 +1,137 @@
+//! What the stream-count tests share, whichever broker they run against:
+//! the keys they publish, `tidemark produce` fed from a string, stopping a
+//! job at a number of committed lines, and the SIGKILL loop.
+
+use crate::{
+    assert_running_counts, bin, committed_lines, newest_completed, random_below, wait_for_or,
+    write_file, Running,
+};
+use std::collections::HashMap;
+use std::io::Write;
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+/// The number of distinct keys [`key_of`] gives.
+pub const KEYS: u64 = 40;
+
+/// The key of line `i` (a fixed pseudo-random sequence).
+pub fn key_of(i: u64) -> u64 {
+    let mut z = i.wrapping_add(0x9e37_79b9_7f4a_7c15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    (z ^ (z >> 31)) % KEYS
+}
+
+/// Lines `range`, each the key of its index.
+pub fn key_lines(range: std::ops::Range<u64>) -> String {
+    range.map(|i| format!("{}\n", key_of(i))).collect()
+}
+
+/// How often each key occurs in lines `0..n`.
+pub fn key_counts(n: u64) -> HashMap<u64, u64> {
+    let mut want = HashMap::new();
+    for i in 0..n {
+        *want.entry(key_of(i)).or_default() += 1;
+    }
+    want
+}
+
+/// `tidemark produce <args>` with `input` on its standard input; returns its
+/// stderr after checking it succeeded.
+pub fn produce_stdin(d: &Path, args: &[&str], input: &str) -> String {
+    let mut child = Command::new(bin())
+        .arg("produce")
+        .args(args)
+        .current_dir(d)
+        .stdin(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(input.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(out.status.success(), "tidemark produce failed: {err}");
+    err
+}
+
+/// Starts `tidemark <args>` in `d`.
+pub fn start(d: &Path, args: &[String]) -> Running {
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    Running::start(d, &args)
+}
+
+/// Waits for `n` committed lines under `out`, then stops the job with
+/// Ctrl-C (exit 0) and returns the lines, sorted.
+pub fn stop_at(r: Running, out: &Path, n: usize) -> Vec<String> {
+    wait_for_or(
+        &format!("{n} committed lines"),
+        Duration::from_secs(60),
+        || (committed_lines(out).len() >= n).then_some(()),
+        || r.stderr(),
+    );
+    r.signal("-INT");
+    let (code, err) = r.wait(Duration::from_secs(60));
+    assert_eq!(code, 0, "{err}");
+    let mut lines = committed_lines(out);
+    lines.sort();
+    lines
+}
+
+/// The SIGKILL loop: `rounds` runs of `run` (a `tidemark run … --restore
+/// latest` command line), each while `tidemark produce <produce> FILE`
+/// publishes `chunk` more lines of [`key_lines`], each run killed with
+/// SIGKILL at a random point after a checkpoint completed in it; then a run
+/// with `finish` added reads the rest to the end. Checks that the runs
+/// after the first restored, and that `output()` holds every running count
+/// of what was produced exactly once.
+pub fn kill_loop(
+    d: &Path,
+    run: &[String],
+    produce: &[&str],
+    (rounds, chunk): (u64, u64),
+    finish: &[&str],
+    output: impl Fn() -> Vec<String>,
+) {
+    let ck = d.join("ck");
+    let mut logs = String::new();
+    for round in 0..rounds {
+        let file = write_file(
+            d,
+            &format!("chunk-{round}.txt"),
+            &key_lines(round * chunk..(round + 1) * chunk),
+        );
+        let before = newest_completed(&ck);
+        let job = start(d, run);
+        let mut args = vec!["produce"];
+        args.extend_from_slice(produce);
+        args.push(&file);
+        let producer = Running::start(d, &args);
+        wait_for_or(
+            "a checkpoint completed in this run",
+            Duration::from_secs(60),
+            || (newest_completed(&ck) > before).then_some(()),
+            || format!("the job:\n{}\nthe producer:\n{}", job.stderr(), producer.stderr()),
+        );
+        // Anywhere in the next checkpoint interval or so.
+        std::thread::sleep(Duration::from_millis(random_below(300)));
+        logs.push_str(&job.stderr());
+        job.kill();
+        let (code, err) = producer.wait(Duration::from_secs(120));
+        assert_eq!(code, 0, "tidemark produce: {err}");
+    }
+    assert!(
+        logs.matches("restoring job").count() as u64 >= rounds - 1,
+        "the runs after the first did not restore:\n{logs}"
+    );
+    let mut last = run.to_vec();
+    last.extend(finish.iter().map(|s| s.to_string()));
+    let (code, err) = start(d, &last).wait(Duration::from_secs(120));
+    assert_eq!(code, 0, "{err}");
+    assert_running_counts(&output(), &key_counts(rounds * chunk));
+}
