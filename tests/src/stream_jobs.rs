@@ -116,7 +116,13 @@ pub fn kill_loop(
             "a checkpoint completed in this run",
             Duration::from_secs(60),
             || (newest_completed(&ck) > before).then_some(()),
-            || format!("the job:\n{}\nthe producer:\n{}", job.stderr(), producer.stderr()),
+            || {
+                format!(
+                    "the job:\n{}\nthe producer:\n{}",
+                    job.stderr(),
+                    producer.stderr()
+                )
+            },
         );
         // Anywhere in the next checkpoint interval or so.
         std::thread::sleep(Duration::from_millis(random_below(300)));

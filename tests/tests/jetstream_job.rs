@@ -29,7 +29,14 @@ fn example() -> String {
 fn publish(d: &Path, server: &Nats, stream: &str, subjects: &str, input: &str) -> String {
     produce_stdin(
         d,
-        &["--url", &server.url, "--stream", stream, "--subjects", subjects],
+        &[
+            "--url",
+            &server.url,
+            "--stream",
+            stream,
+            "--subjects",
+            subjects,
+        ],
         input,
     )
 }

@@ -17,7 +17,12 @@ pub struct ProduceArgs {
     #[arg(long, default_value = "nats://127.0.0.1:4222")]
     pub url: String,
     /// JetStream: the stream; created (holding exactly --subjects) when missing.
-    #[arg(long, required_unless_present = "topic", conflicts_with = "topic", requires = "subjects")]
+    #[arg(
+        long,
+        required_unless_present = "topic",
+        conflicts_with = "topic",
+        requires = "subjects"
+    )]
     pub stream: Option<String>,
     /// JetStream: subjects, comma-separated: line i goes to subject i mod their number.
     #[arg(long, value_delimiter = ',')]
@@ -68,7 +73,9 @@ fn nats(what: &str, e: impl std::fmt::Display) -> Error {
 }
 
 /// Every line of `files` (or standard input), in order.
-pub(super) fn lines(files: &[PathBuf]) -> Result<Box<dyn Iterator<Item = std::io::Result<String>>>> {
+pub(super) fn lines(
+    files: &[PathBuf],
+) -> Result<Box<dyn Iterator<Item = std::io::Result<String>>>> {
     if files.is_empty() {
         return Ok(Box::new(std::io::stdin().lock().lines()));
     }

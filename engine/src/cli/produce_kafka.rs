@@ -22,7 +22,9 @@ fn config(a: &ProduceArgs) -> Result<ClientConfig> {
         .set("acks", "all");
     for p in &a.properties {
         let (k, v) = p.split_once('=').ok_or_else(|| {
-            Error::Config(format!("--property '{p}': expected KEY=VALUE, e.g. linger.ms=5"))
+            Error::Config(format!(
+                "--property '{p}': expected KEY=VALUE, e.g. linger.ms=5"
+            ))
         })?;
         c.set(k.trim(), v.trim());
     }

@@ -159,7 +159,10 @@ fn kafka_source(p: &Params, job: &str) -> Result<RawSource> {
             None
         }
         (None, None) => {
-            errors.push("params.topics (or params.topic-pattern): required with params.source: kafka".to_string());
+            errors.push(
+                "params.topics (or params.topic-pattern): required with params.source: kafka"
+                    .to_string(),
+            );
             None
         }
     };

@@ -184,7 +184,11 @@ impl<T> KafkaSource<T> {
         let mut add = |md: &rdkafka::metadata::Metadata, keep: &dyn Fn(&str) -> bool| {
             for t in md.topics() {
                 if keep(t.name()) && t.error().is_none() {
-                    out.extend(t.partitions().iter().map(|p| (t.name().to_string(), p.id())));
+                    out.extend(
+                        t.partitions()
+                            .iter()
+                            .map(|p| (t.name().to_string(), p.id())),
+                    );
                 }
             }
         };

@@ -1,0 +1,213 @@
+//! The Kafka source as README.md and `examples/kafka-count.yaml` state it,
+//! through the commands a user types, against a real Kafka-protocol broker
+//! (tansu 0.6.0; Apache Kafka is in no registry reachable here): the example
+//! counts what was produced and resumes where it stopped; killed with
+//! SIGKILL again and again while records arrive, it writes every running
+//! count exactly once; a savepoint restored at another parallelism hands the
+//! partitions to their new owners; a topic created mid-run is discovered and
+//! read. The oracle is what the test produced.
+//!
+//! tansu reads nothing from an offset inside a batch of several records, so
+//! the test producers send one record per batch (`batch.num.messages=1`).
+
+use std::path::Path;
+use std::time::Duration;
+use tidemark_tests::servers::{curl, kafka, Kafka};
+use tidemark_tests::stream_jobs::*;
+use tidemark_tests::*;
+
+fn example() -> String {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("the workspace root")
+        .join("examples/kafka-count.yaml")
+        .display()
+        .to_string()
+}
+
+/// `tidemark produce --topic` arguments for `broker`, one record per batch.
+fn to_topic<'a>(broker: &'a Kafka, topic: &'a str, partitions: &'a str) -> Vec<&'a str> {
+    vec![
+        "--topic",
+        topic,
+        "--partitions",
+        partitions,
+        "--bootstrap-servers",
+        &broker.bootstrap,
+        "--property",
+        "batch.num.messages=1",
+    ]
+}
+
+/// `tidemark run examples/kafka-count.yaml --restore latest` against
+/// `broker`, with `extra` arguments.
+fn run_args(broker: &Kafka, extra: &[&str]) -> Vec<String> {
+    let mut args: Vec<String> = ["run", &example(), "--restore", "latest"]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    args.extend([
+        "--set".into(),
+        format!("params.bootstrap-servers={}", broker.bootstrap),
+    ]);
+    args.extend(extra.iter().map(|s| s.to_string()));
+    args
+}
+
+/// The REST token the savepoint test's job and CLI share.
+const TOKEN: (&str, &str) = ("TIDEMARK_REST_TOKEN", "kafka-token");
+
+const QUIET: [&str; 4] = [
+    "--status-interval",
+    "0",
+    "--set",
+    "metrics.reporter.prom.port=0",
+];
+
+#[test]
+fn the_readme_example_counts_what_was_produced_and_resumes_where_it_stopped() {
+    let broker = kafka();
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let topic = to_topic(&broker, "events", "3");
+    let err = produce_stdin(d, &topic, "alice\nbob\nalice\n");
+    assert!(err.contains("published 3 messages"), "{err}");
+    let args = run_args(&broker, &QUIET);
+    let lines = stop_at(start(d, &args), &d.join("out"), 3);
+    assert_eq!(lines, ["alice,1", "alice,2", "bob,1"]);
+    // Produced while the job is down: the same command reads them next.
+    produce_stdin(d, &topic, "bob\ncarol\n");
+    let lines = stop_at(start(d, &args), &d.join("out"), 5);
+    assert_eq!(lines, ["alice,1", "alice,2", "bob,1", "bob,2", "carol,1"]);
+}
+
+#[test]
+fn killed_again_and_again_the_example_writes_every_count_once() {
+    let broker = kafka();
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    // The topic exists before the job lists its partitions.
+    produce_stdin(d, &to_topic(&broker, "events", "3"), "");
+    let mut extra = QUIET.to_vec();
+    extra.extend([
+        "--set",
+        "execution.checkpointing.interval=200 ms",
+        "--set",
+        "restart-strategy.type=none",
+    ]);
+    let mut produce = to_topic(&broker, "events", "3");
+    produce.extend(["--rate", "5000"]);
+    kill_loop(
+        d,
+        &run_args(&broker, &extra),
+        &produce,
+        (5, 3_000),
+        &["--set", "params.bounded=true"],
+        || committed_lines(&d.join("out")),
+    );
+}
+
+/// Stop-with-savepoint at parallelism 2, then the savepoint restored at 3:
+/// each of the 5 partitions is read on by its owner under Flink's rule, from
+/// the offset the savepoint holds. A partition whose position got lost would
+/// be read again from its start, and duplicate counts.
+#[test]
+fn a_savepoint_restored_at_another_parallelism_reassigns_partitions_exactly() {
+    let broker = kafka();
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let topic = to_topic(&broker, "events", "5");
+    produce_stdin(d, &topic, &key_lines(0..2_000));
+    let mut extra = QUIET.to_vec();
+    extra.extend(["--set", "rest.auth.token-env=TIDEMARK_REST_TOKEN"]);
+    let args: Vec<String> = run_args(&broker, &extra);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let r = Running::start_with_env(d, &args, &[TOKEN]);
+    let url = r.rest_url();
+    wait_for_or(
+        "2 000 committed lines",
+        Duration::from_secs(60),
+        || (committed_lines(&d.join("out")).len() >= 2_000).then_some(()),
+        || r.stderr(),
+    );
+    let (code, savepoint) = {
+        let out = std::process::Command::new(bin())
+            .args(["savepoint", &url, "--stop", "--dir"])
+            .arg(d.join("sp"))
+            .env(TOKEN.0, TOKEN.1)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "tidemark savepoint: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout).trim().to_string(),
+        )
+    };
+    assert_eq!(code, Some(0), "tidemark savepoint: {savepoint}");
+    let (code, err) = r.wait(Duration::from_secs(60));
+    assert_eq!(code, 0, "{err}");
+    produce_stdin(d, &topic, &key_lines(2_000..3_000));
+    let mut args: Vec<String> = vec!["run".into(), example(), "--restore".into(), savepoint];
+    for s in [
+        format!("params.bootstrap-servers={}", broker.bootstrap),
+        "parallelism.default=3".into(),
+        "params.bounded=true".into(),
+        "metrics.reporter.prom.port=0".into(),
+    ] {
+        args.extend(["--set".into(), s]);
+    }
+    let (code, err) = start(d, &args).wait(Duration::from_secs(120));
+    assert_eq!(code, 0, "{err}");
+    assert!(err.contains("parallelism=3"), "{err}");
+    assert_running_counts(&committed_lines(&d.join("out")), &key_counts(3_000));
+}
+
+/// With a topic pattern and a 1 s discovery interval, a topic created while
+/// the job runs is read from its start; its partition's lag is published.
+#[test]
+fn a_topic_created_mid_run_is_discovered_and_read() {
+    let broker = kafka();
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    produce_stdin(d, &to_topic(&broker, "events-a", "2"), &key_lines(0..300));
+    let mut extra = QUIET.to_vec();
+    extra.extend([
+        "--set",
+        "params.topics=",
+        "--set",
+        "params.topic-pattern=events-.*",
+        "--set",
+        "params.partition-discovery-interval=1 s",
+    ]);
+    let r = start(d, &run_args(&broker, &extra));
+    let metrics = r.metrics_addr();
+    wait_for_or(
+        "300 committed lines",
+        Duration::from_secs(60),
+        || (committed_lines(&d.join("out")).len() >= 300).then_some(()),
+        || r.stderr(),
+    );
+    produce_stdin(d, &to_topic(&broker, "events-b", "1"), &key_lines(300..450));
+    r.wait_stderr("reading new partition events-b-0", Duration::from_secs(60));
+    wait_for_or(
+        "events-b-0 read to its end, as its lag says",
+        Duration::from_secs(60),
+        || {
+            let (_, body) = curl(&[&format!("http://{metrics}/metrics")]);
+            body.lines()
+                .any(|l| {
+                    l.starts_with("tidemark_source_pending_records{")
+                        && l.contains("partition=\"events-b-0\"")
+                        && l.ends_with(" 0")
+                })
+                .then_some(())
+        },
+        || r.stderr(),
+    );
+    let lines = stop_at(r, &d.join("out"), 450);
+    assert_running_counts(&lines, &key_counts(450));
+}
