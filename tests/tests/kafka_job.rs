@@ -79,6 +79,32 @@ fn the_readme_example_counts_what_was_produced_and_resumes_where_it_stopped() {
     produce_stdin(d, &topic, "bob\ncarol\n");
     let lines = stop_at(start(d, &args), &d.join("out"), 5);
     assert_eq!(lines, ["alice,1", "alice,2", "bob,1", "bob,2", "carol,1"]);
+    // The final checkpoint's offsets were committed to the job's consumer
+    // group: together they are past the 5 records.
+    assert_eq!(committed(&broker, "tidemark-kafka-count", "events", 3), 5);
+}
+
+/// The sum over partitions `0..partitions` of `topic` of the offsets `group`
+/// committed.
+fn committed(broker: &Kafka, group: &str, topic: &str, partitions: i32) -> i64 {
+    use rdkafka::consumer::{BaseConsumer, Consumer};
+    let c: BaseConsumer = rdkafka::ClientConfig::new()
+        .set("bootstrap.servers", &broker.bootstrap)
+        .set("group.id", group)
+        .create()
+        .unwrap();
+    let mut tpl = rdkafka::TopicPartitionList::new();
+    for p in 0..partitions {
+        tpl.add_partition(topic, p);
+    }
+    let got = c.committed_offsets(tpl, Duration::from_secs(10)).unwrap();
+    got.elements()
+        .iter()
+        .map(|e| match e.offset() {
+            rdkafka::Offset::Offset(o) => o,
+            _ => 0,
+        })
+        .sum()
 }
 
 #[test]
