@@ -263,3 +263,48 @@ fn lag_through_prometheus_grows_while_producing_faster_than_the_job_reads_then_f
     assert_eq!(checked, 3, "the Sources row has three panels");
     job.kill();
 }
+
+/// The server stopped for 20 s while the job runs, then started again on the
+/// same storage: the job rides it out (reconnecting, or failing and
+/// restarting from its last checkpoint as its strategy allows), and once
+/// the server is back every running count of everything produced, before
+/// and after, is committed exactly once.
+#[test]
+fn the_server_stopped_for_20_s_loses_nothing_and_duplicates_nothing() {
+    let mut server = nats();
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let subjects = "events.0,events.1";
+    publish(d, &server, "events", subjects, &key_lines(0..3_000));
+    let mut extra = vec!["--status-interval", "0"];
+    for s in [
+        "metrics.reporter.prom.port=0",
+        "execution.checkpointing.interval=200 ms",
+        "restart-strategy.type=fixed-delay",
+        "restart-strategy.fixed-delay.attempts=1000",
+        "restart-strategy.fixed-delay.delay=1 s",
+    ] {
+        extra.extend(["--set", s]);
+    }
+    let r = start(d, &run_args(&server, &extra));
+    let out = d.join("out");
+    wait_for_or(
+        "3 000 committed lines",
+        Duration::from_secs(60),
+        || (committed_lines(&out).len() >= 3_000).then_some(()),
+        || r.stderr(),
+    );
+    server.server.pause();
+    // The outage itself, not a wait for anything.
+    std::thread::sleep(Duration::from_secs(20));
+    server.server.resume();
+    publish(d, &server, "events", subjects, &key_lines(3_000..6_000));
+    wait_for_or(
+        "6 000 committed lines",
+        Duration::from_secs(60),
+        || (committed_lines(&out).len() >= 6_000).then_some(()),
+        || r.stderr(),
+    );
+    let lines = stop_at(r, &out, 6_000);
+    assert_running_counts(&lines, &key_counts(6_000));
+}
