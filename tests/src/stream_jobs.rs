@@ -141,3 +141,33 @@ pub fn kill_loop(
     assert_eq!(code, 0, "{err}");
     assert_running_counts(&output(), &key_counts(rounds * chunk));
 }
+
+/// The REST token a job started with [`start_with_token`] and
+/// [`stop_with_savepoint`] share.
+pub const TOKEN: (&str, &str) = ("TIDEMARK_REST_TOKEN", "stream-job-token");
+
+/// Starts `tidemark <args>` in `d` with its REST API token-protected by
+/// [`TOKEN`] (add `--set rest.auth.token-env=TIDEMARK_REST_TOKEN` to `args`).
+pub fn start_with_token(d: &Path, args: &[String]) -> Running {
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    Running::start_with_env(d, &args, &[TOKEN])
+}
+
+/// `tidemark savepoint URL --stop --dir d/sp` on `r`, the job at REST `url`;
+/// waits for the job to exit 0 and returns the savepoint's path.
+pub fn stop_with_savepoint(d: &Path, r: Running, url: &str) -> String {
+    let out = Command::new(bin())
+        .args(["savepoint", url, "--stop", "--dir"])
+        .arg(d.join("sp"))
+        .env(TOKEN.0, TOKEN.1)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "tidemark savepoint: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let (code, err) = r.wait(Duration::from_secs(60));
+    assert_eq!(code, 0, "{err}");
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}

@@ -8,7 +8,7 @@
 
 use std::path::Path;
 use std::time::Duration;
-use tidemark_tests::servers::{nats, Nats};
+use tidemark_tests::servers::{curl, nats, Nats};
 use tidemark_tests::stream_jobs::*;
 use tidemark_tests::*;
 
@@ -307,4 +307,143 @@ fn the_server_stopped_for_20_s_loses_nothing_and_duplicates_nothing() {
     );
     let lines = stop_at(r, &out, 6_000);
     assert_running_counts(&lines, &key_counts(6_000));
+}
+
+/// Messages whose key cannot be read, as README.md says: by default the job
+/// fails naming the message's partition and offset; `on-error: skip` counts
+/// them in `stream_count_skipped_records_total`; `side-output` writes each
+/// with its place and problem to `bad-records-output`. The good messages are
+/// counted the same way in every mode.
+#[test]
+fn messages_without_a_key_fail_the_job_or_are_skipped_and_counted_or_set_aside() {
+    let server = nats();
+    let input =
+        "{\"user\":\"alice\"}\nnot json\n{\"user\":\"bob\"}\n{\"name\":1}\n{\"user\":\"alice\"}\n";
+    let run = |mode: &[&str]| {
+        let dir = tempfile::tempdir().unwrap();
+        let mut extra = vec!["--status-interval", "0"];
+        for s in [
+            "metrics.reporter.prom.port=0",
+            "params.key-field=user",
+            "params.bounded=true",
+            "restart-strategy.type=none",
+        ] {
+            extra.extend(["--set", s]);
+        }
+        extra.extend_from_slice(mode);
+        let r = start(dir.path(), &run_args(&server, &extra));
+        (dir, r)
+    };
+    publish(
+        tempfile::tempdir().unwrap().path(),
+        &server,
+        "events",
+        "events.0,events.1",
+        input,
+    );
+    // fail: the second line is not JSON. Line i goes to subject i mod 2, so
+    // it is on events.1, stream sequence 2.
+    let (_dir, r) = run(&[]);
+    let (code, err) = r.wait(Duration::from_secs(60));
+    assert_eq!(code, 1, "{err}");
+    assert!(
+        err.contains(
+            "the message at partition 'events.1', offset 2 has no key: the payload is not JSON"
+        ) && err.contains("payload \"not json\"")
+            && err.contains("Set params.on-error to skip or side-output"),
+        "{err}"
+    );
+    // skip: counted, and the job finishes.
+    let (dir, r) = run(&["--set", "params.on-error=skip", "--linger", "60s"]);
+    let metrics = r.metrics_addr();
+    r.wait_stderr("job finished", Duration::from_secs(60));
+    let (_, body) = curl(&[&format!("http://{metrics}/metrics")]);
+    let skipped: f64 = body
+        .lines()
+        .filter(|l| l.starts_with("stream_count_skipped_records_total{"))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum();
+    assert_eq!(skipped, 2.0, "{body}");
+    let mut lines = committed_lines(&dir.path().join("out"));
+    lines.sort();
+    assert_eq!(lines, ["alice,1", "alice,2", "bob,1"]);
+    r.kill();
+    // side-output: the two, with their place and problem.
+    let (dir, r) = run(&[
+        "--set",
+        "params.on-error=side-output",
+        "--set",
+        "params.bad-records-output=bad",
+    ]);
+    let (code, err) = r.wait(Duration::from_secs(60));
+    assert_eq!(code, 0, "{err}");
+    let mut lines = committed_lines(&dir.path().join("out"));
+    lines.sort();
+    assert_eq!(lines, ["alice,1", "alice,2", "bob,1"]);
+    let mut bad: Vec<serde_json::Value> = committed_lines(&dir.path().join("bad"))
+        .iter()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    bad.sort_by_key(|v| v["offset"].as_u64());
+    assert_eq!(bad.len(), 2, "{bad:?}");
+    assert_eq!(
+        (&bad[0]["partition"], &bad[0]["offset"], &bad[0]["payload"]),
+        (&"events.1".into(), &2.into(), &"not json".into())
+    );
+    assert_eq!(
+        (&bad[1]["partition"], &bad[1]["offset"], &bad[1]["payload"]),
+        (&"events.1".into(), &4.into(), &"{\"name\":1}".into())
+    );
+    assert!(
+        bad[1]["problem"]
+            .as_str()
+            .unwrap()
+            .contains("no field 'user'"),
+        "{bad:?}"
+    );
+}
+
+/// Stop-with-savepoint at parallelism 2, then the savepoint restored at 3:
+/// each of 4 subjects is read on by its new owner (subject i by subtask
+/// i mod 3) from the sequence the savepoint holds. A subject whose position
+/// got lost would be read again from its start, and duplicate counts.
+#[test]
+fn a_savepoint_restored_at_another_parallelism_reassigns_subjects_exactly() {
+    let server = nats();
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let subjects = "events.0,events.1,events.2,events.3";
+    publish(d, &server, "events", subjects, &key_lines(0..2_000));
+    let mut extra = vec!["--status-interval", "0"];
+    for s in [
+        "metrics.reporter.prom.port=0",
+        "rest.auth.token-env=TIDEMARK_REST_TOKEN",
+        "params.subjects=events.0;events.1;events.2;events.3",
+    ] {
+        extra.extend(["--set", s]);
+    }
+    let r = start_with_token(d, &run_args(&server, &extra));
+    let url = r.rest_url();
+    wait_for_or(
+        "2 000 committed lines",
+        Duration::from_secs(60),
+        || (committed_lines(&d.join("out")).len() >= 2_000).then_some(()),
+        || r.stderr(),
+    );
+    let savepoint = stop_with_savepoint(d, r, &url);
+    publish(d, &server, "events", subjects, &key_lines(2_000..3_000));
+    let mut args: Vec<String> = vec!["run".into(), example(), "--restore".into(), savepoint];
+    for s in [
+        format!("params.url={}", server.url),
+        "params.subjects=events.0;events.1;events.2;events.3".into(),
+        "parallelism.default=3".into(),
+        "params.bounded=true".into(),
+        "metrics.reporter.prom.port=0".into(),
+    ] {
+        args.extend(["--set".into(), s]);
+    }
+    let (code, err) = start(d, &args).wait(Duration::from_secs(120));
+    assert_eq!(code, 0, "{err}");
+    assert!(err.contains("parallelism=3"), "{err}");
+    assert_running_counts(&committed_lines(&d.join("out")), &key_counts(3_000));
 }

@@ -54,9 +54,6 @@ fn run_args(broker: &Kafka, extra: &[&str]) -> Vec<String> {
     args
 }
 
-/// The REST token the savepoint test's job and CLI share.
-const TOKEN: (&str, &str) = ("TIDEMARK_REST_TOKEN", "kafka-token");
-
 const QUIET: [&str; 4] = [
     "--status-interval",
     "0",
@@ -146,9 +143,7 @@ fn a_savepoint_restored_at_another_parallelism_reassigns_partitions_exactly() {
     produce_stdin(d, &topic, &key_lines(0..2_000));
     let mut extra = QUIET.to_vec();
     extra.extend(["--set", "rest.auth.token-env=TIDEMARK_REST_TOKEN"]);
-    let args: Vec<String> = run_args(&broker, &extra);
-    let args: Vec<&str> = args.iter().map(String::as_str).collect();
-    let r = Running::start_with_env(d, &args, &[TOKEN]);
+    let r = start_with_token(d, &run_args(&broker, &extra));
     let url = r.rest_url();
     wait_for_or(
         "2 000 committed lines",
@@ -156,26 +151,7 @@ fn a_savepoint_restored_at_another_parallelism_reassigns_partitions_exactly() {
         || (committed_lines(&d.join("out")).len() >= 2_000).then_some(()),
         || r.stderr(),
     );
-    let (code, savepoint) = {
-        let out = std::process::Command::new(bin())
-            .args(["savepoint", &url, "--stop", "--dir"])
-            .arg(d.join("sp"))
-            .env(TOKEN.0, TOKEN.1)
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "tidemark savepoint: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        (
-            out.status.code(),
-            String::from_utf8_lossy(&out.stdout).trim().to_string(),
-        )
-    };
-    assert_eq!(code, Some(0), "tidemark savepoint: {savepoint}");
-    let (code, err) = r.wait(Duration::from_secs(60));
-    assert_eq!(code, 0, "{err}");
+    let savepoint = stop_with_savepoint(d, r, &url);
     produce_stdin(d, &topic, &key_lines(2_000..3_000));
     let mut args: Vec<String> = vec!["run".into(), example(), "--restore".into(), savepoint];
     for s in [
