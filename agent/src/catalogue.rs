@@ -4,7 +4,7 @@
 //! [`ALL`] cannot be registered. `docs/metrics.md` is generated from this list
 //! (see `tidemark metrics-doc`), and a test fails when the committed copy is stale.
 
-use crate::labels::{BLOCK, JOB_ID, JOB_NAME, PARTITION, SOURCE, STATE, SUBTASK, VERTEX};
+use crate::labels::{BLOCK, JOB_ID, JOB_NAME, KIND, PARTITION, SOURCE, STATE, SUBTASK, VERTEX};
 
 /// The Prometheus type a family is exposed as.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -96,6 +96,7 @@ const TASK_STATE: &[&str] = &[JOB_NAME, JOB_ID, VERTEX, SUBTASK, STATE];
 const TASK_SOURCE: &[&str] = &[JOB_NAME, JOB_ID, VERTEX, SUBTASK, SOURCE];
 const TASK_BLOCK: &[&str] = &[JOB_NAME, JOB_ID, VERTEX, SUBTASK, BLOCK];
 const TASK_PARTITION: &[&str] = &[JOB_NAME, JOB_ID, VERTEX, SUBTASK, PARTITION];
+const TASK_KIND: &[&str] = &[JOB_NAME, JOB_ID, VERTEX, SUBTASK, KIND];
 const VERTEX_LABELS: &[&str] = &[JOB_NAME, JOB_ID, VERTEX];
 
 /// Buckets for record latencies, from 100 µs to a minute.
@@ -197,7 +198,7 @@ phase!(
     "checkpointStartDelayNanos"
 );
 
-const EXPORTER: &[&str] = &[crate::labels::REPORTER, crate::labels::KIND];
+const EXPORTER: &[&str] = &[crate::labels::REPORTER, KIND];
 
 /// Payloads an exporter delivered (scrapes served, pushes and writes accepted).
 pub static EXPORTER_SENT: MetricDef = MetricDef {
@@ -575,6 +576,17 @@ gauge!(
     "(none; FLIP-33 has no lag in time)",
     "How far behind the newest record of its partition the subtask reads: the newest record's timestamp minus the last read one's (0 when nothing is pending), from the records' timestamps.",
     Merge::Max
+);
+metric!(
+    SOURCE_ERRORS,
+    "tidemark_source_errors_total",
+    MetricKind::Counter,
+    "",
+    TASK_KIND,
+    1.0,
+    "(none; FLIP-33's numRecordsInErrors counts records)",
+    "Errors a source recovered from by itself, by kind: read (a read from the broker that failed and was tried again), commit (offsets not committed to the consumer group), lag (a lag sample that failed). An error it cannot recover from fails the task instead.",
+    Merge::Sum
 );
 gauge!(
     CHECKPOINT_IN_PROGRESS,
@@ -1036,6 +1048,7 @@ pub static ALL: &[&MetricDef] = &[
     &TASK_WATERMARK_LAG,
     &SOURCE_PENDING_RECORDS,
     &SOURCE_LAG,
+    &SOURCE_ERRORS,
     &LATENCY,
     &SINK_EVENT_TIME_LATENCY,
     &CHECKPOINTS_COMPLETED,

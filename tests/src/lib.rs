@@ -408,6 +408,41 @@ pub fn assert_running_counts(lines: &[String], want: &std::collections::HashMap<
     );
 }
 
+/// `lines` (`key,count`) hold every running count of every key of `want`
+/// at least once, and no count the input never produced: what an
+/// at-least-once sink promises (duplicates allowed, nothing lost).
+pub fn assert_running_counts_at_least_once(
+    lines: &[String],
+    want: &std::collections::HashMap<u64, u64>,
+) {
+    let seen: std::collections::HashSet<(u64, u64)> = lines
+        .iter()
+        .map(|l| {
+            let (k, c) = l
+                .split_once(',')
+                .unwrap_or_else(|| panic!("not key,count: {l:?}"));
+            (k.parse().unwrap(), c.parse().unwrap())
+        })
+        .collect();
+    for (k, n) in want {
+        for c in 1..=*n {
+            assert!(
+                seen.contains(&(*k, c)),
+                "lost: key {k} count {c} (the input gives it {n} records)"
+            );
+        }
+    }
+    let extra: Vec<_> = seen
+        .iter()
+        .filter(|(k, c)| want.get(k).is_none_or(|n| c > n || *c == 0))
+        .take(5)
+        .collect();
+    assert!(
+        extra.is_empty(),
+        "counts the input never produced: {extra:?}"
+    );
+}
+
 /// `promtool check metrics` over `body`, Prometheus' own reading and lint of
 /// an exposition: its exit code and findings.
 pub fn promtool_check_metrics(body: &str) -> (i32, String) {

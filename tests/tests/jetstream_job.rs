@@ -133,9 +133,12 @@ fn kill_loop_to(output: Output) {
         &produce,
         (ROUNDS, CHUNK),
         &["--set", "params.bounded=true"],
-        || match output {
-            Output::Files => committed_lines(&d.join("out")),
-            Output::JetStream => server.messages("counts"),
+        |want| {
+            let lines = match output {
+                Output::Files => committed_lines(&d.join("out")),
+                Output::JetStream => server.messages("counts"),
+            };
+            assert_running_counts(&lines, want)
         },
     );
 }
@@ -266,9 +269,9 @@ fn lag_through_prometheus_grows_while_producing_faster_than_the_job_reads_then_f
 
 /// The server stopped for 20 s while the job runs, then started again on the
 /// same storage: the job rides it out (reconnecting, or failing and
-/// restarting from its last checkpoint as its strategy allows), and once
-/// the server is back every running count of everything produced, before
-/// and after, is committed exactly once.
+/// restarting from its last checkpoint as its strategy allows), counts the
+/// errors it recovered from, and once the server is back every running
+/// count of everything produced, before and after, is committed exactly once.
 #[test]
 fn the_server_stopped_for_20_s_loses_nothing_and_duplicates_nothing() {
     let mut server = nats();
@@ -287,6 +290,7 @@ fn the_server_stopped_for_20_s_loses_nothing_and_duplicates_nothing() {
         extra.extend(["--set", s]);
     }
     let r = start(d, &run_args(&server, &extra));
+    let metrics = r.metrics_addr();
     let out = d.join("out");
     wait_for_or(
         "3 000 committed lines",
@@ -305,6 +309,18 @@ fn the_server_stopped_for_20_s_loses_nothing_and_duplicates_nothing() {
         || (committed_lines(&out).len() >= 6_000).then_some(()),
         || r.stderr(),
     );
+    // The outage was counted: pull streams that gave up, lag samples that failed.
+    let (_, body) = curl(&[&format!("http://{metrics}/metrics")]);
+    let errors = |kind: &str| -> f64 {
+        body.lines()
+            .filter(|l| {
+                l.starts_with("tidemark_source_errors_total{")
+                    && l.contains(&format!("kind=\"{kind}\""))
+            })
+            .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+            .sum()
+    };
+    assert!(errors("read") >= 1.0 && errors("lag") >= 1.0, "{body}");
     let lines = stop_at(r, &out, 6_000);
     assert_running_counts(&lines, &key_counts(6_000));
 }

@@ -1,6 +1,6 @@
 //! The stream connectors a job file can name: `params.source` (a JetStream
-//! stream or Kafka topics) with its parameters, and the sink of
-//! `params.sink: jetstream`.
+//! stream or Kafka topics) with its parameters, and the sinks of
+//! `params.sink: jetstream` and `params.sink: kafka`.
 
 use super::{ParamSpec, Params};
 use crate::config::Kind;
@@ -146,6 +146,21 @@ fn list(v: &str) -> Vec<String> {
         .collect()
 }
 
+/// A list parameter of librdkafka properties, `KEY=VALUE` each; a malformed
+/// one is added to `errors`.
+fn properties(p: &Params, name: &str, errors: &mut Vec<String>) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    for kv in list(&p.text(name)) {
+        match kv.split_once('=') {
+            Some((k, v)) => out.push((k.trim().to_string(), v.trim().to_string())),
+            None => errors.push(format!(
+                "params.{name}: '{kv}' is not KEY=VALUE (e.g. linger.ms=5)"
+            )),
+        }
+    }
+    out
+}
+
 fn kafka_source(p: &Params, job: &str) -> Result<RawSource> {
     use crate::source::kafka::{
         KafkaConfig, KafkaMessage, KafkaSource, MessageFn, StartingOffsets, Topics,
@@ -178,15 +193,7 @@ fn kafka_source(p: &Params, job: &str) -> Result<RawSource> {
         },
         _ => StartingOffsets::Earliest,
     };
-    let mut properties = Vec::new();
-    for kv in list(&p.text("properties")) {
-        match kv.split_once('=') {
-            Some((k, v)) => properties.push((k.trim().to_string(), v.trim().to_string())),
-            None => errors.push(format!(
-                "params.properties: '{kv}' is not KEY=VALUE (e.g. fetch.max.bytes=1048576)"
-            )),
-        }
-    }
+    let properties = properties(p, "properties", &mut errors);
     let (Some(topics), true) = (topics, errors.is_empty()) else {
         return Err(Error::Config(errors.join("\n  ")));
     };
@@ -265,5 +272,35 @@ pub(crate) fn jetstream_sink<T: crate::Data>(
     });
     Ok(Arc::new(move || {
         Box::new(JetStreamSink::new(cfg.clone(), record.clone()))
+    }))
+}
+
+/// The at-least-once Kafka sink of lines `format` makes, for `params.sink: kafka`.
+pub(crate) fn kafka_sink<T: crate::Data>(
+    p: &Params,
+    format: Arc<dyn Fn(&T, &mut String) + Send + Sync>,
+) -> Result<Arc<dyn Fn() -> Box<dyn crate::sink::Sink<T>> + Send + Sync>> {
+    use crate::sink::kafka::{KafkaSink, KafkaSinkConfig, RecordFn};
+    let mut errors = Vec::new();
+    let topic = required(p, "sink-topic", "params.sink: kafka").map_err(|e| errors.push(e));
+    let properties = properties(p, "sink-properties", &mut errors);
+    let (Ok(topic), true) = (topic, errors.is_empty()) else {
+        return Err(Error::Config(errors.join("\n  ")));
+    };
+    let cfg = KafkaSinkConfig {
+        bootstrap_servers: p
+            .opt_text("sink-bootstrap-servers")
+            .or_else(|| p.opt_text("bootstrap-servers"))
+            .unwrap_or_else(|| "127.0.0.1:9092".into()),
+        topic,
+        properties,
+    };
+    let record: RecordFn<T> = Arc::new(move |r: &T| {
+        let mut line = String::new();
+        format(r, &mut line);
+        (None, line.into_bytes())
+    });
+    Ok(Arc::new(move || {
+        Box::new(KafkaSink::new(cfg.clone(), record.clone()))
     }))
 }

@@ -127,7 +127,7 @@ pub(crate) static SINK_PARAMS: &[ParamSpec] = &[
         name: "sink",
         default: Some("blackhole"),
         kind: Kind::Enum(SINKS),
-        doc: "Where results go: blackhole, print, file (exactly-once part files), or jetstream (exactly-once, deduplicated by message id).",
+        doc: "Where results go: blackhole, print, file (exactly-once part files), jetstream (exactly-once, deduplicated by message id), or kafka (at-least-once).",
     },
     ParamSpec {
         name: "output",
@@ -146,6 +146,24 @@ pub(crate) static SINK_PARAMS: &[ParamSpec] = &[
         default: None,
         kind: Kind::Text,
         doc: "JetStream sink: the subject every result is published on (a stream must hold it).",
+    },
+    ParamSpec {
+        name: "sink-topic",
+        default: None,
+        kind: Kind::Text,
+        doc: "Kafka sink: the topic every result is written to (at least once).",
+    },
+    ParamSpec {
+        name: "sink-bootstrap-servers",
+        default: None,
+        kind: Kind::Text,
+        doc: "Kafka sink: the brokers (default: the source's params.bootstrap-servers, else 127.0.0.1:9092).",
+    },
+    ParamSpec {
+        name: "sink-properties",
+        default: None,
+        kind: Kind::List,
+        doc: "Kafka sink: more librdkafka producer properties, KEY=VALUE separated by ;.",
     },
     ParamSpec {
         name: "sink-parallelism",
@@ -270,7 +288,7 @@ pub fn check(
 }
 
 /// Sink parameter values shared by the pipelines.
-pub const SINKS: &[&str] = &["blackhole", "print", "file", "jetstream"];
+pub const SINKS: &[&str] = &["blackhole", "print", "file", "jetstream", "kafka"];
 
 /// The `sink` / `output` parameters as a sink for lines formatted by `format`.
 pub(crate) fn line_sink<T: crate::Data>(
@@ -305,6 +323,7 @@ fn plain_sink<T: crate::Data>(
     Ok(match p.text("sink").as_str() {
         "print" => std::sync::Arc::new(move || Box::new(PrintSink::new(format.clone()))),
         "jetstream" => connectors::jetstream_sink(p, format)?,
+        "kafka" => connectors::kafka_sink(p, format)?,
         "file" => {
             let out = p.opt_text("output").ok_or_else(|| {
                 Error::Config("params.output: required when params.sink is 'file' (the directory for part files)".into())

@@ -5,6 +5,7 @@
 pub mod blackhole;
 pub mod file;
 pub mod jetstream;
+pub mod kafka;
 pub mod print;
 pub mod slow;
 

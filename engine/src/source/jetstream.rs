@@ -97,6 +97,8 @@ pub struct JetStreamSource<T> {
     owned: Vec<Partition>,
     /// The subject the next poll reads first (round robin).
     next: usize,
+    /// Message streams that gave up and were recreated.
+    read_errors: u64,
 }
 
 fn connector(what: &str, e: impl std::fmt::Display) -> Error {
@@ -125,6 +127,7 @@ impl<T> JetStreamSource<T> {
             stream: None,
             owned: Vec::new(),
             next: 0,
+            read_errors: 0,
         }
     }
 
@@ -280,6 +283,13 @@ impl<T: Send + 'static> Source<T> for JetStreamSource<T> {
         Ok(lags)
     }
 
+    fn recovered_errors(&self) -> super::RecoveredErrors {
+        super::RecoveredErrors {
+            read: self.read_errors,
+            commit: 0,
+        }
+    }
+
     fn position(&self) -> Result<Vec<u8>> {
         let map: BTreeMap<&str, u64> = self
             .owned
@@ -363,6 +373,7 @@ impl<T> JetStreamSource<T> {
             );
             part.consumer = None;
             part.taken = 0;
+            self.read_errors += 1;
         }
         if got == 0 && bounded && !part.done {
             // Nothing arrived: the subject ends if nothing newer than what

@@ -123,7 +123,7 @@ pub struct KafkaSource<T> {
     owned: BTreeMap<Tp, Partition>,
     restored: BTreeMap<Tp, i64>,
     next_discovery: Option<Instant>,
-    commit_failures: u64,
+    errors: super::RecoveredErrors,
 }
 
 const TIMEOUT: Duration = Duration::from_secs(10);
@@ -169,7 +169,7 @@ impl<T> KafkaSource<T> {
             owned: BTreeMap::new(),
             restored: BTreeMap::new(),
             next_discovery: None,
-            commit_failures: 0,
+            errors: Default::default(),
         }
     }
 
@@ -418,6 +418,7 @@ impl<T: Send + 'static> Source<T> for KafkaSource<T> {
                 Ok(m) => m,
                 Err(e) if transient(&e) => {
                     log::warn!("Kafka source subtask {}: {e}; reading on", self.index);
+                    self.errors.read += 1;
                     break;
                 }
                 Err(e) => return Err(connector("reading", e)),
@@ -477,7 +478,7 @@ impl<T: Send + 'static> Source<T> for KafkaSource<T> {
             return Ok(());
         }
         if let Err(e) = c.commit(&tpl, CommitMode::Async) {
-            self.commit_failures += 1;
+            self.errors.commit += 1;
             log::warn!(
                 "Kafka source subtask {}: committing offsets to group '{}' failed ({e}); recovery does not use them",
                 self.index,
@@ -485,6 +486,10 @@ impl<T: Send + 'static> Source<T> for KafkaSource<T> {
             );
         }
         Ok(())
+    }
+
+    fn recovered_errors(&self) -> super::RecoveredErrors {
+        self.errors
     }
 
     /// Per partition: the end offset minus the next offset to read, and the

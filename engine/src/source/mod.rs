@@ -49,6 +49,20 @@ pub trait Source<T>: Send + 'static {
     fn lag(&mut self) -> Result<Vec<SplitLag>> {
         Ok(Vec::new())
     }
+    /// Errors recovered from so far, counted since the source was opened
+    /// (`tidemark_source_errors_total`).
+    fn recovered_errors(&self) -> RecoveredErrors {
+        RecoveredErrors::default()
+    }
+}
+
+/// Errors a source recovered from by itself, since it was opened.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct RecoveredErrors {
+    /// Reads from the broker that failed and were tried again.
+    pub read: u64,
+    /// Offset commits to a consumer group that failed.
+    pub commit: u64,
 }
 
 /// How far one split (a Kafka partition, a JetStream subject) is behind.

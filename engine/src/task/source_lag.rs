@@ -1,16 +1,17 @@
 //! Publishing a source's lag: once a second the source task asks its source
 //! how far each split is behind ([`Source::lag`]) and sets
 //! `tidemark_source_pending_records` and `tidemark_source_lag_seconds` per
-//! `partition`. Lag is an observation: a source that fails to tell it is
-//! logged, and reading goes on (its reads fail on their own if the input is
-//! gone).
+//! `partition`, and adds the errors it recovered from to
+//! `tidemark_source_errors_total`. Lag is an observation: a source that
+//! fails to tell it is logged and counted (`kind="lag"`), and reading goes
+//! on (its reads fail on their own if the input is gone).
 
 use crate::operator::SubtaskInfo;
 use crate::source::Source;
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
-use tidemark_agent::catalogue::{SOURCE_LAG, SOURCE_PENDING_RECORDS};
-use tidemark_agent::{Gauge, Registry};
+use tidemark_agent::catalogue::{SOURCE_ERRORS, SOURCE_LAG, SOURCE_PENDING_RECORDS};
+use tidemark_agent::{Counter, Gauge, Registry};
 
 /// How often lag is asked for.
 const EVERY: Duration = Duration::from_secs(1);
@@ -20,6 +21,10 @@ pub(crate) struct SourceLag {
     gauges: HashMap<String, (Gauge, Gauge)>,
     /// When lag was last asked for (`None`: never).
     last: Option<Instant>,
+    /// `tidemark_source_errors_total` by kind (read, commit, lag), made at
+    /// the first publish, and the source's counts already added.
+    errors: Option<[Counter; 3]>,
+    added: crate::source::RecoveredErrors,
 }
 
 impl SourceLag {
@@ -27,6 +32,8 @@ impl SourceLag {
         Self {
             gauges: HashMap::new(),
             last: None,
+            errors: None,
+            added: Default::default(),
         }
     }
 
@@ -45,14 +52,39 @@ impl SourceLag {
             None => Instant::now(),
         };
         self.last = Some(now);
+        let subtask = info.index.to_string();
+        if self.errors.is_none() {
+            let counter = |kind: &str| {
+                let labels = [
+                    info.job_name.as_str(),
+                    &info.job_id,
+                    &info.vertex,
+                    &subtask,
+                    kind,
+                ];
+                registry.counter(&SOURCE_ERRORS, &labels)
+            };
+            // Over metrics.series-limit: counted by the registry, and retried.
+            if let (Ok(r), Ok(c), Ok(l)) = (counter("read"), counter("commit"), counter("lag")) {
+                self.errors = Some([r, c, l]);
+            }
+        }
+        let seen = source.recovered_errors();
+        if let Some([read, commit, _]) = &self.errors {
+            read.add(seen.read.saturating_sub(self.added.read));
+            commit.add(seen.commit.saturating_sub(self.added.commit));
+            self.added = seen;
+        }
         let lags = match source.lag() {
             Ok(l) => l,
             Err(e) => {
                 log::warn!("{}#{}: source lag unknown: {e}", info.vertex, info.index);
+                if let Some([_, _, lag]) = &self.errors {
+                    lag.add(1);
+                }
                 return;
             }
         };
-        let subtask = info.index.to_string();
         for l in lags {
             let (pending, lag) = match self.gauges.get(&l.split) {
                 Some(g) => g,
