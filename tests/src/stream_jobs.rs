@@ -3,7 +3,8 @@
 //! job at a number of committed lines, and the SIGKILL loop.
 
 use crate::{
-    bin, committed_lines, newest_completed, random_below, wait_for_or, write_file, Running,
+    assert_running_counts, bin, committed_lines, newest_completed, random_below, wait_for_or,
+    write_file, Running,
 };
 use std::collections::HashMap;
 use std::io::Write;
@@ -169,4 +170,58 @@ pub fn stop_with_savepoint(d: &Path, r: Running, url: &str) -> String {
     let (code, err) = r.wait(Duration::from_secs(60));
     assert_eq!(code, 0, "{err}");
     String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+/// `--set V` for each of `values`.
+pub fn sets<S: AsRef<str>>(values: &[S]) -> Vec<String> {
+    values
+        .iter()
+        .flat_map(|v| ["--set".to_string(), v.as_ref().to_string()])
+        .collect()
+}
+
+/// Stop-with-savepoint at parallelism 2 (the example's), then the savepoint
+/// restored at 3: `produce(range)` publishes lines `range` of
+/// [`key_lines`] (2 000 before, 1 000 after the savepoint); the restored run
+/// reads to the end (`params.bounded=true`), and every running count of the
+/// 3 000 is committed once. `settings` (`--set` values) point both runs at
+/// the broker. A partition whose position got lost would be read again from
+/// its start, and duplicate counts.
+pub fn rescale_through_savepoint(
+    d: &Path,
+    example: &str,
+    settings: &[String],
+    produce: impl Fn(std::ops::Range<u64>),
+) {
+    produce(0..2_000);
+    let mut first: Vec<String> = ["run", example, "--status-interval", "0"]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    first.extend(sets(settings));
+    first.extend(sets(&[
+        "metrics.reporter.prom.port=0",
+        "rest.auth.token-env=TIDEMARK_REST_TOKEN",
+    ]));
+    let r = start_with_token(d, &first);
+    let url = r.rest_url();
+    wait_for_or(
+        "2 000 committed lines",
+        Duration::from_secs(60),
+        || (committed_lines(&d.join("out")).len() >= 2_000).then_some(()),
+        || r.stderr(),
+    );
+    let savepoint = stop_with_savepoint(d, r, &url);
+    produce(2_000..3_000);
+    let mut second: Vec<String> = vec!["run".into(), example.into(), "--restore".into(), savepoint];
+    second.extend(sets(settings));
+    second.extend(sets(&[
+        "parallelism.default=3",
+        "params.bounded=true",
+        "metrics.reporter.prom.port=0",
+    ]));
+    let (code, err) = start(d, &second).wait(Duration::from_secs(120));
+    assert_eq!(code, 0, "{err}");
+    assert!(err.contains("parallelism=3"), "{err}");
+    assert_running_counts(&committed_lines(&d.join("out")), &key_counts(3_000));
 }

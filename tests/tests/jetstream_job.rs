@@ -43,13 +43,13 @@ fn publish(d: &Path, server: &Nats, stream: &str, subjects: &str, input: &str) -
 
 /// `tidemark run examples/jetstream-count.yaml --restore latest` against
 /// `server`, with `extra` settings.
-fn run_args(server: &Nats, extra: &[&str]) -> Vec<String> {
+fn run_args<S: AsRef<str>>(server: &Nats, extra: &[S]) -> Vec<String> {
     let mut args: Vec<String> = ["run", &example(), "--restore", "latest"]
         .iter()
         .map(|s| s.to_string())
         .collect();
     args.extend(["--set".into(), format!("params.url={}", server.url)]);
-    args.extend(extra.iter().map(|s| s.to_string()));
+    args.extend(extra.iter().map(|s| s.as_ref().to_string()));
     args
 }
 
@@ -61,7 +61,7 @@ fn the_readme_example_counts_what_was_produced_and_resumes_where_it_stopped() {
     let subjects = "events.0,events.1";
     let err = publish(d, &server, "events", subjects, "alice\nbob\nalice\n");
     assert!(err.contains("published 3 messages"), "{err}");
-    let args = run_args(&server, &[]);
+    let args = run_args::<&str>(&server, &[]);
     let lines = stop_at(start(d, &args), &d.join("out"), 3);
     assert_eq!(lines, ["alice,1", "alice,2", "bob,1"]);
     // Published while the job is down: the same command reads them next,
@@ -279,16 +279,14 @@ fn the_server_stopped_for_20_s_loses_nothing_and_duplicates_nothing() {
     let d = dir.path();
     let subjects = "events.0,events.1";
     publish(d, &server, "events", subjects, &key_lines(0..3_000));
-    let mut extra = vec!["--status-interval", "0"];
-    for s in [
+    let mut extra = vec!["--status-interval".to_string(), "0".into()];
+    extra.extend(sets(&[
         "metrics.reporter.prom.port=0",
         "execution.checkpointing.interval=200 ms",
         "restart-strategy.type=fixed-delay",
         "restart-strategy.fixed-delay.attempts=1000",
         "restart-strategy.fixed-delay.delay=1 s",
-    ] {
-        extra.extend(["--set", s]);
-    }
+    ]));
     let r = start(d, &run_args(&server, &extra));
     let metrics = r.metrics_addr();
     let out = d.join("out");
@@ -337,16 +335,14 @@ fn messages_without_a_key_fail_the_job_or_are_skipped_and_counted_or_set_aside()
         "{\"user\":\"alice\"}\nnot json\n{\"user\":\"bob\"}\n{\"name\":1}\n{\"user\":\"alice\"}\n";
     let run = |mode: &[&str]| {
         let dir = tempfile::tempdir().unwrap();
-        let mut extra = vec!["--status-interval", "0"];
-        for s in [
+        let mut extra = vec!["--status-interval".to_string(), "0".into()];
+        extra.extend(sets(&[
             "metrics.reporter.prom.port=0",
             "params.key-field=user",
             "params.bounded=true",
             "restart-strategy.type=none",
-        ] {
-            extra.extend(["--set", s]);
-        }
-        extra.extend_from_slice(mode);
+        ]));
+        extra.extend(mode.iter().map(|s| s.to_string()));
         let r = start(dir.path(), &run_args(&server, &extra));
         (dir, r)
     };
@@ -419,47 +415,24 @@ fn messages_without_a_key_fail_the_job_or_are_skipped_and_counted_or_set_aside()
     );
 }
 
-/// Stop-with-savepoint at parallelism 2, then the savepoint restored at 3:
-/// each of 4 subjects is read on by its new owner (subject i by subtask
-/// i mod 3) from the sequence the savepoint holds. A subject whose position
-/// got lost would be read again from its start, and duplicate counts.
+/// A savepoint taken at parallelism 2 and restored at 3
+/// ([`rescale_through_savepoint`]): each of 4 subjects is read on by its new
+/// owner (subject i by subtask i mod 3) from the sequence the savepoint holds.
 #[test]
 fn a_savepoint_restored_at_another_parallelism_reassigns_subjects_exactly() {
     let server = nats();
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     let subjects = "events.0,events.1,events.2,events.3";
-    publish(d, &server, "events", subjects, &key_lines(0..2_000));
-    let mut extra = vec!["--status-interval", "0"];
-    for s in [
-        "metrics.reporter.prom.port=0",
-        "rest.auth.token-env=TIDEMARK_REST_TOKEN",
-        "params.subjects=events.0;events.1;events.2;events.3",
-    ] {
-        extra.extend(["--set", s]);
-    }
-    let r = start_with_token(d, &run_args(&server, &extra));
-    let url = r.rest_url();
-    wait_for_or(
-        "2 000 committed lines",
-        Duration::from_secs(60),
-        || (committed_lines(&d.join("out")).len() >= 2_000).then_some(()),
-        || r.stderr(),
+    rescale_through_savepoint(
+        d,
+        &example(),
+        &[
+            format!("params.url={}", server.url),
+            "params.subjects=events.0;events.1;events.2;events.3".into(),
+        ],
+        |range| {
+            publish(d, &server, "events", subjects, &key_lines(range));
+        },
     );
-    let savepoint = stop_with_savepoint(d, r, &url);
-    publish(d, &server, "events", subjects, &key_lines(2_000..3_000));
-    let mut args: Vec<String> = vec!["run".into(), example(), "--restore".into(), savepoint];
-    for s in [
-        format!("params.url={}", server.url),
-        "params.subjects=events.0;events.1;events.2;events.3".into(),
-        "parallelism.default=3".into(),
-        "params.bounded=true".into(),
-        "metrics.reporter.prom.port=0".into(),
-    ] {
-        args.extend(["--set".into(), s]);
-    }
-    let (code, err) = start(d, &args).wait(Duration::from_secs(120));
-    assert_eq!(code, 0, "{err}");
-    assert!(err.contains("parallelism=3"), "{err}");
-    assert_running_counts(&committed_lines(&d.join("out")), &key_counts(3_000));
 }

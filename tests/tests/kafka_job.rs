@@ -41,7 +41,7 @@ fn to_topic<'a>(broker: &'a Kafka, topic: &'a str, partitions: &'a str) -> Vec<&
 
 /// `tidemark run examples/kafka-count.yaml --restore latest` against
 /// `broker`, with `extra` arguments.
-fn run_args(broker: &Kafka, extra: &[&str]) -> Vec<String> {
+fn run_args<S: AsRef<str>>(broker: &Kafka, extra: &[S]) -> Vec<String> {
     let mut args: Vec<String> = ["run", &example(), "--restore", "latest"]
         .iter()
         .map(|s| s.to_string())
@@ -50,7 +50,7 @@ fn run_args(broker: &Kafka, extra: &[&str]) -> Vec<String> {
         "--set".into(),
         format!("params.bootstrap-servers={}", broker.bootstrap),
     ]);
-    args.extend(extra.iter().map(|s| s.to_string()));
+    args.extend(extra.iter().map(|s| s.as_ref().to_string()));
     args
 }
 
@@ -104,63 +104,54 @@ fn committed(broker: &Kafka, group: &str, topic: &str, partitions: i32) -> i64 {
         .sum()
 }
 
-#[test]
-fn killed_again_and_again_the_example_writes_every_count_once() {
+/// The SIGKILL loop ([`kill_loop`]) on the example, over 3 partitions,
+/// with `settings` (`--set` values) added.
+fn kafka_kill_loop(
+    settings: &[&str],
+    rounds: u64,
+    check: impl FnOnce(&Kafka, &Path, &std::collections::HashMap<u64, u64>),
+) {
     let broker = kafka();
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
-    // The topic exists before the job lists its partitions.
+    // The topics exist before the job lists their partitions.
     produce_stdin(d, &to_topic(&broker, "events", "3"), "");
-    let mut extra = QUIET.to_vec();
-    extra.extend([
-        "--set",
+    produce_stdin(d, &to_topic(&broker, "counts", "1"), "");
+    let mut extra: Vec<String> = QUIET.iter().map(|s| s.to_string()).collect();
+    extra.extend(sets(&[
         "execution.checkpointing.interval=200 ms",
-        "--set",
         "restart-strategy.type=none",
-    ]);
+    ]));
+    extra.extend(sets(settings));
     let mut produce = to_topic(&broker, "events", "3");
     produce.extend(["--rate", "5000"]);
     kill_loop(
         d,
         &run_args(&broker, &extra),
         &produce,
-        (5, 3_000),
+        (rounds, 3_000),
         &["--set", "params.bounded=true"],
-        |want| assert_running_counts(&committed_lines(&d.join("out")), want),
+        |want| check(&broker, d, want),
     );
+}
+
+#[test]
+fn killed_again_and_again_the_example_writes_every_count_once() {
+    kafka_kill_loop(&[], 5, |_, d, want| {
+        assert_running_counts(&committed_lines(&d.join("out")), want)
+    });
 }
 
 /// The same loop into a Kafka topic (`sink: kafka`, at least once): every
 /// running count reaches the topic, some perhaps twice, none lost.
 #[test]
 fn killed_again_and_again_the_kafka_sink_loses_nothing() {
-    let broker = kafka();
-    let dir = tempfile::tempdir().unwrap();
-    let d = dir.path();
-    produce_stdin(d, &to_topic(&broker, "events", "3"), "");
-    produce_stdin(d, &to_topic(&broker, "counts", "1"), "");
-    let mut extra = QUIET.to_vec();
-    extra.extend([
-        "--set",
-        "execution.checkpointing.interval=200 ms",
-        "--set",
-        "restart-strategy.type=none",
-        "--set",
-        "params.sink=kafka",
-        "--set",
-        "params.sink-topic=counts",
-    ]);
-    let mut produce = to_topic(&broker, "events", "3");
-    produce.extend(["--rate", "5000"]);
-    kill_loop(
-        d,
-        &run_args(&broker, &extra),
-        &produce,
-        (4, 3_000),
-        &["--set", "params.bounded=true"],
-        |want| {
+    kafka_kill_loop(
+        &["params.sink=kafka", "params.sink-topic=counts"],
+        4,
+        |broker, _, want| {
             let total: u64 = want.values().sum();
-            let lines = read_topic(&broker, "counts", total as usize);
+            let lines = read_topic(broker, "counts", total as usize);
             assert_running_counts_at_least_once(&lines, want);
         },
     );
@@ -196,42 +187,23 @@ fn read_topic(broker: &Kafka, topic: &str, n: usize) -> Vec<String> {
     lines
 }
 
-/// Stop-with-savepoint at parallelism 2, then the savepoint restored at 3:
-/// each of the 5 partitions is read on by its owner under Flink's rule, from
-/// the offset the savepoint holds. A partition whose position got lost would
-/// be read again from its start, and duplicate counts.
+/// A savepoint taken at parallelism 2 and restored at 3
+/// ([`rescale_through_savepoint`]): each of 5 partitions is read on by its
+/// owner under Flink's rule, from the offset the savepoint holds.
 #[test]
 fn a_savepoint_restored_at_another_parallelism_reassigns_partitions_exactly() {
     let broker = kafka();
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     let topic = to_topic(&broker, "events", "5");
-    produce_stdin(d, &topic, &key_lines(0..2_000));
-    let mut extra = QUIET.to_vec();
-    extra.extend(["--set", "rest.auth.token-env=TIDEMARK_REST_TOKEN"]);
-    let r = start_with_token(d, &run_args(&broker, &extra));
-    let url = r.rest_url();
-    wait_for_or(
-        "2 000 committed lines",
-        Duration::from_secs(60),
-        || (committed_lines(&d.join("out")).len() >= 2_000).then_some(()),
-        || r.stderr(),
+    rescale_through_savepoint(
+        d,
+        &example(),
+        &[format!("params.bootstrap-servers={}", broker.bootstrap)],
+        |range| {
+            produce_stdin(d, &topic, &key_lines(range));
+        },
     );
-    let savepoint = stop_with_savepoint(d, r, &url);
-    produce_stdin(d, &topic, &key_lines(2_000..3_000));
-    let mut args: Vec<String> = vec!["run".into(), example(), "--restore".into(), savepoint];
-    for s in [
-        format!("params.bootstrap-servers={}", broker.bootstrap),
-        "parallelism.default=3".into(),
-        "params.bounded=true".into(),
-        "metrics.reporter.prom.port=0".into(),
-    ] {
-        args.extend(["--set".into(), s]);
-    }
-    let (code, err) = start(d, &args).wait(Duration::from_secs(120));
-    assert_eq!(code, 0, "{err}");
-    assert!(err.contains("parallelism=3"), "{err}");
-    assert_running_counts(&committed_lines(&d.join("out")), &key_counts(3_000));
 }
 
 /// With a topic pattern and a 1 s discovery interval, a topic created while
