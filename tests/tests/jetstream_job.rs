@@ -307,7 +307,8 @@ fn the_server_stopped_for_20_s_loses_nothing_and_duplicates_nothing() {
         || (committed_lines(&out).len() >= 6_000).then_some(()),
         || r.stderr(),
     );
-    // The outage was counted: pull streams that gave up, lag samples that failed.
+    // The outage was counted: the pull streams gave up (lag samples may
+    // also have failed, or the task restarted: that depends on timing).
     let (_, body) = curl(&[&format!("http://{metrics}/metrics")]);
     let errors = |kind: &str| -> f64 {
         body.lines()
@@ -318,7 +319,7 @@ fn the_server_stopped_for_20_s_loses_nothing_and_duplicates_nothing() {
             .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
             .sum()
     };
-    assert!(errors("read") >= 1.0 && errors("lag") >= 1.0, "{body}");
+    assert!(errors("read") >= 1.0, "{body}\n{}", r.stderr());
     let lines = stop_at(r, &out, 6_000);
     assert_running_counts(&lines, &key_counts(6_000));
 }

@@ -99,6 +99,7 @@ pub struct JetStreamSource<T> {
     next: usize,
     /// Message streams that gave up and were recreated.
     read_errors: u64,
+    lag: super::lag_sampler::LagSampler,
 }
 
 fn connector(what: &str, e: impl std::fmt::Display) -> Error {
@@ -128,6 +129,7 @@ impl<T> JetStreamSource<T> {
             owned: Vec::new(),
             next: 0,
             read_errors: 0,
+            lag: Default::default(),
         }
     }
 
@@ -243,44 +245,18 @@ impl<T: Send + 'static> Source<T> for JetStreamSource<T> {
         Ok(Poll::Pending(Some(Duration::from_millis(20))))
     }
 
-    /// Per subject read so far this run, now: the messages after the last
-    /// one read (those the server has not delivered yet, plus those
-    /// delivered and waiting in the client), and the newest message's
-    /// publish time minus the last read one's.
+    /// Per subject read so far this run: the messages after the last one
+    /// read (those the server has not delivered yet, plus those delivered
+    /// and waiting in the client), and the newest message's publish time
+    /// minus the last read one's. Sampled off the task thread (a server
+    /// away would hold it back), so each call returns the previous sample.
     fn lag(&mut self) -> Result<Vec<super::SplitLag>> {
-        let (Some(rt), Some(stream)) = (&self.rt, &self.stream) else {
-            return Ok(Vec::new());
-        };
-        let mut lags = Vec::new();
-        for p in &self.owned {
-            let (Some(read_ms), Some(reader)) = (p.read_ms, &p.consumer) else {
-                continue;
-            };
-            let (pending, lag_ms) = rt.block_on(async {
-                let what = format!("the lag of '{}'", p.subject);
-                let info = reader
-                    .consumer
-                    .get_info()
-                    .await
-                    .map_err(|e| connector(&what, e))?;
-                let buffered = info.delivered.consumer_sequence.saturating_sub(p.taken);
-                let pending = info.num_pending + buffered;
-                if pending == 0 {
-                    return Ok::<_, Error>((0, 0));
-                }
-                let newest = stream
-                    .get_last_raw_message_by_subject(&p.subject)
-                    .await
-                    .map_err(|e| connector(&what, e))?;
-                Ok((pending, (unix_ms(newest.time) - read_ms).max(0)))
-            })?;
-            lags.push(super::SplitLag {
-                split: p.subject.clone(),
-                pending_records: pending,
-                lag_ms,
-            });
-        }
-        Ok(lags)
+        let take = self.lag_sample();
+        self.lag.sample(take)
+    }
+
+    fn final_lag(&mut self) -> Result<Vec<super::SplitLag>> {
+        self.lag_sample()()
     }
 
     fn recovered_errors(&self) -> super::RecoveredErrors {
@@ -297,6 +273,57 @@ impl<T: Send + 'static> Source<T> for JetStreamSource<T> {
             .map(|p| (p.subject.as_str(), p.last))
             .collect();
         Ok(bincode::serialize(&map)?)
+    }
+}
+
+impl<T> JetStreamSource<T> {
+    /// A lag sample over what this subtask read (see [`Source::lag`]), as a
+    /// closure that owns what it needs, to run on any thread.
+    fn lag_sample(&self) -> Box<dyn FnOnce() -> Result<Vec<super::SplitLag>> + Send> {
+        let (Some(rt), Some(stream)) = (&self.rt, &self.stream) else {
+            return Box::new(|| Ok(Vec::new()));
+        };
+        // What the sample needs, owned: it runs off the task thread.
+        let parts: Vec<(
+            String,
+            u64,
+            i64,
+            async_nats::jetstream::consumer::PullConsumer,
+        )> = self
+            .owned
+            .iter()
+            .filter_map(|p| {
+                let (read_ms, reader) = (p.read_ms?, p.consumer.as_ref()?);
+                Some((p.subject.clone(), p.taken, read_ms, reader.consumer.clone()))
+            })
+            .collect();
+        let (handle, stream) = (rt.handle().clone(), stream.clone());
+        Box::new(move || {
+            handle.block_on(async {
+                let mut lags = Vec::new();
+                for (subject, taken, read_ms, consumer) in parts {
+                    let what = format!("the lag of '{subject}'");
+                    let info = consumer.get_info().await.map_err(|e| connector(&what, e))?;
+                    let buffered = info.delivered.consumer_sequence.saturating_sub(taken);
+                    let pending = info.num_pending + buffered;
+                    let lag_ms = if pending == 0 {
+                        0
+                    } else {
+                        let newest = stream
+                            .get_last_raw_message_by_subject(&subject)
+                            .await
+                            .map_err(|e| connector(&what, e))?;
+                        (unix_ms(newest.time) - read_ms).max(0)
+                    };
+                    lags.push(super::SplitLag {
+                        split: subject,
+                        pending_records: pending,
+                        lag_ms,
+                    });
+                }
+                Ok(lags)
+            })
+        })
     }
 }
 

@@ -115,8 +115,9 @@ pub struct KafkaSource<T> {
     cfg: KafkaConfig,
     record: MessageFn<T>,
     consumer: Option<BaseConsumer>,
-    /// Fetches single records for the lag in seconds.
-    peek: Option<BaseConsumer>,
+    /// The lag thread's clients, made by its first sample.
+    lag_reader: Arc<std::sync::Mutex<Option<LagReader>>>,
+    lag: super::lag_sampler::LagSampler,
     pattern: Option<regex::Regex>,
     index: usize,
     parallelism: usize,
@@ -162,7 +163,8 @@ impl<T> KafkaSource<T> {
             cfg,
             record,
             consumer: None,
-            peek: None,
+            lag_reader: Default::default(),
+            lag: Default::default(),
             pattern: None,
             index: 0,
             parallelism: 1,
@@ -322,21 +324,54 @@ impl<T> KafkaSource<T> {
                 .values()
                 .all(|p| p.end.is_some_and(|end| p.next >= end))
     }
+}
+
+/// The lag thread's own clients: one asks for end offsets, one reads the
+/// newest record of a partition for its timestamp.
+struct LagReader {
+    offsets: BaseConsumer,
+    peek: BaseConsumer,
+}
+
+impl LagReader {
+    /// Per partition `(topic, partition, next offset, last read timestamp)`:
+    /// the end offset minus the next offset, and the newest record's
+    /// timestamp minus the last read one's.
+    fn lags(&self, parts: Vec<(Tp, i64, Option<i64>)>) -> Result<Vec<SplitLag>> {
+        let mut lags = Vec::new();
+        for ((topic, partition), next, read_ms) in parts {
+            let (_, high) = self
+                .offsets
+                .fetch_watermarks(&topic, partition, TIMEOUT)
+                .map_err(|e| connector(&format!("the end of {topic}-{partition}"), e))?;
+            let pending = (high - next).max(0) as u64;
+            let lag_ms = match (pending, read_ms) {
+                (0, _) => 0,
+                (_, Some(read)) => self
+                    .timestamp_at(&topic, partition, high - 1)?
+                    .map_or(0, |newest| (newest - read).max(0)),
+                (_, None) => continue,
+            };
+            lags.push(SplitLag {
+                split: format!("{topic}-{partition}"),
+                pending_records: pending,
+                lag_ms,
+            });
+        }
+        Ok(lags)
+    }
 
     /// The timestamp of the record at `offset` of a partition, if it can be read.
-    fn timestamp_at(&mut self, topic: &str, partition: i32, offset: i64) -> Result<Option<i64>> {
-        if self.peek.is_none() {
-            self.peek = Some(client(&self.cfg)?);
-        }
-        let peek = self.peek.as_ref().expect("created");
+    fn timestamp_at(&self, topic: &str, partition: i32, offset: i64) -> Result<Option<i64>> {
         let mut tpl = TopicPartitionList::new();
         tpl.add_partition_offset(topic, partition, Offset::Offset(offset))
             .map_err(|e| connector("an assignment", e))?;
-        peek.assign(&tpl)
+        self.peek
+            .assign(&tpl)
             .map_err(|e| connector("assigning the lag reader", e))?;
         let deadline = Instant::now() + Duration::from_secs(2);
         while Instant::now() < deadline {
-            match peek.poll(Duration::from_millis(100)) {
+            match self.peek.poll(Duration::from_millis(100)) {
                 Some(Ok(m)) if m.offset() == offset => return Ok(m.timestamp().to_millis()),
                 Some(Ok(_)) | None => {}
                 Some(Err(e)) => return Err(connector("reading the newest record", e)),
@@ -493,37 +528,42 @@ impl<T: Send + 'static> Source<T> for KafkaSource<T> {
     }
 
     /// Per partition: the end offset minus the next offset to read, and the
-    /// newest record's timestamp minus the last read one's.
+    /// newest record's timestamp minus the last read one's. Sampled off the
+    /// task thread by clients of its own (a broker away would hold the task
+    /// back), so each call returns the previous sample.
     fn lag(&mut self) -> Result<Vec<SplitLag>> {
+        let take = self.lag_sample();
+        self.lag.sample(take)
+    }
+
+    fn final_lag(&mut self) -> Result<Vec<SplitLag>> {
+        self.lag_sample()()
+    }
+}
+
+impl<T> KafkaSource<T> {
+    /// A lag sample over the partitions this subtask reads, as a closure
+    /// that owns what it needs, to run on any thread.
+    fn lag_sample(&self) -> Box<dyn FnOnce() -> Result<Vec<SplitLag>> + Send> {
         if self.consumer.is_none() {
-            return Ok(Vec::new());
+            return Box::new(|| Ok(Vec::new()));
         }
         let parts: Vec<(Tp, i64, Option<i64>)> = self
             .owned
             .iter()
             .map(|(tp, p)| (tp.clone(), p.next, p.read_ms))
             .collect();
-        let mut lags = Vec::new();
-        for ((topic, partition), next, read_ms) in parts {
-            let (_, high) = self
-                .consumer()
-                .fetch_watermarks(&topic, partition, TIMEOUT)
-                .map_err(|e| connector(&format!("the end of {topic}-{partition}"), e))?;
-            let pending = (high - next).max(0) as u64;
-            let lag_ms = match (pending, read_ms) {
-                (0, _) => 0,
-                (_, Some(read)) => self
-                    .timestamp_at(&topic, partition, high - 1)?
-                    .map_or(0, |newest| (newest - read).max(0)),
-                (_, None) => continue,
-            };
-            lags.push(SplitLag {
-                split: format!("{topic}-{partition}"),
-                pending_records: pending,
-                lag_ms,
-            });
-        }
-        Ok(lags)
+        let (reader, cfg) = (self.lag_reader.clone(), self.cfg.clone());
+        Box::new(move || {
+            let mut reader = reader.lock().unwrap_or_else(|p| p.into_inner());
+            if reader.is_none() {
+                *reader = Some(LagReader {
+                    offsets: client(&cfg)?,
+                    peek: client(&cfg)?,
+                });
+            }
+            reader.as_ref().expect("made above").lags(parts)
+        })
     }
 }
 

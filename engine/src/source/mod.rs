@@ -5,6 +5,7 @@ pub mod datagen;
 pub mod file;
 pub mod jetstream;
 pub mod kafka;
+mod lag_sampler;
 pub mod nexmark;
 pub(crate) mod pacing;
 
@@ -48,6 +49,12 @@ pub trait Source<T>: Send + 'static {
     /// per `partition`). A source that cannot tell returns nothing.
     fn lag(&mut self) -> Result<Vec<SplitLag>> {
         Ok(Vec::new())
+    }
+    /// The lag when the source has ended: its last word, taken now (a
+    /// source that samples lag in the background returns an earlier sample
+    /// from [`Self::lag`]).
+    fn final_lag(&mut self) -> Result<Vec<SplitLag>> {
+        self.lag()
     }
     /// Errors recovered from so far, counted since the source was opened
     /// (`tidemark_source_errors_total`).

@@ -22,8 +22,10 @@ pub(crate) struct SourceLag {
     /// When lag was last asked for (`None`: never).
     last: Option<Instant>,
     /// `tidemark_source_errors_total` by kind (read, commit, lag), made at
-    /// the first publish, and the source's counts already added.
+    /// the first publish (once: a series refused by the limit is not asked
+    /// for again), and the source's counts already added.
     errors: Option<[Counter; 3]>,
+    errors_tried: bool,
     added: crate::source::RecoveredErrors,
 }
 
@@ -33,6 +35,7 @@ impl SourceLag {
             gauges: HashMap::new(),
             last: None,
             errors: None,
+            errors_tried: false,
             added: Default::default(),
         }
     }
@@ -46,14 +49,11 @@ impl SourceLag {
         info: &SubtaskInfo,
         now: Option<Instant>,
     ) {
-        let now = match now {
-            Some(now) if self.last.is_some_and(|l| now < l + EVERY) => return,
-            Some(now) => now,
-            None => Instant::now(),
-        };
-        self.last = Some(now);
+        // Errors as soon as the source counts them (a field read): one that
+        // precedes a failure of the task is still counted.
         let subtask = info.index.to_string();
-        if self.errors.is_none() {
+        if !self.errors_tried {
+            self.errors_tried = true;
             let counter = |kind: &str| {
                 let labels = [
                     info.job_name.as_str(),
@@ -64,7 +64,7 @@ impl SourceLag {
                 ];
                 registry.counter(&SOURCE_ERRORS, &labels)
             };
-            // Over metrics.series-limit: counted by the registry, and retried.
+            // Over metrics.series-limit: counted by the registry.
             if let (Ok(r), Ok(c), Ok(l)) = (counter("read"), counter("commit"), counter("lag")) {
                 self.errors = Some([r, c, l]);
             }
@@ -75,7 +75,17 @@ impl SourceLag {
             commit.add(seen.commit.saturating_sub(self.added.commit));
             self.added = seen;
         }
-        let lags = match source.lag() {
+        let (now, ended) = match now {
+            Some(now) if self.last.is_some_and(|l| now < l + EVERY) => return,
+            Some(now) => (now, false),
+            None => (Instant::now(), true),
+        };
+        self.last = Some(now);
+        let lags = match if ended {
+            source.final_lag()
+        } else {
+            source.lag()
+        } {
             Ok(l) => l,
             Err(e) => {
                 log::warn!("{}#{}: source lag unknown: {e}", info.vertex, info.index);
