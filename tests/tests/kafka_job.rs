@@ -121,6 +121,8 @@ fn kafka_kill_loop(
     extra.extend(sets(&[
         "execution.checkpointing.interval=200 ms",
         "restart-strategy.type=none",
+        // Partitions listed only at start.
+        "params.partition-discovery-interval=0",
     ]));
     extra.extend(sets(settings));
     let mut produce = to_topic(&broker, "events", "3");

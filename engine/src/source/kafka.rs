@@ -110,6 +110,17 @@ struct Partition {
     read_ms: Option<i64>,
 }
 
+/// When partitions are listed next.
+#[derive(Debug, Clone, Copy)]
+enum Discovery {
+    /// At the first poll.
+    First,
+    /// Once this instant has passed.
+    At(Instant),
+    /// Never again (no discovery interval).
+    Never,
+}
+
 /// Reads Kafka partitions (see the module).
 pub struct KafkaSource<T> {
     cfg: KafkaConfig,
@@ -123,7 +134,7 @@ pub struct KafkaSource<T> {
     parallelism: usize,
     owned: BTreeMap<Tp, Partition>,
     restored: BTreeMap<Tp, i64>,
-    next_discovery: Option<Instant>,
+    next_discovery: Discovery,
     errors: super::RecoveredErrors,
 }
 
@@ -170,7 +181,7 @@ impl<T> KafkaSource<T> {
             parallelism: 1,
             owned: BTreeMap::new(),
             restored: BTreeMap::new(),
-            next_discovery: None,
+            next_discovery: Discovery::First,
             errors: Default::default(),
         }
     }
@@ -428,16 +439,18 @@ impl<T: Send + 'static> Source<T> for KafkaSource<T> {
 
     fn poll(&mut self, out: &mut Vec<T>, max: usize) -> Result<Poll> {
         let now = Instant::now();
-        if self.next_discovery.is_none_or(|t| now >= t) {
-            let first = self.next_discovery.is_none();
+        let due = match self.next_discovery {
+            Discovery::First => Some(true),
+            Discovery::At(t) if now >= t => Some(false),
+            Discovery::At(_) | Discovery::Never => None,
+        };
+        if let Some(first) = due {
             let found = self.discover()?;
             self.take(found, !first)?;
-            self.next_discovery = Some(
-                now + self
-                    .cfg
-                    .discovery_interval
-                    .unwrap_or(Duration::from_secs(u64::MAX / 4)),
-            );
+            self.next_discovery = match self.cfg.discovery_interval {
+                Some(every) => Discovery::At(now + every),
+                None => Discovery::Never,
+            };
         }
         if self.finished() {
             return Ok(Poll::Finished);
