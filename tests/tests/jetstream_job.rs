@@ -41,6 +41,23 @@ fn publish(d: &Path, server: &Nats, stream: &str, subjects: &str, input: &str) -
     )
 }
 
+/// `tidemark produce` arguments: the example's stream and subjects on
+/// `server`, `rate` lines a second.
+fn to_events(server: &Nats, rate: &str) -> Vec<String> {
+    [
+        "--url",
+        &server.url,
+        "--stream",
+        "events",
+        "--subjects",
+        "events.0,events.1",
+        "--rate",
+        rate,
+    ]
+    .map(String::from)
+    .to_vec()
+}
+
 /// `tidemark run examples/jetstream-count.yaml --restore latest` against
 /// `server`, with `extra` settings.
 fn run_args<S: AsRef<str>>(server: &Nats, extra: &[S]) -> Vec<String> {
@@ -117,16 +134,8 @@ fn kill_loop_to(output: Output) {
             "params.sink-subject=counts",
         ]);
     }
-    let produce = [
-        "--url",
-        &server.url,
-        "--stream",
-        "events",
-        "--subjects",
-        "events.0,events.1",
-        "--rate",
-        "10000",
-    ];
+    let produce = to_events(&server, "10000");
+    let produce: Vec<&str> = produce.iter().map(String::as_str).collect();
     kill_loop(
         d,
         &run_args(&server, &extra),
@@ -183,22 +192,10 @@ fn lag_through_prometheus_grows_while_producing_faster_than_the_job_reads_then_f
     let input = key_lines(0..LINES);
     let file = write_file(d, "input.txt", &input);
     let started = std::time::Instant::now();
-    let (code, err) = Running::start(
-        d,
-        &[
-            "produce",
-            "--url",
-            &server.url,
-            "--stream",
-            "events",
-            "--subjects",
-            "events.0,events.1",
-            "--rate",
-            "4000",
-            &file,
-        ],
-    )
-    .wait(Duration::from_secs(120));
+    let mut produce = vec!["produce".to_string()];
+    produce.extend(to_events(&server, "4000"));
+    produce.push(file);
+    let (code, err) = start(d, &produce).wait(Duration::from_secs(120));
     assert_eq!(code, 0, "tidemark produce: {err}");
     // Messages a second per subject, as the producer managed them.
     let per_subject_rate = (LINES / 2) as f64 / started.elapsed().as_secs_f64();

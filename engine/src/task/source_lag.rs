@@ -70,7 +70,7 @@ impl SourceLag {
             }
         }
         let seen = source.recovered_errors();
-        if let Some([read, commit, _]) = &self.errors {
+        if let (Some([read, commit, _]), true) = (&self.errors, seen != self.added) {
             read.add(seen.read.saturating_sub(self.added.read));
             commit.add(seen.commit.saturating_sub(self.added.commit));
             self.added = seen;
