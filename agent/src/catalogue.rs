@@ -589,6 +589,57 @@ metric!(
     Merge::Sum
 );
 gauge!(
+    SOURCE_PARTITION_WATERMARK,
+    "tidemark_source_partition_watermark_seconds",
+    "seconds",
+    TASK_PARTITION,
+    1e-3,
+    "(none; Flink keeps per-split watermarks unexported)",
+    "Event time (Unix seconds) one partition of a source with per-partition watermarks has reached: its newest record's time less the out-of-orderness; -1 before its first record. The smallest over partitions not idle is the subtask's output watermark: this names the one holding it back.",
+    Merge::Min
+);
+gauge!(
+    SOURCE_PARTITION_IDLE,
+    "tidemark_source_partition_idle",
+    "",
+    TASK_PARTITION,
+    1.0,
+    "(none)",
+    "1 while a partition has had no record for the source's idle timeout, so it does not hold the watermark back; 0 while it does.",
+    Merge::Max
+);
+gauge!(
+    SOURCE_EMIT_EVENT_TIME_LAG,
+    "tidemark_source_emit_event_time_lag_seconds",
+    "seconds",
+    TASK,
+    1e-3,
+    "currentEmitEventTimeLag",
+    "Wall-clock time minus the event time of the last record the source subtask emitted: how old the data is as it enters the job; -1 without event time or before the first record.",
+    Merge::Max
+);
+gauge!(
+    SOURCE_IDLE_TIME,
+    "tidemark_source_idle_time_seconds",
+    "seconds",
+    TASK,
+    1e-3,
+    "sourceIdleTime",
+    "Time since the source subtask last read a record: long while its input is empty or it owns no partition.",
+    Merge::Max
+);
+metric!(
+    SOURCE_READ_BYTES,
+    "tidemark_source_read_bytes_total",
+    MetricKind::Counter,
+    "bytes",
+    TASK,
+    1.0,
+    "numBytesIn",
+    "Bytes of the records a source subtask read from its broker (Kafka keys and values, JetStream payloads); rate() is its input throughput in bytes.",
+    Merge::Sum
+);
+gauge!(
     CHECKPOINT_IN_PROGRESS,
     "tidemark_checkpoint_in_progress",
     "",
@@ -1049,6 +1100,11 @@ pub static ALL: &[&MetricDef] = &[
     &SOURCE_PENDING_RECORDS,
     &SOURCE_LAG,
     &SOURCE_ERRORS,
+    &SOURCE_PARTITION_WATERMARK,
+    &SOURCE_PARTITION_IDLE,
+    &SOURCE_EMIT_EVENT_TIME_LAG,
+    &SOURCE_IDLE_TIME,
+    &SOURCE_READ_BYTES,
     &LATENCY,
     &SINK_EVENT_TIME_LATENCY,
     &CHECKPOINTS_COMPLETED,

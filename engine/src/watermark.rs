@@ -1,8 +1,9 @@
 //! Event time: how sources generate watermarks and how a task combines the
 //! watermarks of its input channels.
 
+use std::collections::HashMap;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// How a source derives watermarks from its records (Flink's
 /// `WatermarkStrategy.forBoundedOutOfOrderness(...).withIdleness(...)`).
@@ -11,9 +12,19 @@ pub struct WatermarkStrategy<T> {
     pub timestamp: Arc<dyn Fn(&T) -> i64 + Send + Sync>,
     /// How late a record may be relative to the latest seen.
     pub out_of_orderness_ms: i64,
-    /// After this long without records the source declares itself idle.
+    /// After this long without records a split, and the source when all its
+    /// splits are, is idle: it no longer holds the watermark back.
     pub idle_timeout: Option<Duration>,
+    /// The split (Kafka partition, JetStream subject) a record was read
+    /// from, by the names [`Source::splits`](crate::source::Source::splits)
+    /// gives: each split then has a watermark of its own and the subtask's
+    /// is the smallest of those not idle, as Flink's per-partition
+    /// watermarks. `None`: one watermark over all the subtask's records.
+    pub split: Option<SplitFn<T>>,
 }
+
+/// The split a record was read from.
+pub type SplitFn<T> = Arc<dyn Fn(&T) -> &str + Send + Sync>;
 
 impl<T> WatermarkStrategy<T> {
     /// Records at most `out_of_orderness_ms` behind the latest one seen, with
@@ -26,7 +37,20 @@ impl<T> WatermarkStrategy<T> {
             timestamp: Arc::new(timestamp),
             out_of_orderness_ms,
             idle_timeout: None,
+            split: None,
         }
+    }
+
+    /// Idle after `timeout` without records (`None`: never).
+    pub fn with_idleness(mut self, timeout: Option<Duration>) -> Self {
+        self.idle_timeout = timeout;
+        self
+    }
+
+    /// A watermark per split, `split(record)` naming a record's.
+    pub fn per_split(mut self, split: impl Fn(&T) -> &str + Send + Sync + 'static) -> Self {
+        self.split = Some(Arc::new(split));
+        self
     }
 }
 
@@ -36,6 +60,186 @@ impl<T> Clone for WatermarkStrategy<T> {
             timestamp: self.timestamp.clone(),
             out_of_orderness_ms: self.out_of_orderness_ms,
             idle_timeout: self.idle_timeout,
+            split: self.split.clone(),
+        }
+    }
+}
+
+/// One split's event time as its source subtask saw it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SplitWatermark {
+    /// The split's name.
+    pub split: String,
+    /// Its watermark (ms); `i64::MIN` before its first record.
+    pub watermark: i64,
+    /// No record for the idle timeout: it does not hold the watermark back.
+    pub idle: bool,
+}
+
+#[derive(Debug)]
+struct SplitTime {
+    max_ts: i64,
+    last_record: Instant,
+    idle: bool,
+}
+
+/// What a source subtask should tell downstream.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SourceWatermark {
+    /// Its watermark advanced to this.
+    Advanced(i64),
+    /// Every split is idle (or it has none): it holds nothing back.
+    Idle,
+    /// It was idle and has read a record again: it holds time at this
+    /// watermark again.
+    Active(i64),
+}
+
+/// Generates one source subtask's watermarks from the records it reads: a
+/// watermark per split, the subtask's being the smallest over splits not
+/// idle, never going backwards. A split the source owns but that has not
+/// produced a record holds the watermark back until it is idle, as in
+/// Flink, so with more subtasks than partitions only idleness lets time
+/// advance. Without a split function all records are one split.
+#[derive(Debug)]
+pub(crate) struct WatermarkGenerator {
+    out_of_orderness_ms: i64,
+    idle_timeout: Option<Duration>,
+    splits: HashMap<String, SplitTime>,
+    /// When the subtask last read a record (or started).
+    last_record: Instant,
+    emitted: i64,
+    idle: bool,
+}
+
+impl WatermarkGenerator {
+    /// A generator for `strategy` starting at `now`.
+    pub fn new<T>(strategy: &WatermarkStrategy<T>, now: Instant) -> Self {
+        let mut splits = HashMap::new();
+        if strategy.split.is_none() {
+            splits.insert(String::new(), SplitTime::new(now));
+        }
+        Self {
+            out_of_orderness_ms: strategy.out_of_orderness_ms,
+            idle_timeout: strategy.idle_timeout,
+            splits,
+            last_record: now,
+            emitted: i64::MIN,
+            idle: false,
+        }
+    }
+
+    /// A record of `split` with event time `ts` was read at `now`.
+    pub fn on_record(&mut self, split: &str, ts: i64, now: Instant) {
+        self.last_record = now;
+        let s = match self.splits.get_mut(split) {
+            Some(s) => s,
+            None => self
+                .splits
+                .entry(split.to_string())
+                .or_insert(SplitTime::new(now)),
+        };
+        s.max_ts = s.max_ts.max(ts);
+        s.last_record = now;
+    }
+
+    /// The splits the source owns now: new ones hold time back from `now`
+    /// until their first record or idleness, gone ones no longer count.
+    pub fn assign(&mut self, owned: &[String], now: Instant) {
+        self.splits.retain(|name, _| owned.contains(name));
+        for name in owned {
+            if !self.splits.contains_key(name) {
+                self.splits.insert(name.clone(), SplitTime::new(now));
+            }
+        }
+    }
+
+    /// After a batch of records: a subtask that had declared itself idle
+    /// holds time back again, at the watermark it last emitted.
+    pub fn after_batch(&mut self) -> Option<SourceWatermark> {
+        if !self.idle {
+            return None;
+        }
+        self.idle = false;
+        Some(SourceWatermark::Active(self.emitted))
+    }
+
+    /// On the watermark interval: splits without a record for the idle
+    /// timeout turn idle; the subtask is idle when all are (and it has read
+    /// nothing for as long), else its watermark is the smallest of the
+    /// others', less the out-of-orderness and 1 ms. Splits that turn idle
+    /// together with the last active ones still advance time to what they
+    /// reached first, as if they had gone one after the other: otherwise a
+    /// subtask whose splits all fall silent at once would never emit the
+    /// time its records reached, and its last windows would wait for more.
+    pub fn tick(&mut self, now: Instant) -> Vec<SourceWatermark> {
+        let timeout = self.idle_timeout;
+        let stale = |last: Instant| timeout.is_some_and(|t| now.duration_since(last) >= t);
+        // The least time reached by the splits active until now.
+        let mut reached = None::<i64>;
+        for s in self.splits.values_mut() {
+            if !s.idle && s.max_ts > i64::MIN {
+                reached = Some(reached.map_or(s.max_ts, |r| r.min(s.max_ts)));
+            }
+            s.idle = stale(s.last_record);
+        }
+        let min = self
+            .splits
+            .values()
+            .filter(|s| !s.idle)
+            .map(|s| s.max_ts)
+            .min();
+        let mut out = Vec::new();
+        match min {
+            None if !self.idle && stale(self.last_record) => {
+                if let Some(r) = reached {
+                    self.advance(r, &mut out);
+                }
+                self.idle = true;
+                out.push(SourceWatermark::Idle);
+            }
+            Some(m) if m > i64::MIN && !self.idle => self.advance(m, &mut out),
+            _ => {}
+        }
+        out
+    }
+
+    /// Emits the watermark of event time `max_ts` if it is ahead.
+    fn advance(&mut self, max_ts: i64, out: &mut Vec<SourceWatermark>) {
+        let wm = max_ts
+            .saturating_sub(self.out_of_orderness_ms)
+            .saturating_sub(1);
+        if wm > self.emitted {
+            self.emitted = wm;
+            out.push(SourceWatermark::Advanced(wm));
+        }
+    }
+
+    /// Each split's watermark and idleness, by name.
+    pub fn splits(&self) -> Vec<SplitWatermark> {
+        let mut out: Vec<SplitWatermark> = self
+            .splits
+            .iter()
+            .map(|(name, s)| SplitWatermark {
+                split: name.clone(),
+                watermark: match s.max_ts {
+                    i64::MIN => i64::MIN,
+                    m => m.saturating_sub(self.out_of_orderness_ms).saturating_sub(1),
+                },
+                idle: s.idle,
+            })
+            .collect();
+        out.sort_by(|a, b| a.split.cmp(&b.split));
+        out
+    }
+}
+
+impl SplitTime {
+    fn new(now: Instant) -> Self {
+        Self {
+            max_ts: i64::MIN,
+            last_record: now,
+            idle: false,
         }
     }
 }
@@ -165,5 +369,107 @@ mod tests {
             Some(Idle),
             "the only live channel left is idle"
         );
+    }
+
+    fn at(t0: Instant, ms: u64) -> Instant {
+        t0 + Duration::from_millis(ms)
+    }
+
+    #[test]
+    fn without_splits_the_watermark_follows_the_latest_record() {
+        let t0 = Instant::now();
+        let mut g = WatermarkGenerator::new(&WatermarkStrategy::bounded(10, |t: &i64| *t), t0);
+        assert_eq!(g.tick(t0), vec![], "no record yet");
+        g.on_record("", 100, t0);
+        g.on_record("", 50, t0);
+        assert_eq!(g.tick(t0), vec![SourceWatermark::Advanced(89)]);
+        assert_eq!(g.tick(t0), vec![], "nothing new");
+    }
+
+    #[test]
+    fn each_split_holds_time_back_until_it_is_idle() {
+        use SourceWatermark::*;
+        let t0 = Instant::now();
+        let strategy = WatermarkStrategy::bounded(0, |t: &i64| *t)
+            .per_split(|_| "")
+            .with_idleness(Some(Duration::from_secs(1)));
+        let mut g = WatermarkGenerator::new(&strategy, t0);
+        g.assign(&["a".into(), "b".into()], t0);
+        g.on_record("a", 1000, t0);
+        assert_eq!(g.tick(at(t0, 500)), vec![], "b has no record yet");
+        g.on_record("a", 3000, at(t0, 900));
+        assert_eq!(
+            g.tick(at(t0, 1000)),
+            vec![Advanced(2999)],
+            "b idle since its assignment"
+        );
+        assert_eq!(g.tick(at(t0, 1899)), vec![]);
+        assert_eq!(g.tick(at(t0, 1900)), vec![Idle], "a idle as well");
+        assert_eq!(g.tick(at(t0, 2000)), vec![], "said once");
+        g.on_record("b", 100, at(t0, 2100));
+        assert_eq!(g.after_batch(), Some(Active(2999)));
+        assert_eq!(g.after_batch(), None);
+        assert_eq!(g.tick(at(t0, 2200)), vec![], "time never goes back");
+        g.on_record("a", 5000, at(t0, 2300));
+        g.on_record("b", 4000, at(t0, 2300));
+        assert_eq!(g.tick(at(t0, 2400)), vec![Advanced(3999)]);
+        let splits = g.splits();
+        assert_eq!(
+            splits,
+            vec![
+                SplitWatermark {
+                    split: "a".into(),
+                    watermark: 4999,
+                    idle: false
+                },
+                SplitWatermark {
+                    split: "b".into(),
+                    watermark: 3999,
+                    idle: false
+                }
+            ]
+        );
+        g.assign(&["a".into()], at(t0, 2500));
+        g.on_record("a", 6000, at(t0, 2500));
+        assert_eq!(
+            g.tick(at(t0, 2600)),
+            vec![Advanced(5999)],
+            "a split no longer owned holds nothing back"
+        );
+    }
+
+    #[test]
+    fn splits_falling_silent_together_first_advance_to_what_they_reached() {
+        use SourceWatermark::*;
+        let t0 = Instant::now();
+        let strategy = WatermarkStrategy::bounded(0, |t: &i64| *t)
+            .per_split(|_| "")
+            .with_idleness(Some(Duration::from_secs(1)));
+        let mut g = WatermarkGenerator::new(&strategy, t0);
+        g.assign(&["a".into(), "b".into(), "c".into()], t0);
+        g.on_record("a", 9000, t0);
+        g.on_record("b", 7000, t0);
+        assert_eq!(g.tick(at(t0, 10)), vec![], "c has no record yet");
+        assert_eq!(
+            g.tick(at(t0, 1000)),
+            vec![Advanced(6999), Idle],
+            "b reached less than a; c never had a record"
+        );
+    }
+
+    #[test]
+    fn a_subtask_without_splits_is_idle_only_with_idleness() {
+        let t0 = Instant::now();
+        let strategy = WatermarkStrategy::bounded(0, |t: &i64| *t).per_split(|_| "");
+        let mut g = WatermarkGenerator::new(&strategy, t0);
+        g.assign(&[], t0);
+        assert_eq!(g.tick(at(t0, 3_600_000)), vec![]);
+        let mut g = WatermarkGenerator::new(
+            &strategy.with_idleness(Some(Duration::from_millis(200))),
+            t0,
+        );
+        g.assign(&[], t0);
+        assert_eq!(g.tick(at(t0, 100)), vec![]);
+        assert_eq!(g.tick(at(t0, 200)), vec![SourceWatermark::Idle]);
     }
 }

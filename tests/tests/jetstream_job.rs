@@ -358,7 +358,7 @@ fn messages_without_a_key_fail_the_job_or_are_skipped_and_counted_or_set_aside()
     assert_eq!(code, 1, "{err}");
     assert!(
         err.contains(
-            "the message at partition 'events.1', offset 2 has no key: the payload is not JSON"
+            "the message at partition 'events.1', offset 2 cannot be counted: the payload is not JSON"
         ) && err.contains("payload \"not json\"")
             && err.contains("Set params.on-error to skip or side-output"),
         "{err}"

@@ -20,7 +20,9 @@ pub struct RawRecord {
     pub partition: String,
     /// Its offset: the JetStream stream sequence, or the Kafka offset.
     pub offset: u64,
-    /// When the broker stored it (ms since the epoch).
+    /// Its event time (ms since the epoch): field `params.timestamp-field`
+    /// of its JSON, or when the broker stored it; `i64::MIN` when that
+    /// field cannot be read ([`event_time`] says why).
     pub timestamp_ms: i64,
     /// The payload.
     pub payload: Vec<u8>,
@@ -106,6 +108,24 @@ pub(crate) static SOURCE_PARAMS: &[ParamSpec] = &[
         doc: "Kafka: more librdkafka consumer properties, KEY=VALUE separated by ; (security.protocol=SSL;...).",
     },
     ParamSpec {
+        name: "timestamp-field",
+        default: None,
+        kind: Kind::Text,
+        doc: "Event time of each message: this field of its JSON payload (ms since the epoch, a number); unset, the time the broker stored it (Kafka record timestamp, JetStream publish time).",
+    },
+    ParamSpec {
+        name: "out-of-orderness",
+        default: Some("0 ms"),
+        kind: Kind::Duration,
+        doc: "How far behind the newest event time of its partition a message may be and still count in its window: the watermark trails by as much.",
+    },
+    ParamSpec {
+        name: "idleness",
+        default: Some("0 ms"),
+        kind: Kind::Duration,
+        doc: "A partition without messages for this long stops holding the watermark back (Flink's withIdleness); 0 = never, so an empty partition, or a subtask with none, holds event time back until it has data.",
+    },
+    ParamSpec {
         name: "bounded",
         default: Some("false"),
         kind: Kind::Bool,
@@ -118,6 +138,46 @@ pub(crate) static SOURCE_PARAMS: &[ParamSpec] = &[
         doc: "Parallelism of the source (default parallelism.default).",
     },
 ];
+
+/// Event time field `field` of a JSON payload (ms since the epoch), or what
+/// is wrong with it.
+pub(crate) fn event_time(payload: &[u8], field: &str) -> std::result::Result<i64, String> {
+    let doc: serde_json::Value = serde_json::from_slice(payload).map_err(|e| {
+        format!(
+            "the payload is not JSON ({e}): a JSON object with time field '{field}' is expected"
+        )
+    })?;
+    match doc.get(field) {
+        Some(serde_json::Value::Number(n)) => n.as_i64().ok_or_else(|| {
+            format!("time field '{field}' is {n}: whole ms since the epoch are expected")
+        }),
+        Some(other) => Err(format!(
+            "time field '{field}' is {other}: a number (ms since the epoch) is expected"
+        )),
+        None => Err(format!("the payload has no time field '{field}'")),
+    }
+}
+
+/// The watermarks of a stream source: per partition, from each record's
+/// event time, with `params.out-of-orderness` and `params.idleness`.
+pub(crate) fn raw_watermarks(p: &Params) -> crate::watermark::WatermarkStrategy<RawRecord> {
+    let idle = p.duration("idleness");
+    crate::watermark::WatermarkStrategy::bounded(
+        p.duration("out-of-orderness").as_millis() as i64,
+        |r: &RawRecord| r.timestamp_ms,
+    )
+    .per_split(|r: &RawRecord| r.partition.as_str())
+    .with_idleness((!idle.is_zero()).then_some(idle))
+}
+
+/// The event time of a message: field `field` of its payload if set (or
+/// `i64::MIN` when it cannot be read), else `broker_ms`.
+fn time_of(field: Option<&str>, payload: &[u8], broker_ms: i64) -> i64 {
+    match field {
+        Some(f) => event_time(payload, f).unwrap_or(i64::MIN),
+        None => broker_ms,
+    }
+}
 
 /// A required parameter, or the error that names what it is for.
 fn required(p: &Params, name: &str, what: &str) -> std::result::Result<String, String> {
@@ -209,11 +269,12 @@ fn kafka_source(p: &Params, job: &str) -> Result<RawSource> {
         discovery_interval: (!interval.is_zero()).then_some(interval),
         properties,
     };
-    let record: MessageFn<RawRecord> = Arc::new(|m: &KafkaMessage<'_>| {
+    let field = p.opt_text("timestamp-field");
+    let record: MessageFn<RawRecord> = Arc::new(move |m: &KafkaMessage<'_>| {
         Ok(RawRecord {
-            partition: format!("{}-{}", m.topic, m.partition),
+            partition: crate::source::kafka::split_name(m.topic, m.partition),
             offset: m.offset as u64,
-            timestamp_ms: m.timestamp_ms.unwrap_or(0),
+            timestamp_ms: time_of(field.as_deref(), m.payload, m.timestamp_ms.unwrap_or(0)),
             payload: m.payload.to_vec(),
         })
     });
@@ -238,12 +299,13 @@ fn jetstream_source(p: &Params) -> Result<RawSource> {
         subjects: list(&subjects),
         bounded: p.text("bounded") == "true",
     };
+    let field = p.opt_text("timestamp-field");
     let record: crate::source::jetstream::MessageFn<RawRecord> =
-        Arc::new(|m: &JetStreamMessage<'_>| {
+        Arc::new(move |m: &JetStreamMessage<'_>| {
             Ok(RawRecord {
                 partition: m.subject.to_string(),
                 offset: m.sequence,
-                timestamp_ms: m.published_ms,
+                timestamp_ms: time_of(field.as_deref(), m.payload, m.published_ms),
                 payload: m.payload.to_vec(),
             })
         });

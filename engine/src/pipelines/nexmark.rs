@@ -140,11 +140,7 @@ fn build(name: &str, p: &Params, config: &Config) -> Result<JobGraph> {
         start_ms: 0,
         seed: p.int("seed") as u64,
     };
-    let wm = WatermarkStrategy {
-        timestamp: Arc::new(|e: &NexmarkEvent| e.date_time()),
-        out_of_orderness_ms: 0,
-        idle_timeout: None,
-    };
+    let wm = WatermarkStrategy::bounded(0, |e: &NexmarkEvent| e.date_time());
     let env = StreamEnv::new(name).with_pipeline(SPEC.name);
     let (sp, qp) = (
         p.opt_usize("source-parallelism"),

@@ -1,10 +1,12 @@
-//! `stream-count`: a stream (a JetStream stream or Kafka topics) → the key of each message
-//! (its payload as text, or a field of its JSON) → running count per key →
-//! sink, emitting `key,count`. A message whose key cannot be read is handled
-//! as `params.on-error` says: fail the task, skip it and count it, or write
-//! it to the side output's part files.
+//! `stream-count`: a stream (a JetStream stream or Kafka topics) → the key of
+//! each message (its payload as text, or a field of its JSON) → running count
+//! per key, emitting `key,count`, or count per key and tumbling event-time
+//! window (`params.window`), emitting `key,start,end,count` → sink. A message
+//! whose key or event time cannot be read is handled as `params.on-error`
+//! says: fail the task, skip it and count it, or write it to the side
+//! output's part files.
 
-use super::connectors::{raw_source, RawRecord, SOURCE_PARAMS};
+use super::connectors::{event_time, raw_source, raw_watermarks, RawRecord, SOURCE_PARAMS};
 use super::keyed_count::RunningCount;
 use super::{line_sink, ParamSpec, Params, PipelineSpec, SINK_PARAMS};
 use crate::api::{JobGraph, StreamEnv};
@@ -12,6 +14,7 @@ use crate::channel::Collector;
 use crate::config::Config;
 use crate::config::Kind;
 use crate::error::{Error, Result};
+use crate::operator::window::{AggKind, Aggregation, WindowAssigner, WindowResult};
 use crate::operator::{Either, OpenContext, Operator};
 use crate::sink::file::FileSink;
 use crate::user_metrics::{UserCounter, UserMetric};
@@ -25,10 +28,16 @@ static OWN: &[ParamSpec] = &[
         doc: "Each payload is a JSON object and the key is this field (a string or a number); unset, the key is the payload as UTF-8 text without surrounding whitespace.",
     },
     ParamSpec {
+        name: "window",
+        default: Some("0 ms"),
+        kind: Kind::Duration,
+        doc: "Count per key and tumbling event-time window of this length, emitting key,start,end,count once the watermark passes the window's end (messages later than that are dropped); 0 = a running count, key,count per message.",
+    },
+    ParamSpec {
         name: "on-error",
         default: Some("fail"),
         kind: Kind::Enum(ON_ERROR),
-        doc: "A message whose key cannot be read: fail (the task fails, naming the message; the restart strategy applies), skip (counted in stream_count_skipped_records_total), or side-output (written, with its place and the problem, as JSON lines to params.bad-records-output).",
+        doc: "A message whose key (or event time, with params.timestamp-field) cannot be read: fail (the task fails, naming the message; the restart strategy applies), skip (counted in stream_count_skipped_records_total), or side-output (written, with its place and the problem, as JSON lines to params.bad-records-output).",
     },
     ParamSpec {
         name: "bad-records-output",
@@ -58,6 +67,14 @@ pub(super) const SPEC: PipelineSpec = PipelineSpec {
     metrics: &[&SKIPPED],
     build,
 };
+
+/// The sink of running counts, or of window counts.
+enum Sink {
+    Running(SinkFactory<(String, u64)>),
+    Windowed(SinkFactory<WindowResult<String, f64>>),
+}
+
+type SinkFactory<T> = Arc<dyn Fn() -> Box<dyn crate::sink::Sink<T>> + Send + Sync>;
 
 /// What to do with a message whose key cannot be read.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -97,14 +114,31 @@ fn place(r: &RawRecord) -> String {
     format!("partition '{}', offset {}", r.partition, r.offset)
 }
 
-/// Reads each message's key; a message without one goes where `on_error` says.
+/// The key and event time of `r`, or what is wrong with them.
+fn keyed(
+    r: &RawRecord,
+    field: Option<&str>,
+    time_field: Option<&str>,
+) -> std::result::Result<(String, i64), String> {
+    let key = key_of(r, field)?;
+    match (r.timestamp_ms, time_field) {
+        (i64::MIN, Some(f)) => Err(event_time(&r.payload, f)
+            .err()
+            .unwrap_or_else(|| format!("time field '{f}' is not in ms since the epoch"))),
+        (t, _) => Ok((key, t)),
+    }
+}
+
+/// Reads each message's key and event time; a message without them goes
+/// where `on_error` says.
 struct ReadKeys {
     field: Option<String>,
+    time_field: Option<String>,
     on_error: OnError,
     skipped: Option<UserCounter>,
 }
 
-impl Operator<RawRecord, Either<String, String>> for ReadKeys {
+impl Operator<RawRecord, Either<(String, i64), String>> for ReadKeys {
     fn open(&mut self, ctx: &OpenContext<'_>) -> Result<()> {
         if self.on_error == OnError::Skip {
             self.skipped = Some(ctx.counter(&SKIPPED, &[])?);
@@ -115,15 +149,15 @@ impl Operator<RawRecord, Either<String, String>> for ReadKeys {
     fn process_batch(
         &mut self,
         batch: Vec<RawRecord>,
-        out: &mut Collector<Either<String, String>>,
+        out: &mut Collector<Either<(String, i64), String>>,
     ) -> Result<()> {
         for r in batch {
-            match key_of(&r, self.field.as_deref()) {
+            match keyed(&r, self.field.as_deref(), self.time_field.as_deref()) {
                 Ok(key) => out.emit(Either::Left(key))?,
                 Err(problem) => match self.on_error {
                     OnError::Fail => {
                         return Err(Error::Task(format!(
-                            "stream-count: the message at {} has no key: {problem}; payload {:?}. Set params.on-error to skip or side-output to go on without it",
+                            "stream-count: the message at {} cannot be counted: {problem}; payload {:?}. Set params.on-error to skip or side-output to go on without it",
                             place(&r),
                             String::from_utf8_lossy(&r.payload)
                         )))
@@ -164,13 +198,26 @@ fn build(name: &str, p: &Params, config: &Config) -> Result<JobGraph> {
         );
     }
     let source = raw_source(p, name);
-    let sink = line_sink::<(String, u64)>(
-        p,
-        Arc::new(|(k, c): &(String, u64), s: &mut String| {
-            use std::fmt::Write;
-            let _ = write!(s, "{k},{c}");
-        }),
-    );
+    let window = p.duration("window").as_millis() as i64;
+    let sink = if window > 0 {
+        line_sink::<WindowResult<String, f64>>(
+            p,
+            Arc::new(|r: &WindowResult<String, f64>, s: &mut String| {
+                use std::fmt::Write;
+                let _ = write!(s, "{},{},{},{}", r.key, r.start, r.end, r.value as u64);
+            }),
+        )
+        .map(Sink::Windowed)
+    } else {
+        line_sink::<(String, u64)>(
+            p,
+            Arc::new(|(k, c): &(String, u64), s: &mut String| {
+                use std::fmt::Write;
+                let _ = write!(s, "{k},{c}");
+            }),
+        )
+        .map(Sink::Running)
+    };
     let (source, sink) = match (source, sink) {
         (Ok(source), Ok(sink)) if problems.is_empty() => (source, sink),
         (source, sink) => {
@@ -189,15 +236,16 @@ fn build(name: &str, p: &Params, config: &Config) -> Result<JobGraph> {
         p.opt_usize("count-parallelism"),
         p.opt_usize("sink-parallelism"),
     );
-    let field = p.opt_text("key-field");
+    let (field, time_field) = (p.opt_text("key-field"), p.opt_text("timestamp-field"));
     let keys = env
-        .source::<RawRecord>(move || source())
+        .source_with_watermarks::<RawRecord>(move || source(), raw_watermarks(p))
         .name(&format!("source: {}", p.text("source")))
         .uid("source")
         .with_parallelism(sp)
         .transform(move || {
             Box::new(ReadKeys {
                 field: field.clone(),
+                time_field: time_field.clone(),
                 on_error,
                 skipped: None,
             })
@@ -206,15 +254,37 @@ fn build(name: &str, p: &Params, config: &Config) -> Result<JobGraph> {
         .uid("keys")
         .with_parallelism(cp);
     let (keys, bad) = keys.split();
-    keys.key_by(|k: &String| k.clone())
-        .process(RunningCount::<String, String>::default)
-        .name("count")
-        .uid("count")
-        .with_parallelism(cp)
-        .sink(move || sink())
-        .name(&format!("sink: {}", p.text("sink")))
-        .uid("sink")
-        .with_parallelism(kp);
+    let keyed = keys.key_by(|(k, _): &(String, i64)| k.clone());
+    let sink_name = format!("sink: {}", p.text("sink"));
+    match sink {
+        Sink::Running(sink) => keyed
+            .process(RunningCount::<String, (String, i64)>::default)
+            .name("count")
+            .uid("count")
+            .with_parallelism(cp)
+            .sink(move || sink())
+            .name(&sink_name)
+            .uid("sink")
+            .with_parallelism(kp),
+        Sink::Windowed(sink) => {
+            // A window's result is as late as its last instant.
+            let end: crate::sink::EventTimeFn<WindowResult<String, f64>> =
+                Arc::new(|r: &WindowResult<String, f64>| r.end - 1);
+            keyed
+                .window(WindowAssigner::Tumbling { size_ms: window }, |(_, t)| *t)
+                .aggregate(Aggregation {
+                    kind: AggKind::Count,
+                    field: Arc::new(|_: &(String, i64)| 1.0),
+                })
+                .name("window count")
+                .uid("window")
+                .with_parallelism(cp)
+                .sink_timed(end, move || sink())
+                .name(&sink_name)
+                .uid("sink")
+                .with_parallelism(kp)
+        }
+    };
     if let Some(dir) = bad_dir.filter(|_| on_error == OnError::SideOutput) {
         let dir = std::path::PathBuf::from(dir);
         let format: Arc<dyn Fn(&String, &mut String) + Send + Sync> =
@@ -258,5 +328,28 @@ mod tests {
             .unwrap_err()
             .contains("not UTF-8"));
         assert!(key_of(&raw(b"  \n"), None).unwrap_err().contains("empty"));
+    }
+
+    #[test]
+    fn event_time_comes_from_the_time_field_and_its_problems_are_named() {
+        let mut r = raw(br#"{"user":"bob","ts":1500}"#);
+        r.timestamp_ms = super::super::connectors::event_time(&r.payload, "ts").unwrap();
+        assert_eq!(
+            keyed(&r, Some("user"), Some("ts")).unwrap(),
+            ("bob".into(), 1500)
+        );
+        for (payload, problem) in [
+            (&br#"{"user":"bob"}"#[..], "no time field 'ts'"),
+            (
+                br#"{"user":"bob","ts":"noon"}"#,
+                "a number (ms since the epoch)",
+            ),
+            (br#"{"user":"bob","ts":1.5}"#, "whole ms since the epoch"),
+        ] {
+            let mut r = raw(payload);
+            r.timestamp_ms = i64::MIN;
+            let e = keyed(&r, Some("user"), Some("ts")).unwrap_err();
+            assert!(e.contains(problem), "{e}");
+        }
     }
 }

@@ -117,11 +117,8 @@ fn build(name: &str, p: &Params, config: &Config) -> Result<JobGraph> {
         .parse()
         .map_err(|_| Error::Config("params.aggregate".into()))?;
     let idle = p.duration("idle-timeout");
-    let wm = WatermarkStrategy {
-        timestamp: Arc::new(|e: &Event| e.ts),
-        out_of_orderness_ms: ooo,
-        idle_timeout: (!idle.is_zero()).then_some(idle),
-    };
+    let wm = WatermarkStrategy::bounded(ooo, |e: &Event| e.ts)
+        .with_idleness((!idle.is_zero()).then_some(idle));
     let env = StreamEnv::new(name).with_pipeline(SPEC.name);
     let sink = line_sink::<WindowResult<u64, f64>>(
         p,

@@ -99,6 +99,8 @@ pub struct JetStreamSource<T> {
     next: usize,
     /// Message streams that gave up and were recreated.
     read_errors: u64,
+    /// Payload bytes of the messages read.
+    bytes: u64,
     lag: super::lag_sampler::LagSampler,
 }
 
@@ -129,6 +131,7 @@ impl<T> JetStreamSource<T> {
             owned: Vec::new(),
             next: 0,
             read_errors: 0,
+            bytes: 0,
             lag: Default::default(),
         }
     }
@@ -266,6 +269,14 @@ impl<T: Send + 'static> Source<T> for JetStreamSource<T> {
         }
     }
 
+    fn splits(&self) -> Option<Vec<String>> {
+        Some(self.owned.iter().map(|p| p.subject.clone()).collect())
+    }
+
+    fn bytes_read(&self) -> Option<u64> {
+        Some(self.bytes)
+    }
+
     fn position(&self) -> Result<Vec<u8>> {
         let map: BTreeMap<&str, u64> = self
             .owned
@@ -358,7 +369,7 @@ impl<T> JetStreamSource<T> {
             }
             None
         });
-        let mut got = 0;
+        let (mut got, mut bytes) = (0, 0);
         for msg in &batch {
             let info = msg
                 .info()
@@ -380,6 +391,7 @@ impl<T> JetStreamSource<T> {
                 payload: &msg.payload,
             };
             out.push(record(&m)?);
+            bytes += msg.payload.len() as u64;
             part.last = info.stream_sequence;
             part.read_ms = Some(m.published_ms);
             if bounded && info.pending == 0 {
@@ -408,6 +420,7 @@ impl<T> JetStreamSource<T> {
             let stream = self.stream.as_ref().expect("opened");
             part.done = rt.block_on(newest_on(stream, part))? <= part.last;
         }
+        self.bytes += bytes;
         Ok(got)
     }
 }

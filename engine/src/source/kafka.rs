@@ -99,6 +99,11 @@ pub type MessageFn<T> = Arc<dyn Fn(&KafkaMessage<'_>) -> Result<T> + Send + Sync
 
 type Tp = (String, i32);
 
+/// A partition's name in metrics and watermarks: `orders-3`.
+pub fn split_name(topic: &str, partition: i32) -> String {
+    format!("{topic}-{partition}")
+}
+
 /// A partition this subtask reads.
 #[derive(Debug)]
 struct Partition {
@@ -136,6 +141,8 @@ pub struct KafkaSource<T> {
     restored: BTreeMap<Tp, i64>,
     next_discovery: Discovery,
     errors: super::RecoveredErrors,
+    /// Key and payload bytes of the records read.
+    bytes: u64,
 }
 
 const TIMEOUT: Duration = Duration::from_secs(10);
@@ -183,6 +190,7 @@ impl<T> KafkaSource<T> {
             restored: BTreeMap::new(),
             next_discovery: Discovery::First,
             errors: Default::default(),
+            bytes: 0,
         }
     }
 
@@ -364,7 +372,7 @@ impl LagReader {
                 (_, None) => continue,
             };
             lags.push(SplitLag {
-                split: format!("{topic}-{partition}"),
+                split: split_name(&topic, partition),
                 pending_records: pending,
                 lag_ms,
             });
@@ -479,14 +487,16 @@ impl<T: Send + 'static> Source<T> for KafkaSource<T> {
                 continue;
             }
             let timestamp_ms = m.timestamp().to_millis();
+            let (key, payload) = (m.key(), m.payload().unwrap_or(&[]));
             out.push((self.record)(&KafkaMessage {
                 topic: m.topic(),
                 partition: m.partition(),
                 offset: m.offset(),
                 timestamp_ms,
-                key: m.key(),
-                payload: m.payload().unwrap_or(&[]),
+                key,
+                payload,
             })?);
+            self.bytes += (key.map_or(0, <[u8]>::len) + payload.len()) as u64;
             p.next = m.offset() + 1;
             p.read_ms = timestamp_ms.or(p.read_ms);
             got += 1;
@@ -538,6 +548,14 @@ impl<T: Send + 'static> Source<T> for KafkaSource<T> {
 
     fn recovered_errors(&self) -> super::RecoveredErrors {
         self.errors
+    }
+
+    fn splits(&self) -> Option<Vec<String>> {
+        Some(self.owned.keys().map(|(t, p)| split_name(t, *p)).collect())
+    }
+
+    fn bytes_read(&self) -> Option<u64> {
+        Some(self.bytes)
     }
 
     /// Per partition: the end offset minus the next offset to read, and the

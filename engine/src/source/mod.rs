@@ -61,6 +61,19 @@ pub trait Source<T>: Send + 'static {
     fn recovered_errors(&self) -> RecoveredErrors {
         RecoveredErrors::default()
     }
+    /// The splits this subtask reads now, named as in [`SplitLag::split`]:
+    /// with per-split watermarks each holds event time back from the moment
+    /// it is owned until its first record or its idleness. `None`: the
+    /// source does not know them before their records.
+    fn splits(&self) -> Option<Vec<String>> {
+        None
+    }
+    /// Bytes of the records read since the source was opened (keys and
+    /// payloads as the broker sent them: `tidemark_source_bytes_read_total`);
+    /// `None` where bytes mean nothing (generators).
+    fn bytes_read(&self) -> Option<u64> {
+        None
+    }
 }
 
 /// Errors a source recovered from by itself, since it was opened.

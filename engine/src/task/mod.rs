@@ -7,13 +7,13 @@
 //! | `input` | one input channel, converted on receipt for a two-input operator |
 //! | [`operator_task`] | the input loop: batches, watermarks, barrier alignment, snapshots |
 //! | [`source_task`] | polling a source, generating watermarks, injecting barriers |
-//! | `source_lag` | publishing how far behind its input each split of a source is |
+//! | `source_metrics` | a source's own metrics: lag, per-split watermarks, idle time, bytes read |
 //! | [`async_snapshot`] | the asynchronous snapshot phase and the acknowledgement |
 
 pub mod async_snapshot;
 pub(crate) mod input;
 pub mod operator_task;
-pub(crate) mod source_lag;
+pub(crate) mod source_metrics;
 pub mod source_task;
 
 use crate::channel::CancelFlag;

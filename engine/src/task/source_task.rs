@@ -14,7 +14,7 @@ use crate::metrics::LocalCounts;
 use crate::operator::now_ms;
 use crate::source::{Poll, Source};
 use crate::state::state_file::OperatorSnapshot;
-use crate::watermark::WatermarkStrategy;
+use crate::watermark::{SourceWatermark, WatermarkGenerator, WatermarkStrategy};
 use crossbeam_channel::{RecvTimeoutError, TryRecvError};
 use std::time::{Duration, Instant};
 
@@ -34,11 +34,13 @@ pub struct SourceTask<T> {
     local: LocalCounts,
     last_publish: Instant,
     last_flush: Instant,
-    max_ts: i64,
-    emitted_wm: i64,
+    /// Watermarks from the records read, with a watermark strategy.
+    generator: Option<WatermarkGenerator>,
     last_wm: Instant,
+    /// When the last record was read (or the task started).
     last_data: Instant,
-    idle_sent: bool,
+    /// The event time of the last record emitted.
+    last_event_time: Option<i64>,
     final_id: Option<u64>,
     /// The position at each barrier whose checkpoint has not completed yet,
     /// handed to the source when it does.
@@ -49,8 +51,8 @@ pub struct SourceTask<T> {
     drained: bool,
     /// When the last latency marker was emitted.
     last_marker: Instant,
-    /// The source's lag gauges.
-    lag: super::source_lag::SourceLag,
+    /// The source's own metrics.
+    source_metrics: super::source_metrics::SourceMetrics,
 }
 
 impl<T: Data> SourceTask<T> {
@@ -65,6 +67,9 @@ impl<T: Data> SourceTask<T> {
         let now = Instant::now();
         let mut out = out;
         out.set_backpressure_counter(setup.metrics.backpressure_counter());
+        let source_metrics =
+            super::source_metrics::SourceMetrics::new(&setup.registry, &setup.info);
+        let generator = watermarks.as_ref().map(|w| WatermarkGenerator::new(w, now));
         Self {
             setup,
             source,
@@ -73,13 +78,12 @@ impl<T: Data> SourceTask<T> {
             batch_size,
             local: LocalCounts::default(),
             last_publish: now,
-            lag: super::source_lag::SourceLag::new(),
+            source_metrics,
             last_flush: now,
-            max_ts: i64::MIN,
-            emitted_wm: i64::MIN,
+            generator,
             last_wm: now,
             last_data: now,
-            idle_sent: false,
+            last_event_time: None,
             final_id: None,
             positions: std::collections::BTreeMap::new(),
             exit: false,
@@ -151,19 +155,25 @@ impl<T: Data> SourceTask<T> {
             }
             match self.source.poll(&mut buf, self.batch_size)? {
                 Poll::Data if !buf.is_empty() => {
-                    if let Some(w) = &self.watermarks {
+                    let now = Instant::now();
+                    if let (Some(w), Some(g)) = (&self.watermarks, &mut self.generator) {
                         for r in &buf {
-                            self.max_ts = self.max_ts.max((w.timestamp)(r));
+                            let split = w.split.as_ref().map_or("", |f| f(r));
+                            g.on_record(split, (w.timestamp)(r), now);
                         }
+                        self.last_event_time = buf
+                            .last()
+                            .map(|r| (w.timestamp)(r))
+                            .filter(|t| *t > i64::MIN);
                     }
                     for r in buf.drain(..) {
                         self.out.emit(r)?;
                     }
-                    self.last_data = Instant::now();
-                    if self.idle_sent {
-                        self.idle_sent = false;
-                        let w = self.emitted_wm;
-                        self.out.broadcast(|| Message::Watermark(w))?;
+                    self.last_data = now;
+                    if let Some(SourceWatermark::Active(wm)) =
+                        self.generator.as_mut().and_then(|g| g.after_batch())
+                    {
+                        self.out.broadcast(|| Message::Watermark(wm))?;
                     }
                 }
                 Poll::Data | Poll::Pending(None) => {
@@ -212,12 +222,7 @@ impl<T: Data> SourceTask<T> {
             }
         }
         self.publish(Instant::now());
-        self.lag.publish(
-            &mut *self.source,
-            &self.setup.registry,
-            &self.setup.info,
-            None,
-        );
+        self.publish_source(None);
         let _ = self.setup.events.send(TaskEvent::Finished(self.setup.id));
         Ok(())
     }
@@ -227,7 +232,6 @@ impl<T: Data> SourceTask<T> {
     fn wait_for_input(&mut self, wait: Duration) -> Result<()> {
         self.out.flush()?;
         self.last_flush = Instant::now();
-        self.maybe_idle()?;
         let t = Instant::now();
         let flow = self.wait_control(wait)?;
         self.local.idle_ns += t.elapsed().as_nanos() as u64;
@@ -237,33 +241,30 @@ impl<T: Data> SourceTask<T> {
         Ok(())
     }
 
+    /// On the watermark interval: the splits the source owns now, then
+    /// the watermark or idleness they give.
     fn maybe_watermark(&mut self, now: Instant) -> Result<()> {
-        let Some(w) = &self.watermarks else {
+        let Some(g) = &mut self.generator else {
             return Ok(());
         };
-        if now < self.last_wm + self.setup.watermark_interval || self.max_ts == i64::MIN {
+        if now < self.last_wm + self.setup.watermark_interval {
             return Ok(());
         }
         self.last_wm = now;
-        let wm = self
-            .max_ts
-            .saturating_sub(w.out_of_orderness_ms)
-            .saturating_sub(1);
-        if wm > self.emitted_wm {
-            self.emitted_wm = wm;
-            self.setup.metrics.output_watermark(wm);
-            self.out.broadcast(|| Message::Watermark(wm))?;
+        if self.watermarks.as_ref().is_some_and(|w| w.split.is_some()) {
+            if let Some(owned) = self.source.splits() {
+                g.assign(&owned, now);
+            }
         }
-        Ok(())
-    }
-
-    fn maybe_idle(&mut self) -> Result<()> {
-        let Some(timeout) = self.watermarks.as_ref().and_then(|w| w.idle_timeout) else {
-            return Ok(());
-        };
-        if !self.idle_sent && self.last_data.elapsed() >= timeout {
-            self.idle_sent = true;
-            self.out.broadcast(|| Message::Idle)?;
+        for w in g.tick(now) {
+            match w {
+                SourceWatermark::Advanced(wm) => {
+                    self.setup.metrics.output_watermark(wm);
+                    self.out.broadcast(|| Message::Watermark(wm))?;
+                }
+                SourceWatermark::Idle => self.out.broadcast(|| Message::Idle)?,
+                SourceWatermark::Active(_) => {}
+            }
         }
         Ok(())
     }
@@ -346,12 +347,7 @@ impl<T: Data> SourceTask<T> {
     }
 
     fn publish(&mut self, now: Instant) {
-        self.lag.publish(
-            &mut *self.source,
-            &self.setup.registry,
-            &self.setup.info,
-            Some(now),
-        );
+        self.publish_source(Some(now));
         super::publish(
             &self.setup.metrics,
             &mut self.local,
@@ -360,5 +356,16 @@ impl<T: Data> SourceTask<T> {
             &mut self.last_publish,
             now,
         );
+    }
+
+    /// The source's own metrics (`now` `None`: its last word, at the end).
+    fn publish_source(&mut self, now: Option<Instant>) {
+        let per_split = self.watermarks.as_ref().is_some_and(|w| w.split.is_some());
+        let emitted = super::source_metrics::Emitted {
+            last_event_time: self.last_event_time,
+            last_read: self.last_data,
+            splits: self.generator.as_ref().filter(|_| per_split),
+        };
+        self.source_metrics.publish(&mut *self.source, emitted, now);
     }
 }
