@@ -167,22 +167,23 @@ impl WatermarkGenerator {
     /// On the watermark interval: splits without a record for the idle
     /// timeout turn idle; the subtask is idle when all are (and it has read
     /// nothing for as long), else its watermark is the smallest of the
-    /// others', less the out-of-orderness and 1 ms. Splits that turn idle
-    /// together with the last active ones still advance time to what they
-    /// reached first, as if they had gone one after the other: otherwise a
-    /// subtask whose splits all fall silent at once would never emit the
-    /// time its records reached, and its last windows would wait for more.
+    /// others', less the out-of-orderness and 1 ms. Before it says it is
+    /// idle it advances to the least time its splits with records reached:
+    /// otherwise, as in Flink, a burst followed by silence, with an empty
+    /// split that held time back until it turned idle, would never emit the
+    /// time its records reached, and the last windows would wait for more.
     pub fn tick(&mut self, now: Instant) -> Vec<SourceWatermark> {
         let timeout = self.idle_timeout;
         let stale = |last: Instant| timeout.is_some_and(|t| now.duration_since(last) >= t);
-        // The least time reached by the splits active until now.
-        let mut reached = None::<i64>;
         for s in self.splits.values_mut() {
-            if !s.idle && s.max_ts > i64::MIN {
-                reached = Some(reached.map_or(s.max_ts, |r| r.min(s.max_ts)));
-            }
             s.idle = stale(s.last_record);
         }
+        let reached = self
+            .splits
+            .values()
+            .map(|s| s.max_ts)
+            .filter(|t| *t > i64::MIN)
+            .min();
         let min = self
             .splits
             .values()
@@ -439,7 +440,7 @@ mod tests {
     }
 
     #[test]
-    fn splits_falling_silent_together_first_advance_to_what_they_reached() {
+    fn a_subtask_turning_idle_first_advances_to_what_its_splits_reached() {
         use SourceWatermark::*;
         let t0 = Instant::now();
         let strategy = WatermarkStrategy::bounded(0, |t: &i64| *t)
@@ -455,6 +456,13 @@ mod tests {
             vec![Advanced(6999), Idle],
             "b reached less than a; c never had a record"
         );
+        // A burst on one split, then silence; the empty one held time back
+        // until both were idle.
+        let mut g = WatermarkGenerator::new(&strategy, t0);
+        g.on_record("a", 9000, t0);
+        g.assign(&["a".into(), "b".into()], at(t0, 500));
+        assert_eq!(g.tick(at(t0, 1000)), vec![], "a is idle, b holds");
+        assert_eq!(g.tick(at(t0, 1500)), vec![Advanced(8999), Idle]);
     }
 
     #[test]

@@ -453,3 +453,20 @@ pub fn assert_one_injected_restart(outcome: tidemark::prelude::Outcome) {
     assert!(restarts[0].contains("injected failure"), "{restarts:?}");
     assert_eq!(restores, 1, "the restart restored a checkpoint");
 }
+
+/// The job's `/metrics` at `addr` (Prometheus text).
+pub fn scrape(addr: &str) -> String {
+    let (code, body) = servers::curl(&[&format!("http://{addr}/metrics")]);
+    assert_eq!(code, 200, "{body}");
+    body
+}
+
+/// Sum of the series of `family` in `body` whose labels contain every one
+/// of `labels` (`partition="x"`).
+pub fn metric_sum(body: &str, family: &str, labels: &[&str]) -> f64 {
+    body.lines()
+        .filter(|l| l.starts_with(&format!("{family}{{")))
+        .filter(|l| labels.iter().all(|x| l.contains(x)))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum()
+}

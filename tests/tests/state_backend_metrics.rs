@@ -7,24 +7,9 @@
 use std::time::Duration;
 use tidemark_tests::*;
 
-/// Sum of the series of `family` whose label set contains every one of `labels`.
-fn sum(body: &str, family: &str, labels: &[&str]) -> f64 {
-    body.lines()
-        .filter(|l| l.starts_with(&format!("{family}{{")))
-        .filter(|l| labels.iter().all(|x| l.contains(x)))
-        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
-        .sum()
-}
-
 fn has(body: &str, family: &str, label: &str) -> bool {
     body.lines()
         .any(|l| l.starts_with(&format!("{family}{{")) && l.contains(label))
-}
-
-fn scrape(addr: &str) -> String {
-    let (code, body) = servers::curl(&[&format!("http://{addr}/metrics")]);
-    assert_eq!(code, 200, "{body}");
-    body
 }
 
 fn job(keys: u64, budget: &str, write_back: &str) -> String {
@@ -64,9 +49,9 @@ fn a_state_beyond_the_cache_names_its_misses_by_block_kind() {
         Duration::from_secs(120),
         || {
             let b = scrape(&addr);
-            (sum(&b, "tidemark_task_records_in_total", &[count]) >= 2.0 * KEYS as f64
-                && sum(&b, "tidemark_checkpoint_completed_total", &[]) >= 2.0
-                && sum(
+            (metric_sum(&b, "tidemark_task_records_in_total", &[count]) >= 2.0 * KEYS as f64
+                && metric_sum(&b, "tidemark_checkpoint_completed_total", &[]) >= 2.0
+                && metric_sum(
                     &b,
                     "tidemark_rocksdb_block_cache_misses_total",
                     &[count, "block=\"data\""],
@@ -84,13 +69,13 @@ fn a_state_beyond_the_cache_names_its_misses_by_block_kind() {
             assert!(has(&body, family, &label), "{family}{{{label}}} missing");
         }
     }
-    let lookups = sum(&body, "tidemark_rocksdb_keys_read_total", &[count]);
+    let lookups = metric_sum(&body, "tidemark_rocksdb_keys_read_total", &[count]);
     assert!(lookups > 0.0, "no lookup reached RocksDB");
     assert!(
-        sum(&body, "tidemark_rocksdb_file_read_bytes_total", &[count]) > 0.0,
+        metric_sum(&body, "tidemark_rocksdb_file_read_bytes_total", &[count]) > 0.0,
         "data blocks missed the cache, yet nothing was read from SST files"
     );
-    let timed = sum(
+    let timed = metric_sum(
         &body,
         "tidemark_rocksdb_get_duration_seconds_count",
         &[count],
@@ -116,7 +101,7 @@ fn a_state_that_fits_the_write_back_cache_is_read_from_rocksdb_once_per_key() {
     let r = Running::start(d, &["run", &file, "--status-interval", "0"]);
     let addr = r.metrics_addr();
     let count = "vertex=\"count\"";
-    let lookups = |b: &str| sum(b, "tidemark_rocksdb_keys_read_total", &[count]);
+    let lookups = |b: &str| metric_sum(b, "tidemark_rocksdb_keys_read_total", &[count]);
     let first = wait_for_or(
         "every key read once",
         Duration::from_secs(60),
@@ -128,15 +113,15 @@ fn a_state_that_fits_the_write_back_cache_is_read_from_rocksdb_once_per_key() {
     );
     assert_eq!(lookups(&first), KEYS as f64, "{first}");
     // Much later: ten times the records and three more checkpoints.
-    let seen = sum(&first, "tidemark_task_records_in_total", &[count]);
-    let done = sum(&first, "tidemark_checkpoint_completed_total", &[]);
+    let seen = metric_sum(&first, "tidemark_task_records_in_total", &[count]);
+    let done = metric_sum(&first, "tidemark_checkpoint_completed_total", &[]);
     let later = wait_for_or(
         "many more records and checkpoints",
         Duration::from_secs(60),
         || {
             let b = scrape(&addr);
-            (sum(&b, "tidemark_task_records_in_total", &[count]) >= 10.0 * seen.max(1e5)
-                && sum(&b, "tidemark_checkpoint_completed_total", &[]) >= done + 3.0)
+            (metric_sum(&b, "tidemark_task_records_in_total", &[count]) >= 10.0 * seen.max(1e5)
+                && metric_sum(&b, "tidemark_checkpoint_completed_total", &[]) >= done + 3.0)
                 .then_some(b)
         },
         || r.stderr(),
