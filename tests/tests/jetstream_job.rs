@@ -260,7 +260,7 @@ fn lag_through_prometheus_grows_while_producing_faster_than_the_job_reads_then_f
         );
         checked += 1;
     }
-    assert_eq!(checked, 3, "the Sources row has three panels");
+    assert_eq!(checked, 4, "the Sources row has four panels");
     job.kill();
 }
 

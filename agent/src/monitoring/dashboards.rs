@@ -91,6 +91,8 @@ fn job_overview() -> Dashboard {
                 .q("sum by (job_name, vertex, partition) (tidemark_source_pending_records{V})", "{{vertex}} {{partition}}")),
             p(Panel::new("Time to read the backlog", "Records pending divided by the rate the source emits them now: how long reading the backlog takes at the current pace, if nothing new arrived. Compare it with how late results may be; a rising value means no headroom to catch up.").unit("s")
                 .q("sum by (job_name, vertex) (tidemark_source_pending_records{V}) / sum by (job_name, vertex) (rate(tidemark_task_records_out_total{V}[$__rate_interval]))", "{{vertex}}")),
+            p(Panel::new("Event-time lag per partition", "Wall clock minus each partition's watermark (its newest event time less the out-of-orderness), for partitions not idle. The source's watermark is the smallest of them: the highest line is the partition holding event time back, and with it every window downstream.").unit("s")
+                .q("max by (job_name, vertex, partition) (time() - (tidemark_source_partition_watermark_seconds{V} >= 0) unless on (job_name, job_id, vertex, subtask, partition) (tidemark_source_partition_idle{V} == 1))", "{{vertex}} {{partition}}")),
             row("Latency and event time"),
             p(Panel::new("Result latency (p99, event time)", "99th percentile of how late results reach each sink: arrival time minus the result's event time. It includes window length and allowed lateness; a rise with a steady input means the job falls behind.").unit("s")
                 .q("histogram_quantile(0.99, sum by (job_name, vertex, le) (rate(tidemark_sink_event_time_latency_seconds_bucket{V}[$__rate_interval])))", "{{vertex}}")),
