@@ -455,6 +455,18 @@ pub static TASK_RECORDS_OUT: MetricDef = MetricDef {
     buckets: &[],
     merge: Merge::Sum,
 };
+/// Records that could not be read (they did not decode).
+pub static TASK_RECORDS_IN_ERRORS: MetricDef = MetricDef {
+    name: "tidemark_task_records_in_errors_total",
+    kind: MetricKind::Counter,
+    unit: "",
+    help: "Records a subtask could not read (a stream message that did not decode), whatever its error policy did with them: skipped, or sent to the side output (a policy of fail fails the task).",
+    labels: TASK,
+    flink: "numRecordsInErrors",
+    scale: 1.0,
+    buckets: &[],
+    merge: Merge::Sum,
+};
 /// Time spent processing; rate() is the busy ratio.
 pub static TASK_BUSY: MetricDef = MetricDef {
     name: "tidemark_task_busy_seconds_total",
@@ -1089,6 +1101,7 @@ metric!(STATE_RESTORES, "tidemark_state_restores_total", MetricKind::Counter, ""
 pub static ALL: &[&MetricDef] = &[
     &TASK_RECORDS_IN,
     &TASK_RECORDS_OUT,
+    &TASK_RECORDS_IN_ERRORS,
     &TASK_BUSY,
     &TASK_IDLE,
     &TASK_BACKPRESSURED,

@@ -416,3 +416,142 @@ fn jetstream_to_jetstream_is_exact_through_a_failure() {
     }
     tidemark_tests::assert_running_counts(&server.messages("counts"), &n);
 }
+
+/// An order as the library decodes it: JSON into the user's serde type.
+#[derive(serde::Serialize, serde::Deserialize, Clone, Debug)]
+struct Order {
+    id: u64,
+    amount: u64,
+}
+
+/// The library's message formats: JSON into a serde type, with the messages
+/// that do not decode set aside (`OnError::SideOutput`) with their place and
+/// problem, and counted. The oracle is what the test published: every good
+/// order once, every bad message once at its subject and stream sequence.
+#[test]
+fn decode_reads_json_into_serde_types_and_sets_bad_messages_aside() {
+    use tidemark::source::format::{self, BadRecord, OnError};
+    let server = nats();
+    create(&server.url, "orders", "orders.*");
+    // Message i (stream sequence i + 1) on orders.{i % 2}; every 10th is bad.
+    let payload = |i: u64| match i % 10 {
+        3 => "not json".to_string(),
+        7 => format!("{{\"id\":{i},\"amount\":\"lots\"}}"),
+        _ => format!("{{\"id\":{i},\"amount\":{}}}", i * 3),
+    };
+    rt().block_on(async {
+        let js = async_nats::jetstream::new(async_nats::connect(&server.url).await.unwrap());
+        for i in 0..200u64 {
+            js.publish(format!("orders.{}", i % 2), payload(i).into())
+                .await
+                .unwrap()
+                .await
+                .unwrap();
+        }
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let (good_dir, bad_dir) = (dir.path().join("good"), dir.path().join("bad"));
+    let cfg = JetStreamConfig {
+        url: server.url.clone(),
+        stream: "orders".into(),
+        subjects: vec!["orders.0".into(), "orders.1".into()],
+        bounded: true,
+    };
+    let env = StreamEnv::new("orders");
+    let (orders, bad) = env
+        .source(move || {
+            Box::new(JetStreamSource::new(
+                cfg.clone(),
+                format::jetstream_records(None),
+            ))
+        })
+        .uid("source")
+        .decode(format::json::<Order>(), OnError::SideOutput)
+        .name("decode")
+        .uid("decode")
+        .split();
+    let d = good_dir.clone();
+    orders
+        .sink(move || {
+            Box::new(FileSink::new(
+                d.clone(),
+                Arc::new(|o: &Order, s: &mut String| s.push_str(&format!("{},{}", o.id, o.amount))),
+            ))
+        })
+        .uid("good");
+    let d = bad_dir.clone();
+    bad.sink(move || {
+        Box::new(FileSink::new(
+            d.clone(),
+            Arc::new(|b: &BadRecord, s: &mut String| s.push_str(&b.to_json_line())),
+        ))
+    })
+    .uid("bad");
+    let ck = dir.path().join("ck");
+    let config = Config::from_pairs(
+        &[
+            ("parallelism.default", "2"),
+            ("execution.checkpointing.interval", "100 ms"),
+            ("execution.checkpointing.dir", &ck.display().to_string()),
+            ("metrics.reporter.prom.port", "0"),
+            ("rest.enabled", "false"),
+        ]
+        .map(|(k, v)| (k.to_string(), v.to_string())),
+    )
+    .unwrap();
+    let registry = tidemark_agent::Registry::with_options(config.registry);
+    let _consumer = registry.register_consumer();
+    let outcome = Job::new(env.build(&config).unwrap())
+        .config(config)
+        .registry(registry.clone())
+        .status_interval(None)
+        .start()
+        .unwrap()
+        .wait()
+        .unwrap();
+    assert!(matches!(outcome, Outcome::Finished { .. }), "{outcome:?}");
+    let mut good = committed_lines(&good_dir);
+    good.sort();
+    let mut want: Vec<String> = (0..200u64)
+        .filter(|i| i % 10 != 3 && i % 10 != 7)
+        .map(|i| format!("{i},{}", i * 3))
+        .collect();
+    want.sort();
+    assert_eq!(good, want);
+    let mut bad: Vec<BadRecord> = committed_lines(&bad_dir)
+        .iter()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    bad.sort_by_key(|b| b.offset);
+    let bad_ones: Vec<u64> = (0..200u64).filter(|i| i % 10 == 3 || i % 10 == 7).collect();
+    assert_eq!(bad.len(), bad_ones.len(), "{bad:?}");
+    for (b, i) in bad.iter().zip(&bad_ones) {
+        assert_eq!(
+            (b.partition.as_str(), b.offset, b.payload.as_str()),
+            (
+                format!("orders.{}", i % 2).as_str(),
+                i + 1,
+                payload(*i).as_str()
+            )
+        );
+        let problem = if i % 10 == 3 {
+            "expected ident"
+        } else {
+            "invalid type"
+        };
+        assert!(
+            b.problem.contains("not JSON of") && b.problem.contains(problem),
+            "{b:?}"
+        );
+    }
+    let text = tidemark_agent::encode::prometheus::encode(&registry.snapshot());
+    let errors: f64 = text
+        .lines()
+        .filter(|l| {
+            l.starts_with("tidemark_task_records_in_errors_total{")
+                && l.contains("vertex=\"decode\"")
+        })
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum();
+    assert_eq!(errors, bad_ones.len() as f64, "{text}");
+}

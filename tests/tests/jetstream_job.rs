@@ -322,10 +322,11 @@ fn the_server_stopped_for_20_s_loses_nothing_and_duplicates_nothing() {
 }
 
 /// Messages whose key cannot be read, as README.md says: by default the job
-/// fails naming the message's partition and offset; `on-error: skip` counts
-/// them in `stream_count_skipped_records_total`; `side-output` writes each
-/// with its place and problem to `bad-records-output`. The good messages are
-/// counted the same way in every mode.
+/// fails naming the message's partition and offset; `on-error: skip` drops
+/// them, counted in `tidemark_task_records_in_errors_total` of vertex
+/// `keys`; `side-output` writes each with its place and problem to
+/// `bad-records-output`. The good messages are counted the same way in every
+/// mode.
 #[test]
 fn messages_without_a_key_fail_the_job_or_are_skipped_and_counted_or_set_aside() {
     let server = nats();
@@ -358,9 +359,9 @@ fn messages_without_a_key_fail_the_job_or_are_skipped_and_counted_or_set_aside()
     assert_eq!(code, 1, "{err}");
     assert!(
         err.contains(
-            "the message at partition 'events.1', offset 2 cannot be counted: the payload is not JSON"
+            "the message at partition 'events.1', offset 2 cannot be read: the payload is not JSON"
         ) && err.contains("payload \"not json\"")
-            && err.contains("Set params.on-error to skip or side-output"),
+            && err.contains("(params.on-error in a job file) to skip or side-output"),
         "{err}"
     );
     // skip: counted, and the job finishes.
@@ -368,11 +369,11 @@ fn messages_without_a_key_fail_the_job_or_are_skipped_and_counted_or_set_aside()
     let metrics = r.metrics_addr();
     r.wait_stderr("job finished", Duration::from_secs(60));
     let (_, body) = curl(&[&format!("http://{metrics}/metrics")]);
-    let skipped: f64 = body
-        .lines()
-        .filter(|l| l.starts_with("stream_count_skipped_records_total{"))
-        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
-        .sum();
+    let skipped = metric_sum(
+        &body,
+        "tidemark_task_records_in_errors_total",
+        &["vertex=\"keys\""],
+    );
     assert_eq!(skipped, 2.0, "{body}");
     let mut lines = committed_lines(&dir.path().join("out"));
     lines.sort();

@@ -819,3 +819,23 @@ impl<K: Key, A: Data, B: Data> WindowedConnectedStreams<K, A, B> {
         })
     }
 }
+
+impl DataStream<crate::source::format::RawRecord> {
+    /// Reads each stream message with `decoder` in an operator of its own;
+    /// a message that does not read goes where `on_error` says: it fails the
+    /// task, is skipped, or goes on as the `Right` of the output (see
+    /// [`crate::source::format`]). Counted in
+    /// `tidemark_task_records_in_errors_total` either way.
+    pub fn decode<U: Data>(
+        &self,
+        decoder: crate::source::format::Decoder<U>,
+        on_error: crate::source::format::OnError,
+    ) -> DataStream<Either<U, crate::source::format::BadRecord>> {
+        self.transform(move || {
+            Box::new(crate::source::format::Decode::new(
+                decoder.clone(),
+                on_error,
+            ))
+        })
+    }
+}

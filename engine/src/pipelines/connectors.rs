@@ -5,28 +5,10 @@
 use super::{ParamSpec, Params};
 use crate::config::Kind;
 use crate::error::{Error, Result};
-use crate::source::jetstream::{JetStreamConfig, JetStreamMessage, JetStreamSource};
+use crate::source::format::RawRecord;
+use crate::source::jetstream::{JetStreamConfig, JetStreamSource};
 use crate::source::Source;
-use serde::{Deserialize, Serialize};
 use std::sync::Arc;
-
-/// One message of a stream as it arrived: where it was, when, and its bytes.
-/// The pipeline decides what the bytes mean, so a record that does not parse
-/// can be reported with its place.
-#[derive(Clone, Debug, Serialize, Deserialize)]
-pub struct RawRecord {
-    /// The partition it was read from: a JetStream subject, or a Kafka
-    /// topic and partition (`orders-3`).
-    pub partition: String,
-    /// Its offset: the JetStream stream sequence, or the Kafka offset.
-    pub offset: u64,
-    /// Its event time (ms since the epoch): field `params.timestamp-field`
-    /// of its JSON, or when the broker stored it; `i64::MIN` when that
-    /// field cannot be read ([`event_time`] says why).
-    pub timestamp_ms: i64,
-    /// The payload.
-    pub payload: Vec<u8>,
-}
 
 /// Source connectors, `params.source`.
 pub const SOURCES: &[&str] = &["jetstream", "kafka"];
@@ -139,25 +121,6 @@ pub(crate) static SOURCE_PARAMS: &[ParamSpec] = &[
     },
 ];
 
-/// Event time field `field` of a JSON payload (ms since the epoch), or what
-/// is wrong with it.
-pub(crate) fn event_time(payload: &[u8], field: &str) -> std::result::Result<i64, String> {
-    let doc: serde_json::Value = serde_json::from_slice(payload).map_err(|e| {
-        format!(
-            "the payload is not JSON ({e}): a JSON object with time field '{field}' is expected"
-        )
-    })?;
-    match doc.get(field) {
-        Some(serde_json::Value::Number(n)) => n.as_i64().ok_or_else(|| {
-            format!("time field '{field}' is {n}: whole ms since the epoch are expected")
-        }),
-        Some(other) => Err(format!(
-            "time field '{field}' is {other}: a number (ms since the epoch) is expected"
-        )),
-        None => Err(format!("the payload has no time field '{field}'")),
-    }
-}
-
 /// The watermarks of a stream source: per partition, from each record's
 /// event time, with `params.out-of-orderness` and `params.idleness`.
 pub(crate) fn raw_watermarks(p: &Params) -> crate::watermark::WatermarkStrategy<RawRecord> {
@@ -168,15 +131,6 @@ pub(crate) fn raw_watermarks(p: &Params) -> crate::watermark::WatermarkStrategy<
     )
     .per_split(|r: &RawRecord| r.partition.as_str())
     .with_idleness((!idle.is_zero()).then_some(idle))
-}
-
-/// The event time of a message: field `field` of its payload if set (or
-/// `i64::MIN` when it cannot be read), else `broker_ms`.
-fn time_of(field: Option<&str>, payload: &[u8], broker_ms: i64) -> i64 {
-    match field {
-        Some(f) => event_time(payload, f).unwrap_or(i64::MIN),
-        None => broker_ms,
-    }
 }
 
 /// A required parameter, or the error that names what it is for.
@@ -222,9 +176,7 @@ fn properties(p: &Params, name: &str, errors: &mut Vec<String>) -> Vec<(String, 
 }
 
 fn kafka_source(p: &Params, job: &str) -> Result<RawSource> {
-    use crate::source::kafka::{
-        KafkaConfig, KafkaMessage, KafkaSource, MessageFn, StartingOffsets, Topics,
-    };
+    use crate::source::kafka::{KafkaConfig, KafkaSource, StartingOffsets, Topics};
     let mut errors = Vec::new();
     let topics = match (p.opt_text("topics"), p.opt_text("topic-pattern")) {
         (Some(t), None) => Some(Topics::List(list(&t))),
@@ -269,15 +221,7 @@ fn kafka_source(p: &Params, job: &str) -> Result<RawSource> {
         discovery_interval: (!interval.is_zero()).then_some(interval),
         properties,
     };
-    let field = p.opt_text("timestamp-field");
-    let record: MessageFn<RawRecord> = Arc::new(move |m: &KafkaMessage<'_>| {
-        Ok(RawRecord {
-            partition: crate::source::kafka::split_name(m.topic, m.partition),
-            offset: m.offset as u64,
-            timestamp_ms: time_of(field.as_deref(), m.payload, m.timestamp_ms.unwrap_or(0)),
-            payload: m.payload.to_vec(),
-        })
-    });
+    let record = crate::source::format::kafka_records(p.opt_text("timestamp-field"));
     Ok(Arc::new(move || {
         Box::new(KafkaSource::new(cfg.clone(), record.clone())) as Box<dyn Source<RawRecord>>
     }))
@@ -299,16 +243,7 @@ fn jetstream_source(p: &Params) -> Result<RawSource> {
         subjects: list(&subjects),
         bounded: p.text("bounded") == "true",
     };
-    let field = p.opt_text("timestamp-field");
-    let record: crate::source::jetstream::MessageFn<RawRecord> =
-        Arc::new(move |m: &JetStreamMessage<'_>| {
-            Ok(RawRecord {
-                partition: m.subject.to_string(),
-                offset: m.sequence,
-                timestamp_ms: time_of(field.as_deref(), m.payload, m.published_ms),
-                payload: m.payload.to_vec(),
-            })
-        });
+    let record = crate::source::format::jetstream_records(p.opt_text("timestamp-field"));
     Ok(Arc::new(move || {
         Box::new(JetStreamSource::new(cfg.clone(), record.clone())) as Box<dyn Source<RawRecord>>
     }))

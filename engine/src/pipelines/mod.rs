@@ -16,7 +16,7 @@ mod params;
 mod stream_count;
 mod windowed;
 
-pub use connectors::RawRecord;
+pub use crate::source::format::RawRecord;
 pub use keyed_count::RunningCount;
 pub use params::Params;
 

@@ -6,18 +6,16 @@
 //! says: fail the task, skip it and count it, or write it to the side
 //! output's part files.
 
-use super::connectors::{event_time, raw_source, raw_watermarks, RawRecord, SOURCE_PARAMS};
+use super::connectors::{raw_source, raw_watermarks, SOURCE_PARAMS};
 use super::keyed_count::RunningCount;
 use super::{line_sink, ParamSpec, Params, PipelineSpec, SINK_PARAMS};
 use crate::api::{JobGraph, StreamEnv};
-use crate::channel::Collector;
 use crate::config::Config;
 use crate::config::Kind;
 use crate::error::{Error, Result};
 use crate::operator::window::{AggKind, Aggregation, WindowAssigner, WindowResult};
-use crate::operator::{Either, OpenContext, Operator};
 use crate::sink::file::FileSink;
-use crate::user_metrics::{UserCounter, UserMetric};
+use crate::source::format::{event_time, BadRecord, OnError, RawRecord};
 use std::sync::Arc;
 
 static OWN: &[ParamSpec] = &[
@@ -37,7 +35,7 @@ static OWN: &[ParamSpec] = &[
         name: "on-error",
         default: Some("fail"),
         kind: Kind::Enum(ON_ERROR),
-        doc: "A message whose key (or event time, with params.timestamp-field) cannot be read: fail (the task fails, naming the message; the restart strategy applies), skip (counted in stream_count_skipped_records_total), or side-output (written, with its place and the problem, as JSON lines to params.bad-records-output).",
+        doc: "A message whose key (or event time, with params.timestamp-field) cannot be read: fail (the task fails, naming the message; the restart strategy applies), skip (dropped), or side-output (written, with its place and the problem, as JSON lines to params.bad-records-output). Either way tidemark_task_records_in_errors_total of vertex keys counts it.",
     },
     ParamSpec {
         name: "bad-records-output",
@@ -55,16 +53,11 @@ static OWN: &[ParamSpec] = &[
 
 const ON_ERROR: &[&str] = &["fail", "skip", "side-output"];
 
-static SKIPPED: UserMetric = UserMetric::counter(
-    "stream_count_skipped_records_total",
-    "Messages whose key could not be read, skipped (params.on-error: skip).",
-);
-
 pub(super) const SPEC: PipelineSpec = PipelineSpec {
     name: "stream-count",
     doc: "a JetStream stream or Kafka topics → key per message → running count per key → sink (key,count per message)",
     params: &[SOURCE_PARAMS, OWN, SINK_PARAMS],
-    metrics: &[&SKIPPED],
+    metrics: &[],
     build,
 };
 
@@ -75,14 +68,6 @@ enum Sink {
 }
 
 type SinkFactory<T> = Arc<dyn Fn() -> Box<dyn crate::sink::Sink<T>> + Send + Sync>;
-
-/// What to do with a message whose key cannot be read.
-#[derive(Clone, Copy, Debug, PartialEq)]
-enum OnError {
-    Fail,
-    Skip,
-    SideOutput,
-}
 
 /// The key of `r`: its payload as trimmed text, or field `field` of its JSON.
 fn key_of(r: &RawRecord, field: Option<&str>) -> std::result::Result<String, String> {
@@ -109,11 +94,6 @@ fn key_of(r: &RawRecord, field: Option<&str>) -> std::result::Result<String, Str
     }
 }
 
-/// Where a message is, for a report: `subject events.0, offset 17`.
-fn place(r: &RawRecord) -> String {
-    format!("partition '{}', offset {}", r.partition, r.offset)
-}
-
 /// The key and event time of `r`, or what is wrong with them.
 fn keyed(
     r: &RawRecord,
@@ -126,61 +106,6 @@ fn keyed(
             .err()
             .unwrap_or_else(|| format!("time field '{f}' is not in ms since the epoch"))),
         (t, _) => Ok((key, t)),
-    }
-}
-
-/// Reads each message's key and event time; a message without them goes
-/// where `on_error` says.
-struct ReadKeys {
-    field: Option<String>,
-    time_field: Option<String>,
-    on_error: OnError,
-    skipped: Option<UserCounter>,
-}
-
-impl Operator<RawRecord, Either<(String, i64), String>> for ReadKeys {
-    fn open(&mut self, ctx: &OpenContext<'_>) -> Result<()> {
-        if self.on_error == OnError::Skip {
-            self.skipped = Some(ctx.counter(&SKIPPED, &[])?);
-        }
-        Ok(())
-    }
-
-    fn process_batch(
-        &mut self,
-        batch: Vec<RawRecord>,
-        out: &mut Collector<Either<(String, i64), String>>,
-    ) -> Result<()> {
-        for r in batch {
-            match keyed(&r, self.field.as_deref(), self.time_field.as_deref()) {
-                Ok(key) => out.emit(Either::Left(key))?,
-                Err(problem) => match self.on_error {
-                    OnError::Fail => {
-                        return Err(Error::Task(format!(
-                            "stream-count: the message at {} cannot be counted: {problem}; payload {:?}. Set params.on-error to skip or side-output to go on without it",
-                            place(&r),
-                            String::from_utf8_lossy(&r.payload)
-                        )))
-                    }
-                    OnError::Skip => {
-                        if let Some(c) = &self.skipped {
-                            c.add(1);
-                        }
-                    }
-                    OnError::SideOutput => {
-                        let line = serde_json::json!({
-                            "partition": r.partition,
-                            "offset": r.offset,
-                            "timestamp_ms": r.timestamp_ms,
-                            "problem": problem,
-                            "payload": String::from_utf8_lossy(&r.payload),
-                        });
-                        out.emit(Either::Right(line.to_string()))?
-                    }
-                },
-            }
-        }
-        Ok(())
     }
 }
 
@@ -242,14 +167,10 @@ fn build(name: &str, p: &Params, config: &Config) -> Result<JobGraph> {
         .name(&format!("source: {}", p.text("source")))
         .uid("source")
         .with_parallelism(sp)
-        .transform(move || {
-            Box::new(ReadKeys {
-                field: field.clone(),
-                time_field: time_field.clone(),
-                on_error,
-                skipped: None,
-            })
-        })
+        .decode(
+            Arc::new(move |r: &RawRecord| keyed(r, field.as_deref(), time_field.as_deref())),
+            on_error,
+        )
         .name("keys")
         .uid("keys")
         .with_parallelism(cp);
@@ -287,8 +208,8 @@ fn build(name: &str, p: &Params, config: &Config) -> Result<JobGraph> {
     };
     if let Some(dir) = bad_dir.filter(|_| on_error == OnError::SideOutput) {
         let dir = std::path::PathBuf::from(dir);
-        let format: Arc<dyn Fn(&String, &mut String) + Send + Sync> =
-            Arc::new(|line: &String, s: &mut String| s.push_str(line));
+        let format: Arc<dyn Fn(&BadRecord, &mut String) + Send + Sync> =
+            Arc::new(|r: &BadRecord, s: &mut String| s.push_str(&r.to_json_line()));
         bad.sink(move || Box::new(FileSink::new(dir.clone(), format.clone())))
             .name("sink: bad records")
             .uid("bad-records")
@@ -333,7 +254,7 @@ mod tests {
     #[test]
     fn event_time_comes_from_the_time_field_and_its_problems_are_named() {
         let mut r = raw(br#"{"user":"bob","ts":1500}"#);
-        r.timestamp_ms = super::super::connectors::event_time(&r.payload, "ts").unwrap();
+        r.timestamp_ms = event_time(&r.payload, "ts").unwrap();
         assert_eq!(
             keyed(&r, Some("user"), Some("ts")).unwrap(),
             ("bob".into(), 1500)

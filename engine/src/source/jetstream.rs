@@ -25,7 +25,10 @@
 //! - **Records.** Each message is turned into a record by the user's function
 //!   from its payload, subject, stream sequence and publish time; an error
 //!   there fails the task (the restart strategy applies), never a record
-//!   silently dropped.
+//!   silently dropped. For formats and a per-record error policy, make
+//!   [`RawRecord`](super::format::RawRecord)s
+//!   ([`jetstream_records`](super::format::jetstream_records)) and decode
+//!   them after the source ([`super::format`]).
 
 use super::{Poll, Source};
 use crate::error::{Error, Result};

@@ -21,7 +21,10 @@
 //! - **Bounded mode.** `bounded` reads each partition up to its end offset
 //!   when the subtask started, then finishes.
 //! - **Records.** The user's function makes a record of each message; an error
-//!   there fails the task (the restart strategy applies).
+//!   there fails the task (the restart strategy applies). For formats and a
+//!   per-record error policy, make [`RawRecord`](super::format::RawRecord)s
+//!   ([`kafka_records`](super::format::kafka_records)) and decode them after
+//!   the source ([`super::format`]).
 
 use super::{Poll, Source, SplitLag};
 use crate::data::JavaHash;

@@ -3,6 +3,7 @@
 
 pub mod datagen;
 pub mod file;
+pub mod format;
 pub mod jetstream;
 pub mod kafka;
 mod lag_sampler;
