@@ -14,10 +14,11 @@ say "cargo doc (the library's documentation, warnings are errors)"
 RUSTDOCFLAGS="-D warnings" cargo doc --release --no-deps --workspace
 say "building the tidemark binary the integration tests run"
 cargo build --release --bins
-say "checking that docs/metrics.md and docs/configuration.md are generated from the code"
+say "checking that docs/metrics.md, docs/configuration.md and docs/doctor.md are generated from the code"
 bin="$CARGO_TARGET_DIR/release/tidemark"
 diff -u docs/metrics.md <("$bin" metrics-doc) || { say "docs/metrics.md is stale: run '$bin metrics-doc > docs/metrics.md'"; exit 1; }
 diff -u docs/configuration.md <("$bin" config-doc) || { say "docs/configuration.md is stale: run '$bin config-doc > docs/configuration.md'"; exit 1; }
+diff -u docs/doctor.md <("$bin" doctor-doc) || { say "docs/doctor.md is stale: run '$bin doctor-doc > docs/doctor.md'"; exit 1; }
 say "fuzzing every target for ${TIDEMARK_FUZZ_SECONDS:-20} s (scripts/fuzz.sh; docs/fuzzing.md)"
 bash scripts/fuzz.sh "${TIDEMARK_FUZZ_SECONDS:-20}"
 say "cargo test (unit, property and integration tests)"

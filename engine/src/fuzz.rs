@@ -175,5 +175,7 @@ fn rest_context(control: crate::runtime::StopHandle) -> crate::rest::RestContext
         checkpoint_config: Some(serde_json::json!({ "mode": "exactly_once" })),
         control,
         token: Some(REST_TOKEN.into()),
+        doctor: Default::default(),
+        max_parallelism: 128,
     }
 }

@@ -54,6 +54,7 @@ pub(crate) mod checkpoint;
 pub mod cli;
 pub mod config;
 pub mod data;
+pub mod doctor;
 pub mod error;
 #[doc(hidden)]
 pub mod fuzz;

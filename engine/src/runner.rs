@@ -235,6 +235,8 @@ impl Job {
                         checkpoint_config,
                         control: jm.stop_handle(),
                         token: token.clone(),
+                        doctor: config.doctor,
+                        max_parallelism: jm.graph().max_parallelism,
                     },
                     *host,
                     ports,

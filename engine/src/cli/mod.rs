@@ -59,6 +59,16 @@ enum Command {
         /// The job's REST address (http://127.0.0.1:8081) or job URL.
         url: String,
     },
+    /// Name what holds a running job back: the bottleneck and why (a sink, skew, load), failing checkpoints, restarts.
+    Doctor {
+        /// The job's REST address (http://127.0.0.1:8081) or job URL.
+        url: String,
+        /// Print the diagnosis as JSON (GET /jobs/:id/doctor).
+        #[arg(long)]
+        json: bool,
+    },
+    /// Print docs/doctor.md (generated from the doctor's causes and thresholds).
+    DoctorDoc,
     /// Publish lines (of files, or standard input) to a JetStream stream or a Kafka topic, one message each.
     Produce(produce::ProduceArgs),
     /// Run benchmark workloads (keyed-count, nexmark-q0 … q8): one row per run and the median.
@@ -170,6 +180,11 @@ pub fn main_with(pipelines: &'static [crate::pipelines::PipelineSpec]) -> i32 {
         Command::Checkpoints { dir: Some(dir), .. } => checkpoints::list(&dir),
         Command::Checkpoints { .. } => EXIT_USAGE,
         Command::Backpressure { url } => backpressure_report::report(&url),
+        Command::Doctor { url, json } => doctor(&url, json),
+        Command::DoctorDoc => {
+            print!("{}", crate::doctor::doc());
+            0
+        }
         Command::Savepoint(a) => savepoint::run(&a),
         Command::Bench(a) => bench::run(&a),
         Command::Produce(a) => produce::run(&a),
@@ -186,6 +201,27 @@ pub fn main_with(pipelines: &'static [crate::pipelines::PipelineSpec]) -> i32 {
         Command::ConfigDoc => {
             print!("{}", docs::configuration());
             0
+        }
+    }
+}
+
+/// `tidemark doctor URL`: the job's diagnosis, as text or JSON (exit 0
+/// whatever the verdict; 1 when the job cannot be asked).
+fn doctor(url: &str, json: bool) -> i32 {
+    let d =
+        rest_client::job_url(url).and_then(|job| rest_client::get_json(&format!("{job}/doctor")));
+    match d {
+        Ok(d) => {
+            if json {
+                println!("{d}");
+            } else {
+                print!("{}", crate::doctor::render(&d));
+            }
+            0
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            EXIT_FAILED
         }
     }
 }

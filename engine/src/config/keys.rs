@@ -454,6 +454,34 @@ keys! {
         Kind::Float,
         "Growth of the wait per failure."
     ),
+    TIDEMARK_DOCTOR_BACKPRESSURED_RATIO = (
+        "tidemark.doctor.backpressured-ratio",
+        [],
+        Some("0.5"),
+        Kind::Ratio,
+        "doctor: a subtask backpressured at least this share of the window waits on its downstream (Flink's HIGH level starts above 0.5)."
+    ),
+    TIDEMARK_DOCTOR_BUSY_RATIO = (
+        "tidemark.doctor.busy-ratio",
+        [],
+        Some("0.7"),
+        Kind::Ratio,
+        "doctor: a subtask busy at least this share of the window has no room left (the autoscaler's usual target utilization)."
+    ),
+    TIDEMARK_DOCTOR_SKEW_RATIO = (
+        "tidemark.doctor.skew-ratio",
+        [],
+        Some("0.5"),
+        Kind::Ratio,
+        "doctor: siblings of the busiest subtask of a bottleneck busy, on average, less than this fraction of it make the cause data-skew rather than load."
+    ),
+    TIDEMARK_DOCTOR_TARGET_UTILIZATION = (
+        "tidemark.doctor.target-utilization",
+        [],
+        Some("0.7"),
+        Kind::Ratio,
+        "doctor: the busy share per subtask a recommended parallelism aims at (Flink's autoscaler default), leaving room to catch up."
+    ),
     TIDEMARK_RUNTIME_BATCH_SIZE = (
         "tidemark.runtime.batch-size",
         [],

@@ -64,6 +64,8 @@ pub struct Config {
     pub system_resource_interval: Duration,
     /// Registry options (`metrics.level`, `metrics.series-limit`).
     pub registry: tidemark_agent::registry::RegistryOptions,
+    /// `tidemark.doctor.*`.
+    pub doctor: crate::doctor::Thresholds,
     /// Deprecation notes (old key names used).
     pub warnings: Vec<String>,
     /// The effective values by canonical key (for display).
@@ -134,6 +136,21 @@ impl Config {
         let parallelism = r.int(k::PARALLELISM_DEFAULT).unwrap_or(1) as usize;
         let max_parallelism = r.int(k::PIPELINE_MAX_PARALLELISM).map(|p| p as u32);
         let watermark_interval = r.duration(k::PIPELINE_AUTO_WATERMARK_INTERVAL);
+        let defaults = crate::doctor::Thresholds::default();
+        let doctor = crate::doctor::Thresholds {
+            backpressured: r
+                .ratio(k::TIDEMARK_DOCTOR_BACKPRESSURED_RATIO)
+                .unwrap_or(defaults.backpressured),
+            busy: r
+                .ratio(k::TIDEMARK_DOCTOR_BUSY_RATIO)
+                .unwrap_or(defaults.busy),
+            skew: r
+                .ratio(k::TIDEMARK_DOCTOR_SKEW_RATIO)
+                .unwrap_or(defaults.skew),
+            target_utilization: r
+                .ratio(k::TIDEMARK_DOCTOR_TARGET_UTILIZATION)
+                .unwrap_or(defaults.target_utilization),
+        };
         let buffer_timeout = r.duration(k::EXECUTION_BUFFER_TIMEOUT_INTERVAL);
         let interval = r.duration(k::EXECUTION_CHECKPOINTING_INTERVAL);
         if interval.is_some_and(|i| i < Duration::from_millis(10)) {
@@ -307,6 +324,7 @@ impl Config {
                 level,
                 series_limit,
             },
+            doctor,
             warnings,
             values,
         })

@@ -34,6 +34,10 @@ pub struct RestContext {
     pub control: crate::runtime::StopHandle,
     /// Bearer token for changing endpoints; `None` disables them.
     pub token: Option<String>,
+    /// `GET /jobs/:id/doctor`'s thresholds.
+    pub doctor: crate::doctor::Thresholds,
+    /// The job's key groups (`pipeline.max-parallelism`, or its default).
+    pub max_parallelism: u32,
 }
 
 fn json_response(status: u16, v: &Value) -> Response<Full<Bytes>> {
@@ -102,6 +106,22 @@ pub fn route(ctx: &RestContext, req: HttpRequest) -> Response<Full<Bytes>> {
             }
         },
         (&Method::GET, ["jobs", _, "exceptions"]) => json_response(200, &views::exceptions(ctx)),
+        (&Method::GET, ["jobs", _, "doctor"]) => {
+            match crate::doctor::from_status(&ctx.status, ctx.max_parallelism) {
+                Ok(facts) => {
+                    let d = crate::doctor::diagnose(&facts, &ctx.doctor);
+                    json_response(200, &serde_json::to_value(d).unwrap_or_default())
+                }
+                Err(span) => error(
+                    503,
+                    &format!(
+                        "the doctor answers from {} s of measurements and has {:.1} s: ask again shortly",
+                        crate::doctor::MIN_WINDOW.as_secs(),
+                        span.as_secs_f64()
+                    ),
+                ),
+            }
+        }
         (&Method::GET, ["jobs", _, "vertices", vid, "backpressure"]) => {
             match views::backpressure(ctx, vid) {
                 Some(v) => json_response(200, &v),

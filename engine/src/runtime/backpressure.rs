@@ -115,6 +115,29 @@ impl Window {
         }
     }
 
+    /// Records in per second per subtask over the window (empty before two
+    /// samples).
+    pub fn records_in_rates(&self) -> Vec<f64> {
+        match (self.samples.front(), self.samples.back()) {
+            (Some((t0, a)), Some((t1, b))) if t1 > t0 => {
+                let secs = (*t1 - *t0).as_secs_f64();
+                a.iter()
+                    .zip(b)
+                    .map(|(x, y)| y.records_in.saturating_sub(x.records_in) as f64 / secs)
+                    .collect()
+            }
+            _ => Vec::new(),
+        }
+    }
+
+    /// The time between the oldest and the newest sample.
+    pub fn span(&self) -> Duration {
+        match (self.samples.front(), self.samples.back()) {
+            (Some((t0, _)), Some((t1, _))) => t1.saturating_duration_since(*t0),
+            _ => Duration::ZERO,
+        }
+    }
+
     /// When the newest sample was taken.
     pub fn end(&self) -> Option<Instant> {
         self.samples.back().map(|(t, _)| *t)

@@ -142,6 +142,23 @@ impl JobStatus {
         lock(&self.window).as_ref().and_then(|w| w.end())
     }
 
+    /// How much time the window's samples span now (zero before two).
+    pub fn measured_span(&self) -> Duration {
+        lock(&self.window)
+            .as_ref()
+            .map(|w| w.span())
+            .unwrap_or_default()
+    }
+
+    /// Records in per second of each task entry over the window (empty
+    /// until two samples exist).
+    pub fn records_in_rates(&self) -> Vec<f64> {
+        lock(&self.window)
+            .as_ref()
+            .map(|w| w.records_in_rates())
+            .unwrap_or_default()
+    }
+
     /// Backpressure per vertex over the window (empty until two samples exist).
     pub fn backpressure(&self) -> Vec<VertexPressure> {
         let shares = lock(&self.window)

@@ -1,0 +1,191 @@
+//! `tidemark doctor`: names the cause of a job's trouble, not only its
+//! symptom. Facts are read at the edge (a running job's own status, or
+//! Prometheus) into [`Facts`]; each rule in `rules` is a pure function of
+//! them and of [`Thresholds`], documented and unit-tested; the diagnosis is
+//! the findings, most severe first, and a verdict. `docs/doctor.md` is
+//! generated from [`CAUSES`] and the thresholds' config keys.
+
+mod facts;
+mod rules;
+
+pub(crate) use facts::{from_status, MIN_WINDOW};
+pub use facts::{CheckpointFacts, Facts, SubtaskFacts, VertexFacts};
+pub use rules::Thresholds;
+
+use serde::Serialize;
+
+/// How bad a job is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Verdict {
+    /// Nothing found.
+    Healthy,
+    /// Slower, later or less safe than it should be.
+    Degraded,
+    /// Failing, or losing its guarantees.
+    Critical,
+}
+
+/// How bad one finding is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    /// Worth knowing.
+    Info,
+    /// Makes the job degraded.
+    Warning,
+    /// Makes the job critical.
+    Critical,
+}
+
+/// A cause in the fixed vocabulary, with what it means.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Cause {
+    /// Its name in findings (`sink-bottleneck`).
+    pub name: &'static str,
+    /// The rule that finds it, for docs/doctor.md.
+    pub rule: &'static str,
+    /// What to do about it, in general.
+    pub action: &'static str,
+}
+
+/// One metric value a finding rests on, named as in the catalogue.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Evidence {
+    /// The catalogue's metric (or a quantity derived from it, named so).
+    pub metric: String,
+    /// The vertex it is of, if any.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub vertex: Option<String>,
+    /// The subtask, if any.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub subtask: Option<usize>,
+    /// Its value.
+    pub value: f64,
+    /// The window it was taken over (`10s`), or `now`.
+    pub window: String,
+}
+
+/// What the doctor found.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Finding {
+    /// A name from [`CAUSES`].
+    pub cause: &'static str,
+    /// The vertex (its uid) it is about, if one.
+    pub vertex: Option<String>,
+    /// The subtask it is about, where it matters.
+    pub subtask: Option<usize>,
+    /// How bad.
+    pub severity: Severity,
+    /// The values it rests on.
+    pub evidence: Vec<Evidence>,
+    /// One sentence: why this is the cause.
+    pub why: String,
+    /// What to change: config keys and values, or the job.
+    pub action: String,
+}
+
+/// The doctor's answer.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Diagnosis {
+    /// The worst finding's severity, as a verdict.
+    pub verdict: Verdict,
+    /// The span of the measurements it rests on.
+    pub window_seconds: f64,
+    /// Most severe first.
+    pub findings: Vec<Finding>,
+    /// Per vertex: utilization, records in per second, the true processing
+    /// rate (records per second of busy time) and the parallelism it needs
+    /// at the target utilization.
+    pub capacity: serde_json::Value,
+}
+
+/// Every cause the doctor can name.
+pub const CAUSES: &[Cause] = &[
+    rules::SINK_BOTTLENECK,
+    rules::OPERATOR_BOTTLENECK,
+    rules::DATA_SKEW,
+    rules::UNDER_PROVISIONED,
+    rules::CHECKPOINT_FAILING,
+    rules::RESTARTING,
+    rules::HEALTHY,
+];
+
+/// Runs every rule over `facts`.
+pub fn diagnose(facts: &Facts, t: &Thresholds) -> Diagnosis {
+    let mut findings: Vec<Finding> = rules::all(facts, t);
+    findings.sort_by_key(|f| std::cmp::Reverse(f.severity));
+    let verdict = match findings.first().map(|f| f.severity) {
+        Some(Severity::Critical) => Verdict::Critical,
+        Some(Severity::Warning) => Verdict::Degraded,
+        _ => Verdict::Healthy,
+    };
+    Diagnosis {
+        verdict,
+        window_seconds: facts.window_s,
+        findings,
+        capacity: rules::capacity(facts, t),
+    }
+}
+
+/// A diagnosis (as `GET /jobs/:id/doctor` answers it) as text for a
+/// terminal.
+pub fn render(d: &serde_json::Value) -> String {
+    let text = |v: &serde_json::Value| v.as_str().unwrap_or("").to_string();
+    let place = |v: &serde_json::Value| match (v["vertex"].as_str(), v["subtask"].as_u64()) {
+        (Some(x), Some(s)) => format!(" {{vertex={x}, subtask={s}}}"),
+        (Some(x), None) => format!(" {{vertex={x}}}"),
+        _ => String::new(),
+    };
+    let mut out = format!(
+        "verdict: {} (over the last {:.0} s)\n",
+        text(&d["verdict"]),
+        d["window_seconds"].as_f64().unwrap_or(0.0)
+    );
+    for f in d["findings"].as_array().into_iter().flatten() {
+        out.push_str(&format!(
+            "\n{} {}{}\n  why: {}\n",
+            text(&f["severity"]),
+            text(&f["cause"]),
+            place(f),
+            text(&f["why"])
+        ));
+        for e in f["evidence"].as_array().into_iter().flatten() {
+            out.push_str(&format!(
+                "  evidence: {}{} = {:.3} over {}\n",
+                text(&e["metric"]),
+                place(e),
+                e["value"].as_f64().unwrap_or(f64::NAN),
+                text(&e["window"])
+            ));
+        }
+        out.push_str(&format!("  action: {}\n", text(&f["action"])));
+    }
+    out
+}
+
+/// `docs/doctor.md`: every cause with its rule and action, and the
+/// thresholds with their keys and defaults.
+pub fn doc() -> String {
+    let mut out = String::from(
+        "# tidemark doctor\n\n<!-- generated by `tidemark doctor-doc`; do not edit -->\n\n\
+         `tidemark doctor URL [--json]` (or `GET /jobs/:id/doctor`) reads a running job's own \
+         measurements over the last 10 s and names what holds it back. Each finding has a `cause` \
+         from the list below, the `vertex` (and `subtask` where it matters), a `severity`, the \
+         `evidence` (metric values named as in the catalogue), `why` and `action`. The verdict is \
+         the worst severity: `healthy`, `degraded` (warning) or `critical`.\n\n## Causes\n\n| cause | rule | action |\n|---|---|---|\n",
+    );
+    for c in CAUSES {
+        out.push_str(&format!("| `{}` | {} | {} |\n", c.name, c.rule, c.action));
+    }
+    out.push_str("\n## Thresholds\n\n| key | default | meaning |\n|---|---|---|\n");
+    for k in rules::THRESHOLD_KEYS {
+        out.push_str(&format!(
+            "| `{}` | `{}` | {} |\n",
+            k.key,
+            k.default.unwrap_or(""),
+            k.doc
+        ));
+    }
+    out
+}

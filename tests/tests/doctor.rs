@@ -1,0 +1,180 @@
+//! `tidemark doctor` against real jobs, one injected fault at a time, through
+//! the command a user types: the top finding's cause and vertex within 30 s
+//! of the fault's onset, and the finding gone once the fault ends. The
+//! oracle for the vertex is the job's graph (`GET /jobs/:id`), not the
+//! doctor.
+
+use serde_json::Value;
+use std::path::Path;
+use std::time::Duration;
+use tidemark_tests::*;
+
+/// `tidemark doctor URL --json`, parsed; `None` while the job has too few
+/// measurements to answer (the command says so and exits 1).
+fn doctor(d: &Path, url: &str) -> Option<Value> {
+    let (code, out) = run_stdout(d, &["doctor", url, "--json"]);
+    if code != 0 {
+        return None;
+    }
+    Some(serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}")))
+}
+
+/// `tidemark ARGS` in `d`: exit code and standard output.
+fn run_stdout(d: &Path, args: &[&str]) -> (i32, String) {
+    let out = std::process::Command::new(bin())
+        .args(args)
+        .current_dir(d)
+        .output()
+        .unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+    )
+}
+
+/// The uid of the job's vertex whose name starts with `prefix`.
+fn vertex_id(url: &str, prefix: &str) -> String {
+    let job = get_json(url);
+    job["plan"]["nodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|n| n["description"].as_str().unwrap_or("").starts_with(prefix))
+        .and_then(|n| n["id"].as_str())
+        .unwrap_or_else(|| panic!("no vertex named {prefix}…: {job}"))
+        .to_string()
+}
+
+/// Waits until the doctor's answer satisfies `ok`, and returns it.
+fn wait_doctor(
+    d: &Path,
+    r: &Running,
+    url: &str,
+    what: &str,
+    timeout: Duration,
+    ok: impl Fn(&Value) -> bool,
+) -> Value {
+    wait_for_or(
+        what,
+        timeout,
+        || doctor(d, url).filter(|v| ok(v)),
+        || r.stderr(),
+    )
+}
+
+fn healthy(v: &Value) -> bool {
+    v["verdict"] == "healthy" && v["findings"].as_array().is_some_and(|f| f.is_empty())
+}
+
+/// README.md's slow sink (`examples/slow-sink.yaml`, slow from the start):
+/// `sink-bottleneck` at the sink within 30 s, and healthy again once the
+/// slowdown ends.
+#[test]
+fn a_slow_sink_is_named_within_30_s_and_the_finding_clears_when_it_ends() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let slow = d.join("slow");
+    std::fs::write(&slow, "").unwrap();
+    let started = std::time::Instant::now();
+    let example = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("the workspace root")
+        .join("examples/slow-sink.yaml");
+    let r = Running::start(
+        d,
+        &[
+            "run",
+            &example.display().to_string(),
+            "--status-interval",
+            "0",
+        ],
+    );
+    let url = r.rest_url();
+    // Its measurements span less than the 5 s the doctor answers from: it
+    // says so rather than calling a job it has not measured healthy.
+    let early = std::process::Command::new(bin())
+        .args(["doctor", &url])
+        .current_dir(d)
+        .output()
+        .unwrap();
+    if started.elapsed() < Duration::from_secs(5) {
+        let err = String::from_utf8_lossy(&early.stderr);
+        assert!(
+            !early.status.success() && err.contains("ask again shortly"),
+            "{err}"
+        );
+    }
+    let sink = vertex_id(&url, "sink");
+    let v = wait_doctor(
+        d,
+        &r,
+        &url,
+        "sink-bottleneck within 30 s of the start",
+        Duration::from_secs(30).saturating_sub(started.elapsed()),
+        |v| v["findings"][0]["cause"] == "sink-bottleneck",
+    );
+    assert_eq!(v["verdict"], "degraded", "{v}");
+    assert_eq!(v["findings"][0]["vertex"], sink.as_str(), "{v}");
+    let evidence = v["findings"][0]["evidence"].to_string();
+    assert!(
+        evidence.contains("tidemark_task_backpressured_seconds_total")
+            && evidence.contains("tidemark_task_busy_seconds_total"),
+        "{v}"
+    );
+    let capacity: Vec<&str> = v["capacity"]["vertices"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|c| c["vertex"].as_str())
+        .collect();
+    assert_eq!(capacity, ["datagen", "count", sink.as_str()], "{v}");
+    // The text form names the same.
+    let (_, text) = run_stdout(d, &["doctor", &url]);
+    assert!(text.contains("sink-bottleneck"), "{text}");
+    std::fs::remove_file(&slow).unwrap();
+    wait_doctor(
+        d,
+        &r,
+        &url,
+        "a healthy verdict after the slowdown",
+        Duration::from_secs(60),
+        healthy,
+    );
+    r.kill();
+}
+
+/// The negative control: the same job without the slowdown is healthy,
+/// with no findings, over a full 10 s window.
+#[test]
+fn a_healthy_job_is_healthy_with_no_findings() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let (r, url) = start_job(d, "doctor-calm", &calm_job("doctor-calm"), &[]);
+    let v = wait_doctor(
+        d,
+        &r,
+        &url,
+        "an answer over a full 10 s window",
+        Duration::from_secs(60),
+        |v| v["window_seconds"].as_f64().is_some_and(|w| w >= 9.5),
+    );
+    assert!(healthy(&v), "{v}");
+    r.kill();
+}
+
+/// keyed-count at 20 000 records a second, as `examples/slow-sink.yaml`
+/// without the slowdown.
+fn calm_job(name: &str) -> String {
+    format!(
+        "name: {name}
+pipeline: keyed-count
+params:
+  keys: 1000
+  rate: 20000
+  sink: blackhole
+config:
+  parallelism.default: 2
+  metrics.reporter.prom.port: 0
+"
+    )
+}
