@@ -76,19 +76,7 @@ fn a_slow_sink_is_named_within_30_s_and_the_finding_clears_when_it_ends() {
     let slow = d.join("slow");
     std::fs::write(&slow, "").unwrap();
     let started = std::time::Instant::now();
-    let example = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .expect("the workspace root")
-        .join("examples/slow-sink.yaml");
-    let r = Running::start(
-        d,
-        &[
-            "run",
-            &example.display().to_string(),
-            "--status-interval",
-            "0",
-        ],
-    );
+    let r = slow_sink(d, &[]);
     let url = r.rest_url();
     // Its measurements span less than the 5 s the doctor answers from: it
     // says so rather than calling a job it has not measured healthy.
@@ -177,4 +165,171 @@ config:
   metrics.reporter.prom.port: 0
 "
     )
+}
+
+/// Checkpoints that cannot complete (a 100 ms timeout while the slow sink
+/// holds the barriers back): `checkpoint-failing`, critical, first, with
+/// the reason the coordinator gave; the slow sink is named after it.
+#[test]
+fn checkpoints_that_expire_are_named_critical_with_their_reason() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    std::fs::write(d.join("slow"), "").unwrap();
+    let r = slow_sink(
+        d,
+        &[
+            "--set",
+            "execution.checkpointing.interval=1 s",
+            "--set",
+            "execution.checkpointing.timeout=100 ms",
+            "--set",
+            "execution.checkpointing.dir=./ck",
+        ],
+    );
+    let url = r.rest_url();
+    let v = wait_doctor(
+        d,
+        &r,
+        &url,
+        "checkpoint-failing",
+        Duration::from_secs(60),
+        |v| v["findings"][0]["cause"] == "checkpoint-failing",
+    );
+    assert_eq!(v["verdict"], "critical", "{v}");
+    assert_eq!(v["findings"][0]["severity"], "critical", "{v}");
+    let why = v["findings"][0]["why"].as_str().unwrap_or("");
+    assert!(why.contains("execution.checkpointing.timeout"), "{v}");
+    let causes: Vec<&str> = v["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|f| f["cause"].as_str())
+        .collect();
+    assert!(causes.contains(&"sink-bottleneck"), "{v}");
+    r.kill();
+}
+
+/// A job that fails on a message it cannot read and restarts into it
+/// again (JetStream, `on-error: fail`, a fixed-delay restart strategy):
+/// `restarting`, critical, with the root exception naming the message.
+#[test]
+fn a_job_restarting_on_a_bad_message_is_named_with_its_root_exception() {
+    let server = tidemark_tests::servers::nats();
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    tidemark_tests::stream_jobs::produce_stdin(
+        d,
+        &[
+            "--url",
+            &server.url,
+            "--stream",
+            "events",
+            "--subjects",
+            "events.0,events.1",
+        ],
+        "{\"user\":\"alice\"}\noops\n",
+    );
+    let example = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("the workspace root")
+        .join("examples/jetstream-count.yaml");
+    let mut args = vec![
+        "run".to_string(),
+        example.display().to_string(),
+        "--status-interval".into(),
+        "0".into(),
+    ];
+    args.extend(tidemark_tests::stream_jobs::sets(&[
+        format!("params.url={}", server.url),
+        "params.key-field=user".into(),
+        "metrics.reporter.prom.port=0".into(),
+        "restart-strategy.type=fixed-delay".into(),
+        "restart-strategy.fixed-delay.attempts=1000".into(),
+        "restart-strategy.fixed-delay.delay=500 ms".into(),
+    ]));
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let r = Running::start(d, &args);
+    let url = r.rest_url();
+    let v = wait_doctor(d, &r, &url, "restarting", Duration::from_secs(60), |v| {
+        v["findings"]
+            .as_array()
+            .is_some_and(|f| f.iter().any(|x| x["cause"] == "restarting"))
+    });
+    assert_eq!(v["verdict"], "critical", "{v}");
+    let finding = v["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|x| x["cause"] == "restarting")
+        .unwrap();
+    let why = finding["why"].as_str().unwrap_or("");
+    assert!(
+        why.contains("partition 'events.1', offset 2") && why.contains("oops"),
+        "{v}"
+    );
+    r.kill();
+}
+
+/// Behind the slow sink, barriers queue behind records: the checkpoints'
+/// time goes to their travel, named `checkpoint-start-delay` at the sink
+/// (with `tidemark.doctor.checkpoint-slow` at 500 ms, so that seconds count
+/// as slow), next to the sink bottleneck that causes it.
+#[test]
+fn barriers_stuck_behind_a_slow_sink_are_named_checkpoint_start_delay() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    std::fs::write(d.join("slow"), "").unwrap();
+    let r = slow_sink(
+        d,
+        &[
+            "--set",
+            "execution.checkpointing.interval=1 s",
+            "--set",
+            "execution.checkpointing.dir=./ck",
+            "--set",
+            "tidemark.doctor.checkpoint-slow=500 ms",
+        ],
+    );
+    let url = r.rest_url();
+    let sink = vertex_id(&url, "sink");
+    let finding = |v: &Value, cause: &str| -> Option<Value> {
+        v["findings"]
+            .as_array()?
+            .iter()
+            .find(|f| f["cause"] == cause)
+            .cloned()
+    };
+    let v = wait_doctor(
+        d,
+        &r,
+        &url,
+        "checkpoint-start-delay",
+        Duration::from_secs(60),
+        |v| finding(v, "checkpoint-start-delay").is_some(),
+    );
+    let f = finding(&v, "checkpoint-start-delay").unwrap();
+    assert_eq!(f["vertex"], sink.as_str(), "{v}");
+    assert!(finding(&v, "sink-bottleneck").is_some(), "{v}");
+    r.kill();
+}
+
+/// `tidemark run examples/slow-sink.yaml` in `d` with `extra` arguments (its
+/// metrics on a free port: tests run side by side).
+fn slow_sink(d: &Path, extra: &[&str]) -> Running {
+    let example = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("the workspace root")
+        .join("examples/slow-sink.yaml")
+        .display()
+        .to_string();
+    let mut args = vec![
+        "run",
+        &example,
+        "--status-interval",
+        "0",
+        "--set",
+        "metrics.reporter.prom.port=0",
+    ];
+    args.extend(extra);
+    Running::start(d, &args)
 }

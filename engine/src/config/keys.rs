@@ -482,6 +482,20 @@ keys! {
         Kind::Ratio,
         "doctor: the busy share per subtask a recommended parallelism aims at (Flink's autoscaler default), leaving room to catch up."
     ),
+    TIDEMARK_DOCTOR_CHECKPOINT_SLOW = (
+        "tidemark.doctor.checkpoint-slow",
+        [],
+        Some("10 s"),
+        Kind::Duration,
+        "doctor: a checkpoint at least this long is slow, and the phase that took half of it is named (Flink's UI leaves the reading to the user)."
+    ),
+    TIDEMARK_DOCTOR_NEAR_INTERVAL_RATIO = (
+        "tidemark.doctor.near-interval-ratio",
+        [],
+        Some("0.8"),
+        Kind::Ratio,
+        "doctor: a checkpoint taking at least this share of the interval runs back to back with the next."
+    ),
     TIDEMARK_RUNTIME_BATCH_SIZE = (
         "tidemark.runtime.batch-size",
         [],

@@ -150,6 +150,12 @@ impl Config {
             target_utilization: r
                 .ratio(k::TIDEMARK_DOCTOR_TARGET_UTILIZATION)
                 .unwrap_or(defaults.target_utilization),
+            checkpoint_slow_ms: r
+                .duration(k::TIDEMARK_DOCTOR_CHECKPOINT_SLOW)
+                .map_or(defaults.checkpoint_slow_ms, |d| d.as_millis() as i64),
+            near_interval: r
+                .ratio(k::TIDEMARK_DOCTOR_NEAR_INTERVAL_RATIO)
+                .unwrap_or(defaults.near_interval),
         };
         let buffer_timeout = r.duration(k::EXECUTION_BUFFER_TIMEOUT_INTERVAL);
         let interval = r.duration(k::EXECUTION_CHECKPOINTING_INTERVAL);

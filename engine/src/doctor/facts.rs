@@ -37,9 +37,44 @@ pub struct VertexFacts {
     pub subtasks: Vec<SubtaskFacts>,
 }
 
+/// One phase of a checkpoint at the subtask where it took longest.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct PhaseFacts {
+    /// The vertex, by index.
+    pub vertex: usize,
+    /// The subtask.
+    pub subtask: usize,
+    /// How long, ms.
+    pub ms: u64,
+}
+
+/// Where the time of a completed checkpoint went (Flink's checkpoint
+/// details: each phase's maximum over subtasks).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct CheckpointTiming {
+    /// Its id.
+    pub id: u64,
+    /// Trigger to the last acknowledgement, ms.
+    pub duration_ms: i64,
+    /// The barrier's travel from the source to the subtask.
+    pub start_delay: PhaseFacts,
+    /// From the first barrier to the last at a subtask of several inputs.
+    pub alignment: PhaseFacts,
+    /// The snapshot's synchronous part.
+    pub sync: PhaseFacts,
+    /// Writing it to checkpoint storage.
+    pub upload: PhaseFacts,
+    /// Bytes written.
+    pub size: u64,
+}
+
 /// Checkpoints over the window.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct CheckpointFacts {
+    /// `execution.checkpointing.interval`, ms (`None`: no checkpoints).
+    pub interval_ms: Option<i64>,
+    /// The newest checkpoint completed in the window.
+    pub latest_completed: Option<CheckpointTiming>,
     /// Checkpoints that failed in the window.
     pub failed_in_window: u64,
     /// A checkpoint completed after the latest failure.
@@ -74,6 +109,7 @@ pub const MIN_WINDOW: std::time::Duration = std::time::Duration::from_secs(5);
 pub(crate) fn from_status(
     status: &JobStatus,
     max_parallelism: u32,
+    interval_ms: Option<i64>,
 ) -> Result<Facts, std::time::Duration> {
     let window = status.measured_span();
     if window < MIN_WINDOW {
@@ -124,7 +160,35 @@ pub(crate) fn from_status(
     let checkpoints = {
         let stats = lock(&status.checkpoints);
         let latest_failed = stats.history.iter().find(|r| r.status == Status::Failed);
+        let latest_completed = stats
+            .history
+            .iter()
+            .find(|r| r.status == Status::Completed && r.end_ms.is_some_and(|e| e >= since))
+            .map(|r| {
+                let phase = |ms: fn(&crate::runtime::checkpoint_stats::SubtaskRecord) -> u64| {
+                    r.subtasks
+                        .iter()
+                        .max_by_key(|s| ms(s))
+                        .map(|s| PhaseFacts {
+                            vertex: s.node,
+                            subtask: s.subtask,
+                            ms: ms(s),
+                        })
+                        .unwrap_or_default()
+                };
+                CheckpointTiming {
+                    id: r.id,
+                    duration_ms: r.end_to_end_ms(),
+                    start_delay: phase(|s| s.start_delay_ms),
+                    alignment: phase(|s| s.alignment_ms),
+                    sync: phase(|s| s.sync_ms),
+                    upload: phase(|s| s.async_ms),
+                    size: r.size(),
+                }
+            });
         CheckpointFacts {
+            interval_ms,
+            latest_completed,
             failed_in_window: stats
                 .history
                 .iter()

@@ -9,7 +9,7 @@ mod facts;
 mod rules;
 
 pub(crate) use facts::{from_status, MIN_WINDOW};
-pub use facts::{CheckpointFacts, Facts, SubtaskFacts, VertexFacts};
+pub use facts::{CheckpointFacts, CheckpointTiming, Facts, PhaseFacts, SubtaskFacts, VertexFacts};
 pub use rules::Thresholds;
 
 use serde::Serialize;
@@ -107,6 +107,11 @@ pub const CAUSES: &[Cause] = &[
     rules::DATA_SKEW,
     rules::UNDER_PROVISIONED,
     rules::CHECKPOINT_FAILING,
+    rules::CHECKPOINT_NEAR_INTERVAL,
+    rules::CHECKPOINT_START_DELAY,
+    rules::CHECKPOINT_ALIGNMENT,
+    rules::CHECKPOINT_SYNC_SLOW,
+    rules::CHECKPOINT_ASYNC_SLOW,
     rules::RESTARTING,
     rules::HEALTHY,
 ];

@@ -18,6 +18,12 @@ pub struct Thresholds {
     pub skew: f64,
     /// The utilization a recommended parallelism aims at.
     pub target_utilization: f64,
+    /// A checkpoint at least this long (ms) is slow: which phase took its
+    /// time is a finding.
+    pub checkpoint_slow_ms: i64,
+    /// A checkpoint taking at least this share of the interval runs back
+    /// to back with the next.
+    pub near_interval: f64,
 }
 
 impl Default for Thresholds {
@@ -27,6 +33,8 @@ impl Default for Thresholds {
             busy: 0.7,
             skew: 0.5,
             target_utilization: 0.7,
+            checkpoint_slow_ms: 10_000,
+            near_interval: 0.8,
         }
     }
 }
@@ -37,6 +45,8 @@ pub const THRESHOLD_KEYS: &[&KeySpec] = &[
     k::TIDEMARK_DOCTOR_BUSY_RATIO,
     k::TIDEMARK_DOCTOR_SKEW_RATIO,
     k::TIDEMARK_DOCTOR_TARGET_UTILIZATION,
+    k::TIDEMARK_DOCTOR_CHECKPOINT_SLOW,
+    k::TIDEMARK_DOCTOR_NEAR_INTERVAL_RATIO,
 ];
 
 pub const SINK_BOTTLENECK: Cause = Cause {
@@ -64,6 +74,31 @@ pub const CHECKPOINT_FAILING: Cause = Cause {
     rule: "A checkpoint failed within the window, and none completed after it.",
     action: "Read the failure reason in the evidence and `GET /jobs/:id/checkpoints`; until checkpoints complete, a failure replays everything since the last one.",
 };
+pub const CHECKPOINT_NEAR_INTERVAL: Cause = Cause {
+    name: "checkpoint-near-interval",
+    rule: "The newest checkpoint completed in the window took at least `near-interval-ratio` of `execution.checkpointing.interval`: checkpoints run back to back, taking resources from processing all the time.",
+    action: "Set `execution.checkpointing.min-pause` to at least the checkpoint duration (so processing gets time between checkpoints), or raise `execution.checkpointing.interval`; then look at the slow phase finding, if any.",
+};
+pub const CHECKPOINT_START_DELAY: Cause = Cause {
+    name: "checkpoint-start-delay",
+    rule: "A slow checkpoint (at least `checkpoint-slow`) spent at least half its time before its barrier reached a subtask: barriers queue behind records in full channels, i.e. backpressure.",
+    action: "Cure the backpressure (see the bottleneck finding). `execution.checkpointing.unaligned.enabled: true` (or `execution.checkpointing.aligned-checkpoint-timeout`) lets barriers overtake queued records, so checkpoints complete, but it does not make the job faster.",
+};
+pub const CHECKPOINT_ALIGNMENT: Cause = Cause {
+    name: "checkpoint-alignment",
+    rule: "A slow checkpoint spent at least half its time aligning at a subtask of several inputs: one input's barrier arrived long after the others' (a lagging input or partition).",
+    action: "Find the lagging input (source lag per partition, the slow upstream subtask); `execution.checkpointing.unaligned.enabled: true` removes the wait.",
+};
+pub const CHECKPOINT_SYNC_SLOW: Cause = Cause {
+    name: "checkpoint-sync-slow",
+    rule: "A slow checkpoint spent at least half its time in a subtask's synchronous phase (the snapshot taken while processing waits).",
+    action: "With RocksDB, a large write buffer flushed at the barrier: lower `state.backend.rocksdb.writebuffer.size`; with heap state, move large state to RocksDB (`state.backend.type: rocksdb`).",
+};
+pub const CHECKPOINT_ASYNC_SLOW: Cause = Cause {
+    name: "checkpoint-async-slow",
+    rule: "A slow checkpoint spent at least half its time in a subtask's asynchronous phase: writing its state to checkpoint storage.",
+    action: "Compare the bytes written with the storage's throughput: turn on incremental checkpoints (`execution.checkpointing.incremental: true`) to write less, or use faster checkpoint storage.",
+};
 pub const RESTARTING: Cause = Cause {
     name: "restarting",
     rule: "The job restarted within the window.",
@@ -80,6 +115,7 @@ pub fn all(f: &Facts, t: &Thresholds) -> Vec<Finding> {
     let mut out = Vec::new();
     out.extend(bottleneck(f, t));
     out.extend(checkpoint_failing(f));
+    out.extend(checkpoint_time(f, t));
     out.extend(restarting(f));
     out
 }
@@ -270,6 +306,119 @@ fn checkpoint_failing(f: &Facts) -> Option<Finding> {
     })
 }
 
+/// Where the newest completed checkpoint's time went: back to back with
+/// the next, and, when slow, the phase that took at least half of it.
+fn checkpoint_time(f: &Facts, t: &Thresholds) -> Vec<Finding> {
+    let c = &f.checkpoints;
+    let Some(cp) = &c.latest_completed else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    let duration = Evidence {
+        metric: "tidemark_checkpoint_last_duration_seconds".into(),
+        vertex: None,
+        subtask: None,
+        value: cp.duration_ms as f64 / 1000.0,
+        window: "now".into(),
+    };
+    if let Some(interval) = c.interval_ms.filter(|i| *i > 0) {
+        if cp.duration_ms as f64 >= t.near_interval * interval as f64 {
+            let mut ev = vec![duration.clone()];
+            ev.push(Evidence {
+                metric: "tidemark_checkpoint_interval_seconds".into(),
+                vertex: None,
+                subtask: None,
+                value: interval as f64 / 1000.0,
+                window: "now".into(),
+            });
+            out.push(Finding {
+                cause: CHECKPOINT_NEAR_INTERVAL.name,
+                vertex: None,
+                subtask: None,
+                severity: Severity::Warning,
+                evidence: ev,
+                why: format!(
+                    "Checkpoint {} took {} ms of a {interval} ms interval: the next starts as soon as it ends.",
+                    cp.id, cp.duration_ms
+                ),
+                action: CHECKPOINT_NEAR_INTERVAL.action.into(),
+            });
+        }
+    }
+    if cp.duration_ms < t.checkpoint_slow_ms {
+        return out;
+    }
+    let phases = [
+        (
+            cp.start_delay,
+            CHECKPOINT_START_DELAY,
+            "tidemark_checkpoint_start_delay_seconds",
+            "its barrier took",
+        ),
+        (
+            cp.alignment,
+            CHECKPOINT_ALIGNMENT,
+            "tidemark_checkpoint_alignment_duration_seconds",
+            "aligning its inputs took",
+        ),
+        (
+            cp.sync,
+            CHECKPOINT_SYNC_SLOW,
+            "tidemark_checkpoint_sync_duration_seconds",
+            "the synchronous phase took",
+        ),
+        (
+            cp.upload,
+            CHECKPOINT_ASYNC_SLOW,
+            "tidemark_checkpoint_async_duration_seconds",
+            "writing to checkpoint storage took",
+        ),
+    ];
+    let Some((phase, cause, metric, what)) = phases.into_iter().max_by_key(|p| p.0.ms) else {
+        return out;
+    };
+    if (phase.ms as f64) < 0.5 * cp.duration_ms as f64 {
+        return out;
+    }
+    let vertex = f.vertices.get(phase.vertex).map(|v| v.id.clone());
+    let mut ev = vec![
+        duration,
+        Evidence {
+            metric: format!("{metric} (max over subtasks)"),
+            vertex: vertex.clone(),
+            subtask: Some(phase.subtask),
+            value: phase.ms as f64 / 1000.0,
+            window: "now".into(),
+        },
+    ];
+    if cause == CHECKPOINT_ASYNC_SLOW {
+        ev.push(Evidence {
+            metric: "tidemark_checkpoint_last_size_bytes".into(),
+            vertex: None,
+            subtask: None,
+            value: cp.size as f64,
+            window: "now".into(),
+        });
+    }
+    out.push(Finding {
+        cause: cause.name,
+        vertex: vertex.clone(),
+        subtask: Some(phase.subtask),
+        severity: Severity::Warning,
+        evidence: ev,
+        why: format!(
+            "Checkpoint {} took {} ms; at {} subtask {}, {what} {} ms of it.",
+            cp.id,
+            cp.duration_ms,
+            vertex.as_deref().unwrap_or("?"),
+            phase.subtask,
+            phase.ms
+        ),
+        action: cause.action.into(),
+    });
+    out
+}
+
 fn restarting(f: &Facts) -> Option<Finding> {
     if f.restarts_in_window == 0 {
         return None;
@@ -417,12 +566,58 @@ mod tests {
     }
 
     #[test]
+    fn a_slow_checkpoint_names_the_phase_that_took_its_time() {
+        use super::super::{CheckpointTiming, PhaseFacts};
+        let t = Thresholds::default();
+        let mut f = chain(&[("src", false, &[(0.1, 0.0)]), ("sink", true, &[(0.1, 0.0)])]);
+        let phase = |vertex, ms| PhaseFacts {
+            vertex,
+            subtask: 0,
+            ms,
+        };
+        f.checkpoints.interval_ms = Some(60_000);
+        f.checkpoints.latest_completed = Some(CheckpointTiming {
+            id: 7,
+            duration_ms: 20_000,
+            start_delay: phase(1, 2_000),
+            alignment: phase(1, 0),
+            sync: phase(1, 100),
+            upload: phase(1, 15_000),
+            size: 1 << 30,
+        });
+        let d = diagnose(&f, &t);
+        assert_eq!(
+            (
+                d.findings.len(),
+                d.findings[0].cause,
+                d.findings[0].vertex.as_deref()
+            ),
+            (1, "checkpoint-async-slow", Some("sink"))
+        );
+        // Back to back, and the barrier's travel dominates.
+        let cp = f.checkpoints.latest_completed.as_mut().unwrap();
+        (cp.start_delay.ms, cp.upload.ms) = (15_000, 2_000);
+        f.checkpoints.interval_ms = Some(22_000);
+        let causes: Vec<&str> = diagnose(&f, &t).findings.iter().map(|x| x.cause).collect();
+        assert_eq!(
+            causes,
+            ["checkpoint-near-interval", "checkpoint-start-delay"]
+        );
+        // Fast checkpoints say nothing about their phases.
+        let cp = f.checkpoints.latest_completed.as_mut().unwrap();
+        cp.duration_ms = 9_999;
+        f.checkpoints.interval_ms = Some(60_000);
+        assert!(diagnose(&f, &t).findings.is_empty());
+    }
+
+    #[test]
     fn failing_checkpoints_and_restarts_are_critical() {
         let mut f = chain(&[("src", false, &[(0.1, 0.0)]), ("sink", true, &[(0.1, 0.0)])]);
         f.checkpoints = CheckpointFacts {
             failed_in_window: 2,
             completed_after_last_failure: false,
             last_failure: Some("expired".into()),
+            ..CheckpointFacts::default()
         };
         f.restarts_in_window = 1;
         f.root_exception = Some("boom".into());

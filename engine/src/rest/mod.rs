@@ -107,7 +107,11 @@ pub fn route(ctx: &RestContext, req: HttpRequest) -> Response<Full<Bytes>> {
         },
         (&Method::GET, ["jobs", _, "exceptions"]) => json_response(200, &views::exceptions(ctx)),
         (&Method::GET, ["jobs", _, "doctor"]) => {
-            match crate::doctor::from_status(&ctx.status, ctx.max_parallelism) {
+            let interval = ctx
+                .checkpoint_config
+                .as_ref()
+                .and_then(|c| c["interval"].as_i64());
+            match crate::doctor::from_status(&ctx.status, ctx.max_parallelism, interval) {
                 Ok(facts) => {
                     let d = crate::doctor::diagnose(&facts, &ctx.doctor);
                     json_response(200, &serde_json::to_value(d).unwrap_or_default())
