@@ -7,6 +7,7 @@
 use serde_json::Value;
 use std::path::Path;
 use std::time::Duration;
+use tidemark_tests::stream_jobs::sets;
 use tidemark_tests::*;
 
 /// `tidemark doctor URL --json`, parsed; `None` while the job has too few
@@ -74,7 +75,6 @@ fn a_slow_sink_is_named_within_30_s_and_the_finding_clears_when_it_ends() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     let slow = d.join("slow");
-    std::fs::write(&slow, "").unwrap();
     let started = std::time::Instant::now();
     let r = slow_sink(d, &[]);
     let url = r.rest_url();
@@ -174,15 +174,11 @@ config:
 fn checkpoints_that_expire_are_named_critical_with_their_reason() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
-    std::fs::write(d.join("slow"), "").unwrap();
     let r = slow_sink(
         d,
         &[
-            "--set",
             "execution.checkpointing.interval=1 s",
-            "--set",
             "execution.checkpointing.timeout=100 ms",
-            "--set",
             "execution.checkpointing.dir=./ck",
         ],
     );
@@ -239,7 +235,7 @@ fn a_job_restarting_on_a_bad_message_is_named_with_its_root_exception() {
         "--status-interval".into(),
         "0".into(),
     ];
-    args.extend(tidemark_tests::stream_jobs::sets(&[
+    args.extend(sets(&[
         format!("params.url={}", server.url),
         "params.key-field=user".into(),
         "metrics.reporter.prom.port=0".into(),
@@ -278,15 +274,11 @@ fn a_job_restarting_on_a_bad_message_is_named_with_its_root_exception() {
 fn barriers_stuck_behind_a_slow_sink_are_named_checkpoint_start_delay() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
-    std::fs::write(d.join("slow"), "").unwrap();
     let r = slow_sink(
         d,
         &[
-            "--set",
             "execution.checkpointing.interval=1 s",
-            "--set",
             "execution.checkpointing.dir=./ck",
-            "--set",
             "tidemark.doctor.checkpoint-slow=500 ms",
         ],
     );
@@ -313,23 +305,22 @@ fn barriers_stuck_behind_a_slow_sink_are_named_checkpoint_start_delay() {
     r.kill();
 }
 
-/// `tidemark run examples/slow-sink.yaml` in `d` with `extra` arguments (its
-/// metrics on a free port: tests run side by side).
-fn slow_sink(d: &Path, extra: &[&str]) -> Running {
+/// `tidemark run examples/slow-sink.yaml` in `d`, slow (the file `slow`
+/// made there), with `settings` (`key=value`) and its metrics on a free
+/// port (tests run side by side).
+fn slow_sink(d: &Path, settings: &[&str]) -> Running {
+    std::fs::write(d.join("slow"), "").unwrap();
     let example = Path::new(env!("CARGO_MANIFEST_DIR"))
         .parent()
         .expect("the workspace root")
         .join("examples/slow-sink.yaml")
         .display()
         .to_string();
-    let mut args = vec![
-        "run",
-        &example,
-        "--status-interval",
-        "0",
-        "--set",
-        "metrics.reporter.prom.port=0",
-    ];
-    args.extend(extra);
+    let mut args: Vec<String> = ["run", &example, "--status-interval", "0"]
+        .map(String::from)
+        .to_vec();
+    args.extend(sets(&["metrics.reporter.prom.port=0"]));
+    args.extend(sets(settings));
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
     Running::start(d, &args)
 }
