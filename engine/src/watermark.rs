@@ -1,7 +1,6 @@
 //! Event time: how sources generate watermarks and how a task combines the
 //! watermarks of its input channels.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -78,6 +77,7 @@ pub struct SplitWatermark {
 
 #[derive(Debug)]
 struct SplitTime {
+    name: String,
     max_ts: i64,
     last_record: Instant,
     idle: bool,
@@ -105,7 +105,11 @@ pub enum SourceWatermark {
 pub(crate) struct WatermarkGenerator {
     out_of_orderness_ms: i64,
     idle_timeout: Option<Duration>,
-    splits: HashMap<String, SplitTime>,
+    /// By name; a handful per subtask, so a scan is as quick as a hash.
+    splits: Vec<SplitTime>,
+    /// The split of the last record: records come in runs per split, so
+    /// most find theirs here without a search.
+    last_split: usize,
     /// When the subtask last read a record (or started).
     last_record: Instant,
     emitted: i64,
@@ -115,14 +119,15 @@ pub(crate) struct WatermarkGenerator {
 impl WatermarkGenerator {
     /// A generator for `strategy` starting at `now`.
     pub fn new<T>(strategy: &WatermarkStrategy<T>, now: Instant) -> Self {
-        let mut splits = HashMap::new();
+        let mut splits = Vec::new();
         if strategy.split.is_none() {
-            splits.insert(String::new(), SplitTime::new(now));
+            splits.push(SplitTime::new(String::new(), now));
         }
         Self {
             out_of_orderness_ms: strategy.out_of_orderness_ms,
             idle_timeout: strategy.idle_timeout,
             splits,
+            last_split: 0,
             last_record: now,
             emitted: i64::MIN,
             idle: false,
@@ -132,13 +137,20 @@ impl WatermarkGenerator {
     /// A record of `split` with event time `ts` was read at `now`.
     pub fn on_record(&mut self, split: &str, ts: i64, now: Instant) {
         self.last_record = now;
-        let s = match self.splits.get_mut(split) {
-            Some(s) => s,
-            None => self
-                .splits
-                .entry(split.to_string())
-                .or_insert(SplitTime::new(now)),
-        };
+        if self
+            .splits
+            .get(self.last_split)
+            .is_none_or(|s| s.name != split)
+        {
+            self.last_split = match self.splits.iter().position(|s| s.name == split) {
+                Some(i) => i,
+                None => {
+                    self.splits.push(SplitTime::new(split.to_string(), now));
+                    self.splits.len() - 1
+                }
+            };
+        }
+        let s = &mut self.splits[self.last_split];
         s.max_ts = s.max_ts.max(ts);
         s.last_record = now;
     }
@@ -146,10 +158,10 @@ impl WatermarkGenerator {
     /// The splits the source owns now: new ones hold time back from `now`
     /// until their first record or idleness, gone ones no longer count.
     pub fn assign(&mut self, owned: &[String], now: Instant) {
-        self.splits.retain(|name, _| owned.contains(name));
+        self.splits.retain(|s| owned.contains(&s.name));
         for name in owned {
-            if !self.splits.contains_key(name) {
-                self.splits.insert(name.clone(), SplitTime::new(now));
+            if !self.splits.iter().any(|s| &s.name == name) {
+                self.splits.push(SplitTime::new(name.clone(), now));
             }
         }
     }
@@ -175,18 +187,18 @@ impl WatermarkGenerator {
     pub fn tick(&mut self, now: Instant) -> Vec<SourceWatermark> {
         let timeout = self.idle_timeout;
         let stale = |last: Instant| timeout.is_some_and(|t| now.duration_since(last) >= t);
-        for s in self.splits.values_mut() {
+        for s in &mut self.splits {
             s.idle = stale(s.last_record);
         }
         let reached = self
             .splits
-            .values()
+            .iter()
             .map(|s| s.max_ts)
             .filter(|t| *t > i64::MIN)
             .min();
         let min = self
             .splits
-            .values()
+            .iter()
             .filter(|s| !s.idle)
             .map(|s| s.max_ts)
             .min();
@@ -207,13 +219,19 @@ impl WatermarkGenerator {
 
     /// Emits the watermark of event time `max_ts` if it is ahead.
     fn advance(&mut self, max_ts: i64, out: &mut Vec<SourceWatermark>) {
-        let wm = max_ts
-            .saturating_sub(self.out_of_orderness_ms)
-            .saturating_sub(1);
+        let wm = self.watermark_of(max_ts);
         if wm > self.emitted {
             self.emitted = wm;
             out.push(SourceWatermark::Advanced(wm));
         }
+    }
+
+    /// The watermark of a newest event time: less the out-of-orderness and
+    /// 1 ms (records at exactly the watermark are still on time).
+    fn watermark_of(&self, max_ts: i64) -> i64 {
+        max_ts
+            .saturating_sub(self.out_of_orderness_ms)
+            .saturating_sub(1)
     }
 
     /// Each split's watermark and idleness, by name.
@@ -221,11 +239,11 @@ impl WatermarkGenerator {
         let mut out: Vec<SplitWatermark> = self
             .splits
             .iter()
-            .map(|(name, s)| SplitWatermark {
-                split: name.clone(),
+            .map(|s| SplitWatermark {
+                split: s.name.clone(),
                 watermark: match s.max_ts {
                     i64::MIN => i64::MIN,
-                    m => m.saturating_sub(self.out_of_orderness_ms).saturating_sub(1),
+                    m => self.watermark_of(m),
                 },
                 idle: s.idle,
             })
@@ -236,8 +254,9 @@ impl WatermarkGenerator {
 }
 
 impl SplitTime {
-    fn new(now: Instant) -> Self {
+    fn new(name: String, now: Instant) -> Self {
         Self {
+            name,
             max_ts: i64::MIN,
             last_record: now,
             idle: false,

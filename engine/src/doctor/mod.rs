@@ -30,8 +30,6 @@ pub enum Verdict {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Severity {
-    /// Worth knowing.
-    Info,
     /// Makes the job degraded.
     Warning,
     /// Makes the job critical.

@@ -482,8 +482,15 @@ impl<T: Send + 'static> Source<T> for KafkaSource<T> {
                 }
                 Err(e) => return Err(connector("reading", e)),
             };
-            let tp = (m.topic().to_string(), m.partition());
-            let Some(p) = self.owned.get_mut(&tp) else {
+            // A scan of the few partitions this subtask owns: no key built
+            // (allocated) per record.
+            let (topic, partition) = (m.topic(), m.partition());
+            let Some(p) = self
+                .owned
+                .iter_mut()
+                .find(|((t, n), _)| *n == partition && t == topic)
+                .map(|(_, p)| p)
+            else {
                 continue;
             };
             if m.offset() < p.next || p.end.is_some_and(|end| m.offset() >= end) {
