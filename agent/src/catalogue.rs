@@ -726,6 +726,69 @@ gauge!(
     Merge::Max
 );
 
+// The capacity model (FLIP-271's quantities; see the engine's
+// `doctor::capacity`), updated every second from the last 10 s.
+gauge!(
+    VERTEX_UTILIZATION,
+    "tidemark_vertex_utilization_ratio",
+    "ratio",
+    VERTEX_LABELS,
+    1e-3,
+    "LOAD (Flink autoscaler)",
+    "A vertex's subtasks' mean busy share over the last 10 s.",
+    Merge::Max
+);
+gauge!(
+    VERTEX_TRUE_PROCESSING_RATE,
+    "tidemark_vertex_true_processing_rate",
+    "",
+    VERTEX_LABELS,
+    1e-3,
+    "TRUE_PROCESSING_RATE (Flink autoscaler)",
+    "Records per second a vertex would take with every subtask busy all the time: its records in per second over its utilization (a source's records out).",
+    Merge::Sum
+);
+gauge!(
+    VERTEX_NEEDED_PARALLELISM,
+    "tidemark_vertex_needed_parallelism",
+    "",
+    VERTEX_LABELS,
+    1.0,
+    "PARALLELISM (Flink autoscaler's recommendation)",
+    "The parallelism that keeps a vertex at tidemark.doctor.target-utilization with room to catch up within tidemark.doctor.catch-up-duration after a failure, aligned to the key groups.",
+    Merge::Max
+);
+gauge!(
+    JOB_HEADROOM,
+    "tidemark_job_headroom_ratio",
+    "ratio",
+    JOB,
+    1e-3,
+    "",
+    "How many times its present input the job can take: one over the busiest subtask's busy share over the last 10 s. At 1 it takes no more; catching up after a failure needs more than 1.",
+    Merge::Max
+);
+gauge!(
+    JOB_MAX_SUSTAINABLE_RATE,
+    "tidemark_job_max_sustainable_rate",
+    "",
+    JOB,
+    1e-3,
+    "",
+    "Records per second the sources could emit without backpressure: their present rate times the headroom.",
+    Merge::Max
+);
+gauge!(
+    JOB_RECOVERY_TIME,
+    "tidemark_job_recovery_time_seconds",
+    "seconds",
+    JOB,
+    1e-3,
+    "",
+    "The downtime the capacity model takes a failure to cost: the last recovery measured (from a task's failure until every subtask of the new attempt restored its state and runs), or tidemark.doctor.recovery-time before the first.",
+    Merge::Max
+);
+
 /// Restores from a checkpoint.
 pub static CHECKPOINTS_RESTORED: MetricDef = MetricDef {
     name: "tidemark_checkpoint_restored_total",
@@ -1162,6 +1225,12 @@ pub static ALL: &[&MetricDef] = &[
     &CHECKPOINT_LAST_PROCESSED,
     &CHECKPOINT_LAST_PERSISTED,
     &JOB_UPTIME,
+    &VERTEX_UTILIZATION,
+    &VERTEX_TRUE_PROCESSING_RATE,
+    &VERTEX_NEEDED_PARALLELISM,
+    &JOB_HEADROOM,
+    &JOB_MAX_SUSTAINABLE_RATE,
+    &JOB_RECOVERY_TIME,
     &CHECKPOINT_DURATION,
     &CHECKPOINT_SYNC_DURATION,
     &CHECKPOINT_ASYNC_DURATION,

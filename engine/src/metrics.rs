@@ -270,6 +270,74 @@ impl JobMetrics {
     }
 }
 
+/// The capacity model's series. Registered at the first estimate (after
+/// the doctor's least window), not before: a zero headroom before any
+/// measurement would be a false alarm.
+pub struct CapacityMetrics {
+    registry: Registry,
+    job: [String; 2],
+    /// Headroom, maximum sustainable rate, recovery time.
+    job_gauges: Option<[Gauge; 3]>,
+    /// Per vertex (node index): utilization, true processing rate, needed
+    /// parallelism.
+    vertex_gauges: Vec<Option<[Gauge; 3]>>,
+}
+
+impl CapacityMetrics {
+    /// Nothing registered yet.
+    pub fn new(registry: &Registry, job_name: &str, job_id: &str) -> Self {
+        Self {
+            registry: registry.clone(),
+            job: [job_name.into(), job_id.into()],
+            job_gauges: None,
+            vertex_gauges: Vec::new(),
+        }
+    }
+
+    /// Sets the series from `cap`; `names` are the vertices' names (the
+    /// `vertex` label), in `cap.vertices`' order. Rates and ratios are kept
+    /// in thousandths.
+    pub fn set(&mut self, names: &[&str], cap: &crate::doctor::Capacity) {
+        let milli = |x: f64| (x * 1000.0).round() as i64;
+        let [name, id] = &self.job;
+        let registry = &self.registry;
+        let gauge = |d, v: &[&str]| {
+            registry
+                .gauge(d, v)
+                .expect("capacity metrics match the catalogue")
+        };
+        if let Some(h) = cap.headroom {
+            let job = [name.as_str(), id.as_str()];
+            let [headroom, max_rate, recovery] = self.job_gauges.get_or_insert_with(|| {
+                [
+                    gauge(&cat::JOB_HEADROOM, &job),
+                    gauge(&cat::JOB_MAX_SUSTAINABLE_RATE, &job),
+                    gauge(&cat::JOB_RECOVERY_TIME, &job),
+                ]
+            });
+            headroom.set(milli(h));
+            max_rate.set(milli(h * cap.input_records_per_second));
+            recovery.set(milli(cap.recovery_seconds));
+        }
+        self.vertex_gauges.resize_with(names.len(), || None);
+        for ((v, vertex), slot) in cap.vertices.iter().zip(names).zip(&mut self.vertex_gauges) {
+            let labels = [name.as_str(), id.as_str(), vertex];
+            let [utilization, rate, needed] = slot.get_or_insert_with(|| {
+                [
+                    gauge(&cat::VERTEX_UTILIZATION, &labels),
+                    gauge(&cat::VERTEX_TRUE_PROCESSING_RATE, &labels),
+                    gauge(&cat::VERTEX_NEEDED_PARALLELISM, &labels),
+                ]
+            });
+            utilization.set(milli(v.utilization));
+            if let Some(r) = v.true_processing_rate {
+                rate.set(milli(r));
+            }
+            needed.set(v.needed_parallelism as i64);
+        }
+    }
+}
+
 /// Which labels latency histograms carry (`metrics.latency.granularity`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum LatencyGranularity {

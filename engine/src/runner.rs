@@ -223,6 +223,7 @@ impl Job {
                 align: config.align,
                 latency: config.latency,
             },
+            doctor: config.doctor,
         };
         let jm = JobMaster::new(graph, opts, registry.clone(), job_id.clone())?;
         let rest = match &config.rest {

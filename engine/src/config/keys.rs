@@ -496,6 +496,20 @@ keys! {
         Kind::Ratio,
         "doctor: a checkpoint taking at least this share of the interval runs back to back with the next."
     ),
+    TIDEMARK_DOCTOR_RECOVERY_TIME = (
+        "tidemark.doctor.recovery-time",
+        [],
+        Some("60 s"),
+        Kind::Duration,
+        "doctor and capacity metrics: the downtime a failure is assumed to cost (restart delay, restore, deployment) until the job has recovered once and its own is measured (as Flink's autoscaler's `job.autoscaler.restart.time`, shorter: one process)."
+    ),
+    TIDEMARK_DOCTOR_CATCH_UP_DURATION = (
+        "tidemark.doctor.catch-up-duration",
+        [],
+        Some("30 min"),
+        Kind::Duration,
+        "doctor and capacity metrics: the longest acceptable catch-up after a failure; a longer one is the cause cannot-catch-up, and a recommended parallelism provides for it (Flink's autoscaler's `job.autoscaler.catch-up.duration`)."
+    ),
     TIDEMARK_RUNTIME_BATCH_SIZE = (
         "tidemark.runtime.batch-size",
         [],

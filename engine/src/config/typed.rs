@@ -156,6 +156,12 @@ impl Config {
             near_interval: r
                 .ratio(k::TIDEMARK_DOCTOR_NEAR_INTERVAL_RATIO)
                 .unwrap_or(defaults.near_interval),
+            recovery_time_ms: r
+                .duration(k::TIDEMARK_DOCTOR_RECOVERY_TIME)
+                .map_or(defaults.recovery_time_ms, |d| d.as_millis() as i64),
+            catch_up_ms: r
+                .duration(k::TIDEMARK_DOCTOR_CATCH_UP_DURATION)
+                .map_or(defaults.catch_up_ms, |d| d.as_millis() as i64),
         };
         let buffer_timeout = r.duration(k::EXECUTION_BUFFER_TIMEOUT_INTERVAL);
         let interval = r.duration(k::EXECUTION_CHECKPOINTING_INTERVAL);

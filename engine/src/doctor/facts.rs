@@ -20,6 +20,8 @@ pub struct SubtaskFacts {
     pub idle: f64,
     /// Records in per second.
     pub records_in_per_s: f64,
+    /// Records out per second (a source's input to the job).
+    pub records_out_per_s: f64,
 }
 
 /// One vertex.
@@ -98,6 +100,8 @@ pub struct Facts {
     pub restarts_in_window: u64,
     /// The latest failure's message.
     pub root_exception: Option<String>,
+    /// The last recovery's downtime, ms, if the job recovered once.
+    pub recovery_ms: Option<i64>,
 }
 
 /// The least span of measurements the doctor answers from: shorter, a
@@ -119,7 +123,7 @@ pub(crate) fn from_status(
     let since = crate::operator::now_ms() - window.as_millis() as i64;
     let graph = lock(&status.vertices).clone();
     let pressure = status.backpressure();
-    let rates = status.records_in_rates();
+    let rates = status.record_rates();
     let tasks: Vec<(usize, usize)> = lock(&status.tasks)
         .iter()
         .map(|t| (t.node, t.subtask))
@@ -134,16 +138,20 @@ pub(crate) fn from_status(
                 .map(|p| {
                     p.subtasks
                         .iter()
-                        .map(|s| SubtaskFacts {
-                            subtask: s.subtask,
-                            busy: s.shares.busy,
-                            backpressured: s.shares.backpressured,
-                            idle: s.shares.idle,
-                            records_in_per_s: tasks
+                        .map(|s| {
+                            let rate = tasks
                                 .iter()
                                 .position(|t| *t == (i, s.subtask))
                                 .and_then(|at| rates.get(at).copied())
-                                .unwrap_or(0.0),
+                                .unwrap_or_default();
+                            SubtaskFacts {
+                                subtask: s.subtask,
+                                busy: s.shares.busy,
+                                backpressured: s.shares.backpressured,
+                                idle: s.shares.idle,
+                                records_in_per_s: rate.0,
+                                records_out_per_s: rate.1,
+                            }
                         })
                         .collect()
                 })
@@ -211,5 +219,6 @@ pub(crate) fn from_status(
         checkpoints,
         restarts_in_window: exceptions.iter().filter(|e| e.0 >= since).count() as u64,
         root_exception: exceptions.last().map(|e| e.2.clone()),
+        recovery_ms: lock(&status.last_recovery).map(|d| d.as_millis() as i64),
     })
 }

@@ -5,9 +5,11 @@
 //! the findings, most severe first, and a verdict. `docs/doctor.md` is
 //! generated from [`CAUSES`] and the thresholds' config keys.
 
+mod capacity;
 mod facts;
 mod rules;
 
+pub use capacity::{Capacity, VertexCapacity};
 pub(crate) use facts::{from_status, MIN_WINDOW};
 pub use facts::{CheckpointFacts, CheckpointTiming, Facts, PhaseFacts, SubtaskFacts, VertexFacts};
 pub use rules::Thresholds;
@@ -92,10 +94,9 @@ pub struct Diagnosis {
     pub window_seconds: f64,
     /// Most severe first.
     pub findings: Vec<Finding>,
-    /// Per vertex: utilization, records in per second, the true processing
-    /// rate (records per second of busy time) and the parallelism it needs
-    /// at the target utilization.
-    pub capacity: serde_json::Value,
+    /// The capacity model: headroom, catch-up time after a failure, and
+    /// per vertex utilization, true processing rate and needed parallelism.
+    pub capacity: Capacity,
 }
 
 /// Every cause the doctor can name.
@@ -111,12 +112,14 @@ pub const CAUSES: &[Cause] = &[
     rules::CHECKPOINT_SYNC_SLOW,
     rules::CHECKPOINT_ASYNC_SLOW,
     rules::RESTARTING,
+    rules::CANNOT_CATCH_UP,
     rules::HEALTHY,
 ];
 
 /// Runs every rule over `facts`.
 pub fn diagnose(facts: &Facts, t: &Thresholds) -> Diagnosis {
-    let mut findings: Vec<Finding> = rules::all(facts, t);
+    let capacity = Capacity::of(facts, t);
+    let mut findings: Vec<Finding> = rules::all(facts, t, &capacity);
     findings.sort_by_key(|f| std::cmp::Reverse(f.severity));
     let verdict = match findings.first().map(|f| f.severity) {
         Some(Severity::Critical) => Verdict::Critical,
@@ -127,7 +130,7 @@ pub fn diagnose(facts: &Facts, t: &Thresholds) -> Diagnosis {
         verdict,
         window_seconds: facts.window_s,
         findings,
-        capacity: rules::capacity(facts, t),
+        capacity,
     }
 }
 
@@ -164,6 +167,52 @@ pub fn render(d: &serde_json::Value) -> String {
         }
         out.push_str(&format!("  action: {}\n", text(&f["action"])));
     }
+    out.push_str(&render_capacity(&d["capacity"]));
+    out
+}
+
+/// The capacity part of [`render`].
+fn render_capacity(c: &serde_json::Value) -> String {
+    let num = |v: &serde_json::Value| v.as_f64().unwrap_or(0.0);
+    let mut out = format!(
+        "\ncapacity: input {:.0} records/s",
+        num(&c["input_records_per_second"])
+    );
+    match c["headroom"].as_f64() {
+        Some(h) => out.push_str(&format!(
+            ", headroom {h:.2} (at most {:.0} records/s)",
+            num(&c["max_sustainable_records_per_second"])
+        )),
+        None => out.push_str(", nothing busy: no bound measured"),
+    }
+    out.push_str(&format!(
+        "\n  after a failure: {:.0} s down ({}) and up to {:.0} s replayed; caught up {}\n",
+        num(&c["recovery_seconds"]),
+        if c["recovery_measured"].as_bool() == Some(true) {
+            "measured"
+        } else {
+            "assumed: tidemark.doctor.recovery-time"
+        },
+        num(&c["replay_seconds"]),
+        match c["catch_up_seconds"].as_f64() {
+            Some(s) => format!("in {s:.0} s"),
+            None => "never".into(),
+        }
+    ));
+    for v in c["vertices"].as_array().into_iter().flatten() {
+        out.push_str(&format!(
+            "  {}: utilization {:.0} % (busiest subtask {:.0} %), {:.0} records/s in, true rate {}, parallelism {} (needs {})\n",
+            v["vertex"].as_str().unwrap_or("?"),
+            num(&v["utilization"]) * 100.0,
+            num(&v["peak_utilization"]) * 100.0,
+            num(&v["records_in_per_second"]),
+            v["true_processing_rate"]
+                .as_f64()
+                .map_or("-".into(), |r| format!("{r:.0} records/s")),
+            v["parallelism"],
+            v["needed_parallelism"],
+        ));
+    }
     out
 }
 
@@ -181,6 +230,8 @@ pub fn doc() -> String {
     for c in CAUSES {
         out.push_str(&format!("| `{}` | {} | {} |\n", c.name, c.rule, c.action));
     }
+    out.push_str("\n## Capacity\n\nThe answer's `capacity` (and the catalogue's `tidemark_vertex_utilization_ratio`, `tidemark_vertex_true_processing_rate`, `tidemark_vertex_needed_parallelism`, `tidemark_job_headroom_ratio`, `tidemark_job_max_sustainable_rate` and `tidemark_job_recovery_time_seconds`, updated every second; the recording rules in alerts/tidemark.rules.yml compute the same from the base metrics, `tidemark:job_catch_up:seconds` included):\n\n");
+    out.push_str(capacity::MODEL);
     out.push_str("\n## Thresholds\n\n| key | default | meaning |\n|---|---|---|\n");
     for k in rules::THRESHOLD_KEYS {
         out.push_str(&format!(

@@ -2,9 +2,9 @@
 //! returning the findings it supports. The thresholds are config keys
 //! (`tidemark.doctor.*`) with defaults that say why.
 
+use super::capacity::Capacity;
 use super::{Cause, Evidence, Facts, Finding, Severity, VertexFacts};
 use crate::config::keys::{self as k, KeySpec};
-use serde_json::json;
 
 /// The rules' thresholds.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -24,6 +24,12 @@ pub struct Thresholds {
     /// A checkpoint taking at least this share of the interval runs back
     /// to back with the next.
     pub near_interval: f64,
+    /// The downtime (ms) the capacity model assumes a failure costs until
+    /// the job has recovered once and its own is measured.
+    pub recovery_time_ms: i64,
+    /// The longest catch-up after a failure (ms) that is acceptable; what
+    /// a recommended parallelism also provides for.
+    pub catch_up_ms: i64,
 }
 
 impl Default for Thresholds {
@@ -35,6 +41,8 @@ impl Default for Thresholds {
             target_utilization: 0.7,
             checkpoint_slow_ms: 10_000,
             near_interval: 0.8,
+            recovery_time_ms: 60_000,
+            catch_up_ms: 30 * 60_000,
         }
     }
 }
@@ -47,6 +55,8 @@ pub const THRESHOLD_KEYS: &[&KeySpec] = &[
     k::TIDEMARK_DOCTOR_TARGET_UTILIZATION,
     k::TIDEMARK_DOCTOR_CHECKPOINT_SLOW,
     k::TIDEMARK_DOCTOR_NEAR_INTERVAL_RATIO,
+    k::TIDEMARK_DOCTOR_RECOVERY_TIME,
+    k::TIDEMARK_DOCTOR_CATCH_UP_DURATION,
 ];
 
 pub const SINK_BOTTLENECK: Cause = Cause {
@@ -104,16 +114,25 @@ pub const RESTARTING: Cause = Cause {
     rule: "The job restarted within the window.",
     action: "Fix the root exception in the evidence (`GET /jobs/:id/exceptions`); every restart replays the input since the last checkpoint.",
 };
+pub const CANNOT_CATCH_UP: Cause = Cause {
+    name: "cannot-catch-up",
+    rule: "Nothing is backpressured (else the bottleneck finding says more: the input is what the bottleneck lets through), the job has input, and after a failure it would need longer than `catch-up-duration` to work off the backlog of its recovery and one checkpoint interval: `(recovery + interval) / (headroom − 1)`, where the headroom is one over the busiest subtask's busy share. Critical when the headroom is at most 1 (it never catches up).",
+    action: "Raise the parallelism of the busiest vertex to its `needed_parallelism` in `capacity`, or make it cheaper; a shorter `execution.checkpointing.interval` shortens the replay, a faster recovery (local recovery: `state.backend.local-recovery: true`) the downtime.",
+};
 pub const HEALTHY: Cause = Cause {
     name: "healthy",
     rule: "No other rule found anything: the verdict is healthy and there are no findings.",
     action: "Nothing.",
 };
 
-/// Every rule's findings.
-pub fn all(f: &Facts, t: &Thresholds) -> Vec<Finding> {
+/// Every rule's findings; `cap` is the capacity model over `f`.
+pub fn all(f: &Facts, t: &Thresholds, cap: &Capacity) -> Vec<Finding> {
     let mut out = Vec::new();
-    out.extend(bottleneck(f, t));
+    let bottleneck = bottleneck(f, t, cap);
+    if bottleneck.is_none() {
+        out.extend(cannot_catch_up(f, t, cap));
+    }
+    out.extend(bottleneck);
     out.extend(checkpoint_failing(f));
     out.extend(checkpoint_time(f, t));
     out.extend(restarting(f));
@@ -164,7 +183,7 @@ fn downstream(f: &Facts, from: usize) -> Vec<usize> {
 
 /// The bottleneck: the busiest vertex, not itself backpressured, downstream
 /// of a backpressured one; then why: a sink, skew, load, or something else.
-fn bottleneck(f: &Facts, t: &Thresholds) -> Option<Finding> {
+fn bottleneck(f: &Facts, t: &Thresholds, cap: &Capacity) -> Option<Finding> {
     let bp = |v: &VertexFacts| max_by(v, |s| s.backpressured).1;
     let pressured: Vec<usize> = (0..f.vertices.len())
         .filter(|i| bp(&f.vertices[*i]) >= t.backpressured)
@@ -245,9 +264,9 @@ fn bottleneck(f: &Facts, t: &Thresholds) -> Option<Finding> {
         )
     };
     let action = if cause == UNDER_PROVISIONED {
-        let need = needed_parallelism(v, t, f.max_parallelism);
+        let need = cap.vertices[culprit].needed_parallelism;
         format!(
-            "Raise the parallelism of {} from {} to {need} (busy time at {:.0} % utilization, key groups spread evenly), through a savepoint. {}",
+            "Raise the parallelism of {} from {} to {need} (busy time at {:.0} % utilization with room to catch up, key groups spread evenly), through a savepoint. {}",
             v.id,
             v.parallelism,
             t.target_utilization * 100.0,
@@ -265,18 +284,6 @@ fn bottleneck(f: &Facts, t: &Thresholds) -> Option<Finding> {
         why,
         action,
     })
-}
-
-/// The parallelism at which `v`'s busy time would be `target_utilization`
-/// of each subtask: its total busy share over the target, rounded up to the
-/// next count that divides the key groups evenly (as Flink's autoscaler
-/// aligns), at most `max_parallelism`.
-pub(crate) fn needed_parallelism(v: &VertexFacts, t: &Thresholds, max_parallelism: u32) -> usize {
-    let total: f64 = v.subtasks.iter().map(|s| s.busy).sum();
-    let raw = (total / t.target_utilization).ceil().max(1.0) as u32;
-    let max = max_parallelism.max(1);
-    let raw = raw.clamp(1, max);
-    (raw..=max).find(|p| max % p == 0).unwrap_or(raw) as usize
 }
 
 fn checkpoint_failing(f: &Facts) -> Option<Finding> {
@@ -419,6 +426,72 @@ fn checkpoint_time(f: &Facts, t: &Thresholds) -> Vec<Finding> {
     out
 }
 
+/// After a failure the job needs longer than `catch-up-duration` to catch
+/// up, or never does.
+fn cannot_catch_up(f: &Facts, t: &Thresholds, cap: &Capacity) -> Option<Finding> {
+    if cap.input_records_per_second <= 0.0 {
+        return None;
+    }
+    let limit = t.catch_up_ms as f64 / 1000.0;
+    if cap.catch_up_seconds.is_some_and(|c| c <= limit) {
+        return None;
+    }
+    let (vi, v) = f.vertices.iter().enumerate().max_by(|a, b| {
+        let peak = |v: &VertexFacts| max_by(v, |s| s.busy).1;
+        peak(a.1).total_cmp(&peak(b.1))
+    })?;
+    let (hot, busy) = max_by(v, |s| s.busy);
+    let headroom = cap.headroom.unwrap_or(f64::INFINITY);
+    let now = |metric: &str, value: f64| Evidence {
+        metric: metric.into(),
+        vertex: None,
+        subtask: None,
+        value,
+        window: "now".into(),
+    };
+    let ev = vec![
+        evidence(
+            f,
+            "tidemark_task_busy_seconds_total:ratio",
+            v,
+            Some(hot),
+            busy,
+        ),
+        Evidence {
+            window: window(f),
+            ..now("tidemark_job_headroom_ratio", headroom)
+        },
+        now("tidemark_job_recovery_time_seconds", cap.recovery_seconds),
+        now("tidemark_checkpoint_interval_seconds", cap.replay_seconds),
+    ];
+    let (severity, when) = match cap.catch_up_seconds {
+        Some(c) => (
+            Severity::Warning,
+            format!("would take {c:.0} s to catch up, more than the {limit:.0} s allowed"),
+        ),
+        None => (Severity::Critical, "would never catch up".to_string()),
+    };
+    Some(Finding {
+        cause: CANNOT_CATCH_UP.name,
+        vertex: Some(v.id.clone()),
+        subtask: Some(hot),
+        severity,
+        evidence: ev,
+        why: format!(
+            "Subtask {hot} of {} is {:.0} % busy, so the job takes at most {headroom:.2} times its input; after a failure ({:.0} s down{}, {:.0} s replayed) it {when}.",
+            v.id,
+            busy * 100.0,
+            cap.recovery_seconds,
+            if cap.recovery_measured { ", measured" } else { " assumed" },
+            cap.replay_seconds,
+        ),
+        action: format!(
+            "Raise the parallelism of {} from {} to {}. {}",
+            v.id, v.parallelism, cap.vertices[vi].needed_parallelism, CANNOT_CATCH_UP.action
+        ),
+    })
+}
+
 fn restarting(f: &Facts) -> Option<Finding> {
     if f.restarts_in_window == 0 {
         return None;
@@ -443,30 +516,6 @@ fn restarting(f: &Facts) -> Option<Finding> {
         ),
         action: RESTARTING.action.into(),
     })
-}
-
-/// Per vertex: its utilization (mean busy share), records in per second,
-/// the true processing rate (records in per second of busy time), and the
-/// parallelism it needs for `target-utilization`.
-pub fn capacity(f: &Facts, t: &Thresholds) -> serde_json::Value {
-    let vertices: Vec<serde_json::Value> = f
-        .vertices
-        .iter()
-        .map(|v| {
-            let busy: f64 = v.subtasks.iter().map(|s| s.busy).sum();
-            let rate: f64 = v.subtasks.iter().map(|s| s.records_in_per_s).sum();
-            let n = v.subtasks.len().max(1) as f64;
-            json!({
-                "vertex": v.id,
-                "parallelism": v.parallelism,
-                "utilization": busy / n,
-                "records_in_per_second": rate,
-                "true_processing_rate": if busy > 0.0 { Some(rate / busy) } else { None },
-                "needed_parallelism": needed_parallelism(v, t, f.max_parallelism),
-            })
-        })
-        .collect();
-    json!({ "vertices": vertices })
 }
 
 #[cfg(test)]
@@ -496,6 +545,7 @@ mod tests {
                             backpressured: *bp,
                             idle: (1.0 - busy - bp).max(0.0),
                             records_in_per_s: 1000.0,
+                            records_out_per_s: 1000.0,
                         })
                         .collect(),
                 })
@@ -503,6 +553,7 @@ mod tests {
             checkpoints: CheckpointFacts::default(),
             restarts_in_window: 0,
             root_exception: None,
+            recovery_ms: None,
         }
     }
 
@@ -608,6 +659,64 @@ mod tests {
         cp.duration_ms = 9_999;
         f.checkpoints.interval_ms = Some(60_000);
         assert!(diagnose(&f, &t).findings.is_empty());
+    }
+
+    #[test]
+    fn capacity_follows_the_busiest_subtask_and_the_recovery() {
+        let t = Thresholds::default();
+        let mut f = chain(&[("src", false, &[(0.2, 0.0)]), ("sink", true, &[(0.5, 0.0)])]);
+        f.checkpoints.interval_ms = Some(60_000);
+        let c = diagnose(&f, &t).capacity;
+        // The source emits 1000/s; the sink is half busy: twice the input.
+        assert_eq!(c.input_records_per_second, 1000.0);
+        assert_eq!(c.headroom, Some(2.0));
+        assert_eq!(c.max_sustainable_records_per_second, Some(2000.0));
+        // 60 s assumed down + 60 s replayed, worked off at 1000/s spare.
+        assert_eq!((c.recovery_seconds, c.recovery_measured), (60.0, false));
+        assert_eq!(c.catch_up_seconds, Some(120.0));
+        assert_eq!(c.vertices[1].true_processing_rate, Some(2000.0));
+        assert_eq!(c.vertices[1].needed_parallelism, 1);
+        f.recovery_ms = Some(5_000);
+        let c = diagnose(&f, &t).capacity;
+        assert_eq!((c.recovery_seconds, c.recovery_measured), (5.0, true));
+        assert_eq!(c.catch_up_seconds, Some(65.0));
+    }
+
+    #[test]
+    fn a_job_without_room_to_catch_up_is_named() {
+        let t = Thresholds::default();
+        let mut f = chain(&[
+            ("src", false, &[(0.2, 0.0)]),
+            ("sink", true, &[(0.95, 0.0)]),
+        ]);
+        f.checkpoints.interval_ms = Some(60_000);
+        // 120 s / (1/0.95 - 1) = 2280 s, over the 1800 s allowed.
+        let d = diagnose(&f, &t);
+        let top = &d.findings[0];
+        assert_eq!(
+            (top.cause, top.vertex.as_deref(), top.subtask, top.severity),
+            ("cannot-catch-up", Some("sink"), Some(0), Severity::Warning)
+        );
+        // Needs 0.95 × (1 + 120/1800) / 0.7 = 1.45 → 2 subtasks.
+        assert!(top.action.contains("from 1 to 2"), "{}", top.action);
+        // Busy all the time: never.
+        f.vertices[1].subtasks[0].busy = 1.0;
+        let d = diagnose(&f, &t);
+        assert_eq!(d.capacity.catch_up_seconds, None);
+        assert_eq!(
+            (d.verdict, d.findings[0].cause),
+            (Verdict::Critical, "cannot-catch-up")
+        );
+        // A fast measured recovery and a short interval: 15 s / 0.0526 = 285 s.
+        f.vertices[1].subtasks[0].busy = 0.95;
+        f.recovery_ms = Some(5_000);
+        f.checkpoints.interval_ms = Some(10_000);
+        assert!(diagnose(&f, &t).findings.is_empty());
+        // Backpressure: the bottleneck finding says it instead.
+        f.vertices[1].subtasks[0].busy = 1.0;
+        f.vertices[0].subtasks[0].backpressured = 0.8;
+        let causes: Vec<&str> = diagnose(&f, &t).findings.iter().map(|x| x.cause).collect();
+        assert_eq!(causes, ["sink-bottleneck"]);
     }
 
     #[test]

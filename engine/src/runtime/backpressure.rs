@@ -115,15 +115,21 @@ impl Window {
         }
     }
 
-    /// Records in per second per subtask over the window (empty before two
-    /// samples).
-    pub fn records_in_rates(&self) -> Vec<f64> {
+    /// Records in and out per second per subtask over the window (empty
+    /// before two samples). A source's records are its records out.
+    pub fn record_rates(&self) -> Vec<(f64, f64)> {
         match (self.samples.front(), self.samples.back()) {
             (Some((t0, a)), Some((t1, b))) if t1 > t0 => {
                 let secs = (*t1 - *t0).as_secs_f64();
+                let per_s = |x: u64, y: u64| y.saturating_sub(x) as f64 / secs;
                 a.iter()
                     .zip(b)
-                    .map(|(x, y)| y.records_in.saturating_sub(x.records_in) as f64 / secs)
+                    .map(|(x, y)| {
+                        (
+                            per_s(x.records_in, y.records_in),
+                            per_s(x.records_out, y.records_out),
+                        )
+                    })
                     .collect()
             }
             _ => Vec::new(),

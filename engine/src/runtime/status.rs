@@ -65,6 +65,9 @@ pub struct JobStatus {
     pub restarts: std::sync::atomic::AtomicU64,
     /// Failed checkpoints so far.
     pub failed_checkpoints: std::sync::atomic::AtomicU64,
+    /// The last recovery's downtime: from a task's failure until every
+    /// subtask of the next attempt had restored its state and runs.
+    pub last_recovery: Mutex<Option<std::time::Duration>>,
 }
 
 /// Totals over the current attempt's subtasks.
@@ -150,12 +153,12 @@ impl JobStatus {
             .unwrap_or_default()
     }
 
-    /// Records in per second of each task entry over the window (empty
-    /// until two samples exist).
-    pub fn records_in_rates(&self) -> Vec<f64> {
+    /// Records in and out per second of each task entry over the window
+    /// (empty until two samples exist).
+    pub fn record_rates(&self) -> Vec<(f64, f64)> {
         lock(&self.window)
             .as_ref()
-            .map(|w| w.records_in_rates())
+            .map(|w| w.record_rates())
             .unwrap_or_default()
     }
 

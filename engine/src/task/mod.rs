@@ -68,6 +68,9 @@ pub enum TaskEvent {
         /// Why.
         reason: String,
     },
+    /// The task opened its operator and restored its state: it runs. The
+    /// job master times a recovery by it.
+    Opened(TaskId),
     /// A source read all its input.
     SourceExhausted(TaskId),
     /// The task ended normally.

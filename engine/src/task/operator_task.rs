@@ -113,6 +113,7 @@ impl<I: Data, O: Data> OperatorTask<I, O> {
             registry: Some(&self.setup.registry),
         })?;
         self.restore_in_flight()?;
+        let _ = self.setup.events.send(TaskEvent::Opened(self.setup.id));
         while self.ended.iter().any(|e| !e) {
             self.step()?;
         }

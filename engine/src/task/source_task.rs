@@ -121,6 +121,7 @@ impl<T: Data> SourceTask<T> {
                 }
             }
         }
+        let _ = self.setup.events.send(TaskEvent::Opened(self.setup.id));
         let mut exhausted = false;
         let mut buf = Vec::with_capacity(self.batch_size);
         loop {

@@ -40,6 +40,7 @@ impl JobMaster {
                     return Ok(JobOutcome::Cancelled);
                 }
                 AttemptEnd::Failed(reason) => {
+                    self.failed_at = Some(Instant::now());
                     failures += 1;
                     self.set_state("RESTARTING");
                     self.metrics.uptime_ms.set(0);

@@ -19,6 +19,7 @@ impl JobMaster {
         );
         let checkpointing = self.storage.is_some() && self.opts.checkpoint.interval.is_some();
         let mut finished = 0usize;
+        let mut opened = 0usize;
         let mut exhausted: HashSet<_> = HashSet::new();
         // The final checkpoint's id, until its first acknowledgement (a crash-test pause point).
         let mut final_id = None;
@@ -118,6 +119,16 @@ impl JobMaster {
                 Some(Ok(TaskEvent::Decline { id, reason })) => {
                     queue.extend(coord.on_decline(id, reason))
                 }
+                Some(Ok(TaskEvent::Opened(_))) => {
+                    opened += 1;
+                    if opened == total {
+                        if let Some(at) = self.failed_at.take() {
+                            let took = at.elapsed();
+                            *lock(&self.status.last_recovery) = Some(took);
+                            log::info!("recovered in {took:?}: every subtask restored and runs");
+                        }
+                    }
+                }
                 Some(Ok(TaskEvent::SourceExhausted(t))) => {
                     exhausted.insert(t);
                     if exhausted.len() == dep.sources.len() {
@@ -206,9 +217,19 @@ impl JobMaster {
 
     /// Gauges that move with the clock: uptime, time since the last
     /// completed checkpoint, checkpoints in flight.
-    pub(super) fn update_time_gauges(&self, coord: &Coordinator, attempt_start: i64) {
+    pub(super) fn update_time_gauges(&mut self, coord: &Coordinator, attempt_start: i64) {
         let now = now_ms();
         self.metrics.uptime_ms.set(now - attempt_start);
+        let interval = self.opts.checkpoint.interval.map(|d| d.as_millis() as i64);
+        if let Ok(facts) =
+            crate::doctor::from_status(&self.status, self.graph.max_parallelism, interval)
+        {
+            let names: Vec<&str> = self.graph.nodes.iter().map(|n| n.name.as_str()).collect();
+            self.capacity.set(
+                &names,
+                &crate::doctor::Capacity::of(&facts, &self.opts.doctor),
+            );
+        }
         self.metrics.in_progress.set(coord.in_flight() as i64);
         let last = self.metrics.last_completion_ms.get();
         if last != -1 {

@@ -57,6 +57,9 @@ pub struct JobOptions {
     pub restart: RestartStrategy,
     /// Runtime knobs.
     pub knobs: RuntimeKnobs,
+    /// `tidemark.doctor.*`: the capacity model's recovery time and catch-up
+    /// duration, for the capacity metrics.
+    pub doctor: crate::doctor::Thresholds,
 }
 
 /// How a job ended, if it did not fail.
@@ -122,6 +125,11 @@ pub struct JobMaster {
     checkpoint_requests: HashMap<u64, Vec<String>>,
     /// A stop-with-savepoint completed: stop with this folder.
     stop_with: Option<Location>,
+    /// When the attempt being recovered failed, until every subtask of the
+    /// next one has opened.
+    failed_at: Option<Instant>,
+    /// The capacity model as catalogue metrics.
+    capacity: crate::metrics::CapacityMetrics,
 }
 
 impl JobMaster {
@@ -142,6 +150,7 @@ impl JobMaster {
             (None, None) => None,
         };
         let metrics = JobMetrics::new(&registry, &graph.name, &job_id);
+        let capacity = crate::metrics::CapacityMetrics::new(&registry, &graph.name, &job_id);
         let interval_ms = opts.checkpoint.interval.map_or(0, |d| d.as_millis() as i64);
         metrics.interval_ms.set(interval_ms);
         let status: Arc<JobStatus> = Arc::default();
@@ -185,6 +194,8 @@ impl JobMaster {
             savepoint_ids: HashMap::new(),
             checkpoint_requests: HashMap::new(),
             stop_with: None,
+            failed_at: None,
+            capacity,
         })
     }
 
