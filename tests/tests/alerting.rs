@@ -303,10 +303,12 @@ fn every_dashboard_query_returns_data_from_a_live_job() {
         || {
             let (_, body) = curl(&[&format!("http://{addr}/metrics")]);
             // Checkpoint phases and latency markers have both been observed, and
-            // the RocksDB sampler (once a second) has seen the first column family.
+            // the RocksDB sampler (once a second) has seen the first column family,
+            // and the capacity model has its first estimate (after 5 s).
             (body.contains("tidemark_checkpoint_start_delay_seconds_count")
                 && body.contains("tidemark_latency_seconds_bucket")
-                && body.contains("tidemark_rocksdb_estimate_num_keys"))
+                && body.contains("tidemark_rocksdb_estimate_num_keys")
+                && body.contains("tidemark_job_recovery_time_seconds"))
             .then_some(body)
         },
     )

@@ -63,7 +63,9 @@ fn exposition_passes_promtool_and_the_python_parsers_with_hostile_label_values()
             let (_, b) = curl(&[&url]);
             (b.contains("tidemark_checkpoint_duration_seconds_bucket")
                 && b.contains("tidemark_latency_seconds_bucket")
-                && b.contains("tidemark_rocksdb_estimate_num_keys{"))
+                && b.contains("tidemark_rocksdb_estimate_num_keys{")
+                // the capacity model's first estimate (after 5 s)
+                && b.contains("tidemark_job_recovery_time_seconds{"))
             .then_some(b)
         },
     );

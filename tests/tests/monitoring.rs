@@ -55,6 +55,8 @@ const REQUIRED: &[&str] = &[
     "SourceLagHigh",
     "SourceLagGrowing",
     "StateBackendWriteStall",
+    "HeadroomLow",
+    "CatchUpTooSlow",
     "ExporterFailing",
     "PushgatewayGroupStale",
     "TidemarkTargetDown",

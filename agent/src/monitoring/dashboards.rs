@@ -57,6 +57,14 @@ fn phase_mean(metric: &str) -> String {
 
 const BOTTLENECK: &str = "topk by (job_name) (1, max by (job_name, vertex) (rate(tidemark_task_busy_seconds_total{J}[$__rate_interval])) unless on (job_name, vertex) (max by (job_name, vertex) (rate(tidemark_task_backpressured_seconds_total{J}[$__rate_interval])) > 0.1))";
 
+/// One over the busiest subtask's busy share, per job (the recording rule
+/// `job:tidemark_job_headroom:ratio`, over the dashboard's rate interval).
+const HEADROOM: &str =
+    "(1 / max by (job_name) (rate(tidemark_task_busy_seconds_total{J}[$__rate_interval])))";
+
+/// The sources' records out per job: vertices that take no records in.
+const INPUT: &str = "sum by (job_name) (rate(tidemark_task_records_out_total{J}[$__rate_interval]) unless on (job_name, job_id, vertex) (sum by (job_name, job_id, vertex) (rate(tidemark_task_records_in_total{J}[$__rate_interval])) > 0))";
+
 fn job_overview() -> Dashboard {
     Dashboard {
         uid: "tidemark-job-overview",
@@ -93,6 +101,18 @@ fn job_overview() -> Dashboard {
                 .q("sum by (job_name, vertex) (tidemark_source_pending_records{V}) / sum by (job_name, vertex) (rate(tidemark_task_records_out_total{V}[$__rate_interval]))", "{{vertex}}")),
             p(Panel::new("Event-time lag per partition", "Wall clock minus each partition's watermark (its newest event time less the out-of-orderness), for partitions not idle. The source's watermark is the smallest of them: the highest line is the partition holding event time back, and with it every window downstream.").unit("s")
                 .q("max by (job_name, vertex, partition) (time() - (tidemark_source_partition_watermark_seconds{V} >= 0) unless on (job_name, job_id, vertex, subtask, partition) (tidemark_source_partition_idle{V} == 1))", "{{vertex}} {{partition}}")),
+            row("Capacity"),
+            p(Panel::new("Headroom", "How many times its present input the job can take: one over its busiest subtask's busy share. At 1 it takes no more (backpressure); catching up after a failure needs more than 1, and the doctor's target utilization 0.7 means about 1.4.").unit("short")
+                .q(HEADROOM, "{{job_name}}")),
+            p(Panel::new("Input and maximum sustainable rate", "Records per second the sources emit, and what they could emit without backpressure (input times headroom). The gap is the speed left to catch up with.").unit("ops")
+                .q(INPUT, "input {{job_name}}")
+                .q(&format!("{INPUT} * {HEADROOM}"), "sustainable {{job_name}}")),
+            p(Panel::new("Catch-up after a failure", "Seconds the job would need to catch up after a failure: its recovery time plus one checkpoint interval of replay, worked off with the speed beyond its input, (recovery + interval) / (headroom - 1). Empty or infinite: it never catches up. CatchUpTooSlow fires above 30 min.").unit("s")
+                .q(&format!("(max by (job_name) (tidemark_job_recovery_time_seconds{{J}}) + max by (job_name) (tidemark_checkpoint_interval_seconds{{J}})) / clamp_min({HEADROOM} - 1, 0)"), "{{job_name}}")),
+            p(Panel::new("Utilization per vertex", "Each vertex's subtasks' mean busy share. A vertex near 1 is the limit; one far below its busiest subtask (Per subtask on the Backpressure dashboard) is skewed.").unit("percentunit").thresholds(0.7, 0.9)
+                .q("avg by (job_name, vertex) (rate(tidemark_task_busy_seconds_total{V}[$__rate_interval]))", "{{vertex}}")),
+            p(Panel::new("Needed parallelism per vertex", "The parallelism that keeps each vertex at the doctor's target utilization with room to catch up within tidemark.doctor.catch-up-duration, aligned to key groups (Tidemark jobs; `tidemark doctor` says why).").unit("short")
+                .q("max by (job_name, vertex) (tidemark_vertex_needed_parallelism{V})", "{{vertex}}")),
             row("Latency and event time"),
             p(Panel::new("Result latency (p99, event time)", "99th percentile of how late results reach each sink: arrival time minus the result's event time. It includes window length and allowed lateness; a rise with a steady input means the job falls behind.").unit("s")
                 .q("histogram_quantile(0.99, sum by (job_name, vertex, le) (rate(tidemark_sink_event_time_latency_seconds_bucket{V}[$__rate_interval])))", "{{vertex}}")),

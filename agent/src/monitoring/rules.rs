@@ -1,4 +1,4 @@
-//! The shipped Prometheus rules: two recording rules and the alerts, rendered
+//! The shipped Prometheus rules: the recording rules and the alerts, rendered
 //! to a rule file from [`AlertSettings`].
 //!
 //! Rule text is written here with `@setting@` placeholders, so that each
@@ -52,7 +52,39 @@ pub static RECORDING: &[RecordingRule] = &[
         record: "job_vertex:tidemark_task_busy_seconds:max_rate",
         expr: "max by (job_name, job_id, vertex) (rate(tidemark_task_busy_seconds_total[@rate_window@]))",
     },
+    // The capacity model (the engine's `doctor::capacity`, docs/doctor.md),
+    // from the base metrics alone. `max by (…, subtask)` folds duplicate
+    // series first (a job scraped and pushed at once).
+    RecordingRule {
+        record: "job_vertex:tidemark_vertex_utilization:ratio",
+        expr: "avg by (job_name, job_id, vertex) (max by (job_name, job_id, vertex, subtask) (rate(tidemark_task_busy_seconds_total[@rate_window@])))",
+    },
+    RecordingRule {
+        record: "job_vertex:tidemark_vertex_true_processing_rate:rate",
+        expr: "(\n  sum by (job_name, job_id, vertex) (max by (job_name, job_id, vertex, subtask) (rate(tidemark_task_records_in_total[@rate_window@]))) > 0\n  or\n  sum by (job_name, job_id, vertex) (max by (job_name, job_id, vertex, subtask) (rate(tidemark_task_records_out_total[@rate_window@])))\n)\n/\n(job_vertex:tidemark_vertex_utilization:ratio > 0)",
+    },
+    RecordingRule {
+        record: "job:tidemark_job_input:rate",
+        expr: "sum by (job_name, job_id) (\n  max by (job_name, job_id, vertex, subtask) (rate(tidemark_task_records_out_total[@rate_window@]))\n  unless on (job_name, job_id, vertex)\n  sum by (job_name, job_id, vertex) (rate(tidemark_task_records_in_total[@rate_window@])) > 0\n)",
+    },
+    RecordingRule {
+        record: "job:tidemark_job_headroom:ratio",
+        expr: "1 / max by (job_name, job_id) (job_vertex:tidemark_task_busy_seconds:max_rate)",
+    },
+    RecordingRule {
+        record: "job:tidemark_job_max_sustainable:rate",
+        expr: "job:tidemark_job_input:rate * job:tidemark_job_headroom:ratio",
+    },
+    RecordingRule {
+        record: "job:tidemark_job_catch_up:seconds",
+        expr: "(\n  (\n    max by (job_name, job_id) (tidemark_job_recovery_time_seconds)\n    or\n    max by (job_name, job_id) (tidemark_checkpoint_interval_seconds) * 0 + @recovery_time_seconds@\n  )\n  + max by (job_name, job_id) (tidemark_checkpoint_interval_seconds)\n)\n/\nclamp_min(job:tidemark_job_headroom:ratio - 1, 0)",
+    },
 ];
+
+/// A job with input whose sources are not held back: with backpressure the
+/// SustainedBackpressure alert says more (the input is what the bottleneck
+/// lets through, so the headroom is 1 by construction).
+const UNPRESSURED_WITH_INPUT: &str = "and on (job_name, job_id) job:tidemark_job_input:rate > 0\nunless on (job_name, job_id) max by (job_name, job_id) (job_vertex:tidemark_task_backpressured_seconds:max_rate) > @backpressure_ratio@";
 
 /// The likely bottleneck of a job, for an annotation: the busiest vertex that
 /// is not itself backpressured (it is slow, not blocked by a slower one).
@@ -160,6 +192,24 @@ pub static ALERTS: &[AlertRule] = &[
         extra: &[],
     },
     AlertRule {
+        name: "HeadroomLow",
+        expr: "job:tidemark_job_headroom:ratio < @headroom_min@\n@UNPRESSURED_WITH_INPUT@",
+        for_setting: Some("capacity_for"),
+        severity: TICKET,
+        summary: "Job {{ $labels.job_name }} can take only {{ $value | printf \"%.2f\" }} times its present input",
+        description: "The busiest subtask of job {{ $labels.job_name }} ({{ $labels.job_id }}) has been busy over 1/@headroom_min@ of the time for @capacity_for@: an input peak of {{ $value | printf \"%.2f\" }} times today's backpressures it, and after a failure it catches up slowly. `tidemark doctor` names the vertex and the parallelism it needs.",
+        extra: &[],
+    },
+    AlertRule {
+        name: "CatchUpTooSlow",
+        expr: "job:tidemark_job_catch_up:seconds > @catch_up_seconds@\n@UNPRESSURED_WITH_INPUT@",
+        for_setting: Some("capacity_for"),
+        severity: TICKET,
+        summary: "Job {{ $labels.job_name }} would need {{ $value | humanizeDuration }} to catch up after a failure",
+        description: "After a failure, job {{ $labels.job_name }} ({{ $labels.job_id }}) is down for its recovery time and replays up to one checkpoint interval; with its headroom it would need {{ $value | humanizeDuration }} (+Inf: never) to work that backlog off, over @catch_up_seconds@ s. Until then its results are late.",
+        extra: &[],
+    },
+    AlertRule {
         name: "ExporterFailing",
         expr: "(\n  sum by (job, instance, reporter, kind) (increase(tidemark_exporter_failed_total[@exporter_window@])) > 0\n  unless\n  sum by (job, instance, reporter, kind) (increase(tidemark_exporter_sent_total[@exporter_window@])) > 0\n)\nor\nsum by (job, instance, reporter, kind) (increase(tidemark_exporter_dropped_total[@exporter_window@])) > 0",
         for_setting: Some("exporter_failing_for"),
@@ -213,7 +263,9 @@ fn seconds(d: &str) -> f64 {
 
 /// Fills `@name@` placeholders from `s`.
 fn fill(text: &str, s: &AlertSettings) -> String {
-    let mut out = text.replace("@BOTTLENECK@", BOTTLENECK);
+    let mut out = text
+        .replace("@BOTTLENECK@", BOTTLENECK)
+        .replace("@UNPRESSURED_WITH_INPUT@", UNPRESSURED_WITH_INPUT);
     out = out.replace(
         "@push_stale_after_seconds@",
         &seconds(s.get("push_stale_after")).to_string(),
