@@ -276,8 +276,11 @@ impl JobMetrics {
 pub struct CapacityMetrics {
     registry: Registry,
     job: [String; 2],
-    /// Headroom, maximum sustainable rate, recovery time.
-    job_gauges: Option<[Gauge; 3]>,
+    /// Headroom and maximum sustainable rate: set once some subtask was
+    /// busy (before, no bound is measured).
+    job_gauges: Option<[Gauge; 2]>,
+    /// Recovery time.
+    recovery: Option<Gauge>,
     /// Per vertex (node index): utilization, true processing rate, needed
     /// parallelism.
     vertex_gauges: Vec<Option<[Gauge; 3]>>,
@@ -290,6 +293,7 @@ impl CapacityMetrics {
             registry: registry.clone(),
             job: [job_name.into(), job_id.into()],
             job_gauges: None,
+            recovery: None,
             vertex_gauges: Vec::new(),
         }
     }
@@ -306,19 +310,20 @@ impl CapacityMetrics {
                 .gauge(d, v)
                 .expect("capacity metrics match the catalogue")
         };
+        let job = [name.as_str(), id.as_str()];
         if let Some(h) = cap.headroom {
-            let job = [name.as_str(), id.as_str()];
-            let [headroom, max_rate, recovery] = self.job_gauges.get_or_insert_with(|| {
+            let [headroom, max_rate] = self.job_gauges.get_or_insert_with(|| {
                 [
                     gauge(&cat::JOB_HEADROOM, &job),
                     gauge(&cat::JOB_MAX_SUSTAINABLE_RATE, &job),
-                    gauge(&cat::JOB_RECOVERY_TIME, &job),
                 ]
             });
             headroom.set(milli(h));
             max_rate.set(milli(h * cap.input_records_per_second));
-            recovery.set(milli(cap.recovery_seconds));
         }
+        self.recovery
+            .get_or_insert_with(|| gauge(&cat::JOB_RECOVERY_TIME, &job))
+            .set(milli(cap.recovery_seconds));
         self.vertex_gauges.resize_with(names.len(), || None);
         for ((v, vertex), slot) in cap.vertices.iter().zip(names).zip(&mut self.vertex_gauges) {
             let labels = [name.as_str(), id.as_str(), vertex];

@@ -147,6 +147,20 @@ fn a_healthy_job_is_healthy_with_no_findings() {
         |v| v["window_seconds"].as_f64().is_some_and(|w| w >= 9.5),
     );
     assert!(healthy(&v), "{v}");
+    // The capacity model: the input is the generator's configured 20 000
+    // records a second; the job keeps up with room to spare; it never
+    // failed, so the recovery time is tidemark.doctor.recovery-time's
+    // documented default.
+    let c = &v["capacity"];
+    let input = c["input_records_per_second"].as_f64().unwrap();
+    assert!((18_000.0..=22_000.0).contains(&input), "{c}");
+    let headroom = c["headroom"].as_f64().unwrap();
+    assert!(headroom > 1.0, "{c}");
+    let max = c["max_sustainable_records_per_second"].as_f64().unwrap();
+    assert!((max - input * headroom).abs() < 1e-6 * max, "{c}");
+    assert_eq!(c["recovery_measured"], false, "{c}");
+    assert_eq!(c["recovery_seconds"].as_f64(), Some(60.0), "{c}");
+    assert!(c["catch_up_seconds"].as_f64().is_some(), "{c}");
     r.kill();
 }
 
@@ -263,6 +277,24 @@ fn a_job_restarting_on_a_bad_message_is_named_with_its_root_exception() {
         why.contains("partition 'events.1', offset 2") && why.contains("oops"),
         "{v}"
     );
+    // Each recovery is timed from the failure until every subtask runs
+    // again: at least the restart strategy's 500 ms delay.
+    let v = wait_doctor(
+        d,
+        &r,
+        &url,
+        "a measured recovery",
+        Duration::from_secs(60),
+        |v| v["capacity"]["recovery_measured"] == true,
+    );
+    let recovery = v["capacity"]["recovery_seconds"].as_f64().unwrap();
+    assert!(recovery >= 0.5, "{v}");
+    let gauge = metric_sum(
+        &scrape(&r.metrics_addr()),
+        "tidemark_job_recovery_time_seconds",
+        &[],
+    );
+    assert!(gauge >= 0.5, "tidemark_job_recovery_time_seconds = {gauge}");
     r.kill();
 }
 

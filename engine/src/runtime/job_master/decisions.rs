@@ -28,6 +28,7 @@ impl JobMaster {
         let mut last_sample = Instant::now();
         let attempt_start = now_ms();
         self.status.sample(last_sample);
+        self.update_capacity();
         let mut commands = std::mem::take(&mut self.deferred);
         let end = loop {
             if last_sample.elapsed() >= SAMPLE_EVERY {
@@ -220,20 +221,25 @@ impl JobMaster {
     pub(super) fn update_time_gauges(&mut self, coord: &Coordinator, attempt_start: i64) {
         let now = now_ms();
         self.metrics.uptime_ms.set(now - attempt_start);
+        self.update_capacity();
+        self.metrics.in_progress.set(coord.in_flight() as i64);
+        let last = self.metrics.last_completion_ms.get();
+        if last != -1 {
+            self.metrics.since_last_ms.set(now - last);
+        }
+    }
+
+    /// The capacity model's series, from the status window (also at an
+    /// attempt's start: a job restarting faster than once a second
+    /// still shows its measured recovery).
+    fn update_capacity(&mut self) {
         let interval = self.opts.checkpoint.interval.map(|d| d.as_millis() as i64);
         if let Ok(facts) =
             crate::doctor::from_status(&self.status, self.graph.max_parallelism, interval)
         {
             let names: Vec<&str> = self.graph.nodes.iter().map(|n| n.name.as_str()).collect();
-            self.capacity.set(
-                &names,
-                &crate::doctor::Capacity::of(&facts, &self.opts.doctor),
-            );
-        }
-        self.metrics.in_progress.set(coord.in_flight() as i64);
-        let last = self.metrics.last_completion_ms.get();
-        if last != -1 {
-            self.metrics.since_last_ms.set(now - last);
+            let cap = crate::doctor::Capacity::of(&facts, &self.opts.doctor);
+            self.capacity.set(&names, &cap);
         }
     }
 
