@@ -443,6 +443,21 @@ impl Registry {
         self.lock().families.values().map(|f| f.series.len()).sum()
     }
 
+    /// One family's series now (label values in the family's kept-label
+    /// order), without copying the others: what a status query reads.
+    pub fn series_of(&self, def: &MetricDef) -> Vec<(Vec<String>, Value)> {
+        let g = self.lock();
+        g.families
+            .get(def.name)
+            .map(|fam| {
+                fam.series
+                    .iter()
+                    .map(|(k, e)| (k.clone(), e.value(fam.def)))
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
     /// A snapshot without marking retirement reads (tests, status).
     pub fn snapshot(&self) -> Vec<FamilySnapshot> {
         self.snapshot_inner(None)

@@ -177,5 +177,6 @@ fn rest_context(control: crate::runtime::StopHandle) -> crate::rest::RestContext
         token: Some(REST_TOKEN.into()),
         doctor: Default::default(),
         max_parallelism: 128,
+        registry: Default::default(),
     }
 }

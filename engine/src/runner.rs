@@ -238,6 +238,7 @@ impl Job {
                         token: token.clone(),
                         doctor: config.doctor,
                         max_parallelism: jm.graph().max_parallelism,
+                        registry: registry.clone(),
                     },
                     *host,
                     ports,

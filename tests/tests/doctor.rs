@@ -356,3 +356,71 @@ fn slow_sink(d: &Path, settings: &[&str]) -> Running {
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     Running::start(d, &args)
 }
+
+/// The Pushgateway stopped under a job that pushes to it every 500 ms:
+/// `exporter-failing` naming the reporter within 30 s (with
+/// `tidemark.doctor.exporter-stale` at 3 s), gone once it is back.
+#[test]
+fn a_stopped_pushgateway_is_named_exporter_failing_until_it_is_back() {
+    let mut pgw = tidemark_tests::servers::pushgateway();
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let yaml = format!(
+        "{}  metrics.reporters: prom,pgw\n  metrics.reporter.pgw.factory.class: pushgateway\n  metrics.reporter.pgw.hostUrl: http://{}\n  metrics.reporter.pgw.interval: 500 ms\n  tidemark.doctor.exporter-stale: 3 s\n",
+        calm_job("doctor-pgw"),
+        pgw.addr
+    );
+    let (r, url) = start_job(d, "doctor-pgw", &yaml, &[]);
+    let exporter = |v: &Value| -> Option<Value> {
+        v["findings"]
+            .as_array()?
+            .iter()
+            .find(|f| f["cause"] == "exporter-failing")
+            .cloned()
+    };
+    // Delivering: the group is in the Pushgateway, and the doctor is calm.
+    wait_for_or(
+        "the job's group in the Pushgateway",
+        Duration::from_secs(30),
+        || (!tidemark_tests::servers::pushgateway_groups(&pgw).is_empty()).then_some(()),
+        || r.stderr(),
+    );
+    let v = wait_doctor(d, &r, &url, "an answer", Duration::from_secs(30), |_| true);
+    assert!(exporter(&v).is_none(), "{v}");
+    pgw.pause();
+    let stopped = std::time::Instant::now();
+    let v = wait_doctor(
+        d,
+        &r,
+        &url,
+        "exporter-failing within 30 s of the stop",
+        Duration::from_secs(30),
+        |v| v["findings"][0]["cause"] == "exporter-failing",
+    );
+    assert!(stopped.elapsed() < Duration::from_secs(30));
+    let f = exporter(&v).unwrap();
+    assert_eq!(v["verdict"], "degraded", "{v}");
+    assert!(
+        f["why"]
+            .as_str()
+            .unwrap_or("")
+            .contains("pushgateway reporter 'pgw'"),
+        "{v}"
+    );
+    assert!(
+        f["evidence"]
+            .to_string()
+            .contains("tidemark_exporter_failed_total"),
+        "{v}"
+    );
+    pgw.resume();
+    wait_doctor(
+        d,
+        &r,
+        &url,
+        "no exporter finding once the Pushgateway is back",
+        Duration::from_secs(60),
+        |v| exporter(v).is_none(),
+    );
+    r.kill();
+}

@@ -503,6 +503,13 @@ keys! {
         Kind::Duration,
         "doctor and capacity metrics: the downtime a failure is assumed to cost (restart delay, restore, deployment) until the job has recovered once and its own is measured (as Flink's autoscaler's `job.autoscaler.restart.time`, shorter: one process)."
     ),
+    TIDEMARK_DOCTOR_EXPORTER_STALE = (
+        "tidemark.doctor.exporter-stale",
+        [],
+        Some("1 min"),
+        Kind::Duration,
+        "doctor: a push exporter with failed deliveries and none for this long is failing (several push intervals: one failed push that the retry delivers is not a finding)."
+    ),
     TIDEMARK_DOCTOR_CATCH_UP_DURATION = (
         "tidemark.doctor.catch-up-duration",
         [],

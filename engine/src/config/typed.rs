@@ -162,6 +162,9 @@ impl Config {
             catch_up_ms: r
                 .duration(k::TIDEMARK_DOCTOR_CATCH_UP_DURATION)
                 .map_or(defaults.catch_up_ms, |d| d.as_millis() as i64),
+            exporter_stale_ms: r
+                .duration(k::TIDEMARK_DOCTOR_EXPORTER_STALE)
+                .map_or(defaults.exporter_stale_ms, |d| d.as_millis() as i64),
         };
         let buffer_timeout = r.duration(k::EXECUTION_BUFFER_TIMEOUT_INTERVAL);
         let interval = r.duration(k::EXECUTION_CHECKPOINTING_INTERVAL);

@@ -85,6 +85,22 @@ pub struct CheckpointFacts {
     pub last_failure: Option<String>,
 }
 
+/// One push exporter (Pushgateway, InfluxDB, OTLP, remote-write): its
+/// deliveries so far.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ExporterFacts {
+    /// `metrics.reporter.<name>`.
+    pub reporter: String,
+    /// Its kind (`pushgateway`, `influxdb`, …).
+    pub kind: String,
+    /// Failed attempts so far.
+    pub failed: u64,
+    /// Payloads dropped so far (queue full, or rejected).
+    pub dropped: u64,
+    /// Seconds since its last delivery; `None`: it never delivered.
+    pub since_success_s: Option<f64>,
+}
+
 /// Everything the rules read.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Facts {
@@ -102,6 +118,8 @@ pub struct Facts {
     pub root_exception: Option<String>,
     /// The last recovery's downtime, ms, if the job recovered once.
     pub recovery_ms: Option<i64>,
+    /// The push exporters.
+    pub exporters: Vec<ExporterFacts>,
 }
 
 /// The least span of measurements the doctor answers from: shorter, a
@@ -220,5 +238,40 @@ pub(crate) fn from_status(
         restarts_in_window: exceptions.iter().filter(|e| e.0 >= since).count() as u64,
         root_exception: exceptions.last().map(|e| e.2.clone()),
         recovery_ms: lock(&status.last_recovery).map(|d| d.as_millis() as i64),
+        exporters: Vec::new(),
     })
+}
+
+/// The push exporters' deliveries, from their self-metrics in `registry`.
+pub(crate) fn exporters(registry: &tidemark_agent::registry::Registry) -> Vec<ExporterFacts> {
+    use tidemark_agent::catalogue as cat;
+    use tidemark_agent::registry::Value;
+    let read = |def| -> Vec<(Vec<String>, f64)> {
+        registry
+            .series_of(def)
+            .into_iter()
+            .map(|(k, v)| {
+                let v = match v {
+                    Value::Counter(x) | Value::Gauge(x) => x,
+                    Value::Histogram { .. } => 0.0,
+                };
+                (k, v)
+            })
+            .collect()
+    };
+    let (failed, dropped) = (read(&cat::EXPORTER_FAILED), read(&cat::EXPORTER_DROPPED));
+    let of = |all: &[(Vec<String>, f64)], k: &[String]| {
+        all.iter().find(|(x, _)| x == k).map_or(0.0, |(_, v)| *v)
+    };
+    let now_s = crate::operator::now_ms() as f64 / 1000.0;
+    read(&cat::EXPORTER_LAST_SUCCESS)
+        .into_iter()
+        .map(|(k, last)| ExporterFacts {
+            reporter: k.first().cloned().unwrap_or_default(),
+            kind: k.get(1).cloned().unwrap_or_default(),
+            failed: of(&failed, &k) as u64,
+            dropped: of(&dropped, &k) as u64,
+            since_success_s: (last > 0.0).then(|| (now_s - last).max(0.0)),
+        })
+        .collect()
 }

@@ -10,8 +10,10 @@ mod facts;
 mod rules;
 
 pub use capacity::{Capacity, VertexCapacity};
-pub(crate) use facts::{from_status, MIN_WINDOW};
-pub use facts::{CheckpointFacts, CheckpointTiming, Facts, PhaseFacts, SubtaskFacts, VertexFacts};
+pub(crate) use facts::{exporters, from_status, MIN_WINDOW};
+pub use facts::{
+    CheckpointFacts, CheckpointTiming, ExporterFacts, Facts, PhaseFacts, SubtaskFacts, VertexFacts,
+};
 pub use rules::Thresholds;
 
 use serde::Serialize;
@@ -113,6 +115,7 @@ pub const CAUSES: &[Cause] = &[
     rules::CHECKPOINT_ASYNC_SLOW,
     rules::RESTARTING,
     rules::CANNOT_CATCH_UP,
+    rules::EXPORTER_FAILING,
     rules::HEALTHY,
 ];
 

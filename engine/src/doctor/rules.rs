@@ -30,6 +30,9 @@ pub struct Thresholds {
     /// The longest catch-up after a failure (ms) that is acceptable; what
     /// a recommended parallelism also provides for.
     pub catch_up_ms: i64,
+    /// A push exporter that failed and has not delivered for this long
+    /// (ms) is failing.
+    pub exporter_stale_ms: i64,
 }
 
 impl Default for Thresholds {
@@ -43,6 +46,7 @@ impl Default for Thresholds {
             near_interval: 0.8,
             recovery_time_ms: 60_000,
             catch_up_ms: 30 * 60_000,
+            exporter_stale_ms: 60_000,
         }
     }
 }
@@ -57,6 +61,7 @@ pub const THRESHOLD_KEYS: &[&KeySpec] = &[
     k::TIDEMARK_DOCTOR_NEAR_INTERVAL_RATIO,
     k::TIDEMARK_DOCTOR_RECOVERY_TIME,
     k::TIDEMARK_DOCTOR_CATCH_UP_DURATION,
+    k::TIDEMARK_DOCTOR_EXPORTER_STALE,
 ];
 
 pub const SINK_BOTTLENECK: Cause = Cause {
@@ -119,6 +124,11 @@ pub const CANNOT_CATCH_UP: Cause = Cause {
     rule: "Nothing is backpressured (else the bottleneck finding says more: the input is what the bottleneck lets through), the job has input, and after a failure it would need longer than `catch-up-duration` to work off the backlog of its recovery and one checkpoint interval: `(recovery + interval) / (headroom − 1)`, where the headroom is one over the busiest subtask's busy share. Critical when the headroom is at most 1 (it never catches up).",
     action: "Raise the parallelism of the busiest vertex to its `needed_parallelism` in `capacity`, or make it cheaper; a shorter `execution.checkpointing.interval` shortens the replay, a faster recovery (local recovery: `state.backend.local-recovery: true`) the downtime.",
 };
+pub const EXPORTER_FAILING: Cause = Cause {
+    name: "exporter-failing",
+    rule: "A push exporter (Pushgateway, InfluxDB, OTLP, remote-write) has failed deliveries and has not delivered for `exporter-stale` (or never did): its server misses this job's metrics, and alerts fed by it go blind.",
+    action: "Check that the reporter's server is up and reachable from the job (`metrics.reporter.<name>.*`); payloads queue meanwhile and are dropped when the queue is full (`tidemark_exporter_dropped_total`); the job itself is not slowed.",
+};
 pub const HEALTHY: Cause = Cause {
     name: "healthy",
     rule: "No other rule found anything: the verdict is healthy and there are no findings.",
@@ -136,6 +146,7 @@ pub fn all(f: &Facts, t: &Thresholds, cap: &Capacity) -> Vec<Finding> {
     out.extend(checkpoint_failing(f));
     out.extend(checkpoint_time(f, t));
     out.extend(restarting(f));
+    out.extend(exporter_failing(f, t));
     out
 }
 
@@ -492,6 +503,50 @@ fn cannot_catch_up(f: &Facts, t: &Thresholds, cap: &Capacity) -> Option<Finding>
     })
 }
 
+/// Push exporters that failed and have not delivered for `exporter-stale`.
+fn exporter_failing(f: &Facts, t: &Thresholds) -> Vec<Finding> {
+    let stale = t.exporter_stale_ms as f64 / 1000.0;
+    f.exporters
+        .iter()
+        .filter(|e| e.failed > 0 && e.since_success_s.is_none_or(|s| s >= stale))
+        .map(|e| {
+            let named = |metric: &str, value: f64| Evidence {
+                metric: format!("{metric}{{reporter=\"{}\", kind=\"{}\"}}", e.reporter, e.kind),
+                vertex: None,
+                subtask: None,
+                value,
+                window: "now".into(),
+            };
+            let since = match e.since_success_s {
+                Some(s) => format!("for {s:.0} s"),
+                None => "since the job started".into(),
+            };
+            Finding {
+                cause: EXPORTER_FAILING.name,
+                vertex: None,
+                subtask: None,
+                severity: Severity::Warning,
+                evidence: vec![
+                    named(
+                        "time() - tidemark_exporter_last_success_timestamp_seconds",
+                        e.since_success_s.unwrap_or(-1.0),
+                    ),
+                    named("tidemark_exporter_failed_total", e.failed as f64),
+                    named("tidemark_exporter_dropped_total", e.dropped as f64),
+                ],
+                why: format!(
+                    "The {} reporter '{}' has not delivered {since} ({} failed attempts, {} payloads dropped): its server misses this job's metrics.",
+                    e.kind, e.reporter, e.failed, e.dropped
+                ),
+                action: format!(
+                    "Check the server behind `metrics.reporter.{}.*`. {}",
+                    e.reporter, EXPORTER_FAILING.action
+                ),
+            }
+        })
+        .collect()
+}
+
 fn restarting(f: &Facts) -> Option<Finding> {
     if f.restarts_in_window == 0 {
         return None;
@@ -554,6 +609,7 @@ mod tests {
             restarts_in_window: 0,
             root_exception: None,
             recovery_ms: None,
+            exporters: Vec::new(),
         }
     }
 
@@ -717,6 +773,35 @@ mod tests {
         f.vertices[0].subtasks[0].backpressured = 0.8;
         let causes: Vec<&str> = diagnose(&f, &t).findings.iter().map(|x| x.cause).collect();
         assert_eq!(causes, ["sink-bottleneck"]);
+    }
+
+    #[test]
+    fn an_exporter_failing_for_long_is_named_and_a_passing_hiccup_is_not() {
+        use super::super::ExporterFacts;
+        let t = Thresholds::default();
+        let mut f = chain(&[("src", false, &[(0.1, 0.0)]), ("sink", true, &[(0.1, 0.0)])]);
+        let pgw = |failed, since_success_s| ExporterFacts {
+            reporter: "pgw".into(),
+            kind: "pushgateway".into(),
+            failed,
+            dropped: 0,
+            since_success_s,
+        };
+        f.exporters = vec![pgw(3, Some(59.0))];
+        assert!(diagnose(&f, &t).findings.is_empty(), "delivered 59 s ago");
+        f.exporters = vec![pgw(0, Some(600.0))];
+        assert!(diagnose(&f, &t).findings.is_empty(), "nothing failed");
+        f.exporters = vec![pgw(3, Some(60.0))];
+        let d = diagnose(&f, &t);
+        assert_eq!(
+            (d.verdict, d.findings[0].cause),
+            (Verdict::Degraded, "exporter-failing")
+        );
+        assert!(d.findings[0].action.contains("metrics.reporter.pgw."));
+        f.exporters = vec![pgw(1, None)];
+        assert!(diagnose(&f, &t).findings[0]
+            .why
+            .contains("since the job started"));
     }
 
     #[test]

@@ -38,6 +38,8 @@ pub struct RestContext {
     pub doctor: crate::doctor::Thresholds,
     /// The job's key groups (`pipeline.max-parallelism`, or its default).
     pub max_parallelism: u32,
+    /// The job's metrics: the doctor reads the exporters' self-metrics.
+    pub registry: tidemark_agent::registry::Registry,
 }
 
 fn json_response(status: u16, v: &Value) -> Response<Full<Bytes>> {
@@ -112,7 +114,8 @@ pub fn route(ctx: &RestContext, req: HttpRequest) -> Response<Full<Bytes>> {
                 .as_ref()
                 .and_then(|c| c["interval"].as_i64());
             match crate::doctor::from_status(&ctx.status, ctx.max_parallelism, interval) {
-                Ok(facts) => {
+                Ok(mut facts) => {
+                    facts.exporters = crate::doctor::exporters(&ctx.registry);
                     let d = crate::doctor::diagnose(&facts, &ctx.doctor);
                     json_response(200, &serde_json::to_value(d).unwrap_or_default())
                 }

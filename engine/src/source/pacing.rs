@@ -17,6 +17,10 @@ use crate::operator::SubtaskInfo;
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
+/// The longest a paced generator waits for a whole batch to be due: at
+/// rates where a batch takes longer, it emits what is due.
+const FULL_BATCH_WAIT: Duration = Duration::from_millis(5);
+
 /// One generator subtask's progress.
 #[derive(Debug)]
 pub struct Pacing {
@@ -188,16 +192,25 @@ impl Pacing {
             return Ok(n);
         }
         if self.rate > 0.0 {
-            let allowed = (self.started.elapsed().as_secs_f64() * self.rate) as u64;
+            let elapsed = self.started.elapsed().as_secs_f64();
+            let allowed = (elapsed * self.rate) as u64;
             let done = self.produced - self.produced_at_start;
-            if allowed <= done {
-                let wait = Duration::from_secs_f64(
-                    ((done + 1) as f64 / self.rate - self.started.elapsed().as_secs_f64())
-                        .max(0.0005),
-                );
-                return Err(Poll::Pending(Some(wait)));
+            let ready = allowed.saturating_sub(done);
+            // Until when the record `done + k` is due.
+            let until = |k: u64| {
+                Duration::from_secs_f64(((done + k) as f64 / self.rate - elapsed).max(0.0005))
+            };
+            if ready == 0 {
+                return Err(Poll::Pending(Some(until(1))));
             }
-            return Ok(n.min(allowed - done));
+            // A fast rate emits whole batches: waiting (idle) for a batch due
+            // within FULL_BATCH_WAIT, rather than spinning on the few records
+            // due each instant, whose cost per record would make the subtask
+            // look busy all the time at a fraction of its speed.
+            if ready < n && until(n) <= FULL_BATCH_WAIT {
+                return Err(Poll::Pending(Some(until(n))));
+            }
+            return Ok(n.min(ready));
         }
         Ok(n)
     }
