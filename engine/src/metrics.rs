@@ -46,6 +46,8 @@ pub struct TaskReading {
     pub idle_ns: u64,
     /// Backpressured ns.
     pub backpressured_ns: u64,
+    /// The input watermark, event-time ms (0: none yet).
+    pub input_watermark_ms: i64,
 }
 
 /// Counts accumulated by a task between publishes.
@@ -110,6 +112,7 @@ impl TaskMetrics {
             busy_ns: self.busy.get(),
             idle_ns: self.idle.get(),
             backpressured_ns: self.backpressured.get(),
+            input_watermark_ms: self.input_wm.get(),
         }
     }
 

@@ -116,9 +116,16 @@ fn a_slow_sink_is_named_within_30_s_and_the_finding_clears_when_it_ends() {
         .filter_map(|c| c["vertex"].as_str())
         .collect();
     assert_eq!(capacity, ["datagen", "count", sink.as_str()], "{v}");
+    // README: "the sink is the limit: it needs 4 subtasks" (2 subtasks busy
+    // all the time, × (1 + 60 s / 30 min) / 0.7 = 2.95 → 3 → 4, the next
+    // count that divides the 128 key groups).
+    assert_eq!(v["capacity"]["vertices"][2]["needed_parallelism"], 4, "{v}");
     // The text form names the same.
     let (_, text) = run_stdout(d, &["doctor", &url]);
-    assert!(text.contains("sink-bottleneck"), "{text}");
+    assert!(
+        text.contains("sink-bottleneck") && text.contains("\ncapacity: input "),
+        "{text}"
+    );
     std::fs::remove_file(&slow).unwrap();
     wait_doctor(
         d,
@@ -421,6 +428,107 @@ fn a_stopped_pushgateway_is_named_exporter_failing_until_it_is_back() {
         "no exporter finding once the Pushgateway is back",
         Duration::from_secs(60),
         |v| exporter(v).is_none(),
+    );
+    r.kill();
+}
+
+/// Two JetStream subjects with event time and no idleness, messages on one
+/// only: the other holds event time back for ever. `watermark-stalled`
+/// within 30 s, at a vertex after the source, naming the empty subject
+/// (the oracle: where the test produced nothing); gone once that subject
+/// has messages too.
+#[test]
+fn an_empty_subject_holding_event_time_back_is_named_watermark_stalled() {
+    let server = tidemark_tests::servers::nats();
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let produce = |subjects: &str, count: i64| {
+        // One message every 10 ms of event time, two users.
+        let lines: String = (0..count)
+            .map(|i| {
+                let user = ["alice", "bob"][(i % 2) as usize];
+                format!("{{\"user\":\"{user}\",\"ts\":{}}}\n", i * 10)
+            })
+            .collect();
+        tidemark_tests::stream_jobs::produce_stdin(
+            d,
+            &[
+                "--url",
+                &server.url,
+                "--stream",
+                "clicks",
+                "--subjects",
+                subjects,
+            ],
+            &lines,
+        );
+    };
+    // The stream holds both subjects; messages go to clicks.0 only.
+    produce("clicks.0,clicks.1", 0);
+    produce("clicks.0", 2000);
+    let example = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("the workspace root")
+        .join("examples/jetstream-windows.yaml");
+    let mut args = vec![
+        "run".to_string(),
+        example.display().to_string(),
+        "--status-interval".into(),
+        "0".into(),
+    ];
+    args.extend(sets(&[
+        format!("params.url={}", server.url),
+        "params.idleness=0 s".into(),
+        "params.source-parallelism=1".into(),
+        "metrics.reporter.prom.port=0".into(),
+    ]));
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let started = std::time::Instant::now();
+    let r = Running::start(d, &args);
+    let url = r.rest_url();
+    let source = get_json(&url)["plan"]["nodes"][0]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let v = wait_doctor(
+        d,
+        &r,
+        &url,
+        "watermark-stalled within 30 s",
+        Duration::from_secs(30).saturating_sub(started.elapsed()),
+        |v| v["findings"][0]["cause"] == "watermark-stalled",
+    );
+    let f = &v["findings"][0];
+    assert!(
+        f["vertex"].is_string() && f["vertex"] != source.as_str(),
+        "{v}"
+    );
+    let why = f["why"].as_str().unwrap_or("");
+    assert!(
+        why.contains("partition 'clicks.1'") && why.contains("no record"),
+        "{v}"
+    );
+    let stalled = f["vertex"].clone();
+    produce("clicks.1", 2000);
+    // Cleared while records still reach that vertex (not merely because the
+    // stream went quiet).
+    wait_doctor(
+        d,
+        &r,
+        &url,
+        "no watermark finding, with records flowing, once clicks.1 has messages",
+        Duration::from_secs(60),
+        |v| {
+            let flowing = v["capacity"]["vertices"].as_array().is_some_and(|vs| {
+                vs.iter().any(|x| {
+                    x["vertex"] == stalled && x["records_in_per_second"].as_f64() > Some(0.0)
+                })
+            });
+            flowing
+                && v["findings"]
+                    .as_array()
+                    .is_some_and(|f| f.iter().all(|x| x["cause"] != "watermark-stalled"))
+        },
     );
     r.kill();
 }

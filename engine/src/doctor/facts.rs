@@ -22,6 +22,9 @@ pub struct SubtaskFacts {
     pub records_in_per_s: f64,
     /// Records out per second (a source's input to the job).
     pub records_out_per_s: f64,
+    /// Its input watermark (event-time ms) at the window's start and end;
+    /// `None`: none yet.
+    pub watermark_ms: (Option<i64>, Option<i64>),
 }
 
 /// One vertex.
@@ -101,6 +104,21 @@ pub struct ExporterFacts {
     pub since_success_s: Option<f64>,
 }
 
+/// One split (Kafka partition, JetStream subject) of a source subtask.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PartitionFacts {
+    /// The source vertex's uid.
+    pub vertex: String,
+    /// The subtask that owns it.
+    pub subtask: usize,
+    /// Its name.
+    pub partition: String,
+    /// Its watermark, event-time ms; `None`: it has had no record.
+    pub watermark_ms: Option<i64>,
+    /// It is idle (holds no time back).
+    pub idle: bool,
+}
+
 /// Everything the rules read.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Facts {
@@ -120,6 +138,8 @@ pub struct Facts {
     pub recovery_ms: Option<i64>,
     /// The push exporters.
     pub exporters: Vec<ExporterFacts>,
+    /// The sources' splits, where sources have them.
+    pub partitions: Vec<PartitionFacts>,
 }
 
 /// The least span of measurements the doctor answers from: shorter, a
@@ -142,6 +162,7 @@ pub(crate) fn from_status(
     let graph = lock(&status.vertices).clone();
     let pressure = status.backpressure();
     let rates = status.record_rates();
+    let watermarks = status.watermarks();
     let tasks: Vec<(usize, usize)> = lock(&status.tasks)
         .iter()
         .map(|t| (t.node, t.subtask))
@@ -157,10 +178,10 @@ pub(crate) fn from_status(
                     p.subtasks
                         .iter()
                         .map(|s| {
-                            let rate = tasks
-                                .iter()
-                                .position(|t| *t == (i, s.subtask))
-                                .and_then(|at| rates.get(at).copied())
+                            let at = tasks.iter().position(|t| *t == (i, s.subtask));
+                            let rate = at.and_then(|at| rates.get(at).copied()).unwrap_or_default();
+                            let watermark_ms = at
+                                .and_then(|at| watermarks.get(at).copied())
                                 .unwrap_or_default();
                             SubtaskFacts {
                                 subtask: s.subtask,
@@ -169,6 +190,7 @@ pub(crate) fn from_status(
                                 idle: s.shares.idle,
                                 records_in_per_s: rate.0,
                                 records_out_per_s: rate.1,
+                                watermark_ms,
                             }
                         })
                         .collect()
@@ -239,26 +261,58 @@ pub(crate) fn from_status(
         root_exception: exceptions.last().map(|e| e.2.clone()),
         recovery_ms: lock(&status.last_recovery).map(|d| d.as_millis() as i64),
         exporters: Vec::new(),
+        partitions: Vec::new(),
     })
+}
+
+/// A counter's or gauge's series in `registry`: label values and value.
+fn series(
+    registry: &tidemark_agent::registry::Registry,
+    def: &tidemark_agent::catalogue::MetricDef,
+) -> Vec<(Vec<String>, f64)> {
+    use tidemark_agent::registry::Value;
+    registry
+        .series_of(def)
+        .into_iter()
+        .map(|(k, v)| {
+            let v = match v {
+                Value::Counter(x) | Value::Gauge(x) => x,
+                Value::Histogram { .. } => 0.0,
+            };
+            (k, v)
+        })
+        .collect()
+}
+
+/// The sources' splits with their watermarks and idleness, from the
+/// per-partition gauges in `registry` (labels job, job id, vertex, subtask,
+/// partition), for the job `job_id`; vertices by name are mapped to uids by
+/// `uid_of`.
+pub(crate) fn partitions(
+    registry: &tidemark_agent::registry::Registry,
+    job_id: &str,
+    uid_of: impl Fn(&str) -> String,
+) -> Vec<PartitionFacts> {
+    use tidemark_agent::catalogue as cat;
+    let idle = series(registry, &cat::SOURCE_PARTITION_IDLE);
+    series(registry, &cat::SOURCE_PARTITION_WATERMARK)
+        .into_iter()
+        .filter(|(k, _)| k.len() == 5 && k[1] == job_id)
+        .map(|(k, wm)| PartitionFacts {
+            vertex: uid_of(&k[2]),
+            subtask: k[3].parse().unwrap_or(0),
+            partition: k[4].clone(),
+            // Scaled to seconds in the catalogue; -1: no record yet.
+            watermark_ms: (wm >= 0.0).then(|| (wm * 1000.0).round() as i64),
+            idle: idle.iter().any(|(x, v)| *x == k && *v > 0.0),
+        })
+        .collect()
 }
 
 /// The push exporters' deliveries, from their self-metrics in `registry`.
 pub(crate) fn exporters(registry: &tidemark_agent::registry::Registry) -> Vec<ExporterFacts> {
     use tidemark_agent::catalogue as cat;
-    use tidemark_agent::registry::Value;
-    let read = |def| -> Vec<(Vec<String>, f64)> {
-        registry
-            .series_of(def)
-            .into_iter()
-            .map(|(k, v)| {
-                let v = match v {
-                    Value::Counter(x) | Value::Gauge(x) => x,
-                    Value::Histogram { .. } => 0.0,
-                };
-                (k, v)
-            })
-            .collect()
-    };
+    let read = |def| series(registry, def);
     let (failed, dropped) = (read(&cat::EXPORTER_FAILED), read(&cat::EXPORTER_DROPPED));
     let of = |all: &[(Vec<String>, f64)], k: &[String]| {
         all.iter().find(|(x, _)| x == k).map_or(0.0, |(_, v)| *v)

@@ -10,9 +10,10 @@ mod facts;
 mod rules;
 
 pub use capacity::{Capacity, VertexCapacity};
-pub(crate) use facts::{exporters, from_status, MIN_WINDOW};
+pub(crate) use facts::{exporters, from_status, partitions, MIN_WINDOW};
 pub use facts::{
-    CheckpointFacts, CheckpointTiming, ExporterFacts, Facts, PhaseFacts, SubtaskFacts, VertexFacts,
+    CheckpointFacts, CheckpointTiming, ExporterFacts, Facts, PartitionFacts, PhaseFacts,
+    SubtaskFacts, VertexFacts,
 };
 pub use rules::Thresholds;
 
@@ -116,6 +117,7 @@ pub const CAUSES: &[Cause] = &[
     rules::RESTARTING,
     rules::CANNOT_CATCH_UP,
     rules::EXPORTER_FAILING,
+    rules::WATERMARK_STALLED,
     rules::HEALTHY,
 ];
 
@@ -174,6 +176,16 @@ pub fn render(d: &serde_json::Value) -> String {
     out
 }
 
+/// Seconds as a person reads them: `45 s`, `12 min`, `3.5 h`, `27 days`.
+fn duration(s: f64) -> String {
+    match s {
+        s if s < 120.0 => format!("{s:.0} s"),
+        s if s < 7200.0 => format!("{:.0} min", s / 60.0),
+        s if s < 172_800.0 => format!("{:.1} h", s / 3600.0),
+        s => format!("{:.0} days", s / 86_400.0),
+    }
+}
+
 /// The capacity part of [`render`].
 fn render_capacity(c: &serde_json::Value) -> String {
     let num = |v: &serde_json::Value| v.as_f64().unwrap_or(0.0);
@@ -188,17 +200,20 @@ fn render_capacity(c: &serde_json::Value) -> String {
         )),
         None => out.push_str(", nothing busy: no bound measured"),
     }
+    let replay = match num(&c["replay_seconds"]) {
+        r if r > 0.0 => format!("up to {r:.0} s replayed"),
+        _ => "no checkpoint interval, so no replay counted".into(),
+    };
     out.push_str(&format!(
-        "\n  after a failure: {:.0} s down ({}) and up to {:.0} s replayed; caught up {}\n",
+        "\n  after a failure: {:.0} s down ({}), {replay}; caught up {}\n",
         num(&c["recovery_seconds"]),
         if c["recovery_measured"].as_bool() == Some(true) {
             "measured"
         } else {
             "assumed: tidemark.doctor.recovery-time"
         },
-        num(&c["replay_seconds"]),
         match c["catch_up_seconds"].as_f64() {
-            Some(s) => format!("in {s:.0} s"),
+            Some(s) => format!("in {}", duration(s)),
             None => "never".into(),
         }
     ));

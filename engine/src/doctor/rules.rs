@@ -129,6 +129,11 @@ pub const EXPORTER_FAILING: Cause = Cause {
     rule: "A push exporter (Pushgateway, InfluxDB, OTLP, remote-write) has failed deliveries and has not delivered for `exporter-stale` (or never did): its server misses this job's metrics, and alerts fed by it go blind.",
     action: "Check that the reporter's server is up and reachable from the job (`metrics.reporter.<name>.*`); payloads queue meanwhile and are dropped when the queue is full (`tidemark_exporter_dropped_total`); the job itself is not slowed.",
 };
+pub const WATERMARK_STALLED: Cause = Cause {
+    name: "watermark-stalled",
+    rule: "Records reach a vertex over the whole window while its input watermark does not advance (or, while a source partition has a watermark, it has none): event time is held back, and its windows and timers do not fire. Names the vertex (the most upstream one) and what holds it: the source partition not idle with the least watermark (one without records first).",
+    action: "A partition without records holds event time back until it is idle: set the source's idleness (`idleness`, WatermarkStrategy::with_idleness), or give the partition records; a partition far behind the others is read slower (its source lag).",
+};
 pub const HEALTHY: Cause = Cause {
     name: "healthy",
     rule: "No other rule found anything: the verdict is healthy and there are no findings.",
@@ -147,6 +152,7 @@ pub fn all(f: &Facts, t: &Thresholds, cap: &Capacity) -> Vec<Finding> {
     out.extend(checkpoint_time(f, t));
     out.extend(restarting(f));
     out.extend(exporter_failing(f, t));
+    out.extend(watermark_stalled(f));
     out
 }
 
@@ -503,6 +509,88 @@ fn cannot_catch_up(f: &Facts, t: &Thresholds, cap: &Capacity) -> Option<Finding>
     })
 }
 
+/// The most upstream vertex taking records while its input watermark
+/// stands still, and the partition holding it back.
+fn watermark_stalled(f: &Facts) -> Option<Finding> {
+    let event_time = f.partitions.iter().any(|p| p.watermark_ms.is_some());
+    let stalled = |s: &super::SubtaskFacts| {
+        s.records_in_per_s > 0.0
+            && match s.watermark_ms {
+                (Some(a), Some(b)) => a == b,
+                (_, None) => event_time,
+                (None, Some(_)) => false,
+            }
+    };
+    let (v, s) = f
+        .vertices
+        .iter()
+        .filter(|v| !v.inputs.is_empty())
+        .find_map(|v| v.subtasks.iter().find(|s| stalled(s)).map(|s| (v, s)))?;
+    let holder = f
+        .partitions
+        .iter()
+        .filter(|p| !p.idle)
+        .min_by_key(|p| p.watermark_ms.unwrap_or(i64::MIN));
+    let wm = s.watermark_ms.1;
+    let mut evidence = vec![
+        Evidence {
+            metric: "tidemark_task_input_watermark_seconds".into(),
+            vertex: Some(v.id.clone()),
+            subtask: Some(s.subtask),
+            value: wm.map_or(-1.0, |w| w as f64 / 1000.0),
+            window: window(f),
+        },
+        Evidence {
+            metric: "tidemark_task_records_in_total:rate".into(),
+            vertex: Some(v.id.clone()),
+            subtask: Some(s.subtask),
+            value: s.records_in_per_s,
+            window: window(f),
+        },
+    ];
+    let held = match holder {
+        Some(p) => {
+            evidence.push(Evidence {
+                metric: format!(
+                    "tidemark_source_partition_watermark_seconds{{partition=\"{}\"}}",
+                    p.partition
+                ),
+                vertex: Some(p.vertex.clone()),
+                subtask: Some(p.subtask),
+                value: p.watermark_ms.map_or(-1.0, |w| w as f64 / 1000.0),
+                window: "now".into(),
+            });
+            match p.watermark_ms {
+                None => format!(
+                    "partition '{}' of {} (subtask {}) has had no record and is not idle, so it holds event time back",
+                    p.partition, p.vertex, p.subtask
+                ),
+                Some(_) => format!(
+                    "partition '{}' of {} (subtask {}) has the least watermark of the partitions not idle",
+                    p.partition, p.vertex, p.subtask
+                ),
+            }
+        }
+        None => "the least watermark among its inputs holds it".into(),
+    };
+    Some(Finding {
+        cause: WATERMARK_STALLED.name,
+        vertex: Some(v.id.clone()),
+        subtask: Some(s.subtask),
+        severity: Severity::Warning,
+        evidence,
+        why: format!(
+            "Subtask {} of {} takes {:.0} records/s but its input watermark {} over the last {}: {held}.",
+            s.subtask,
+            v.id,
+            s.records_in_per_s,
+            if wm.is_some() { "did not advance" } else { "never appeared" },
+            window(f)
+        ),
+        action: WATERMARK_STALLED.action.into(),
+    })
+}
+
 /// Push exporters that failed and have not delivered for `exporter-stale`.
 fn exporter_failing(f: &Facts, t: &Thresholds) -> Vec<Finding> {
     let stale = t.exporter_stale_ms as f64 / 1000.0;
@@ -601,6 +689,7 @@ mod tests {
                             idle: (1.0 - busy - bp).max(0.0),
                             records_in_per_s: 1000.0,
                             records_out_per_s: 1000.0,
+                            watermark_ms: (None, None),
                         })
                         .collect(),
                 })
@@ -610,6 +699,7 @@ mod tests {
             root_exception: None,
             recovery_ms: None,
             exporters: Vec::new(),
+            partitions: Vec::new(),
         }
     }
 
@@ -802,6 +892,50 @@ mod tests {
         assert!(diagnose(&f, &t).findings[0]
             .why
             .contains("since the job started"));
+    }
+
+    #[test]
+    fn a_watermark_held_back_by_an_empty_partition_is_named_with_it() {
+        use super::super::PartitionFacts;
+        let t = Thresholds::default();
+        let mut f = chain(&[
+            ("src", false, &[(0.1, 0.0)]),
+            ("window", true, &[(0.1, 0.0)]),
+        ]);
+        let part = |name: &str, watermark_ms| PartitionFacts {
+            vertex: "src".into(),
+            subtask: 0,
+            partition: name.into(),
+            watermark_ms,
+            idle: false,
+        };
+        // Without event time (no partition watermarks, none downstream): nothing.
+        assert!(diagnose(&f, &t).findings.is_empty());
+        // Advancing: nothing.
+        f.vertices[1].subtasks[0].watermark_ms = (Some(1_000), Some(9_000));
+        f.partitions = vec![part("p0", Some(9_000)), part("p1", Some(12_000))];
+        assert!(diagnose(&f, &t).findings.is_empty());
+        // p1 never had a record: the window's watermark never appears.
+        f.vertices[1].subtasks[0].watermark_ms = (None, None);
+        f.partitions = vec![part("p0", Some(9_000)), part("p1", None)];
+        let d = diagnose(&f, &t);
+        let w = &d.findings[0];
+        assert_eq!(
+            (w.cause, w.vertex.as_deref()),
+            ("watermark-stalled", Some("window"))
+        );
+        assert!(
+            w.why.contains("partition 'p1'") && w.why.contains("no record"),
+            "{}",
+            w.why
+        );
+        // Standing still, held by the slower partition; once it is idle, by none.
+        f.vertices[1].subtasks[0].watermark_ms = (Some(5_000), Some(5_000));
+        f.partitions = vec![part("p0", Some(5_000)), part("p1", Some(12_000))];
+        assert!(diagnose(&f, &t).findings[0].why.contains("partition 'p0'"));
+        // No records in: a quiet stream is not stalled.
+        f.vertices[1].subtasks[0].records_in_per_s = 0.0;
+        assert!(diagnose(&f, &t).findings.is_empty());
     }
 
     #[test]

@@ -116,6 +116,17 @@ pub fn route(ctx: &RestContext, req: HttpRequest) -> Response<Full<Bytes>> {
             match crate::doctor::from_status(&ctx.status, ctx.max_parallelism, interval) {
                 Ok(mut facts) => {
                     facts.exporters = crate::doctor::exporters(&ctx.registry);
+                    let names: Vec<(String, String)> = lock(&ctx.status.vertices)
+                        .iter()
+                        .map(|v| (v.name.clone(), v.uid.clone()))
+                        .collect();
+                    facts.partitions =
+                        crate::doctor::partitions(&ctx.registry, &ctx.job_id, |name| {
+                            names
+                                .iter()
+                                .find(|(n, _)| n == name)
+                                .map_or_else(|| name.to_string(), |(_, uid)| uid.clone())
+                        });
                     let d = crate::doctor::diagnose(&facts, &ctx.doctor);
                     json_response(200, &serde_json::to_value(d).unwrap_or_default())
                 }

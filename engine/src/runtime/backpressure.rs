@@ -136,6 +136,19 @@ impl Window {
         }
     }
 
+    /// Each subtask's input watermark at the window's start and end
+    /// (`None`: none yet), empty before two samples.
+    pub fn watermarks(&self) -> Vec<(Option<i64>, Option<i64>)> {
+        match (self.samples.front(), self.samples.back()) {
+            (Some((t0, a)), Some((t1, b))) if t1 > t0 => {
+                let wm =
+                    |r: &TaskReading| (r.input_watermark_ms > 0).then_some(r.input_watermark_ms);
+                a.iter().zip(b).map(|(x, y)| (wm(x), wm(y))).collect()
+            }
+            _ => Vec::new(),
+        }
+    }
+
     /// The time between the oldest and the newest sample.
     pub fn span(&self) -> Duration {
         match (self.samples.front(), self.samples.back()) {

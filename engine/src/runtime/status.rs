@@ -162,6 +162,15 @@ impl JobStatus {
             .unwrap_or_default()
     }
 
+    /// Each task entry's input watermark at the window's start and end
+    /// (empty until two samples exist).
+    pub fn watermarks(&self) -> Vec<(Option<i64>, Option<i64>)> {
+        lock(&self.window)
+            .as_ref()
+            .map(|w| w.watermarks())
+            .unwrap_or_default()
+    }
+
     /// Backpressure per vertex over the window (empty until two samples exist).
     pub fn backpressure(&self) -> Vec<VertexPressure> {
         let shares = lock(&self.window)
