@@ -181,3 +181,34 @@ fn bench_sweep_measures_both_engines_over_equal_windows_and_prints_the_table() {
         "{out}"
     );
 }
+
+#[test]
+fn bench_capacity_compares_the_predicted_rate_with_the_reached_one() {
+    let work = tempfile::tempdir().unwrap();
+    let out = run_script(
+        "bench-capacity.sh",
+        &["1"],
+        &[
+            ("WORKLOADS", "heap-p1".to_string()),
+            ("WINDOW_S", "10".to_string()),
+            ("WORK", work.path().display().to_string()),
+        ],
+    );
+    let row: Value = serde_json::from_str(
+        out.lines()
+            .find(|l| l.starts_with('{'))
+            .unwrap_or_else(|| panic!("no JSON row in:\n{out}")),
+    )
+    .unwrap();
+    assert_eq!(row["workload"], "heap-p1", "{out}");
+    // Both sides measured something, and the error is what they say.
+    let (p, r) = (
+        row["predicted"].as_f64().unwrap(),
+        row["reached"].as_f64().unwrap(),
+    );
+    assert!(p > 0.0 && r > 0.0, "{out}");
+    assert!(
+        (row["error"].as_f64().unwrap() - (p / r - 1.0)).abs() < 1e-3,
+        "{out}"
+    );
+}
