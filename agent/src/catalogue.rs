@@ -98,6 +98,15 @@ const TASK_BLOCK: &[&str] = &[JOB_NAME, JOB_ID, VERTEX, SUBTASK, BLOCK];
 const TASK_PARTITION: &[&str] = &[JOB_NAME, JOB_ID, VERTEX, SUBTASK, PARTITION];
 const TASK_KIND: &[&str] = &[JOB_NAME, JOB_ID, VERTEX, SUBTASK, KIND];
 const VERTEX_LABELS: &[&str] = &[JOB_NAME, JOB_ID, VERTEX];
+const VERTEX_INFO_LABELS: &[&str] = &[
+    JOB_NAME,
+    JOB_ID,
+    VERTEX,
+    crate::labels::VERTEX_ID,
+    crate::labels::INPUTS,
+    crate::labels::PARALLELISM,
+    crate::labels::MAX_PARALLELISM,
+];
 
 /// Buckets for record latencies, from 100 µs to a minute.
 pub const LATENCY_BUCKETS: &[f64] = &[
@@ -726,6 +735,17 @@ gauge!(
     Merge::Max
 );
 
+gauge!(
+    VERTEX_INFO,
+    "tidemark_vertex_info",
+    "",
+    VERTEX_INFO_LABELS,
+    1.0,
+    "(none: Flink's REST /jobs/:id plan)",
+    "Always 1: the job's graph, one series per vertex (vertex: its name, as other series label it; vertex_id: its uid, its id in the REST API) with its upstream vertices (inputs, comma-separated names; empty for a source), its parallelism and the job's key groups (max_parallelism), so that `tidemark doctor --prometheus` can read the graph from Prometheus alone.",
+    Merge::Max
+);
+
 // The capacity model (FLIP-271's quantities; see the engine's
 // `doctor::capacity`), updated every second from the last 10 s.
 gauge!(
@@ -1225,6 +1245,7 @@ pub static ALL: &[&MetricDef] = &[
     &CHECKPOINT_LAST_PROCESSED,
     &CHECKPOINT_LAST_PERSISTED,
     &JOB_UPTIME,
+    &VERTEX_INFO,
     &VERTEX_UTILIZATION,
     &VERTEX_TRUE_PROCESSING_RATE,
     &VERTEX_NEEDED_PARALLELISM,

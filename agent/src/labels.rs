@@ -26,6 +26,15 @@ pub const BLOCK: &str = "block";
 /// A source's split: a Kafka partition, a JetStream subject.
 pub const PARTITION: &str = "partition";
 
+/// A vertex's uid, its id in the REST API (`tidemark_vertex_info`).
+pub const VERTEX_ID: &str = "vertex_id";
+/// A vertex's upstream vertices, comma-separated names (`tidemark_vertex_info`).
+pub const INPUTS: &str = "inputs";
+/// A vertex's parallelism (`tidemark_vertex_info`).
+pub const PARALLELISM: &str = "parallelism";
+/// The job's key groups, `pipeline.max-parallelism` (`tidemark_vertex_info`).
+pub const MAX_PARALLELISM: &str = "max_parallelism";
+
 /// A file system's mount point (host metrics).
 pub const MOUNTPOINT: &str = "mountpoint";
 /// A network interface (host metrics).

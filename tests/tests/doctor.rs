@@ -532,3 +532,126 @@ fn an_empty_subject_holding_event_time_back_is_named_watermark_stalled() {
     );
     r.kill();
 }
+
+/// The same scenarios through Prometheus alone (a real Prometheus scraping
+/// the jobs every second; `tidemark doctor --prometheus URL --job-name
+/// NAME`): the slow sink is `sink-bottleneck` at the sink within 30 s of
+/// the start, as through the REST API, expiring checkpoints are
+/// `checkpoint-failing`, a calm job is healthy, and a job Prometheus never
+/// saw is an error.
+#[test]
+fn through_prometheus_the_same_scenarios_give_the_same_causes() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let started = std::time::Instant::now();
+    let slow = slow_sink(d, &[]);
+    let calm_dir = tempfile::tempdir().unwrap();
+    let (calm, _) = start_job(
+        calm_dir.path(),
+        "doctor-prom-calm",
+        &calm_job("doctor-prom-calm"),
+        &[],
+    );
+    // The expiring checkpoints of `checkpoints_that_expire_…`, under a name
+    // of their own.
+    let ckpt_dir = tempfile::tempdir().unwrap();
+    let c = ckpt_dir.path();
+    std::fs::write(c.join("slow"), "").unwrap();
+    let example = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("the workspace root")
+        .join("examples/slow-sink.yaml");
+    let yaml = std::fs::read_to_string(example)
+        .unwrap()
+        .replace("name: slow-sink", "name: slow-ckpt");
+    let job = write_file(c, "slow-ckpt.yaml", &yaml);
+    let mut args: Vec<String> = ["run", &job, "--status-interval", "0"]
+        .map(String::from)
+        .to_vec();
+    args.extend(sets(&[
+        "metrics.reporter.prom.port=0",
+        "execution.checkpointing.interval=1 s",
+        "execution.checkpointing.timeout=100 ms",
+        "execution.checkpointing.dir=./ck",
+    ]));
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let ckpt = Running::start(c, &args);
+    let prom = tidemark_tests::servers::prometheus(&[
+        ("tidemark", &slow.metrics_addr()),
+        ("tidemark-calm", &calm.metrics_addr()),
+        ("tidemark-ckpt", &ckpt.metrics_addr()),
+    ]);
+    let prom_url = format!("http://{}", prom.addr);
+    let through_prometheus = |job: &str| {
+        let (code, out) = run_stdout(
+            d,
+            &[
+                "doctor",
+                "--prometheus",
+                &prom_url,
+                "--job-name",
+                job,
+                "--window",
+                "10 s",
+                "--json",
+            ],
+        );
+        (code == 0)
+            .then(|| serde_json::from_str::<Value>(&out).unwrap_or_else(|e| panic!("{e}: {out}")))
+    };
+    // The sink's REST id (the oracle: the job's graph), as through REST.
+    let sink = vertex_id(&slow.rest_url(), "sink");
+    let v = wait_for_or(
+        "sink-bottleneck through Prometheus within 30 s of the start",
+        Duration::from_secs(30).saturating_sub(started.elapsed()),
+        || {
+            through_prometheus("slow-sink")
+                .filter(|v| v["findings"][0]["cause"] == "sink-bottleneck")
+        },
+        || slow.stderr(),
+    );
+    assert_eq!(v["findings"][0]["vertex"], sink.as_str(), "{v}");
+    // A full 10 s of scrapes of the calm job: healthy, no findings.
+    let v = wait_for_or(
+        "an answer for the calm job over 10 s of scrapes",
+        Duration::from_secs(60),
+        || {
+            through_prometheus("doctor-prom-calm").filter(|v| {
+                v["capacity"]["vertices"]
+                    .as_array()
+                    .is_some_and(|vs| vs.len() == 3)
+                    && v["capacity"]["input_records_per_second"].as_f64() > Some(0.0)
+            })
+        },
+        || calm.stderr(),
+    );
+    assert!(healthy(&v), "{v}");
+    // Checkpoints that expire: checkpoint-failing, critical, first.
+    let v = wait_for_or(
+        "checkpoint-failing through Prometheus",
+        Duration::from_secs(60),
+        || {
+            through_prometheus("slow-ckpt")
+                .filter(|v| v["findings"][0]["cause"] == "checkpoint-failing")
+        },
+        || ckpt.stderr(),
+    );
+    assert_eq!(v["verdict"], "critical", "{v}");
+    ckpt.kill();
+    // A job Prometheus has never seen is an error naming it, not health.
+    let (code, _) = run_stdout(
+        d,
+        &[
+            "doctor",
+            "--prometheus",
+            &prom_url,
+            "--job-name",
+            "no-such-job",
+            "--window",
+            "10 s",
+        ],
+    );
+    assert_ne!(code, 0);
+    slow.kill();
+    calm.kill();
+}

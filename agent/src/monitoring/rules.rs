@@ -196,8 +196,8 @@ pub static ALERTS: &[AlertRule] = &[
         expr: "job:tidemark_job_headroom:ratio < @headroom_min@\n@UNPRESSURED_WITH_INPUT@",
         for_setting: Some("capacity_for"),
         severity: TICKET,
-        summary: "Job {{ $labels.job_name }} can take only {{ $value | printf \"%.2f\" }} times its present input",
-        description: "The busiest subtask of job {{ $labels.job_name }} ({{ $labels.job_id }}) has been busy over 1/@headroom_min@ of the time for @capacity_for@: an input peak of {{ $value | printf \"%.2f\" }} times today's backpressures it, and after a failure it catches up slowly. `tidemark doctor` names the vertex and the parallelism it needs.",
+        summary: "Job {{ $labels.job_name }} can take only {{ $value | humanize }} times its present input",
+        description: "The busiest subtask of job {{ $labels.job_name }} ({{ $labels.job_id }}) has been busy over 1/@headroom_min@ of the time for @capacity_for@: an input peak of {{ $value | humanize }} times today's backpressures it, and after a failure it catches up slowly. `tidemark doctor` names the vertex and the parallelism it needs.",
         extra: &[],
     },
     AlertRule {

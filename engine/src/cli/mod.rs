@@ -59,10 +59,23 @@ enum Command {
         /// The job's REST address (http://127.0.0.1:8081) or job URL.
         url: String,
     },
-    /// Name what holds a running job back: the bottleneck and why (a sink, skew, load), failing checkpoints, restarts.
+    /// Name what holds a job back: the bottleneck and why, checkpoint phases, restarts, watermarks, exporters, capacity.
     Doctor {
-        /// The job's REST address (http://127.0.0.1:8081) or job URL.
-        url: String,
+        /// The job's REST address (http://127.0.0.1:8081) or job URL; or, with
+        /// --prometheus, none.
+        #[arg(required_unless_present = "prometheus", conflicts_with = "prometheus")]
+        url: Option<String>,
+        /// Read the job's catalogue series from this Prometheus (http://127.0.0.1:9090)
+        /// instead: a live or past job, over --window.
+        #[arg(long, requires = "job_name")]
+        prometheus: Option<String>,
+        /// With --prometheus: the job's `job_name` label (its newest run is read).
+        #[arg(long)]
+        job_name: Option<String>,
+        /// With --prometheus: how far back to look (a running job's REST API answers
+        /// over its own last 10 s).
+        #[arg(long, default_value = "2 min", value_parser = tidemark_agent::export::config::parse_duration, requires = "prometheus")]
+        window: std::time::Duration,
         /// Print the diagnosis as JSON (GET /jobs/:id/doctor).
         #[arg(long)]
         json: bool,
@@ -180,7 +193,17 @@ pub fn main_with(pipelines: &'static [crate::pipelines::PipelineSpec]) -> i32 {
         Command::Checkpoints { dir: Some(dir), .. } => checkpoints::list(&dir),
         Command::Checkpoints { .. } => EXIT_USAGE,
         Command::Backpressure { url } => backpressure_report::report(&url),
-        Command::Doctor { url, json } => doctor(&url, json),
+        Command::Doctor {
+            url,
+            prometheus,
+            job_name,
+            window,
+            json,
+        } => match (url, prometheus, job_name) {
+            (_, Some(prom), Some(name)) => doctor_prometheus(&prom, &name, window, json),
+            (Some(url), ..) => doctor(&url, json),
+            _ => EXIT_USAGE,
+        },
         Command::DoctorDoc => {
             print!("{}", crate::doctor::doc());
             0
@@ -210,6 +233,37 @@ pub fn main_with(pipelines: &'static [crate::pipelines::PipelineSpec]) -> i32 {
 fn doctor(url: &str, json: bool) -> i32 {
     let d =
         rest_client::job_url(url).and_then(|job| rest_client::get_json(&format!("{job}/doctor")));
+    print_diagnosis(d, json)
+}
+
+/// `tidemark doctor --prometheus URL --job-name NAME`: the same rules over
+/// the job's series in Prometheus (default thresholds).
+fn doctor_prometheus(prom: &str, job_name: &str, window: std::time::Duration, json: bool) -> i32 {
+    let prom = prom.trim_end_matches('/');
+    let query = |q: &str| {
+        rest_client::get_json(&format!("{prom}/api/v1/query?query={}", percent_encode(q)))
+    };
+    let d = crate::doctor::prometheus::facts(&query, job_name, window).and_then(|f| {
+        serde_json::to_value(crate::doctor::diagnose(&f, &Default::default()))
+            .map_err(|e| e.to_string())
+    });
+    print_diagnosis(d, json)
+}
+
+/// A URL query value: everything but unreserved characters percent-encoded.
+fn percent_encode(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+/// A diagnosis as text or JSON; an error as one line (exit 1).
+fn print_diagnosis(d: Result<serde_json::Value, String>, json: bool) -> i32 {
     match d {
         Ok(d) => {
             if json {

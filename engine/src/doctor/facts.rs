@@ -47,8 +47,9 @@ pub struct VertexFacts {
 pub struct PhaseFacts {
     /// The vertex, by index.
     pub vertex: usize,
-    /// The subtask.
-    pub subtask: usize,
+    /// The subtask (`None` where only the vertex is known: Prometheus'
+    /// per-vertex histograms).
+    pub subtask: Option<usize>,
     /// How long, ms.
     pub ms: u64,
 }
@@ -219,7 +220,7 @@ pub(crate) fn from_status(
                         .max_by_key(|s| ms(s))
                         .map(|s| PhaseFacts {
                             vertex: s.node,
-                            subtask: s.subtask,
+                            subtask: Some(s.subtask),
                             ms: ms(s),
                         })
                         .unwrap_or_default()

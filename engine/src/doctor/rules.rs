@@ -410,7 +410,7 @@ fn checkpoint_time(f: &Facts, t: &Thresholds) -> Vec<Finding> {
         Evidence {
             metric: format!("{metric} (max over subtasks)"),
             vertex: vertex.clone(),
-            subtask: Some(phase.subtask),
+            subtask: phase.subtask,
             value: phase.ms as f64 / 1000.0,
             window: "now".into(),
         },
@@ -427,15 +427,17 @@ fn checkpoint_time(f: &Facts, t: &Thresholds) -> Vec<Finding> {
     out.push(Finding {
         cause: cause.name,
         vertex: vertex.clone(),
-        subtask: Some(phase.subtask),
+        subtask: phase.subtask,
         severity: Severity::Warning,
         evidence: ev,
         why: format!(
-            "Checkpoint {} took {} ms; at {} subtask {}, {what} {} ms of it.",
+            "Checkpoint {} took {} ms; at {}{}, {what} {} ms of it.",
             cp.id,
             cp.duration_ms,
             vertex.as_deref().unwrap_or("?"),
-            phase.subtask,
+            phase
+                .subtask
+                .map_or(String::new(), |s| format!(" subtask {s}")),
             phase.ms
         ),
         action: cause.action.into(),
@@ -769,7 +771,7 @@ mod tests {
         let mut f = chain(&[("src", false, &[(0.1, 0.0)]), ("sink", true, &[(0.1, 0.0)])]);
         let phase = |vertex, ms| PhaseFacts {
             vertex,
-            subtask: 0,
+            subtask: Some(0),
             ms,
         };
         f.checkpoints.interval_ms = Some(60_000);

@@ -132,6 +132,32 @@ pub struct JobMaster {
     capacity: crate::metrics::CapacityMetrics,
 }
 
+/// `tidemark_vertex_info`: the graph as series, for readers of Prometheus
+/// alone (`tidemark doctor --prometheus`).
+fn register_graph(registry: &Registry, graph: &JobGraph, job_id: &str) {
+    let max = graph.max_parallelism.to_string();
+    for n in &graph.nodes {
+        let inputs: Vec<&str> = n
+            .inputs
+            .iter()
+            .map(|e| graph.nodes[graph.edges[*e].from].name.as_str())
+            .collect();
+        let (inputs, p) = (inputs.join(","), n.parallelism.to_string());
+        let labels = [
+            graph.name.as_str(),
+            job_id,
+            &n.name,
+            &n.uid,
+            &inputs,
+            &p,
+            &max,
+        ];
+        if let Ok(g) = registry.gauge(&tidemark_agent::catalogue::VERTEX_INFO, &labels) {
+            g.set(1);
+        }
+    }
+}
+
 impl JobMaster {
     /// Prepares a job; fails early if the checkpoint directory is unusable.
     pub fn new(
@@ -169,6 +195,7 @@ impl JobMaster {
                     .collect(),
             })
             .collect();
+        register_graph(&registry, &graph, &job_id);
         let vertex_metrics = graph
             .nodes
             .iter()
