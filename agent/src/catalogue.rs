@@ -785,7 +785,7 @@ gauge!(
     JOB,
     1e-3,
     "",
-    "How many times its present input the job can take: one over the busiest subtask's busy share over the last 10 s. At 1 it takes no more; catching up after a failure needs more than 1.",
+    "How many times its present input the job can take: one over the busiest subtask's busy share over the last 10 s, and at most the process's cores over the cores it keeps busy. At 1 it takes no more; catching up after a failure needs more than 1.",
     Merge::Max
 );
 gauge!(

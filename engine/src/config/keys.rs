@@ -510,6 +510,13 @@ keys! {
         Kind::Duration,
         "doctor: a push exporter with failed deliveries and none for this long is failing (several push intervals: one failed push that the retry delivers is not a finding)."
     ),
+    TIDEMARK_DOCTOR_CPU_RATIO = (
+        "tidemark.doctor.cpu-ratio",
+        [],
+        Some("0.9"),
+        Kind::Ratio,
+        "doctor: a job process keeping at least this share of its cores busy over the window is short of CPU (cpu-saturated)."
+    ),
     TIDEMARK_DOCTOR_CATCH_UP_DURATION = (
         "tidemark.doctor.catch-up-duration",
         [],

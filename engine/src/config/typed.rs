@@ -165,6 +165,9 @@ impl Config {
             exporter_stale_ms: r
                 .duration(k::TIDEMARK_DOCTOR_EXPORTER_STALE)
                 .map_or(defaults.exporter_stale_ms, |d| d.as_millis() as i64),
+            cpu: r
+                .ratio(k::TIDEMARK_DOCTOR_CPU_RATIO)
+                .unwrap_or(defaults.cpu),
         };
         let buffer_timeout = r.duration(k::EXECUTION_BUFFER_TIMEOUT_INTERVAL);
         let interval = r.duration(k::EXECUTION_CHECKPOINTING_INTERVAL);

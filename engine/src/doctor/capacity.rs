@@ -13,8 +13,10 @@ pub const MODEL: &str = "\
 records in per second it would take busy all the time (records in per second over utilization; a \
 source's records out).
 - The job's **headroom** is how many times its present input it can take: one over the busiest \
-subtask's busy share (a keyed vertex is only as fast as its hottest subtask: keys do not move). Its \
-**maximum sustainable rate** is the sources' present rate times the headroom.
+subtask's busy share (a keyed vertex is only as fast as its hottest subtask: keys do not move), and \
+at most the process's cores over the cores it keeps busy (busy time cannot see threads queueing \
+for a core; the recording rules, without a core count, leave this bound out). Its **maximum \
+sustainable rate** is the sources' present rate times the headroom.
 - After a failure the job is down for its **recovery time** (the last one measured, from the \
 failure until every subtask of the new attempt restored its state and runs; \
 `tidemark.doctor.recovery-time` before the first) and replays up to one checkpoint interval: a \
@@ -42,7 +44,7 @@ pub struct VertexCapacity {
     /// Records per second it would take busy all the time; `None` when it
     /// was never busy (nothing to measure by).
     pub true_processing_rate: Option<f64>,
-    /// The parallelism it needs (see the module's doc).
+    /// The parallelism it needs (docs/doctor.md, "Capacity").
     pub needed_parallelism: usize,
 }
 
@@ -85,7 +87,16 @@ impl Capacity {
             .flat_map(|v| &v.subtasks)
             .map(|s| s.busy)
             .fold(0.0, f64::max);
-        let headroom = (peak > 0.0).then(|| 1.0 / peak);
+        // Busy time cannot see cores shared by more busy threads than
+        // there are: the cores bound the headroom too.
+        let by_cpu = f
+            .cpu
+            .filter(|c| c.cores_used > 0.0)
+            .map(|c| c.cores / c.cores_used);
+        let headroom = match ((peak > 0.0).then(|| 1.0 / peak), by_cpu) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
         let (recovery_seconds, recovery_measured) = match f.recovery_ms {
             Some(ms) => (ms as f64 / 1000.0, true),
             None => (t.recovery_time_ms as f64 / 1000.0, false),

@@ -120,6 +120,15 @@ pub struct PartitionFacts {
     pub idle: bool,
 }
 
+/// The process's CPU over the window.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct CpuFacts {
+    /// Cores it kept busy (CPU seconds per second, all threads).
+    pub cores_used: f64,
+    /// Cores it may use.
+    pub cores: f64,
+}
+
 /// Everything the rules read.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Facts {
@@ -141,6 +150,8 @@ pub struct Facts {
     pub exporters: Vec<ExporterFacts>,
     /// The sources' splits, where sources have them.
     pub partitions: Vec<PartitionFacts>,
+    /// The process's CPU, where known (not through Prometheus).
+    pub cpu: Option<CpuFacts>,
 }
 
 /// The least span of measurements the doctor answers from: shorter, a
@@ -263,6 +274,10 @@ pub(crate) fn from_status(
         recovery_ms: lock(&status.last_recovery).map(|d| d.as_millis() as i64),
         exporters: Vec::new(),
         partitions: Vec::new(),
+        cpu: status.cpu_cores_used().map(|cores_used| CpuFacts {
+            cores_used,
+            cores: std::thread::available_parallelism().map_or(1, |n| n.get()) as f64,
+        }),
     })
 }
 

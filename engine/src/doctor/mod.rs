@@ -13,7 +13,7 @@ mod rules;
 pub use capacity::{Capacity, VertexCapacity};
 pub(crate) use facts::{exporters, from_status, partitions, MIN_WINDOW};
 pub use facts::{
-    CheckpointFacts, CheckpointTiming, ExporterFacts, Facts, PartitionFacts, PhaseFacts,
+    CheckpointFacts, CheckpointTiming, CpuFacts, ExporterFacts, Facts, PartitionFacts, PhaseFacts,
     SubtaskFacts, VertexFacts,
 };
 pub use rules::Thresholds;
@@ -119,6 +119,7 @@ pub const CAUSES: &[Cause] = &[
     rules::CANNOT_CATCH_UP,
     rules::EXPORTER_FAILING,
     rules::WATERMARK_STALLED,
+    rules::CPU_SATURATED,
     rules::HEALTHY,
 ];
 

@@ -269,6 +269,7 @@ pub fn facts(query: Query, job_name: &str, window: Duration) -> Result<Facts, St
         recovery_ms: None,
         exporters: Vec::new(),
         partitions,
+        cpu: None,
     })
 }
 

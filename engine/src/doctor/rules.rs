@@ -33,6 +33,9 @@ pub struct Thresholds {
     /// A push exporter that failed and has not delivered for this long
     /// (ms) is failing.
     pub exporter_stale_ms: i64,
+    /// A process keeping at least this share of its cores busy is short
+    /// of CPU.
+    pub cpu: f64,
 }
 
 impl Default for Thresholds {
@@ -47,6 +50,7 @@ impl Default for Thresholds {
             recovery_time_ms: 60_000,
             catch_up_ms: 30 * 60_000,
             exporter_stale_ms: 60_000,
+            cpu: 0.9,
         }
     }
 }
@@ -62,6 +66,7 @@ pub const THRESHOLD_KEYS: &[&KeySpec] = &[
     k::TIDEMARK_DOCTOR_RECOVERY_TIME,
     k::TIDEMARK_DOCTOR_CATCH_UP_DURATION,
     k::TIDEMARK_DOCTOR_EXPORTER_STALE,
+    k::TIDEMARK_DOCTOR_CPU_RATIO,
 ];
 
 pub const SINK_BOTTLENECK: Cause = Cause {
@@ -134,6 +139,11 @@ pub const WATERMARK_STALLED: Cause = Cause {
     rule: "Records reach a vertex over the whole window while its input watermark does not advance (or, while a source partition has a watermark, it has none): event time is held back, and its windows and timers do not fire. Names the vertex (the most upstream one) and what holds it: the source partition not idle with the least watermark (one without records first).",
     action: "A partition without records holds event time back until it is idle: set the source's idleness (`idleness`, WatermarkStrategy::with_idleness), or give the partition records; a partition far behind the others is read slower (its source lag).",
 };
+pub const CPU_SATURATED: Cause = Cause {
+    name: "cpu-saturated",
+    rule: "The job's process kept at least `cpu-ratio` of its cores busy over the window: its threads wait for a core, so busy time overstates each vertex's own cost, more parallelism does not help, and the capacity model's headroom is bounded by the cores (`capacity` takes the lower of the two).",
+    action: "Fewer, busier subtasks (`parallelism.default` at most the cores), a cheaper job, or more cores: a bigger host, or, for a job that outgrows one machine, a cluster (Flink).",
+};
 pub const HEALTHY: Cause = Cause {
     name: "healthy",
     rule: "No other rule found anything: the verdict is healthy and there are no findings.",
@@ -153,6 +163,7 @@ pub fn all(f: &Facts, t: &Thresholds, cap: &Capacity) -> Vec<Finding> {
     out.extend(restarting(f));
     out.extend(exporter_failing(f, t));
     out.extend(watermark_stalled(f));
+    out.extend(cpu_saturated(f, t));
     out
 }
 
@@ -593,6 +604,38 @@ fn watermark_stalled(f: &Facts) -> Option<Finding> {
     })
 }
 
+/// The process keeps (nearly) every core busy.
+fn cpu_saturated(f: &Facts, t: &Thresholds) -> Option<Finding> {
+    let cpu = f.cpu?;
+    if cpu.cores_used < t.cpu * cpu.cores {
+        return None;
+    }
+    let now = |metric: &str, value: f64, window: String| Evidence {
+        metric: metric.into(),
+        vertex: None,
+        subtask: None,
+        value,
+        window,
+    };
+    Some(Finding {
+        cause: CPU_SATURATED.name,
+        vertex: None,
+        subtask: None,
+        severity: Severity::Warning,
+        evidence: vec![
+            now("process_cpu_seconds_total:rate", cpu.cores_used, window(f)),
+            now("cores available to the process", cpu.cores, "now".into()),
+        ],
+        why: format!(
+            "The job kept {:.2} of its {:.0} cores busy over the last {}: its threads queue for a core.",
+            cpu.cores_used,
+            cpu.cores,
+            window(f)
+        ),
+        action: CPU_SATURATED.action.into(),
+    })
+}
+
 /// Push exporters that failed and have not delivered for `exporter-stale`.
 fn exporter_failing(f: &Facts, t: &Thresholds) -> Vec<Finding> {
     let stale = t.exporter_stale_ms as f64 / 1000.0;
@@ -702,6 +745,7 @@ mod tests {
             recovery_ms: None,
             exporters: Vec::new(),
             partitions: Vec::new(),
+            cpu: None,
         }
     }
 
@@ -938,6 +982,30 @@ mod tests {
         // No records in: a quiet stream is not stalled.
         f.vertices[1].subtasks[0].records_in_per_s = 0.0;
         assert!(diagnose(&f, &t).findings.is_empty());
+    }
+
+    #[test]
+    fn a_process_short_of_cores_is_named_and_bounds_the_headroom() {
+        use super::super::CpuFacts;
+        let t = Thresholds::default();
+        let mut f = chain(&[
+            ("src", false, &[(0.2, 0.0)]),
+            ("sink", true, &[(0.25, 0.0)]),
+        ]);
+        f.cpu = Some(CpuFacts {
+            cores_used: 1.7,
+            cores: 2.0,
+        });
+        assert!(diagnose(&f, &t).findings.is_empty(), "1.7 of 2 cores");
+        // Busy time says 4 times the input; the cores say 2 / 1.9 of it.
+        f.cpu = Some(CpuFacts {
+            cores_used: 1.9,
+            cores: 2.0,
+        });
+        let d = diagnose(&f, &t);
+        assert_eq!(d.findings[0].cause, "cpu-saturated");
+        let h = d.capacity.headroom.unwrap();
+        assert!((h - 2.0 / 1.9).abs() < 1e-9, "{h}");
     }
 
     #[test]

@@ -68,6 +68,9 @@ pub struct JobStatus {
     /// The last recovery's downtime: from a task's failure until every
     /// subtask of the next attempt had restored its state and runs.
     pub last_recovery: Mutex<Option<std::time::Duration>>,
+    /// The process's CPU seconds at each sample over the window (across
+    /// attempts: the process is the same).
+    cpu: Mutex<std::collections::VecDeque<(Instant, f64)>>,
 }
 
 /// Totals over the current attempt's subtasks.
@@ -138,6 +141,22 @@ impl JobStatus {
         lock(&self.window)
             .get_or_insert_with(|| Window::new(BACKPRESSURE_WINDOW))
             .push(now, readings);
+        let mut cpu = lock(&self.cpu);
+        let t = rustix::time::clock_gettime(rustix::time::ClockId::ProcessCPUTime);
+        cpu.push_back((now, t.tv_sec as f64 + t.tv_nsec as f64 * 1e-9));
+        while cpu.len() > 2 && now - cpu[1].0 >= BACKPRESSURE_WINDOW {
+            cpu.pop_front();
+        }
+    }
+
+    /// Cores the process kept busy over the window (CPU seconds per
+    /// second, all threads); `None` before two samples.
+    pub fn cpu_cores_used(&self) -> Option<f64> {
+        let cpu = lock(&self.cpu);
+        match (cpu.front(), cpu.back()) {
+            (Some((t0, a)), Some((t1, b))) if t1 > t0 => Some((b - a) / (*t1 - *t0).as_secs_f64()),
+            _ => None,
+        }
     }
 
     /// When the last sample was taken.
