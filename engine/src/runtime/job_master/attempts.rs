@@ -40,7 +40,9 @@ impl JobMaster {
                     return Ok(JobOutcome::Cancelled);
                 }
                 AttemptEnd::Failed(reason) => {
-                    self.failed_at = Some(Instant::now());
+                    // A failure during a recovery extends it: the
+                    // downtime runs from the first.
+                    self.failed_at.get_or_insert_with(Instant::now);
                     failures += 1;
                     self.set_state("RESTARTING");
                     self.metrics.uptime_ms.set(0);

@@ -216,8 +216,8 @@ impl JobMaster {
         id
     }
 
-    /// Gauges that move with the clock: uptime, time since the last
-    /// completed checkpoint, checkpoints in flight.
+    /// Gauges that move with the clock: uptime, the capacity model, time
+    /// since the last completed checkpoint, checkpoints in flight.
     pub(super) fn update_time_gauges(&mut self, coord: &Coordinator, attempt_start: i64) {
         let now = now_ms();
         self.metrics.uptime_ms.set(now - attempt_start);
