@@ -513,6 +513,20 @@ pub static TASK_BACKPRESSURED: MetricDef = MetricDef {
     buckets: &[],
     merge: Merge::Sum,
 };
+/// Time in the state backend; rate() over the busy rate is the share of
+/// busy time that state access takes (`tidemark doctor`'s
+/// state-backend-limit).
+pub static TASK_STATE_TIME: MetricDef = MetricDef {
+    name: "tidemark_task_state_seconds_total",
+    kind: MetricKind::Counter,
+    unit: "seconds",
+    help: "Time a subtask spent in its RocksDB state backend: lookups that missed the write-back cache (single ones estimated from the one in 32 timed, batched ones timed whole) and write-backs when the cache makes room (with state.backend.rocksdb.metrics.native, the default); rate() over the busy rate is the share of busy time state access takes.",
+    labels: TASK,
+    flink: "-",
+    scale: 1e-9,
+    buckets: &[],
+    merge: Merge::Sum,
+};
 /// Fill of the input channels.
 pub static TASK_INPUT_QUEUE_USAGE: MetricDef = MetricDef {
     name: "tidemark_task_input_queue_usage_ratio",
@@ -1188,6 +1202,7 @@ pub static ALL: &[&MetricDef] = &[
     &TASK_BUSY,
     &TASK_IDLE,
     &TASK_BACKPRESSURED,
+    &TASK_STATE_TIME,
     &TASK_INPUT_QUEUE_USAGE,
     &TASK_OUTPUT_QUEUE_USAGE,
     &TASK_INPUT_WATERMARK,

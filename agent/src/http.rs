@@ -116,7 +116,17 @@ impl HttpServer {
                                                 headers: parts.headers,
                                                 body,
                                             };
-                                            Ok::<_, std::convert::Infallible>(handler(r))
+                                            // On the blocking pool: a handler may take its
+                                            // time (a flame graph samples for seconds) and
+                                            // must not hold up the other requests.
+                                            let answer = tokio::task::spawn_blocking(move || handler(r))
+                                                .await
+                                                .unwrap_or_else(|_| {
+                                                    let mut r = Response::new(Full::new(Bytes::from_static(b"the handler panicked")));
+                                                    *r.status_mut() = hyper::StatusCode::INTERNAL_SERVER_ERROR;
+                                                    r
+                                                });
+                                            Ok::<_, std::convert::Infallible>(answer)
                                         }
                                     });
                                     let _ = hyper::server::conn::http1::Builder::new()

@@ -63,6 +63,7 @@ pub(crate) mod message;
 pub(crate) mod metrics;
 pub mod operator;
 pub mod pipelines;
+pub(crate) mod profile;
 pub(crate) mod rest;
 pub mod runner;
 pub(crate) mod runtime;

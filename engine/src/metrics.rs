@@ -26,6 +26,7 @@ pub struct TaskMetrics {
     busy: Counter,
     idle: Counter,
     backpressured: Counter,
+    state: Counter,
     input_queue: Gauge,
     output_queue: Gauge,
     input_wm: Gauge,
@@ -46,6 +47,8 @@ pub struct TaskReading {
     pub idle_ns: u64,
     /// Backpressured ns.
     pub backpressured_ns: u64,
+    /// Ns in the state backend (part of the busy ns).
+    pub state_ns: u64,
     /// The input watermark, event-time ms (0: none yet).
     pub input_watermark_ms: i64,
 }
@@ -86,6 +89,7 @@ impl TaskMetrics {
             busy: c(&cat::TASK_BUSY),
             idle: c(&cat::TASK_IDLE),
             backpressured: c(&cat::TASK_BACKPRESSURED),
+            state: c(&cat::TASK_STATE_TIME),
             input_queue: registry
                 .gauge(&cat::TASK_INPUT_QUEUE_USAGE, &v)
                 .expect("task metrics match the catalogue"),
@@ -112,6 +116,7 @@ impl TaskMetrics {
             busy_ns: self.busy.get(),
             idle_ns: self.idle.get(),
             backpressured_ns: self.backpressured.get(),
+            state_ns: self.state.get(),
             input_watermark_ms: self.input_wm.get(),
         }
     }

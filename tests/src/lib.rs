@@ -187,6 +187,31 @@ pub fn run(cwd: &Path, args: &[&str]) -> (i32, String) {
     Running::start(cwd, args).wait(Duration::from_secs(120))
 }
 
+/// `examples/<name>`'s path.
+pub fn example(name: &str) -> String {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("the workspace root")
+        .join("examples")
+        .join(name)
+        .display()
+        .to_string()
+}
+
+/// Runs `tidemark <args>` in `cwd` to completion and returns (exit code,
+/// standard output).
+pub fn run_stdout(cwd: &Path, args: &[&str]) -> (i32, String) {
+    let out = Command::new(bin())
+        .args(args)
+        .current_dir(cwd)
+        .output()
+        .unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+    )
+}
+
 /// Writes `text` to `dir/name` and returns the path as a string.
 pub fn write_file(dir: &Path, name: &str, text: &str) -> String {
     let p = dir.join(name);

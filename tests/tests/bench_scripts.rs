@@ -212,3 +212,34 @@ fn bench_capacity_compares_the_predicted_rate_with_the_reached_one() {
         "{out}"
     );
 }
+
+#[test]
+fn bench_profile_compares_the_rate_with_and_without_sampling() {
+    let work = tempfile::tempdir().unwrap();
+    let out = run_script(
+        "bench-profile.sh",
+        &["1"],
+        &[
+            ("WINDOW_S", "2".to_string()),
+            ("WORK", work.path().display().to_string()),
+        ],
+    );
+    let row: Value = serde_json::from_str(
+        out.lines()
+            .find(|l| l.starts_with('{'))
+            .unwrap_or_else(|| panic!("no JSON row in:\n{out}")),
+    )
+    .unwrap();
+    // Both windows measured records, the profile sampled the busy vertex,
+    // and the cost is what the rates say.
+    let (a, b) = (
+        row["without"].as_f64().unwrap(),
+        row["with"].as_f64().unwrap(),
+    );
+    assert!(a > 0.0 && b > 0.0, "{out}");
+    assert!(row["samples"].as_u64().unwrap() > 0, "{out}");
+    assert!(
+        (row["cost"].as_f64().unwrap() - (1.0 - b / a)).abs() < 1e-3,
+        "{out}"
+    );
+}

@@ -20,19 +20,6 @@ fn doctor(d: &Path, url: &str) -> Option<Value> {
     Some(serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}")))
 }
 
-/// `tidemark ARGS` in `d`: exit code and standard output.
-fn run_stdout(d: &Path, args: &[&str]) -> (i32, String) {
-    let out = std::process::Command::new(bin())
-        .args(args)
-        .current_dir(d)
-        .output()
-        .unwrap();
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-    )
-}
-
 /// The uid of the job's vertex whose name starts with `prefix`.
 fn vertex_id(url: &str, prefix: &str) -> String {
     let job = get_json(url);
@@ -350,17 +337,6 @@ fn slow_sink(d: &Path, settings: &[&str]) -> Running {
     std::fs::write(d.join("slow"), "").unwrap();
     let settings: Vec<String> = settings.iter().map(|s| s.to_string()).collect();
     run_example(d, &example("slow-sink.yaml"), &settings)
-}
-
-/// `examples/<name>`'s path.
-fn example(name: &str) -> String {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .expect("the workspace root")
-        .join("examples")
-        .join(name)
-        .display()
-        .to_string()
 }
 
 /// `tidemark run JOB --status-interval 0` in `d` with `settings`

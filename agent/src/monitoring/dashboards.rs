@@ -241,6 +241,8 @@ fn state_backend() -> Dashboard {
             p(Panel::new("Lookup latency", "Median and 99th percentile of a RocksDB point lookup (one in 32 timed, always on), per vertex. Microseconds: served from the cache; tens: from the page cache; hundreds: from disk.").unit("s").width(8)
                 .q("histogram_quantile(0.5, sum by (job_name, vertex, le) (rate(tidemark_rocksdb_get_duration_seconds_bucket{V}[$__rate_interval])))", "p50 {{vertex}}")
                 .q("histogram_quantile(0.99, sum by (job_name, vertex, le) (rate(tidemark_rocksdb_get_duration_seconds_bucket{V}[$__rate_interval])))", "p99 {{vertex}}")),
+            p(Panel::new("Busy time in the state backend", "Share of each vertex's busy time spent in RocksDB (lookups that missed the write-back cache, and write-backs), busiest subtask. Above one half the state backend, not the function, sets the vertex's pace: `tidemark doctor` calls it state-backend-limit.").unit("percentunit").width(24)
+                .q("max by (job_name, vertex) (rate(tidemark_task_state_seconds_total{V}[$__rate_interval]) / rate(tidemark_task_busy_seconds_total{V}[$__rate_interval]))", "{{vertex}}")),
             row("Compaction and stalls"),
             p(Panel::new("Compactions and flushes running", "Compactions and memtable flushes running per vertex. Always busy means background threads are saturated: add threads or disk bandwidth.").unit("short")
                 .q("sum by (job_name, vertex) (tidemark_rocksdb_num_running_compactions{V})", "compactions {{vertex}}")

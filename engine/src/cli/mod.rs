@@ -7,6 +7,7 @@
 //! | `checkpoints` | `tidemark checkpoints DIR` and `--job URL` |
 //! | `backpressure_report` | `tidemark backpressure URL` |
 //! | `rest_client` | reading a running job's REST API |
+//! | `profile` | `tidemark profile URL --vertex V`: a vertex's flame graph |
 //! | `usage` | CPU and peak memory of the process, for the summary |
 //! | `docs` | `tidemark pipelines`, `metrics-doc`, `config-doc` |
 //! | `monitoring` | `tidemark dashboards`, `alert-rules` |
@@ -21,6 +22,7 @@ pub(crate) mod docs;
 pub(crate) mod monitoring;
 pub(crate) mod produce;
 pub(crate) mod produce_kafka;
+pub(crate) mod profile;
 pub(crate) mod rest_client;
 pub(crate) mod run;
 pub(crate) mod savepoint;
@@ -79,9 +81,15 @@ enum Command {
         /// Print the diagnosis as JSON (GET /jobs/:id/doctor).
         #[arg(long)]
         json: bool,
+        /// Sample a busy bottleneck on the CPU this long and add its top frames to the
+        /// evidence (0 s: do not); not with --prometheus.
+        #[arg(long, default_value = "2 s", value_parser = tidemark_agent::export::config::parse_duration)]
+        profile: std::time::Duration,
     },
     /// Print docs/doctor.md (generated from the doctor's causes and thresholds).
     DoctorDoc,
+    /// Sample a running job's vertex on the CPU: its top frames, and its flame graph as SVG or folded stacks.
+    Profile(profile::ProfileArgs),
     /// Publish lines (of files, or standard input) to a JetStream stream or a Kafka topic, one message each.
     Produce(produce::ProduceArgs),
     /// Run benchmark workloads (keyed-count, nexmark-q0 … q8): one row per run and the median.
@@ -199,15 +207,17 @@ pub fn main_with(pipelines: &'static [crate::pipelines::PipelineSpec]) -> i32 {
             job_name,
             window,
             json,
+            profile,
         } => match (url, prometheus, job_name) {
             (_, Some(prom), Some(name)) => doctor_prometheus(&prom, &name, window, json),
-            (Some(url), ..) => doctor(&url, json),
+            (Some(url), ..) => doctor(&url, json, profile),
             _ => EXIT_USAGE,
         },
         Command::DoctorDoc => {
             print!("{}", crate::doctor::doc());
             0
         }
+        Command::Profile(a) => profile::run(&a),
         Command::Savepoint(a) => savepoint::run(&a),
         Command::Bench(a) => bench::run(&a),
         Command::Produce(a) => produce::run(&a),
@@ -230,9 +240,17 @@ pub fn main_with(pipelines: &'static [crate::pipelines::PipelineSpec]) -> i32 {
 
 /// `tidemark doctor URL`: the job's diagnosis, as text or JSON (exit 0
 /// whatever the verdict; 1 when the job cannot be asked).
-fn doctor(url: &str, json: bool) -> i32 {
-    let d =
-        rest_client::job_url(url).and_then(|job| rest_client::get_json(&format!("{job}/doctor")));
+fn doctor(url: &str, json: bool, profile: std::time::Duration) -> i32 {
+    let d = rest_client::job_url(url).and_then(|job| {
+        if profile.is_zero() {
+            rest_client::get_json(&format!("{job}/doctor"))
+        } else {
+            rest_client::get_json_slow(
+                &format!("{job}/doctor?profile={}", profile.as_secs_f64()),
+                profile,
+            )
+        }
+    });
     print_diagnosis(d, json)
 }
 

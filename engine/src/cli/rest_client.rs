@@ -9,6 +9,15 @@ pub fn get_json(url: &str) -> Result<Value, String> {
     request("GET", url, None, None, 200)
 }
 
+/// `GET url` for an answer that takes its time (a profile samples for
+/// seconds): `patience` on top of the usual 10 s.
+pub fn get_json_slow(url: &str, patience: Duration) -> Result<Value, String> {
+    send("GET", url, None, None, 200, TIMEOUT + patience)
+}
+
+/// How long a request may take.
+const TIMEOUT: Duration = Duration::from_secs(10);
+
 /// One request with an optional JSON body and bearer token; the JSON answer
 /// when the status is `ok`.
 pub fn request(
@@ -17,6 +26,17 @@ pub fn request(
     body: Option<&Value>,
     token: Option<&str>,
     ok: u16,
+) -> Result<Value, String> {
+    send(method, url, body, token, ok, TIMEOUT)
+}
+
+fn send(
+    method: &str,
+    url: &str,
+    body: Option<&Value>,
+    token: Option<&str>,
+    ok: u16,
+    timeout: Duration,
 ) -> Result<Value, String> {
     if !url.starts_with("http://") && !url.starts_with("https://") {
         return Err(format!(
@@ -30,7 +50,7 @@ pub fn request(
         .map_err(|e| e.to_string())?;
     let (status, text) = rt.block_on(async {
         let client = reqwest::Client::builder()
-            .timeout(Duration::from_secs(10))
+            .timeout(timeout)
             .build()
             .map_err(|e| e.to_string())?;
         let mut req = client

@@ -517,6 +517,13 @@ keys! {
         Kind::Ratio,
         "doctor: a job process keeping at least this share of its cores busy over the window is short of CPU (cpu-saturated)."
     ),
+    TIDEMARK_DOCTOR_STATE_RATIO = (
+        "tidemark.doctor.state-ratio",
+        [],
+        Some("0.5"),
+        Kind::Ratio,
+        "doctor: a bottleneck whose busiest subtask spends at least this share of its busy time in the RocksDB state backend is limited by state access (state-backend-limit): above half, the backend, not the function, sets the pace."
+    ),
     TIDEMARK_DOCTOR_CATCH_UP_DURATION = (
         "tidemark.doctor.catch-up-duration",
         [],

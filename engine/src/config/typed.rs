@@ -168,6 +168,9 @@ impl Config {
             cpu: r
                 .ratio(k::TIDEMARK_DOCTOR_CPU_RATIO)
                 .unwrap_or(defaults.cpu),
+            state: r
+                .ratio(k::TIDEMARK_DOCTOR_STATE_RATIO)
+                .unwrap_or(defaults.state),
         };
         let buffer_timeout = r.duration(k::EXECUTION_BUFFER_TIMEOUT_INTERVAL);
         let interval = r.duration(k::EXECUTION_CHECKPOINTING_INTERVAL);

@@ -18,6 +18,9 @@ pub struct SubtaskFacts {
     pub backpressured: f64,
     /// Share waiting for input.
     pub idle: f64,
+    /// Share of its busy time spent in the state backend (0 to 1; 0 on
+    /// the heap backend, which is not timed).
+    pub state: f64,
     /// Records in per second.
     pub records_in_per_s: f64,
     /// Records out per second (a source's input to the job).
@@ -175,6 +178,7 @@ pub(crate) fn from_status(
     let pressure = status.backpressure();
     let rates = status.record_rates();
     let watermarks = status.watermarks();
+    let state = status.state_of_busy();
     let tasks: Vec<(usize, usize)> = lock(&status.tasks)
         .iter()
         .map(|t| (t.node, t.subtask))
@@ -200,6 +204,7 @@ pub(crate) fn from_status(
                                 busy: s.shares.busy,
                                 backpressured: s.shares.backpressured,
                                 idle: s.shares.idle,
+                                state: at.and_then(|at| state.get(at).copied()).unwrap_or(0.0),
                                 records_in_per_s: rate.0,
                                 records_out_per_s: rate.1,
                                 watermark_ms,

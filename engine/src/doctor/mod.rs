@@ -109,6 +109,7 @@ pub const CAUSES: &[Cause] = &[
     rules::OPERATOR_BOTTLENECK,
     rules::DATA_SKEW,
     rules::UNDER_PROVISIONED,
+    rules::STATE_BACKEND_LIMIT,
     rules::CHECKPOINT_FAILING,
     rules::CHECKPOINT_NEAR_INTERVAL,
     rules::CHECKPOINT_START_DELAY,
@@ -251,7 +252,13 @@ pub fn doc() -> String {
          Each finding has a `cause` \
          from the list below, the `vertex` (and `subtask` where it matters), a `severity`, the \
          `evidence` (metric values named as in the catalogue), `why` and `action`. The verdict is \
-         the worst severity: `healthy`, `degraded` (warning) or `critical`.\n\n## Causes\n\n| cause | rule | action |\n|---|---|---|\n",
+         the worst severity: `healthy`, `degraded` (warning) or `critical`. When the bottleneck \
+         (sink-bottleneck, operator-bottleneck, data-skew, under-provisioned, state-backend-limit) is \
+         busy, `tidemark doctor URL` samples its threads on the CPU for `--profile` (2 s; `0 s` skips \
+         it; `GET /jobs/:id/doctor?profile=SECONDS`) and adds to its evidence the samples taken \
+         (`on_cpu_samples`) and the three frames most of them landed in \
+         (`on_cpu_samples:share{frame=\"…\"}`); few samples on a busy vertex mean it waits off the \
+         CPU (sleeping, I/O, a lock).\n\n## Causes\n\n| cause | rule | action |\n|---|---|---|\n",
     );
     for c in CAUSES {
         out.push_str(&format!("| `{}` | {} | {} |\n", c.name, c.rule, c.action));

@@ -130,6 +130,7 @@ pub fn facts(query: Query, job_name: &str, window: Duration) -> Result<Facts, St
     let busy = rate("tidemark_task_busy_seconds_total")?;
     let idle = rate("tidemark_task_idle_seconds_total")?;
     let bp = rate("tidemark_task_backpressured_seconds_total")?;
+    let state = rate("tidemark_task_state_seconds_total")?;
     let rin = rate("tidemark_task_records_in_total")?;
     let rout = rate("tidemark_task_records_out_total")?;
     let wm_end = per_subtask(&format!("tidemark_task_input_watermark_seconds{{{sel}}}"))?;
@@ -158,6 +159,11 @@ pub fn facts(query: Query, job_name: &str, window: Duration) -> Result<Facts, St
                         busy: b / total,
                         backpressured: p / total,
                         idle: id / total,
+                        state: if b > 0.0 {
+                            (get(&state) / b).min(1.0)
+                        } else {
+                            0.0
+                        },
                         records_in_per_s: get(&rin),
                         records_out_per_s: get(&rout),
                         watermark_ms: (watermark(&wm_start, &k), watermark(&wm_end, &k)),

@@ -36,6 +36,9 @@ pub struct Thresholds {
     /// A process keeping at least this share of its cores busy is short
     /// of CPU.
     pub cpu: f64,
+    /// A bottleneck spending at least this share of its busy time in the
+    /// state backend is limited by it.
+    pub state: f64,
 }
 
 impl Default for Thresholds {
@@ -51,6 +54,7 @@ impl Default for Thresholds {
             catch_up_ms: 30 * 60_000,
             exporter_stale_ms: 60_000,
             cpu: 0.9,
+            state: 0.5,
         }
     }
 }
@@ -67,6 +71,7 @@ pub const THRESHOLD_KEYS: &[&KeySpec] = &[
     k::TIDEMARK_DOCTOR_CATCH_UP_DURATION,
     k::TIDEMARK_DOCTOR_EXPORTER_STALE,
     k::TIDEMARK_DOCTOR_CPU_RATIO,
+    k::TIDEMARK_DOCTOR_STATE_RATIO,
 ];
 
 pub const SINK_BOTTLENECK: Cause = Cause {
@@ -88,6 +93,11 @@ pub const UNDER_PROVISIONED: Cause = Cause {
     name: "under-provisioned",
     rule: "The bottleneck's subtasks are all at least `busy-ratio` busy on average (no skew): the vertex has too little parallelism for its input.",
     action: "Raise the vertex's parallelism to the recommended value (its busy time scaled to `target-utilization`, rounded up to a divisor-friendly count of key groups), through a savepoint.",
+};
+pub const STATE_BACKEND_LIMIT: Cause = Cause {
+    name: "state-backend-limit",
+    rule: "The bottleneck is not a sink and not skewed, and its busiest subtask spends at least `state-ratio` of its busy time in the RocksDB state backend (`tidemark_task_state_seconds_total` over `tidemark_task_busy_seconds_total`): lookups that miss the write-back cache, and write-backs, set its pace.",
+    action: "Keep more of the state in memory: a larger `state.backend.rocksdb.write-back-cache.size` (the hot keys) and `state.backend.rocksdb.block.cache-size` or `state.backend.rocksdb.memory.managed` (the blocks); more parallelism spreads the keys over more caches and more instances; a TTL or a smaller state shrinks what must be read; `state.backend.rocksdb.statistics.level` set shows cache misses, stalls and compaction.",
 };
 pub const CHECKPOINT_FAILING: Cause = Cause {
     name: "checkpoint-failing",
@@ -227,6 +237,11 @@ fn bottleneck(f: &Facts, t: &Thresholds, cap: &Capacity) -> Option<Finding> {
         })?;
     let v = &f.vertices[culprit];
     let (hot, hot_busy) = max_by(v, |s| s.busy);
+    let hot_state = v
+        .subtasks
+        .iter()
+        .find(|s| s.subtask == hot)
+        .map_or(0.0, |s| s.state);
     let mean_busy = v.subtasks.iter().map(|s| s.busy).sum::<f64>() / v.subtasks.len().max(1) as f64;
     let others: Vec<f64> = v
         .subtasks
@@ -270,6 +285,19 @@ fn bottleneck(f: &Facts, t: &Thresholds, cap: &Capacity) -> Option<Finding> {
             DATA_SKEW,
             Some(hot),
             format!("Subtask {hot} of {} is {:.0} % busy while its siblings average {:.0} %: its keys carry more records than theirs.", v.id, hot_busy * 100.0, others_mean * 100.0),
+        )
+    } else if hot_state >= t.state {
+        ev.push(Evidence {
+            metric: "tidemark_task_state_seconds_total:ratio (of busy time)".into(),
+            vertex: Some(v.id.clone()),
+            subtask: Some(hot),
+            value: hot_state,
+            window: window(f),
+        });
+        (
+            STATE_BACKEND_LIMIT,
+            None,
+            format!("{upstream} waits on {}, whose busiest subtask spends {:.0} % of its busy time in the state backend: state access, not its function, sets its pace.", v.id, hot_state * 100.0),
         )
     } else if mean_busy >= t.busy {
         ev.push(Evidence {
@@ -732,6 +760,7 @@ mod tests {
                             busy: *busy,
                             backpressured: *bp,
                             idle: (1.0 - busy - bp).max(0.0),
+                            state: 0.0,
                             records_in_per_s: 1000.0,
                             records_out_per_s: 1000.0,
                             watermark_ms: (None, None),
@@ -806,6 +835,33 @@ mod tests {
             "{}",
             d.findings[0].action
         );
+    }
+
+    #[test]
+    fn a_bottleneck_busy_in_its_state_backend_is_named_so() {
+        let t = Thresholds::default();
+        let with_state = |share: f64| {
+            let mut f = chain(&[
+                ("src", false, &[(0.05, 0.9)]),
+                ("count", false, &[(0.95, 0.0), (0.9, 0.0)]),
+                ("sink", true, &[(0.05, 0.0)]),
+            ]);
+            for s in &mut f.vertices[1].subtasks {
+                s.state = share;
+            }
+            diagnose(&f, &t)
+        };
+        let d = with_state(0.8);
+        assert_eq!(
+            (d.findings[0].cause, d.findings[0].vertex.as_deref()),
+            ("state-backend-limit", Some("count"))
+        );
+        assert!(d.findings[0].evidence.iter().any(|e| e.metric
+            == "tidemark_task_state_seconds_total:ratio (of busy time)"
+            && e.value == 0.8
+            && e.subtask == Some(0)));
+        // Below the threshold the same load is the parallelism's.
+        assert_eq!(with_state(0.4).findings[0].cause, "under-provisioned");
     }
 
     #[test]

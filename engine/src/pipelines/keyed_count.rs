@@ -23,6 +23,12 @@ static OWN: &[ParamSpec] = &[
         doc: "Parallelism of the keyed count (default parallelism.default).",
     },
     ParamSpec {
+        name: "count-work",
+        default: Some("0 ms"),
+        kind: Kind::Duration,
+        doc: "CPU time the count spends per record (to see load and skew: with distribution zipf, the subtask of the hot keys becomes the bottleneck).",
+    },
+    ParamSpec {
         name: "payload-bytes",
         default: Some("0"),
         kind: Kind::Int(0, 1 << 20),
@@ -120,6 +126,8 @@ pub struct RunningCount<K, I, S = u64> {
     state: Option<ValueStateDesc<S>>,
     /// The state of a key's first record (count 1).
     first: Box<dyn FnMut() -> S + Send>,
+    /// CPU time spent per record (`params.count-work`).
+    work: std::time::Duration,
     _p: PhantomData<fn(K, I)>,
 }
 
@@ -128,6 +136,7 @@ impl<K, I> Default for RunningCount<K, I, u64> {
         Self {
             state: None,
             first: Box::new(|| 1),
+            work: std::time::Duration::ZERO,
             _p: PhantomData,
         }
     }
@@ -150,8 +159,17 @@ impl<K, I> RunningCount<K, I, (u64, Payload)> {
                 pad.truncate(payload.max(1));
                 (1, Payload(pad))
             }),
+            work: std::time::Duration::ZERO,
             _p: PhantomData,
         }
+    }
+}
+
+impl<K, I, S> RunningCount<K, I, S> {
+    /// Spends `work` of CPU time per record.
+    pub fn with_work(mut self, work: std::time::Duration) -> Self {
+        self.work = work;
+        self
     }
 }
 
@@ -163,6 +181,9 @@ impl<K: Key, I: Data, S: CountState> KeyedProcessFunction<K, I, (K, u64)>
         Ok(())
     }
     fn process(&mut self, _r: I, ctx: &mut KeyedContext<'_, K, (K, u64)>) -> Result<()> {
+        if !self.work.is_zero() {
+            crate::sink::slow::spin_for(self.work);
+        }
         let d = self.state.as_ref().expect("opened");
         let count = {
             let mut v = ctx.value(d);
@@ -202,15 +223,16 @@ fn build(name: &str, p: &Params, config: &Config) -> Result<JobGraph> {
         .uid("datagen")
         .with_parallelism(sp);
     let payload = p.int("payload-bytes") as usize;
+    let work = p.duration("count-work");
     let keyed = src.key_by(|e: &Event| e.key);
     let counts = if payload == 0 {
         keyed
-            .process(RunningCount::<u64, Event>::default)
+            .process(move || RunningCount::<u64, Event>::default().with_work(work))
             .name("count")
             .uid("count")
     } else {
         keyed
-            .process(move || RunningCount::<u64, Event, _>::padded(payload))
+            .process(move || RunningCount::<u64, Event, _>::padded(payload).with_work(work))
             .name("count")
             .uid("count")
     }

@@ -184,6 +184,12 @@ pub(crate) static SINK_PARAMS: &[ParamSpec] = &[
         doc: "Slow only this long after the sink starts (0 = always).",
     },
     ParamSpec {
+        name: "sink-delay-on",
+        default: Some("sleep"),
+        kind: Kind::Enum(&["sleep", "cpu"]),
+        doc: "How the slow sink spends its delay: asleep (an external system taking its time) or computing on the CPU (an expensive serializer: `tidemark profile` shows where).",
+    },
+    ParamSpec {
         name: "sink-delay-while-exists",
         default: None,
         kind: Kind::Path,
@@ -305,8 +311,9 @@ pub(crate) fn line_sink<T: crate::Data>(
     let while_exists = p
         .opt_text("sink-delay-while-exists")
         .map(std::path::PathBuf::from);
+    let on_cpu = p.text("sink-delay-on") == "cpu";
     Ok(std::sync::Arc::new(move || {
-        let sink = SlowSink::new(make(), delay, limit);
+        let sink = SlowSink::new(make(), delay, limit).on_cpu(on_cpu);
         Box::new(match &while_exists {
             Some(path) => sink.while_exists(path.clone()),
             None => sink,

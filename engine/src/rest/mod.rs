@@ -9,6 +9,7 @@
 //! |---|---|
 //! | [`views`] | the JSON documents (Flink's DTOs) built from the job status |
 
+mod flamegraph;
 pub mod views;
 
 use crate::runtime::control::Command;
@@ -127,7 +128,29 @@ pub fn route(ctx: &RestContext, req: HttpRequest) -> Response<Full<Bytes>> {
                                 .find(|(n, _)| n == name)
                                 .map_or_else(|| name.to_string(), |(_, uid)| uid.clone())
                         });
-                    let d = crate::doctor::diagnose(&facts, &ctx.doctor);
+                    let mut d = crate::doctor::diagnose(&facts, &ctx.doctor);
+                    match flamegraph::param(req.query.as_deref(), "profile")
+                        .map(|s| (s, s.parse::<f64>()))
+                    {
+                        None => {}
+                        Some((_, Ok(s))) if s > 0.0 && s <= flamegraph::MAX_SECONDS => {
+                            flamegraph::add_bottleneck_frames(
+                                ctx,
+                                &facts,
+                                &mut d,
+                                std::time::Duration::from_secs_f64(s),
+                            )
+                        }
+                        Some((s, _)) => {
+                            return error(
+                                400,
+                                &format!(
+                                    "profile={s}: expected the seconds to sample a busy bottleneck for, above 0, at most {}",
+                                    flamegraph::MAX_SECONDS
+                                ),
+                            )
+                        }
+                    }
                     json_response(200, &serde_json::to_value(d).unwrap_or_default())
                 }
                 Err(span) => error(
@@ -138,6 +161,14 @@ pub fn route(ctx: &RestContext, req: HttpRequest) -> Response<Full<Bytes>> {
                         span.as_secs_f64()
                     ),
                 ),
+            }
+        }
+        (&Method::GET, ["jobs", _, "vertices", vid, "flamegraph"]) => {
+            match flamegraph::parse(ctx, vid, req.query.as_deref())
+                .and_then(|r| flamegraph::sample(ctx, &r))
+            {
+                Ok(p) => json_response(200, &flamegraph::answer(&p)),
+                Err((status, m)) => error(status, &m),
             }
         }
         (&Method::GET, ["jobs", _, "vertices", vid, "backpressure"]) => {

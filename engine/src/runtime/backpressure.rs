@@ -136,6 +136,27 @@ impl Window {
         }
     }
 
+    /// Each subtask's share of its busy time spent in the state backend
+    /// over the window (0 when it was never busy), empty before two samples.
+    pub fn state_of_busy(&self) -> Vec<f64> {
+        match (self.samples.front(), self.samples.back()) {
+            (Some((t0, a)), Some((t1, b))) if t1 > t0 => a
+                .iter()
+                .zip(b)
+                .map(|(x, y)| {
+                    let busy = y.busy_ns.saturating_sub(x.busy_ns);
+                    let state = y.state_ns.saturating_sub(x.state_ns);
+                    if busy == 0 {
+                        0.0
+                    } else {
+                        (state as f64 / busy as f64).min(1.0)
+                    }
+                })
+                .collect(),
+            _ => Vec::new(),
+        }
+    }
+
     /// Each subtask's input watermark at the window's start and end
     /// (`None`: none yet), empty before two samples.
     pub fn watermarks(&self) -> Vec<(Option<i64>, Option<i64>)> {

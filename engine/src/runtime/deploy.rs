@@ -13,6 +13,7 @@ use crate::operator::{RestoredState, SubtaskInfo};
 use crate::task::TaskId;
 use crate::task::{TaskControl, TaskEvent, TaskSetup};
 use crossbeam_channel::{Receiver, Sender};
+use std::os::unix::thread::JoinHandleExt;
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Duration;
@@ -31,6 +32,9 @@ pub struct TaskEntry {
     pub is_sink: bool,
     /// Its metric handles.
     pub metrics: TaskMetrics,
+    /// Its thread's `pthread_t`, for sampling it on the CPU
+    /// (`crate::profile`).
+    pub thread: u64,
 }
 
 /// Runtime knobs that shape an attempt.
@@ -245,6 +249,7 @@ pub fn deploy(
                 is_source: node.is_source,
                 is_sink: node.is_sink,
                 metrics: metrics.clone(),
+                thread: 0,
             });
             let setup = TaskSetup {
                 info,
@@ -301,6 +306,9 @@ pub fn deploy(
                 .map_err(|e| {
                     Error::Task(format!("could not start thread for {}: {e}", node.name))
                 })?;
+            if let Some(entry) = dep.task_metrics.last_mut() {
+                entry.thread = t.as_pthread_t() as u64;
+            }
             dep.threads.push(t);
         }
     }

@@ -175,19 +175,23 @@ impl JobStatus {
     /// Records in and out per second of each task entry over the window
     /// (empty until two samples exist).
     pub fn record_rates(&self) -> Vec<(f64, f64)> {
-        lock(&self.window)
-            .as_ref()
-            .map(|w| w.record_rates())
-            .unwrap_or_default()
+        self.over_window(Window::record_rates)
     }
 
     /// Each task entry's input watermark at the window's start and end
     /// (empty until two samples exist).
     pub fn watermarks(&self) -> Vec<(Option<i64>, Option<i64>)> {
-        lock(&self.window)
-            .as_ref()
-            .map(|w| w.watermarks())
-            .unwrap_or_default()
+        self.over_window(Window::watermarks)
+    }
+
+    /// Each task entry's share of busy time in the state backend over the
+    /// window (empty until two samples exist).
+    pub fn state_of_busy(&self) -> Vec<f64> {
+        self.over_window(Window::state_of_busy)
+    }
+
+    fn over_window<T>(&self, f: impl Fn(&Window) -> Vec<T>) -> Vec<T> {
+        lock(&self.window).as_ref().map(f).unwrap_or_default()
     }
 
     /// Backpressure per vertex over the window (empty until two samples exist).

@@ -17,6 +17,8 @@ pub struct SlowSink<T> {
     /// Slow only while this file exists; once it is gone the sink stays fast
     /// (one `stat` per batch until then, none after).
     while_exists: Option<std::path::PathBuf>,
+    /// Spend the delay computing rather than asleep.
+    on_cpu: bool,
 }
 
 impl<T> SlowSink<T> {
@@ -32,7 +34,14 @@ impl<T> SlowSink<T> {
             for_how_long,
             opened: Instant::now(),
             while_exists: None,
+            on_cpu: false,
         }
+    }
+
+    /// Spends the delay on the CPU (in [`spin_for`]) rather than asleep.
+    pub fn on_cpu(mut self, on_cpu: bool) -> Self {
+        self.on_cpu = on_cpu;
+        self
     }
 
     /// Slows down only while `path` exists.
@@ -53,8 +62,14 @@ impl<T: Send + 'static> Sink<T> for SlowSink<T> {
             self.for_how_long = Some(Duration::ZERO);
         }
         if self.for_how_long.is_none_or(|d| self.opened.elapsed() < d) {
-            // The slowness being simulated: an external system taking its time.
-            std::thread::sleep(self.per_record * batch.len() as u32);
+            let delay = self.per_record * batch.len() as u32;
+            if self.on_cpu {
+                // The slowness being simulated: expensive work per record.
+                spin_for(delay);
+            } else {
+                // The slowness being simulated: an external system taking its time.
+                std::thread::sleep(delay);
+            }
         }
         self.inner.write(batch)
     }
@@ -67,4 +82,20 @@ impl<T: Send + 'static> Sink<T> for SlowSink<T> {
     fn finish(&mut self) -> Result<()> {
         self.inner.finish()
     }
+}
+
+/// Computes for `d`: the frame a profile finds where a job was made slow on
+/// the CPU on purpose (`params.sink-delay-on: cpu`, `params.count-work`).
+/// The clock is read once per 4096 rounds, so the time is spent here rather
+/// than in the vDSO's clock.
+#[inline(never)]
+pub fn spin_for(d: Duration) -> u64 {
+    let start = Instant::now();
+    let mut x = 0x9e37_79b9_7f4a_7c15_u64;
+    while start.elapsed() < d {
+        for _ in 0..4096 {
+            x = std::hint::black_box(x.rotate_left(5) ^ x.wrapping_mul(0xff51_afd7_ed55_8ccd));
+        }
+    }
+    x
 }

@@ -38,6 +38,21 @@ impl LookupMetrics {
     }
 }
 
+impl LookupMetrics {
+    /// The subtask's state-time counter (`tidemark_task_state_seconds_total`),
+    /// the series its task metrics read.
+    pub fn state_time(&self) -> Option<Counter> {
+        let sub = self.labels.subtask.to_string();
+        let vals = [
+            self.labels.job_name.as_str(),
+            self.labels.job_id.as_str(),
+            self.labels.vertex.as_str(),
+            sub.as_str(),
+        ];
+        self.registry.counter(&cat::TASK_STATE_TIME, &vals).ok()
+    }
+}
+
 /// Block-cache tickers by block kind: `(kind, hit, miss)`.
 const BLOCK_TICKERS: [(&str, Ticker, Ticker); 3] = [
     (

@@ -24,7 +24,7 @@ use rocksdb::{WriteBatch, WriteOptions};
 use rustc_hash::FxHashMap;
 use std::time::Instant;
 use tidemark_agent::catalogue as cat;
-use tidemark_agent::Histogram;
+use tidemark_agent::{Counter, Histogram};
 
 /// Bytes a cached entry costs beyond its serialised key and value: the hash
 /// map's slot, the `Option` and the dirty flag, roughly.
@@ -61,6 +61,8 @@ pub struct RocksStore<K, S> {
     lookups: u32,
     /// This table's lookup-latency histogram, once metrics are started.
     lookup_time: Option<Histogram>,
+    /// The subtask's time in the state backend, once metrics are started.
+    state_time: Option<Counter>,
     /// Reads and writes since the last prefetch, keys that missed the cache
     /// since then (in the prefetch or after it), and the size of the batch
     /// that prefetch was for: a table the function barely touches, or whose
@@ -86,6 +88,7 @@ impl<K: Key, S: Data> RocksStore<K, S> {
             key_buf: Vec::with_capacity(64),
             lookups: 0,
             lookup_time: None,
+            state_time: None,
             accesses: 0,
             misses: 0,
             last_batch: 0,
@@ -97,7 +100,11 @@ impl<K: Key, S: Data> RocksStore<K, S> {
         encode_key(&mut self.key_buf, k, self.max_parallelism)
     }
 
-    fn observe_lookup(&mut self, start: Instant, keys: u32) {
+    /// Records a lookup of `keys` keys that began at `start`, standing for
+    /// `weight` such lookups (single ones are timed one in
+    /// [`cat::LOOKUP_SAMPLE`]).
+    fn observe_lookup(&mut self, start: Instant, keys: u32, weight: u32) {
+        let ns = start.elapsed().as_nanos() as u64;
         if self.lookup_time.is_none() {
             self.lookup_time = self
                 .db
@@ -106,7 +113,18 @@ impl<K: Key, S: Data> RocksStore<K, S> {
                 .and_then(|m| m.histogram(&self.cf));
         }
         if let Some(h) = &self.lookup_time {
-            h.observe(start.elapsed().as_nanos() as u64 / u64::from(keys.max(1)));
+            h.observe(ns / u64::from(keys.max(1)));
+        }
+        self.add_state_time(ns * u64::from(weight));
+    }
+
+    /// Adds `ns` to the subtask's time in the state backend.
+    fn add_state_time(&mut self, ns: u64) {
+        if self.state_time.is_none() {
+            self.state_time = self.db.lookup_metrics.get().and_then(|m| m.state_time());
+        }
+        if let Some(c) = &self.state_time {
+            c.add(ns);
         }
     }
 
@@ -152,7 +170,7 @@ impl<K: Key, S: Data> RocksStore<K, S> {
             .db()
             .batched_multi_get_cf(&cf, missing.iter().map(|m| &buf[m.0..m.1]), true);
         self.lookups = self.lookups.wrapping_add(missing.len() as u32);
-        self.observe_lookup(start, missing.len() as u32);
+        self.observe_lookup(start, missing.len() as u32, 1);
         for (m, got) in missing.iter().zip(got) {
             let (value, size) = match got {
                 Ok(Some(v)) => (Some(bincode::deserialize(&v)?), v.len()),
@@ -184,7 +202,7 @@ impl<K: Key, S: Data> RocksStore<K, S> {
         let cf = column_family(&db, &self.cf)?;
         let got = db.db().get_pinned_cf(&cf, &self.key_buf);
         if let Some(start) = timed {
-            self.observe_lookup(start, 1);
+            self.observe_lookup(start, 1, cat::LOOKUP_SAMPLE);
         }
         match got {
             Ok(Some(v)) => Ok((Some(bincode::deserialize(&v)?), v.len())),
@@ -230,7 +248,9 @@ impl<K: Key, S: Data> RocksStore<K, S> {
     /// capacity, the hot set does not fit and everything goes, so that a
     /// sweep always frees room for many loads.
     fn evict(&mut self) -> Result<()> {
+        let start = Instant::now();
         self.write_dirty()?;
+        self.add_state_time(start.elapsed().as_nanos() as u64);
         let mut kept = 0usize;
         self.cache.retain(|_, slot| {
             let keep = std::mem::take(&mut slot.hot);

@@ -1,0 +1,80 @@
+"""Driver of scripts/bench-profile.sh: a job's rate in windows without and
+with a flame graph being taken, alternating, in one run of the job."""
+import json, os, re, signal, statistics, subprocess, sys, time, urllib.request
+
+BIN, WORK = os.environ["BIN"], os.environ["WORK"]
+ROUNDS = int(os.environ.get("ROUNDS", 5))
+WINDOW_S = float(os.environ.get("WINDOW_S", 10))
+KEYS = int(os.environ.get("KEYS", 100_000))
+
+
+def say(*a):
+    print("==>", *a, file=sys.stderr, flush=True)
+
+
+def get(url, timeout=30):
+    with urllib.request.urlopen(url, timeout=timeout) as r:
+        return json.load(r)
+
+
+def emitted(url):
+    """Records the source has emitted so far, and when that was read."""
+    job = get(url)
+    src = next(v for v in job["vertices"] if v["name"] == "datagen")
+    return src["metrics"]["write-records"], time.monotonic()
+
+
+def rate(url, during):
+    (a, t0) = emitted(url)
+    during()
+    (b, t1) = emitted(url)
+    return (b - a) / (t1 - t0)
+
+
+path = f"{WORK}/profile.yaml"
+open(path, "w").write(f"""name: bench-profile
+pipeline: keyed-count
+params:
+  keys: {KEYS}
+  rate: 0
+  sink: blackhole
+config:
+  parallelism.default: 2
+  metrics.reporter.prom.port: 0
+  rest.bind-port: 0
+""")
+log = open(f"{WORK}/job.log", "w+")
+p = subprocess.Popen([BIN, "run", path, "--status-interval", "0"], stderr=log,
+                     stdout=subprocess.DEVNULL, cwd=WORK)
+try:
+    end = time.time() + 60
+    url = None
+    while url is None:
+        m = re.search(r"rest: (http://\S+)", open(log.name).read())
+        if m:
+            url = m.group(1)
+        elif time.time() > end or p.poll() is not None:
+            raise SystemExit(f"no REST URL: {open(log.name).read()[-2000:]}")
+        else:
+            time.sleep(0.1)
+    # Past the start: the state has its keys and the rate is steady.
+    rate(url, lambda: time.sleep(WINDOW_S))
+    flame = f"{url}/vertices/count/flamegraph?type=on_cpu&seconds={WINDOW_S}"
+    without, with_ = [], []
+    samples = 0
+    for i in range(ROUNDS):
+        without.append(rate(url, lambda: time.sleep(WINDOW_S)))
+        got = {}
+        with_.append(rate(url, lambda: got.update(get(flame, timeout=WINDOW_S + 60))))
+        samples = got["data"]["value"]
+        say(f"pair {i + 1}: without {without[-1]:,.0f}/s, with {with_[-1]:,.0f}/s "
+            f"({samples} samples of count)")
+    a, b = statistics.median(without), statistics.median(with_)
+    row = {"without": round(a), "with": round(b), "cost": round(1 - b / a, 4),
+           "pairs": ROUNDS, "window_s": WINDOW_S, "samples": samples}
+    print(f"without sampling {a:>11,.0f}/s  while sampling {b:>11,.0f}/s  cost {1 - b / a:+.1%}  "
+          f"(median of {ROUNDS} pairs of {WINDOW_S:.0f} s)", flush=True)
+    print(json.dumps(row), flush=True)
+finally:
+    p.send_signal(signal.SIGKILL)
+    p.wait()

@@ -1,0 +1,166 @@
+//! `tidemark doctor` on a keyed vertex that does real work per record
+//! (`params.count-work`): one dominant key makes `data-skew` at the subtask
+//! that owns it; a uniform load above one subtask's capacity makes
+//! `under-provisioned`, whose recommended parallelism, applied through a
+//! savepoint, leaves the job healthy. Their own test binary, one job at a
+//! time: busy shares are what the rules read, and two jobs flat out on two
+//! cores would make each other's.
+
+use serde_json::Value;
+use std::path::Path;
+use std::sync::Mutex;
+use std::time::Duration;
+use tidemark::source::datagen::{zipf_cdf, DatagenConfig, KeyDistribution};
+use tidemark::state::key_group::{assign_to_key_group, operator_index_for_key_group};
+use tidemark_tests::stream_jobs::{sets, start_with_token, stop_with_savepoint};
+use tidemark_tests::*;
+
+static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
+
+const MAX_PARALLELISM: u32 = 128;
+
+/// keyed-count whose count spends 50 µs of CPU a record (20 000 records a
+/// second per subtask at most), with `params` and `config` lines added.
+fn job(params: &str, config: &str) -> String {
+    format!(
+        "name: doctor-load
+pipeline: keyed-count
+params:
+  sink: blackhole
+  source-parallelism: 1
+  count-work: 50us
+{params}config:
+  pipeline.max-parallelism: {MAX_PARALLELISM}
+  metrics.reporter.prom.port: 0
+{config}"
+    )
+}
+
+/// `tidemark doctor URL --json` until `ok`, within `timeout`.
+fn wait_doctor(d: &Path, r: &Running, url: &str, what: &str, ok: impl Fn(&Value) -> bool) -> Value {
+    wait_for_or(
+        what,
+        Duration::from_secs(30),
+        || {
+            let (code, out) = run_stdout(d, &["doctor", url, "--json", "--profile", "0 s"]);
+            let v: Option<Value> = (code == 0).then(|| serde_json::from_str(&out).unwrap());
+            let found = v.filter(|v| ok(v));
+            if found.is_none() {
+                std::thread::sleep(Duration::from_millis(250));
+            }
+            found
+        },
+        || r.stderr(),
+    )
+}
+
+/// Zipf keys with exponent 2 over 1 000 keys: the hottest key carries about
+/// 60 % of the records. The oracle for the subtask is the generator (the
+/// key it draws most often over the first 100 000 records) and Flink's key
+/// group assignment, not the doctor.
+#[test]
+fn one_dominant_key_is_named_data_skew_at_the_subtask_that_owns_it() {
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let (keys, exponent, seed) = (1000u64, 2.0, 42u64);
+    let gen = DatagenConfig {
+        keys,
+        distribution: KeyDistribution::Zipf(exponent),
+        rate: 0,
+        events: None,
+        seed,
+        event_time_start_ms: 0,
+        event_time_rate: 1000,
+        out_of_orderness_ms: 0,
+        warmup: 0,
+    };
+    let cdf = zipf_cdf(keys, exponent);
+    let mut counts = std::collections::HashMap::<u64, u64>::new();
+    for i in 0..100_000 {
+        *counts
+            .entry(gen.record(i, Some(cdf.as_slice())).key)
+            .or_default() += 1;
+    }
+    let (hot_key, _) = counts.iter().max_by_key(|(_, n)| **n).unwrap();
+    let hot = operator_index_for_key_group(
+        MAX_PARALLELISM,
+        2,
+        assign_to_key_group(hot_key, MAX_PARALLELISM),
+    );
+
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let yaml = job(
+        &format!(
+            "  keys: {keys}\n  distribution: zipf\n  zipf-exponent: {exponent}\n  seed: {seed}\n  rate: 0\n  count-parallelism: 2\n"
+        ),
+        "",
+    );
+    let (r, url) = start_job(d, "doctor-skew", &yaml, &[]);
+    let v = wait_doctor(d, &r, &url, "data-skew within 30 s", |v| {
+        v["findings"][0]["cause"] == "data-skew"
+    });
+    assert_eq!(v["findings"][0]["vertex"], "count", "{v}");
+    assert_eq!(v["findings"][0]["subtask"], hot, "{v}");
+    r.kill();
+}
+
+/// A uniform load of 26 000 records a second on one count subtask that
+/// takes at most 20 000: `under-provisioned`, recommending a parallelism;
+/// stopped with a savepoint and restored at that parallelism, the same load
+/// leaves the job healthy.
+#[test]
+fn a_load_above_one_subtask_is_under_provisioned_and_the_recommended_parallelism_cures_it() {
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let file = write_file(
+        d,
+        "load.yaml",
+        &job(
+            "  keys: 10000\n  rate: 26000\n",
+            "  execution.checkpointing.interval: 2 s\n  execution.checkpointing.dir: ./ck\n  rest.auth.token-env: TIDEMARK_REST_TOKEN\n",
+        ),
+    );
+    let run = |count_parallelism: usize, restore: Option<&str>| {
+        let mut args: Vec<String> = ["run", &file, "--status-interval", "0"]
+            .map(String::from)
+            .to_vec();
+        if let Some(sp) = restore {
+            args.extend(["--restore".to_string(), sp.to_string()]);
+        }
+        args.extend(sets(&[format!(
+            "params.count-parallelism={count_parallelism}"
+        )]));
+        let r = start_with_token(d, &args);
+        let url = r.rest_url();
+        (r, url)
+    };
+    let (r, url) = run(1, None);
+    let v = wait_doctor(d, &r, &url, "under-provisioned within 30 s", |v| {
+        v["findings"][0]["cause"] == "under-provisioned"
+    });
+    assert_eq!(v["findings"][0]["vertex"], "count", "{v}");
+    let need = v["capacity"]["vertices"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|x| x["vertex"] == "count")
+        .and_then(|x| x["needed_parallelism"].as_u64())
+        .unwrap_or_else(|| panic!("{v}")) as usize;
+    // 1.3 subtasks' worth of work: more than one, and the action says how many.
+    assert!(need >= 2, "{v}");
+    let action = v["findings"][0]["action"].as_str().unwrap();
+    assert!(action.contains(&format!("from 1 to {need}")), "{action}");
+
+    let savepoint = stop_with_savepoint(d, r, &url);
+    let (r, url) = run(need, Some(&savepoint));
+    let v = wait_doctor(
+        d,
+        &r,
+        &url,
+        "healthy over a full window at the recommended parallelism",
+        |v| v["window_seconds"].as_f64().unwrap() >= 9.5 && v["verdict"] == "healthy",
+    );
+    assert!(v["findings"].as_array().unwrap().is_empty(), "{v}");
+    r.kill();
+}
