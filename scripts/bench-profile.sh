@@ -2,9 +2,9 @@
 # What sampling a vertex on the CPU costs (docs/benchmarks.md): one unpaced
 # keyed-count job (parallelism 2, heap state); windows of WINDOW_S seconds
 # alternate without and with a flame graph of its `count` vertex being taken
-# (`GET /jobs/:id/vertices/count/flamegraph?seconds=WINDOW_S`), A B A B,
+# (`GET /jobs/:id/vertices/count/flamegraph?seconds=WINDOW_S`), A B B A,
 # ROUNDS pairs; prints each pair's rates (records the source emitted per
-# second), the medians and the cost (1 - with / without).
+# second), the medians and the cost (1 - the median of the pairs' with / without).
 # Usage: scripts/bench-profile.sh [ROUNDS] (default 5)
 # Environment: WINDOW_S (10) KEYS (100000) WORK (/tmp/tidemark-bench-profile)
 #   TIDEMARK_BIN (a built binary: skips the build)

@@ -58,22 +58,32 @@ try:
         else:
             time.sleep(0.1)
     # Past the start: the state has its keys and the rate is steady.
-    rate(url, lambda: time.sleep(WINDOW_S))
+    rate(url, lambda: time.sleep(2 * WINDOW_S))
     flame = f"{url}/vertices/count/flamegraph?type=on_cpu&seconds={WINDOW_S}"
     without, with_ = [], []
     samples = 0
+    got = {}
+    measure = {
+        "without": lambda: without.append(rate(url, lambda: time.sleep(WINDOW_S))),
+        "with": lambda: with_.append(rate(url, lambda: got.update(get(flame, timeout=WINDOW_S + 60)))),
+    }
     for i in range(ROUNDS):
-        without.append(rate(url, lambda: time.sleep(WINDOW_S)))
-        got = {}
-        with_.append(rate(url, lambda: got.update(get(flame, timeout=WINDOW_S + 60))))
+        # A B, then B A: a rate that drifts during the run favours neither.
+        for side in (("without", "with") if i % 2 == 0 else ("with", "without")):
+            measure[side]()
         samples = got["data"]["value"]
         say(f"pair {i + 1}: without {without[-1]:,.0f}/s, with {with_[-1]:,.0f}/s "
             f"({samples} samples of count)")
     a, b = statistics.median(without), statistics.median(with_)
-    row = {"without": round(a), "with": round(b), "cost": round(1 - b / a, 4),
+    # Each pair's ratio: the windows of a pair are next to each other, so
+    # their ratio is less exposed to the machine's drift than the medians'.
+    ratios = [round(w / wo, 4) for w, wo in zip(with_, without)]
+    cost = 1 - statistics.median(ratios)
+    row = {"without": round(a), "with": round(b), "ratios": ratios, "cost": round(cost, 4),
            "pairs": ROUNDS, "window_s": WINDOW_S, "samples": samples}
-    print(f"without sampling {a:>11,.0f}/s  while sampling {b:>11,.0f}/s  cost {1 - b / a:+.1%}  "
-          f"(median of {ROUNDS} pairs of {WINDOW_S:.0f} s)", flush=True)
+    print(f"without sampling {a:>11,.0f}/s  while sampling {b:>11,.0f}/s  cost {cost:+.1%} "
+          f"(median of {ROUNDS} pairs' ratios, {min(ratios):.3f} to {max(ratios):.3f}; windows of {WINDOW_S:.0f} s)",
+          flush=True)
     print(json.dumps(row), flush=True)
 finally:
     p.send_signal(signal.SIGKILL)

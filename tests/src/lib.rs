@@ -212,6 +212,25 @@ pub fn run_stdout(cwd: &Path, args: &[&str]) -> (i32, String) {
     )
 }
 
+/// `tidemark doctor --prometheus URL --job-name JOB --window 10 s --json`
+/// in `d`, parsed; `None` while it cannot answer (too few scrapes yet).
+pub fn doctor_through_prometheus(d: &Path, prom_url: &str, job: &str) -> Option<serde_json::Value> {
+    let (code, out) = run_stdout(
+        d,
+        &[
+            "doctor",
+            "--prometheus",
+            prom_url,
+            "--job-name",
+            job,
+            "--window",
+            "10 s",
+            "--json",
+        ],
+    );
+    (code == 0).then(|| serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}")))
+}
+
 /// Writes `text` to `dir/name` and returns the path as a string.
 pub fn write_file(dir: &Path, name: &str, text: &str) -> String {
     let p = dir.join(name);

@@ -3,6 +3,7 @@
 //! killed when dropped. `scripts/install-test-deps.sh` installs them.
 
 use crate::wait_for;
+use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
@@ -631,5 +632,72 @@ pub fn kafka() -> Kafka {
     Kafka {
         bootstrap: format!("127.0.0.1:{port}"),
         server,
+    }
+}
+
+/// A TCP proxy on loopback in front of `upstream` whose uploads (client to
+/// server) are held to a rate the test sets: checkpoint storage that is slow
+/// to write to. Downloads pass at full speed. [`Throttle::release`] lifts the
+/// limit for every connection at once.
+pub struct Throttle {
+    /// `127.0.0.1:<port>`.
+    pub addr: String,
+    bytes_per_second: std::sync::Arc<std::sync::atomic::AtomicU64>,
+}
+
+impl Throttle {
+    /// Starts forwarding to `upstream` at `bytes_per_second` uploads.
+    pub fn start(upstream: &str, bytes_per_second: u64) -> Self {
+        use std::sync::atomic::{AtomicU64, Ordering};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let addr = listener.local_addr().expect("addr").to_string();
+        let rate = std::sync::Arc::new(AtomicU64::new(bytes_per_second));
+        let (upstream, limit) = (upstream.to_string(), rate.clone());
+        std::thread::spawn(move || {
+            for client in listener.incoming().flatten() {
+                let Ok(server) = std::net::TcpStream::connect(&upstream) else {
+                    continue;
+                };
+                let (mut c_in, mut s_out) = match (client.try_clone(), server.try_clone()) {
+                    (Ok(c), Ok(s)) => (c, s),
+                    _ => continue,
+                };
+                let (mut s_in, mut c_out) = (server, client);
+                let limit = limit.clone();
+                std::thread::spawn(move || {
+                    let mut buf = [0u8; 16 * 1024];
+                    loop {
+                        let n = match c_in.read(&mut buf) {
+                            Ok(0) | Err(_) => break,
+                            Ok(n) => n,
+                        };
+                        if s_out.write_all(&buf[..n]).is_err() {
+                            break;
+                        }
+                        // Rate limiting, not synchronisation: the chunk's
+                        // share of a second at the current rate.
+                        let r = limit.load(Ordering::Relaxed);
+                        if r > 0 {
+                            std::thread::sleep(Duration::from_secs_f64(n as f64 / r as f64));
+                        }
+                    }
+                    let _ = s_out.shutdown(std::net::Shutdown::Write);
+                });
+                std::thread::spawn(move || {
+                    let _ = std::io::copy(&mut s_in, &mut c_out);
+                    let _ = c_out.shutdown(std::net::Shutdown::Write);
+                });
+            }
+        });
+        Self {
+            addr,
+            bytes_per_second: rate,
+        }
+    }
+
+    /// Lifts the limit: uploads pass at full speed from now on.
+    pub fn release(&self) {
+        self.bytes_per_second
+            .store(0, std::sync::atomic::Ordering::Relaxed);
     }
 }

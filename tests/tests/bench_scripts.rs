@@ -238,8 +238,16 @@ fn bench_profile_compares_the_rate_with_and_without_sampling() {
     );
     assert!(a > 0.0 && b > 0.0, "{out}");
     assert!(row["samples"].as_u64().unwrap() > 0, "{out}");
+    let ratios: Vec<f64> = row["ratios"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r.as_f64().unwrap())
+        .collect();
+    assert_eq!(ratios.len(), 1, "{out}");
+    assert!((ratios[0] - b / a).abs() < 1e-3, "{out}");
     assert!(
-        (row["cost"].as_f64().unwrap() - (1.0 - b / a)).abs() < 1e-3,
+        (row["cost"].as_f64().unwrap() - (1.0 - ratios[0])).abs() < 1e-3,
         "{out}"
     );
 }

@@ -330,6 +330,148 @@ fn barriers_stuck_behind_a_slow_sink_are_named_checkpoint_start_delay() {
     r.kill();
 }
 
+/// Source subtask 0 a lagging partition (each read blocks 3 s,
+/// `params.source-lag`) while subtask 1 keeps up: the count's barrier from
+/// subtask 1 arrives at once and the one from subtask 0 up to 3 s later, so
+/// checkpoints spend their time aligning at the count, the vertex with both
+/// sources as inputs (the oracle: the job's graph), and the late barrier's
+/// source subtask is named. The lagging subtask is saturated by its reads,
+/// so the job also cannot catch up (critical, first); the checkpoint
+/// finding is the first about checkpoints.
+#[test]
+fn a_lagging_partition_is_named_checkpoint_alignment_at_the_vertex_that_waits() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let yaml = calm_job("doctor-align").replace(
+        "  sink: blackhole\n",
+        "  sink: blackhole\n  source-lag: 3 s\n",
+    );
+    let job = write_file(d, "doctor-align.yaml", &yaml);
+    let r = run_example(
+        d,
+        &job,
+        &[
+            "execution.checkpointing.interval=5 s".into(),
+            "execution.checkpointing.dir=./ck".into(),
+            "tidemark.doctor.checkpoint-slow=500 ms".into(),
+        ],
+    );
+    let url = r.rest_url();
+    let count = vertex_id(&url, "count");
+    let v = wait_doctor(
+        d,
+        &r,
+        &url,
+        "checkpoint-alignment",
+        Duration::from_secs(30),
+        |v| first_checkpoint_finding(v).is_some_and(|f| f["cause"] == "checkpoint-alignment"),
+    );
+    let f = first_checkpoint_finding(&v).unwrap();
+    assert_eq!(f["vertex"], count.as_str(), "{v}");
+    let late = f["evidence"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| {
+            e["metric"]
+                .as_str()
+                .unwrap()
+                .starts_with("tidemark_checkpoint_start_delay_seconds")
+        })
+        .unwrap_or_else(|| panic!("{v}"));
+    assert_eq!(
+        (&late["vertex"], &late["subtask"]),
+        (&Value::from("datagen"), &Value::from(0)),
+        "{v}"
+    );
+    r.kill();
+}
+
+/// The first finding whose cause is about checkpoints.
+fn first_checkpoint_finding(v: &Value) -> Option<&Value> {
+    v["findings"].as_array()?.iter().find(|f| {
+        f["cause"]
+            .as_str()
+            .is_some_and(|c| c.starts_with("checkpoint-"))
+    })
+}
+
+/// Checkpoint storage slow to write to: SeaweedFS's S3 behind a proxy of
+/// the test's own that passes uploads at 256 KB/s, under a count whose heap
+/// state is about 600 KB (2 000 keys of 256 random bytes: incompressible),
+/// written whole at each checkpoint. `checkpoint-async-slow` at the count
+/// (the vertex with the state: the oracle is the job), with the bytes in
+/// the evidence; once the proxy lets uploads through at full speed, the
+/// next checkpoints are fast and the finding clears.
+#[test]
+fn slow_checkpoint_storage_is_named_checkpoint_async_slow_until_it_is_fast() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let s3 = servers::s3();
+    let throttle = servers::Throttle::start(&s3.addr, 256 * 1024);
+    let endpoint = format!("http://{}", throttle.addr);
+    let yaml = "name: doctor-async
+pipeline: keyed-count
+params:
+  keys: 2000
+  payload-bytes: 256
+  rate: 2000
+  sink: blackhole
+config:
+  parallelism.default: 1
+  metrics.reporter.prom.port: 0
+  execution.checkpointing.interval: 4 s
+  execution.checkpointing.timeout: 60 s
+  execution.checkpointing.dir: s3://checkpoints/doctor-async
+  tidemark.doctor.checkpoint-slow: 1 s
+";
+    let (r, url) = start_job(
+        d,
+        "doctor-async",
+        yaml,
+        &[
+            ("AWS_ENDPOINT_URL", endpoint.as_str()),
+            ("AWS_ACCESS_KEY_ID", "tidemark"),
+            ("AWS_SECRET_ACCESS_KEY", "tidemark-secret"),
+        ],
+    );
+    let count = vertex_id(&url, "count");
+    let v = wait_doctor(
+        d,
+        &r,
+        &url,
+        "checkpoint-async-slow",
+        Duration::from_secs(30),
+        |v| v["findings"][0]["cause"] == "checkpoint-async-slow",
+    );
+    let f = &v["findings"][0];
+    assert_eq!(f["vertex"], count.as_str(), "{v}");
+    let size = f["evidence"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["metric"] == "tidemark_checkpoint_last_size_bytes")
+        .and_then(|e| e["value"].as_f64())
+        .unwrap_or_else(|| panic!("{v}"));
+    // At least the count's payloads: 2 000 × 256 bytes.
+    assert!(size >= 512_000.0, "{v}");
+    throttle.release();
+    let v = wait_doctor(
+        d,
+        &r,
+        &url,
+        "no checkpoint-async-slow once uploads are fast",
+        Duration::from_secs(30),
+        |v| {
+            v["findings"]
+                .as_array()
+                .is_some_and(|f| f.iter().all(|x| x["cause"] != "checkpoint-async-slow"))
+        },
+    );
+    assert!(healthy(&v), "{v}");
+    r.kill();
+}
+
 /// `tidemark run examples/slow-sink.yaml` in `d`, slow (the file `slow`
 /// made there), with `settings` (`key=value`) and its metrics on a free
 /// port (tests run side by side).
@@ -555,23 +697,7 @@ fn through_prometheus_the_same_scenarios_give_the_same_causes() {
         ("tidemark-ckpt", &ckpt.metrics_addr()),
     ]);
     let prom_url = format!("http://{}", prom.addr);
-    let through_prometheus = |job: &str| {
-        let (code, out) = run_stdout(
-            d,
-            &[
-                "doctor",
-                "--prometheus",
-                &prom_url,
-                "--job-name",
-                job,
-                "--window",
-                "10 s",
-                "--json",
-            ],
-        );
-        (code == 0)
-            .then(|| serde_json::from_str::<Value>(&out).unwrap_or_else(|e| panic!("{e}: {out}")))
-    };
+    let through_prometheus = |job: &str| doctor_through_prometheus(d, &prom_url, job);
     // The sink's REST id (the oracle: the job's graph), as through REST.
     let sink = vertex_id(&slow.rest_url(), "sink");
     let v = wait_for_or(

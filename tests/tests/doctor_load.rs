@@ -54,6 +54,31 @@ fn wait_doctor(d: &Path, r: &Running, url: &str, what: &str, ok: impl Fn(&Value)
     )
 }
 
+/// `tidemark doctor --prometheus` on `prom` for job `name` until its top
+/// finding is `cause`.
+fn through_prometheus(
+    d: &Path,
+    r: &Running,
+    prom: &servers::Server,
+    name: &str,
+    cause: &str,
+) -> Value {
+    let url = format!("http://{}", prom.addr);
+    wait_for_or(
+        &format!("{cause} through Prometheus within 30 s"),
+        Duration::from_secs(30),
+        || {
+            let v = doctor_through_prometheus(d, &url, name)
+                .filter(|v| v["findings"][0]["cause"] == cause);
+            if v.is_none() {
+                std::thread::sleep(Duration::from_millis(250));
+            }
+            v
+        },
+        || r.stderr(),
+    )
+}
+
 /// Zipf keys with exponent 2 over 1 000 keys: the hottest key carries about
 /// 60 % of the records. The oracle for the subtask is the generator (the
 /// key it draws most often over the first 100 000 records) and Flink's key
@@ -96,11 +121,19 @@ fn one_dominant_key_is_named_data_skew_at_the_subtask_that_owns_it() {
         "",
     );
     let (r, url) = start_job(d, "doctor-skew", &yaml, &[]);
+    let prom = servers::prometheus(&[("tidemark", &r.metrics_addr())]);
     let v = wait_doctor(d, &r, &url, "data-skew within 30 s", |v| {
         v["findings"][0]["cause"] == "data-skew"
     });
     assert_eq!(v["findings"][0]["vertex"], "count", "{v}");
     assert_eq!(v["findings"][0]["subtask"], hot, "{v}");
+    // The same from Prometheus's scrapes of the job.
+    let v = through_prometheus(d, &r, &prom, "doctor-load", "data-skew");
+    assert_eq!(
+        (&v["findings"][0]["vertex"], &v["findings"][0]["subtask"]),
+        (&Value::from("count"), &Value::from(hot)),
+        "{v}"
+    );
     r.kill();
 }
 
@@ -136,10 +169,13 @@ fn a_load_above_one_subtask_is_under_provisioned_and_the_recommended_parallelism
         (r, url)
     };
     let (r, url) = run(1, None);
+    let prom = servers::prometheus(&[("tidemark", &r.metrics_addr())]);
     let v = wait_doctor(d, &r, &url, "under-provisioned within 30 s", |v| {
         v["findings"][0]["cause"] == "under-provisioned"
     });
     assert_eq!(v["findings"][0]["vertex"], "count", "{v}");
+    let p = through_prometheus(d, &r, &prom, "doctor-load", "under-provisioned");
+    assert_eq!(p["findings"][0]["vertex"], "count", "{p}");
     let need = v["capacity"]["vertices"]
         .as_array()
         .unwrap()

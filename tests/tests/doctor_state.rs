@@ -40,6 +40,7 @@ fn diagnosis(backend: &str, what: &str, ok: impl Fn(&Value) -> bool) -> Value {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     let (r, url) = start_job(d, "doctor-state", &job(backend), &[]);
+    let prom = servers::prometheus(&[("tidemark", &r.metrics_addr())]);
     let v = wait_for_or(
         what,
         Duration::from_secs(30),
@@ -51,6 +52,27 @@ fn diagnosis(backend: &str, what: &str, ok: impl Fn(&Value) -> bool) -> Value {
                 std::thread::sleep(Duration::from_millis(250));
             }
             found
+        },
+        || r.stderr(),
+    );
+    // The same rules over Prometheus's scrapes of the job name the same
+    // state-backend-limit.
+    let prom_url = format!("http://{}", prom.addr);
+    let cause = v["findings"][0]["cause"].clone();
+    if cause != "state-backend-limit" {
+        r.kill();
+        return v;
+    }
+    wait_for_or(
+        "the same top finding through Prometheus within 30 s",
+        Duration::from_secs(30),
+        || {
+            let p = doctor_through_prometheus(d, &prom_url, "doctor-state")
+                .filter(|p| p["findings"][0]["cause"] == cause);
+            if p.is_none() {
+                std::thread::sleep(Duration::from_millis(250));
+            }
+            p
         },
         || r.stderr(),
     );

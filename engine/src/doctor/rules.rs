@@ -116,7 +116,7 @@ pub const CHECKPOINT_START_DELAY: Cause = Cause {
 };
 pub const CHECKPOINT_ALIGNMENT: Cause = Cause {
     name: "checkpoint-alignment",
-    rule: "A slow checkpoint spent at least half its time aligning at a subtask of several inputs: one input's barrier arrived long after the others' (a lagging input or partition).",
+    rule: "A slow checkpoint spent at least half its time aligning at a subtask of several inputs: one input's barrier arrived long after the others' (a lagging input or partition). A source's start delay as long (the source was in a read when the checkpoint was triggered) is the lagging input, named in the evidence, not checkpoint-start-delay.",
     action: "Find the lagging input (source lag per partition, the slow upstream subtask); `execution.checkpointing.unaligned.enabled: true` removes the wait.",
 };
 pub const CHECKPOINT_SYNC_SLOW: Cause = Cause {
@@ -437,10 +437,26 @@ fn checkpoint_time(f: &Facts, t: &Thresholds) -> Vec<Finding> {
             "writing to checkpoint storage took",
         ),
     ];
+    let half = |ms: u64| ms as f64 >= 0.5 * cp.duration_ms as f64;
+    let is_source = |p: &super::PhaseFacts| {
+        f.vertices
+            .get(p.vertex)
+            .is_some_and(|v| v.inputs.is_empty())
+    };
+    // A source's start delay is a read the task was blocked in when the
+    // checkpoint was triggered (a lagging partition), not barriers queued
+    // behind records: the vertex that waited for that barrier while its
+    // other inputs' had come is where the time shows, as alignment.
+    let late_source =
+        (is_source(&cp.start_delay) && half(cp.alignment.ms)).then_some(cp.start_delay);
+    let phases: Vec<_> = phases
+        .into_iter()
+        .filter(|p| late_source.is_none() || p.1 != CHECKPOINT_START_DELAY)
+        .collect();
     let Some((phase, cause, metric, what)) = phases.into_iter().max_by_key(|p| p.0.ms) else {
         return out;
     };
-    if (phase.ms as f64) < 0.5 * cp.duration_ms as f64 {
+    if !half(phase.ms) {
         return out;
     }
     let vertex = f.vertices.get(phase.vertex).map(|v| v.id.clone());
@@ -454,6 +470,23 @@ fn checkpoint_time(f: &Facts, t: &Thresholds) -> Vec<Finding> {
             window: "now".into(),
         },
     ];
+    let mut late = String::new();
+    if let Some(src) = late_source.filter(|_| cause == CHECKPOINT_ALIGNMENT) {
+        let id = f.vertices.get(src.vertex).map(|v| v.id.clone());
+        late = format!(
+            " The late barrier came from {}{}, which was in a read for {} ms when the checkpoint was triggered: a lagging input.",
+            id.as_deref().unwrap_or("?"),
+            src.subtask.map_or(String::new(), |s| format!(" subtask {s}")),
+            src.ms
+        );
+        ev.push(Evidence {
+            metric: "tidemark_checkpoint_start_delay_seconds (max over subtasks)".into(),
+            vertex: id,
+            subtask: src.subtask,
+            value: src.ms as f64 / 1000.0,
+            window: "now".into(),
+        });
+    }
     if cause == CHECKPOINT_ASYNC_SLOW {
         ev.push(Evidence {
             metric: "tidemark_checkpoint_last_size_bytes".into(),
@@ -470,7 +503,7 @@ fn checkpoint_time(f: &Facts, t: &Thresholds) -> Vec<Finding> {
         severity: Severity::Warning,
         evidence: ev,
         why: format!(
-            "Checkpoint {} took {} ms; at {}{}, {what} {} ms of it.",
+            "Checkpoint {} took {} ms; at {}{}, {what} {} ms of it.{late}",
             cp.id,
             cp.duration_ms,
             vertex.as_deref().unwrap_or("?"),
@@ -543,10 +576,21 @@ fn cannot_catch_up(f: &Facts, t: &Thresholds, cap: &Capacity) -> Option<Finding>
             if cap.recovery_measured { ", measured" } else { " assumed" },
             cap.replay_seconds,
         ),
-        action: format!(
-            "Raise the parallelism of {} from {} to {}. {}",
-            v.id, v.parallelism, cap.vertices[vi].needed_parallelism, CANNOT_CATCH_UP.action
-        ),
+        action: {
+            let need = cap.vertices[vi].needed_parallelism;
+            if need > v.parallelism {
+                format!(
+                    "Raise the parallelism of {} from {} to {need}. {}",
+                    v.id, v.parallelism, CANNOT_CATCH_UP.action
+                )
+            } else {
+                // The vertex as a whole has room: one subtask is the limit.
+                format!(
+                    "{} has room on average (it needs no more than its {} subtasks); subtask {hot} is the limit: spread its load (hot keys, a lagging partition) or make its work cheaper. {}",
+                    v.id, v.parallelism, CANNOT_CATCH_UP.action
+                )
+            }
+        },
     })
 }
 
@@ -902,6 +946,28 @@ mod tests {
             causes,
             ["checkpoint-near-interval", "checkpoint-start-delay"]
         );
+        // A source late with its barrier (in a read when triggered) and
+        // its downstream aligning as long: the lagging input, at the
+        // vertex that waited, with the source named.
+        let cp = f.checkpoints.latest_completed.as_mut().unwrap();
+        (cp.start_delay, cp.alignment) = (phase(0, 15_000), phase(1, 14_900));
+        f.checkpoints.interval_ms = Some(60_000);
+        let d = diagnose(&f, &t);
+        assert_eq!(
+            (d.findings[0].cause, d.findings[0].vertex.as_deref()),
+            ("checkpoint-alignment", Some("sink"))
+        );
+        assert!(d.findings[0]
+            .evidence
+            .iter()
+            .any(|e| e.vertex.as_deref() == Some("src")
+                && e.metric
+                    .starts_with("tidemark_checkpoint_start_delay_seconds")));
+        // The same start delay at a vertex with inputs is barriers queued
+        // behind records.
+        let cp = f.checkpoints.latest_completed.as_mut().unwrap();
+        (cp.start_delay, cp.alignment) = (phase(1, 15_000), phase(1, 0));
+        assert_eq!(diagnose(&f, &t).findings[0].cause, "checkpoint-start-delay");
         // Fast checkpoints say nothing about their phases.
         let cp = f.checkpoints.latest_completed.as_mut().unwrap();
         cp.duration_ms = 9_999;
