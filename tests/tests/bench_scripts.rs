@@ -251,3 +251,37 @@ fn bench_profile_compares_the_rate_with_and_without_sampling() {
         "{out}"
     );
 }
+
+#[test]
+fn bench_catchup_compares_the_predicted_catch_up_with_the_measured_one() {
+    let work = tempfile::tempdir().unwrap();
+    let out = run_script(
+        "bench-catchup.sh",
+        &["1"],
+        &[
+            ("WARM_S", "12".to_string()),
+            ("DOWN_S", "3".to_string()),
+            ("RATE", "10000".to_string()),
+            ("INTERVAL_S", "2".to_string()),
+            ("WORK", work.path().display().to_string()),
+        ],
+    );
+    let row: Value = serde_json::from_str(
+        out.lines()
+            .find(|l| l.starts_with('{'))
+            .unwrap_or_else(|| panic!("no JSON row in:\n{out}")),
+    )
+    .unwrap();
+    // A backlog formed and was worked off, both sides measured something,
+    // and the error is what they say.
+    let (p, m) = (
+        row["predicted"].as_f64().unwrap(),
+        row["measured"].as_f64().unwrap(),
+    );
+    assert!(p > 0.0 && m > 0.0, "{out}");
+    assert!(row["headroom"].as_f64().unwrap() > 1.0, "{out}");
+    assert!(
+        (row["error"].as_f64().unwrap() - (p / m - 1.0)).abs() < 0.01,
+        "{out}"
+    );
+}

@@ -114,6 +114,12 @@ pub(crate) static DATAGEN_PARAMS: &[ParamSpec] = &[
         doc: "Parallelism of the source (default parallelism.default).",
     },
     ParamSpec {
+        name: "stream-start",
+        default: None,
+        kind: Kind::Int(0, i64::MAX),
+        doc: "With a rate: the wall-clock time (ms since the epoch) the generated stream began. The rate is kept against it across restarts, so a restored job finds the records that came due while it was down waiting, as from a log whose producers kept writing, and catches up (default: each start paces from itself).",
+    },
+    ParamSpec {
         name: "source-lag",
         default: Some("0 ms"),
         kind: Kind::Duration,
@@ -205,10 +211,12 @@ pub(crate) fn datagen_source(
 {
     let (cfg, cdf) = datagen(p, event_time);
     let lag = p.duration("source-lag");
+    let origin = p.opt_text("stream-start").map(|_| p.int("stream-start"));
     move || {
         Box::new(
             crate::source::datagen::DatagenSource::new(cfg.clone(), cdf.clone())
-                .lagging_first_subtask(lag),
+                .lagging_first_subtask(lag)
+                .paced_from(origin),
         )
     }
 }

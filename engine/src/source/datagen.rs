@@ -148,6 +148,14 @@ impl DatagenSource {
         }
     }
 
+    /// Keeps the rate against the wall clock from `origin_ms` across
+    /// restarts: a restored job finds the records that came due while it
+    /// was down.
+    pub fn paced_from(mut self, origin_ms: Option<i64>) -> Self {
+        self.pacing = self.pacing.from_origin(origin_ms);
+        self
+    }
+
     /// Makes subtask 0 block for `lag` in every read, like a partition on a
     /// slow broker: its barriers leave late, so alignment shows downstream.
     pub fn lagging_first_subtask(mut self, lag: Duration) -> Self {
