@@ -152,7 +152,7 @@ impl DatagenSource {
     /// restarts: a restored job finds the records that came due while it
     /// was down.
     pub fn paced_from(mut self, origin_ms: Option<i64>) -> Self {
-        self.pacing = self.pacing.from_origin(origin_ms);
+        self.pacing = self.pacing.with_origin(origin_ms);
         self
     }
 

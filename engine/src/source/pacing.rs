@@ -72,7 +72,7 @@ impl Pacing {
     /// epoch), across restarts: after a restore the records that came due
     /// while the job was down are due at once, as a log whose producers kept
     /// writing serves them, and the job has a backlog to catch up on.
-    pub fn from_origin(mut self, origin_ms: Option<i64>) -> Self {
+    pub fn with_origin(mut self, origin_ms: Option<i64>) -> Self {
         self.origin_ms = origin_ms;
         self
     }
@@ -378,7 +378,7 @@ mod tests {
         before.fill(&mut out, 2000, |_| {}, |i| i);
         let position = before.position();
         let origin = crate::operator::now_ms() - 10_000;
-        let mut g = Pacing::new(None, rate, 0).from_origin(Some(origin));
+        let mut g = Pacing::new(None, rate, 0).with_origin(Some(origin));
         g.open(&info(0, 1));
         g.restore(&[position.as_slice()], "datagen").unwrap();
         let mut out = Vec::new();
