@@ -1,7 +1,8 @@
 """Driver of scripts/bench-capacity.sh: the doctor's predicted maximum
 sustainable rate at a paced load against the rate the same job reaches
 unpaced, alternating paced and unpaced runs of equal length."""
-import json, os, re, signal, statistics, subprocess, sys, time, urllib.error, urllib.request
+import json, os, signal, statistics, sys, time, urllib.error, urllib.request
+from bench_common import start_job
 
 BIN, WORK = os.environ["BIN"], os.environ["WORK"]
 ROUNDS = int(os.environ.get("ROUNDS", 3))
@@ -51,25 +52,12 @@ def doctor(url):
 def run(workload, rate):
     """Runs the job for WINDOW_S seconds (past the doctor's 10 s window) and
     returns its capacity answer at the end."""
-    log = open(f"{WORK}/{workload}-{rate}.{time.time_ns()}.log", "w+")
-    p = subprocess.Popen([BIN, "run", job(workload, rate), "--status-interval", "0"],
-                         stderr=log, stdout=subprocess.DEVNULL, cwd=WORK)
+    p, url = start_job(BIN, job(workload, rate), WORK)
     try:
-        end = time.time() + 60
-        url = None
-        while url is None:
-            m = re.search(r"rest: (http://\S+)", open(log.name).read())
-            if m:
-                url = m.group(1)
-            elif time.time() > end or p.poll() is not None:
-                raise SystemExit(f"no REST URL: {open(log.name).read()[-2000:]}")
-            else:
-                time.sleep(0.1)
-        jurl = url  # the job's own URL: http://host:port/jobs/<id>
         started = time.time()
-        doctor(jurl)
+        doctor(url)
         time.sleep(max(0.0, WINDOW_S - (time.time() - started)))
-        return doctor(jurl)["capacity"]
+        return doctor(url)["capacity"]
     finally:
         p.send_signal(signal.SIGKILL)
         p.wait()

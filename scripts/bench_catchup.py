@@ -1,6 +1,7 @@
 """Driver of scripts/bench-catchup.sh: a predicted catch-up after a SIGKILL
 and restore against the measured one."""
-import json, os, re, signal, statistics, subprocess, sys, time, urllib.error, urllib.request
+import json, os, signal, statistics, sys, time, urllib.error, urllib.request
+from bench_common import start_job
 
 BIN, WORK = os.environ["BIN"], os.environ["WORK"]
 ROUNDS = int(os.environ.get("ROUNDS", 3))
@@ -38,17 +39,7 @@ config:
   rest.bind-port: 0
   tidemark.doctor.recovery-time: {DOWN_S} s
 """)
-    log = open(f"{d}/job.{time.time_ns()}.log", "w+")
-    args = [BIN, "run", path, "--status-interval", "0"] + (["--restore", "latest"] if restore else [])
-    p = subprocess.Popen(args, stderr=log, stdout=subprocess.DEVNULL, cwd=d)
-    end = time.time() + 60
-    while True:
-        m = re.search(r"rest: (http://\S+)", open(log.name).read())
-        if m:
-            return p, m.group(1)
-        if time.time() > end or p.poll() is not None:
-            raise SystemExit(f"no REST URL: {open(log.name).read()[-2000:]}")
-        time.sleep(0.05)
+    return start_job(BIN, path, d, ["--restore", "latest"] if restore else [])
 
 
 def emitted(url):

@@ -1,6 +1,7 @@
 """Driver of scripts/bench-profile.sh: a job's rate in windows without and
 with a flame graph being taken, alternating, in one run of the job."""
-import json, os, re, signal, statistics, subprocess, sys, time, urllib.request
+import json, os, signal, statistics, sys, time, urllib.request
+from bench_common import start_job
 
 BIN, WORK = os.environ["BIN"], os.environ["WORK"]
 ROUNDS = int(os.environ.get("ROUNDS", 5))
@@ -43,20 +44,8 @@ config:
   metrics.reporter.prom.port: 0
   rest.bind-port: 0
 """)
-log = open(f"{WORK}/job.log", "w+")
-p = subprocess.Popen([BIN, "run", path, "--status-interval", "0"], stderr=log,
-                     stdout=subprocess.DEVNULL, cwd=WORK)
+p, url = start_job(BIN, path, WORK)
 try:
-    end = time.time() + 60
-    url = None
-    while url is None:
-        m = re.search(r"rest: (http://\S+)", open(log.name).read())
-        if m:
-            url = m.group(1)
-        elif time.time() > end or p.poll() is not None:
-            raise SystemExit(f"no REST URL: {open(log.name).read()[-2000:]}")
-        else:
-            time.sleep(0.1)
     # Past the start: the state has its keys and the rate is steady.
     rate(url, lambda: time.sleep(2 * WINDOW_S))
     flame = f"{url}/vertices/count/flamegraph?type=on_cpu&seconds={WINDOW_S}"

@@ -1,6 +1,7 @@
 //! Helpers for the integration tests: find the `tidemark` binary, run it, wait
 //! for conditions with a deadline (never a bare sleep), kill it hard.
 
+pub mod doctor;
 pub mod promql_check;
 pub mod servers;
 pub mod stream_jobs;
@@ -212,25 +213,6 @@ pub fn run_stdout(cwd: &Path, args: &[&str]) -> (i32, String) {
     )
 }
 
-/// `tidemark doctor --prometheus URL --job-name JOB --window 10 s --json`
-/// in `d`, parsed; `None` while it cannot answer (too few scrapes yet).
-pub fn doctor_through_prometheus(d: &Path, prom_url: &str, job: &str) -> Option<serde_json::Value> {
-    let (code, out) = run_stdout(
-        d,
-        &[
-            "doctor",
-            "--prometheus",
-            prom_url,
-            "--job-name",
-            job,
-            "--window",
-            "10 s",
-            "--json",
-        ],
-    );
-    (code == 0).then(|| serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}")))
-}
-
 /// Writes `text` to `dir/name` and returns the path as a string.
 pub fn write_file(dir: &Path, name: &str, text: &str) -> String {
     let p = dir.join(name);
@@ -378,6 +360,27 @@ pub fn histogram_sum_count(addr: &str, metric: &str, label: &str) -> (f64, f64) 
     (pick("_sum"), pick("_count"))
 }
 
+/// The datagen generator of `keys` keys in `distribution` from `seed`, as
+/// the job files of the tests configure it (unpaced, unbounded, the default
+/// event time): the oracle of what a job reads.
+pub fn generator(
+    keys: u64,
+    distribution: tidemark::source::datagen::KeyDistribution,
+    seed: u64,
+) -> tidemark::source::datagen::DatagenConfig {
+    tidemark::source::datagen::DatagenConfig {
+        keys,
+        distribution,
+        rate: 0,
+        events: None,
+        seed,
+        event_time_start_ms: 0,
+        event_time_rate: 1000,
+        out_of_orderness_ms: 0,
+        warmup: 0,
+    }
+}
+
 /// The keyed-count generator's first `events` records (uniform keys, as the
 /// job files of the tests configure it): how often each key occurs. This is
 /// the oracle of the output tests: every key's running counts must be exactly
@@ -387,17 +390,11 @@ pub fn generated_key_counts(
     events: u64,
     seed: u64,
 ) -> std::collections::BTreeMap<u64, u64> {
-    let gen = tidemark::source::datagen::DatagenConfig {
+    let gen = generator(
         keys,
-        distribution: tidemark::source::datagen::KeyDistribution::Uniform,
-        rate: 0,
-        events: None,
+        tidemark::source::datagen::KeyDistribution::Uniform,
         seed,
-        event_time_start_ms: 0,
-        event_time_rate: 1000,
-        out_of_orderness_ms: 0,
-        warmup: 0,
-    };
+    );
     let mut n = std::collections::BTreeMap::new();
     for i in 0..events {
         *n.entry(gen.record(i, None).key).or_default() += 1;

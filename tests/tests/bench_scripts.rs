@@ -17,6 +17,15 @@ fn repo() -> PathBuf {
 
 /// Runs `scripts/<script> args` with `env`, using the binary the tests built;
 /// returns stdout, failing with both streams if the script fails.
+/// The JSON line a benchmark script prints last.
+fn json_row(out: &str) -> Value {
+    let line = out
+        .lines()
+        .find(|l| l.starts_with('{'))
+        .unwrap_or_else(|| panic!("no JSON row in:\n{out}"));
+    serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {line}"))
+}
+
 fn run_script(script: &str, args: &[&str], env: &[(&str, String)]) -> String {
     let out = Command::new("bash")
         .arg(repo().join("scripts").join(script))
@@ -194,12 +203,7 @@ fn bench_capacity_compares_the_predicted_rate_with_the_reached_one() {
             ("WORK", work.path().display().to_string()),
         ],
     );
-    let row: Value = serde_json::from_str(
-        out.lines()
-            .find(|l| l.starts_with('{'))
-            .unwrap_or_else(|| panic!("no JSON row in:\n{out}")),
-    )
-    .unwrap();
+    let row = json_row(&out);
     assert_eq!(row["workload"], "heap-p1", "{out}");
     // Both sides measured something, and the error is what they say.
     let (p, r) = (
@@ -224,12 +228,7 @@ fn bench_profile_compares_the_rate_with_and_without_sampling() {
             ("WORK", work.path().display().to_string()),
         ],
     );
-    let row: Value = serde_json::from_str(
-        out.lines()
-            .find(|l| l.starts_with('{'))
-            .unwrap_or_else(|| panic!("no JSON row in:\n{out}")),
-    )
-    .unwrap();
+    let row = json_row(&out);
     // Both windows measured records, the profile sampled the busy vertex,
     // and the cost is what the rates say.
     let (a, b) = (
@@ -266,12 +265,7 @@ fn bench_catchup_compares_the_predicted_catch_up_with_the_measured_one() {
             ("WORK", work.path().display().to_string()),
         ],
     );
-    let row: Value = serde_json::from_str(
-        out.lines()
-            .find(|l| l.starts_with('{'))
-            .unwrap_or_else(|| panic!("no JSON row in:\n{out}")),
-    )
-    .unwrap();
+    let row = json_row(&out);
     // A backlog formed and was worked off, both sides measured something,
     // and the error is what they say.
     let (p, m) = (

@@ -7,18 +7,9 @@
 use serde_json::Value;
 use std::path::Path;
 use std::time::Duration;
+use tidemark_tests::doctor::*;
 use tidemark_tests::stream_jobs::sets;
 use tidemark_tests::*;
-
-/// `tidemark doctor URL --json`, parsed; `None` while the job has too few
-/// measurements to answer (the command says so and exits 1).
-fn doctor(d: &Path, url: &str) -> Option<Value> {
-    let (code, out) = run_stdout(d, &["doctor", url, "--json"]);
-    if code != 0 {
-        return None;
-    }
-    Some(serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}")))
-}
 
 /// The uid of the job's vertex whose name starts with `prefix`.
 fn vertex_id(url: &str, prefix: &str) -> String {
@@ -31,31 +22,6 @@ fn vertex_id(url: &str, prefix: &str) -> String {
         .and_then(|n| n["id"].as_str())
         .unwrap_or_else(|| panic!("no vertex named {prefix}…: {job}"))
         .to_string()
-}
-
-/// Waits until the doctor's answer satisfies `ok`, and returns it.
-fn wait_doctor(
-    d: &Path,
-    r: &Running,
-    url: &str,
-    what: &str,
-    timeout: Duration,
-    ok: impl Fn(&Value) -> bool,
-) -> Value {
-    wait_for_or(
-        what,
-        timeout,
-        || {
-            let v = doctor(d, url).filter(|v| ok(v));
-            if v.is_none() {
-                // The answer changes once a second: a process every 20 ms
-                // would only load the machine the jobs under test run on.
-                std::thread::sleep(Duration::from_millis(200));
-            }
-            v
-        },
-        || r.stderr(),
-    )
 }
 
 fn healthy(v: &Value) -> bool {

@@ -10,8 +10,9 @@ use serde_json::Value;
 use std::path::Path;
 use std::sync::Mutex;
 use std::time::Duration;
-use tidemark::source::datagen::{zipf_cdf, DatagenConfig, KeyDistribution};
+use tidemark::source::datagen::{zipf_cdf, KeyDistribution};
 use tidemark::state::key_group::{assign_to_key_group, operator_index_for_key_group};
+use tidemark_tests::doctor::*;
 use tidemark_tests::stream_jobs::{sets, start_with_token, stop_with_savepoint};
 use tidemark_tests::*;
 
@@ -36,47 +37,12 @@ params:
     )
 }
 
-/// `tidemark doctor URL --json` until `ok`, within `timeout`.
-fn wait_doctor(d: &Path, r: &Running, url: &str, what: &str, ok: impl Fn(&Value) -> bool) -> Value {
-    wait_for_or(
-        what,
-        Duration::from_secs(30),
-        || {
-            let (code, out) = run_stdout(d, &["doctor", url, "--json", "--profile", "0 s"]);
-            let v: Option<Value> = (code == 0).then(|| serde_json::from_str(&out).unwrap());
-            let found = v.filter(|v| ok(v));
-            if found.is_none() {
-                std::thread::sleep(Duration::from_millis(250));
-            }
-            found
-        },
-        || r.stderr(),
-    )
-}
-
-/// `tidemark doctor --prometheus` on `prom` for job `name` until its top
-/// finding is `cause`.
-fn through_prometheus(
-    d: &Path,
-    r: &Running,
-    prom: &servers::Server,
-    name: &str,
-    cause: &str,
-) -> Value {
-    let url = format!("http://{}", prom.addr);
-    wait_for_or(
-        &format!("{cause} through Prometheus within 30 s"),
-        Duration::from_secs(30),
-        || {
-            let v = doctor_through_prometheus(d, &url, name)
-                .filter(|v| v["findings"][0]["cause"] == cause);
-            if v.is_none() {
-                std::thread::sleep(Duration::from_millis(250));
-            }
-            v
-        },
-        || r.stderr(),
-    )
+/// `tidemark doctor URL --json` until `ok`, within 30 s; no profile (the
+/// busy shares are what these tests read, and sampling would only slow the
+/// polls).
+fn wait(d: &Path, r: &Running, url: &str, what: &str, ok: impl Fn(&Value) -> bool) -> Value {
+    let no_profile = ["--profile", "0 s"];
+    wait_doctor_with(d, r, url, &no_profile, what, Duration::from_secs(30), ok)
 }
 
 /// Zipf keys with exponent 2 over 1 000 keys: the hottest key carries about
@@ -87,17 +53,7 @@ fn through_prometheus(
 fn one_dominant_key_is_named_data_skew_at_the_subtask_that_owns_it() {
     let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     let (keys, exponent, seed) = (1000u64, 2.0, 42u64);
-    let gen = DatagenConfig {
-        keys,
-        distribution: KeyDistribution::Zipf(exponent),
-        rate: 0,
-        events: None,
-        seed,
-        event_time_start_ms: 0,
-        event_time_rate: 1000,
-        out_of_orderness_ms: 0,
-        warmup: 0,
-    };
+    let gen = generator(keys, KeyDistribution::Zipf(exponent), seed);
     let cdf = zipf_cdf(keys, exponent);
     let mut counts = std::collections::HashMap::<u64, u64>::new();
     for i in 0..100_000 {
@@ -122,13 +78,19 @@ fn one_dominant_key_is_named_data_skew_at_the_subtask_that_owns_it() {
     );
     let (r, url) = start_job(d, "doctor-skew", &yaml, &[]);
     let prom = servers::prometheus(&[("tidemark", &r.metrics_addr())]);
-    let v = wait_doctor(d, &r, &url, "data-skew within 30 s", |v| {
+    let v = wait(d, &r, &url, "data-skew within 30 s", |v| {
         v["findings"][0]["cause"] == "data-skew"
     });
     assert_eq!(v["findings"][0]["vertex"], "count", "{v}");
     assert_eq!(v["findings"][0]["subtask"], hot, "{v}");
     // The same from Prometheus's scrapes of the job.
-    let v = through_prometheus(d, &r, &prom, "doctor-load", "data-skew");
+    let v = wait_prometheus_cause(
+        d,
+        &r,
+        &format!("http://{}", prom.addr),
+        "doctor-load",
+        "data-skew",
+    );
     assert_eq!(
         (&v["findings"][0]["vertex"], &v["findings"][0]["subtask"]),
         (&Value::from("count"), &Value::from(hot)),
@@ -170,11 +132,17 @@ fn a_load_above_one_subtask_is_under_provisioned_and_the_recommended_parallelism
     };
     let (r, url) = run(1, None);
     let prom = servers::prometheus(&[("tidemark", &r.metrics_addr())]);
-    let v = wait_doctor(d, &r, &url, "under-provisioned within 30 s", |v| {
+    let v = wait(d, &r, &url, "under-provisioned within 30 s", |v| {
         v["findings"][0]["cause"] == "under-provisioned"
     });
     assert_eq!(v["findings"][0]["vertex"], "count", "{v}");
-    let p = through_prometheus(d, &r, &prom, "doctor-load", "under-provisioned");
+    let p = wait_prometheus_cause(
+        d,
+        &r,
+        &format!("http://{}", prom.addr),
+        "doctor-load",
+        "under-provisioned",
+    );
     assert_eq!(p["findings"][0]["vertex"], "count", "{p}");
     let need = v["capacity"]["vertices"]
         .as_array()
@@ -190,7 +158,7 @@ fn a_load_above_one_subtask_is_under_provisioned_and_the_recommended_parallelism
 
     let savepoint = stop_with_savepoint(d, r, &url);
     let (r, url) = run(need, Some(&savepoint));
-    let v = wait_doctor(
+    let v = wait(
         d,
         &r,
         &url,

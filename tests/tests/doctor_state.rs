@@ -5,6 +5,7 @@
 
 use serde_json::Value;
 use std::time::Duration;
+use tidemark_tests::doctor::*;
 use tidemark_tests::*;
 
 /// keyed-count unpaced over 2 million keys at parallelism 1; with RocksDB,
@@ -41,41 +42,15 @@ fn diagnosis(backend: &str, what: &str, ok: impl Fn(&Value) -> bool) -> Value {
     let d = dir.path();
     let (r, url) = start_job(d, "doctor-state", &job(backend), &[]);
     let prom = servers::prometheus(&[("tidemark", &r.metrics_addr())]);
-    let v = wait_for_or(
-        what,
-        Duration::from_secs(30),
-        || {
-            let (code, out) = run_stdout(d, &["doctor", &url, "--json"]);
-            let v: Option<Value> = (code == 0).then(|| serde_json::from_str(&out).unwrap());
-            let found = v.filter(|v| ok(v));
-            if found.is_none() {
-                std::thread::sleep(Duration::from_millis(250));
-            }
-            found
-        },
-        || r.stderr(),
-    );
+    let v = wait_doctor(d, &r, &url, what, Duration::from_secs(30), ok);
     // The same rules over Prometheus's scrapes of the job name the same
     // state-backend-limit.
     let prom_url = format!("http://{}", prom.addr);
-    let cause = v["findings"][0]["cause"].clone();
-    if cause != "state-backend-limit" {
+    if v["findings"][0]["cause"] != "state-backend-limit" {
         r.kill();
         return v;
     }
-    wait_for_or(
-        "the same top finding through Prometheus within 30 s",
-        Duration::from_secs(30),
-        || {
-            let p = doctor_through_prometheus(d, &prom_url, "doctor-state")
-                .filter(|p| p["findings"][0]["cause"] == cause);
-            if p.is_none() {
-                std::thread::sleep(Duration::from_millis(250));
-            }
-            p
-        },
-        || r.stderr(),
-    );
+    wait_prometheus_cause(d, &r, &prom_url, "doctor-state", "state-backend-limit");
     r.kill();
     v
 }

@@ -81,16 +81,6 @@ fn wait_gauge(r: &Running, metrics: &str, family: &str, split: &str, want: f64) 
     );
 }
 
-fn example(name: &str) -> String {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .expect("the workspace root")
-        .join("examples")
-        .join(name)
-        .display()
-        .to_string()
-}
-
 /// `tidemark run examples/jetstream-windows.yaml --restore latest` against
 /// `server`, with `sets` (`key=value`).
 fn run_windows(d: &Path, server: &Nats, set: &[&str]) -> Running {

@@ -7,6 +7,7 @@
 
 use serde_json::Value;
 use std::time::Duration;
+use tidemark_tests::doctor::*;
 use tidemark_tests::*;
 
 const SPIN: &str = "spin_for";
@@ -153,19 +154,14 @@ fn the_doctor_adds_the_busy_bottlenecks_top_frames_to_the_evidence() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     let (r, url) = job(d);
-    let v: Value = wait_for_or(
+    let v = wait_doctor_with(
+        d,
+        &r,
+        &url,
+        &["--profile", "2 s"],
         "sink-bottleneck with on-CPU frames within 30 s",
         Duration::from_secs(30),
-        || {
-            let (code, out) = run_stdout(d, &["doctor", &url, "--json", "--profile", "2 s"]);
-            let v: Option<Value> = (code == 0).then(|| serde_json::from_str(&out).unwrap());
-            let found = v.filter(|v| v["findings"][0]["cause"] == "sink-bottleneck");
-            if found.is_none() {
-                std::thread::sleep(Duration::from_millis(250));
-            }
-            found
-        },
-        || r.stderr(),
+        |v| v["findings"][0]["cause"] == "sink-bottleneck",
     );
     let evidence = v["findings"][0]["evidence"].as_array().unwrap();
     let samples = evidence

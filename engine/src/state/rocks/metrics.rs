@@ -22,34 +22,34 @@ pub struct LookupMetrics {
 }
 
 impl LookupMetrics {
-    /// The histogram of state (column family) `state`.
-    pub fn histogram(&self, state: &str) -> Option<Histogram> {
-        let sub = self.labels.subtask.to_string();
-        let vals = [
+    /// The subtask's label values (job name, job id, vertex, subtask),
+    /// then `more`.
+    fn values<'a>(&'a self, sub: &'a str, more: Option<&'a str>) -> Vec<&'a str> {
+        let mut vals = vec![
             self.labels.job_name.as_str(),
             self.labels.job_id.as_str(),
             self.labels.vertex.as_str(),
-            sub.as_str(),
-            state,
+            sub,
         ];
+        vals.extend(more);
+        vals
+    }
+
+    /// The histogram of state (column family) `state`.
+    pub fn histogram(&self, state: &str) -> Option<Histogram> {
+        let sub = self.labels.subtask.to_string();
         self.registry
-            .histogram(&cat::ROCKS_GET_DURATION, &vals)
+            .histogram(&cat::ROCKS_GET_DURATION, &self.values(&sub, Some(state)))
             .ok()
     }
-}
 
-impl LookupMetrics {
     /// The subtask's state-time counter (`tidemark_task_state_seconds_total`),
     /// the series its task metrics read.
     pub fn state_time(&self) -> Option<Counter> {
         let sub = self.labels.subtask.to_string();
-        let vals = [
-            self.labels.job_name.as_str(),
-            self.labels.job_id.as_str(),
-            self.labels.vertex.as_str(),
-            sub.as_str(),
-        ];
-        self.registry.counter(&cat::TASK_STATE_TIME, &vals).ok()
+        self.registry
+            .counter(&cat::TASK_STATE_TIME, &self.values(&sub, None))
+            .ok()
     }
 }
 
