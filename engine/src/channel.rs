@@ -126,6 +126,9 @@ pub struct OutputEdge<T> {
     /// Only records for which this holds travel on this edge (a side
     /// output's edge, or the main output's when there are side outputs).
     keep: Option<Keep<T>>,
+    /// A keyed edge's sampled records per key group of the downstream
+    /// vertex, and the records routed so far (for the sampling).
+    load: Option<(Arc<crate::runtime::key_group_load::KeyGroupLoad>, u32)>,
 }
 
 /// Which records an edge carries (see [`OutputEdge`]'s `keep`).
@@ -153,7 +156,17 @@ impl<T: Data> OutputEdge<T> {
             next_rr: subtask,
             batch_size: batch_size.max(1),
             keep: None,
+            load: None,
         }
+    }
+
+    /// Counts one record in [`crate::runtime::key_group_load::SAMPLE`] per
+    /// key group into `load` (keyed edges only).
+    pub(crate) fn count_key_groups(
+        &mut self,
+        load: Arc<crate::runtime::key_group_load::KeyGroupLoad>,
+    ) {
+        self.load = Some((load, 0));
     }
 
     /// Sends only the records for which `keep` holds.
@@ -179,6 +192,12 @@ impl<T: Data> OutputEdge<T> {
                 max_parallelism,
             } => {
                 let kg = key_group_for_hash(hash(record), *max_parallelism);
+                if let Some((load, seen)) = &mut self.load {
+                    *seen = seen.wrapping_add(1);
+                    if *seen % crate::runtime::key_group_load::SAMPLE == 0 {
+                        load.record(kg);
+                    }
+                }
                 operator_index_for_key_group(*max_parallelism, self.senders.len() as u32, kg)
                     as usize
             }

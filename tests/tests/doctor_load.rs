@@ -46,9 +46,9 @@ fn wait(d: &Path, r: &Running, url: &str, what: &str, ok: impl Fn(&Value) -> boo
 }
 
 /// Zipf keys with exponent 2 over 1 000 keys: the hottest key carries about
-/// 60 % of the records. The oracle for the subtask is the generator (the
-/// key it draws most often over the first 100 000 records) and Flink's key
-/// group assignment, not the doctor.
+/// 60 % of the records. The oracle for the subtask and the key group named
+/// first is the generator (the key it draws most often over the first
+/// 100 000 records) and Flink's key group assignment, not the doctor.
 #[test]
 fn one_dominant_key_is_named_data_skew_at_the_subtask_that_owns_it() {
     let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
@@ -62,11 +62,8 @@ fn one_dominant_key_is_named_data_skew_at_the_subtask_that_owns_it() {
             .or_default() += 1;
     }
     let (hot_key, _) = counts.iter().max_by_key(|(_, n)| **n).unwrap();
-    let hot = operator_index_for_key_group(
-        MAX_PARALLELISM,
-        2,
-        assign_to_key_group(hot_key, MAX_PARALLELISM),
-    );
+    let hot_group = assign_to_key_group(hot_key, MAX_PARALLELISM);
+    let hot = operator_index_for_key_group(MAX_PARALLELISM, 2, hot_group);
 
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
@@ -83,6 +80,20 @@ fn one_dominant_key_is_named_data_skew_at_the_subtask_that_owns_it() {
     });
     assert_eq!(v["findings"][0]["vertex"], "count", "{v}");
     assert_eq!(v["findings"][0]["subtask"], hot, "{v}");
+    // The hottest key's key group leads the key groups named.
+    let first_group = v["findings"][0]["evidence"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["metric"].as_str().unwrap().starts_with("records:share"))
+        .unwrap_or_else(|| panic!("{v}"));
+    assert!(
+        first_group["metric"]
+            .as_str()
+            .unwrap()
+            .starts_with(&format!("records:share{{key_group=\"{hot_group}\"}}")),
+        "{v}"
+    );
     // The same from Prometheus's scrapes of the job.
     let v = wait_prometheus_cause(
         d,

@@ -71,6 +71,13 @@ fn state_far_beyond_memory_is_named_state_backend_limit_and_heap_state_is_not() 
         .find(|e| e["metric"] == "tidemark_task_state_seconds_total:ratio (of busy time)")
         .unwrap_or_else(|| panic!("{v}"));
     assert!(share["value"].as_f64().unwrap() >= 0.5, "{v}");
+    // And the subtask's RocksDB readings: its compaction debt, at least.
+    assert!(
+        f["evidence"].as_array().unwrap().iter().any(|e| e["metric"]
+            == "tidemark_rocksdb_estimate_pending_compaction_bytes"
+            && e["subtask"] == f["evidence"][1]["subtask"]),
+        "{v}"
+    );
 
     // Over a full window, the heap backend is never the limit.
     let v = diagnosis("heap", "an answer over the full 10 s window", |v| {

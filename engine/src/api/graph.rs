@@ -50,7 +50,7 @@ pub trait EdgeFactory: Send + Sync {
 }
 
 /// How one edge is wired in one attempt.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct WireParams {
     /// Upstream parallelism.
     pub up: usize,
@@ -64,6 +64,9 @@ pub struct WireParams {
     pub max_parallelism: u32,
     /// Input channels the downstream subtasks already have from earlier edges.
     pub offset: usize,
+    /// The downstream vertex's records per key group (keyed edges count
+    /// into it).
+    pub key_groups: Arc<crate::runtime::key_group_load::KeyGroupLoad>,
 }
 
 /// Which partitioner an edge uses.
@@ -106,6 +109,9 @@ impl<T: Data> EdgeFactory for TypedEdge<T> {
                 let mut e = OutputEdge::new(s, part.clone(), i, batch);
                 if let Some(k) = &self.keep {
                     e.keep_only(k.clone());
+                }
+                if matches!(part, Partitioner::KeyGroup { .. }) {
+                    e.count_key_groups(w.key_groups.clone());
                 }
                 for (c, lane) in lanes.iter().flat_map(|l| l.iter()).enumerate() {
                     // Forward: upstream i feeds only downstream i, as its channel 0.

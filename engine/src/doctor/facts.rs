@@ -43,6 +43,9 @@ pub struct VertexFacts {
     pub is_sink: bool,
     /// Its subtasks.
     pub subtasks: Vec<SubtaskFacts>,
+    /// Sampled records per key group since the attempt started (keyed
+    /// vertices; empty where unknown).
+    pub key_group_records: Vec<u64>,
 }
 
 /// One phase of a checkpoint at the subtask where it took longest.
@@ -67,6 +70,9 @@ pub struct CheckpointTiming {
     pub duration_ms: i64,
     /// The barrier's travel from the source to the subtask.
     pub start_delay: PhaseFacts,
+    /// The longest a source subtask took to inject the barrier (it was in
+    /// a read when the checkpoint was triggered): a lagging input.
+    pub source_start_delay: PhaseFacts,
     /// From the first barrier to the last at a subtask of several inputs.
     pub alignment: PhaseFacts,
     /// The snapshot's synchronous part.
@@ -123,6 +129,22 @@ pub struct PartitionFacts {
     pub idle: bool,
 }
 
+/// One RocksDB reading of a subtask, for the evidence of
+/// state-backend-limit: what makes state access slow.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RocksReading {
+    /// The vertex's uid.
+    pub vertex: String,
+    /// The subtask.
+    pub subtask: usize,
+    /// The catalogue's metric, or the quantity derived from it, named so.
+    pub metric: String,
+    /// Its value, summed over the subtask's states.
+    pub value: f64,
+    /// `now` for a gauge, `since start` for a counter.
+    pub window: &'static str,
+}
+
 /// The process's CPU over the window.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct CpuFacts {
@@ -153,6 +175,8 @@ pub struct Facts {
     pub exporters: Vec<ExporterFacts>,
     /// The sources' splits, where sources have them.
     pub partitions: Vec<PartitionFacts>,
+    /// RocksDB's readings per subtask (a running job's registry only).
+    pub rocksdb: Vec<RocksReading>,
     /// The process's CPU, where known (not through Prometheus).
     pub cpu: Option<CpuFacts>,
 }
@@ -179,6 +203,10 @@ pub(crate) fn from_status(
     let rates = status.record_rates();
     let watermarks = status.watermarks();
     let state = status.state_of_busy();
+    let key_groups: Vec<Vec<u64>> = lock(&status.key_groups)
+        .iter()
+        .map(|l| l.snapshot())
+        .collect();
     let tasks: Vec<(usize, usize)> = lock(&status.tasks)
         .iter()
         .map(|t| (t.node, t.subtask))
@@ -219,6 +247,7 @@ pub(crate) fn from_status(
                 inputs: v.inputs.iter().map(|(from, _)| *from).collect(),
                 is_sink: !graph.iter().any(|w| w.inputs.iter().any(|(f, _)| *f == i)),
                 subtasks,
+                key_group_records: key_groups.get(i).cloned().unwrap_or_default(),
             }
         })
         .collect();
@@ -230,9 +259,13 @@ pub(crate) fn from_status(
             .iter()
             .find(|r| r.status == Status::Completed && r.end_ms.is_some_and(|e| e >= since))
             .map(|r| {
-                let phase = |ms: fn(&crate::runtime::checkpoint_stats::SubtaskRecord) -> u64| {
+                type Record = crate::runtime::checkpoint_stats::SubtaskRecord;
+                let is_source =
+                    |s: &&Record| graph.get(s.node).is_some_and(|v| v.inputs.is_empty());
+                let slowest = |ms: fn(&Record) -> u64, only_sources: bool| {
                     r.subtasks
                         .iter()
+                        .filter(|s| !only_sources || is_source(s))
                         .max_by_key(|s| ms(s))
                         .map(|s| PhaseFacts {
                             vertex: s.node,
@@ -241,10 +274,12 @@ pub(crate) fn from_status(
                         })
                         .unwrap_or_default()
                 };
+                let phase = |ms: fn(&Record) -> u64| slowest(ms, false);
                 CheckpointTiming {
                     id: r.id,
                     duration_ms: r.end_to_end_ms(),
                     start_delay: phase(|s| s.start_delay_ms),
+                    source_start_delay: slowest(|s| s.start_delay_ms, true),
                     alignment: phase(|s| s.alignment_ms),
                     sync: phase(|s| s.sync_ms),
                     upload: phase(|s| s.async_ms),
@@ -279,6 +314,7 @@ pub(crate) fn from_status(
         recovery_ms: lock(&status.last_recovery).map(|d| d.as_millis() as i64),
         exporters: Vec::new(),
         partitions: Vec::new(),
+        rocksdb: Vec::new(),
         cpu: status.cpu_cores_used().map(|cores_used| CpuFacts {
             cores_used,
             cores: std::thread::available_parallelism().map_or(1, |n| n.get()) as f64,
@@ -328,6 +364,67 @@ pub(crate) fn partitions(
             idle: idle.iter().any(|(x, v)| *x == k && *v > 0.0),
         })
         .collect()
+}
+
+/// Each RocksDB subtask's compaction debt, unflushed memtables, write
+/// stops and stalls, and block cache hit ratio (statistics tickers: only
+/// when `state.backend.rocksdb.statistics.level` is set), from `registry`
+/// for the job `job_id`; vertices by name are mapped to uids by `uid_of`.
+pub(crate) fn rocksdb(
+    registry: &tidemark_agent::registry::Registry,
+    job_id: &str,
+    uid_of: impl Fn(&str) -> String,
+) -> Vec<RocksReading> {
+    use tidemark_agent::catalogue as cat;
+    let mut sums: std::collections::BTreeMap<(String, usize, &'static str, &'static str), f64> =
+        Default::default();
+    let reads: [(&tidemark_agent::MetricDef, &'static str); 6] = [
+        (&cat::ROCKS_PENDING_COMPACTION, "now"),
+        (&cat::ROCKS_IMMUTABLE, "now"),
+        (&cat::ROCKS_WRITE_STOPPED, "now"),
+        (&cat::ROCKS_STALL, "since start"),
+        (&cat::ROCKS_CACHE_HIT, "since start"),
+        (&cat::ROCKS_CACHE_MISS, "since start"),
+    ];
+    for (def, window) in reads {
+        for (k, v) in series(registry, def) {
+            if k.len() >= 4 && k[1] == job_id {
+                let at = (uid_of(&k[2]), k[3].parse().unwrap_or(0), def.name, window);
+                *sums.entry(at).or_default() += v;
+            }
+        }
+    }
+    let (hit, miss) = (cat::ROCKS_CACHE_HIT.name, cat::ROCKS_CACHE_MISS.name);
+    let mut out: Vec<RocksReading> = sums
+        .iter()
+        .filter(|((_, _, m, _), _)| *m != hit && *m != miss)
+        .map(|((vertex, subtask, metric, window), value)| RocksReading {
+            vertex: vertex.clone(),
+            subtask: *subtask,
+            metric: (*metric).to_string(),
+            value: *value,
+            window,
+        })
+        .collect();
+    for ((vertex, subtask, metric, _), hits) in &sums {
+        if *metric != hit {
+            continue;
+        }
+        let misses = sums
+            .get(&(vertex.clone(), *subtask, miss, "since start"))
+            .copied()
+            .unwrap_or(0.0);
+        if hits + misses > 0.0 {
+            out.push(RocksReading {
+                vertex: vertex.clone(),
+                subtask: *subtask,
+                metric: format!("{hit}:ratio (of block reads)"),
+                value: hits / (hits + misses),
+                window: "since start",
+            });
+        }
+    }
+    out
 }
 
 /// The push exporters' deliveries, from their self-metrics in `registry`.

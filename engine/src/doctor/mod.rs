@@ -11,10 +11,10 @@ pub mod prometheus;
 mod rules;
 
 pub use capacity::{Capacity, VertexCapacity};
-pub(crate) use facts::{exporters, from_status, partitions, MIN_WINDOW};
+pub(crate) use facts::{exporters, from_status, partitions, rocksdb, MIN_WINDOW};
 pub use facts::{
     CheckpointFacts, CheckpointTiming, CpuFacts, ExporterFacts, Facts, PartitionFacts, PhaseFacts,
-    SubtaskFacts, VertexFacts,
+    RocksReading, SubtaskFacts, VertexFacts,
 };
 pub use rules::Thresholds;
 

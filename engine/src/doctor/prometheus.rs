@@ -183,6 +183,8 @@ pub fn facts(query: Query, job_name: &str, window: Duration) -> Result<Facts, St
                     .iter()
                     .any(|o| o.label("inputs").split(',').any(|x| x == v)),
                 subtasks,
+                // Not exported: too many series for what it says.
+                key_group_records: Vec::new(),
             }
         })
         .collect();
@@ -203,7 +205,7 @@ pub fn facts(query: Query, job_name: &str, window: Duration) -> Result<Facts, St
     let completed_recently = one(&format!(
         "increase(tidemark_checkpoint_completed_total{{{sel}}}[{recent}])"
     ))?;
-    let phase = |family: &str| -> Result<PhaseFacts, String> {
+    let phase_of = |family: &str, only_sources: bool| -> Result<PhaseFacts, String> {
         let means = vector(
             query,
             &format!(
@@ -213,6 +215,12 @@ pub fn facts(query: Query, job_name: &str, window: Duration) -> Result<Facts, St
         Ok(means
             .iter()
             .filter(|s| s.value.is_finite())
+            .filter(|s| {
+                !only_sources
+                    || order.iter().any(|o| {
+                        o.label("vertex") == s.label("vertex") && o.label("inputs").is_empty()
+                    })
+            })
             .max_by(|a, b| a.value.total_cmp(&b.value))
             .and_then(|s| {
                 Some(PhaseFacts {
@@ -223,6 +231,7 @@ pub fn facts(query: Query, job_name: &str, window: Duration) -> Result<Facts, St
             })
             .unwrap_or_default())
     };
+    let phase = |family: &str| phase_of(family, false);
     let latest_completed = if completed.unwrap_or(0.0) > 0.0 {
         Some(CheckpointTiming {
             id: one(&format!("tidemark_checkpoint_last_completed_id{{{sel}}}"))?.unwrap_or(0.0)
@@ -234,6 +243,7 @@ pub fn facts(query: Query, job_name: &str, window: Duration) -> Result<Facts, St
                 * 1000.0)
                 .round() as i64,
             start_delay: phase("tidemark_checkpoint_start_delay_seconds")?,
+            source_start_delay: phase_of("tidemark_checkpoint_start_delay_seconds", true)?,
             alignment: phase("tidemark_checkpoint_alignment_duration_seconds")?,
             sync: phase("tidemark_checkpoint_sync_duration_seconds")?,
             upload: phase("tidemark_checkpoint_async_duration_seconds")?,
@@ -274,6 +284,7 @@ pub fn facts(query: Query, job_name: &str, window: Duration) -> Result<Facts, St
             .map(|_| "not in Prometheus: the job's GET /jobs/:id/exceptions has it".to_string()),
         recovery_ms: None,
         exporters: Vec::new(),
+        rocksdb: Vec::new(),
         partitions,
         cpu: None,
     })

@@ -86,7 +86,7 @@ pub const OPERATOR_BOTTLENECK: Cause = Cause {
 };
 pub const DATA_SKEW: Cause = Cause {
     name: "data-skew",
-    rule: "The bottleneck's busiest subtask is at least `busy-ratio` busy while its siblings are, on average, below `skew-ratio` times as busy: its keys carry more records than theirs.",
+    rule: "The bottleneck's busiest subtask is at least `busy-ratio` busy while its siblings are, on average, below `skew-ratio` times as busy: its keys carry more records than theirs. From a running job the evidence names the subtask's three key groups with the largest share of the vertex's records (one record in 16 counted where the upstream partitioner computes the key group).",
     action: "Spread the hot keys: salt them and aggregate in two steps, pre-aggregate before the key_by, or choose a key with more even counts. More parallelism does not help: the hot key stays on one subtask.",
 };
 pub const UNDER_PROVISIONED: Cause = Cause {
@@ -96,7 +96,7 @@ pub const UNDER_PROVISIONED: Cause = Cause {
 };
 pub const STATE_BACKEND_LIMIT: Cause = Cause {
     name: "state-backend-limit",
-    rule: "The bottleneck is not a sink and not skewed, and its busiest subtask spends at least `state-ratio` of its busy time in the RocksDB state backend (`tidemark_task_state_seconds_total` over `tidemark_task_busy_seconds_total`): lookups that miss the write-back cache, and write-backs, set its pace.",
+    rule: "The bottleneck is not a sink and not skewed, and its busiest subtask spends at least `state-ratio` of its busy time in the RocksDB state backend (`tidemark_task_state_seconds_total` over `tidemark_task_busy_seconds_total`): lookups that miss the write-back cache, and write-backs, set its pace. From a running job the evidence adds the subtask's RocksDB readings: compaction debt, unflushed memtables, write stops, stall time and (with statistics tickers on) the block cache's hit ratio.",
     action: "Keep more of the state in memory: a larger `state.backend.rocksdb.write-back-cache.size` (the hot keys) and `state.backend.rocksdb.block.cache-size` or `state.backend.rocksdb.memory.managed` (the blocks); more parallelism spreads the keys over more caches and more instances; a TTL or a smaller state shrinks what must be read; `state.backend.rocksdb.statistics.level` set shows cache misses, stalls and compaction.",
 };
 pub const CHECKPOINT_FAILING: Cause = Cause {
@@ -281,6 +281,7 @@ fn bottleneck(f: &Facts, t: &Thresholds, cap: &Capacity) -> Option<Finding> {
             value: others_mean,
             window: window(f),
         });
+        ev.extend(hot_key_groups(f, v, hot));
         (
             DATA_SKEW,
             Some(hot),
@@ -294,6 +295,19 @@ fn bottleneck(f: &Facts, t: &Thresholds, cap: &Capacity) -> Option<Finding> {
             value: hot_state,
             window: window(f),
         });
+        // What makes its state access slow, where the job measures it.
+        ev.extend(
+            f.rocksdb
+                .iter()
+                .filter(|r| r.vertex == v.id && r.subtask == hot)
+                .map(|r| Evidence {
+                    metric: r.metric.clone(),
+                    vertex: Some(v.id.clone()),
+                    subtask: Some(hot),
+                    value: r.value,
+                    window: r.window.into(),
+                }),
+        );
         (
             STATE_BACKEND_LIMIT,
             None,
@@ -340,6 +354,39 @@ fn bottleneck(f: &Facts, t: &Thresholds, cap: &Capacity) -> Option<Finding> {
         why,
         action,
     })
+}
+
+/// The key groups of subtask `hot` of `v` that carried the most of the
+/// vertex's records (sampled, since the attempt started), at most three.
+fn hot_key_groups(f: &Facts, v: &VertexFacts, hot: usize) -> Vec<Evidence> {
+    let total: u64 = v.key_group_records.iter().sum();
+    if total == 0 {
+        return Vec::new();
+    }
+    let (max_p, p) = (f.max_parallelism, v.parallelism as u32);
+    let mut mine: Vec<(usize, u64)> = v
+        .key_group_records
+        .iter()
+        .copied()
+        .enumerate()
+        .filter(|(kg, n)| {
+            *n > 0
+                && crate::state::key_group::operator_index_for_key_group(max_p, p, *kg as u32)
+                    as usize
+                    == hot
+        })
+        .collect();
+    mine.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+    mine.into_iter()
+        .take(3)
+        .map(|(kg, n)| Evidence {
+            metric: format!("records:share{{key_group=\"{kg}\"}} (of the vertex's, sampled)"),
+            vertex: Some(v.id.clone()),
+            subtask: Some(hot),
+            value: n as f64 / total as f64,
+            window: "since start".into(),
+        })
+        .collect()
 }
 
 fn checkpoint_failing(f: &Facts) -> Option<Finding> {
@@ -438,17 +485,13 @@ fn checkpoint_time(f: &Facts, t: &Thresholds) -> Vec<Finding> {
         ),
     ];
     let half = |ms: u64| ms as f64 >= 0.5 * cp.duration_ms as f64;
-    let is_source = |p: &super::PhaseFacts| {
-        f.vertices
-            .get(p.vertex)
-            .is_some_and(|v| v.inputs.is_empty())
-    };
     // A source's start delay is a read the task was blocked in when the
     // checkpoint was triggered (a lagging partition), not barriers queued
     // behind records: the vertex that waited for that barrier while its
-    // other inputs' had come is where the time shows, as alignment.
+    // other inputs' had come is where the time shows, as alignment (and
+    // downstream of it as start delay too: the barrier left it late).
     let late_source =
-        (is_source(&cp.start_delay) && half(cp.alignment.ms)).then_some(cp.start_delay);
+        (half(cp.source_start_delay.ms) && half(cp.alignment.ms)).then_some(cp.source_start_delay);
     let phases: Vec<_> = phases
         .into_iter()
         .filter(|p| late_source.is_none() || p.1 != CHECKPOINT_START_DELAY)
@@ -810,6 +853,7 @@ mod tests {
                             watermark_ms: (None, None),
                         })
                         .collect(),
+                    key_group_records: Vec::new(),
                 })
                 .collect(),
             checkpoints: CheckpointFacts::default(),
@@ -818,6 +862,7 @@ mod tests {
             recovery_ms: None,
             exporters: Vec::new(),
             partitions: Vec::new(),
+            rocksdb: Vec::new(),
             cpu: None,
         }
     }
@@ -857,6 +902,11 @@ mod tests {
             ),
             ("sink", true, &[(0.05, 0.0)]),
         ]);
+        let mut skew = skew;
+        // Key groups 32 to 63 are subtask 1's (of 4, over 128).
+        let mut records = vec![0u64; 128];
+        (records[40], records[33], records[5]) = (600, 100, 300);
+        skew.vertices[1].key_group_records = records;
         let d = diagnose(&skew, &t);
         assert_eq!(
             (
@@ -865,6 +915,25 @@ mod tests {
                 d.findings[0].subtask
             ),
             ("data-skew", Some("count"), Some(1))
+        );
+        let groups: Vec<(&str, f64)> = d.findings[0]
+            .evidence
+            .iter()
+            .filter(|e| e.metric.starts_with("records:share"))
+            .map(|e| (e.metric.as_str(), e.value))
+            .collect();
+        assert_eq!(
+            groups,
+            [
+                (
+                    "records:share{key_group=\"40\"} (of the vertex's, sampled)",
+                    0.6
+                ),
+                (
+                    "records:share{key_group=\"33\"} (of the vertex's, sampled)",
+                    0.1
+                )
+            ]
         );
         let load = chain(&[
             ("src", false, &[(0.05, 0.9)]),
@@ -893,6 +962,13 @@ mod tests {
             for s in &mut f.vertices[1].subtasks {
                 s.state = share;
             }
+            f.rocksdb = vec![super::super::RocksReading {
+                vertex: "count".into(),
+                subtask: 0,
+                metric: "tidemark_rocksdb_estimate_pending_compaction_bytes".into(),
+                value: 7e9,
+                window: "now",
+            }];
             diagnose(&f, &t)
         };
         let d = with_state(0.8);
@@ -904,6 +980,10 @@ mod tests {
             == "tidemark_task_state_seconds_total:ratio (of busy time)"
             && e.value == 0.8
             && e.subtask == Some(0)));
+        // With what makes the subtask's state access slow.
+        assert!(d.findings[0].evidence.iter().any(|e| e.metric
+            == "tidemark_rocksdb_estimate_pending_compaction_bytes"
+            && e.value == 7e9));
         // Below the threshold the same load is the parallelism's.
         assert_eq!(with_state(0.4).findings[0].cause, "under-provisioned");
     }
@@ -923,6 +1003,7 @@ mod tests {
             id: 7,
             duration_ms: 20_000,
             start_delay: phase(1, 2_000),
+            source_start_delay: phase(0, 0),
             alignment: phase(1, 0),
             sync: phase(1, 100),
             upload: phase(1, 15_000),
@@ -947,10 +1028,12 @@ mod tests {
             ["checkpoint-near-interval", "checkpoint-start-delay"]
         );
         // A source late with its barrier (in a read when triggered) and
-        // its downstream aligning as long: the lagging input, at the
-        // vertex that waited, with the source named.
+        // its downstream aligning as long (and the barrier leaving that
+        // vertex late, the longest start delay further down): the lagging
+        // input, at the vertex that waited, with the source named.
         let cp = f.checkpoints.latest_completed.as_mut().unwrap();
-        (cp.start_delay, cp.alignment) = (phase(0, 15_000), phase(1, 14_900));
+        (cp.start_delay, cp.source_start_delay, cp.alignment) =
+            (phase(1, 15_100), phase(0, 15_000), phase(1, 14_900));
         f.checkpoints.interval_ms = Some(60_000);
         let d = diagnose(&f, &t);
         assert_eq!(
@@ -966,7 +1049,8 @@ mod tests {
         // The same start delay at a vertex with inputs is barriers queued
         // behind records.
         let cp = f.checkpoints.latest_completed.as_mut().unwrap();
-        (cp.start_delay, cp.alignment) = (phase(1, 15_000), phase(1, 0));
+        (cp.start_delay, cp.source_start_delay, cp.alignment) =
+            (phase(1, 15_000), phase(0, 0), phase(1, 0));
         assert_eq!(diagnose(&f, &t).findings[0].cause, "checkpoint-start-delay");
         // Fast checkpoints say nothing about their phases.
         let cp = f.checkpoints.latest_completed.as_mut().unwrap();

@@ -121,13 +121,15 @@ pub fn route(ctx: &RestContext, req: HttpRequest) -> Response<Full<Bytes>> {
                         .iter()
                         .map(|v| (v.name.clone(), v.uid.clone()))
                         .collect();
+                    let uid_of = |name: &str| {
+                        names
+                            .iter()
+                            .find(|(n, _)| n == name)
+                            .map_or_else(|| name.to_string(), |(_, uid)| uid.clone())
+                    };
                     facts.partitions =
-                        crate::doctor::partitions(&ctx.registry, &ctx.job_id, |name| {
-                            names
-                                .iter()
-                                .find(|(n, _)| n == name)
-                                .map_or_else(|| name.to_string(), |(_, uid)| uid.clone())
-                        });
+                        crate::doctor::partitions(&ctx.registry, &ctx.job_id, uid_of);
+                    facts.rocksdb = crate::doctor::rocksdb(&ctx.registry, &ctx.job_id, uid_of);
                     let mut d = crate::doctor::diagnose(&facts, &ctx.doctor);
                     match flamegraph::param(req.query.as_deref(), "profile")
                         .map(|s| (s, s.parse::<f64>()))

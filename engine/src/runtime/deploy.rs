@@ -1,6 +1,7 @@
 //! Turns the logical graph into one attempt's running tasks: typed channels per
 //! edge, one thread per subtask, restored state handed to each.
 
+use super::key_group_load::KeyGroupLoad;
 use crate::api::graph::{Erased, JobGraph, WireParams};
 use crate::channel::CancelFlag;
 use crate::checkpoint::align::AlignMode;
@@ -73,6 +74,9 @@ pub struct Deployment {
     pub cancel: CancelFlag,
     /// Every subtask's place in the graph and metric handles.
     pub task_metrics: Vec<TaskEntry>,
+    /// Each vertex's sampled records per key group (zero for a vertex no
+    /// keyed edge feeds).
+    pub key_groups: Vec<Arc<KeyGroupLoad>>,
 }
 
 impl Deployment {
@@ -141,6 +145,11 @@ pub fn deploy(
         lane_tx.push(tx);
         lanes.push(rx.into_iter().map(|r| unaligned.then_some(r)).collect());
     }
+    let key_groups: Vec<Arc<KeyGroupLoad>> = graph
+        .nodes
+        .iter()
+        .map(|_| Arc::new(KeyGroupLoad::new(graph.max_parallelism)))
+        .collect();
     // Inputs in each node's edge order, so channel indices are stable.
     for (node, spec) in graph.nodes.iter().enumerate() {
         for &e in &spec.inputs {
@@ -153,6 +162,7 @@ pub fn deploy(
                     batch: knobs.batch_size,
                     max_parallelism: graph.max_parallelism,
                     offset: inputs[node][0].len(),
+                    key_groups: key_groups[node].clone(),
                 },
                 unaligned.then_some(lane_tx[node].as_slice()),
             );
@@ -174,6 +184,7 @@ pub fn deploy(
         events: ev_rx,
         cancel: cancel.clone(),
         task_metrics: Vec::new(),
+        key_groups,
     };
     for (ni, node) in graph.nodes.iter().enumerate() {
         if let Some(files) = restore.and_then(|r| r.files.get(&node.uid)) {

@@ -21,6 +21,7 @@ pub(crate) mod control;
 pub mod deploy;
 pub(crate) mod fault;
 pub mod job_master;
+pub mod key_group_load;
 pub mod restart;
 pub mod savepoints;
 pub mod status;

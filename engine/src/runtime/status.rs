@@ -43,6 +43,8 @@ pub struct JobStatus {
     pub tasks: Mutex<Vec<TaskEntry>>,
     /// The vertices, by node index (upstream first).
     pub vertices: Mutex<Vec<VertexInfo>>,
+    /// The current attempt's sampled records per key group, by node index.
+    pub key_groups: Mutex<Vec<std::sync::Arc<super::key_group_load::KeyGroupLoad>>>,
     /// Counter samples for busy / idle / backpressured shares.
     pub window: Mutex<Option<Window>>,
     /// Checkpoint statistics.

@@ -23,6 +23,7 @@ impl JobMaster {
                 &self.opts.knobs,
             )?;
             *lock(&self.status.tasks) = dep.task_metrics.clone();
+            *lock(&self.status.key_groups) = dep.key_groups.clone();
             self.set_state("RUNNING");
             let end = self.drive(&dep);
             dep.shutdown();
