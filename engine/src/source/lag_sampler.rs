@@ -70,25 +70,35 @@ mod tests {
         }
     }
 
+    /// A sample of `n` that finishes when the returned sender says so (or
+    /// is dropped): one that finished at once could overtake the caller's
+    /// take and (rightly) be returned as the newest.
+    fn held(n: u64) -> (mpsc::Sender<()>, impl FnOnce() -> Sample + Send + 'static) {
+        let (release, wait) = mpsc::channel::<()>();
+        (release, move || {
+            let _ = wait.recv();
+            Ok(lag(n))
+        })
+    }
+
     /// A sample that blocks does not block the caller, and no second one
     /// starts meanwhile; its result comes with the next call, once.
     #[test]
     fn a_slow_sample_returns_with_a_later_call_and_only_once() {
         let s = LagSampler::default();
-        let (release, wait) = mpsc::channel::<()>();
-        let first = s.sample(move || {
-            wait.recv().unwrap();
-            Ok(lag(7))
-        });
-        assert!(first.unwrap().is_empty());
+        let (release, first) = held(7);
+        assert!(s.sample(first).unwrap().is_empty());
         assert!(s
             .sample(|| panic!("a second sample ran"))
             .unwrap()
             .is_empty());
-        release.send(()).unwrap();
+        drop(release);
         idle(&s);
-        assert_eq!(s.sample(|| Ok(lag(8))).unwrap(), lag(7));
-        idle(&s);
-        assert_eq!(s.sample(|| Ok(lag(9))).unwrap(), lag(8));
+        for n in 8..10 {
+            let (release, next) = held(n);
+            assert_eq!(s.sample(next).unwrap(), lag(n - 1));
+            drop(release);
+            idle(&s);
+        }
     }
 }
