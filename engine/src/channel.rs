@@ -34,6 +34,10 @@ pub enum Partitioner<T> {
     KeyGroup {
         /// Java `hashCode` of the record's key.
         hash: Arc<dyn Fn(&T) -> i32 + Send + Sync>,
+        /// The record's key as `{:?}` shows it (for the doctor's sampled
+        /// hot keys; called for one record in
+        /// [`crate::runtime::key_group_load::KEY_SAMPLE`]).
+        key_text: Arc<dyn Fn(&T) -> String + Send + Sync>,
         /// Number of key groups of the downstream operator.
         max_parallelism: u32,
     },
@@ -47,9 +51,11 @@ impl<T> Clone for Partitioner<T> {
             Partitioner::Broadcast => Partitioner::Broadcast,
             Partitioner::KeyGroup {
                 hash,
+                key_text,
                 max_parallelism,
             } => Partitioner::KeyGroup {
                 hash: hash.clone(),
+                key_text: key_text.clone(),
                 max_parallelism: *max_parallelism,
             },
         }
@@ -67,11 +73,13 @@ impl<T: 'static> Partitioner<T> {
             Partitioner::Broadcast => Partitioner::Broadcast,
             Partitioner::KeyGroup {
                 hash,
+                key_text,
                 max_parallelism,
             } => {
-                let hash = hash.clone();
+                let (hash, text) = (hash.clone(), key_text.clone());
                 Partitioner::KeyGroup {
                     hash: Arc::new(move |p: &P| view(p).map_or(0, |t| hash(t))),
+                    key_text: Arc::new(move |p: &P| view(p).map_or_else(String::new, |t| text(t))),
                     max_parallelism: *max_parallelism,
                 }
             }
@@ -189,13 +197,18 @@ impl<T: Data> OutputEdge<T> {
             }
             Partitioner::KeyGroup {
                 hash,
+                key_text,
                 max_parallelism,
             } => {
                 let kg = key_group_for_hash(hash(record), *max_parallelism);
                 if let Some((load, seen)) = &mut self.load {
+                    use crate::runtime::key_group_load::{KEY_SAMPLE, SAMPLE};
                     *seen = seen.wrapping_add(1);
-                    if *seen % crate::runtime::key_group_load::SAMPLE == 0 {
+                    if *seen % SAMPLE == 0 {
                         load.record(kg);
+                        if *seen % KEY_SAMPLE == 0 {
+                            load.record_key(kg, key_text(record));
+                        }
                     }
                 }
                 operator_index_for_key_group(*max_parallelism, self.senders.len() as u32, kg)
@@ -647,6 +660,7 @@ mod tests {
             senders.into_iter().next().unwrap(),
             Partitioner::KeyGroup {
                 hash,
+                key_text: Arc::new(|k: &i32| k.to_string()),
                 max_parallelism: 128,
             },
             0,

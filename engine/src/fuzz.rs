@@ -173,6 +173,7 @@ fn rest_context(control: crate::runtime::StopHandle) -> crate::rest::RestContext
         job_id: REST_JOB_ID.into(),
         job_name: "fuzz".into(),
         checkpoint_config: Some(serde_json::json!({ "mode": "exactly_once" })),
+        savepoints: true,
         control,
         token: Some(REST_TOKEN.into()),
         doctor: Default::default(),

@@ -234,6 +234,7 @@ impl Job {
                         job_id: job_id.clone(),
                         job_name: jm.graph().name.clone(),
                         checkpoint_config,
+                        savepoints: config.checkpoint_dir.is_some(),
                         control: jm.stop_handle(),
                         token: token.clone(),
                         doctor: config.doctor,

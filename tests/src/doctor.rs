@@ -56,19 +56,28 @@ pub fn wait_doctor_with(
 /// `tidemark doctor --prometheus URL --job-name JOB --window 10 s --json`
 /// in `d`, parsed; `None` while it cannot answer (too few scrapes yet).
 pub fn doctor_through_prometheus(d: &Path, prom_url: &str, job: &str) -> Option<Value> {
-    let (code, out) = run_stdout(
-        d,
-        &[
-            "doctor",
-            "--prometheus",
-            prom_url,
-            "--job-name",
-            job,
-            "--window",
-            "10 s",
-            "--json",
-        ],
-    );
+    doctor_through_prometheus_with(d, prom_url, job, &[])
+}
+
+/// [`doctor_through_prometheus`] with more arguments (`--set KEY=VALUE`).
+pub fn doctor_through_prometheus_with(
+    d: &Path,
+    prom_url: &str,
+    job: &str,
+    args: &[&str],
+) -> Option<Value> {
+    let mut all = vec![
+        "doctor",
+        "--prometheus",
+        prom_url,
+        "--job-name",
+        job,
+        "--window",
+        "10 s",
+        "--json",
+    ];
+    all.extend(args);
+    let (code, out) = run_stdout(d, &all);
     (code == 0).then(|| serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}")))
 }
 
@@ -81,12 +90,30 @@ pub fn wait_prometheus_cause(
     job: &str,
     cause: &str,
 ) -> Value {
-    wait_for_or(
+    wait_prometheus(
+        d,
+        r,
+        (prom_url, job, &[]),
         &format!("{cause} through Prometheus within 30 s"),
+        |v| v["findings"][0]["cause"] == cause,
+    )
+}
+
+/// Waits (30 s at most) until [`doctor_through_prometheus_with`]'s answer
+/// for `(prometheus URL, job name, more arguments)` satisfies `ok`, and
+/// returns it.
+pub fn wait_prometheus(
+    d: &Path,
+    r: &Running,
+    (prom_url, job, args): (&str, &str, &[&str]),
+    what: &str,
+    ok: impl Fn(&Value) -> bool,
+) -> Value {
+    wait_for_or(
+        what,
         Duration::from_secs(30),
         || {
-            let v = doctor_through_prometheus(d, prom_url, job)
-                .filter(|v| v["findings"][0]["cause"] == cause);
+            let v = doctor_through_prometheus_with(d, prom_url, job, args).filter(|v| ok(v));
             if v.is_none() {
                 std::thread::sleep(Duration::from_millis(200));
             }

@@ -306,16 +306,19 @@ fn barriers_stuck_behind_a_slow_sink_are_named_checkpoint_start_delay() {
 /// sources as inputs (the oracle: the job's graph), and the late barrier's
 /// source subtask is named. The lagging subtask is saturated by its reads,
 /// so the job also cannot catch up (critical, first); the checkpoint
-/// finding is the first about checkpoints.
+/// finding is the first about checkpoints. The same through Prometheus;
+/// and once the partition reads promptly again (`params.faults-while-exists`
+/// deleted), the finding clears.
 #[test]
 fn a_lagging_partition_is_named_checkpoint_alignment_at_the_vertex_that_waits() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     let yaml = calm_job("doctor-align").replace(
         "  sink: blackhole\n",
-        "  sink: blackhole\n  source-lag: 3 s\n",
+        "  sink: blackhole\n  source-lag: 3 s\n  faults-while-exists: ./lagging\n",
     );
     let job = write_file(d, "doctor-align.yaml", &yaml);
+    std::fs::write(d.join("lagging"), "").unwrap();
     let r = run_example(
         d,
         &job,
@@ -352,6 +355,35 @@ fn a_lagging_partition_is_named_checkpoint_alignment_at_the_vertex_that_waits() 
         (&late["vertex"], &late["subtask"]),
         (&Value::from("datagen"), &Value::from(0)),
         "{v}"
+    );
+    // The same from Prometheus's scrapes of the job, with the job's
+    // threshold given to the command (Prometheus does not hold it).
+    let prom = servers::prometheus(&[("tidemark", &r.metrics_addr())]);
+    let prom_url = format!("http://{}", prom.addr);
+    let p = wait_prometheus(
+        d,
+        &r,
+        (
+            &prom_url,
+            "doctor-align",
+            &["--set", "tidemark.doctor.checkpoint-slow=500 ms"],
+        ),
+        "checkpoint-alignment through Prometheus",
+        |v| first_checkpoint_finding(v).is_some_and(|f| f["cause"] == "checkpoint-alignment"),
+    );
+    assert_eq!(
+        first_checkpoint_finding(&p).unwrap()["vertex"],
+        count.as_str(),
+        "{p}"
+    );
+    std::fs::remove_file(d.join("lagging")).unwrap();
+    wait_doctor(
+        d,
+        &r,
+        &url,
+        "no checkpoint-alignment once the partition reads promptly",
+        Duration::from_secs(30),
+        |v| first_checkpoint_finding(v).is_none_or(|f| f["cause"] != "checkpoint-alignment"),
     );
     r.kill();
 }
@@ -424,6 +456,22 @@ config:
         .unwrap_or_else(|| panic!("{v}"));
     // At least the count's payloads: 2 000 × 256 bytes.
     assert!(size >= 512_000.0, "{v}");
+    // The same from Prometheus's scrapes of the job, with the job's
+    // threshold given to the command (Prometheus does not hold it).
+    let prom = servers::prometheus(&[("tidemark", &r.metrics_addr())]);
+    let prom_url = format!("http://{}", prom.addr);
+    let p = wait_prometheus(
+        d,
+        &r,
+        (
+            &prom_url,
+            "doctor-async",
+            &["--set", "tidemark.doctor.checkpoint-slow=1 s"],
+        ),
+        "checkpoint-async-slow through Prometheus",
+        |v| v["findings"][0]["cause"] == "checkpoint-async-slow",
+    );
+    assert_eq!(p["findings"][0]["vertex"], count.as_str(), "{p}");
     throttle.release();
     let v = wait_doctor(
         d,

@@ -46,9 +46,11 @@ fn wait(d: &Path, r: &Running, url: &str, what: &str, ok: impl Fn(&Value) -> boo
 }
 
 /// Zipf keys with exponent 2 over 1 000 keys: the hottest key carries about
-/// 60 % of the records. The oracle for the subtask and the key group named
-/// first is the generator (the key it draws most often over the first
-/// 100 000 records) and Flink's key group assignment, not the doctor.
+/// 60 % of the records, until the file that keeps the fault is deleted
+/// (`params.faults-while-exists`) and the finding clears. The oracle for
+/// the subtask, and the key group and key named first, is the generator
+/// (the key it draws most often over the first 100 000 records) and
+/// Flink's key group assignment, not the doctor.
 #[test]
 fn one_dominant_key_is_named_data_skew_at_the_subtask_that_owns_it() {
     let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
@@ -69,10 +71,11 @@ fn one_dominant_key_is_named_data_skew_at_the_subtask_that_owns_it() {
     let d = dir.path();
     let yaml = job(
         &format!(
-            "  keys: {keys}\n  distribution: zipf\n  zipf-exponent: {exponent}\n  seed: {seed}\n  rate: 0\n  count-parallelism: 2\n"
+            "  keys: {keys}\n  distribution: zipf\n  zipf-exponent: {exponent}\n  seed: {seed}\n  rate: 0\n  count-parallelism: 2\n  faults-while-exists: ./skewed\n"
         ),
         "",
     );
+    std::fs::write(d.join("skewed"), "").unwrap();
     let (r, url) = start_job(d, "doctor-skew", &yaml, &[]);
     let prom = servers::prometheus(&[("tidemark", &r.metrics_addr())]);
     let v = wait(d, &r, &url, "data-skew within 30 s", |v| {
@@ -94,6 +97,24 @@ fn one_dominant_key_is_named_data_skew_at_the_subtask_that_owns_it() {
             .starts_with(&format!("records:share{{key_group=\"{hot_group}\"}}")),
         "{v}"
     );
+    // And the hottest key leads the keys named (sampled one record in 1 024).
+    let first_key = v["findings"][0]["evidence"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| {
+            e["metric"]
+                .as_str()
+                .unwrap()
+                .starts_with("records:share{key=")
+        })
+        .unwrap_or_else(|| panic!("{v}"));
+    assert!(
+        first_key["metric"].as_str().unwrap().starts_with(&format!(
+            "records:share{{key=\"{hot_key}\",key_group=\"{hot_group}\"}}"
+        )),
+        "{v}"
+    );
     // The same from Prometheus's scrapes of the job.
     let v = wait_prometheus_cause(
         d,
@@ -107,6 +128,14 @@ fn one_dominant_key_is_named_data_skew_at_the_subtask_that_owns_it() {
         (&Value::from("count"), &Value::from(hot)),
         "{v}"
     );
+    // Uniform keys from here on: both subtasks share the work, and the
+    // skew is gone from the doctor's window.
+    std::fs::remove_file(d.join("skewed")).unwrap();
+    wait(d, &r, &url, "no data-skew once keys are uniform", |v| {
+        v["findings"]
+            .as_array()
+            .is_some_and(|f| f.iter().all(|x| x["cause"] != "data-skew"))
+    });
     r.kill();
 }
 

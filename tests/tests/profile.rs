@@ -118,7 +118,8 @@ fn the_sinks_flame_graph_shows_where_its_cpu_goes_and_the_sources_does_not() {
 }
 
 /// Flink's shape (`endTimestamp`, `data` as `{name, value, children}`) for
-/// one subtask; and every wrong parameter named in one answer.
+/// one subtask; every wrong parameter named in one answer; one profile at a
+/// time.
 #[test]
 fn the_rest_answer_has_flinks_shape_and_wrong_requests_are_refused_by_name() {
     let dir = tempfile::tempdir().unwrap();
@@ -144,6 +145,36 @@ fn the_rest_answer_has_flinks_shape_and_wrong_requests_are_refused_by_name() {
     }
     let (code, body) = servers::curl(&[&format!("{url}/vertices/nosuch/flamegraph")]);
     assert_eq!(code, 404, "{body}");
+
+    // One profile at a time: while a 10 s one runs, another is refused
+    // with 409 and why. Either request may take the slot first, so the
+    // short ones repeat until one of the two sides has been refused.
+    let long = {
+        let url = format!("{url}/vertices/{sink}/flamegraph?seconds=10");
+        std::thread::spawn(move || servers::curl(&[&url]))
+    };
+    let short = format!("{url}/vertices/{sink}/flamegraph?seconds=1");
+    let refused = wait_for_or(
+        "a 409 while another profile runs",
+        Duration::from_secs(60),
+        || {
+            let (code, body) = servers::curl(&[&short]);
+            match code {
+                409 => Some(body),
+                _ if long.is_finished() => Some(String::new()),
+                _ => None,
+            }
+        },
+        || r.stderr(),
+    );
+    let (long_code, long_body) = long.join().unwrap();
+    let body = if refused.is_empty() {
+        assert_eq!(long_code, 409, "{long_body}");
+        long_body
+    } else {
+        refused
+    };
+    assert!(body.contains("a profile is being taken already"), "{body}");
     r.kill();
 }
 

@@ -93,10 +93,13 @@ impl<T: Data> EdgeFactory for TypedEdge<T> {
         let part = match &self.kind {
             EdgeKind::Default if w.up == w.down => Partitioner::Forward,
             EdgeKind::Default => Partitioner::Rebalance,
-            EdgeKind::Explicit(Partitioner::KeyGroup { hash, .. }) => Partitioner::KeyGroup {
-                hash: hash.clone(),
-                max_parallelism: w.max_parallelism,
-            },
+            EdgeKind::Explicit(Partitioner::KeyGroup { hash, key_text, .. }) => {
+                Partitioner::KeyGroup {
+                    hash: hash.clone(),
+                    key_text: key_text.clone(),
+                    max_parallelism: w.max_parallelism,
+                }
+            }
             EdgeKind::Explicit(p) => p.clone(),
         };
         let fwd = matches!(part, Partitioner::Forward);

@@ -542,9 +542,10 @@ pub struct KeyedStream<K, T> {
 
 impl<K: Key, T: Data> KeyedStream<K, T> {
     fn partitioner(&self) -> Partitioner<T> {
-        let key = self.key.clone();
+        let (key, text) = (self.key.clone(), self.key.clone());
         Partitioner::KeyGroup {
             hash: Arc::new(move |t: &T| key(t).java_hash()),
+            key_text: Arc::new(move |t: &T| format!("{:?}", text(t))),
             // Set from pipeline.max-parallelism when the edge is wired.
             max_parallelism: 0,
         }

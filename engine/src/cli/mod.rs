@@ -85,6 +85,10 @@ enum Command {
         /// evidence (0 s: do not); not with --prometheus.
         #[arg(long, default_value = "2 s", value_parser = tidemark_agent::export::config::parse_duration)]
         profile: std::time::Duration,
+        /// With --prometheus: a threshold, `tidemark.doctor.NAME=VALUE`, as the job's
+        /// configuration would set it (a running job's REST answer uses its own); repeatable.
+        #[arg(long = "set", value_name = "KEY=VALUE", requires = "prometheus")]
+        set: Vec<String>,
     },
     /// Print docs/doctor.md (generated from the doctor's causes and thresholds).
     DoctorDoc,
@@ -208,8 +212,15 @@ pub fn main_with(pipelines: &'static [crate::pipelines::PipelineSpec]) -> i32 {
             window,
             json,
             profile,
+            set,
         } => match (url, prometheus, job_name) {
-            (_, Some(prom), Some(name)) => doctor_prometheus(&prom, &name, window, json),
+            (_, Some(prom), Some(name)) => match doctor_thresholds(&set) {
+                Ok(t) => doctor_prometheus(&prom, &name, window, &t, json),
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    EXIT_USAGE
+                }
+            },
             (Some(url), ..) => doctor(&url, json, profile),
             _ => EXIT_USAGE,
         },
@@ -254,16 +265,48 @@ fn doctor(url: &str, json: bool, profile: std::time::Duration) -> i32 {
     print_diagnosis(d, json)
 }
 
+/// The doctor's thresholds with `--set` values (`tidemark.doctor.*` keys
+/// only: the others do not change a diagnosis); every problem in one error.
+fn doctor_thresholds(set: &[String]) -> Result<crate::doctor::Thresholds, String> {
+    let mut pairs = Vec::new();
+    let mut problems = Vec::new();
+    for s in set {
+        match s.split_once('=') {
+            Some((k, v)) if k.trim().starts_with("tidemark.doctor.") => {
+                pairs.push((k.trim().to_string(), v.trim().to_string()))
+            }
+            Some((k, _)) => problems.push(format!(
+                "--set {s}: '{}' is not a doctor threshold: expected a tidemark.doctor.* key (docs/doctor.md)",
+                k.trim()
+            )),
+            None => problems.push(format!("--set {s}: expected KEY=VALUE")),
+        }
+    }
+    match crate::config::Config::validate(&pairs) {
+        Ok(c) if problems.is_empty() => Ok(c.doctor),
+        Ok(_) => Err(problems.join("\n  ")),
+        Err(e) => {
+            problems.extend(e);
+            Err(problems.join("\n  "))
+        }
+    }
+}
+
 /// `tidemark doctor --prometheus URL --job-name NAME`: the same rules over
-/// the job's series in Prometheus (default thresholds).
-fn doctor_prometheus(prom: &str, job_name: &str, window: std::time::Duration, json: bool) -> i32 {
+/// the job's series in Prometheus, with thresholds `t`.
+fn doctor_prometheus(
+    prom: &str,
+    job_name: &str,
+    window: std::time::Duration,
+    t: &crate::doctor::Thresholds,
+    json: bool,
+) -> i32 {
     let prom = prom.trim_end_matches('/');
     let query = |q: &str| {
         rest_client::get_json(&format!("{prom}/api/v1/query?query={}", percent_encode(q)))
     };
     let d = crate::doctor::prometheus::facts(&query, job_name, window).and_then(|f| {
-        serde_json::to_value(crate::doctor::diagnose(&f, &Default::default()))
-            .map_err(|e| e.to_string())
+        serde_json::to_value(crate::doctor::diagnose(&f, t)).map_err(|e| e.to_string())
     });
     print_diagnosis(d, json)
 }

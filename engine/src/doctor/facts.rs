@@ -46,6 +46,10 @@ pub struct VertexFacts {
     /// Sampled records per key group since the attempt started (keyed
     /// vertices; empty where unknown).
     pub key_group_records: Vec<u64>,
+    /// Its most sampled keys since the attempt started, hottest first, and
+    /// how many records were key-sampled in all (keyed vertices; empty
+    /// where unknown).
+    pub hot_keys: (Vec<crate::runtime::key_group_load::HotKey>, u64),
 }
 
 /// One phase of a checkpoint at the subtask where it took longest.
@@ -68,6 +72,10 @@ pub struct CheckpointTiming {
     pub id: u64,
     /// Trigger to the last acknowledgement, ms.
     pub duration_ms: i64,
+    /// The duration and the phases are means over the window's completed
+    /// checkpoints (per subtask, at the slowest vertex), not the newest
+    /// checkpoint's maxima: what Prometheus's histograms give.
+    pub window_means: bool,
     /// The barrier's travel from the source to the subtask.
     pub start_delay: PhaseFacts,
     /// The longest a source subtask took to inject the barrier (it was in
@@ -203,10 +211,10 @@ pub(crate) fn from_status(
     let rates = status.record_rates();
     let watermarks = status.watermarks();
     let state = status.state_of_busy();
-    let key_groups: Vec<Vec<u64>> = lock(&status.key_groups)
+    let (key_groups, hot_keys): (Vec<Vec<u64>>, Vec<_>) = lock(&status.key_groups)
         .iter()
-        .map(|l| l.snapshot())
-        .collect();
+        .map(|l| (l.snapshot(), l.hot_keys()))
+        .unzip();
     let tasks: Vec<(usize, usize)> = lock(&status.tasks)
         .iter()
         .map(|t| (t.node, t.subtask))
@@ -248,6 +256,7 @@ pub(crate) fn from_status(
                 is_sink: !graph.iter().any(|w| w.inputs.iter().any(|(f, _)| *f == i)),
                 subtasks,
                 key_group_records: key_groups.get(i).cloned().unwrap_or_default(),
+                hot_keys: hot_keys.get(i).cloned().unwrap_or_default(),
             }
         })
         .collect();
@@ -278,6 +287,7 @@ pub(crate) fn from_status(
                 CheckpointTiming {
                     id: r.id,
                     duration_ms: r.end_to_end_ms(),
+                    window_means: false,
                     start_delay: phase(|s| s.start_delay_ms),
                     source_start_delay: slowest(|s| s.start_delay_ms, true),
                     alignment: phase(|s| s.alignment_ms),

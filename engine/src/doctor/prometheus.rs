@@ -142,7 +142,7 @@ pub fn facts(query: Query, job_name: &str, window: Duration) -> Result<Facts, St
             .filter(|v| **v > 0.0)
             .map(|v| (v * 1000.0).round() as i64)
     };
-    let vertices = order
+    let vertices: Vec<VertexFacts> = order
         .iter()
         .map(|s| {
             let v = s.label("vertex");
@@ -183,8 +183,9 @@ pub fn facts(query: Query, job_name: &str, window: Duration) -> Result<Facts, St
                     .iter()
                     .any(|o| o.label("inputs").split(',').any(|x| x == v)),
                 subtasks,
-                // Not exported: too many series for what it says.
+                // Not exported: too many series for what they say.
                 key_group_records: Vec::new(),
+                hot_keys: Default::default(),
             }
         })
         .collect();
@@ -205,7 +206,9 @@ pub fn facts(query: Query, job_name: &str, window: Duration) -> Result<Facts, St
     let completed_recently = one(&format!(
         "increase(tidemark_checkpoint_completed_total{{{sel}}}[{recent}])"
     ))?;
-    let phase_of = |family: &str, only_sources: bool| -> Result<PhaseFacts, String> {
+    // Mean per subtask over the window, at the vertex among `keep` where
+    // it is longest.
+    let phase_of = |family: &str, keep: &dyn Fn(usize) -> bool| -> Result<PhaseFacts, String> {
         let means = vector(
             query,
             &format!(
@@ -215,36 +218,44 @@ pub fn facts(query: Query, job_name: &str, window: Duration) -> Result<Facts, St
         Ok(means
             .iter()
             .filter(|s| s.value.is_finite())
-            .filter(|s| {
-                !only_sources
-                    || order.iter().any(|o| {
-                        o.label("vertex") == s.label("vertex") && o.label("inputs").is_empty()
-                    })
-            })
-            .max_by(|a, b| a.value.total_cmp(&b.value))
-            .and_then(|s| {
-                Some(PhaseFacts {
-                    vertex: index(s.label("vertex"))?,
-                    subtask: None,
-                    ms: (s.value * 1000.0).round() as u64,
-                })
+            .filter_map(|s| Some((index(s.label("vertex")).filter(|i| keep(*i))?, s.value)))
+            .max_by(|a, b| a.1.total_cmp(&b.1))
+            .map(|(vertex, value)| PhaseFacts {
+                vertex,
+                subtask: None,
+                ms: (value * 1000.0).round() as u64,
             })
             .unwrap_or_default())
     };
-    let phase = |family: &str| phase_of(family, false);
+    let phase = |family: &str| phase_of(family, &|_| true);
+    let alignment = phase("tidemark_checkpoint_alignment_duration_seconds")?;
+    // Downstream of the vertex that aligned longest, the barrier left late
+    // by that alignment: the start delay there is its consequence, not
+    // barriers queued behind records. Without subtasks in the histograms a
+    // lagging source subtask's delay is averaged with its siblings', so
+    // this, not the source's own delay, is what tells the two apart here.
+    let after_alignment = match alignment.ms {
+        0 => Vec::new(),
+        _ => downstream_of(&vertices, alignment.vertex),
+    };
+    let start_delay = phase_of("tidemark_checkpoint_start_delay_seconds", &|i| {
+        !after_alignment.contains(&i)
+    })?;
+    let source_start_delay = phase_of("tidemark_checkpoint_start_delay_seconds", &|i| {
+        vertices.get(i).is_some_and(|v| v.inputs.is_empty())
+    })?;
     let latest_completed = if completed.unwrap_or(0.0) > 0.0 {
+        // Phases are means over the window (histograms), so the duration
+        // they are weighed against is too: the newest checkpoint's alone
+        // may be a fast one among slow ones.
         Some(CheckpointTiming {
             id: one(&format!("tidemark_checkpoint_last_completed_id{{{sel}}}"))?.unwrap_or(0.0)
                 as u64,
-            duration_ms: (one(&format!(
-                "tidemark_checkpoint_last_duration_seconds{{{sel}}}"
-            ))?
-            .unwrap_or(0.0)
-                * 1000.0)
-                .round() as i64,
-            start_delay: phase("tidemark_checkpoint_start_delay_seconds")?,
-            source_start_delay: phase_of("tidemark_checkpoint_start_delay_seconds", true)?,
-            alignment: phase("tidemark_checkpoint_alignment_duration_seconds")?,
+            duration_ms: phase("tidemark_checkpoint_duration_seconds")?.ms as i64,
+            window_means: true,
+            start_delay,
+            source_start_delay,
+            alignment,
             sync: phase("tidemark_checkpoint_sync_duration_seconds")?,
             upload: phase("tidemark_checkpoint_async_duration_seconds")?,
             size: one(&format!("tidemark_checkpoint_last_size_bytes{{{sel}}}"))?
@@ -288,6 +299,21 @@ pub fn facts(query: Query, job_name: &str, window: Duration) -> Result<Facts, St
         partitions,
         cpu: None,
     })
+}
+
+/// The vertices that read, directly or not, from vertex `from`.
+fn downstream_of(vertices: &[VertexFacts], from: usize) -> Vec<usize> {
+    let mut found = Vec::new();
+    let mut next = vec![from];
+    while let Some(v) = next.pop() {
+        for (i, w) in vertices.iter().enumerate() {
+            if w.inputs.contains(&v) && !found.contains(&i) {
+                found.push(i);
+                next.push(i);
+            }
+        }
+    }
+    found
 }
 
 /// The sources' splits with their watermarks and idleness.
@@ -393,6 +419,79 @@ mod tests {
         let d = super::super::diagnose(&f, &Default::default());
         assert_eq!(d.findings[0].cause, "sink-bottleneck");
         assert_eq!(d.findings[0].vertex.as_deref(), Some("sink"));
+    }
+
+    /// src (2 subtasks, one of them lagging) → count → sink, checkpoints
+    /// every 5 s: means over the window of 1.4 s alignment at count, the
+    /// sink's start delay 1.5 s (the barrier left count late), src's 0.7 s
+    /// (its lagging subtask's 1.4 s averaged with its sibling's 0).
+    fn aligning(q: &str) -> Result<Value, String> {
+        let series = |m: Value, v: f64| json!({"metric": m, "value": [0, v.to_string()]});
+        let vertex = |name: &str, inputs: &str| {
+            series(
+                json!({"vertex": name, "vertex_id": name, "inputs": inputs, "parallelism": "2", "max_parallelism": "128"}),
+                1.0,
+            )
+        };
+        let at = |name: &str, v: f64| series(json!({ "vertex": name }), v);
+        let result = if q.contains("timestamp(tidemark_vertex_info") {
+            vec![series(json!({"job_id": "a"}), 1.0)]
+        } else if q.contains("tidemark_vertex_info") {
+            vec![
+                vertex("src", ""),
+                vertex("count", "src"),
+                vertex("sink", "count"),
+            ]
+        } else if q.contains("tidemark_checkpoint_completed_total") {
+            vec![series(json!({}), 2.0)]
+        } else if q.contains("tidemark_checkpoint_interval_seconds") {
+            vec![series(json!({}), 5.0)]
+        } else if q.contains("rate(tidemark_checkpoint_duration_seconds_sum") {
+            vec![at("src", 0.7), at("count", 1.45), at("sink", 1.5)]
+        } else if q.contains("rate(tidemark_checkpoint_alignment_duration_seconds_sum") {
+            vec![at("src", 0.0), at("count", 1.4), at("sink", 0.0)]
+        } else if q.contains("rate(tidemark_checkpoint_start_delay_seconds_sum") {
+            vec![at("src", 0.7), at("count", 0.001), at("sink", 1.5)]
+        } else {
+            vec![]
+        };
+        Ok(json!({"status": "success", "data": {"resultType": "vector", "result": result}}))
+    }
+
+    #[test]
+    fn start_delay_downstream_of_a_long_alignment_is_the_alignment_s() {
+        let f = facts(&aligning, "j", Duration::from_secs(10)).unwrap();
+        let cp = f.checkpoints.latest_completed.as_ref().unwrap();
+        assert!(cp.window_means);
+        assert_eq!(
+            (cp.duration_ms, cp.alignment.ms, cp.alignment.vertex),
+            (1500, 1400, 1)
+        );
+        // The sink's 1.5 s is left out: count's alignment made it.
+        assert_eq!((cp.start_delay.vertex, cp.start_delay.ms), (0, 700));
+        assert_eq!(
+            (cp.source_start_delay.vertex, cp.source_start_delay.ms),
+            (0, 700)
+        );
+        let t = crate::doctor::Thresholds {
+            checkpoint_slow_ms: 500,
+            ..Default::default()
+        };
+        let d = super::super::diagnose(&f, &t);
+        let c = d
+            .findings
+            .iter()
+            .find(|x| x.cause.starts_with("checkpoint-"))
+            .unwrap();
+        assert_eq!(
+            (c.cause, c.vertex.as_deref()),
+            ("checkpoint-alignment", Some("count"))
+        );
+        assert!(
+            c.why.starts_with("Checkpoints took on average"),
+            "{}",
+            c.why
+        );
     }
 
     #[test]

@@ -86,7 +86,7 @@ pub const OPERATOR_BOTTLENECK: Cause = Cause {
 };
 pub const DATA_SKEW: Cause = Cause {
     name: "data-skew",
-    rule: "The bottleneck's busiest subtask is at least `busy-ratio` busy while its siblings are, on average, below `skew-ratio` times as busy: its keys carry more records than theirs. From a running job the evidence names the subtask's three key groups with the largest share of the vertex's records (one record in 16 counted where the upstream partitioner computes the key group).",
+    rule: "The bottleneck's busiest subtask is at least `busy-ratio` busy while its siblings are, on average, below `skew-ratio` times as busy: its keys carry more records than theirs. From a running job the evidence names the subtask's three key groups with the largest share of the vertex's records (one record in 16 counted where the upstream partitioner computes the key group), and its three most sampled keys (one record in 1 024 formatted with `{:?}` into a space-saving sketch of 64 keys).",
     action: "Spread the hot keys: salt them and aggregate in two steps, pre-aggregate before the key_by, or choose a key with more even counts. More parallelism does not help: the hot key stays on one subtask.",
 };
 pub const UNDER_PROVISIONED: Cause = Cause {
@@ -282,6 +282,7 @@ fn bottleneck(f: &Facts, t: &Thresholds, cap: &Capacity) -> Option<Finding> {
             window: window(f),
         });
         ev.extend(hot_key_groups(f, v, hot));
+        ev.extend(hot_keys(f, v, hot));
         (
             DATA_SKEW,
             Some(hot),
@@ -389,6 +390,35 @@ fn hot_key_groups(f: &Facts, v: &VertexFacts, hot: usize) -> Vec<Evidence> {
         .collect()
 }
 
+/// The keys of subtask `hot` of `v` sampled most often (one record in
+/// 1 024, since the attempt started), at most three, with their share of
+/// the vertex's key samples: what to salt, pre-aggregate or route apart.
+fn hot_keys(f: &Facts, v: &VertexFacts, hot: usize) -> Vec<Evidence> {
+    let (keys, samples) = &v.hot_keys;
+    if *samples == 0 {
+        return Vec::new();
+    }
+    let (max_p, p) = (f.max_parallelism, v.parallelism as u32);
+    keys.iter()
+        .filter(|k| {
+            crate::state::key_group::operator_index_for_key_group(max_p, p, k.key_group) as usize
+                == hot
+        })
+        .take(3)
+        .map(|k| Evidence {
+            metric: format!(
+                "records:share{{key=\"{}\",key_group=\"{}\"}} (of the vertex's, sampled)",
+                k.key.replace('\\', "\\\\").replace('"', "\\\""),
+                k.key_group
+            ),
+            vertex: Some(v.id.clone()),
+            subtask: Some(hot),
+            value: k.count as f64 / *samples as f64,
+            window: "since start".into(),
+        })
+        .collect()
+}
+
 fn checkpoint_failing(f: &Facts) -> Option<Finding> {
     let c = &f.checkpoints;
     if c.failed_in_window == 0 || c.completed_after_last_failure {
@@ -424,12 +454,28 @@ fn checkpoint_time(f: &Facts, t: &Thresholds) -> Vec<Finding> {
         return Vec::new();
     };
     let mut out = Vec::new();
+    // The newest checkpoint's maxima over subtasks, or (from Prometheus)
+    // means over the window's checkpoints.
+    let (of_duration, of_phase, when, checkpoint) = match cp.window_means {
+        false => (
+            "tidemark_checkpoint_last_duration_seconds",
+            "max over subtasks",
+            "now".to_string(),
+            format!("Checkpoint {} took", cp.id),
+        ),
+        true => (
+            "tidemark_checkpoint_duration_seconds (mean, slowest vertex)",
+            "mean",
+            window(f),
+            format!("Checkpoints took on average (over {})", window(f)),
+        ),
+    };
     let duration = Evidence {
-        metric: "tidemark_checkpoint_last_duration_seconds".into(),
+        metric: of_duration.into(),
         vertex: None,
         subtask: None,
         value: cp.duration_ms as f64 / 1000.0,
-        window: "now".into(),
+        window: when.clone(),
     };
     if let Some(interval) = c.interval_ms.filter(|i| *i > 0) {
         if cp.duration_ms as f64 >= t.near_interval * interval as f64 {
@@ -448,8 +494,8 @@ fn checkpoint_time(f: &Facts, t: &Thresholds) -> Vec<Finding> {
                 severity: Severity::Warning,
                 evidence: ev,
                 why: format!(
-                    "Checkpoint {} took {} ms of a {interval} ms interval: the next starts as soon as it ends.",
-                    cp.id, cp.duration_ms
+                    "{checkpoint} {} ms of a {interval} ms interval: the next starts as soon as one ends.",
+                    cp.duration_ms
                 ),
                 action: CHECKPOINT_NEAR_INTERVAL.action.into(),
             });
@@ -506,11 +552,11 @@ fn checkpoint_time(f: &Facts, t: &Thresholds) -> Vec<Finding> {
     let mut ev = vec![
         duration,
         Evidence {
-            metric: format!("{metric} (max over subtasks)"),
+            metric: format!("{metric} ({of_phase})"),
             vertex: vertex.clone(),
             subtask: phase.subtask,
             value: phase.ms as f64 / 1000.0,
-            window: "now".into(),
+            window: when.clone(),
         },
     ];
     let mut late = String::new();
@@ -523,11 +569,11 @@ fn checkpoint_time(f: &Facts, t: &Thresholds) -> Vec<Finding> {
             src.ms
         );
         ev.push(Evidence {
-            metric: "tidemark_checkpoint_start_delay_seconds (max over subtasks)".into(),
+            metric: format!("tidemark_checkpoint_start_delay_seconds ({of_phase})"),
             vertex: id,
             subtask: src.subtask,
             value: src.ms as f64 / 1000.0,
-            window: "now".into(),
+            window: when.clone(),
         });
     }
     if cause == CHECKPOINT_ASYNC_SLOW {
@@ -546,8 +592,7 @@ fn checkpoint_time(f: &Facts, t: &Thresholds) -> Vec<Finding> {
         severity: Severity::Warning,
         evidence: ev,
         why: format!(
-            "Checkpoint {} took {} ms; at {}{}, {what} {} ms of it.{late}",
-            cp.id,
+            "{checkpoint} {} ms; at {}{}, {what} {} ms of it.{late}",
             cp.duration_ms,
             vertex.as_deref().unwrap_or("?"),
             phase
@@ -854,6 +899,7 @@ mod tests {
                         })
                         .collect(),
                     key_group_records: Vec::new(),
+                    hot_keys: Default::default(),
                 })
                 .collect(),
             checkpoints: CheckpointFacts::default(),
@@ -907,6 +953,16 @@ mod tests {
         let mut records = vec![0u64; 128];
         (records[40], records[33], records[5]) = (600, 100, 300);
         skew.vertices[1].key_group_records = records;
+        let key = |key: &str, key_group, count| crate::runtime::key_group_load::HotKey {
+            key: key.into(),
+            key_group,
+            count,
+        };
+        // Sampled keys, hottest first; key 5's group is subtask 0's.
+        skew.vertices[1].hot_keys = (
+            vec![key("\"a\"", 40, 50), key("5", 5, 20), key("33", 33, 10)],
+            100,
+        );
         let d = diagnose(&skew, &t);
         assert_eq!(
             (
@@ -931,6 +987,14 @@ mod tests {
                 ),
                 (
                     "records:share{key_group=\"33\"} (of the vertex's, sampled)",
+                    0.1
+                ),
+                (
+                    "records:share{key=\"\\\"a\\\"\",key_group=\"40\"} (of the vertex's, sampled)",
+                    0.5
+                ),
+                (
+                    "records:share{key=\"33\",key_group=\"33\"} (of the vertex's, sampled)",
                     0.1
                 )
             ]
@@ -1002,6 +1066,7 @@ mod tests {
         f.checkpoints.latest_completed = Some(CheckpointTiming {
             id: 7,
             duration_ms: 20_000,
+            window_means: false,
             start_delay: phase(1, 2_000),
             source_start_delay: phase(0, 0),
             alignment: phase(1, 0),

@@ -125,6 +125,12 @@ pub(crate) static DATAGEN_PARAMS: &[ParamSpec] = &[
         kind: Kind::Duration,
         doc: "Make source subtask 0 a lagging partition: every read blocks this long (to see barrier alignment).",
     },
+    ParamSpec {
+        name: "faults-while-exists",
+        default: None,
+        kind: Kind::Path,
+        doc: "The generator's faults (a zipf distribution, source-lag) last only while this file exists; delete it to end them: keys turn uniform and reads prompt (records then depend on when the file went, so replay is exact only without this).",
+    },
 ];
 
 /// The sink parameters, shared by every pipeline.
@@ -203,7 +209,8 @@ pub(crate) static SINK_PARAMS: &[ParamSpec] = &[
     },
 ];
 
-/// A datagen source for the shared parameters (see [`datagen`]), with `source-lag`.
+/// A datagen source for the shared parameters (see [`datagen`]), with
+/// `source-lag`, `stream-start` and `faults-while-exists`.
 pub(crate) fn datagen_source(
     p: &Params,
     event_time: Option<(u64, i64, i64)>,
@@ -212,11 +219,15 @@ pub(crate) fn datagen_source(
     let (cfg, cdf) = datagen(p, event_time);
     let lag = p.duration("source-lag");
     let origin = p.opt_text("stream-start").map(|_| p.int("stream-start"));
+    let faults_while = p
+        .opt_text("faults-while-exists")
+        .map(std::path::PathBuf::from);
     move || {
         Box::new(
             crate::source::datagen::DatagenSource::new(cfg.clone(), cdf.clone())
                 .lagging_first_subtask(lag)
-                .paced_from(origin),
+                .paced_from(origin)
+                .faults_while_exists(faults_while.clone()),
         )
     }
 }

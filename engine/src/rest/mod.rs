@@ -31,6 +31,9 @@ pub struct RestContext {
     pub job_name: String,
     /// `/checkpoints/config`, or `None` without checkpointing.
     pub checkpoint_config: Option<Value>,
+    /// Checkpoint storage is set (`execution.checkpointing.dir`): savepoints
+    /// can be taken, with periodic checkpoints or without, as in Flink.
+    pub savepoints: bool,
     /// Carries requests to the job master: trigger, savepoint, stop, cancel.
     pub control: crate::runtime::StopHandle,
     /// Bearer token for changing endpoints; `None` disables them.
@@ -196,7 +199,7 @@ pub fn route(ctx: &RestContext, req: HttpRequest) -> Response<Full<Bytes>> {
         (&Method::POST, ["jobs", _, "savepoints"]) | (&Method::POST, ["jobs", _, "stop"]) => {
             match rejected(ctx, &req) {
                 Some(r) => r,
-                None if ctx.checkpoint_config.is_none() => error(
+                None if !ctx.savepoints => error(
                     409,
                     "savepoints need execution.checkpointing.dir (checkpoint storage) to be set",
                 ),

@@ -7,6 +7,7 @@ use super::{Poll, Source};
 use crate::error::Result;
 use crate::operator::SubtaskInfo;
 use serde::{Deserialize, Serialize};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -134,6 +135,8 @@ pub struct DatagenSource {
     pacing: Pacing,
     /// Subtask 0 blocks this long in every read (None: never).
     lag: Option<Duration>,
+    /// The faults (zipf keys, `lag`) last while this file exists.
+    faults_while: Option<PathBuf>,
 }
 
 impl DatagenSource {
@@ -145,6 +148,7 @@ impl DatagenSource {
             cdf,
             pacing,
             lag: None,
+            faults_while: None,
         }
     }
 
@@ -162,6 +166,24 @@ impl DatagenSource {
         self.lag = Some(lag).filter(|l| !l.is_zero());
         self
     }
+
+    /// Keeps the faults (a zipf distribution, the lagging subtask) only
+    /// while `path` exists: a demo or a test ends them by deleting it, and
+    /// the job goes on with uniform keys and prompt reads.
+    pub fn faults_while_exists(mut self, path: Option<PathBuf>) -> Self {
+        self.faults_while = path;
+        self
+    }
+
+    /// Ends the faults once their file is gone (checked once per poll, a
+    /// batch: a `stat`, as the slow sink does).
+    fn end_faults_when_asked(&mut self) {
+        if self.faults_while.as_ref().is_some_and(|p| !p.exists()) {
+            self.faults_while = None;
+            self.cdf = None;
+            self.lag = None;
+        }
+    }
 }
 
 impl Source<Event> for DatagenSource {
@@ -175,6 +197,7 @@ impl Source<Event> for DatagenSource {
     }
 
     fn poll(&mut self, out: &mut Vec<Event>, max: usize) -> Result<Poll> {
+        self.end_faults_when_asked();
         let (cfg, lag) = (&self.cfg, self.lag);
         let cdf = self.cdf.as_deref().map(|v| v.as_slice());
         let slow_read = |subtask: u64| {
@@ -197,6 +220,20 @@ impl Source<Event> for DatagenSource {
 mod tests {
     use super::*;
 
+    fn info(index: usize, parallelism: usize) -> SubtaskInfo {
+        SubtaskInfo {
+            job_name: "j".into(),
+            job_id: "i".into(),
+            vertex: "v".into(),
+            uid: "u".into(),
+            index,
+            parallelism,
+            max_parallelism: 128,
+            attempt: 0,
+            backend: Default::default(),
+        }
+    }
+
     fn cfg() -> DatagenConfig {
         DatagenConfig {
             keys: 10,
@@ -218,17 +255,7 @@ mod tests {
         assert_eq!(all[3].ts, 3);
         let mut seen = Vec::new();
         for s in 0..2 {
-            let info = crate::operator::SubtaskInfo {
-                job_name: "j".into(),
-                job_id: "i".into(),
-                vertex: "v".into(),
-                uid: "u".into(),
-                index: s,
-                parallelism: 2,
-                max_parallelism: 128,
-                attempt: 0,
-                backend: Default::default(),
-            };
+            let info = info(s, 2);
             let mut src = DatagenSource::new(cfg(), None);
             src.open(&info).unwrap();
             let mut out = Vec::new();
@@ -245,6 +272,35 @@ mod tests {
             seen, all,
             "two subtasks, one resumed mid-way, produce exactly the job's records"
         );
+    }
+
+    #[test]
+    fn faults_end_when_their_file_is_deleted() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("fault");
+        std::fs::write(&file, "").unwrap();
+        let (keys, s) = (1000, 3.0);
+        let c = DatagenConfig {
+            keys,
+            distribution: KeyDistribution::Zipf(s),
+            events: None,
+            ..cfg()
+        };
+        let mut src = DatagenSource::new(c.clone(), Some(zipf_cdf(keys, s)))
+            .faults_while_exists(Some(file.clone()));
+        src.open(&info(0, 1)).unwrap();
+        let mut out = Vec::new();
+        src.poll(&mut out, 1000).unwrap();
+        let zeros = |out: &[Event]| out.iter().filter(|e| e.key == 0).count();
+        // Exponent 3: key 0 carries 83 % of the records; uniform, 0.1 %.
+        assert!(zeros(&out) > 700, "{}", zeros(&out));
+        std::fs::remove_file(&file).unwrap();
+        out.clear();
+        src.poll(&mut out, 1000).unwrap();
+        assert_eq!(out.len(), 1000);
+        assert!(zeros(&out) < 20, "{}", zeros(&out));
+        // The records after the file went are the uniform ones.
+        assert_eq!(out[0], c.record(out[0].seq, None));
     }
 
     #[test]
