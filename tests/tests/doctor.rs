@@ -513,7 +513,8 @@ fn run_example(d: &Path, job: &str, settings: &[String]) -> Running {
 
 /// The Pushgateway stopped under a job that pushes to it every 500 ms:
 /// `exporter-failing` naming the reporter within 30 s (with
-/// `tidemark.doctor.exporter-stale` at 3 s), gone once it is back.
+/// `tidemark.doctor.exporter-stale` at 3 s), gone once it is back; the
+/// same through a Prometheus that scrapes the job.
 #[test]
 fn a_stopped_pushgateway_is_named_exporter_failing_until_it_is_back() {
     let mut pgw = tidemark_tests::servers::pushgateway();
@@ -525,6 +526,10 @@ fn a_stopped_pushgateway_is_named_exporter_failing_until_it_is_back() {
         pgw.addr
     );
     let (r, url) = start_job(d, "doctor-pgw", &yaml, &[]);
+    // Prometheus scrapes the job itself: its exporters' self-metrics too.
+    let prom = servers::prometheus(&[("tidemark", &r.metrics_addr())]);
+    let prom_url = format!("http://{}", prom.addr);
+    let stale = ["--set", "tidemark.doctor.exporter-stale=3 s"];
     let exporter = |v: &Value| -> Option<Value> {
         v["findings"]
             .as_array()?
@@ -567,6 +572,21 @@ fn a_stopped_pushgateway_is_named_exporter_failing_until_it_is_back() {
             .contains("tidemark_exporter_failed_total"),
         "{v}"
     );
+    // The same from Prometheus's scrapes of the job.
+    let p = wait_prometheus(
+        d,
+        &r,
+        (&prom_url, "doctor-pgw", &stale),
+        "exporter-failing through Prometheus",
+        |v| v["findings"][0]["cause"] == "exporter-failing",
+    );
+    assert!(
+        p["findings"][0]["why"]
+            .as_str()
+            .unwrap_or("")
+            .contains("pushgateway reporter 'pgw'"),
+        "{p}"
+    );
     pgw.resume();
     wait_doctor(
         d,
@@ -574,6 +594,13 @@ fn a_stopped_pushgateway_is_named_exporter_failing_until_it_is_back() {
         &url,
         "no exporter finding once the Pushgateway is back",
         Duration::from_secs(60),
+        |v| exporter(v).is_none(),
+    );
+    wait_prometheus(
+        d,
+        &r,
+        (&prom_url, "doctor-pgw", &stale),
+        "no exporter finding through Prometheus once the Pushgateway is back",
         |v| exporter(v).is_none(),
     );
     r.kill();

@@ -248,7 +248,7 @@ pub fn doc() -> String {
          over the job's catalogue series in Prometheus (any run it scraped, live or past; the graph from \
          `tidemark_vertex_info`), with the default thresholds unless `--set` changes them as the job's \
          configuration did; Prometheus has no root exception, no checkpoint failure reason, no \
-         phase's subtask, no key groups or keys and no exporter of a job, so those findings are thinner or absent there; \
+         phase's subtask and no key groups or keys (and a job's exporters only where Prometheus scrapes its process), so those findings are thinner or absent there; \
          `checkpoint-failing` means failures in the window and none completed in its last quarter, and \
          checkpoint phases are means over the window's checkpoints (per subtask, at the slowest vertex) \
          weighed against their mean duration, a start delay downstream of the longest alignment counted \

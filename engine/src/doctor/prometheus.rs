@@ -10,7 +10,9 @@
 //! (`tidemark_job_recovery_time_seconds` does not say whether it was
 //! measured, so the configured `recovery-time` is used).
 
-use super::facts::{CheckpointFacts, CheckpointTiming, Facts, PartitionFacts, PhaseFacts};
+use super::facts::{
+    CheckpointFacts, CheckpointTiming, ExporterFacts, Facts, PartitionFacts, PhaseFacts,
+};
 use super::{SubtaskFacts, VertexFacts};
 use serde_json::Value;
 use std::collections::BTreeMap;
@@ -294,11 +296,53 @@ pub fn facts(query: Query, job_name: &str, window: Duration) -> Result<Facts, St
             .filter(|r| *r >= 0.5)
             .map(|_| "not in Prometheus: the job's GET /jobs/:id/exceptions has it".to_string()),
         recovery_ms: None,
-        exporters: Vec::new(),
+        exporters: exporters(query, &sel)?,
         rocksdb: Vec::new(),
         partitions,
         cpu: None,
     })
+}
+
+/// The job's exporters, from the self-metrics of the process whose scrape
+/// carries its series (they have no job labels: one process, one job; the
+/// same `instance` ties them to it). A job seen only through a Pushgateway
+/// has none here: its failing pushes are what would have carried them.
+fn exporters(query: Query, sel: &str) -> Result<Vec<ExporterFacts>, String> {
+    let of = |expr: &str| {
+        vector(
+            query,
+            &format!(
+                "max by (reporter, kind) (({expr}) and on (instance) tidemark_vertex_info{{{sel}}})"
+            ),
+        )
+    };
+    let failed = of("tidemark_exporter_failed_total")?;
+    let dropped = of("tidemark_exporter_dropped_total")?;
+    let last = of("tidemark_exporter_last_success_timestamp_seconds")?;
+    let since = of("time() - tidemark_exporter_last_success_timestamp_seconds")?;
+    let key = |s: &Sample| (s.label("reporter").to_string(), s.label("kind").to_string());
+    let value = |v: &[Sample], k: &(String, String)| {
+        v.iter()
+            .find(|s| key(s) == *k)
+            .map(|s| s.value)
+            .filter(|x| x.is_finite())
+    };
+    Ok(failed
+        .iter()
+        .map(|s| {
+            let k = key(s);
+            ExporterFacts {
+                failed: value(&failed, &k).unwrap_or(0.0).max(0.0) as u64,
+                dropped: value(&dropped, &k).unwrap_or(0.0).max(0.0) as u64,
+                // -1 before its first delivery.
+                since_success_s: value(&last, &k)
+                    .filter(|t| *t > 0.0)
+                    .and_then(|_| value(&since, &k)),
+                reporter: k.0,
+                kind: k.1,
+            }
+        })
+        .collect())
 }
 
 /// The vertices that read, directly or not, from vertex `from`.
