@@ -22,6 +22,7 @@
 pub mod catalogue;
 pub mod encode;
 pub mod export;
+pub mod flink;
 #[doc(hidden)]
 pub mod fuzz;
 pub mod host;

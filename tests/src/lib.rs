@@ -2,6 +2,7 @@
 //! for conditions with a deadline (never a bare sleep), kill it hard.
 
 pub mod doctor;
+pub mod flink;
 pub mod promql_check;
 pub mod servers;
 pub mod stream_jobs;

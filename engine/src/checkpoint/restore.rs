@@ -136,7 +136,12 @@ pub fn verify_files(chk_dir: &Location, m: &CheckpointMetadata) -> std::result::
             if h.size <= StateFile::IN_MEMORY_LIMIT {
                 StateFile::open(&chk_dir.join(&h.file), h).map_err(|e| e.to_string())?;
             } else {
-                check_listed(&format!("{chk_key}/{}", h.file), h.size)?;
+                // A folder given to --restore is its own root: no key above it.
+                let key = match chk_key.is_empty() {
+                    true => h.file.clone(),
+                    false => format!("{chk_key}/{}", h.file),
+                };
+                check_listed(&key, h.size)?;
             }
             for f in h.native.iter().flat_map(|n| n.files.iter()) {
                 check_listed(&f.key, f.size)?;
@@ -299,6 +304,36 @@ mod tests {
             savepoint: false,
             operators: vec![],
         }
+    }
+
+    /// A savepoint folder given to `--restore` is a location of its own
+    /// (no key above it); a state file too large to check in memory is
+    /// found there by listing, not under a key that begins with '/'.
+    #[test]
+    fn a_large_state_file_in_a_folder_given_directly_is_found() {
+        let dir = tempfile::tempdir().unwrap();
+        let size = StateFile::IN_MEMORY_LIMIT + 1;
+        let f = std::fs::File::create(dir.path().join("count-0.state")).unwrap();
+        f.set_len(size).unwrap();
+        let mut m = meta("a", 1, 10);
+        m.operators.push(super::super::metadata::OperatorState {
+            uid: "count".into(),
+            vertex: "count".into(),
+            parallelism: 1,
+            max_parallelism: 128,
+            subtasks: vec![Some(crate::state::state_file::StateHandle {
+                file: "count-0.state".into(),
+                size,
+                crc32: 0,
+                native: None,
+            })],
+        });
+        let here = Location::local(dir.path());
+        verify_files(&here, &m).unwrap();
+        // And a wrong size is still caught.
+        m.operators[0].subtasks[0].as_mut().unwrap().size += 1;
+        let e = verify_files(&here, &m).unwrap_err();
+        assert!(e.contains("the metadata says"), "{e}");
     }
 
     #[test]

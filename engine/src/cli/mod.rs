@@ -15,6 +15,7 @@
 //! | `produce` | `tidemark produce`: lines into a JetStream stream |
 //! | `produce_kafka` | `tidemark produce --topic`: lines into a Kafka topic |
 
+pub(crate) mod agent;
 pub(crate) mod backpressure_report;
 pub(crate) mod bench;
 pub(crate) mod checkpoints;
@@ -92,6 +93,9 @@ enum Command {
     },
     /// Print docs/doctor.md (generated from the doctor's causes and thresholds).
     DoctorDoc,
+    /// Tidemark's agent beside another engine: `tidemark agent flink --rest URL`.
+    #[command(subcommand)]
+    Agent(agent::AgentCommand),
     /// Sample a running job's vertex on the CPU: its top frames, and its flame graph as SVG or folded stacks.
     Profile(profile::ProfileArgs),
     /// Publish lines (of files, or standard input) to a JetStream stream or a Kafka topic, one message each.
@@ -229,6 +233,7 @@ pub fn main_with(pipelines: &'static [crate::pipelines::PipelineSpec]) -> i32 {
             0
         }
         Command::Profile(a) => profile::run(&a),
+        Command::Agent(a) => agent::run(&a),
         Command::Savepoint(a) => savepoint::run(&a),
         Command::Bench(a) => bench::run(&a),
         Command::Produce(a) => produce::run(&a),

@@ -1,0 +1,84 @@
+import org.apache.flink.api.common.functions.MapFunction;
+import org.apache.flink.api.common.functions.ReduceFunction;
+import org.apache.flink.api.common.typeinfo.Types;
+import org.apache.flink.api.java.tuple.Tuple2;
+import org.apache.flink.streaming.api.environment.StreamExecutionEnvironment;
+import org.apache.flink.streaming.api.functions.sink.v2.DiscardingSink;
+
+/**
+ * The Flink side of Tidemark's slow-sink scenario: an endless sequence, keyed by {@code i % keys},
+ * a running count per key, and a sink that sleeps 1 ms every {@code every} records, so the count
+ * and the source are backpressured by it. Three vertices: the source (chained with to-key), the
+ * count, and the slow sink (a chain of its own). Arguments: job name, keys, every, checkpoint interval
+ * in ms (0: none).
+ */
+public final class SlowSinkJob {
+    private SlowSinkJob() {}
+
+    public static void main(String[] args) throws Exception {
+        String name = args.length > 0 ? args[0] : "flink-slow-sink";
+        long keys = args.length > 1 ? Long.parseLong(args[1]) : 1000L;
+        long every = args.length > 2 ? Long.parseLong(args[2]) : 10L;
+        long interval = args.length > 3 ? Long.parseLong(args[3]) : 0L;
+        StreamExecutionEnvironment env = StreamExecutionEnvironment.getExecutionEnvironment();
+        if (interval > 0) {
+            env.enableCheckpointing(interval);
+        }
+        env.fromSequence(0, Long.MAX_VALUE)
+                .name("source")
+                .uid("source")
+                .map(new ToKey(keys))
+                .returns(Types.TUPLE(Types.LONG, Types.LONG))
+                .name("to-key")
+                .uid("to-key")
+                .keyBy(t -> t.f0, Types.LONG)
+                .reduce(new Count())
+                .name("count")
+                .uid("count")
+                .map(new Slow(every))
+                .returns(Types.TUPLE(Types.LONG, Types.LONG))
+                .startNewChain()
+                .name("slow-sink")
+                .uid("slow-sink")
+                .sinkTo(new DiscardingSink<>())
+                .name("discard");
+        env.execute(name);
+    }
+
+    static final class ToKey implements MapFunction<Long, Tuple2<Long, Long>> {
+        private final long keys;
+
+        ToKey(long keys) {
+            this.keys = keys;
+        }
+
+        @Override
+        public Tuple2<Long, Long> map(Long i) {
+            return Tuple2.of(i % keys, 1L);
+        }
+    }
+
+    static final class Count implements ReduceFunction<Tuple2<Long, Long>> {
+        @Override
+        public Tuple2<Long, Long> reduce(Tuple2<Long, Long> a, Tuple2<Long, Long> b) {
+            return Tuple2.of(a.f0, a.f1 + b.f1);
+        }
+    }
+
+    static final class Slow implements MapFunction<Tuple2<Long, Long>, Tuple2<Long, Long>> {
+        private final long every;
+        private long seen;
+
+        Slow(long every) {
+            this.every = every;
+        }
+
+        @Override
+        public Tuple2<Long, Long> map(Tuple2<Long, Long> t) throws Exception {
+            if (++seen % every == 0) {
+                Thread.sleep(1);
+            }
+            return t;
+        }
+    }
+}
