@@ -270,6 +270,71 @@ pub static EXPORTER_LAST_SUCCESS: MetricDef = MetricDef {
     merge: Merge::Max,
 };
 
+/// The Flink agent's self-metrics (`tidemark agent flink`): what its polls
+/// of the JobManager's REST API cost and whether they reach it.
+macro_rules! bridge {
+    ($ident:ident, $name:expr, $kind:expr, $unit:expr, $scale:expr, $buckets:expr, $help:expr) => {
+        #[doc = $help]
+        pub static $ident: MetricDef = MetricDef {
+            name: $name,
+            kind: $kind,
+            unit: $unit,
+            help: $help,
+            labels: &[],
+            flink: "-",
+            scale: $scale,
+            buckets: $buckets,
+            merge: Merge::Max,
+        };
+    };
+}
+
+bridge!(
+    BRIDGE_REQUESTS,
+    "tidemark_bridge_requests_total",
+    MetricKind::Counter,
+    "",
+    1.0,
+    &[],
+    "Requests the Flink agent made to the JobManager's REST API."
+);
+bridge!(
+    BRIDGE_FAILURES,
+    "tidemark_bridge_request_failures_total",
+    MetricKind::Counter,
+    "",
+    1.0,
+    &[],
+    "Requests to the JobManager that failed (refused, timed out, an error status or an answer of another shape)."
+);
+bridge!(
+    BRIDGE_POLL_DURATION,
+    "tidemark_bridge_poll_duration_seconds",
+    MetricKind::Histogram,
+    "seconds",
+    1e-9,
+    DURATION_BUCKETS,
+    "Time one poll of every watched job took."
+);
+bridge!(
+    BRIDGE_JOBS,
+    "tidemark_bridge_jobs",
+    MetricKind::Gauge,
+    "",
+    1.0,
+    &[],
+    "Running jobs the Flink agent watches."
+);
+bridge!(
+    BRIDGE_UP,
+    "tidemark_bridge_up",
+    MetricKind::Gauge,
+    "",
+    1.0,
+    &[],
+    "1 when the last poll reached the JobManager, 0 when it did not (the jobs' series are then withdrawn, not repeated)."
+);
+
 /// A process or host metric with no labels or one: one writer per process,
 /// never merged (no job, vertex or subtask label), so its merge is moot.
 macro_rules! sys {
@@ -1279,6 +1344,11 @@ pub static ALL: &[&MetricDef] = &[
     &EXPORTER_DROPPED,
     &EXPORTER_QUEUE_DEPTH,
     &EXPORTER_LAST_SUCCESS,
+    &BRIDGE_REQUESTS,
+    &BRIDGE_FAILURES,
+    &BRIDGE_POLL_DURATION,
+    &BRIDGE_JOBS,
+    &BRIDGE_UP,
     &PROCESS_CPU,
     &PROCESS_RSS,
     &PROCESS_VMEM,

@@ -39,6 +39,9 @@ pub const MAX_PARALLELISM: &str = "max_parallelism";
 pub const MOUNTPOINT: &str = "mountpoint";
 /// A network interface (host metrics).
 pub const DEVICE: &str = "device";
+/// The Flink cluster a series comes from (`tidemark agent flink --cluster`),
+/// added to every series the agent exports.
+pub const CLUSTER: &str = "cluster";
 
 /// How fine-grained the exported series are (`metrics.level`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]

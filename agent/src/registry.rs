@@ -211,6 +211,9 @@ impl Default for RegistryOptions {
 pub struct Registry {
     inner: Arc<Mutex<Inner>>,
     opts: RegistryOptions,
+    /// Labels every exported series carries after its own (the Flink
+    /// agent's `cluster`): the catalogue's label sets stay those of a job.
+    constant: Arc<Vec<(&'static str, String)>>,
 }
 
 impl Default for Registry {
@@ -271,7 +274,17 @@ impl Registry {
                 consumers: 0,
             })),
             opts,
+            constant: Arc::default(),
         }
+    }
+
+    /// This registry with `name="value"` added to every series it exports
+    /// (its own families' included), after the series' own labels.
+    pub fn with_constant_label(mut self, name: &'static str, value: &str) -> Self {
+        let mut c = (*self.constant).clone();
+        c.push((name, value.to_string()));
+        self.constant = Arc::new(c);
+        self
     }
 
     /// The options.
@@ -518,6 +531,14 @@ impl Registry {
                 .collect(),
         });
         out.sort_by_key(|f| f.def.name);
+        for fam in &mut out {
+            for (name, value) in self.constant.iter() {
+                fam.labels.push(name);
+                for (values, _) in &mut fam.series {
+                    values.push(value.clone());
+                }
+            }
+        }
         out
     }
 }

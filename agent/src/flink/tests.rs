@@ -1,73 +1,152 @@
 use super::*;
 use crate::catalogue::MetricDef;
-use serde_json::json;
+use crate::registry::{RegistryOptions, Value as Exposed};
+use serde_json::{json, Value};
 use std::cell::RefCell;
 
 /// A JobManager with one job `j1` of two vertices (src → sink, parallelism
-/// 2) whose sink has been busy `busy_ms` in all; `running` says whether
-/// the overview lists the job; every path asked is recorded.
+/// 2), answering in Flink 2.3's shapes from its fields; every path asked is
+/// recorded.
 struct FakeJobManager {
+    up: bool,
     running: bool,
+    /// The sink's accumulated busy ms, summed over its subtasks.
     busy_ms: f64,
+    restarts: u64,
+    /// Completed checkpoints (ids 1..=n); each subtask's phases are
+    /// `10 × id` ms end to end, `id` sync, `2 × id` async, 0 alignment,
+    /// `3 × id` start delay.
+    completed: u64,
     asked: RefCell<Vec<String>>,
+}
+
+impl Default for FakeJobManager {
+    fn default() -> Self {
+        Self {
+            up: true,
+            running: true,
+            busy_ms: 2500.0,
+            restarts: 0,
+            completed: 0,
+            asked: RefCell::default(),
+        }
+    }
+}
+
+fn checkpoint(id: u64) -> Value {
+    json!({"className": "completed", "id": id, "status": "COMPLETED", "end_to_end_duration": 10 * id,
+           "checkpointed_size": 100 * id, "state_size": 1000 * id, "latest_ack_timestamp": 1_700_000_000_000u64 + id})
 }
 
 impl FakeJobManager {
     fn get(&self, path: &str) -> Result<Value, String> {
         self.asked.borrow_mut().push(path.to_string());
-        if path == "/jobs/overview" {
-            let jobs = match self.running {
-                true => {
-                    json!([{"jid": "j1", "name": "wc", "state": "RUNNING"}, {"jid": "j0", "name": "old", "state": "FINISHED"}])
-                }
-                false => json!([]),
-            };
-            return Ok(json!({ "jobs": jobs }));
+        if !self.up {
+            return Err("connection refused".into());
         }
-        if path == "/jobs/j1" {
-            return Ok(json!({
-                "name": "wc", "maxParallelism": 256,
-                "vertices": [
-                    {"id": "a", "name": "Source: src", "parallelism": 2},
-                    {"id": "b", "name": "sink", "parallelism": 2}
-                ],
-                "plan": {"nodes": [
-                    {"id": "b", "inputs": [{"id": "a", "ship_strategy": "HASH"}]},
-                    {"id": "a"}
-                ]}
-            }));
+        match path {
+            "/jobs/overview" => {
+                let jobs = match self.running {
+                    true => json!([
+                        {"jid": "j1", "name": "wc", "state": "RUNNING"},
+                        {"jid": "j0", "name": "old", "state": "FINISHED"}
+                    ]),
+                    false => json!([]),
+                };
+                return Ok(json!({ "jobs": jobs }));
+            }
+            "/jobs/j1" => {
+                return Ok(json!({
+                    "name": "wc", "maxParallelism": 256,
+                    "vertices": [
+                        {"id": "a", "name": "Source: src", "parallelism": 2},
+                        {"id": "b", "name": "sink", "parallelism": 2}
+                    ],
+                    "plan": {"nodes": [
+                        {"id": "b", "inputs": [{"id": "a", "ship_strategy": "HASH"}]},
+                        {"id": "a"}
+                    ]}
+                }))
+            }
+            "/jobs/j1/checkpoints/config" => return Ok(json!({"interval": 2000})),
+            "/jobs/j1/checkpoints" => {
+                let history: Vec<Value> = (1..=self.completed)
+                    .rev()
+                    .take(10)
+                    .map(checkpoint)
+                    .collect();
+                let latest = (self.completed > 0).then(|| checkpoint(self.completed));
+                return Ok(json!({
+                    "counts": {"completed": self.completed, "failed": 1, "restored": 0, "in_progress": 1, "total": self.completed + 2},
+                    "latest": {"completed": latest},
+                    "history": history
+                }));
+            }
+            _ => {}
         }
-        if path.starts_with("/jobs/j1/vertices/b/subtasks/metrics?get=") {
-            assert!(path.ends_with("&agg=sum"), "{path}");
+        if path.starts_with("/jobs/j1/metrics?get=") {
             return Ok(json!([
-                {"id": "accumulateBusyTimeMs", "sum": self.busy_ms},
-                {"id": "numRecordsIn", "sum": 42.0}
+                {"id": "numRestarts", "value": self.restarts.to_string()},
+                {"id": "runningTime", "value": "5000"}
             ]));
         }
-        if path.starts_with("/jobs/j1/vertices/a/subtasks/metrics") {
-            return Ok(json!([{"id": "accumulateBackPressuredTimeMs", "sum": 1500.0}]));
+        if let Some(rest) = path.strip_prefix("/jobs/j1/checkpoints/details/") {
+            let (cid, _vertex) = rest.split_once("/subtasks/").unwrap();
+            let id: u64 = cid.parse().unwrap();
+            let done = json!({"index": 0, "status": "completed", "end_to_end_duration": 10 * id,
+                "checkpoint": {"sync": id, "async": 2 * id}, "alignment": {"duration": 0}, "start_delay": 3 * id});
+            return Ok(json!({"subtasks": [done, {"index": 1, "status": "pending_or_failed"}]}));
+        }
+        if let Some(rest) = path.strip_prefix("/jobs/j1/vertices/") {
+            let (vertex, query) = rest.split_once("/subtasks/metrics").unwrap();
+            let all = match vertex {
+                "a" => vec![
+                    json!({"id": "accumulateBackPressuredTimeMs", "min": 500.0, "max": 1000.0, "sum": 1500.0}),
+                ],
+                _ => vec![
+                    json!({"id": "accumulateBusyTimeMs", "min": 0.0, "max": self.busy_ms, "sum": self.busy_ms}),
+                    json!({"id": "numRecordsIn", "min": 20.0, "max": 22.0, "sum": 42.0}),
+                    json!({"id": "Shuffle.Netty.Input.Buffers.inPoolUsage", "min": 0.25, "max": 0.75, "sum": 1.0}),
+                    json!({"id": "currentInputWatermark", "min": -9.223372036854776E18, "max": 1.0e12, "sum": 0.0}),
+                ],
+            };
+            let Some(query) = query.strip_prefix("?get=") else {
+                let names: Vec<Value> = all.iter().map(|m| json!({"id": m["id"]})).collect();
+                return Ok(Value::Array(names));
+            };
+            let (names, agg) = query.split_once("&agg=").unwrap();
+            assert_eq!(agg, "min,max,sum");
+            // As Flink: one name the vertex lacks, and the answer is empty.
+            let asked: Vec<&str> = names.split(',').collect();
+            if asked.iter().any(|n| !all.iter().any(|m| m["id"] == *n)) {
+                return Ok(json!([]));
+            }
+            return Ok(Value::Array(all));
         }
         Err(format!("404 {path}"))
     }
 }
 
-fn value(r: &Registry, def: &MetricDef, vertex: &str) -> Option<f64> {
+fn value(r: &Registry, def: &MetricDef, label: &str) -> Option<f64> {
     r.series_of(def)
         .into_iter()
-        .find(|(labels, _)| labels.iter().any(|l| l == vertex))
+        .find(|(labels, _)| labels.iter().any(|l| l == label))
         .map(|(_, v)| match v {
-            crate::registry::Value::Counter(x) | crate::registry::Value::Gauge(x) => x,
-            _ => f64::NAN,
+            Exposed::Counter(x) | Exposed::Gauge(x) => x,
+            Exposed::Histogram { count, .. } => count as f64,
         })
+}
+
+fn vertex_registry() -> Registry {
+    Registry::with_options(RegistryOptions {
+        level: crate::labels::Level::Vertex,
+        ..Default::default()
+    })
 }
 
 #[test]
 fn a_job_s_plan_names_each_vertex_s_inputs() {
-    let jm = FakeJobManager {
-        running: true,
-        busy_ms: 0.0,
-        asked: RefCell::default(),
-    };
+    let jm = FakeJobManager::default();
     let job = plan(&|p: &str| jm.get(p), "j1").unwrap();
     assert_eq!((job.name.as_str(), job.max_parallelism), ("wc", 256));
     assert_eq!(job.vertices[1].inputs, ["Source: src"]);
@@ -76,19 +155,14 @@ fn a_job_s_plan_names_each_vertex_s_inputs() {
 
 #[test]
 fn a_poll_maps_accumulated_times_into_counters_and_retires_a_job_that_ends() {
-    let registry = Registry::with_options(crate::registry::RegistryOptions {
-        level: crate::labels::Level::Vertex,
-        ..Default::default()
-    });
+    let registry = vertex_registry();
     let mut bridge = Bridge::new(registry.clone());
-    let mut jm = FakeJobManager {
-        running: true,
-        busy_ms: 2500.0,
-        asked: RefCell::default(),
-    };
+    let mut jm = FakeJobManager::default();
     let out = bridge.poll(&|p: &str| jm.get(p)).unwrap();
-    // The overview, the new job's plan, one request per vertex.
-    assert_eq!((out.requests, out.failures, out.jobs), (4, 0, 1));
+    // The overview; the new job's plan, checkpoint configuration and each
+    // vertex's metric names; one request per vertex; its job metrics and
+    // checkpoint statistics.
+    assert_eq!((out.requests, out.failures, out.jobs), (9, 0, 1));
     assert_eq!(value(&registry, &catalogue::TASK_BUSY, "sink"), Some(2.5));
     assert_eq!(
         value(&registry, &catalogue::TASK_RECORDS_IN, "sink"),
@@ -98,6 +172,20 @@ fn a_poll_maps_accumulated_times_into_counters_and_retires_a_job_that_ends() {
         value(&registry, &catalogue::TASK_BACKPRESSURED, "Source: src"),
         Some(1.5)
     );
+    // The fullest subtask's queue; no watermark while one subtask has none.
+    assert_eq!(
+        value(&registry, &catalogue::TASK_INPUT_QUEUE_USAGE, "sink"),
+        Some(0.75)
+    );
+    assert_eq!(
+        value(&registry, &catalogue::TASK_INPUT_WATERMARK, "sink"),
+        Some(-1.0)
+    );
+    assert_eq!(
+        value(&registry, &catalogue::CHECKPOINT_INTERVAL, "wc"),
+        Some(2.0)
+    );
+    assert_eq!(value(&registry, &catalogue::JOB_UPTIME, "wc"), Some(5.0));
     let info = registry.series_of(&catalogue::VERTEX_INFO);
     assert!(
         info.iter().any(|(l, _)| l.contains(&"sink".to_string())
@@ -105,13 +193,15 @@ fn a_poll_maps_accumulated_times_into_counters_and_retires_a_job_that_ends() {
             && l.contains(&"256".to_string())),
         "{info:?}"
     );
-    // The next poll reads the counters again, not the plan.
+    // The next poll reads the metrics again, not the plan.
     jm.busy_ms = 4000.0;
     jm.asked.borrow_mut().clear();
     let out = bridge.poll(&|p: &str| jm.get(p)).unwrap();
-    assert_eq!(out.requests, 3);
+    assert_eq!(out.requests, 5);
     assert!(!jm.asked.borrow().iter().any(|p| p == "/jobs/j1"));
     assert_eq!(value(&registry, &catalogue::TASK_BUSY, "sink"), Some(4.0));
+    let own = registry.series_of(&catalogue::BRIDGE_REQUESTS);
+    assert_eq!(own, vec![(vec![], Exposed::Counter(14.0))]);
     // Gone from the overview: its series are retired.
     jm.running = false;
     let out = bridge.poll(&|p: &str| jm.get(p)).unwrap();
@@ -123,17 +213,118 @@ fn a_poll_maps_accumulated_times_into_counters_and_retires_a_job_that_ends() {
 }
 
 #[test]
-fn a_jobmanager_that_does_not_answer_fails_the_poll_and_keeps_the_series() {
-    let registry = Registry::default();
+fn a_total_that_restarts_from_zero_adds_only_what_grew() {
+    let registry = vertex_registry();
     let mut bridge = Bridge::new(registry.clone());
-    let jm = FakeJobManager {
-        running: true,
-        busy_ms: 1000.0,
-        asked: RefCell::default(),
+    let mut jm = FakeJobManager {
+        busy_ms: 10_000.0,
+        restarts: 0,
+        ..Default::default()
     };
     bridge.poll(&|p: &str| jm.get(p)).unwrap();
-    let down = |_: &str| -> Result<Value, String> { Err("connection refused".into()) };
-    let e = bridge.poll(&down).unwrap_err();
+    // The sink's tasks restarted: Flink's total starts again from zero.
+    (jm.busy_ms, jm.restarts) = (1_000.0, 1);
+    bridge.poll(&|p: &str| jm.get(p)).unwrap();
+    assert_eq!(value(&registry, &catalogue::TASK_BUSY, "sink"), Some(10.0));
+    assert_eq!(value(&registry, &catalogue::JOB_RESTARTS, "wc"), Some(1.0));
+    jm.busy_ms = 3_500.0;
+    bridge.poll(&|p: &str| jm.get(p)).unwrap();
+    assert_eq!(value(&registry, &catalogue::TASK_BUSY, "sink"), Some(12.5));
+}
+
+#[test]
+fn each_completed_checkpoint_s_phases_are_observed_once_per_subtask() {
+    let registry = vertex_registry();
+    let mut bridge = Bridge::new(registry.clone());
+    let mut jm = FakeJobManager {
+        completed: 3,
+        ..Default::default()
+    };
+    // First sight: the newest checkpoint only (one completed subtask per vertex).
+    let out = bridge.poll(&|p: &str| jm.get(p)).unwrap();
+    assert_eq!(out.checkpoints_observed, 1);
+    let count = |def| value(&registry, def, "sink");
+    assert_eq!(count(&catalogue::CHECKPOINT_SYNC_DURATION), Some(1.0));
+    assert_eq!(
+        value(&registry, &catalogue::CHECKPOINT_LAST_ID, "wc"),
+        Some(3.0)
+    );
+    let last = value(&registry, &catalogue::CHECKPOINT_LAST_DURATION, "wc").unwrap();
+    assert!((last - 0.03).abs() < 1e-12, "{last}");
+    assert_eq!(
+        value(&registry, &catalogue::CHECKPOINTS_COMPLETED, "wc"),
+        Some(3.0)
+    );
+    // Nothing new: nothing observed, no detail read.
+    jm.asked.borrow_mut().clear();
+    assert_eq!(
+        bridge
+            .poll(&|p: &str| jm.get(p))
+            .unwrap()
+            .checkpoints_observed,
+        0
+    );
+    assert!(!jm.asked.borrow().iter().any(|p| p.contains("/details/")));
+    // Two completed between polls: both, once each.
+    jm.completed = 5;
+    assert_eq!(
+        bridge
+            .poll(&|p: &str| jm.get(p))
+            .unwrap()
+            .checkpoints_observed,
+        2
+    );
+    assert_eq!(count(&catalogue::CHECKPOINT_SYNC_DURATION), Some(3.0));
+    let sync = registry.series_of(&catalogue::CHECKPOINT_START_DELAY);
+    let (_, Exposed::Histogram { sum, .. }) = sync
+        .iter()
+        .find(|(l, _)| l.contains(&"sink".to_string()))
+        .unwrap()
+    else {
+        panic!("{sync:?}")
+    };
+    // Start delays 9, 12 and 15 ms.
+    assert!((sum - 0.036).abs() < 1e-9, "{sum}");
+}
+
+#[test]
+fn a_jobmanager_that_does_not_answer_withdraws_the_series_until_it_is_back() {
+    let registry = Registry::default();
+    let mut bridge = Bridge::new(registry.clone());
+    let mut jm = FakeJobManager {
+        busy_ms: 1000.0,
+        ..Default::default()
+    };
+    bridge.poll(&|p: &str| jm.get(p)).unwrap();
+    jm.up = false;
+    let e = bridge.poll(&|p: &str| jm.get(p)).unwrap_err();
     assert!(e.contains("connection refused"), "{e}");
-    assert_eq!(value(&registry, &catalogue::TASK_BUSY, "sink"), Some(1.0));
+    assert_eq!(value(&registry, &catalogue::TASK_BUSY, "sink"), None);
+    let up = registry.series_of(&catalogue::BRIDGE_UP);
+    assert_eq!(up, vec![(vec![], Exposed::Gauge(0.0))]);
+    let failed = registry.series_of(&catalogue::BRIDGE_FAILURES);
+    assert_eq!(failed, vec![(vec![], Exposed::Counter(1.0))]);
+    // Back: the series return with Flink's totals.
+    (jm.up, jm.busy_ms) = (true, 3000.0);
+    bridge.poll(&|p: &str| jm.get(p)).unwrap();
+    assert_eq!(value(&registry, &catalogue::TASK_BUSY, "sink"), Some(3.0));
+    let up = registry.series_of(&catalogue::BRIDGE_UP);
+    assert_eq!(up, vec![(vec![], Exposed::Gauge(1.0))]);
+}
+
+#[test]
+fn a_constant_label_is_added_to_every_exported_series() {
+    let registry = Registry::default().with_constant_label(crate::labels::CLUSTER, "prod-eu");
+    let mut bridge = Bridge::new(registry.clone());
+    let jm = FakeJobManager::default();
+    bridge.poll(&|p: &str| jm.get(p)).unwrap();
+    let snapshot = registry.snapshot();
+    assert!(snapshot.len() > 5);
+    for fam in &snapshot {
+        assert_eq!(fam.labels.last(), Some(&"cluster"), "{}", fam.def.name);
+        for (values, _) in &fam.series {
+            assert_eq!(values.len(), fam.labels.len(), "{}", fam.def.name);
+            assert_eq!(values.last().map(String::as_str), Some("prod-eu"));
+        }
+    }
 }

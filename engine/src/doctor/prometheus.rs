@@ -102,13 +102,14 @@ pub fn facts(query: Query, job_name: &str, window: Duration) -> Result<Facts, St
     let order = upstream_first(&info)?;
     let index = |v: &str| order.iter().position(|s| s.label("vertex") == v);
     // Series label vertices by name; findings name them by uid, as the REST
-    // API does.
+    // API does — but a Flink job's vertex ids (`tidemark agent flink`) are
+    // generated hashes no user wrote, so there the name is what tells them.
     let uid = |name: &str| -> String {
         order
             .iter()
             .find(|s| s.label("vertex") == name)
             .map(|s| s.label("vertex_id"))
-            .filter(|u| !u.is_empty())
+            .filter(|u| !u.is_empty() && !is_flink_vertex_id(u))
             .unwrap_or(name)
             .to_string()
     };
@@ -411,6 +412,11 @@ fn upstream_first(info: &[Sample]) -> Result<Vec<&Sample>, String> {
         }
     }
     Ok(out)
+}
+
+/// A Flink JobVertexID: 32 hex digits, generated from the job graph.
+fn is_flink_vertex_id(id: &str) -> bool {
+    id.len() == 32 && id.bytes().all(|b| b.is_ascii_hexdigit())
 }
 
 #[cfg(test)]

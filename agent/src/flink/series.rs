@@ -1,0 +1,336 @@
+//! One Flink job's catalogue series and how each poll's REST answers update
+//! them: the graph, per-vertex times, records, queues and watermarks,
+//! job-level restarts and uptime, checkpoint counts and last-checkpoint
+//! gauges, and checkpoint phase histograms observed once per completed
+//! checkpoint.
+
+use super::rest::{self, Aggregate, Fetch, FlinkJob};
+use crate::catalogue::{self, MetricDef};
+use crate::registry::{Counter, Gauge, Histogram, Registry};
+use std::collections::BTreeMap;
+
+/// Milliseconds to the nanoseconds times are stored in.
+const MS_TO_NS: f64 = 1e6;
+
+/// A catalogue counter fed from a Flink total that starts again from zero
+/// when the tasks behind it restart. Only increases are added: a total that
+/// drops (some or all subtasks restarted) adds nothing for that poll, so the
+/// counter never counts what did not happen; at most one poll's increase of
+/// the restarted subtasks is missed.
+struct Accumulated {
+    counter: Counter,
+    /// Stored units per Flink unit.
+    scale: f64,
+    last: Option<f64>,
+}
+
+impl Accumulated {
+    fn new(counter: Counter, scale: f64) -> Self {
+        Self {
+            counter,
+            scale,
+            last: None,
+        }
+    }
+
+    fn update(&mut self, total: f64) {
+        match self.last {
+            // First read: the total so far (a series revived after the
+            // JobManager came back keeps its higher value).
+            None => self.counter.set_total((total * self.scale).max(0.0) as u64),
+            Some(last) => self
+                .counter
+                .add(((total - last).max(0.0) * self.scale).round() as u64),
+        }
+        self.last = Some(total);
+    }
+}
+
+/// The checkpoint phase histograms of one vertex, observed per subtask.
+struct Phases {
+    end_to_end: Histogram,
+    sync: Histogram,
+    async_: Histogram,
+    alignment: Histogram,
+    start_delay: Histogram,
+}
+
+/// One vertex's series.
+struct VertexSeries {
+    id: String,
+    /// The [`rest::VERTEX_METRICS`] it has; listed again while empty.
+    names: Vec<&'static str>,
+    /// (Flink metric summed over subtasks, its counter).
+    totals: Vec<(&'static str, Accumulated)>,
+    input_queue: Option<Gauge>,
+    output_queue: Option<Gauge>,
+    watermark: Option<Gauge>,
+    watermark_lag: Option<Gauge>,
+    phases: Option<Phases>,
+}
+
+/// One watched job's series.
+pub(super) struct JobSeries {
+    id: String,
+    vertices: Vec<VertexSeries>,
+    /// (Flink job metric, its counter).
+    job_totals: Vec<(&'static str, Accumulated)>,
+    uptime: Option<Gauge>,
+    completed: Option<Accumulated>,
+    failed: Option<Accumulated>,
+    restored: Option<Accumulated>,
+    gauges: BTreeMap<&'static str, Gauge>,
+    /// The newest checkpoint whose phases are in the histograms.
+    observed: Option<u64>,
+}
+
+impl JobSeries {
+    /// Registers `job`'s graph (`tidemark_vertex_info`) and its series;
+    /// `interval_ms` is its checkpoint interval when the JobManager gave it.
+    pub(super) fn register(registry: &Registry, job: &FlinkJob, interval_ms: Option<u64>) -> Self {
+        let max = job.max_parallelism.to_string();
+        let (name, id) = (job.name.as_str(), job.id.as_str());
+        let vertices = job
+            .vertices
+            .iter()
+            .map(|v| {
+                let (inputs, p) = (v.inputs.join(","), v.parallelism.to_string());
+                let info = [name, id, &v.name, &v.id, &inputs, &p, &max];
+                if let Ok(g) = registry.gauge(&catalogue::VERTEX_INFO, &info) {
+                    g.set(1);
+                }
+                // Summed over subtasks: the series of `metrics.level: vertex`.
+                let task = [name, id, v.name.as_str(), "0"];
+                let vertex = [name, id, v.name.as_str()];
+                let totals = [
+                    ("accumulateBusyTimeMs", &catalogue::TASK_BUSY, MS_TO_NS),
+                    ("accumulateIdleTimeMs", &catalogue::TASK_IDLE, MS_TO_NS),
+                    (
+                        "accumulateBackPressuredTimeMs",
+                        &catalogue::TASK_BACKPRESSURED,
+                        MS_TO_NS,
+                    ),
+                    ("numRecordsIn", &catalogue::TASK_RECORDS_IN, 1.0),
+                    ("numRecordsOut", &catalogue::TASK_RECORDS_OUT, 1.0),
+                ]
+                .into_iter()
+                .filter_map(|(m, def, scale)| {
+                    Some((
+                        m,
+                        Accumulated::new(registry.counter(def, &task).ok()?, scale),
+                    ))
+                })
+                .collect();
+                let gauge = |def: &'static MetricDef| registry.gauge(def, &task).ok();
+                let hist = |def: &'static MetricDef| registry.histogram(def, &vertex).ok();
+                VertexSeries {
+                    id: v.id.clone(),
+                    names: Vec::new(),
+                    totals,
+                    input_queue: gauge(&catalogue::TASK_INPUT_QUEUE_USAGE),
+                    output_queue: gauge(&catalogue::TASK_OUTPUT_QUEUE_USAGE),
+                    watermark: gauge(&catalogue::TASK_INPUT_WATERMARK),
+                    watermark_lag: gauge(&catalogue::TASK_WATERMARK_LAG),
+                    phases: (|| {
+                        Some(Phases {
+                            end_to_end: hist(&catalogue::CHECKPOINT_DURATION)?,
+                            sync: hist(&catalogue::CHECKPOINT_SYNC_DURATION)?,
+                            async_: hist(&catalogue::CHECKPOINT_ASYNC_DURATION)?,
+                            alignment: hist(&catalogue::CHECKPOINT_ALIGNMENT_DURATION)?,
+                            start_delay: hist(&catalogue::CHECKPOINT_START_DELAY)?,
+                        })
+                    })(),
+                }
+            })
+            .collect();
+        let labels = [name, id];
+        let counter = |def: &'static MetricDef| {
+            registry
+                .counter(def, &labels)
+                .ok()
+                .map(|c| Accumulated::new(c, 1.0))
+        };
+        let gauges: BTreeMap<&'static str, Gauge> = [
+            &catalogue::CHECKPOINT_INTERVAL,
+            &catalogue::CHECKPOINT_IN_PROGRESS,
+            &catalogue::CHECKPOINT_LAST_ID,
+            &catalogue::CHECKPOINT_LAST_DURATION,
+            &catalogue::CHECKPOINT_LAST_SIZE,
+            &catalogue::CHECKPOINT_LAST_FULL_SIZE,
+            &catalogue::CHECKPOINT_LAST_COMPLETION,
+            &catalogue::CHECKPOINT_SINCE_LAST,
+        ]
+        .into_iter()
+        .filter_map(|def| Some((def.name, registry.gauge(def, &labels).ok()?)))
+        .collect();
+        if let (Some(ms), Some(g)) = (interval_ms, gauges.get(catalogue::CHECKPOINT_INTERVAL.name))
+        {
+            g.set(ms as i64);
+        }
+        Self {
+            id: id.to_string(),
+            vertices,
+            job_totals: counter(&catalogue::JOB_RESTARTS)
+                .map(|c| ("numRestarts", c))
+                .into_iter()
+                .collect(),
+            uptime: registry.gauge(&catalogue::JOB_UPTIME, &labels).ok(),
+            completed: counter(&catalogue::CHECKPOINTS_COMPLETED),
+            failed: counter(&catalogue::CHECKPOINTS_FAILED),
+            restored: counter(&catalogue::CHECKPOINTS_RESTORED),
+            gauges,
+            observed: None,
+        }
+    }
+
+    /// Reads the job's metrics and checkpoints into its series; returns how
+    /// many completed checkpoints' phases were observed. A request that
+    /// fails leaves what it feeds as it was (the failure is counted by the
+    /// caller's fetch).
+    pub(super) fn update(&mut self, fetch: Fetch) -> u64 {
+        let now_ms = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_millis() as i64)
+            .unwrap_or(0);
+        for v in &mut self.vertices {
+            if v.names.is_empty() {
+                v.names = rest::vertex_metric_names(fetch, &self.id, &v.id).unwrap_or_default();
+                if v.names.is_empty() {
+                    continue;
+                }
+            }
+            if let Ok(m) = rest::vertex_metrics(fetch, &self.id, &v.id, &v.names) {
+                v.update(&m, now_ms);
+            }
+        }
+        if let Ok(m) = rest::job_metrics(fetch, &self.id) {
+            for (name, total) in &mut self.job_totals {
+                if let Some(x) = m.get(*name) {
+                    total.update(*x);
+                }
+            }
+            if let (Some(g), Some(ms)) = (&self.uptime, m.get("runningTime")) {
+                g.set(*ms as i64);
+            }
+        }
+        let Ok(stats) = rest::checkpoint_stats(fetch, &self.id) else {
+            return 0;
+        };
+        self.update_checkpoints(&stats, now_ms);
+        self.observe_phases(fetch, &stats)
+    }
+
+    fn update_checkpoints(&mut self, s: &rest::CheckpointStats, now_ms: i64) {
+        for (total, x) in [
+            (&mut self.completed, s.completed),
+            (&mut self.failed, s.failed),
+            (&mut self.restored, s.restored),
+        ] {
+            if let Some(t) = total {
+                t.update(x as f64);
+            }
+        }
+        let set = |def: &MetricDef, v: i64| {
+            if let Some(g) = self.gauges.get(def.name) {
+                g.set(v);
+            }
+        };
+        set(&catalogue::CHECKPOINT_IN_PROGRESS, s.in_progress as i64);
+        if let Some(c) = &s.latest {
+            set(&catalogue::CHECKPOINT_LAST_ID, c.id as i64);
+            set(
+                &catalogue::CHECKPOINT_LAST_DURATION,
+                (c.duration_ms * 1_000_000) as i64,
+            );
+            set(&catalogue::CHECKPOINT_LAST_SIZE, c.checkpointed_size as i64);
+            set(&catalogue::CHECKPOINT_LAST_FULL_SIZE, c.state_size as i64);
+            set(
+                &catalogue::CHECKPOINT_LAST_COMPLETION,
+                c.completed_at_ms as i64,
+            );
+            set(
+                &catalogue::CHECKPOINT_SINCE_LAST,
+                (now_ms - c.completed_at_ms as i64).max(0),
+            );
+        }
+    }
+
+    /// Observes, once each, the per-subtask phases of the checkpoints
+    /// completed since the last poll (those the history still lists; at a
+    /// job's first poll, the newest only), oldest first.
+    fn observe_phases(&mut self, fetch: Fetch, s: &rest::CheckpointStats) -> u64 {
+        let Some(latest) = &s.latest else {
+            // None completed yet: every one from now on is new.
+            self.observed = Some(0);
+            return 0;
+        };
+        let ids: Vec<u64> = match self.observed {
+            None => vec![latest.id],
+            Some(seen) => {
+                let mut ids: Vec<u64> = s
+                    .history
+                    .iter()
+                    .map(|c| c.id)
+                    .filter(|id| *id > seen)
+                    .collect();
+                ids.sort_unstable();
+                ids
+            }
+        };
+        let mut observed = 0;
+        for cid in ids {
+            for v in &self.vertices {
+                let (Some(p), Ok(subtasks)) =
+                    (&v.phases, rest::subtask_phases(fetch, &self.id, cid, &v.id))
+                else {
+                    continue;
+                };
+                for s in subtasks {
+                    let ns = |ms: u64| ms.saturating_mul(1_000_000);
+                    p.end_to_end.observe(ns(s.end_to_end));
+                    p.sync.observe(ns(s.sync));
+                    p.async_.observe(ns(s.async_));
+                    p.alignment.observe(ns(s.alignment));
+                    p.start_delay.observe(ns(s.start_delay));
+                }
+            }
+            observed += 1;
+            self.observed = Some(cid);
+        }
+        observed
+    }
+}
+
+impl VertexSeries {
+    fn update(&mut self, m: &BTreeMap<String, Aggregate>, now_ms: i64) {
+        for (name, total) in &mut self.totals {
+            if let Some(a) = m.get(*name) {
+                total.update(a.sum);
+            }
+        }
+        // Ratios are stored in millionths; the fullest subtask's.
+        let ratio = |g: &Option<Gauge>, name: &str| {
+            if let (Some(g), Some(a)) = (g, m.get(name)) {
+                g.set((a.max * 1e6).round() as i64);
+            }
+        };
+        ratio(&self.input_queue, "Shuffle.Netty.Input.Buffers.inPoolUsage");
+        ratio(
+            &self.output_queue,
+            "Shuffle.Netty.Output.Buffers.outPoolUsage",
+        );
+        // The slowest subtask's watermark; Flink reports Long.MIN_VALUE
+        // before the first, which stays "not yet" (-1) here.
+        if let Some(a) = m.get("currentInputWatermark") {
+            if a.min > 0.0 {
+                let wm = a.min as i64;
+                if let Some(g) = &self.watermark {
+                    g.set(wm);
+                }
+                if let Some(g) = &self.watermark_lag {
+                    g.set((now_ms - wm).max(0));
+                }
+            }
+        }
+    }
+}
