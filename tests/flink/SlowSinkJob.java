@@ -10,7 +10,9 @@ import org.apache.flink.streaming.api.functions.sink.v2.DiscardingSink;
  * a running count per key, and a sink that sleeps 1 ms every {@code every} records, so the count
  * and the source are backpressured by it. Three vertices: the source (chained with to-key), the
  * count, and the slow sink (a chain of its own). Arguments: job name, keys, every, checkpoint interval
- * in ms (0: none).
+ * in ms (0: none), and optionally a cap on the source (it sleeps 1 ms every {@code throttle} records;
+ * 0: none) and a file while which exists the sink is slow (absent: always slow), so that a test can
+ * end the slowdown and see the backpressure clear.
  */
 public final class SlowSinkJob {
     private SlowSinkJob() {}
@@ -20,6 +22,8 @@ public final class SlowSinkJob {
         long keys = args.length > 1 ? Long.parseLong(args[1]) : 1000L;
         long every = args.length > 2 ? Long.parseLong(args[2]) : 10L;
         long interval = args.length > 3 ? Long.parseLong(args[3]) : 0L;
+        long throttle = args.length > 4 ? Long.parseLong(args[4]) : 0L;
+        String slowWhile = args.length > 5 ? args[5] : "";
         StreamExecutionEnvironment env = StreamExecutionEnvironment.getExecutionEnvironment();
         if (interval > 0) {
             env.enableCheckpointing(interval);
@@ -27,7 +31,7 @@ public final class SlowSinkJob {
         env.fromSequence(0, Long.MAX_VALUE)
                 .name("source")
                 .uid("source")
-                .map(new ToKey(keys))
+                .map(new ToKey(keys, throttle))
                 .returns(Types.TUPLE(Types.LONG, Types.LONG))
                 .name("to-key")
                 .uid("to-key")
@@ -35,7 +39,7 @@ public final class SlowSinkJob {
                 .reduce(new Count())
                 .name("count")
                 .uid("count")
-                .map(new Slow(every))
+                .map(new Slow(every, slowWhile))
                 .returns(Types.TUPLE(Types.LONG, Types.LONG))
                 .startNewChain()
                 .name("slow-sink")
@@ -47,13 +51,19 @@ public final class SlowSinkJob {
 
     static final class ToKey implements MapFunction<Long, Tuple2<Long, Long>> {
         private final long keys;
+        private final long throttle;
+        private long seen;
 
-        ToKey(long keys) {
+        ToKey(long keys, long throttle) {
             this.keys = keys;
+            this.throttle = throttle;
         }
 
         @Override
-        public Tuple2<Long, Long> map(Long i) {
+        public Tuple2<Long, Long> map(Long i) throws Exception {
+            if (throttle > 0 && ++seen % throttle == 0) {
+                Thread.sleep(1);
+            }
             return Tuple2.of(i % keys, 1L);
         }
     }
@@ -67,15 +77,23 @@ public final class SlowSinkJob {
 
     static final class Slow implements MapFunction<Tuple2<Long, Long>, Tuple2<Long, Long>> {
         private final long every;
+        private final String slowWhile;
         private long seen;
+        private boolean slow = true;
+        private long checkedAt;
 
-        Slow(long every) {
+        Slow(long every, String slowWhile) {
             this.every = every;
+            this.slowWhile = slowWhile;
         }
 
         @Override
         public Tuple2<Long, Long> map(Tuple2<Long, Long> t) throws Exception {
-            if (++seen % every == 0) {
+            if (!slowWhile.isEmpty() && System.nanoTime() - checkedAt > 100_000_000L) {
+                slow = new java.io.File(slowWhile).exists();
+                checkedAt = System.nanoTime();
+            }
+            if (slow && ++seen % every == 0) {
                 Thread.sleep(1);
             }
             return t;

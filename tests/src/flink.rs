@@ -94,6 +94,8 @@ rest.bind-address: 127.0.0.1
 rest.port: {rest_port}
 parallelism.default: 1
 metrics.fetcher.update-interval: 1000
+heartbeat.interval: 2000
+heartbeat.timeout: 15000
 ",
             free_port(),
             free_port(),
@@ -101,23 +103,9 @@ metrics.fetcher.update-interval: 1000
             free_port(),
         );
         std::fs::write(conf.join("config.yaml"), config).unwrap();
-        let log = dir.path().join("log");
-        std::fs::create_dir_all(&log).unwrap();
-        let spawn = |script: &str| {
-            let out = std::fs::File::create(log.join(format!("{script}.out"))).unwrap();
-            Command::new("bash")
-                .arg(home.join("bin").join(format!("{script}.sh")))
-                .arg("start-foreground")
-                .env("FLINK_CONF_DIR", &conf)
-                .env("FLINK_LOG_DIR", &log)
-                .stdin(Stdio::null())
-                .stdout(out.try_clone().unwrap())
-                .stderr(out)
-                .spawn()
-                .unwrap()
-        };
-        let jobmanager = spawn("jobmanager");
-        let taskmanager = spawn("taskmanager");
+        std::fs::create_dir_all(dir.path().join("log")).unwrap();
+        let jobmanager = spawn(&home, dir.path(), "jobmanager");
+        let taskmanager = spawn(&home, dir.path(), "taskmanager");
         let me = Self {
             rest: format!("http://127.0.0.1:{rest_port}"),
             home,
@@ -125,17 +113,52 @@ metrics.fetcher.update-interval: 1000
             jobmanager,
             taskmanager,
         };
+        me.wait_taskmanager();
+        me
+    }
+
+    fn wait_taskmanager(&self) {
         wait_for_or(
             "the Flink cluster with its TaskManager registered",
             Duration::from_secs(120),
             || {
-                let (code, body) = curl(&[&format!("{}/overview", me.rest)]);
+                let (code, body) = curl(&[&format!("{}/overview", self.rest)]);
                 let v: Value = serde_json::from_str(&body).unwrap_or_default();
                 (code == 200 && v["taskmanagers"].as_u64() >= Some(1)).then_some(())
             },
-            || me.logs(),
+            || self.logs(),
         );
-        me
+    }
+
+    /// Kills the JobManager (its REST API goes with it).
+    pub fn stop_jobmanager(&mut self) {
+        let _ = self.jobmanager.kill();
+        let _ = self.jobmanager.wait();
+    }
+
+    /// Starts the JobManager again, on the same ports; returns once the
+    /// TaskManager has registered with it. A standalone cluster without high
+    /// availability forgets its jobs: they are submitted again.
+    pub fn start_jobmanager(&mut self) {
+        self.jobmanager = spawn(&self.home, self.dir.path(), "jobmanager");
+        self.wait_taskmanager();
+    }
+
+    /// Cancels job `id` through the REST API and waits until it is CANCELED.
+    pub fn cancel(&self, id: &str) {
+        let url = format!("{}/jobs/{id}?mode=cancel", self.rest);
+        let (code, body) = curl(&["-X", "PATCH", &url]);
+        assert_eq!(code, 202, "{url}: {body}");
+        wait_for_or(
+            &format!("job {id} canceled"),
+            Duration::from_secs(60),
+            || {
+                let (_, body) = curl(&[&format!("{}/jobs/{id}", self.rest)]);
+                let v: Value = serde_json::from_str(&body).ok()?;
+                (v["state"] == "CANCELED").then_some(())
+            },
+            || self.logs(),
+        );
     }
 
     /// Both processes' console output so far (for a failing test's message).
@@ -190,12 +213,15 @@ metrics.fetcher.update-interval: 1000
         jar
     }
 
-    /// `flink run -d -c CLASS JAR ARGS…` against this cluster; the job id
-    /// it printed, once the job is RUNNING with every task running.
-    pub fn submit(&self, jar: &Path, class: &str, args: &[&str]) -> String {
+    /// `flink run -d OPTIONS… -c CLASS JAR ARGS…` against this cluster
+    /// (`options` as `["-p", "2"]`); the job id it printed, once the job is
+    /// RUNNING with every task running.
+    pub fn submit(&self, options: &[&str], jar: &Path, class: &str, args: &[&str]) -> String {
         let out = Command::new("bash")
             .arg(self.home.join("bin/flink"))
-            .args(["run", "-d", "-c", class])
+            .args(["run", "-d"])
+            .args(options)
+            .args(["-c", class])
             .arg(jar)
             .args(args)
             .env("FLINK_CONF_DIR", self.dir.path().join("conf"))
@@ -228,4 +254,26 @@ metrics.fetcher.update-interval: 1000
         );
         id
     }
+}
+
+/// `bin/SCRIPT.sh start-foreground` of the package in `home`, with the
+/// cluster's configuration in `dir/conf`, its output appended to
+/// `dir/log/SCRIPT.out`.
+fn spawn(home: &Path, dir: &Path, script: &str) -> Child {
+    let log = dir.join("log");
+    let out = std::fs::File::options()
+        .create(true)
+        .append(true)
+        .open(log.join(format!("{script}.out")))
+        .unwrap();
+    Command::new("bash")
+        .arg(home.join("bin").join(format!("{script}.sh")))
+        .arg("start-foreground")
+        .env("FLINK_CONF_DIR", dir.join("conf"))
+        .env("FLINK_LOG_DIR", &log)
+        .stdin(Stdio::null())
+        .stdout(out.try_clone().unwrap())
+        .stderr(out)
+        .spawn()
+        .unwrap()
 }

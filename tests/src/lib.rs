@@ -1,8 +1,10 @@
 //! Helpers for the integration tests: find the `tidemark` binary, run it, wait
 //! for conditions with a deadline (never a bare sleep), kill it hard.
 
+pub mod dashboard_check;
 pub mod doctor;
 pub mod flink;
+pub mod paging;
 pub mod promql_check;
 pub mod servers;
 pub mod stream_jobs;

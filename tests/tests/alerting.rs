@@ -10,69 +10,13 @@
 //!   and is resolved once the slowdown ends.
 
 use serde_json::Value;
-use std::collections::BTreeSet;
-use std::path::Path;
-use std::process::Command;
 use std::time::Duration;
-use tidemark_agent::monitoring::dashboards;
+use tidemark_tests::dashboard_check::*;
+use tidemark_tests::paging::*;
 use tidemark_tests::servers::*;
 use tidemark_tests::*;
 
 const SINK: &str = "sink: blackhole";
-
-fn repo() -> std::path::PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .unwrap()
-        .to_path_buf()
-}
-
-/// `tidemark alert-rules` with `--set` overrides: the rules users load.
-fn rules(overrides: &[&str]) -> String {
-    let mut c = Command::new(bin());
-    c.arg("alert-rules");
-    for o in overrides {
-        c.args(["--set", o]);
-    }
-    let out = c.output().unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
-}
-
-/// The shipped Alertmanager example, pointed at `hook` and with second-sized waits.
-fn alertmanager_config(hook: &Webhook) -> String {
-    let mut cfg = std::fs::read_to_string(repo().join("alerts/alertmanager.example.yml")).unwrap();
-    for (from, to) in [
-        (
-            "http://pager.example.internal/alertmanager",
-            format!("{}/pager", hook.url),
-        ),
-        (
-            "http://tickets.example.internal/alertmanager",
-            format!("{}/ticket", hook.url),
-        ),
-        ("group_wait: 30s", "group_wait: 1s".into()),
-        ("group_interval: 5m", "group_interval: 1s".into()),
-    ] {
-        assert!(cfg.contains(from), "the example no longer has {from:?}");
-        cfg = cfg.replace(from, &to);
-    }
-    cfg
-}
-
-/// Alerts named `alertname` with `status`, from the notifications at `path`.
-fn alerts(hook: &Webhook, path: &str, alertname: &str, status: &str) -> Vec<Value> {
-    hook.received()
-        .into_iter()
-        .filter(|n| n.path == path)
-        .flat_map(|n| n.body["alerts"].as_array().cloned().unwrap_or_default())
-        .filter(|a| a["labels"]["alertname"] == alertname && a["status"] == status)
-        .collect()
-}
 
 /// The job id Prometheus sees for `job_name`.
 fn job_id(prom: &Server, job_name: &str) -> String {
@@ -272,16 +216,6 @@ fn a_healthy_job_raises_no_alert_over_many_evaluation_cycles() {
     r.kill();
 }
 
-/// Metric names a query reads (identifiers followed by `{` or `[` or `)`
-/// that the job's exposition knows).
-fn names_in(query: &str, known: &BTreeSet<String>) -> BTreeSet<String> {
-    query
-        .split(|c: char| !(c.is_ascii_alphanumeric() || c == '_' || c == ':'))
-        .filter(|w| known.contains(*w) || w.starts_with("tidemark_") || w.starts_with("process_"))
-        .map(String::from)
-        .collect()
-}
-
 #[test]
 fn every_dashboard_query_returns_data_from_a_live_job() {
     let dir = tempfile::tempdir().unwrap();
@@ -297,7 +231,7 @@ fn every_dashboard_query_returns_data_from_a_live_job() {
     let addr = r.metrics_addr();
     let prom = prometheus(&[("tidemark", &addr)]);
     // The families the job exposes (histograms by their series names).
-    let exposed: BTreeSet<String> = wait_for(
+    let exposed = exposed_families(&wait_for(
         "checkpoint, latency and per-state RocksDB families exposed",
         Duration::from_secs(60),
         || {
@@ -311,11 +245,7 @@ fn every_dashboard_query_returns_data_from_a_live_job() {
                 && body.contains("tidemark_job_recovery_time_seconds"))
             .then_some(body)
         },
-    )
-    .lines()
-    .filter(|l| !l.starts_with('#') && !l.is_empty())
-    .map(|l| l.split(['{', ' ']).next().unwrap().to_string())
-    .collect();
+    ));
     // Wait until Prometheus has 10 s of scrapes, so rate() over 10 s has samples.
     wait_for("10 s of scrapes", Duration::from_secs(60), || {
         let b = promql(
@@ -324,39 +254,11 @@ fn every_dashboard_query_returns_data_from_a_live_job() {
         );
         b.contains("\"job_name\"").then_some(())
     });
-    let mut checked = 0;
-    let mut skipped = Vec::new();
-    let mut empty = Vec::new();
-    for (file, dash) in dashboards::all() {
-        for (title, expr) in dash.queries() {
-            let q = expr
-                .replace("$job_name", name)
-                .replace("$job_id", ".*")
-                .replace("$vertex", ".*")
-                .replace("$instance", ".*")
-                .replace("$__rate_interval", "10s")
-                .replace("$__range", "1m");
-            let reads = names_in(&q, &exposed);
-            let missing: Vec<_> = reads
-                .iter()
-                .filter(|n| !exposed.contains(*n) && !n.contains(':'))
-                .cloned()
-                .collect();
-            if !missing.is_empty() {
-                skipped.push(format!(
-                    "{file} / {title}: the job does not produce {missing:?}"
-                ));
-                continue;
-            }
-            let body = promql(&prom, &q);
-            let v: Value = serde_json::from_str(&body).unwrap();
-            assert_eq!(v["status"], "success", "{file} / {title}: {body}");
-            if v["data"]["result"].as_array().is_none_or(|a| a.is_empty()) {
-                empty.push(format!("{file} / {title}: {q}"));
-            }
-            checked += 1;
-        }
-    }
+    let DashboardRun {
+        checked,
+        skipped,
+        empty,
+    } = run_dashboard_queries(&prom, name, &exposed);
     eprintln!(
         "checked {checked} queries; skipped {}:\n{}",
         skipped.len(),

@@ -207,6 +207,10 @@ pub struct CompletedCheckpoint {
     pub state_size: u64,
     /// When its last subtask acknowledged it (Unix ms).
     pub completed_at_ms: u64,
+    /// Bytes processed during alignment (`processed_data`).
+    pub processed_bytes: u64,
+    /// In-flight bytes persisted, unaligned checkpoints only (`persisted_data`).
+    pub persisted_bytes: u64,
 }
 
 impl CompletedCheckpoint {
@@ -217,6 +221,8 @@ impl CompletedCheckpoint {
             checkpointed_size: c["checkpointed_size"].as_u64().unwrap_or(0),
             state_size: c["state_size"].as_u64().unwrap_or(0),
             completed_at_ms: c["latest_ack_timestamp"].as_u64().unwrap_or(0),
+            processed_bytes: c["processed_data"].as_u64().unwrap_or(0),
+            persisted_bytes: c["persisted_data"].as_u64().unwrap_or(0),
         })
     }
 }

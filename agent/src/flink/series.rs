@@ -159,6 +159,8 @@ impl JobSeries {
             &catalogue::CHECKPOINT_LAST_FULL_SIZE,
             &catalogue::CHECKPOINT_LAST_COMPLETION,
             &catalogue::CHECKPOINT_SINCE_LAST,
+            &catalogue::CHECKPOINT_LAST_PROCESSED,
+            &catalogue::CHECKPOINT_LAST_PERSISTED,
         ]
         .into_iter()
         .filter_map(|def| Some((def.name, registry.gauge(def, &labels).ok()?)))
