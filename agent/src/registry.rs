@@ -185,7 +185,8 @@ struct Family {
 #[derive(Debug)]
 struct Inner {
     families: BTreeMap<&'static str, Family>,
-    consumers: u32,
+    /// The live consumers' ids, one bit each.
+    consumers: u64,
 }
 
 /// Settings of a registry.
@@ -214,6 +215,8 @@ pub struct Registry {
     /// Labels every exported series carries after its own (the Flink
     /// agent's `cluster`): the catalogue's label sets stay those of a job.
     constant: Arc<Vec<(&'static str, String)>>,
+    /// A view's label and value (see [`Registry::view`]).
+    filter: Option<Arc<(&'static str, String)>>,
 }
 
 impl Default for Registry {
@@ -275,6 +278,7 @@ impl Registry {
             })),
             opts,
             constant: Arc::default(),
+            filter: None,
         }
     }
 
@@ -296,12 +300,30 @@ impl Registry {
         self.inner.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Registers a reader whose reads count for retirement (max 64).
+    /// Registers a reader whose reads count for retirement (64 at once; a
+    /// released id is given again).
     pub fn register_consumer(&self) -> ConsumerId {
         let mut g = self.lock();
-        let id = g.consumers.min(63);
-        g.consumers = (g.consumers + 1).min(64);
+        let id = (!g.consumers).trailing_zeros().min(63);
+        g.consumers |= 1 << id;
         ConsumerId(id)
+    }
+
+    /// A reader that will not read again (a stopped exporter): retired
+    /// series no longer wait for it.
+    pub fn release_consumer(&self, consumer: ConsumerId) {
+        self.lock().consumers &= !(1u64 << consumer.0);
+    }
+
+    /// The same registry, its snapshots holding only the series whose label
+    /// `label` is `value` (one Flink job's, for its own Pushgateway group):
+    /// families without that label, the registry's own included, are left
+    /// out. Registrations and retirement are shared.
+    pub fn view(&self, label: &'static str, value: &str) -> Registry {
+        Registry {
+            filter: Some(Arc::new((label, value.to_string()))),
+            ..self.clone()
+        }
     }
 
     fn cell(
@@ -483,29 +505,40 @@ impl Registry {
 
     fn snapshot_inner(&self, consumer: Option<ConsumerId>) -> Vec<FamilySnapshot> {
         let mut g = self.lock();
-        let all_seen = if g.consumers >= 64 {
-            u64::MAX
-        } else {
-            (1u64 << g.consumers) - 1
-        };
+        let all_seen = g.consumers;
         let mut out = Vec::with_capacity(g.families.len() + 2);
         let mut total = 0usize;
         let mut dropped = Vec::new();
         for fam in g.families.values_mut() {
+            // A view's label, where this family has it.
+            let only = match &self.filter {
+                None => None,
+                Some(f) => match fam.kept.iter().position(|(_, l)| *l == f.0) {
+                    Some(pos) => Some((pos, f.1.as_str())),
+                    None => Some((usize::MAX, "")),
+                },
+            };
             let series = fam
                 .series
                 .iter()
+                .filter(|(k, _)| {
+                    only.is_none_or(|(pos, v)| k.get(pos).map(String::as_str) == Some(v))
+                })
                 .map(|(k, e)| (k.clone(), e.value(fam.def)))
                 .collect::<Vec<_>>();
             total += series.len();
             if fam.dropped.get() > 0 {
                 dropped.push((fam.def.name.to_string(), fam.dropped.get()));
             }
-            out.push(FamilySnapshot {
-                def: fam.def,
-                labels: fam.kept.iter().map(|(_, l)| *l).collect(),
-                series,
-            });
+            if only.is_none_or(|(pos, _)| pos != usize::MAX) {
+                out.push(FamilySnapshot {
+                    def: fam.def,
+                    labels: fam.kept.iter().map(|(_, l)| *l).collect(),
+                    series,
+                });
+            }
+            // A view's reader has read all it ever will of the series
+            // outside it too.
             if let Some(ConsumerId(c)) = consumer {
                 fam.series.retain(|_, e| match &mut e.retired_seen {
                     None => true,
@@ -516,20 +549,23 @@ impl Registry {
                 });
             }
         }
-        // Self-metrics: how many series, and how many were refused by the limit.
-        out.push(FamilySnapshot {
-            def: &catalogue::METRICS_SERIES,
-            labels: vec![],
-            series: vec![(vec![], Value::Gauge(total as f64))],
-        });
-        out.push(FamilySnapshot {
-            def: &catalogue::METRICS_SERIES_DROPPED,
-            labels: vec![crate::labels::FAMILY],
-            series: dropped
-                .into_iter()
-                .map(|(f, n)| (vec![f], Value::Counter(n as f64)))
-                .collect(),
-        });
+        // Self-metrics: how many series, and how many were refused by the
+        // limit (the whole registry's: not in a view).
+        if self.filter.is_none() {
+            out.push(FamilySnapshot {
+                def: &catalogue::METRICS_SERIES,
+                labels: vec![],
+                series: vec![(vec![], Value::Gauge(total as f64))],
+            });
+            out.push(FamilySnapshot {
+                def: &catalogue::METRICS_SERIES_DROPPED,
+                labels: vec![crate::labels::FAMILY],
+                series: dropped
+                    .into_iter()
+                    .map(|(f, n)| (vec![f], Value::Counter(n as f64)))
+                    .collect(),
+            });
+        }
         out.sort_by_key(|f| f.def.name);
         for fam in &mut out {
             for (name, value) in self.constant.iter() {
@@ -766,5 +802,54 @@ mod tests {
         );
         assert_eq!(n(r.snapshot_for(push)), 2);
         assert_eq!(n(r.snapshot_for(scrape)), 1, "then it is gone");
+    }
+
+    #[test]
+    fn a_released_consumer_is_not_waited_for_and_its_id_is_given_again() {
+        let r = Registry::new();
+        let scrape = r.register_consumer();
+        let push = r.register_consumer();
+        r.counter(&TASK_RECORDS_IN, &["a", "1", "v", "0"]).unwrap();
+        r.retire_series("job_id", "1");
+        r.release_consumer(push);
+        let n = |s: Vec<FamilySnapshot>| find(&s, TASK_RECORDS_IN.name).series.len();
+        assert_eq!(n(r.snapshot_for(scrape)), 1, "the final read");
+        assert_eq!(n(r.snapshot_for(scrape)), 0, "not waiting for the released");
+        assert_eq!(r.register_consumer(), push);
+    }
+
+    #[test]
+    fn a_view_holds_one_label_value_s_series_and_its_reads_count_for_all() {
+        let r = Registry::new();
+        r.counter(&TASK_RECORDS_IN, &["a", "1", "v", "0"])
+            .unwrap()
+            .add(1);
+        r.counter(&TASK_RECORDS_IN, &["b", "2", "v", "0"])
+            .unwrap()
+            .add(2);
+        r.gauge(&crate::catalogue::BRIDGE_JOBS, &[]).unwrap().set(2);
+        let view = r.view("job_id", "2");
+        let push = view.register_consumer();
+        let snap = view.snapshot_for(push);
+        let names: Vec<&str> = snap.iter().map(|f| f.def.name).collect();
+        assert_eq!(
+            names,
+            [TASK_RECORDS_IN.name],
+            "no other family, not even the registry's own"
+        );
+        assert_eq!(
+            snap[0].series,
+            vec![(
+                vec!["b".into(), "2".into(), "v".into(), "0".into()],
+                Value::Counter(2.0)
+            )]
+        );
+        // Job 1 retired: the view's reader is not waited for.
+        let scrape = r.register_consumer();
+        r.retire_series("job_id", "1");
+        view.snapshot_for(push);
+        r.snapshot_for(scrape);
+        let all = r.snapshot_for(scrape);
+        assert_eq!(find(&all, TASK_RECORDS_IN.name).series.len(), 1);
     }
 }

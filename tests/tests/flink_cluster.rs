@@ -27,23 +27,41 @@ fn slow_sink_java() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("flink/SlowSinkJob.java")
 }
 
-/// The agent polling `c` every second, served on a free port.
-fn agent(d: &Path, c: &FlinkCluster, cluster: &str) -> Running {
-    Running::start(
-        d,
-        &[
-            "agent",
-            "flink",
-            "--rest",
-            &c.rest,
-            "--interval",
-            "1 s",
-            "--cluster",
-            cluster,
-            "--set",
-            "metrics.reporter.prom.port=0",
-        ],
-    )
+/// The agent polling `c` every second, served on a free port, with `more`
+/// arguments.
+fn agent(d: &Path, c: &FlinkCluster, cluster: &str, more: &[&str]) -> Running {
+    let mut args = vec![
+        "agent",
+        "flink",
+        "--rest",
+        &c.rest,
+        "--interval",
+        "1 s",
+        "--cluster",
+        cluster,
+        "--set",
+        "metrics.reporter.prom.port=0",
+    ];
+    args.extend(more);
+    Running::start(d, &args)
+}
+
+/// Pushes one series carrying `cluster` into a Pushgateway group of job
+/// `id`, as an agent killed before it could delete its group left it.
+fn leave_group(pgw: &Server, id: &str, cluster: &str) {
+    let url = format!(
+        "http://{}/metrics/job/tidemark/job_name/old/job_id/{id}/instance/gone-agent",
+        pgw.addr
+    );
+    // HELP and TYPE as the catalogue's: the Pushgateway refuses a family
+    // whose groups disagree on them.
+    let busy = &tidemark_agent::catalogue::TASK_BUSY;
+    let body = format!(
+        "# HELP {0} {1}\n# TYPE {0} counter\n{0}{{cluster=\"{cluster}\"}} 1\n",
+        busy.name, busy.help
+    );
+    let (code, answer) = curl(&["--data-binary", &body, &url]);
+    assert_eq!(code, 200, "{answer}");
 }
 
 /// The agent's exposition lines of `family` for job `id`.
@@ -195,7 +213,7 @@ fn a_real_cluster_serves_the_per_vertex_times_and_counts_the_agent_reads() {
     // catalogue series: the graph, and counters that reach Flink's own
     // totals within a poll.
     let dir = tempfile::tempdir().unwrap();
-    let agent = agent(dir.path(), &c, "standalone");
+    let agent = agent(dir.path(), &c, "standalone", &[]);
     let metrics = format!("http://{}/metrics", agent.metrics_addr());
     let sink_name = vertices
         .iter()
@@ -340,40 +358,94 @@ fn a_flink_job_s_backpressure_pages_resolves_and_reads_the_same_through_promethe
     let (sink, sink_name) = vertex_name(&detail, "slow-sink");
     let (count, _) = vertex_name(&detail, "count");
 
-    let hook = Webhook::start();
-    let am = alertmanager(&alertmanager_config(&hook));
+    // Two paths to the pager: Prometheus scraping the agent, and another
+    // Prometheus scraping the Pushgateway the agent pushes each job's group
+    // to (honor_labels), each with the shipped rules and its Alertmanager.
+    // The Pushgateway holds groups a killed agent of this cluster left, and
+    // another cluster's.
+    let pgw = pushgateway();
+    leave_group(&pgw, "0000000000000000000000000000dead", "test-cluster");
+    leave_group(&pgw, "0000000000000000000000000000cafe", "other-cluster");
     let rules = rules(&["rate_window=5s", "backpressure_for=5s"]);
-    let agent = agent(d, &c, "test-cluster");
-    let prom = prometheus_with(
-        &[("flink-agent", &agent.metrics_addr())],
-        Some(&rules),
-        Some(&am.addr),
+    let pgw_url = format!("metrics.reporter.pgw.hostUrl=http://{}", pgw.addr);
+    let agent = agent(
+        d,
+        &c,
+        "test-cluster",
+        &[
+            "--set",
+            "metrics.reporters=prom,pgw",
+            "--set",
+            "metrics.reporter.pgw.factory.class=pushgateway",
+            "--set",
+            &pgw_url,
+            "--set",
+            "metrics.reporter.pgw.interval=1 s",
+        ],
     );
+    let paths: Vec<(Webhook, Server, Server)> = [
+        ("flink-agent", agent.metrics_addr()),
+        ("pushgateway", pgw.addr.clone()),
+    ]
+    .into_iter()
+    .map(|(job, target)| {
+        let hook = Webhook::start();
+        let am = alertmanager(&alertmanager_config(&hook));
+        let prom = prometheus_with(&[(job, &target)], Some(&rules), Some(&am.addr));
+        (hook, am, prom)
+    })
+    .collect();
+    let prom = &paths[0].2;
     let prom_url = format!("http://{}", prom.addr);
 
-    // Paged: the source is backpressured, the slow sink is the bottleneck.
-    let firing = wait_for_or(
-        "SustainedBackpressure for the Flink job's source at the pager receiver",
-        Duration::from_secs(180),
+    // The stale group of this cluster is deleted at start, the other
+    // cluster's kept; the job has its own group.
+    wait_for_or(
+        "the stale group deleted and the job's group pushed",
+        Duration::from_secs(60),
         || {
-            alerts(&hook, "/pager", "SustainedBackpressure", "firing")
+            let ids: Vec<String> = pushgateway_groups(&pgw)
                 .into_iter()
-                .find(|a| a["labels"]["vertex"] == source_name.as_str())
+                .map(|(_, i)| i)
+                .collect();
+            (!ids.iter().any(|i| i.ends_with("dead")) && ids.contains(&id)).then_some(ids)
         },
         || agent.stderr(),
     );
-    let l = &firing["labels"];
-    assert_eq!(l["job_name"], name, "{firing}");
-    assert_eq!(l["job_id"], id.as_str(), "{firing}");
-    assert_eq!(l["severity"], "page", "{firing}");
-    assert_eq!(
-        firing["annotations"]["bottleneck"],
-        sink_name.as_str(),
-        "{firing}"
+    assert!(
+        pushgateway_groups(&pgw)
+            .iter()
+            .any(|(_, i)| i.ends_with("cafe")),
+        "{:?}",
+        pushgateway_groups(&pgw)
     );
-    assert!(alerts(&hook, "/pager", "SustainedBackpressure", "firing")
-        .iter()
-        .all(|a| a["labels"]["vertex"] != sink_name.as_str()));
+
+    // Paged on both paths: the source is backpressured, the slow sink is
+    // the bottleneck.
+    for (hook, _, _) in &paths {
+        let firing = wait_for_or(
+            "SustainedBackpressure for the Flink job's source at the pager receiver",
+            Duration::from_secs(180),
+            || {
+                alerts(hook, "/pager", "SustainedBackpressure", "firing")
+                    .into_iter()
+                    .find(|a| a["labels"]["vertex"] == source_name.as_str())
+            },
+            || agent.stderr(),
+        );
+        let l = &firing["labels"];
+        assert_eq!(l["job_name"], name, "{firing}");
+        assert_eq!(l["job_id"], id.as_str(), "{firing}");
+        assert_eq!(l["severity"], "page", "{firing}");
+        assert_eq!(
+            firing["annotations"]["bottleneck"],
+            sink_name.as_str(),
+            "{firing}"
+        );
+        assert!(alerts(hook, "/pager", "SustainedBackpressure", "firing")
+            .iter()
+            .all(|a| a["labels"]["vertex"] != sink_name.as_str()));
+    }
 
     // `tidemark doctor --prometheus` names the slow sink.
     let answer = wait_for_or(
@@ -429,7 +501,7 @@ fn a_flink_job_s_backpressure_pages_resolves_and_reads_the_same_through_promethe
         let seen = wait_for_or(
             &format!("{q} to reach Flink's {metric} {before}"),
             Duration::from_secs(30),
-            || prom_value(&prom, &q).filter(|v| *v >= before - EPSILON),
+            || prom_value(prom, &q).filter(|v| *v >= before - EPSILON),
             || agent.stderr(),
         );
         let after = flink_sum(&c, &id, vid, metric) * per;
@@ -465,11 +537,11 @@ fn a_flink_job_s_backpressure_pages_resolves_and_reads_the_same_through_promethe
         Duration::from_secs(30),
         || {
             let last = prom_value(
-                &prom,
+                prom,
                 &format!("tidemark_checkpoint_last_completed_id{{{job_sel}}}"),
             );
             let seen = prom_value(
-                &prom,
+                prom,
                 &format!(
                     "tidemark_checkpoint_sync_duration_seconds_count{{{}}}",
                     sel(&sink_name)
@@ -483,13 +555,13 @@ fn a_flink_job_s_backpressure_pages_resolves_and_reads_the_same_through_promethe
     let completed = &stats["latest"]["completed"];
     assert_eq!(
         prom_value(
-            &prom,
+            prom,
             &format!("tidemark_checkpoint_completed_total{{{job_sel}}}")
         ),
         stats["counts"]["completed"].as_f64()
     );
     let last = prom_value(
-        &prom,
+        prom,
         &format!("tidemark_checkpoint_last_duration_seconds{{{job_sel}}}"),
     )
     .unwrap();
@@ -530,12 +602,12 @@ fn a_flink_job_s_backpressure_pages_resolves_and_reads_the_same_through_promethe
             ),
         ] {
             let q = format!("{family}_sum{{{}}}", sel(vname));
-            let ours = prom_value(&prom, &q).unwrap_or_else(|| panic!("{q}: no value"));
+            let ours = prom_value(prom, &q).unwrap_or_else(|| panic!("{q}: no value"));
             assert!(
                 (ours - flink).abs() < EPSILON,
                 "{q} = {ours}, Flink's subtasks sum to {flink}"
             );
-            let n = prom_value(&prom, &format!("{family}_count{{{}}}", sel(vname)));
+            let n = prom_value(prom, &format!("{family}_count{{{}}}", sel(vname)));
             assert_eq!(n, Some(2.0), "{family} of {vname}");
         }
     }
@@ -546,12 +618,12 @@ fn a_flink_job_s_backpressure_pages_resolves_and_reads_the_same_through_promethe
     let exposed = exposed_families(&text);
     wait_for("10 s of scrapes", Duration::from_secs(60), || {
         let b = promql(
-            &prom,
+            prom,
             "count_over_time(tidemark_job_uptime_seconds[10s]) >= 8",
         );
         b.contains("\"job_name\"").then_some(())
     });
-    let run = run_dashboard_queries(&prom, name, &exposed);
+    let run = run_dashboard_queries(prom, name, &exposed);
     eprintln!(
         "Flink job: checked {} dashboard queries; skipped {}:\n{}",
         run.checked,
@@ -581,18 +653,21 @@ fn a_flink_job_s_backpressure_pages_resolves_and_reads_the_same_through_promethe
 
     // The sink fast again: resolved.
     std::fs::remove_file(&slow).unwrap();
-    wait_for_or(
-        "SustainedBackpressure resolved once the sink is fast again",
-        Duration::from_secs(180),
-        || {
-            alerts(&hook, "/pager", "SustainedBackpressure", "resolved")
-                .into_iter()
-                .find(|a| a["labels"]["vertex"] == source_name.as_str())
-        },
-        || agent.stderr(),
-    );
+    for (hook, _, _) in &paths {
+        wait_for_or(
+            "SustainedBackpressure resolved once the sink is fast again",
+            Duration::from_secs(180),
+            || {
+                alerts(hook, "/pager", "SustainedBackpressure", "resolved")
+                    .into_iter()
+                    .find(|a| a["labels"]["vertex"] == source_name.as_str())
+            },
+            || agent.stderr(),
+        );
+    }
 
-    // Cancelled: the job's series leave the agent's exposition.
+    // Cancelled: the job's series leave the agent's exposition, and its
+    // Pushgateway group is deleted.
     c.cancel(&id);
     wait_for_or(
         "the cancelled job's series retired",
@@ -630,28 +705,19 @@ const FLINK_LACKS: &[&str] = &[
     "tidemark_metrics_series_dropped",
 ];
 
-/// The push reporters are refused by name, before anything runs.
+/// A REST address that is not one is refused before anything runs.
 #[test]
-fn the_flink_agent_refuses_push_reporters_by_name() {
+fn the_flink_agent_refuses_a_rest_address_that_is_not_http() {
     let dir = tempfile::tempdir().unwrap();
     let out = std::process::Command::new(bin())
-        .args([
-            "agent",
-            "flink",
-            "--set",
-            "metrics.reporters=pgw",
-            "--set",
-            "metrics.reporter.pgw.factory.class=pushgateway",
-            "--set",
-            "metrics.reporter.pgw.hostUrl=http://127.0.0.1:1",
-        ])
+        .args(["agent", "flink", "--rest", "127.0.0.1:8081"])
         .current_dir(dir.path())
         .output()
         .unwrap();
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{err}");
     assert!(
-        err.contains("metrics.reporter.pgw") && err.contains("not supported yet"),
+        err.contains("--rest 127.0.0.1:8081") && err.contains("http://127.0.0.1:8081"),
         "{err}"
     );
 }

@@ -74,6 +74,45 @@ pub fn hostname() -> String {
         .unwrap_or_else(|| "localhost".into())
 }
 
+/// The URLs of the groups in a Pushgateway's `GET /api/v1/metrics` answer
+/// that an agent watching cluster `cluster` left behind: a metric in them
+/// carries `cluster="<cluster>"` and their `job_id` is none of `running`
+/// (the agent stopped before it could delete them). Others' groups are not
+/// touched.
+pub fn stale_agent_groups(
+    api_metrics: &serde_json::Value,
+    host_url: &str,
+    cluster: &str,
+    running: &[String],
+) -> Vec<String> {
+    let groups = api_metrics["data"].as_array().cloned().unwrap_or_default();
+    groups
+        .iter()
+        .filter(|g| {
+            let labels = &g["labels"];
+            let ours = g.as_object().into_iter().flatten().any(|(_, family)| {
+                family["metrics"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .any(|m| m["labels"][crate::labels::CLUSTER] == cluster)
+            });
+            let id = labels[crate::labels::JOB_ID].as_str();
+            ours && id.is_some_and(|id| !running.iter().any(|r| r == id))
+        })
+        .filter_map(|g| {
+            let labels = g["labels"].as_object()?;
+            let mut u = host_url.trim_end_matches('/').to_string();
+            u.push_str("/metrics");
+            path_segment(&mut u, "job", labels.get("job")?.as_str()?);
+            for (k, v) in labels.iter().filter(|(k, _)| *k != "job") {
+                path_segment(&mut u, k, v.as_str()?);
+            }
+            Some(u)
+        })
+        .collect()
+}
+
 impl Pushgateway {
     /// The exporter for job (`job_name`, `job_id`); `previous_job_ids` are runs
     /// of the same job whose groups may have been left behind by a crash.
@@ -229,6 +268,28 @@ mod tests {
         assert_eq!(
             p.group_url(),
             "http://127.0.0.1:9091/metrics/job/tidemark/team@base64/=/job/id9"
+        );
+    }
+
+    #[test]
+    fn only_this_cluster_s_groups_of_jobs_that_no_longer_run_are_stale() {
+        let group = |id: &str, cluster: &str| {
+            serde_json::json!({
+                "labels": {"job": "tidemark", "job_name": "wc", "job_id": id, "instance": "agent-1"},
+                "last_push_successful": true,
+                "tidemark_bridge_jobs": {"type": "GAUGE", "metrics": []},
+                "tidemark_task_busy_seconds_total": {"type": "COUNTER", "metrics": [
+                    {"labels": {"job": "tidemark", "job_id": id, "cluster": cluster}, "value": "1"}
+                ]}
+            })
+        };
+        let answer = serde_json::json!({"status": "success", "data": [
+            group("gone", "prod"), group("running", "prod"), group("gone2", "staging")
+        ]});
+        let running = ["running".to_string()];
+        assert_eq!(
+            stale_agent_groups(&answer, "http://pgw:9091/", "prod", &running),
+            ["http://pgw:9091/metrics/job/tidemark/instance/agent-1/job_id/gone/job_name/wc"]
         );
     }
 }

@@ -9,7 +9,7 @@ use super::otlp::Otlp;
 use super::pushgateway::Pushgateway;
 use super::remote_write::RemoteWrite;
 use super::scrape::ScrapeServer;
-use crate::registry::Registry;
+use crate::registry::{ConsumerId, Registry};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -32,6 +32,9 @@ pub struct Reporters {
     stop: tokio::sync::watch::Sender<bool>,
     tasks: Vec<tokio::task::JoinHandle<()>>,
     shutdown_timeout: Duration,
+    /// The push exporters' reads of `registry`, released at shutdown.
+    consumers: Vec<ConsumerId>,
+    registry: Registry,
 }
 
 impl Reporters {
@@ -49,6 +52,8 @@ impl Reporters {
             stop,
             tasks: Vec::new(),
             shutdown_timeout: opts.shutdown_timeout,
+            consumers: Vec::new(),
+            registry: registry.clone(),
         };
         for c in configs {
             let target: Arc<dyn PushTarget> = match &c.kind {
@@ -88,6 +93,7 @@ impl Reporters {
                 .map_err(|e| format!("could not create the HTTP client: {e}"))?;
             let metrics = ExporterMetrics::new(registry, &c.name, c.kind.as_str());
             let consumer = registry.register_consumer();
+            me.consumers.push(consumer);
             me.tasks.push(rt.spawn(delivery::run(
                 target,
                 registry.clone(),
@@ -121,6 +127,9 @@ impl Reporters {
                 .await;
             });
             rt.shutdown_timeout(Duration::from_millis(100));
+        }
+        for c in self.consumers.drain(..) {
+            self.registry.release_consumer(c);
         }
         self.scrape.clear();
     }

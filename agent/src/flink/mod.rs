@@ -54,6 +54,9 @@ pub struct PollOutcome {
     pub failures: u64,
     /// Jobs watched after the poll.
     pub jobs: usize,
+    /// Jobs (id, name) whose series were registered by this poll: first
+    /// seen, or seen again after the JobManager came back.
+    pub started: Vec<(String, String)>,
     /// Job ids whose series were retired: gone from the overview, or all of
     /// them when the JobManager did not answer.
     pub retired: Vec<String>,
@@ -87,6 +90,8 @@ impl Bridge {
     /// The overview failing fails the poll and withdraws every job's series
     /// (a scrape then sees them end, rather than old values repeated as if
     /// current); the next poll that reaches the JobManager brings them back.
+    /// On an error, every job watched before is retired ([`Bridge::watched`]
+    /// is empty).
     pub fn poll(&mut self, fetch: Fetch) -> Result<PollOutcome, String> {
         let started = Instant::now();
         let (requests, failures) = (Cell::new(0u64), Cell::new(0u64));
@@ -141,6 +146,7 @@ impl Bridge {
                 let interval = checkpoint_interval_ms(fetch, id).ok();
                 let series = JobSeries::register(&self.registry, &job, interval);
                 self.jobs.insert(id.clone(), series);
+                out.started.push((id.clone(), job.name.clone()));
             }
             if let Some(job) = self.jobs.get_mut(id) {
                 out.checkpoints_observed += job.update(fetch);
@@ -148,6 +154,11 @@ impl Bridge {
         }
         out.jobs = self.jobs.len();
         Ok(out)
+    }
+
+    /// The ids of the jobs watched now.
+    pub fn watched(&self) -> Vec<String> {
+        self.jobs.keys().cloned().collect()
     }
 
     /// Forgets job `id` and retires its series.

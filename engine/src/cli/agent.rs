@@ -6,9 +6,11 @@
 
 use crate::config::Config;
 use serde_json::Value;
+use std::collections::BTreeMap;
 use std::time::Duration;
-use tidemark_agent::export::config::ReporterKind;
+use tidemark_agent::export::config::{ReporterConfig, ReporterKind};
 use tidemark_agent::export::delivery::DeliveryOptions;
+use tidemark_agent::export::pushgateway::stale_agent_groups;
 use tidemark_agent::export::reporters::{JobLabels, Reporters};
 use tidemark_agent::registry::Registry;
 
@@ -65,24 +67,17 @@ pub fn run(cmd: &AgentCommand) -> i32 {
             return super::EXIT_USAGE;
         }
     };
-    // Push reporters group by job: one agent watches many jobs, and their
-    // per-job groups are not built yet, so only the scrape reporter runs.
-    if let Some(r) = config
-        .reporters
-        .iter()
-        .find(|r| !matches!(r.kind, ReporterKind::Prometheus { .. }))
-    {
-        eprintln!(
-            "error: metrics.reporter.{}: the Flink agent serves Prometheus scrapes only for now; push reporters are not supported yet",
-            r.name
-        );
-        return super::EXIT_USAGE;
-    }
     // Vertex sums are what the agent reads (one request per vertex): the
     // per-subtask reads `metrics.level: subtask` needs are not built yet.
     let mut opts = config.registry;
     opts.level = opts.level.min(tidemark_agent::labels::Level::Vertex);
     let rest = a.rest.trim_end_matches('/').to_string();
+    if !rest.starts_with("http://") && !rest.starts_with("https://") {
+        eprintln!(
+            "error: --rest {rest}: expected the JobManager's REST address, e.g. http://127.0.0.1:8081"
+        );
+        return super::EXIT_USAGE;
+    }
     let cluster = a.cluster.clone().unwrap_or_else(|| {
         rest.split("://")
             .nth(1)
@@ -94,70 +89,133 @@ pub fn run(cmd: &AgentCommand) -> i32 {
     });
     let registry =
         Registry::with_options(opts).with_constant_label(tidemark_agent::labels::CLUSTER, &cluster);
-    let labels = JobLabels {
+    // The scrape reporters serve every job; each push reporter runs once
+    // per Flink job, on that job's series only, so that a Pushgateway group
+    // (or an InfluxDB, OTLP, remote-write stream) is one job's and ends
+    // with it.
+    let (scrape, push): (Vec<_>, Vec<_>) = config
+        .reporters
+        .iter()
+        .cloned()
+        .partition(|r| matches!(r.kind, ReporterKind::Prometheus { .. }));
+    let agent_labels = JobLabels {
         job_name: "flink-agent".into(),
         job_id: "flink-agent".into(),
         previous_job_ids: Vec::new(),
     };
-    let reporters = match Reporters::start(
-        &registry,
-        &config.reporters,
-        &labels,
-        DeliveryOptions::default(),
-    ) {
+    let delivery = DeliveryOptions::default();
+    let scrapes = match Reporters::start(&registry, &scrape, &agent_labels, delivery) {
         Ok(r) => r,
         Err(e) => {
             eprintln!("error: {e}");
             return super::EXIT_FAILED;
         }
     };
-    for addr in reporters.scrape_addrs() {
+    for addr in scrapes.scrape_addrs() {
         eprintln!("metrics: http://{addr}/metrics");
     }
-    let jm = match JobManager::new(&rest, a.timeout) {
-        Ok(jm) => jm,
+    let http = match Http::new(a.timeout) {
+        Ok(h) => h,
         Err(e) => {
             eprintln!("error: {e}");
             return super::EXIT_FAILED;
         }
     };
-    let fetch = |path: &str| jm.get(path);
-    let mut bridge = tidemark_agent::flink::Bridge::new(registry);
+    let fetch = |path: &str| http.get(&format!("{rest}{path}"));
+    let mut bridge = tidemark_agent::flink::Bridge::new(registry.clone());
+    let mut pushers: BTreeMap<String, Reporters> = BTreeMap::new();
+    let mut cleaned = false;
     eprintln!(
         "agent: polling {rest} (cluster \"{cluster}\") every {:?}",
         a.interval
     );
     loop {
         let started = std::time::Instant::now();
-        match bridge.poll(&fetch) {
-            Ok(o) if o.failures > 0 => eprintln!(
-                "agent: {} jobs, {} requests, {} failed",
-                o.jobs, o.requests, o.failures
-            ),
-            Ok(_) => {}
+        let outcome = bridge.poll(&fetch);
+        // Jobs no longer watched (ended, or the JobManager is not
+        // answering): a last push, then their groups are deleted.
+        let watched = bridge.watched();
+        let ended: Vec<String> = pushers
+            .keys()
+            .filter(|id| !watched.contains(id))
+            .cloned()
+            .collect();
+        for id in ended {
+            if let Some(r) = pushers.remove(&id) {
+                r.shutdown();
+            }
+        }
+        match outcome {
+            Ok(o) => {
+                if o.failures > 0 {
+                    eprintln!(
+                        "agent: {} jobs, {} requests, {} failed",
+                        o.jobs, o.requests, o.failures
+                    );
+                }
+                if !cleaned {
+                    delete_stale_groups(&http, &push, &cluster, &watched);
+                    cleaned = true;
+                }
+                for (id, name) in o.started.into_iter().filter(|_| !push.is_empty()) {
+                    let labels = JobLabels {
+                        job_name: name,
+                        job_id: id.clone(),
+                        previous_job_ids: Vec::new(),
+                    };
+                    let view = registry.view(tidemark_agent::labels::JOB_ID, &id);
+                    match Reporters::start(&view, &push, &labels, delivery) {
+                        Ok(r) => {
+                            pushers.insert(id, r);
+                        }
+                        Err(e) => eprintln!("agent: job {id}: its push reporters: {e}"),
+                    }
+                }
+            }
             Err(e) => eprintln!("agent: poll failed: {e}"),
         }
         std::thread::sleep(a.interval.saturating_sub(started.elapsed()));
     }
 }
 
-/// The JobManager's REST API: one client (its connections kept alive) on a
-/// one-thread runtime, for the agent's whole life.
-struct JobManager {
-    base: String,
+/// Deletes the Pushgateway groups an earlier agent of this cluster left
+/// behind (killed before it could delete them) for jobs not running now.
+fn delete_stale_groups(http: &Http, push: &[ReporterConfig], cluster: &str, running: &[String]) {
+    for r in push {
+        let ReporterKind::Pushgateway(p) = &r.kind else {
+            continue;
+        };
+        let host = p.host_url.trim_end_matches('/');
+        let answer = match http.get(&format!("{host}/api/v1/metrics")) {
+            Ok(a) => a,
+            Err(e) => {
+                eprintln!(
+                    "agent: metrics.reporter.{}: could not list its groups: {e}",
+                    r.name
+                );
+                continue;
+            }
+        };
+        for url in stale_agent_groups(&answer, host, cluster, running) {
+            match http.delete(&url) {
+                Ok(()) => eprintln!("agent: deleted the stale Pushgateway group {url}"),
+                Err(e) => eprintln!("agent: {e}"),
+            }
+        }
+    }
+}
+
+/// One HTTP client (its connections kept alive) on a one-thread runtime,
+/// for the agent's whole life: the JobManager's REST API and the
+/// Pushgateway's.
+struct Http {
     runtime: tokio::runtime::Runtime,
     client: reqwest::Client,
 }
 
-impl JobManager {
-    fn new(base: &str, timeout: Duration) -> Result<Self, String> {
-        if !base.starts_with("http://") && !base.starts_with("https://") {
-            return Err(format!(
-                "--rest {base}: expected the JobManager's REST address, e.g. http://127.0.0.1:8081"
-            ));
-        }
+impl Http {
+    fn new(timeout: Duration) -> Result<Self, String> {
         Ok(Self {
-            base: base.to_string(),
             runtime: tokio::runtime::Builder::new_current_thread()
                 .enable_all()
                 .build()
@@ -169,25 +227,46 @@ impl JobManager {
         })
     }
 
-    /// `GET base+path`, its JSON answer when the status is 200.
-    fn get(&self, path: &str) -> Result<Value, String> {
-        let url = format!("{}{path}", self.base);
-        let (status, text) = self.runtime.block_on(async {
+    fn send(&self, method: reqwest::Method, url: &str) -> Result<(u16, String), String> {
+        self.runtime.block_on(async {
             let resp = self
                 .client
-                .get(&url)
+                .request(method.clone(), url)
                 .header(reqwest::header::ACCEPT, "application/json")
                 .send()
                 .await
-                .map_err(|e| format!("GET {url}: {e}"))?;
+                .map_err(|e| format!("{method} {url}: {e}"))?;
             let status = resp.status().as_u16();
-            let text = resp.text().await.map_err(|e| format!("GET {url}: {e}"))?;
-            Ok::<_, String>((status, text))
-        })?;
+            let text = resp
+                .text()
+                .await
+                .map_err(|e| format!("{method} {url}: {e}"))?;
+            Ok((status, text))
+        })
+    }
+
+    /// `GET url`, its JSON answer when the status is 200.
+    fn get(&self, url: &str) -> Result<Value, String> {
+        let (status, text) = self.send(reqwest::Method::GET, url)?;
         if status != 200 {
-            let first = text.lines().next().unwrap_or("").chars().take(200);
-            return Err(format!("GET {url}: {status} {}", first.collect::<String>()));
+            let first: String = text
+                .lines()
+                .next()
+                .unwrap_or("")
+                .chars()
+                .take(200)
+                .collect();
+            return Err(format!("GET {url}: {status} {first}"));
         }
         serde_json::from_str(&text).map_err(|e| format!("GET {url}: {e}"))
+    }
+
+    /// `DELETE url`, answered 2xx.
+    fn delete(&self, url: &str) -> Result<(), String> {
+        let (status, text) = self.send(reqwest::Method::DELETE, url)?;
+        match status {
+            200..=299 => Ok(()),
+            _ => Err(format!("DELETE {url}: {status} {text}")),
+        }
     }
 }
