@@ -367,22 +367,34 @@ fn a_flink_job_s_backpressure_pages_resolves_and_reads_the_same_through_promethe
     leave_group(&pgw, "0000000000000000000000000000dead", "test-cluster");
     leave_group(&pgw, "0000000000000000000000000000cafe", "other-cluster");
     let rules = rules(&["rate_window=5s", "backpressure_for=5s"]);
-    let pgw_url = format!("metrics.reporter.pgw.hostUrl=http://{}", pgw.addr);
-    let agent = agent(
-        d,
-        &c,
-        "test-cluster",
-        &[
-            "--set",
-            "metrics.reporters=prom,pgw",
-            "--set",
-            "metrics.reporter.pgw.factory.class=pushgateway",
-            "--set",
-            &pgw_url,
-            "--set",
-            "metrics.reporter.pgw.interval=1 s",
-        ],
-    );
+    // The other exporters too, each a stream per job: InfluxDB, OTLP, and
+    // remote-write into a Prometheus of its own.
+    let influx = influxdb("tidemark");
+    let (otlp_addr, otlp_bodies) = otlp_receiver();
+    let rw_prom = prometheus(&[]);
+    let (ihost, iport) = influx.addr.split_once(':').unwrap();
+    let sets = [
+        "metrics.reporters=prom,pgw,influx,otel,rw".to_string(),
+        "metrics.reporter.pgw.factory.class=pushgateway".into(),
+        format!("metrics.reporter.pgw.hostUrl=http://{}", pgw.addr),
+        "metrics.reporter.pgw.interval=1 s".into(),
+        "metrics.reporter.influx.factory.class=influxdb".into(),
+        format!("metrics.reporter.influx.host={ihost}"),
+        format!("metrics.reporter.influx.port={iport}"),
+        "metrics.reporter.influx.db=tidemark".into(),
+        "metrics.reporter.influx.interval=1 s".into(),
+        "metrics.reporter.otel.factory.class=otlp".into(),
+        format!("metrics.reporter.otel.endpoint=http://{otlp_addr}"),
+        "metrics.reporter.otel.interval=1 s".into(),
+        "metrics.reporter.rw.factory.class=remote-write".into(),
+        format!(
+            "metrics.reporter.rw.url=http://{}/api/v1/write",
+            rw_prom.addr
+        ),
+        "metrics.reporter.rw.interval=1 s".into(),
+    ];
+    let more: Vec<&str> = sets.iter().flat_map(|s| ["--set", s.as_str()]).collect();
+    let agent = agent(d, &c, "test-cluster", &more);
     let paths: Vec<(Webhook, Server, Server)> = [
         ("flink-agent", agent.metrics_addr()),
         ("pushgateway", pgw.addr.clone()),
@@ -510,6 +522,33 @@ fn a_flink_job_s_backpressure_pages_resolves_and_reads_the_same_through_promethe
             "{q} = {seen}, Flink's {metric} {after}"
         );
     }
+
+    // InfluxDB, OTLP and remote-write carry the job's series, with the
+    // cluster label.
+    wait_for_or(
+        "the job's records in InfluxDB, through OTLP and remote-write",
+        Duration::from_secs(30),
+        || {
+            let influx_has = influxql(
+                &influx,
+                "tidemark",
+                &format!("SELECT * FROM \"tidemark_task_records_in_total\" WHERE \"job_id\"='{id}' AND \"cluster\"='test-cluster' LIMIT 1"),
+            )
+            .contains("\"series\"");
+            let otlp_has = otlp_bodies
+                .lock()
+                .unwrap()
+                .iter()
+                .any(|b| String::from_utf8_lossy(b).contains(&id));
+            let rw_has = prom_value(
+                &rw_prom,
+                &format!("sum(tidemark_task_records_in_total{{job_id=\"{id}\",cluster=\"test-cluster\"}})"),
+            )
+            .is_some_and(|v| v > 0.0);
+            (influx_has && otlp_has && rw_has).then_some(())
+        },
+        || agent.stderr(),
+    );
 
     // A checkpoint (triggered through the REST API): its count, its
     // duration and each vertex's phases, summed over its subtasks, as
