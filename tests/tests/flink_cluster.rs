@@ -9,6 +9,7 @@
 //! job (its sink sleeps 1 ms every 10 records behind a faster source, so the
 //! sink is busy and the source backpressured) and Flink's own REST values.
 
+use serde::Deserialize;
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
@@ -44,6 +45,29 @@ fn agent(d: &Path, c: &FlinkCluster, cluster: &str, more: &[&str]) -> Running {
     ];
     args.extend(more);
     Running::start(d, &args)
+}
+
+/// The container arguments of the Deployment in docs/flink.md.
+fn documented_agent_args() -> Vec<String> {
+    let doc = std::fs::read_to_string(repo().join("docs/flink.md")).unwrap();
+    let yaml = doc
+        .split("```yaml\n")
+        .nth(1)
+        .and_then(|b| b.split("```").next())
+        .expect("a yaml block in docs/flink.md");
+    let deployment: serde_yaml::Value = serde_yaml::Deserializer::from_str(yaml)
+        .next()
+        .map(|d| serde_yaml::Value::deserialize(d).unwrap())
+        .unwrap();
+    let args = &deployment["spec"]["template"]["spec"]["containers"][0]["args"];
+    let args: Vec<String> = args
+        .as_sequence()
+        .expect("the agent's container args")
+        .iter()
+        .map(|a| a.as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(args[..2], ["agent", "flink"], "{args:?}");
+    args
 }
 
 /// Pushes one series carrying `cluster` into a Pushgateway group of job
@@ -212,8 +236,21 @@ fn a_real_cluster_serves_the_per_vertex_times_and_counts_the_agent_reads() {
     // `tidemark agent flink`, polling every second, serves the same as
     // catalogue series: the graph, and counters that reach Flink's own
     // totals within a poll.
+    // Started as docs/flink.md's Kubernetes Deployment starts it, with the
+    // cluster's address, a free port, and a poll every second.
     let dir = tempfile::tempdir().unwrap();
-    let agent = agent(dir.path(), &c, "standalone", &[]);
+    let mut documented: Vec<String> = documented_agent_args()
+        .into_iter()
+        .map(|a| {
+            a.replace("http://my-flink-cluster-rest:8081", &c.rest)
+                .replace("port=9249", "port=0")
+        })
+        .collect();
+    documented.extend(["--interval".to_string(), "1 s".to_string()]);
+    let agent = Running::start(
+        dir.path(),
+        &documented.iter().map(String::as_str).collect::<Vec<_>>(),
+    );
     let metrics = format!("http://{}/metrics", agent.metrics_addr());
     let sink_name = vertices
         .iter()
@@ -249,7 +286,7 @@ fn a_real_cluster_serves_the_per_vertex_times_and_counts_the_agent_reads() {
         .unwrap_or_else(|| panic!("{text}"));
     assert!(info.contains("job_name=\"flink-slow-sink\""), "{info}");
     assert!(info.contains("inputs=\"count\""), "{info}");
-    assert!(info.contains("cluster=\"standalone\""), "{info}");
+    assert!(info.contains("cluster=\"my-flink-cluster\""), "{info}");
     let source_name = vertices
         .iter()
         .find(|v| v["id"] == source.as_str())
@@ -271,8 +308,16 @@ fn a_real_cluster_serves_the_per_vertex_times_and_counts_the_agent_reads() {
         series("tidemark_task_idle_seconds_total", &sink_name).is_some(),
         "{text}"
     );
-    assert_eq!(own(&agent, "tidemark_bridge_up"), Some(1.0), "{text}");
-    assert_eq!(own(&agent, "tidemark_bridge_jobs"), Some(1.0), "{text}");
+    wait_for_or(
+        "tidemark_bridge_up 1 and one job watched",
+        Duration::from_secs(30),
+        || {
+            (own(&agent, "tidemark_bridge_up") == Some(1.0)
+                && own(&agent, "tidemark_bridge_jobs") == Some(1.0))
+            .then_some(())
+        },
+        || agent.stderr(),
+    );
 
     // The JobManager down for 30 s: the agent says so, counts the failed
     // requests, withdraws the job's series rather than repeating them, and
