@@ -783,8 +783,11 @@ const FLINK_LACKS: &[&str] = &[
     "tidemark_state_restore",
     "tidemark_job_recovery_time",
     "tidemark_vertex_needed_parallelism",
-    // FLIP-33 source metrics: this job's sequence source reports none.
-    "tidemark_source_",
+    // A backlog (this job's sequence source reports no pendingRecords), a
+    // lag in time and per-split series: FLIP-33 has none of them.
+    "tidemark_source_pending_records",
+    "tidemark_source_lag_seconds",
+    "tidemark_source_partition_",
     // Only ever present when the series limit dropped something.
     "tidemark_metrics_series_dropped",
 ];

@@ -123,24 +123,34 @@ pub const VERTEX_METRICS: &[&str] = &[
     "currentInputWatermark",
 ];
 
-/// Which of [`VERTEX_METRICS`] vertex `vertex` has
-/// (`/jobs/:job/vertices/:vertex/subtasks/metrics` lists them): an
-/// aggregated read naming one it lacks is answered with nothing at all, and
-/// a source has no input watermark. Empty until the JobManager's metric
-/// fetcher has read the vertex's subtasks once.
-pub fn vertex_metric_names(
-    fetch: Fetch,
-    job: &str,
-    vertex: &str,
-) -> Result<Vec<&'static str>, String> {
+/// FLIP-33 source metrics, which a source operator reports under its own
+/// name (`Source__kafka.pendingRecords`): the suffixes the agent reads.
+pub const SOURCE_METRICS: &[&str] = &[
+    ".pendingRecords",
+    ".currentEmitEventTimeLag",
+    ".sourceIdleTime",
+];
+
+/// Which of [`VERTEX_METRICS`] and of its operators' [`SOURCE_METRICS`]
+/// vertex `vertex` has (`/jobs/:job/vertices/:vertex/subtasks/metrics` lists
+/// them): an aggregated read naming one it lacks is answered with nothing
+/// at all, and a source has no input watermark. Empty until the
+/// JobManager's metric fetcher has read the vertex's subtasks once.
+pub fn vertex_metric_names(fetch: Fetch, job: &str, vertex: &str) -> Result<Vec<String>, String> {
     let v = fetch(&format!("/jobs/{job}/vertices/{vertex}/subtasks/metrics"))?;
     let list = v
         .as_array()
         .ok_or_else(|| format!("vertex {vertex}'s metric names are not a list: {v}"))?;
+    let listed: Vec<&str> = list.iter().filter_map(|m| m["id"].as_str()).collect();
+    let sources = listed
+        .iter()
+        .filter(|n| SOURCE_METRICS.iter().any(|s| n.ends_with(s)))
+        .map(|n| n.to_string());
     Ok(VERTEX_METRICS
         .iter()
-        .copied()
-        .filter(|name| list.iter().any(|m| m["id"] == *name))
+        .filter(|name| listed.contains(name))
+        .map(|n| n.to_string())
+        .chain(sources)
         .collect())
 }
 
@@ -149,7 +159,7 @@ pub fn vertex_metrics(
     fetch: Fetch,
     job: &str,
     vertex: &str,
-    names: &[&str],
+    names: &[String],
 ) -> Result<BTreeMap<String, Aggregate>, String> {
     let v = fetch(&format!(
         "/jobs/{job}/vertices/{vertex}/subtasks/metrics?get={}&agg=min,max,sum",

@@ -58,20 +58,28 @@ struct Phases {
 /// One vertex's series.
 struct VertexSeries {
     id: String,
-    /// The [`rest::VERTEX_METRICS`] it has; listed again while empty.
-    names: Vec<&'static str>,
+    name: String,
+    /// The [`rest::VERTEX_METRICS`] and source metrics it has; listed again
+    /// until the listing has its busy time.
+    names: Vec<String>,
     /// (Flink metric summed over subtasks, its counter).
     totals: Vec<(&'static str, Accumulated)>,
     input_queue: Option<Gauge>,
     output_queue: Option<Gauge>,
     watermark: Option<Gauge>,
     watermark_lag: Option<Gauge>,
+    pending: Option<Gauge>,
+    emit_lag: Option<Gauge>,
+    source_idle: Option<Gauge>,
     phases: Option<Phases>,
 }
 
 /// One watched job's series.
 pub(super) struct JobSeries {
     id: String,
+    registry: Registry,
+    /// `job_name`, `job_id`.
+    labels: [String; 2],
     vertices: Vec<VertexSeries>,
     /// (Flink job metric, its counter).
     job_totals: Vec<(&'static str, Accumulated)>,
@@ -125,12 +133,16 @@ impl JobSeries {
                 let hist = |def: &'static MetricDef| registry.histogram(def, &vertex).ok();
                 VertexSeries {
                     id: v.id.clone(),
+                    name: v.name.clone(),
                     names: Vec::new(),
                     totals,
                     input_queue: gauge(&catalogue::TASK_INPUT_QUEUE_USAGE),
                     output_queue: gauge(&catalogue::TASK_OUTPUT_QUEUE_USAGE),
                     watermark: gauge(&catalogue::TASK_INPUT_WATERMARK),
                     watermark_lag: gauge(&catalogue::TASK_WATERMARK_LAG),
+                    pending: None,
+                    emit_lag: None,
+                    source_idle: None,
                     phases: (|| {
                         Some(Phases {
                             end_to_end: hist(&catalogue::CHECKPOINT_DURATION)?,
@@ -171,6 +183,8 @@ impl JobSeries {
         }
         Self {
             id: id.to_string(),
+            registry: registry.clone(),
+            labels: [name.to_string(), id.to_string()],
             vertices,
             job_totals: counter(&catalogue::JOB_RESTARTS)
                 .map(|c| ("numRestarts", c))
@@ -195,11 +209,15 @@ impl JobSeries {
             .map(|d| d.as_millis() as i64)
             .unwrap_or(0);
         for v in &mut self.vertices {
-            if v.names.is_empty() {
+            // Every task has a busy time: without it, the JobManager's
+            // fetcher has not read the vertex's subtasks yet.
+            let listed = |names: &[String]| names.iter().any(|n| n == "accumulateBusyTimeMs");
+            if !listed(&v.names) {
                 v.names = rest::vertex_metric_names(fetch, &self.id, &v.id).unwrap_or_default();
-                if v.names.is_empty() {
+                if !listed(&v.names) {
                     continue;
                 }
+                v.register_source_gauges(&self.registry, &self.labels);
             }
             if let Ok(m) = rest::vertex_metrics(fetch, &self.id, &v.id, &v.names) {
                 v.update(&m, now_ms);
@@ -304,6 +322,28 @@ impl JobSeries {
 }
 
 impl VertexSeries {
+    /// A source's gauges, registered once its metric names show it reports
+    /// them (a vertex that is no source has none, not a "not yet" series).
+    fn register_source_gauges(&mut self, registry: &Registry, job: &[String; 2]) {
+        let reports = |suffix: &str| self.names.iter().any(|n| n.ends_with(suffix));
+        let task = [job[0].as_str(), job[1].as_str(), self.name.as_str(), "0"];
+        // Flink's backlog is a source subtask's, over all its splits.
+        let all_partitions = [task[0], task[1], task[2], task[3], ""];
+        if reports(".pendingRecords") {
+            self.pending = registry
+                .gauge(&catalogue::SOURCE_PENDING_RECORDS, &all_partitions)
+                .ok();
+        }
+        if reports(".currentEmitEventTimeLag") {
+            self.emit_lag = registry
+                .gauge(&catalogue::SOURCE_EMIT_EVENT_TIME_LAG, &task)
+                .ok();
+        }
+        if reports(".sourceIdleTime") {
+            self.source_idle = registry.gauge(&catalogue::SOURCE_IDLE_TIME, &task).ok();
+        }
+    }
+
     fn update(&mut self, m: &BTreeMap<String, Aggregate>, now_ms: i64) {
         for (name, total) in &mut self.totals {
             if let Some(a) = m.get(*name) {
@@ -321,6 +361,27 @@ impl VertexSeries {
             &self.output_queue,
             "Shuffle.Netty.Output.Buffers.outPoolUsage",
         );
+        // Source metrics, under the source operator's name: the backlog
+        // summed, the lag and idle time of the worst subtask; negative
+        // (Flink's "undefined") stays "not yet".
+        for (suffix, gauge, combine) in [
+            (
+                ".pendingRecords",
+                &self.pending,
+                (|a: &Aggregate| a.sum) as fn(&Aggregate) -> f64,
+            ),
+            (".currentEmitEventTimeLag", &self.emit_lag, |a| a.max),
+            (".sourceIdleTime", &self.source_idle, |a| a.max),
+        ] {
+            let value = m
+                .iter()
+                .filter(|(name, a)| name.ends_with(suffix) && a.min >= 0.0)
+                .map(|(_, a)| combine(a))
+                .reduce(f64::max);
+            if let (Some(g), Some(x)) = (gauge, value) {
+                g.set(x.round() as i64);
+            }
+        }
         // The slowest subtask's watermark; Flink reports Long.MIN_VALUE
         // before the first, which stays "not yet" (-1) here.
         if let Some(a) = m.get("currentInputWatermark") {

@@ -102,6 +102,11 @@ impl FakeJobManager {
             let all = match vertex {
                 "a" => vec![
                     json!({"id": "accumulateBackPressuredTimeMs", "min": 500.0, "max": 1000.0, "sum": 1500.0}),
+                    json!({"id": "accumulateBusyTimeMs", "min": 0.0, "max": 0.0, "sum": 0.0}),
+                    json!({"id": "Source__src.pendingRecords", "min": 10.0, "max": 30.0, "sum": 40.0}),
+                    json!({"id": "Source__src.currentEmitEventTimeLag", "min": 100.0, "max": 250.0, "sum": 350.0}),
+                    json!({"id": "Source__src.sourceIdleTime", "min": -1.0, "max": 5.0, "sum": 4.0}),
+                    json!({"id": "Source__src.numRecordsInErrors", "min": 0.0, "max": 0.0, "sum": 0.0}),
                 ],
                 _ => vec![
                     json!({"id": "accumulateBusyTimeMs", "min": 0.0, "max": self.busy_ms, "sum": self.busy_ms}),
@@ -186,6 +191,34 @@ fn a_poll_maps_accumulated_times_into_counters_and_retires_a_job_that_ends() {
         Some(2.0)
     );
     assert_eq!(value(&registry, &catalogue::JOB_UPTIME, "wc"), Some(5.0));
+    // The source's FLIP-33 metrics, under its operator's name: the backlog
+    // summed, the worst lag; an undefined (negative) one stays "not yet".
+    assert_eq!(
+        value(&registry, &catalogue::SOURCE_PENDING_RECORDS, "Source: src"),
+        Some(40.0)
+    );
+    assert_eq!(
+        value(
+            &registry,
+            &catalogue::SOURCE_EMIT_EVENT_TIME_LAG,
+            "Source: src"
+        ),
+        Some(0.25)
+    );
+    assert_eq!(
+        value(&registry, &catalogue::SOURCE_IDLE_TIME, "Source: src"),
+        Some(-1.0)
+    );
+    assert_eq!(
+        value(&registry, &catalogue::SOURCE_EMIT_EVENT_TIME_LAG, "sink"),
+        None,
+        "a vertex that is no source has no source series"
+    );
+    let asked = jm.asked.borrow().clone();
+    assert!(
+        !asked.iter().any(|p| p.contains("numRecordsInErrors")),
+        "only the metrics read are asked for: {asked:?}"
+    );
     let info = registry.series_of(&catalogue::VERTEX_INFO);
     assert!(
         info.iter().any(|(l, _)| l.contains(&"sink".to_string())
