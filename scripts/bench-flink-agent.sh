@@ -3,7 +3,8 @@
 # Flink cluster (a JobManager and a TaskManager from the apache-flink package)
 # runs a job of VERTICES vertices at PARALLELISM (scripts/flink/WideJob.java);
 # the agent polls it every INTERVAL for DURATION, and the script reports the
-# requests per poll (against the formula 1 + 2 + V + V·C of docs/flink.md),
+# requests per poll (against the formula 2 + T + 2 + V + V·C of docs/flink.md,
+# one TaskManager here),
 # the poll's duration, the series exported, and the agent's CPU and memory.
 #
 #   scripts/bench-flink-agent.sh
@@ -88,14 +89,15 @@ for line in open(path):
 polls = vals['tidemark_bridge_poll_duration_seconds_count']
 requests = vals['tidemark_bridge_requests_total']
 v = int(vertices)
-first = 2 + v  # plan, checkpoint configuration, metric names
+tms = 1
+first = 2 + v + tms  # plan, checkpoint configuration, vertices' and TaskManager's metric names
 per_poll = (requests - first) / polls
 stat = open(f'/proc/{pid}/stat').read().split(')')[1].split()
 ticks = os.sysconf('SC_CLK_TCK')
 cpu = (int(stat[11]) + int(stat[12])) / ticks
 rss = int(open(f'/proc/{pid}/statm').read().split()[1]) * os.sysconf('SC_PAGE_SIZE')
-print(f"| vertices | parallelism | interval | polls | requests per poll (formula 1+2+V) | poll duration (mean) | series | agent CPU | agent RSS |")
+print(f"| vertices | parallelism | interval | polls | requests per poll (formula 2+T+2+V) | poll duration (mean) | series | agent CPU | agent RSS |")
 print(f"|---|---|---|---|---|---|---|---|---|")
-print(f"| {v} | {parallelism} | {interval} | {polls:.0f} | {per_poll:.1f} ({3 + v}) | {vals['tidemark_bridge_poll_duration_seconds_sum'] / polls * 1000:.0f} ms | {vals['tidemark_metrics_series']:.0f} | {cpu / float(duration) * 100:.2f} % of a core | {rss / 2**20:.1f} MiB |")
+print(f"| {v} | {parallelism} | {interval} | {polls:.0f} | {per_poll:.1f} ({4 + tms + v}) | {vals['tidemark_bridge_poll_duration_seconds_sum'] / polls * 1000:.0f} ms | {vals['tidemark_metrics_series']:.0f} | {cpu / float(duration) * 100:.2f} % of a core | {rss / 2**20:.1f} MiB |")
 print(f"failed requests: {vals.get('tidemark_bridge_request_failures_total', 0):.0f}")
 PY

@@ -335,6 +335,65 @@ bridge!(
     "1 when the last poll reached the JobManager, 0 when it did not (the jobs' series are then withdrawn, not repeated)."
 );
 
+const TASKMANAGER: &[&str] = &[crate::labels::TASKMANAGER];
+const TASKMANAGER_GC: &[&str] = &[crate::labels::TASKMANAGER, crate::labels::COLLECTOR];
+
+metric!(
+    TASKMANAGER_CPU,
+    "tidemark_taskmanager_cpu_seconds_total",
+    MetricKind::Counter,
+    "seconds",
+    TASKMANAGER,
+    1e-9,
+    "Status.JVM.CPU.Time",
+    "CPU time a Flink TaskManager's JVM used (tidemark agent flink).",
+    Merge::Sum
+);
+metric!(
+    TASKMANAGER_HEAP_USED,
+    "tidemark_taskmanager_heap_used_bytes",
+    MetricKind::Gauge,
+    "bytes",
+    TASKMANAGER,
+    1.0,
+    "Status.JVM.Memory.Heap.Used",
+    "Heap a Flink TaskManager's JVM uses (tidemark agent flink).",
+    Merge::Sum
+);
+metric!(
+    TASKMANAGER_HEAP_MAX,
+    "tidemark_taskmanager_heap_max_bytes",
+    MetricKind::Gauge,
+    "bytes",
+    TASKMANAGER,
+    1.0,
+    "Status.JVM.Memory.Heap.Max",
+    "The most heap a Flink TaskManager's JVM may use (tidemark agent flink).",
+    Merge::Sum
+);
+metric!(
+    TASKMANAGER_GC_TIME,
+    "tidemark_taskmanager_gc_seconds_total",
+    MetricKind::Counter,
+    "seconds",
+    TASKMANAGER_GC,
+    1e-9,
+    "Status.JVM.GarbageCollector.<collector>.Time",
+    "Time a Flink TaskManager's JVM spent in a garbage collector (tidemark agent flink).",
+    Merge::Sum
+);
+metric!(
+    TASKMANAGER_GC_COUNT,
+    "tidemark_taskmanager_gc_collections_total",
+    MetricKind::Counter,
+    "",
+    TASKMANAGER_GC,
+    1.0,
+    "Status.JVM.GarbageCollector.<collector>.Count",
+    "Collections a garbage collector of a Flink TaskManager's JVM ran (tidemark agent flink).",
+    Merge::Sum
+);
+
 /// A process or host metric with no labels or one: one writer per process,
 /// never merged (no job, vertex or subtask label), so its merge is moot.
 macro_rules! sys {
@@ -1349,6 +1408,11 @@ pub static ALL: &[&MetricDef] = &[
     &BRIDGE_POLL_DURATION,
     &BRIDGE_JOBS,
     &BRIDGE_UP,
+    &TASKMANAGER_CPU,
+    &TASKMANAGER_HEAP_USED,
+    &TASKMANAGER_HEAP_MAX,
+    &TASKMANAGER_GC_TIME,
+    &TASKMANAGER_GC_COUNT,
     &PROCESS_CPU,
     &PROCESS_RSS,
     &PROCESS_VMEM,

@@ -42,6 +42,10 @@ pub const DEVICE: &str = "device";
 /// The Flink cluster a series comes from (`tidemark agent flink --cluster`),
 /// added to every series the agent exports.
 pub const CLUSTER: &str = "cluster";
+/// A Flink TaskManager's id (`tidemark agent flink`).
+pub const TASKMANAGER: &str = "taskmanager";
+/// A JVM garbage collector's name (`G1_Young_Generation`).
+pub const COLLECTOR: &str = "collector";
 
 /// How fine-grained the exported series are (`metrics.level`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]

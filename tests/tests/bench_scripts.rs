@@ -282,7 +282,8 @@ fn bench_catchup_compares_the_predicted_catch_up_with_the_measured_one() {
 
 #[test]
 fn bench_flink_agent_counts_the_requests_a_poll_makes_against_the_formula() {
-    // 4 vertices: 1 + 2 + 4 requests per poll without checkpoints.
+    // 4 vertices on 1 TaskManager: 2 + 1 + 2 + 4 requests per poll without
+    // checkpoints.
     let out = run_script(
         "bench-flink-agent.sh",
         &[],
@@ -297,6 +298,6 @@ fn bench_flink_agent_counts_the_requests_a_poll_makes_against_the_formula() {
         .lines()
         .find(|l| l.starts_with("| 4 | 2 |"))
         .unwrap_or_else(|| panic!("no row in:\n{out}"));
-    assert!(row.contains("| 7.0 (7) |"), "{row}");
+    assert!(row.contains("| 9.0 (9) |"), "{row}");
     assert!(out.contains("failed requests: 0"), "{out}");
 }

@@ -127,7 +127,8 @@ fn exposition_passes_promtool_and_the_python_parsers_with_hostile_label_values()
                 || def.name.starts_with("tidemark_state_restore")
                 || def.name.starts_with("tidemark_source_")
                 || def.name == "tidemark_task_records_in_errors_total"
-                || def.name.starts_with("tidemark_bridge_"),
+                || def.name.starts_with("tidemark_bridge_")
+                || def.name.starts_with("tidemark_taskmanager_"),
             "catalogued metric {} is never registered by a running job",
             def.name
         );

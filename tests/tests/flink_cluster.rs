@@ -319,6 +319,43 @@ fn a_real_cluster_serves_the_per_vertex_times_and_counts_the_agent_reads() {
         || agent.stderr(),
     );
 
+    // The TaskManager's JVM: its CPU time between Flink's reads before and
+    // after, its heap's maximum as Flink gives it.
+    let tms = get(&format!("{}/taskmanagers", c.rest));
+    let tm = tms["taskmanagers"][0]["id"].as_str().unwrap().to_string();
+    let jvm = |name: &str| -> f64 {
+        let v = get(&format!("{}/taskmanagers/{tm}/metrics?get={name}", c.rest));
+        v[0]["value"].as_str().unwrap().parse().unwrap()
+    };
+    let tm_series = |family: &str| -> Option<f64> {
+        let (_, text) = curl(&[&metrics]);
+        text.lines()
+            .find(|l| {
+                l.split(['{', ' ']).next() == Some(family)
+                    && l.contains(&format!("taskmanager=\"{tm}\""))
+            })
+            .and_then(|l| l.rsplit(' ').next()?.parse().ok())
+    };
+    let before = jvm("Status.JVM.CPU.Time") / 1e9;
+    let seen = wait_for_or(
+        "the TaskManager's CPU seconds to reach Flink's",
+        Duration::from_secs(30),
+        || tm_series("tidemark_taskmanager_cpu_seconds_total").filter(|v| *v >= before - 1e-6),
+        || agent.stderr(),
+    );
+    let after = jvm("Status.JVM.CPU.Time") / 1e9;
+    assert!(seen <= after + 1e-6, "{seen} s of CPU, Flink's {after}");
+    assert_eq!(
+        tm_series("tidemark_taskmanager_heap_max_bytes"),
+        Some(jvm("Status.JVM.Memory.Heap.Max"))
+    );
+    let (_, text) = curl(&[&metrics]);
+    assert!(
+        text.contains("tidemark_taskmanager_gc_collections_total{taskmanager=")
+            && text.contains("collector="),
+        "{text}"
+    );
+
     // The JobManager down for 30 s: the agent says so, counts the failed
     // requests, withdraws the job's series rather than repeating them, and
     // keeps serving its own.
@@ -772,7 +809,7 @@ const FLINK_LACKS: &[&str] = &[
     // Flink's RocksDB native metrics are opt-in and not mapped yet; this
     // job keeps its state on the heap.
     "tidemark_rocksdb_",
-    // The TaskManagers' JVMs and hosts are not mapped yet.
+    // A Tidemark process and host; Flink's JVMs are tidemark_taskmanager_*.
     "process_",
     "tidemark_host_",
     // Latency markers are off in Flink by default and not mapped.

@@ -4,22 +4,26 @@
 //! exporters, dashboards, alert rules and `tidemark doctor --prometheus`
 //! work on Flink jobs as they are.
 //!
-//! Requests per poll at `metrics.level: vertex`, for jobs of `V_j` vertices:
-//! `1 + Σ_j (2 + V_j + V_j · C_j)` — the overview; per job its job metrics,
+//! Requests per poll at `metrics.level: vertex`, for jobs of `V_j` vertices
+//! on `T` TaskManagers: `2 + T + Σ_j (2 + V_j + V_j · C_j)` — the overview and
+//! the TaskManagers' list, one JVM metrics read per TaskManager; per job its job metrics,
 //! its checkpoint statistics and one aggregated metrics read per vertex; and
 //! per checkpoint `C_j` completed since the last poll one phase read per
 //! vertex. A job seen for the first time costs `2 + V_j` more (its plan, its
 //! checkpoint configuration, and each vertex's metric names: an aggregated
 //! read naming a metric the vertex lacks is answered with nothing). None of
-//! it grows with the parallelism.
+//! it grows with the parallelism. A TaskManager seen for the first time costs
+//! one more (its metric names: its garbage collectors').
 
 mod rest;
 mod series;
+mod taskmanagers;
 
 pub use rest::{
     checkpoint_interval_ms, checkpoint_stats, job_metrics, plan, running_jobs, subtask_phases,
-    vertex_metric_names, vertex_metrics, Aggregate, CheckpointStats, CompletedCheckpoint, Fetch,
-    FlinkJob, FlinkVertex, SubtaskPhases, JOB_METRICS, VERTEX_METRICS,
+    taskmanager_metric_names, taskmanager_metrics, taskmanagers, vertex_metric_names,
+    vertex_metrics, Aggregate, CheckpointStats, CompletedCheckpoint, Fetch, FlinkJob, FlinkVertex,
+    SubtaskPhases, JOB_METRICS, SOURCE_METRICS, TASKMANAGER_METRICS, VERTEX_METRICS,
 };
 
 use crate::catalogue;
@@ -28,6 +32,7 @@ use series::JobSeries;
 use std::cell::Cell;
 use std::collections::BTreeMap;
 use std::time::Instant;
+use taskmanagers::TaskManagerSeries;
 
 /// The agent's own series (`tidemark_bridge_*`).
 struct OwnSeries {
@@ -42,6 +47,7 @@ struct OwnSeries {
 pub struct Bridge {
     registry: Registry,
     jobs: BTreeMap<String, JobSeries>,
+    taskmanagers: BTreeMap<String, TaskManagerSeries>,
     own: Option<OwnSeries>,
 }
 
@@ -81,6 +87,7 @@ impl Bridge {
         Self {
             registry,
             jobs: BTreeMap::new(),
+            taskmanagers: BTreeMap::new(),
             own,
         }
     }
@@ -127,6 +134,9 @@ impl Bridge {
                 for id in all {
                     self.retire(&id);
                 }
+                for id in std::mem::take(&mut self.taskmanagers).into_keys() {
+                    self.registry.retire_series(crate::labels::TASKMANAGER, &id);
+                }
                 return Err(format!("/jobs/overview: {e}"));
             }
         };
@@ -152,8 +162,31 @@ impl Bridge {
                 out.checkpoints_observed += job.update(fetch);
             }
         }
+        self.poll_taskmanagers(fetch);
         out.jobs = self.jobs.len();
         Ok(out)
+    }
+
+    /// The TaskManagers' JVMs: a new one registered, a gone one retired.
+    fn poll_taskmanagers(&mut self, fetch: Fetch) {
+        let Ok(ids) = taskmanagers(fetch) else { return };
+        let gone: Vec<String> = self
+            .taskmanagers
+            .keys()
+            .filter(|id| !ids.contains(id))
+            .cloned()
+            .collect();
+        for id in gone {
+            self.taskmanagers.remove(&id);
+            self.registry.retire_series(crate::labels::TASKMANAGER, &id);
+        }
+        for id in ids {
+            let tm = self
+                .taskmanagers
+                .entry(id.clone())
+                .or_insert_with(|| TaskManagerSeries::new(&self.registry, &id));
+            tm.update(&self.registry, fetch);
+        }
     }
 
     /// The ids of the jobs watched now.

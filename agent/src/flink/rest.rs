@@ -189,19 +189,7 @@ pub const JOB_METRICS: &[&str] = &["numRestarts", "runningTime"];
 /// gauges' values as strings.
 pub fn job_metrics(fetch: Fetch, id: &str) -> Result<BTreeMap<String, f64>, String> {
     let v = fetch(&format!("/jobs/{id}/metrics?get={}", JOB_METRICS.join(",")))?;
-    let list = v
-        .as_array()
-        .ok_or_else(|| format!("job {id}'s metrics are not a list: {v}"))?;
-    Ok(list
-        .iter()
-        .filter_map(|m| {
-            let x = match &m["value"] {
-                Value::String(s) => s.parse().ok()?,
-                other => other.as_f64()?,
-            };
-            Some((m["id"].as_str()?.to_string(), x))
-        })
-        .collect())
+    metric_values(&v).ok_or_else(|| format!("job {id}'s metrics are not a list: {v}"))
 }
 
 /// A completed checkpoint as `/jobs/:id/checkpoints` lists it.
@@ -334,4 +322,72 @@ pub fn subtask_phases(
             }
         })
         .collect())
+}
+
+/// The TaskManagers' ids (`/taskmanagers`).
+pub fn taskmanagers(fetch: Fetch) -> Result<Vec<String>, String> {
+    let v = fetch("/taskmanagers")?;
+    let list = v["taskmanagers"]
+        .as_array()
+        .ok_or_else(|| format!("/taskmanagers has no taskmanagers list: {v}"))?;
+    Ok(list
+        .iter()
+        .filter_map(|t| Some(t["id"].as_str()?.to_string()))
+        .collect())
+}
+
+/// A TaskManager's JVM metrics the agent reads: CPU time (ns) and heap.
+pub const TASKMANAGER_METRICS: &[&str] = &[
+    "Status.JVM.CPU.Time",
+    "Status.JVM.Memory.Heap.Used",
+    "Status.JVM.Memory.Heap.Max",
+];
+
+/// Which of [`TASKMANAGER_METRICS`] and of its garbage collectors'
+/// `Status.JVM.GarbageCollector.<name>.Count|Time` TaskManager `id` has.
+pub fn taskmanager_metric_names(fetch: Fetch, id: &str) -> Result<Vec<String>, String> {
+    let v = fetch(&format!("/taskmanagers/{id}/metrics"))?;
+    let list = v
+        .as_array()
+        .ok_or_else(|| format!("TaskManager {id}'s metric names are not a list: {v}"))?;
+    Ok(list
+        .iter()
+        .filter_map(|m| m["id"].as_str())
+        .filter(|n| {
+            TASKMANAGER_METRICS.contains(n)
+                || (n.starts_with("Status.JVM.GarbageCollector.")
+                    && (n.ends_with(".Count") || n.ends_with(".Time")))
+        })
+        .map(String::from)
+        .collect())
+}
+
+/// `names` of TaskManager `id` (`/taskmanagers/:id/metrics?get=…`).
+pub fn taskmanager_metrics(
+    fetch: Fetch,
+    id: &str,
+    names: &[String],
+) -> Result<BTreeMap<String, f64>, String> {
+    let v = fetch(&format!(
+        "/taskmanagers/{id}/metrics?get={}",
+        names.join(",")
+    ))?;
+    metric_values(&v).ok_or_else(|| format!("TaskManager {id}'s metrics are not a list: {v}"))
+}
+
+/// `[{"id": …, "value": "…"}]`, Flink's answer for named metrics (values as
+/// strings), as a map.
+fn metric_values(v: &Value) -> Option<BTreeMap<String, f64>> {
+    Some(
+        v.as_array()?
+            .iter()
+            .filter_map(|m| {
+                let x = match &m["value"] {
+                    Value::String(s) => s.parse().ok()?,
+                    other => other.as_f64()?,
+                };
+                Some((m["id"].as_str()?.to_string(), x))
+            })
+            .collect(),
+    )
 }

@@ -17,7 +17,7 @@ const MS_TO_NS: f64 = 1e6;
 /// drops (some or all subtasks restarted) adds nothing for that poll, so the
 /// counter never counts what did not happen; at most one poll's increase of
 /// the restarted subtasks is missed.
-struct Accumulated {
+pub(super) struct Accumulated {
     counter: Counter,
     /// Stored units per Flink unit.
     scale: f64,
@@ -25,7 +25,7 @@ struct Accumulated {
 }
 
 impl Accumulated {
-    fn new(counter: Counter, scale: f64) -> Self {
+    pub(super) fn new(counter: Counter, scale: f64) -> Self {
         Self {
             counter,
             scale,
@@ -33,7 +33,7 @@ impl Accumulated {
         }
     }
 
-    fn update(&mut self, total: f64) {
+    pub(super) fn update(&mut self, total: f64) {
         match self.last {
             // First read: the total so far (a series revived after the
             // JobManager came back keeps its higher value).

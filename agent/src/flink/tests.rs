@@ -84,6 +84,35 @@ impl FakeJobManager {
             }
             _ => {}
         }
+        if path == "/taskmanagers" {
+            return Ok(json!({"taskmanagers": [{"id": "127.0.0.1:41561-0b6a2e"}]}));
+        }
+        if let Some(rest) = path.strip_prefix("/taskmanagers/127.0.0.1:41561-0b6a2e/metrics") {
+            let all = [
+                ("Status.JVM.CPU.Time", "2500000000"),
+                ("Status.JVM.Memory.Heap.Used", "1048576"),
+                ("Status.JVM.Memory.Heap.Max", "4194304"),
+                ("Status.JVM.GarbageCollector.G1_Young_Generation.Count", "7"),
+                (
+                    "Status.JVM.GarbageCollector.G1_Young_Generation.Time",
+                    "120",
+                ),
+                ("Status.JVM.Threads.Count", "60"),
+            ];
+            let Some(names) = rest.strip_prefix("?get=") else {
+                return Ok(Value::Array(
+                    all.iter().map(|(n, _)| json!({"id": n})).collect(),
+                ));
+            };
+            let names: Vec<&str> = names.split(',').collect();
+            assert!(!names.contains(&"Status.JVM.Threads.Count"), "{names:?}");
+            return Ok(Value::Array(
+                all.iter()
+                    .filter(|(n, _)| names.contains(n))
+                    .map(|(n, v)| json!({"id": n, "value": v}))
+                    .collect(),
+            ));
+        }
         if path.starts_with("/jobs/j1/metrics?get=") {
             return Ok(json!([
                 {"id": "numRestarts", "value": self.restarts.to_string()},
@@ -166,8 +195,30 @@ fn a_poll_maps_accumulated_times_into_counters_and_retires_a_job_that_ends() {
     let out = bridge.poll(&|p: &str| jm.get(p)).unwrap();
     // The overview; the new job's plan, checkpoint configuration and each
     // vertex's metric names; one request per vertex; its job metrics and
-    // checkpoint statistics.
-    assert_eq!((out.requests, out.failures, out.jobs), (9, 0, 1));
+    // checkpoint statistics; the TaskManagers, the new one's metric names
+    // and its metrics.
+    assert_eq!((out.requests, out.failures, out.jobs), (12, 0, 1));
+    let tm = "127.0.0.1:41561-0b6a2e";
+    assert_eq!(value(&registry, &catalogue::TASKMANAGER_CPU, tm), Some(2.5));
+    assert_eq!(
+        value(&registry, &catalogue::TASKMANAGER_HEAP_USED, tm),
+        Some(1048576.0)
+    );
+    let gc = value(
+        &registry,
+        &catalogue::TASKMANAGER_GC_TIME,
+        "G1_Young_Generation",
+    )
+    .unwrap();
+    assert!((gc - 0.12).abs() < 1e-12, "{gc}");
+    assert_eq!(
+        value(
+            &registry,
+            &catalogue::TASKMANAGER_GC_COUNT,
+            "G1_Young_Generation"
+        ),
+        Some(7.0)
+    );
     assert_eq!(value(&registry, &catalogue::TASK_BUSY, "sink"), Some(2.5));
     assert_eq!(
         value(&registry, &catalogue::TASK_RECORDS_IN, "sink"),
@@ -230,11 +281,11 @@ fn a_poll_maps_accumulated_times_into_counters_and_retires_a_job_that_ends() {
     jm.busy_ms = 4000.0;
     jm.asked.borrow_mut().clear();
     let out = bridge.poll(&|p: &str| jm.get(p)).unwrap();
-    assert_eq!(out.requests, 5);
+    assert_eq!(out.requests, 7);
     assert!(!jm.asked.borrow().iter().any(|p| p == "/jobs/j1"));
     assert_eq!(value(&registry, &catalogue::TASK_BUSY, "sink"), Some(4.0));
     let own = registry.series_of(&catalogue::BRIDGE_REQUESTS);
-    assert_eq!(own, vec![(vec![], Exposed::Counter(14.0))]);
+    assert_eq!(own, vec![(vec![], Exposed::Counter(19.0))]);
     // Gone from the overview: its series are retired.
     jm.running = false;
     let out = bridge.poll(&|p: &str| jm.get(p)).unwrap();
