@@ -1,8 +1,10 @@
 //! `tidemark agent flink --rest URL`: Tidemark's agent beside an Apache
-//! Flink cluster (issue 18). Every poll maps the cluster's running jobs into
-//! the metric catalogue (`tidemark_agent::flink`), served to Prometheus by
-//! the scrape reporter; the JobManager failing a poll is counted and the
-//! agent goes on.
+//! Flink cluster (issue 18). Every poll maps the cluster's running jobs and
+//! TaskManagers into the metric catalogue (`tidemark_agent::flink`); the
+//! scrape reporters serve them all, and the push reporters run once per
+//! Flink job on its series alone, started when the job appears and stopped
+//! (its Pushgateway group deleted) when it goes. The JobManager failing a
+//! poll is counted and the agent goes on.
 
 use crate::config::Config;
 use serde_json::Value;
@@ -17,7 +19,7 @@ use tidemark_agent::registry::Registry;
 /// `tidemark agent …`.
 #[derive(clap::Subcommand, Debug)]
 pub enum AgentCommand {
-    /// Observe an Apache Flink cluster: its jobs' busy, idle and backpressured time and records, as catalogue metrics.
+    /// Observe an Apache Flink cluster: its jobs and TaskManagers as the catalogue's metrics, through the same reporters (docs/flink.md).
     Flink(FlinkArgs),
 }
 
