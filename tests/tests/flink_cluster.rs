@@ -70,6 +70,11 @@ fn documented_agent_args() -> Vec<String> {
     args
 }
 
+/// The agent at `metrics.level: subtask`, scrape only.
+fn agent_with_level_subtask(d: &Path, c: &FlinkCluster) -> Running {
+    agent(d, c, "per-subtask", &["--set", "metrics.level=subtask"])
+}
+
 /// Pushes one series carrying `cluster` into a Pushgateway group of job
 /// `id`, as an agent killed before it could delete its group left it.
 fn leave_group(pgw: &Server, id: &str, cluster: &str) {
@@ -604,6 +609,41 @@ fn a_flink_job_s_backpressure_pages_resolves_and_reads_the_same_through_promethe
             "{q} = {seen}, Flink's {metric} {after}"
         );
     }
+
+    // At `metrics.level: subtask`, an agent reads each subtask on its own:
+    // the sink's subtasks' records, each between Flink's reads.
+    let per_subtask = agent_with_level_subtask(d, &c);
+    for i in 0..2 {
+        let flink = || -> f64 {
+            let url = format!(
+                "{}/jobs/{id}/vertices/{sink}/subtasks/{i}/metrics?get=numRecordsIn",
+                c.rest
+            );
+            get(&url)[0]["value"].as_str().unwrap().parse().unwrap()
+        };
+        let ours = || -> Option<f64> {
+            scraped(&per_subtask, "tidemark_task_records_in_total", &id)
+                .iter()
+                .find(|l| {
+                    l.contains(&format!("vertex=\"{sink_name}\""))
+                        && l.contains(&format!("subtask=\"{i}\""))
+                })
+                .and_then(|l| l.rsplit(' ').next()?.parse().ok())
+        };
+        let before = flink();
+        let seen = wait_for_or(
+            &format!("subtask {i}'s records to reach Flink's {before}"),
+            Duration::from_secs(30),
+            || ours().filter(|v| *v >= before),
+            || per_subtask.stderr(),
+        );
+        let after = flink();
+        assert!(
+            seen <= after,
+            "subtask {i}: {seen} records, Flink's {after}"
+        );
+    }
+    per_subtask.kill();
 
     // InfluxDB, OTLP and remote-write carry the job's series, with the
     // cluster label.

@@ -20,10 +20,11 @@ mod series;
 mod taskmanagers;
 
 pub use rest::{
-    checkpoint_interval_ms, checkpoint_stats, job_metrics, plan, running_jobs, subtask_phases,
-    taskmanager_metric_names, taskmanager_metrics, taskmanagers, vertex_metric_names,
-    vertex_metrics, Aggregate, CheckpointStats, CompletedCheckpoint, Fetch, FlinkJob, FlinkVertex,
-    SubtaskPhases, JOB_METRICS, SOURCE_METRICS, TASKMANAGER_METRICS, VERTEX_METRICS,
+    checkpoint_interval_ms, checkpoint_stats, job_metrics, plan, running_jobs, subtask_metrics,
+    subtask_phases, taskmanager_metric_names, taskmanager_metrics, taskmanagers,
+    vertex_metric_names, vertex_metrics, Aggregate, CheckpointStats, CompletedCheckpoint, Fetch,
+    FlinkJob, FlinkVertex, SubtaskPhases, JOB_METRICS, SOURCE_METRICS, TASKMANAGER_METRICS,
+    VERTEX_METRICS,
 };
 
 use crate::catalogue;

@@ -181,6 +181,35 @@ pub fn vertex_metrics(
         .collect())
 }
 
+/// `names` of subtask `index` of a vertex (`/jobs/:job/vertices/:vertex/
+/// subtasks/:index/metrics?get=…`, which leaves out a name it lacks), each
+/// as its own min, max and sum.
+pub fn subtask_metrics(
+    fetch: Fetch,
+    job: &str,
+    vertex: &str,
+    index: u64,
+    names: &[String],
+) -> Result<BTreeMap<String, Aggregate>, String> {
+    let v = fetch(&format!(
+        "/jobs/{job}/vertices/{vertex}/subtasks/{index}/metrics?get={}",
+        names.join(",")
+    ))?;
+    let values = metric_values(&v)
+        .ok_or_else(|| format!("subtask {index} of vertex {vertex}: not a list: {v}"))?;
+    Ok(values
+        .into_iter()
+        .map(|(name, x)| {
+            let agg = Aggregate {
+                min: x,
+                max: x,
+                sum: x,
+            };
+            (name, agg)
+        })
+        .collect())
+}
+
 /// The job-level metrics read per poll: restarts, and the time running since
 /// the last (re)start (`runningTime`, which replaced `uptime`).
 pub const JOB_METRICS: &[&str] = &["numRestarts", "runningTime"];

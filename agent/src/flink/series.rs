@@ -6,22 +6,32 @@
 
 use super::rest::{self, Aggregate, Fetch, FlinkJob};
 use crate::catalogue::{self, MetricDef};
+use crate::labels::Level;
 use crate::registry::{Counter, Gauge, Histogram, Registry};
 use std::collections::BTreeMap;
 
 /// Milliseconds to the nanoseconds times are stored in.
 const MS_TO_NS: f64 = 1e6;
 
-/// A catalogue counter fed from a Flink total that starts again from zero
-/// when the tasks behind it restart. Only increases are added: a total that
-/// drops (some or all subtasks restarted) adds nothing for that poll, so the
-/// counter never counts what did not happen; at most one poll's increase of
-/// the restarted subtasks is missed.
+/// A catalogue counter fed from a Flink total. Two things make such a total
+/// go down: the tasks behind it restarting (it starts again from zero), and
+/// a source task's busy time, which Flink derives from the time not idle or
+/// backpressured and which dips while a backpressured spell is still open
+/// (measured: 666, 599, 743 ms one poll apart). So the counter follows the
+/// total's high-water mark: it adds only what the total grows beyond the
+/// highest value seen, a dip adds nothing and counts nothing twice, and a
+/// fall below half the mark is a restart, after which the mark starts again
+/// from the new total. What a restarted task did before the poll that sees
+/// the restart is missed; at `metrics.level: vertex` a restart of one
+/// subtask among several reads as a dip, and its earlier total is missed
+/// until the sum passes the mark again. The counter never counts what did
+/// not happen.
 pub(super) struct Accumulated {
     counter: Counter,
     /// Stored units per Flink unit.
     scale: f64,
-    last: Option<f64>,
+    /// The highest total seen since the last restart.
+    mark: Option<f64>,
 }
 
 impl Accumulated {
@@ -29,20 +39,26 @@ impl Accumulated {
         Self {
             counter,
             scale,
-            last: None,
+            mark: None,
         }
     }
 
     pub(super) fn update(&mut self, total: f64) {
-        match self.last {
+        match self.mark {
             // First read: the total so far (a series revived after the
             // JobManager came back keeps its higher value).
-            None => self.counter.set_total((total * self.scale).max(0.0) as u64),
-            Some(last) => self
-                .counter
-                .add(((total - last).max(0.0) * self.scale).round() as u64),
+            None => {
+                self.counter.set_total((total * self.scale).max(0.0) as u64);
+                self.mark = Some(total);
+            }
+            Some(mark) if total >= mark => {
+                self.counter
+                    .add(((total - mark) * self.scale).round() as u64);
+                self.mark = Some(total);
+            }
+            Some(mark) if total < mark / 2.0 => self.mark = Some(total),
+            Some(_) => {}
         }
-        self.last = Some(total);
     }
 }
 
@@ -58,11 +74,22 @@ struct Phases {
 /// One vertex's series.
 struct VertexSeries {
     id: String,
-    name: String,
     /// The [`rest::VERTEX_METRICS`] and source metrics it has; listed again
     /// until the listing has its busy time.
     names: Vec<String>,
-    /// (Flink metric summed over subtasks, its counter).
+    /// One for the vertex summed over its subtasks (`metrics.level:
+    /// vertex`), or one per subtask (`subtask`).
+    subtasks: Vec<SubtaskSeries>,
+    phases: Option<Phases>,
+}
+
+/// The task series of a vertex's subtask, or of all its subtasks together.
+struct SubtaskSeries {
+    /// The subtask read on its own, or `None`: the aggregated read.
+    index: Option<u64>,
+    /// `job_name`, `job_id`, `vertex`, `subtask`.
+    labels: [String; 4],
+    /// (Flink metric, its counter).
     totals: Vec<(&'static str, Accumulated)>,
     input_queue: Option<Gauge>,
     output_queue: Option<Gauge>,
@@ -71,15 +98,12 @@ struct VertexSeries {
     pending: Option<Gauge>,
     emit_lag: Option<Gauge>,
     source_idle: Option<Gauge>,
-    phases: Option<Phases>,
 }
 
 /// One watched job's series.
 pub(super) struct JobSeries {
     id: String,
     registry: Registry,
-    /// `job_name`, `job_id`.
-    labels: [String; 2],
     vertices: Vec<VertexSeries>,
     /// (Flink job metric, its counter).
     job_totals: Vec<(&'static str, Accumulated)>,
@@ -107,42 +131,21 @@ impl JobSeries {
                 if let Ok(g) = registry.gauge(&catalogue::VERTEX_INFO, &info) {
                     g.set(1);
                 }
-                // Summed over subtasks: the series of `metrics.level: vertex`.
-                let task = [name, id, v.name.as_str(), "0"];
+                // Summed over subtasks (`metrics.level: vertex`, one
+                // aggregated read), or each subtask read on its own.
+                let per_subtask = registry.options().level == Level::Subtask;
+                let subtasks = match per_subtask {
+                    true => (0..v.parallelism)
+                        .map(|i| SubtaskSeries::new(registry, [name, id, &v.name], Some(i)))
+                        .collect(),
+                    false => vec![SubtaskSeries::new(registry, [name, id, &v.name], None)],
+                };
                 let vertex = [name, id, v.name.as_str()];
-                let totals = [
-                    ("accumulateBusyTimeMs", &catalogue::TASK_BUSY, MS_TO_NS),
-                    ("accumulateIdleTimeMs", &catalogue::TASK_IDLE, MS_TO_NS),
-                    (
-                        "accumulateBackPressuredTimeMs",
-                        &catalogue::TASK_BACKPRESSURED,
-                        MS_TO_NS,
-                    ),
-                    ("numRecordsIn", &catalogue::TASK_RECORDS_IN, 1.0),
-                    ("numRecordsOut", &catalogue::TASK_RECORDS_OUT, 1.0),
-                ]
-                .into_iter()
-                .filter_map(|(m, def, scale)| {
-                    Some((
-                        m,
-                        Accumulated::new(registry.counter(def, &task).ok()?, scale),
-                    ))
-                })
-                .collect();
-                let gauge = |def: &'static MetricDef| registry.gauge(def, &task).ok();
                 let hist = |def: &'static MetricDef| registry.histogram(def, &vertex).ok();
                 VertexSeries {
                     id: v.id.clone(),
-                    name: v.name.clone(),
                     names: Vec::new(),
-                    totals,
-                    input_queue: gauge(&catalogue::TASK_INPUT_QUEUE_USAGE),
-                    output_queue: gauge(&catalogue::TASK_OUTPUT_QUEUE_USAGE),
-                    watermark: gauge(&catalogue::TASK_INPUT_WATERMARK),
-                    watermark_lag: gauge(&catalogue::TASK_WATERMARK_LAG),
-                    pending: None,
-                    emit_lag: None,
-                    source_idle: None,
+                    subtasks,
                     phases: (|| {
                         Some(Phases {
                             end_to_end: hist(&catalogue::CHECKPOINT_DURATION)?,
@@ -184,7 +187,6 @@ impl JobSeries {
         Self {
             id: id.to_string(),
             registry: registry.clone(),
-            labels: [name.to_string(), id.to_string()],
             vertices,
             job_totals: counter(&catalogue::JOB_RESTARTS)
                 .map(|c| ("numRestarts", c))
@@ -217,10 +219,18 @@ impl JobSeries {
                 if !listed(&v.names) {
                     continue;
                 }
-                v.register_source_gauges(&self.registry, &self.labels);
+                for st in &mut v.subtasks {
+                    st.register_source_gauges(&self.registry, &v.names);
+                }
             }
-            if let Ok(m) = rest::vertex_metrics(fetch, &self.id, &v.id, &v.names) {
-                v.update(&m, now_ms);
+            for st in &mut v.subtasks {
+                let read = match st.index {
+                    None => rest::vertex_metrics(fetch, &self.id, &v.id, &v.names),
+                    Some(i) => rest::subtask_metrics(fetch, &self.id, &v.id, i, &v.names),
+                };
+                if let Ok(m) = read {
+                    st.update(&m, now_ms);
+                }
             }
         }
         if let Ok(m) = rest::job_metrics(fetch, &self.id) {
@@ -321,12 +331,53 @@ impl JobSeries {
     }
 }
 
-impl VertexSeries {
-    /// A source's gauges, registered once its metric names show it reports
-    /// them (a vertex that is no source has none, not a "not yet" series).
-    fn register_source_gauges(&mut self, registry: &Registry, job: &[String; 2]) {
-        let reports = |suffix: &str| self.names.iter().any(|n| n.ends_with(suffix));
-        let task = [job[0].as_str(), job[1].as_str(), self.name.as_str(), "0"];
+impl SubtaskSeries {
+    /// The series of subtask `index` of vertex `[job_name, job_id, vertex]`
+    /// (`None`: all its subtasks, labelled subtask 0, which `metrics.level:
+    /// vertex` drops).
+    fn new(registry: &Registry, vertex: [&str; 3], index: Option<u64>) -> Self {
+        let subtask = index.unwrap_or(0).to_string();
+        let task = [vertex[0], vertex[1], vertex[2], subtask.as_str()];
+        let totals = [
+            ("accumulateBusyTimeMs", &catalogue::TASK_BUSY, MS_TO_NS),
+            ("accumulateIdleTimeMs", &catalogue::TASK_IDLE, MS_TO_NS),
+            (
+                "accumulateBackPressuredTimeMs",
+                &catalogue::TASK_BACKPRESSURED,
+                MS_TO_NS,
+            ),
+            ("numRecordsIn", &catalogue::TASK_RECORDS_IN, 1.0),
+            ("numRecordsOut", &catalogue::TASK_RECORDS_OUT, 1.0),
+        ]
+        .into_iter()
+        .filter_map(|(m, def, scale)| {
+            Some((
+                m,
+                Accumulated::new(registry.counter(def, &task).ok()?, scale),
+            ))
+        })
+        .collect();
+        let gauge = |def: &'static MetricDef| registry.gauge(def, &task).ok();
+        Self {
+            index,
+            labels: task.map(String::from),
+            totals,
+            input_queue: gauge(&catalogue::TASK_INPUT_QUEUE_USAGE),
+            output_queue: gauge(&catalogue::TASK_OUTPUT_QUEUE_USAGE),
+            watermark: gauge(&catalogue::TASK_INPUT_WATERMARK),
+            watermark_lag: gauge(&catalogue::TASK_WATERMARK_LAG),
+            pending: None,
+            emit_lag: None,
+            source_idle: None,
+        }
+    }
+
+    /// A source's gauges, registered once the vertex's metric `names` show
+    /// it reports them (a vertex that is no source has none, not a "not
+    /// yet" series).
+    fn register_source_gauges(&mut self, registry: &Registry, names: &[String]) {
+        let reports = |suffix: &str| names.iter().any(|n| n.ends_with(suffix));
+        let task = self.labels.each_ref().map(String::as_str);
         // Flink's backlog is a source subtask's, over all its splits.
         let all_partitions = [task[0], task[1], task[2], task[3], ""];
         if reports(".pendingRecords") {

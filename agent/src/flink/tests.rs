@@ -127,7 +127,11 @@ impl FakeJobManager {
             return Ok(json!({"subtasks": [done, {"index": 1, "status": "pending_or_failed"}]}));
         }
         if let Some(rest) = path.strip_prefix("/jobs/j1/vertices/") {
-            let (vertex, query) = rest.split_once("/subtasks/metrics").unwrap();
+            let (vertex, query) = rest.split_once("/subtasks/").unwrap();
+            // One subtask's: half of each sum, values as strings; a name it
+            // lacks is left out.
+            let (subtask, query) = query.split_once("/metrics").unwrap_or(("", query));
+            let query = query.strip_prefix("metrics").unwrap_or(query);
             let all = match vertex {
                 "a" => vec![
                     json!({"id": "accumulateBackPressuredTimeMs", "min": 500.0, "max": 1000.0, "sum": 1500.0}),
@@ -148,6 +152,14 @@ impl FakeJobManager {
                 let names: Vec<Value> = all.iter().map(|m| json!({"id": m["id"]})).collect();
                 return Ok(Value::Array(names));
             };
+            if !subtask.is_empty() {
+                let halves = all
+                    .iter()
+                    .filter(|m| query.split(',').any(|n| m["id"] == n))
+                    .map(|m| json!({"id": m["id"], "value": (m["sum"].as_f64().unwrap() / 2.0).to_string()}))
+                    .collect();
+                return Ok(Value::Array(halves));
+            }
             let (names, agg) = query.split_once("&agg=").unwrap();
             assert_eq!(agg, "min,max,sum");
             // As Flink: one name the vertex lacks, and the answer is empty.
@@ -317,6 +329,26 @@ fn a_total_that_restarts_from_zero_adds_only_what_grew() {
 }
 
 #[test]
+fn a_total_that_dips_counts_nothing_twice() {
+    let registry = vertex_registry();
+    let mut bridge = Bridge::new(registry.clone());
+    let mut jm = FakeJobManager {
+        busy_ms: 10_000.0,
+        ..Default::default()
+    };
+    // A source's busy time, derived by Flink, dips and grows again.
+    for (busy_ms, want) in [(10_000.0, 10.0), (9_500.0, 10.0), (10_200.0, 10.2)] {
+        jm.busy_ms = busy_ms;
+        bridge.poll(&|p: &str| jm.get(p)).unwrap();
+        let got = value(&registry, &catalogue::TASK_BUSY, "sink").unwrap();
+        assert!(
+            (got - want).abs() < 1e-9,
+            "{busy_ms} ms read: {got} s exported"
+        );
+    }
+}
+
+#[test]
 fn each_completed_checkpoint_s_phases_are_observed_once_per_subtask() {
     let registry = vertex_registry();
     let mut bridge = Bridge::new(registry.clone());
@@ -373,7 +405,7 @@ fn each_completed_checkpoint_s_phases_are_observed_once_per_subtask() {
 
 #[test]
 fn a_jobmanager_that_does_not_answer_withdraws_the_series_until_it_is_back() {
-    let registry = Registry::default();
+    let registry = vertex_registry();
     let mut bridge = Bridge::new(registry.clone());
     let mut jm = FakeJobManager {
         busy_ms: 1000.0,
@@ -411,4 +443,36 @@ fn a_constant_label_is_added_to_every_exported_series() {
             assert_eq!(values.last().map(String::as_str), Some("prod-eu"));
         }
     }
+}
+
+#[test]
+fn at_subtask_level_each_subtask_is_read_and_exported_on_its_own() {
+    let registry = Registry::default();
+    let mut bridge = Bridge::new(registry.clone());
+    let jm = FakeJobManager::default();
+    bridge.poll(&|p: &str| jm.get(p)).unwrap();
+    let asked = jm.asked.borrow().clone();
+    for i in 0..2 {
+        let path = format!("/jobs/j1/vertices/b/subtasks/{i}/metrics?get=");
+        assert!(asked.iter().any(|p| p.starts_with(&path)), "{asked:?}");
+    }
+    assert!(!asked.iter().any(|p| p.contains("&agg=")), "{asked:?}");
+    let busy: Vec<(Vec<String>, Exposed)> = registry
+        .series_of(&catalogue::TASK_BUSY)
+        .into_iter()
+        .filter(|(l, _)| l[2] == "sink")
+        .collect();
+    assert_eq!(
+        busy,
+        vec![
+            (
+                vec!["wc".into(), "j1".into(), "sink".into(), "0".into()],
+                Exposed::Counter(1.25)
+            ),
+            (
+                vec!["wc".into(), "j1".into(), "sink".into(), "1".into()],
+                Exposed::Counter(1.25)
+            ),
+        ]
+    );
 }

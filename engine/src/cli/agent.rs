@@ -42,7 +42,8 @@ pub struct FlinkArgs {
     #[arg(long, default_value = "5 s", value_parser = tidemark_agent::export::config::parse_duration)]
     timeout: std::time::Duration,
     /// Configuration, KEY=VALUE (repeatable): `metrics.reporter.*`, `metrics.level`
-    /// (`job` or `vertex`: subtasks are summed).
+    /// (`vertex` unless set: subtasks are summed, one request per vertex;
+    /// `subtask`: one request per subtask).
     #[arg(long = "set", value_name = "KEY=VALUE")]
     set: Vec<String>,
 }
@@ -69,10 +70,16 @@ pub fn run(cmd: &AgentCommand) -> i32 {
             return super::EXIT_USAGE;
         }
     };
-    // Vertex sums are what the agent reads (one request per vertex): the
-    // per-subtask reads `metrics.level: subtask` needs are not built yet.
+    // Vertex sums (one request per vertex, whatever the parallelism) unless
+    // `metrics.level` asks for subtasks (one request per subtask).
     let mut opts = config.registry;
-    opts.level = opts.level.min(tidemark_agent::labels::Level::Vertex);
+    if !a
+        .set
+        .iter()
+        .any(|s| s.trim_start().starts_with("metrics.level"))
+    {
+        opts.level = tidemark_agent::labels::Level::Vertex;
+    }
     let rest = a.rest.trim_end_matches('/').to_string();
     if !rest.starts_with("http://") && !rest.starts_with("https://") {
         eprintln!(
