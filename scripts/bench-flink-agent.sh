@@ -4,19 +4,20 @@
 # runs a job of VERTICES vertices at PARALLELISM (scripts/flink/WideJob.java);
 # the agent polls it every INTERVAL for DURATION, and the script reports the
 # requests per poll (against the formula 2 + T + 2 + V + V·C of docs/flink.md,
-# one TaskManager here),
+# one TaskManager here; at LEVEL=subtask, 2 + T + 2 + V·P: a read per subtask),
 # the poll's duration, the series exported, and the agent's CPU and memory.
 #
 #   scripts/bench-flink-agent.sh
 #
 # Environment: VERTICES (50) PARALLELISM (8) INTERVAL ("10 s") DURATION (120,
 #   seconds) CHECKPOINT_MS (0: none; checkpoints add V requests per new one)
+#   LEVEL (vertex: the agent's default; subtask: metrics.level subtask)
 #   FLINK_VENV ($HOME/.cache/tidemark-flink-venv) TIDEMARK_BIN (skips the build)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/setup.sh
 VERTICES="${VERTICES:-50}" PARALLELISM="${PARALLELISM:-8}" INTERVAL="${INTERVAL:-10 s}"
-DURATION="${DURATION:-120}" CHECKPOINT_MS="${CHECKPOINT_MS:-0}"
+DURATION="${DURATION:-120}" CHECKPOINT_MS="${CHECKPOINT_MS:-0}" LEVEL="${LEVEL:-vertex}"
 export FLINK_VENV="${FLINK_VENV:-$HOME/.cache/tidemark-flink-venv}"
 bash scripts/install-flink.sh
 if [ -z "${TIDEMARK_BIN:-}" ]; then say "building tidemark"; cargo build --release --bins; fi
@@ -71,15 +72,16 @@ run=(run -d -p "$PARALLELISM")
 bash "$home/bin/flink" "${run[@]}" -c WideJob "$work/wide.jar" wide "$VERTICES" 1000 >"$work/submit.out" 2>&1 \
   || { cat "$work/submit.out" >&2; exit 1; }
 wait_until "every task running" 180 bash -c "curl -sf $rest/jobs/overview | python3 -c 'import json,sys; j=json.load(sys.stdin)[\"jobs\"][0]; sys.exit(0 if j[\"state\"]==\"RUNNING\" and j[\"tasks\"][\"running\"]==j[\"tasks\"][\"total\"] else 1)'"
-say "the agent polls every $INTERVAL for $DURATION s"
-"$bin" agent flink --rest "$rest" --interval "$INTERVAL" --set metrics.reporter.prom.port=0 2>"$work/agent.err" & agent=$!; pids+=($agent)
+say "the agent polls every $INTERVAL for $DURATION s at metrics.level $LEVEL"
+"$bin" agent flink --rest "$rest" --interval "$INTERVAL" --set metrics.reporter.prom.port=0 \
+  --set "metrics.level=$LEVEL" 2>"$work/agent.err" & agent=$!; pids+=($agent)
 wait_until "the agent's endpoint" 30 grep -q "^metrics: " "$work/agent.err"
 metrics=$(grep -m1 "^metrics: " "$work/agent.err" | cut -d' ' -f2)
 sleep "$DURATION"
 curl -s "$metrics" >"$work/metrics.txt"
-python3 - "$work/metrics.txt" "$agent" "$VERTICES" "$PARALLELISM" "$INTERVAL" "$DURATION" <<'PY'
+python3 - "$work/metrics.txt" "$agent" "$VERTICES" "$PARALLELISM" "$INTERVAL" "$DURATION" "$LEVEL" <<'PY'
 import os, sys
-path, pid, vertices, parallelism, interval, duration = sys.argv[1:]
+path, pid, vertices, parallelism, interval, duration, level = sys.argv[1:]
 vals = {}
 for line in open(path):
     if line.startswith('#') or not line.strip():
@@ -96,8 +98,9 @@ stat = open(f'/proc/{pid}/stat').read().split(')')[1].split()
 ticks = os.sysconf('SC_CLK_TCK')
 cpu = (int(stat[11]) + int(stat[12])) / ticks
 rss = int(open(f'/proc/{pid}/statm').read().split()[1]) * os.sysconf('SC_PAGE_SIZE')
-print(f"| vertices | parallelism | interval | polls | requests per poll (formula 2+T+2+V) | poll duration (mean) | series | agent CPU | agent RSS |")
-print(f"|---|---|---|---|---|---|---|---|---|")
-print(f"| {v} | {parallelism} | {interval} | {polls:.0f} | {per_poll:.1f} ({4 + tms + v}) | {vals['tidemark_bridge_poll_duration_seconds_sum'] / polls * 1000:.0f} ms | {vals['tidemark_metrics_series']:.0f} | {cpu / float(duration) * 100:.2f} % of a core | {rss / 2**20:.1f} MiB |")
+reads = v * int(parallelism) if level == 'subtask' else v
+print(f"| vertices | parallelism | interval | level | polls | requests per poll (formula 2+T+2+V, at subtask 2+T+2+V·P) | poll duration (mean) | series | agent CPU | agent RSS |")
+print(f"|---|---|---|---|---|---|---|---|---|---|")
+print(f"| {v} | {parallelism} | {interval} | {level} | {polls:.0f} | {per_poll:.1f} ({4 + tms + reads}) | {vals['tidemark_bridge_poll_duration_seconds_sum'] / polls * 1000:.0f} ms | {vals['tidemark_metrics_series']:.0f} | {cpu / float(duration) * 100:.2f} % of a core | {rss / 2**20:.1f} MiB |")
 print(f"failed requests: {vals.get('tidemark_bridge_request_failures_total', 0):.0f}")
 PY

@@ -2,6 +2,8 @@ import org.apache.flink.api.common.functions.MapFunction;
 import org.apache.flink.api.common.functions.ReduceFunction;
 import org.apache.flink.api.common.typeinfo.Types;
 import org.apache.flink.api.java.tuple.Tuple2;
+import org.apache.flink.configuration.Configuration;
+import org.apache.flink.configuration.RestartStrategyOptions;
 import org.apache.flink.streaming.api.environment.StreamExecutionEnvironment;
 import org.apache.flink.streaming.api.functions.sink.v2.DiscardingSink;
 
@@ -11,8 +13,10 @@ import org.apache.flink.streaming.api.functions.sink.v2.DiscardingSink;
  * and the source are backpressured by it. Three vertices: the source (chained with to-key), the
  * count, and the slow sink (a chain of its own). Arguments: job name, keys, every, checkpoint interval
  * in ms (0: none), and optionally a cap on the source (it sleeps 1 ms every {@code throttle} records;
- * 0: none) and a file while which exists the sink is slow (absent: always slow), so that a test can
- * end the slowdown and see the backpressure clear.
+ * 0: none), a file while which exists the sink is slow ({@code -} or absent: always slow), so that a
+ * test can end the slowdown and see the backpressure clear, and a file whose appearance fails the sink
+ * once (the subtask that deletes it throws), so that a test sees a restart and its exception; the job
+ * then restarts up to 3 times, a second apart.
  */
 public final class SlowSinkJob {
     private SlowSinkJob() {}
@@ -23,8 +27,15 @@ public final class SlowSinkJob {
         long every = args.length > 2 ? Long.parseLong(args[2]) : 10L;
         long interval = args.length > 3 ? Long.parseLong(args[3]) : 0L;
         long throttle = args.length > 4 ? Long.parseLong(args[4]) : 0L;
-        String slowWhile = args.length > 5 ? args[5] : "";
-        StreamExecutionEnvironment env = StreamExecutionEnvironment.getExecutionEnvironment();
+        String slowWhile = args.length > 5 && !args[5].equals("-") ? args[5] : "";
+        String failWhen = args.length > 6 ? args[6] : "";
+        Configuration conf = new Configuration();
+        if (!failWhen.isEmpty()) {
+            conf.set(RestartStrategyOptions.RESTART_STRATEGY, "fixed-delay");
+            conf.set(RestartStrategyOptions.RESTART_STRATEGY_FIXED_DELAY_ATTEMPTS, 3);
+            conf.set(RestartStrategyOptions.RESTART_STRATEGY_FIXED_DELAY_DELAY, java.time.Duration.ofSeconds(1));
+        }
+        StreamExecutionEnvironment env = StreamExecutionEnvironment.getExecutionEnvironment(conf);
         if (interval > 0) {
             env.enableCheckpointing(interval);
         }
@@ -39,7 +50,7 @@ public final class SlowSinkJob {
                 .reduce(new Count())
                 .name("count")
                 .uid("count")
-                .map(new Slow(every, slowWhile))
+                .map(new Slow(every, slowWhile, failWhen))
                 .returns(Types.TUPLE(Types.LONG, Types.LONG))
                 .startNewChain()
                 .name("slow-sink")
@@ -78,20 +89,29 @@ public final class SlowSinkJob {
     static final class Slow implements MapFunction<Tuple2<Long, Long>, Tuple2<Long, Long>> {
         private final long every;
         private final String slowWhile;
+        private final String failWhen;
         private long seen;
         private boolean slow = true;
         private long checkedAt;
 
-        Slow(long every, String slowWhile) {
+        Slow(long every, String slowWhile, String failWhen) {
             this.every = every;
             this.slowWhile = slowWhile;
+            this.failWhen = failWhen;
         }
 
         @Override
         public Tuple2<Long, Long> map(Tuple2<Long, Long> t) throws Exception {
-            if (!slowWhile.isEmpty() && System.nanoTime() - checkedAt > 100_000_000L) {
-                slow = new java.io.File(slowWhile).exists();
+            if (System.nanoTime() - checkedAt > 100_000_000L) {
                 checkedAt = System.nanoTime();
+                if (!slowWhile.isEmpty()) {
+                    slow = new java.io.File(slowWhile).exists();
+                }
+                if (!failWhen.isEmpty() && new java.io.File(failWhen).delete()) {
+                    throw new IllegalStateException(
+                            "injected failure (" + failWhen + " appeared)",
+                            new java.io.IOException("the test asked for a failure"));
+                }
             }
             if (slow && ++seen % every == 0) {
                 Thread.sleep(1);

@@ -152,7 +152,19 @@ fn a_real_cluster_serves_the_per_vertex_times_and_counts_the_agent_reads() {
     let _one = ONE_CLUSTER.lock().unwrap_or_else(|e| e.into_inner());
     let mut c = FlinkCluster::start(1);
     let jar = c.compile(&slow_sink_java());
-    let args = ["flink-slow-sink", "1000", "10", "0"];
+    // The sink fails once when `fail` appears.
+    let fail_dir = tempfile::tempdir().unwrap();
+    let fail = fail_dir.path().join("fail");
+    let fail_path = fail.display().to_string();
+    let args = [
+        "flink-slow-sink",
+        "1000",
+        "10",
+        "0",
+        "0",
+        "-",
+        fail_path.as_str(),
+    ];
     let id = c.submit(&[], &jar, "SlowSinkJob", &args);
 
     // Discovery: the job by name in the overview.
@@ -360,6 +372,75 @@ fn a_real_cluster_serves_the_per_vertex_times_and_counts_the_agent_reads() {
             && text.contains("collector="),
         "{text}"
     );
+
+    // A task failure: the sink throws once, and Flink restarts the job's
+    // tasks under the same id. The agent keeps the job's series, counts the
+    // restart as Flink does, and prints the exception, the task and the
+    // root cause from Flink's exception history.
+    std::fs::write(&fail, "").unwrap();
+    wait_for_or(
+        "Flink to count one restart",
+        Duration::from_secs(60),
+        || {
+            let v = get(&format!("{}/jobs/{id}/metrics?get=numRestarts", c.rest));
+            let n: f64 = v[0]["value"].as_str()?.parse().ok()?;
+            (n >= 1.0).then_some(n)
+        },
+        || c.logs(),
+    );
+    assert!(!fail.exists(), "the sink consumed the file");
+    // Flink counts the restart before its history holds the failure.
+    let history = wait_for_or(
+        "the failure in Flink's exception history",
+        Duration::from_secs(30),
+        || {
+            let h = get(&format!("{}/jobs/{id}/exceptions", c.rest));
+            let n = h["exceptionHistory"]["entries"].as_array()?.len();
+            (n > 0).then_some(h)
+        },
+        || c.logs(),
+    );
+    let entry = &history["exceptionHistory"]["entries"][0];
+    assert!(
+        entry["taskName"]
+            .as_str()
+            .unwrap_or("")
+            .contains("slow-sink")
+            && entry["stacktrace"]
+                .as_str()
+                .unwrap_or("")
+                .contains("injected failure"),
+        "{history}"
+    );
+    let err = agent.wait_stderr(") restarted: ", Duration::from_secs(30));
+    let line = err
+        .lines()
+        .find(|l| l.contains(") restarted: "))
+        .unwrap()
+        .to_string();
+    let want = format!("agent: job \"flink-slow-sink\" ({id}) restarted: slow-sink");
+    eprintln!("the agent printed: {line}");
+    assert!(line.starts_with(&want), "{line}");
+    assert!(
+        line.contains(" failed at ") && line.contains(" UTC: "),
+        "{line}"
+    );
+    assert!(
+        line.contains("java.lang.IllegalStateException: injected failure")
+            && line.contains("(root cause: java.io.IOException: the test asked for a failure)"),
+        "{line}"
+    );
+    assert_eq!(err.matches(") restarted: ").count(), 1, "{err}");
+    wait_for_or(
+        "the agent's restarts counter at Flink's 1",
+        Duration::from_secs(30),
+        || {
+            let line = scraped(&agent, "tidemark_job_restarts_total", &id);
+            line.iter().any(|l| l.ends_with(" 1")).then_some(())
+        },
+        || agent.stderr(),
+    );
+    assert_eq!(own(&agent, "tidemark_bridge_jobs"), Some(1.0));
 
     // The JobManager down for 30 s: the agent says so, counts the failed
     // requests, withdraws the job's series rather than repeating them, and
@@ -827,16 +908,50 @@ fn a_flink_job_s_backpressure_pages_resolves_and_reads_the_same_through_promethe
         );
     }
 
-    // Cancelled: the job's series leave the agent's exposition, and its
-    // Pushgateway group is deleted.
+    // SIGTERM: the agent pushes once more, deletes the job's group (no one
+    // would update it after) and exits 0, while the job runs on.
+    agent.signal("-TERM");
+    let (code, err) = agent.wait(Duration::from_secs(30));
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        !pushgateway_groups(&pgw).iter().any(|(_, i)| *i == id),
+        "{:?}",
+        pushgateway_groups(&pgw)
+    );
+    assert_eq!(get(&format!("{}/jobs/{id}", c.rest))["state"], "RUNNING");
+
+    // Another agent pushes the job's group again; the job cancelled, its
+    // series leave the agent's exposition and its group is deleted.
+    let pgw_only = [
+        "--set",
+        "metrics.reporters=prom,pgw",
+        "--set",
+        &sets[1],
+        "--set",
+        &sets[2],
+        "--set",
+        &sets[3],
+    ];
+    let agent = self::agent(d, &c, "test-cluster", &pgw_only);
+    wait_for_or(
+        "the job's group pushed by the next agent",
+        Duration::from_secs(60),
+        || {
+            pushgateway_groups(&pgw)
+                .iter()
+                .any(|(_, i)| *i == id)
+                .then_some(())
+        },
+        || agent.stderr(),
+    );
     c.cancel(&id);
     wait_for_or(
-        "the cancelled job's series retired",
+        "the cancelled job's series retired and its group deleted",
         Duration::from_secs(30),
         || {
-            scraped(&agent, "tidemark_task_busy_seconds_total", &id)
-                .is_empty()
-                .then_some(())
+            (scraped(&agent, "tidemark_task_busy_seconds_total", &id).is_empty()
+                && !pushgateway_groups(&pgw).iter().any(|(_, i)| *i == id))
+            .then_some(())
         },
         || agent.stderr(),
     );
@@ -884,4 +999,82 @@ fn the_flink_agent_refuses_a_rest_address_that_is_not_http() {
         err.contains("--rest 127.0.0.1:8081") && err.contains("http://127.0.0.1:8081"),
         "{err}"
     );
+}
+
+/// A JobManager that accepts connections and, while `stalled`, never
+/// answers (a JobManager in a long GC pause, or overloaded); otherwise an
+/// empty cluster.
+fn stalling_jobmanager(stalled: std::sync::Arc<std::sync::atomic::AtomicBool>) -> String {
+    use std::io::{Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for stream in listener.incoming() {
+            let Ok(mut s) = stream else { continue };
+            let mut buf = [0u8; 4096];
+            let n = s.read(&mut buf).unwrap_or(0);
+            if stalled.load(std::sync::atomic::Ordering::SeqCst) {
+                held.push(s);
+                continue;
+            }
+            let request = String::from_utf8_lossy(&buf[..n]);
+            let body = match request.split(' ').nth(1) {
+                Some("/jobs/overview") => r#"{"jobs":[]}"#,
+                Some("/taskmanagers") => r#"{"taskmanagers":[]}"#,
+                _ => "{}",
+            };
+            let _ = write!(
+                s,
+                "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                body.len()
+            );
+        }
+    });
+    format!("http://{addr}")
+}
+
+/// A JobManager slower than `--timeout`: each poll fails within the
+/// timeout, the failures are counted, `tidemark_bridge_up` is 0, and the
+/// agent runs on; once the JobManager answers, the agent is up again.
+#[test]
+fn a_jobmanager_slower_than_the_timeout_fails_polls_until_it_answers() {
+    let stalled = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true));
+    let rest = stalling_jobmanager(stalled.clone());
+    let dir = tempfile::tempdir().unwrap();
+    let agent = Running::start(
+        dir.path(),
+        &[
+            "agent",
+            "flink",
+            "--rest",
+            &rest,
+            "--interval",
+            "1 s",
+            "--timeout",
+            "1 s",
+            "--set",
+            "metrics.reporter.prom.port=0",
+        ],
+    );
+    let err = agent.wait_stderr("agent: poll failed", Duration::from_secs(30));
+    assert!(err.contains("/jobs/overview"), "{err}");
+    wait_for_or(
+        "two failed requests counted and tidemark_bridge_up 0",
+        Duration::from_secs(30),
+        || {
+            (own(&agent, "tidemark_bridge_request_failures_total")? >= 2.0
+                && own(&agent, "tidemark_bridge_up")? == 0.0)
+                .then_some(())
+        },
+        || agent.stderr(),
+    );
+    stalled.store(false, std::sync::atomic::Ordering::SeqCst);
+    wait_for_or(
+        "tidemark_bridge_up 1 once the JobManager answers",
+        Duration::from_secs(30),
+        || (own(&agent, "tidemark_bridge_up")? == 1.0).then_some(()),
+        || agent.stderr(),
+    );
+    agent.kill();
 }

@@ -13,22 +13,21 @@
 //! checkpoint configuration, and each vertex's metric names: an aggregated
 //! read naming a metric the vertex lacks is answered with nothing). None of
 //! it grows with the parallelism. A TaskManager seen for the first time costs
-//! one more (its metric names: its garbage collectors').
+//! one more (its metric names: its garbage collectors'). A job's exception
+//! history (the failures behind its restarts) costs one more request in a
+//! poll in which its `numRestarts` grew and in up to four polls after while
+//! the failure is not in it yet, when the job failed, and at first sight of
+//! a job that restarted before.
 
 mod rest;
 mod series;
 mod taskmanagers;
 
-pub use rest::{
-    checkpoint_interval_ms, checkpoint_stats, job_metrics, plan, running_jobs, subtask_metrics,
-    subtask_phases, taskmanager_metric_names, taskmanager_metrics, taskmanagers,
-    vertex_metric_names, vertex_metrics, Aggregate, CheckpointStats, CompletedCheckpoint, Fetch,
-    FlinkJob, FlinkVertex, SubtaskPhases, JOB_METRICS, SOURCE_METRICS, TASKMANAGER_METRICS,
-    VERTEX_METRICS,
-};
+pub use rest::{Failure, Fetch};
 
 use crate::catalogue;
 use crate::registry::{Counter, Gauge, Histogram, Registry};
+use rest::{checkpoint_interval_ms, jobs_overview, plan, taskmanagers};
 use series::JobSeries;
 use std::cell::Cell;
 use std::collections::BTreeMap;
@@ -69,6 +68,23 @@ pub struct PollOutcome {
     pub retired: Vec<String>,
     /// Completed checkpoints whose per-subtask phases were observed.
     pub checkpoints_observed: u64,
+    /// The failures of watched jobs found by this poll, each job's oldest
+    /// first: those behind a restart, and the last of a job that failed.
+    pub job_failures: Vec<JobFailure>,
+}
+
+/// A failure of a watched job, from its exception history.
+#[derive(Debug, PartialEq)]
+pub struct JobFailure {
+    /// The job's id.
+    pub job_id: String,
+    /// The job's name.
+    pub job_name: String,
+    /// Whether the job has failed for good (`FAILED`: the restart strategy
+    /// gave up) rather than restarted.
+    pub job_failed: bool,
+    /// The failure.
+    pub failure: Failure,
 }
 
 impl Bridge {
@@ -128,8 +144,8 @@ impl Bridge {
 
     fn poll_counted(&mut self, fetch: Fetch) -> Result<PollOutcome, String> {
         let mut out = PollOutcome::default();
-        let running = match running_jobs(fetch) {
-            Ok(r) => r,
+        let listed = match jobs_overview(fetch) {
+            Ok(l) => l,
             Err(e) => {
                 let all: Vec<String> = self.jobs.keys().cloned().collect();
                 for id in all {
@@ -141,26 +157,40 @@ impl Bridge {
                 return Err(format!("/jobs/overview: {e}"));
             }
         };
+        // A job is watched from when it first runs until it ends: between
+        // two runs of its tasks (restarting) it keeps its series, so that
+        // its restarts stay visible.
         let gone: Vec<String> = self
             .jobs
             .keys()
-            .filter(|id| !running.iter().any(|(r, _)| r == *id))
+            .filter(|id| !listed.iter().any(|j| j.id == **id && !j.ended()))
             .cloned()
             .collect();
         for id in gone {
+            let failed = listed.iter().any(|j| j.id == id && j.state == "FAILED");
+            if let (true, Some(job)) = (failed, self.jobs.get_mut(&id)) {
+                let last = job.failures(fetch).unwrap_or_default();
+                out.job_failures
+                    .extend(last.into_iter().map(|f| job.reported(f, true)));
+            }
             self.retire(&id);
             out.retired.push(id);
         }
-        for (id, _) in &running {
-            if !self.jobs.contains_key(id) {
-                let Ok(job) = plan(fetch, id) else { continue };
-                let interval = checkpoint_interval_ms(fetch, id).ok();
+        for j in listed.iter().filter(|j| !j.ended()) {
+            if !self.jobs.contains_key(&j.id) && j.state == "RUNNING" {
+                let Ok(job) = plan(fetch, &j.id) else {
+                    continue;
+                };
+                let interval = checkpoint_interval_ms(fetch, &j.id).ok();
                 let series = JobSeries::register(&self.registry, &job, interval);
-                self.jobs.insert(id.clone(), series);
-                out.started.push((id.clone(), job.name.clone()));
+                self.jobs.insert(j.id.clone(), series);
+                out.started.push((j.id.clone(), job.name.clone()));
             }
-            if let Some(job) = self.jobs.get_mut(id) {
-                out.checkpoints_observed += job.update(fetch);
+            if let Some(job) = self.jobs.get_mut(&j.id) {
+                let poll = job.update(fetch);
+                out.checkpoints_observed += poll.checkpoints_observed;
+                out.job_failures
+                    .extend(poll.failures.into_iter().map(|f| job.reported(f, false)));
             }
         }
         self.poll_taskmanagers(fetch);

@@ -34,20 +34,44 @@ pub struct FlinkJob {
     pub vertices: Vec<FlinkVertex>,
 }
 
-/// The running jobs in `/jobs/overview`: (id, name).
-pub fn running_jobs(fetch: Fetch) -> Result<Vec<(String, String)>, String> {
+/// A job as `/jobs/overview` lists it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ListedJob {
+    /// Flink's job id.
+    pub id: String,
+    /// The job's name.
+    pub name: String,
+    /// Flink's `JobStatus` (`RUNNING`, `RESTARTING`, `FAILED`, …).
+    pub state: String,
+}
+
+impl ListedJob {
+    /// Whether the job has ended: a globally terminal state (`FINISHED`,
+    /// `CANCELED`, `FAILED`) or `SUSPENDED` (this JobManager gave it up).
+    /// `RESTARTING`, `FAILING`, `CANCELLING`, `CREATED`, `INITIALIZING`
+    /// and `RECONCILING` are a live job between two runs of its tasks.
+    pub fn ended(&self) -> bool {
+        matches!(
+            self.state.as_str(),
+            "FINISHED" | "CANCELED" | "FAILED" | "SUSPENDED"
+        )
+    }
+}
+
+/// The jobs in `/jobs/overview`, whatever their state.
+pub fn jobs_overview(fetch: Fetch) -> Result<Vec<ListedJob>, String> {
     let v = fetch("/jobs/overview")?;
     let jobs = v["jobs"]
         .as_array()
         .ok_or_else(|| format!("/jobs/overview has no jobs list: {v}"))?;
     Ok(jobs
         .iter()
-        .filter(|j| j["state"] == "RUNNING")
         .filter_map(|j| {
-            Some((
-                j["jid"].as_str()?.to_string(),
-                j["name"].as_str()?.to_string(),
-            ))
+            Some(ListedJob {
+                id: j["jid"].as_str()?.to_string(),
+                name: j["name"].as_str()?.to_string(),
+                state: j["state"].as_str()?.to_string(),
+            })
         })
         .collect())
 }
@@ -219,6 +243,56 @@ pub const JOB_METRICS: &[&str] = &["numRestarts", "runningTime"];
 pub fn job_metrics(fetch: Fetch, id: &str) -> Result<BTreeMap<String, f64>, String> {
     let v = fetch(&format!("/jobs/{id}/metrics?get={}", JOB_METRICS.join(",")))?;
     metric_values(&v).ok_or_else(|| format!("job {id}'s metrics are not a list: {v}"))
+}
+
+/// One failure in a job's exception history.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Failure {
+    /// When it happened (Unix ms).
+    pub at_ms: i64,
+    /// The task that failed (`slow-sink (1/2)#0`), or `None` for a failure
+    /// of the job as a whole (a JobManager-side error).
+    pub task: Option<String>,
+    /// The exception's first line (`java.lang.IllegalStateException: …`).
+    pub exception: String,
+    /// The innermost `Caused by:` of its stack trace, when it has one: the
+    /// root cause a wrapped exception hides.
+    pub root_cause: Option<String>,
+}
+
+/// How many of the newest history entries the agent asks for; Flink keeps
+/// `web.exception-history-size` (16) at most.
+const EXCEPTIONS_ASKED: usize = 16;
+
+/// Job `id`'s exception history, newest first (`/jobs/:id/exceptions`,
+/// `exceptionHistory.entries`).
+pub fn exceptions(fetch: Fetch, id: &str) -> Result<Vec<Failure>, String> {
+    let v = fetch(&format!(
+        "/jobs/{id}/exceptions?maxExceptions={EXCEPTIONS_ASKED}"
+    ))?;
+    let entries = v["exceptionHistory"]["entries"]
+        .as_array()
+        .ok_or_else(|| format!("/jobs/{id}/exceptions has no exceptionHistory.entries: {v}"))?;
+    Ok(entries
+        .iter()
+        .map(|e| {
+            let trace = e["stacktrace"].as_str().unwrap_or("");
+            let first = trace.lines().next().unwrap_or("").trim();
+            Failure {
+                at_ms: e["timestamp"].as_i64().unwrap_or(0),
+                task: e["taskName"].as_str().map(String::from),
+                exception: match first {
+                    "" => e["exceptionName"].as_str().unwrap_or("").to_string(),
+                    _ => first.to_string(),
+                },
+                root_cause: trace
+                    .lines()
+                    .filter_map(|l| l.trim().strip_prefix("Caused by: "))
+                    .next_back()
+                    .map(String::from),
+            }
+        })
+        .collect())
 }
 
 /// A completed checkpoint as `/jobs/:id/checkpoints` lists it.

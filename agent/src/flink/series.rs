@@ -1,8 +1,8 @@
 //! One Flink job's catalogue series and how each poll's REST answers update
 //! them: the graph, per-vertex times, records, queues and watermarks,
 //! job-level restarts and uptime, checkpoint counts and last-checkpoint
-//! gauges, and checkpoint phase histograms observed once per completed
-//! checkpoint.
+//! gauges, checkpoint phase histograms observed once per completed
+//! checkpoint, and the failures behind the restarts.
 
 use super::rest::{self, Aggregate, Fetch, FlinkJob};
 use crate::catalogue::{self, MetricDef};
@@ -103,6 +103,7 @@ struct SubtaskSeries {
 /// One watched job's series.
 pub(super) struct JobSeries {
     id: String,
+    name: String,
     registry: Registry,
     vertices: Vec<VertexSeries>,
     /// (Flink job metric, its counter).
@@ -114,6 +115,29 @@ pub(super) struct JobSeries {
     gauges: BTreeMap<&'static str, Gauge>,
     /// The newest checkpoint whose phases are in the histograms.
     observed: Option<u64>,
+    /// `numRestarts` at the last read.
+    restarts: Option<f64>,
+    /// When the newest failure reported (or, at first sight, already in the
+    /// history) happened, Unix ms; `None` until that is known.
+    reported_until: Option<i64>,
+    /// Restarts whose failure the history did not hold yet.
+    unexplained: u64,
+    /// Polls left to look for them.
+    looks_left: u32,
+}
+
+/// Polls after a restart in which the agent looks for its failure: Flink
+/// counts the restart before its exception history holds the failure
+/// (seen on the test cluster: `numRestarts` 1, the history empty).
+const LOOKS: u32 = 5;
+
+/// What one poll of a job found.
+#[derive(Default)]
+pub(super) struct JobPoll {
+    /// Completed checkpoints whose phases were observed.
+    pub(super) checkpoints_observed: u64,
+    /// Failures behind the restarts since the last poll, oldest first.
+    pub(super) failures: Vec<rest::Failure>,
 }
 
 impl JobSeries {
@@ -186,6 +210,7 @@ impl JobSeries {
         }
         Self {
             id: id.to_string(),
+            name: name.to_string(),
             registry: registry.clone(),
             vertices,
             job_totals: counter(&catalogue::JOB_RESTARTS)
@@ -198,14 +223,18 @@ impl JobSeries {
             restored: counter(&catalogue::CHECKPOINTS_RESTORED),
             gauges,
             observed: None,
+            restarts: None,
+            reported_until: None,
+            unexplained: 0,
+            looks_left: 0,
         }
     }
 
-    /// Reads the job's metrics and checkpoints into its series; returns how
-    /// many completed checkpoints' phases were observed. A request that
-    /// fails leaves what it feeds as it was (the failure is counted by the
-    /// caller's fetch).
-    pub(super) fn update(&mut self, fetch: Fetch) -> u64 {
+    /// Reads the job's metrics and checkpoints into its series, and the
+    /// failures behind restarts since the last poll. A request that fails leaves what it feeds
+    /// as it was (the failure is counted by the caller's fetch).
+    pub(super) fn update(&mut self, fetch: Fetch) -> JobPoll {
+        let mut out = JobPoll::default();
         let now_ms = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map(|d| d.as_millis() as i64)
@@ -242,12 +271,76 @@ impl JobSeries {
             if let (Some(g), Some(ms)) = (&self.uptime, m.get("runningTime")) {
                 g.set(*ms as i64);
             }
+            if let Some(&now) = m.get("numRestarts") {
+                out.failures = self.follow_restarts(fetch, now);
+            }
         }
-        let Ok(stats) = rest::checkpoint_stats(fetch, &self.id) else {
-            return 0;
+        if let Ok(stats) = rest::checkpoint_stats(fetch, &self.id) {
+            self.update_checkpoints(&stats, now_ms);
+            out.checkpoints_observed = self.observe_phases(fetch, &stats);
+        }
+        out
+    }
+
+    /// `failure` as one of this job's; `job_failed` when it ended the job.
+    pub(super) fn reported(&self, failure: rest::Failure, job_failed: bool) -> super::JobFailure {
+        super::JobFailure {
+            job_id: self.id.clone(),
+            job_name: self.name.clone(),
+            job_failed,
+            failure,
+        }
+    }
+
+    /// The failures behind the restarts `numRestarts` (`now`) shows since
+    /// the last poll, read from the exception history: only in polls that
+    /// follow a restart whose failure is not found yet (at most [`LOOKS`]),
+    /// and once at first sight when the job restarted before (what is in
+    /// the history then is not news).
+    fn follow_restarts(&mut self, fetch: Fetch, now: f64) -> Vec<rest::Failure> {
+        let before = self.restarts.replace(now);
+        if self.reported_until.is_none() {
+            if now < 1.0 {
+                self.reported_until = Some(i64::MIN);
+            } else if let Ok(history) = rest::exceptions(fetch, &self.id) {
+                let newest = history.iter().map(|f| f.at_ms).max();
+                self.reported_until = Some(newest.unwrap_or(i64::MIN));
+            } else {
+                // Unread: the next poll tries again.
+                self.restarts = before;
+            }
+            return Vec::new();
+        }
+        if let Some(b) = before.filter(|b| now > *b) {
+            self.unexplained += (now - b).round() as u64;
+            self.looks_left = LOOKS;
+        }
+        if self.unexplained == 0 || self.looks_left == 0 {
+            return Vec::new();
+        }
+        self.looks_left -= 1;
+        let new = self.failures(fetch).unwrap_or_default();
+        self.unexplained = match self.looks_left {
+            0 => 0,
+            _ => self.unexplained.saturating_sub(new.len() as u64),
         };
-        self.update_checkpoints(&stats, now_ms);
-        self.observe_phases(fetch, &stats)
+        new
+    }
+
+    /// The failures in the job's exception history not reported yet, oldest
+    /// first (before anything is known of the history: the newest only).
+    /// `None` when the history could not be read.
+    pub(super) fn failures(&mut self, fetch: Fetch) -> Option<Vec<rest::Failure>> {
+        let history = rest::exceptions(fetch, &self.id).ok()?;
+        let mut new: Vec<rest::Failure> = match self.reported_until {
+            Some(t) => history.into_iter().filter(|f| f.at_ms > t).collect(),
+            None => history.into_iter().take(1).collect(),
+        };
+        new.reverse();
+        if let Some(last) = new.iter().map(|f| f.at_ms).max() {
+            self.reported_until = Some(last);
+        }
+        Some(new)
     }
 
     fn update_checkpoints(&mut self, s: &rest::CheckpointStats, now_ms: i64) {

@@ -9,7 +9,8 @@ use std::cell::RefCell;
 /// recorded.
 struct FakeJobManager {
     up: bool,
-    running: bool,
+    /// j1's state in the overview ("": not listed).
+    state: &'static str,
     /// The sink's accumulated busy ms, summed over its subtasks.
     busy_ms: f64,
     restarts: u64,
@@ -17,6 +18,8 @@ struct FakeJobManager {
     /// `10 × id` ms end to end, `id` sync, `2 × id` async, 0 alignment,
     /// `3 × id` start delay.
     completed: u64,
+    /// j1's exception history, newest first: (timestamp, task, stack trace).
+    history: Vec<(i64, Option<&'static str>, &'static str)>,
     asked: RefCell<Vec<String>>,
 }
 
@@ -24,10 +27,11 @@ impl Default for FakeJobManager {
     fn default() -> Self {
         Self {
             up: true,
-            running: true,
+            state: "RUNNING",
             busy_ms: 2500.0,
             restarts: 0,
             completed: 0,
+            history: Vec::new(),
             asked: RefCell::default(),
         }
     }
@@ -46,12 +50,12 @@ impl FakeJobManager {
         }
         match path {
             "/jobs/overview" => {
-                let jobs = match self.running {
-                    true => json!([
-                        {"jid": "j1", "name": "wc", "state": "RUNNING"},
+                let jobs = match self.state {
+                    "" => json!([]),
+                    state => json!([
+                        {"jid": "j1", "name": "wc", "state": state},
                         {"jid": "j0", "name": "old", "state": "FINISHED"}
                     ]),
-                    false => json!([]),
                 };
                 return Ok(json!({ "jobs": jobs }));
             }
@@ -69,6 +73,19 @@ impl FakeJobManager {
                 }))
             }
             "/jobs/j1/checkpoints/config" => return Ok(json!({"interval": 2000})),
+            "/jobs/j1/exceptions?maxExceptions=16" => {
+                let entries: Vec<Value> = self
+                    .history
+                    .iter()
+                    .map(|(t, task, trace)| {
+                        let name = trace.split(':').next().unwrap();
+                        json!({"exceptionName": name, "stacktrace": trace, "timestamp": t,
+                               "taskName": task, "endpoint": "127.0.0.1:40000", "failureLabels": {},
+                               "concurrentExceptions": []})
+                    })
+                    .collect();
+                return Ok(json!({"exceptionHistory": {"entries": entries, "truncated": false}}));
+            }
             "/jobs/j1/checkpoints" => {
                 let history: Vec<Value> = (1..=self.completed)
                     .rev()
@@ -299,7 +316,7 @@ fn a_poll_maps_accumulated_times_into_counters_and_retires_a_job_that_ends() {
     let own = registry.series_of(&catalogue::BRIDGE_REQUESTS);
     assert_eq!(own, vec![(vec![], Exposed::Counter(19.0))]);
     // Gone from the overview: its series are retired.
-    jm.running = false;
+    jm.state = "";
     let out = bridge.poll(&|p: &str| jm.get(p)).unwrap();
     assert_eq!(
         (out.jobs, out.retired.as_slice()),
@@ -475,4 +492,82 @@ fn at_subtask_level_each_subtask_is_read_and_exported_on_its_own() {
             ),
         ]
     );
+}
+
+#[test]
+fn the_failures_behind_restarts_are_reported_once_and_a_restarting_job_stays_watched() {
+    let registry = vertex_registry();
+    let mut bridge = Bridge::new(registry.clone());
+    // Restarted once before the agent watched: that failure is not news.
+    let mut jm = FakeJobManager {
+        restarts: 1,
+        history: vec![(
+            1_000,
+            Some("sink (1/2)#0"),
+            "java.lang.RuntimeException: old",
+        )],
+        ..Default::default()
+    };
+    let out = bridge.poll(&|p: &str| jm.get(p)).unwrap();
+    assert!(out.job_failures.is_empty(), "{:?}", out.job_failures);
+    // Restarting: still watched. Flink counts the restart before its
+    // history holds the failure: nothing to report yet, and the next poll
+    // looks again.
+    jm.state = "RESTARTING";
+    jm.restarts = 2;
+    let out = bridge.poll(&|p: &str| jm.get(p)).unwrap();
+    assert!(out.job_failures.is_empty(), "{:?}", out.job_failures);
+    assert_eq!(out.jobs, 1);
+    // The failure in the history: reported with its root cause.
+    jm.history.insert(
+        0,
+        (
+            2_000,
+            Some("sink (2/2)#1"),
+            "java.lang.IllegalStateException: injected\n\tat Slow.map(Slow.java:9)\nCaused by: java.io.IOException: disk full\n\tat Slow.write(Slow.java:20)",
+        ),
+    );
+    let out = bridge.poll(&|p: &str| jm.get(p)).unwrap();
+    assert!(out.retired.is_empty(), "{:?}", out.retired);
+    assert_eq!(out.jobs, 1);
+    assert_eq!(
+        out.job_failures,
+        vec![JobFailure {
+            job_id: "j1".into(),
+            job_name: "wc".into(),
+            job_failed: false,
+            failure: Failure {
+                at_ms: 2_000,
+                task: Some("sink (2/2)#1".into()),
+                exception: "java.lang.IllegalStateException: injected".into(),
+                root_cause: Some("java.io.IOException: disk full".into()),
+            },
+        }]
+    );
+    assert_eq!(value(&registry, &catalogue::JOB_RESTARTS, "wc"), Some(2.0));
+    // No new restart: the history is not read again.
+    jm.state = "RUNNING";
+    jm.asked.borrow_mut().clear();
+    let out = bridge.poll(&|p: &str| jm.get(p)).unwrap();
+    assert!(out.job_failures.is_empty());
+    assert!(!jm.asked.borrow().iter().any(|p| p.contains("/exceptions")));
+    // Failed for good: its last failure, once, and the job retired.
+    jm.state = "FAILED";
+    jm.history.insert(
+        0,
+        (
+            3_000,
+            None,
+            "org.apache.flink.runtime.JobException: Recovery is suppressed by FixedDelayRestartBackoffTimeStrategy",
+        ),
+    );
+    let out = bridge.poll(&|p: &str| jm.get(p)).unwrap();
+    assert_eq!(out.retired, ["j1".to_string()]);
+    let failed: Vec<(bool, i64, Option<String>)> = out
+        .job_failures
+        .iter()
+        .map(|f| (f.job_failed, f.failure.at_ms, f.failure.task.clone()))
+        .collect();
+    assert_eq!(failed, [(true, 3_000, None)]);
+    assert_eq!(value(&registry, &catalogue::TASK_BUSY, "sink"), None);
 }

@@ -275,7 +275,7 @@ fn agent_host() -> Dashboard {
     Dashboard {
         uid: "tidemark-agent-host",
         title: "Tidemark / Agent and host",
-        description: "Is the monitoring itself healthy, and is the machine the limit: exporter deliveries and queues, series counts, CPU, memory, disk and network of the job processes.",
+        description: "Is the monitoring itself healthy, and is the machine the limit: exporter deliveries and queues, series counts, CPU, memory, disk and network of the job processes; for a Flink cluster, the agent's polls and the TaskManagers' CPU, heap and GC.",
         vars,
         items: vec![
             row("Exporters"),
@@ -309,6 +309,20 @@ fn agent_host() -> Dashboard {
             p(Panel::new("Open file descriptors", "Open file descriptors of the job process against its limit. RocksDB keeps SST files open; reaching the limit fails the job.").unit("short")
                 .q("max by (instance) (process_open_fds{I})", "open {{instance}}")
                 .q("max by (instance) (process_max_fds{I})", "limit {{instance}}")),
+            row("Flink cluster (tidemark agent flink)"),
+            p(Panel::new("Agent polls", "Whether the agent's last poll reached the JobManager (1) or not (0), and its requests and failed requests per second. At 0 the Flink jobs' series are withdrawn until the JobManager answers again.").unit("short")
+                .q("max by (instance) (tidemark_bridge_up{I})", "up {{instance}}")
+                .q("sum by (instance) (rate(tidemark_bridge_requests_total{I}[$__rate_interval]))", "requests/s {{instance}}")
+                .q("sum by (instance) (rate(tidemark_bridge_request_failures_total{I}[$__rate_interval]))", "failed/s {{instance}}")),
+            p(Panel::new("Agent poll duration", "How long one poll of the JobManager takes (99th percentile). Near the poll interval the agent falls behind: poll less often, or read vertices rather than subtasks (metrics.level).").unit("s")
+                .q("histogram_quantile(0.99, sum by (le, instance) (rate(tidemark_bridge_poll_duration_seconds_bucket{I}[$__rate_interval])))", "p99 {{instance}}")),
+            p(Panel::new("TaskManager CPU", "CPU cores each TaskManager's JVM uses. A TaskManager at its machine's cores is CPU-bound: its slots' tasks compete.").unit("short")
+                .q("sum by (instance, taskmanager) (rate(tidemark_taskmanager_cpu_seconds_total{I}[$__rate_interval]))", "{{taskmanager}}")),
+            p(Panel::new("TaskManager heap", "Heap used by each TaskManager's JVM against its maximum. Used near the maximum after collections means heap state or buffers that do not fit: more memory, or state in RocksDB.").unit("bytes")
+                .q("max by (instance, taskmanager) (tidemark_taskmanager_heap_used_bytes{I})", "used {{taskmanager}}")
+                .q("max by (instance, taskmanager) (tidemark_taskmanager_heap_max_bytes{I})", "max {{taskmanager}}")),
+            p(Panel::new("TaskManager GC time", "Share of time each TaskManager's JVM spends collecting garbage, per collector. Above a few percent, every task on it slows down; pauses also delay checkpoint barriers.").unit("percentunit")
+                .q("sum by (instance, taskmanager, collector) (rate(tidemark_taskmanager_gc_seconds_total{I}[$__rate_interval]))", "{{taskmanager}} {{collector}}")),
         ],
     }
 }

@@ -4,7 +4,10 @@
 //! scrape reporters serve them all, and the push reporters run once per
 //! Flink job on its series alone, started when the job appears and stopped
 //! (its Pushgateway group deleted) when it goes. The JobManager failing a
-//! poll is counted and the agent goes on.
+//! poll is counted and the agent goes on. A job's failures (why it
+//! restarted, why it failed) are printed as the agent finds them. Ctrl-C or
+//! SIGTERM stops it: each job's push reporters push once more and delete
+//! their groups, since no one would update them after.
 
 use crate::config::Config;
 use serde_json::Value;
@@ -48,7 +51,7 @@ pub struct FlinkArgs {
     set: Vec<String>,
 }
 
-/// Runs the agent until it is killed.
+/// Runs the agent until Ctrl-C or SIGTERM (exit 0) or it is killed.
 pub fn run(cmd: &AgentCommand) -> i32 {
     let AgentCommand::Flink(a) = cmd;
     let pairs: Result<Vec<(String, String)>, String> = a
@@ -134,6 +137,13 @@ pub fn run(cmd: &AgentCommand) -> i32 {
     let mut bridge = tidemark_agent::flink::Bridge::new(registry.clone());
     let mut pushers: BTreeMap<String, Reporters> = BTreeMap::new();
     let mut cleaned = false;
+    let (stop_tx, stop) = std::sync::mpsc::channel::<()>();
+    if let Err(e) = ctrlc::set_handler(move || {
+        let _ = stop_tx.send(());
+    }) {
+        eprintln!("error: cannot install the Ctrl-C / SIGTERM handler: {e}");
+        return super::EXIT_FAILED;
+    }
     eprintln!(
         "agent: polling {rest} (cluster \"{cluster}\") every {:?}",
         a.interval
@@ -156,6 +166,9 @@ pub fn run(cmd: &AgentCommand) -> i32 {
         }
         match outcome {
             Ok(o) => {
+                for f in &o.job_failures {
+                    eprintln!("agent: {}", describe(f));
+                }
                 if o.failures > 0 {
                     eprintln!(
                         "agent: {} jobs, {} requests, {} failed",
@@ -183,8 +196,39 @@ pub fn run(cmd: &AgentCommand) -> i32 {
             }
             Err(e) => eprintln!("agent: poll failed: {e}"),
         }
-        std::thread::sleep(a.interval.saturating_sub(started.elapsed()));
+        let wait = a.interval.saturating_sub(started.elapsed());
+        if stop.recv_timeout(wait).is_ok() {
+            eprintln!("agent: stopping: deleting the jobs' push groups");
+            for (_, r) in std::mem::take(&mut pushers) {
+                r.shutdown();
+            }
+            scrapes.shutdown();
+            return 0;
+        }
     }
+}
+
+/// One line for a job's failure: the job, the task, when, the exception and
+/// its root cause.
+fn describe(f: &tidemark_agent::flink::JobFailure) -> String {
+    let what = match f.job_failed {
+        true => "failed",
+        false => "restarted",
+    };
+    let task = f.failure.task.as_deref().unwrap_or("the job as a whole");
+    let cause = f
+        .failure
+        .root_cause
+        .as_ref()
+        .map(|c| format!(" (root cause: {c})"))
+        .unwrap_or_default();
+    format!(
+        "job \"{}\" ({}) {what}: {task} failed at {} UTC: {}{cause}",
+        f.job_name,
+        f.job_id,
+        super::checkpoints::utc(f.failure.at_ms),
+        f.failure.exception
+    )
 }
 
 /// Deletes the Pushgateway groups an earlier agent of this cluster left

@@ -295,7 +295,10 @@ pub fn facts(query: Query, job_name: &str, window: Duration) -> Result<Facts, St
         restarts_in_window: restarts.unwrap_or(0.0).round() as u64,
         root_exception: restarts
             .filter(|r| *r >= 0.5)
-            .map(|_| "not in Prometheus: the job's GET /jobs/:id/exceptions has it".to_string()),
+            .map(|_| {
+                "not in Prometheus: the job's GET /jobs/:id/exceptions has it (a Flink job's: also the log of `tidemark agent flink`)"
+                    .to_string()
+            }),
         recovery_ms: None,
         exporters: exporters(query, &sel)?,
         rocksdb: Vec::new(),
