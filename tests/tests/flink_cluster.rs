@@ -520,11 +520,24 @@ fn a_flink_job_s_backpressure_pages_resolves_and_reads_the_same_through_promethe
     let slow_path = slow.display().to_string();
     let name = "flink-paged";
     let args = [name, "1000", "10", "0", "20", slow_path.as_str()];
-    let id = c.submit(&["-p", "2"], &jar, "SlowSinkJob", &args);
+    // The count's state in RocksDB, with every native metric the agent
+    // maps turned on.
+    let mut options = vec![
+        "-p".to_string(),
+        "2".into(),
+        "-Dstate.backend.type=rocksdb".into(),
+    ];
+    options.extend(
+        ROCKSDB_METRICS
+            .iter()
+            .map(|m| format!("-Dstate.backend.rocksdb.metrics.{m}=true")),
+    );
+    let options: Vec<&str> = options.iter().map(String::as_str).collect();
+    let id = c.submit(&options, &jar, "SlowSinkJob", &args);
     let detail = get(&format!("{}/jobs/{id}", c.rest));
     let (source, source_name) = vertex_name(&detail, "source");
     let (sink, sink_name) = vertex_name(&detail, "slow-sink");
-    let (count, _) = vertex_name(&detail, "count");
+    let (count, count_name) = vertex_name(&detail, "count");
 
     // Two paths to the pager: Prometheus scraping the agent, and another
     // Prometheus scraping the Pushgateway the agent pushes each job's group
@@ -675,6 +688,13 @@ fn a_flink_job_s_backpressure_pages_resolves_and_reads_the_same_through_promethe
             "accumulateBackPressuredTimeMs",
             1e-3,
         ),
+        (
+            "tidemark_rocksdb_written_bytes_total",
+            &count_name,
+            &count,
+            "count.rocksdb_bytes_written",
+            1.0,
+        ),
     ] {
         let q = format!("{family}{{{}}}", sel(vertex));
         let before = flink_sum(&c, &id, vid, metric) * per;
@@ -690,6 +710,19 @@ fn a_flink_job_s_backpressure_pages_resolves_and_reads_the_same_through_promethe
             "{q} = {seen}, Flink's {metric} {after}"
         );
     }
+
+    // RocksDB's properties per state: the count's (Flink names a keyed
+    // reduce's state `_op_state`).
+    let keys = format!(
+        "tidemark_rocksdb_estimate_num_keys{{{}, state=\"_op_state\"}}",
+        sel(&count_name)
+    );
+    wait_for_or(
+        &format!("{keys} above 0"),
+        Duration::from_secs(30),
+        || prom_value(prom, &keys).filter(|k| *k > 0.0),
+        || agent.stderr(),
+    );
 
     // At `metrics.level: subtask`, an agent reads each subtask on its own:
     // the sink's subtasks' records, each between Flink's reads.
@@ -958,12 +991,39 @@ fn a_flink_job_s_backpressure_pages_resolves_and_reads_the_same_through_promethe
     agent.kill();
 }
 
+/// Flink's RocksDB native metrics the agent maps (`state.backend.rocksdb.metrics.*`).
+const ROCKSDB_METRICS: &[&str] = &[
+    "estimate-num-keys",
+    "estimate-live-data-size",
+    "total-sst-files-size",
+    "cur-size-all-mem-tables",
+    "num-immutable-mem-table",
+    "estimate-pending-compaction-bytes",
+    "num-running-compactions",
+    "num-running-flushes",
+    "actual-delayed-write-rate",
+    "is-write-stopped",
+    "background-errors",
+    "block-cache-usage",
+    "block-cache-capacity",
+    "block-cache-pinned-usage",
+    "block-cache-hit",
+    "block-cache-miss",
+    "bytes-read",
+    "bytes-written",
+    "stall-micros",
+    "compaction-read-bytes",
+    "compaction-write-bytes",
+];
+
 /// The catalogue families (by prefix) a Flink job's dashboards read that
 /// the agent does not provide; docs/flink.md lists them with why.
 const FLINK_LACKS: &[&str] = &[
-    // Flink's RocksDB native metrics are opt-in and not mapped yet; this
-    // job keeps its state on the heap.
-    "tidemark_rocksdb_",
+    // RocksDB measurements Flink's native metrics do not make: lookup
+    // latencies, keys read, SST bytes read by lookups.
+    "tidemark_rocksdb_get_duration",
+    "tidemark_rocksdb_keys_read",
+    "tidemark_rocksdb_file_read",
     // A Tidemark process and host; Flink's JVMs are tidemark_taskmanager_*.
     "process_",
     "tidemark_host_",

@@ -20,6 +20,7 @@
 //! a job that restarted before.
 
 mod rest;
+mod rocksdb;
 mod series;
 mod taskmanagers;
 

@@ -155,8 +155,8 @@ pub const SOURCE_METRICS: &[&str] = &[
     ".sourceIdleTime",
 ];
 
-/// Which of [`VERTEX_METRICS`] and of its operators' [`SOURCE_METRICS`]
-/// vertex `vertex` has (`/jobs/:job/vertices/:vertex/subtasks/metrics` lists
+/// Which of [`VERTEX_METRICS`], of its operators' [`SOURCE_METRICS`] and of
+/// their RocksDB native metrics the agent maps vertex `vertex` has (`/jobs/:job/vertices/:vertex/subtasks/metrics` lists
 /// them): an aggregated read naming one it lacks is answered with nothing
 /// at all, and a source has no input watermark. Empty until the
 /// JobManager's metric fetcher has read the vertex's subtasks once.
@@ -168,7 +168,7 @@ pub fn vertex_metric_names(fetch: Fetch, job: &str, vertex: &str) -> Result<Vec<
     let listed: Vec<&str> = list.iter().filter_map(|m| m["id"].as_str()).collect();
     let sources = listed
         .iter()
-        .filter(|n| SOURCE_METRICS.iter().any(|s| n.ends_with(s)))
+        .filter(|n| SOURCE_METRICS.iter().any(|s| n.ends_with(s)) || super::rocksdb::mapped(n))
         .map(|n| n.to_string());
     Ok(VERTEX_METRICS
         .iter()

@@ -5,6 +5,7 @@
 //! checkpoint, and the failures behind the restarts.
 
 use super::rest::{self, Aggregate, Fetch, FlinkJob};
+use super::rocksdb::RocksSeries;
 use crate::catalogue::{self, MetricDef};
 use crate::labels::Level;
 use crate::registry::{Counter, Gauge, Histogram, Registry};
@@ -98,6 +99,8 @@ struct SubtaskSeries {
     pending: Option<Gauge>,
     emit_lag: Option<Gauge>,
     source_idle: Option<Gauge>,
+    /// Its RocksDB native metrics, where the job turned them on.
+    rocks: RocksSeries,
 }
 
 /// One watched job's series.
@@ -231,8 +234,9 @@ impl JobSeries {
     }
 
     /// Reads the job's metrics and checkpoints into its series, and the
-    /// failures behind restarts since the last poll. A request that fails leaves what it feeds
-    /// as it was (the failure is counted by the caller's fetch).
+    /// failures behind restarts since the last poll. A request that fails
+    /// leaves what it feeds as it was (the failure is counted by the
+    /// caller's fetch).
     pub(super) fn update(&mut self, fetch: Fetch) -> JobPoll {
         let mut out = JobPoll::default();
         let now_ms = std::time::SystemTime::now()
@@ -249,7 +253,7 @@ impl JobSeries {
                     continue;
                 }
                 for st in &mut v.subtasks {
-                    st.register_source_gauges(&self.registry, &v.names);
+                    st.register_listed(&self.registry, &v.names);
                 }
             }
             for st in &mut v.subtasks {
@@ -462,15 +466,18 @@ impl SubtaskSeries {
             pending: None,
             emit_lag: None,
             source_idle: None,
+            rocks: RocksSeries::default(),
         }
     }
 
-    /// A source's gauges, registered once the vertex's metric `names` show
-    /// it reports them (a vertex that is no source has none, not a "not
-    /// yet" series).
-    fn register_source_gauges(&mut self, registry: &Registry, names: &[String]) {
-        let reports = |suffix: &str| names.iter().any(|n| n.ends_with(suffix));
+    /// A source's gauges and the RocksDB series, registered once the
+    /// vertex's metric `names` show it reports them (a vertex that is no
+    /// source, or keeps no state in RocksDB, has none, not a "not yet"
+    /// series).
+    fn register_listed(&mut self, registry: &Registry, names: &[String]) {
         let task = self.labels.each_ref().map(String::as_str);
+        self.rocks = RocksSeries::register(registry, task, names);
+        let reports = |suffix: &str| names.iter().any(|n| n.ends_with(suffix));
         // Flink's backlog is a source subtask's, over all its splits.
         let all_partitions = [task[0], task[1], task[2], task[3], ""];
         if reports(".pendingRecords") {
@@ -489,6 +496,7 @@ impl SubtaskSeries {
     }
 
     fn update(&mut self, m: &BTreeMap<String, Aggregate>, now_ms: i64) {
+        self.rocks.update(m);
         for (name, total) in &mut self.totals {
             if let Some(a) = m.get(*name) {
                 total.update(a.sum);

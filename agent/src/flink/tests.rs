@@ -163,6 +163,14 @@ impl FakeJobManager {
                     json!({"id": "numRecordsIn", "min": 20.0, "max": 22.0, "sum": 42.0}),
                     json!({"id": "Shuffle.Netty.Input.Buffers.inPoolUsage", "min": 0.25, "max": 0.75, "sum": 1.0}),
                     json!({"id": "currentInputWatermark", "min": -9.223372036854776E18, "max": 1.0e12, "sum": 0.0}),
+                    // RocksDB native metrics: properties per state, a
+                    // ticker per operator, one Flink has that is not mapped.
+                    json!({"id": "sink.window-contents.rocksdb_estimate-num-keys", "min": 100.0, "max": 300.0, "sum": 400.0}),
+                    json!({"id": "sink.other-state.rocksdb_estimate-num-keys", "min": 1.0, "max": 1.0, "sum": 2.0}),
+                    json!({"id": "sink.window-contents.rocksdb_num-running-compactions", "min": 0.0, "max": 1.0, "sum": 1.0}),
+                    json!({"id": "sink.other-state.rocksdb_num-running-compactions", "min": 0.0, "max": 1.0, "sum": 1.0}),
+                    json!({"id": "sink.rocksdb_bytes_written", "min": 1000.0, "max": 3000.0, "sum": 4000.0}),
+                    json!({"id": "sink.window-contents.rocksdb_num-snapshots", "min": 0.0, "max": 0.0, "sum": 0.0}),
                 ],
             };
             let Some(query) = query.strip_prefix("?get=") else {
@@ -570,4 +578,41 @@ fn the_failures_behind_restarts_are_reported_once_and_a_restarting_job_stays_wat
         .collect();
     assert_eq!(failed, [(true, 3_000, None)]);
     assert_eq!(value(&registry, &catalogue::TASK_BUSY, "sink"), None);
+}
+
+#[test]
+fn rocksdb_native_metrics_map_per_state_and_per_subtask() {
+    let registry = vertex_registry();
+    let mut bridge = Bridge::new(registry.clone());
+    let jm = FakeJobManager::default();
+    bridge.poll(&|p: &str| jm.get(p)).unwrap();
+    let keys = |state: &str| {
+        registry
+            .series_of(&catalogue::ROCKS_NUM_KEYS)
+            .into_iter()
+            .find(|(l, _)| l.iter().any(|x| x == state))
+            .map(|(_, v)| v)
+    };
+    // Per state, summed over the subtasks.
+    assert_eq!(keys("window-contents"), Some(Exposed::Gauge(400.0)));
+    assert_eq!(keys("other-state"), Some(Exposed::Gauge(2.0)));
+    // The instance's compactions, read through either state: not doubled.
+    assert_eq!(
+        value(&registry, &catalogue::ROCKS_RUNNING_COMPACTIONS, "sink"),
+        Some(1.0)
+    );
+    assert_eq!(
+        value(&registry, &catalogue::ROCKS_BYTES_WRITTEN, "sink"),
+        Some(4000.0)
+    );
+    let asked = jm.asked.borrow().clone();
+    assert!(
+        !asked.iter().any(|p| p.contains("num-snapshots")),
+        "{asked:?}"
+    );
+    // A vertex without RocksDB has no RocksDB series.
+    assert_eq!(
+        value(&registry, &catalogue::ROCKS_BYTES_WRITTEN, "Source: src"),
+        None
+    );
 }
